@@ -1,0 +1,3 @@
+from musiquectl.cli import main
+
+main()

@@ -1,0 +1,3 @@
+from musiqued.app.cli import main
+
+main()

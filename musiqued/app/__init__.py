@@ -1,0 +1,1 @@
+"""Process wiring: command line, configuration, daemon lifecycle, systemd glue, logging."""

@@ -1,0 +1,89 @@
+"""``musiqued``: the daemon's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from musiqued import __version__
+from musiqued.app.config import load_config
+from musiqued.errors import ConfigError, MusiqueError
+
+EX_CONFIG = 78
+
+
+def _fail(message: str, status: int) -> None:
+    click.echo(f"musiqued: {message}", err=True)
+    sys.exit(status)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Configuration file (TOML or JSON). Default: $MUSIQUED_CONFIG, "
+    "/etc/musique/musiqued.toml for root, else $XDG_CONFIG_HOME/musique/musiqued.toml.",
+)
+@click.option(
+    "--check-config",
+    is_flag=True,
+    help="Validate the configuration, print it with secrets masked, and exit.",
+)
+@click.option(
+    "--log-target",
+    type=click.Choice(["auto", "console", "logfmt", "json", "journal"]),
+    default="auto",
+    show_default=True,
+    help="Where logs go; auto: the journal when stderr is connected to it, else a console "
+    "format on a terminal and logfmt otherwise.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.version_option(__version__, prog_name="musiqued")
+def main(config_path: Path | None, check_config: bool, log_target: str, log_level: str) -> None:
+    """Keep a complete Last.fm listening history; controlled by musiquectl."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        _fail(f"config error: {exc.message}", EX_CONFIG)
+        return
+    if check_config:
+        click.echo(json.dumps(config.masked(), indent=2))
+        return
+
+    from musiqued.app.logs import configure_logging
+
+    configure_logging(log_target, log_level)  # type: ignore[arg-type]
+    from musiqued.app.daemon import Daemon
+    from musiqued.app.systemd import Notifier, listen_sockets, unix_stream_socket
+
+    inherited = unix_stream_socket(listen_sockets())
+    notifier = Notifier()
+    daemon = Daemon(config, config_path=config_path, notifier=notifier, inherited_socket=inherited)
+    try:
+        status = _run(daemon.run())
+    except MusiqueError as exc:
+        _fail(exc.message, EX_CONFIG if isinstance(exc, ConfigError) else 1)
+        return
+    sys.exit(status)
+
+
+def _run(coro: object) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    return uvloop.run(coro)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""One exception tree for musiqued.
+
+::
+
+    MusiqueError
+    ├── ConfigError                 bad configuration: needs a human (exit 78)
+    ├── StoreError                  the database cannot be used
+    │   └── SchemaTooNewError       written by a newer musiqued
+    ├── NotConfiguredError          a feature lacks its credentials
+    ├── NotFoundError               no such job / item
+    ├── ConflictError               e.g. an import is already running
+    └── UpstreamError               Last.fm, Spotify or the AI endpoint failed
+        ├── TransientUpstreamError  retry later (5xx, timeouts, Last.fm 8/11/16, malformed)
+        │   └── RateLimitedError    slow down (Last.fm 29, HTTP 429)
+        └── FatalUpstreamError      needs a human (bad key, unknown user, private profile)
+
+Each error that can reach an RPC client carries its JSON-RPC ``code`` and a stable ``kind``
+string, so the RPC layer maps them without knowing the business logic.
+"""
+
+from __future__ import annotations
+
+from musiqued import wire
+
+
+class MusiqueError(Exception):
+    """Base of every error musiqued raises on purpose."""
+
+    code: int = wire.INTERNAL_ERROR
+    kind: str = "internal"
+
+    def __init__(self, message: str, *, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if kind is not None:
+            self.kind = kind
+
+
+class ConfigError(MusiqueError):
+    """The configuration is invalid; the message names the file, key and reason."""
+
+    kind = "config"
+
+
+class StoreError(MusiqueError):
+    """The database cannot be opened or used."""
+
+    kind = "store"
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer version of musiqued."""
+
+    kind = "schema_too_new"
+
+
+class NotConfiguredError(MusiqueError):
+    code = wire.NOT_CONFIGURED
+    kind = "not_configured"
+
+
+class NotFoundError(MusiqueError):
+    code = wire.NOT_FOUND
+    kind = "not_found"
+
+
+class ConflictError(MusiqueError):
+    code = wire.CONFLICT
+    kind = "conflict"
+
+
+class UpstreamError(MusiqueError):
+    code = wire.UPSTREAM_ERROR
+    kind = "upstream"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str | None = None,
+        service: str = "lastfm",
+        status: int | None = None,
+        upstream_code: int | None = None,
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.service = service
+        self.status = status
+        self.upstream_code = upstream_code
+
+
+class TransientUpstreamError(UpstreamError):
+    """Worth retrying after a pause."""
+
+    kind = "upstream_transient"
+
+
+class RateLimitedError(TransientUpstreamError):
+    """The service asked us to slow down."""
+
+    kind = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class FatalUpstreamError(UpstreamError):
+    """Retrying will not help: a human must fix credentials or the username."""
+
+    kind = "upstream_fatal"

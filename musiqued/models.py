@@ -1,0 +1,76 @@
+"""Plain dataclasses that travel between upstream clients, services and storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def iso_utc(timestamp: float) -> str:
+    """ISO 8601 in UTC with a ``Z``, second precision."""
+    moment = dt.datetime.fromtimestamp(int(timestamp), tz=dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_day(timestamp: int) -> str:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True, slots=True)
+class Scrobble:
+    """One listen as Last.fm reports it, quirks already normalised."""
+
+    timestamp: int
+    artist: str
+    title: str
+    album: str = ""
+    artist_mbid: str = ""
+    album_mbid: str = ""
+    track_mbid: str = ""
+    track_url: str = ""
+    artist_url: str = ""
+    loved: bool = False
+
+    @property
+    def identity(self) -> tuple[int, str, str]:
+        """Last.fm's own rule: the same second, artist and title is the same scrobble."""
+        return (self.timestamp, self.artist.casefold(), self.title.casefold())
+
+
+@dataclass(frozen=True, slots=True)
+class NowPlaying:
+    artist: str
+    title: str
+    album: str
+    since: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "artist": self.artist,
+            "title": self.title,
+            "album": self.album,
+            "since": self.since,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecentTracksPage:
+    """One page of ``user.getRecentTracks``: scrobbles newest first, and the paging totals."""
+
+    scrobbles: list[Scrobble]
+    now_playing: NowPlaying | None
+    page: int
+    per_page: int
+    total_pages: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageWrite:
+    """What storing one page did."""
+
+    imported: int
+    skipped: int
+    new_albums: int = 0
+    listens: list[Scrobble] = field(default_factory=list)

@@ -1,0 +1,21 @@
+"""The explicit table of every RPC method. Each area lists its own in a module here."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from musiqued.rpc.methods import daemon
+from musiqued.rpc.table import Method
+
+
+def _table(*groups: tuple[Method, ...]) -> MappingProxyType[str, Method]:
+    table: dict[str, Method] = {}
+    for group in groups:
+        for method in group:
+            if method.name in table:
+                raise RuntimeError(f"RPC method {method.name} is listed twice")
+            table[method.name] = method
+    return MappingProxyType(table)
+
+
+METHODS = _table(daemon.METHODS)

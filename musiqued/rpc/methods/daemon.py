@@ -1,0 +1,56 @@
+"""``daemon.*``, ``events.subscribe`` and ``rpc.describe``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import field_validator
+
+from musiqued import __version__, wire
+from musiqued.rpc.table import CallContext, Method, NoParams, Params
+from musiqued.services.events import TOPICS
+
+
+async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:
+    return await ctx.daemon.status()
+
+
+async def reload(ctx: CallContext, _: NoParams) -> dict[str, Any]:
+    return await ctx.daemon.reload()
+
+
+class SubscribeParams(Params):
+    topics: list[str] | None = None
+
+    @field_validator("topics")
+    @classmethod
+    def _known(cls, topics: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(topics or ()) - set(TOPICS))
+        if unknown:
+            raise ValueError(f"unknown topics {unknown}; known: {list(TOPICS)}")
+        return topics
+
+
+async def subscribe(ctx: CallContext, params: SubscribeParams) -> dict[str, Any]:
+    subscription = ctx.daemon.events.subscribe(params.topics)
+    ctx.connection.attach(subscription)
+    return {"subscribed": sorted(subscription.topics)}
+
+
+async def describe(ctx: CallContext, _: NoParams) -> dict[str, Any]:
+    return {
+        "version": __version__,
+        "api_version": wire.API_VERSION,
+        "methods": [
+            {"name": m.name, "summary": m.summary, "params": m.params.model_json_schema()}
+            for m in ctx.daemon.dispatcher.methods.values()
+        ],
+    }
+
+
+METHODS = (
+    Method("daemon.status", NoParams, status, "Version, uptime, configuration, tracker, jobs."),
+    Method("daemon.reload", NoParams, reload, "Re-read the configuration (same as SIGHUP)."),
+    Method("events.subscribe", SubscribeParams, subscribe, "Stream `event` notifications."),
+    Method("rpc.describe", NoParams, describe, "The daemon's version and every method."),
+)

@@ -1,0 +1,1 @@
+"""The business logic: importer, tracker, enricher, verifier. No sockets, no JSON-RPC."""

@@ -1,0 +1,130 @@
+"""The database: connection set-up, pragmas, migrations, and serialised write transactions.
+
+One writer connection, guarded by an ``asyncio.Lock`` so a transaction's statements never
+interleave with another task's; one reader connection, which WAL lets run beside the writer.
+Each aiosqlite await is a thread hop, so repositories write a page in a handful of
+``executemany`` calls, never one await per row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+
+from musiqued.errors import SchemaTooNewError, StoreError
+from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
+
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA cache_size = -16000",
+    "PRAGMA temp_store = MEMORY",
+)
+
+
+class Database:
+    """Owns the SQLite file for the daemon's lifetime."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            writer = await aiosqlite.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        self._writer = writer
+        try:
+            for pragma in PRAGMAS:
+                await writer.execute(pragma)
+            await self._migrate(writer)
+            reader = await aiosqlite.connect(self.path, isolation_level=None)
+            for pragma in PRAGMAS[1:]:
+                await reader.execute(pragma)
+            await reader.execute("PRAGMA query_only = ON")
+            reader.row_factory = sqlite3.Row
+            self._reader = reader
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await conn.close()
+        self._reader = self._writer = None
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        if version > LATEST_VERSION:
+            raise SchemaTooNewError(
+                f"database {self.path} has schema version {version}, newer than this "
+                f"musiqued understands ({LATEST_VERSION}); upgrade musiqued"
+            )
+        if version == LATEST_VERSION:
+            return
+        if version > 0:
+            backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await asyncio.to_thread(shutil.copy2, self.path, backup)
+        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;"
+            )
+
+    @property
+    def writer(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise StoreError("database is not open")
+        return self._writer
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise StoreError("database is not open")
+        return self._reader
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: committed on success, rolled back on any exception."""
+        async with self._write_lock:
+            conn = self.writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def fetchall(
+        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
+    ) -> list[sqlite3.Row]:
+        async with self.reader.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(
+        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
+    ) -> sqlite3.Row | None:
+        async with self.reader.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def scalar(self, sql: str, params: tuple[object, ...] = ()) -> object:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]

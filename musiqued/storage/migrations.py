@@ -1,0 +1,133 @@
+"""Versioned schema migrations. ``PRAGMA user_version`` records the applied version.
+
+Table names follow the original application (``artists``, ``albums``, ``tracks``,
+``listening_history``). Names are matched through ``*_key`` columns holding
+``str.casefold()`` of the name, so identity is case-insensitive for every script, not only
+ASCII as SQLite's ``lower()`` would be.
+"""
+
+from __future__ import annotations
+
+SCHEMA_V1 = """
+CREATE TABLE artists (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    mbid TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL DEFAULT '',
+    image_lastfm TEXT,
+    image_spotify TEXT,
+    spotify_id TEXT,
+    enriched_at REAL,
+    created_at REAL NOT NULL DEFAULT (unixepoch('subsec'))
+);
+
+CREATE TABLE albums (
+    id INTEGER PRIMARY KEY,
+    artist_id INTEGER NOT NULL REFERENCES artists(id),
+    title TEXT NOT NULL,
+    title_key TEXT NOT NULL,
+    mbid TEXT NOT NULL DEFAULT '',
+    url TEXT,
+    image_lastfm TEXT,
+    image_spotify TEXT,
+    spotify_id TEXT,
+    wiki_summary TEXT,
+    release_year INTEGER,
+    description TEXT,
+    description_model TEXT,
+    description_at REAL,
+    enriched_at REAL,
+    created_at REAL NOT NULL DEFAULT (unixepoch('subsec')),
+    UNIQUE (artist_id, title_key)
+);
+
+CREATE TABLE tracks (
+    id INTEGER PRIMARY KEY,
+    artist_id INTEGER NOT NULL REFERENCES artists(id),
+    title TEXT NOT NULL,
+    title_key TEXT NOT NULL,
+    mbid TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL DEFAULT '',
+    UNIQUE (artist_id, title_key)
+);
+
+-- One row per listen. (timestamp, track_id) is unique, and a track is unique per
+-- (artist name_key, title_key): that is Last.fm's own identity rule for a scrobble.
+CREATE TABLE listening_history (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,
+    date TEXT NOT NULL,
+    track_id INTEGER NOT NULL REFERENCES tracks(id),
+    artist_id INTEGER NOT NULL REFERENCES artists(id),
+    album_id INTEGER REFERENCES albums(id),
+    source TEXT NOT NULL CHECK (source IN ('import', 'tracker')),
+    loved INTEGER NOT NULL DEFAULT 0,
+    job_id INTEGER,
+    recorded_at REAL NOT NULL DEFAULT (unixepoch('subsec'))
+);
+CREATE UNIQUE INDEX listening_history_identity ON listening_history (timestamp, track_id);
+CREATE INDEX listening_history_date ON listening_history (date);
+CREATE INDEX listening_history_album ON listening_history (album_id);
+
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('import', 'verify')),
+    state TEXT NOT NULL,
+    params TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    window_from INTEGER,
+    window_to INTEGER,
+    checkpoint TEXT NOT NULL DEFAULT '{}',
+    pages_done INTEGER NOT NULL DEFAULT 0,
+    pages_total INTEGER NOT NULL DEFAULT 0,
+    tracks_imported INTEGER NOT NULL DEFAULT 0,
+    tracks_skipped INTEGER NOT NULL DEFAULT 0,
+    tracks_errors INTEGER NOT NULL DEFAULT 0,
+    error_reasons TEXT NOT NULL DEFAULT '[]',
+    albums_enriched INTEGER NOT NULL DEFAULT 0,
+    total_albums_to_enrich INTEGER NOT NULL DEFAULT 0,
+    total_scrobbles INTEGER NOT NULL DEFAULT 0,
+    result TEXT NOT NULL DEFAULT '{}',
+    error TEXT
+);
+CREATE INDEX jobs_state ON jobs (state);
+
+-- Small persistent key/value state (tracker running flag and interval, ...).
+CREATE TABLE daemon_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- One row per (item, source): the enrichment worker's persistent queue.
+CREATE TABLE enrichment_queue (
+    id INTEGER PRIMARY KEY,
+    item_kind TEXT NOT NULL CHECK (item_kind IN ('album', 'artist')),
+    item_id INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'running', 'done', 'failed', 'skipped')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    job_id INTEGER,
+    updated_at REAL NOT NULL DEFAULT (unixepoch('subsec')),
+    UNIQUE (item_kind, item_id, source)
+);
+CREATE INDEX enrichment_queue_state ON enrichment_queue (state, next_attempt_at);
+
+-- Every new album and artist enters the queue, whichever path created it.
+CREATE TRIGGER albums_enqueue AFTER INSERT ON albums BEGIN
+    INSERT OR IGNORE INTO enrichment_queue (item_kind, item_id, source)
+    VALUES ('album', NEW.id, 'lastfm'), ('album', NEW.id, 'spotify'), ('album', NEW.id, 'ai');
+END;
+CREATE TRIGGER artists_enqueue AFTER INSERT ON artists BEGIN
+    INSERT OR IGNORE INTO enrichment_queue (item_kind, item_id, source)
+    VALUES ('artist', NEW.id, 'spotify');
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
+LATEST_VERSION = len(MIGRATIONS)

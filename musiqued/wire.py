@@ -1,0 +1,45 @@
+"""Protocol constants shared by the daemon and ``musiquectl``.
+
+Standard library only: the client imports this on its start-up path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+API_VERSION = 1
+MAX_LINE_BYTES = 1024 * 1024
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+NOT_CONFIGURED = -32001
+NOT_FOUND = -32002
+CONFLICT = -32003
+UPSTREAM_ERROR = -32004
+FORBIDDEN = -32005
+
+SYSTEM_SOCKET = Path("/run/musiqued/musiqued.sock")
+EVENT_METHOD = "event"
+
+
+def user_socket() -> Path | None:
+    """The user daemon's socket under ``$XDG_RUNTIME_DIR``, if that variable is set."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return Path(runtime) / "musiqued" / "musiqued.sock" if runtime else None
+
+
+def discover_socket(explicit: str | None = None) -> Path:
+    """Socket path: explicit, ``$MUSIQUED_SOCKET``, the user daemon's if present, the system's."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get("MUSIQUED_SOCKET")
+    if from_env:
+        return Path(from_env)
+    user = user_socket()
+    if user is not None and user.exists():
+        return user
+    return SYSTEM_SOCKET

@@ -1,0 +1,199 @@
+"""Helpers the tests share: short socket paths, free ports, configs, the daemon as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from musiquectl.client import Client, ClientError, DaemonError, Unreachable
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def short_tmp() -> Iterator[Path]:
+    """A directory under /tmp: Unix socket paths must stay under 108 bytes."""
+    with tempfile.TemporaryDirectory(prefix="mq-", dir="/tmp") as name:
+        yield Path(name)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
+    lines = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def base_sections(workdir: Path, **extra: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    sections: dict[str, dict[str, Any]] = {
+        "daemon": {"socket": str(workdir / "d.sock"), "database": str(workdir / "musique.db")}
+    }
+    for name, values in extra.items():
+        sections.setdefault(name, {}).update(values)
+    return sections
+
+
+def run_ctl(
+    *args: str,
+    socket_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """``musiquectl`` as a user runs it, in its own process."""
+    command = [str(VENV_BIN / "musiquectl")]
+    if socket_path is not None:
+        command += ["--socket", str(socket_path)]
+    command += list(args)
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+class DaemonProcess:
+    """``musiqued`` started as a real process with a config file; logs go to a file."""
+
+    def __init__(self, workdir: Path, config_path: Path, socket_path: Path) -> None:
+        self.workdir = workdir
+        self.config_path = config_path
+        self.socket_path = socket_path
+        self.log_path = workdir / "musiqued.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+        wait: bool = True,
+        timeout: float = 15.0,
+    ) -> DaemonProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(VENV_BIN / "musiqued"),
+                "--config",
+                str(self.config_path),
+                "--log-target",
+                "json",
+                "--log-level",
+                "debug",
+                *extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        log.close()
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"musiqued exited with {self.proc.returncode}:\n{self.logs()[-4000:]}"
+                )
+            try:
+                self.call("daemon.status")
+                return
+            except (Unreachable, ClientError):
+                time.sleep(0.05)
+        raise TimeoutError(f"musiqued not ready after {timeout}s:\n{self.logs()[-4000:]}")
+
+    def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
+        with Client(self.socket_path, timeout=30) as client:
+            return client.call(method, params)
+
+    def call_error(self, method: str, params: dict[str, Any] | None = None) -> DaemonError:
+        try:
+            self.call(method, params)
+        except DaemonError as exc:
+            return exc
+        raise AssertionError(f"{method} succeeded; an error was expected")
+
+    def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return run_ctl(*args, socket_path=self.socket_path, timeout=timeout)
+
+    def logs(self) -> str:
+        return (
+            self.log_path.read_text(encoding="utf-8", errors="replace")
+            if self.log_path.exists()
+            else ""
+        )
+
+    def log_records(self) -> list[dict[str, Any]]:
+        records = []
+        for line in self.logs().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return records
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 12.0) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def wait_until(self, predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:
+        """Poll ``predicate()`` until it returns something truthy."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            last = predicate()
+            if last:
+                return last
+            time.sleep(interval)
+        raise TimeoutError(
+            f"condition not met in {timeout}s (last value {last!r})\n{self.logs()[-3000:]}"
+        )
