@@ -3,8 +3,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PREFIX ?= /usr/local
 DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+SYSCONFDIR ?= /etc
+# The installed daemon's own venv. Built on the system Python: a Python under /root or
+# /home is invisible to the system unit (ProtectHome=yes).
+APPDIR ?= $(LIBDIR)/musique
+INSTALL_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
+UNITDIR ?= $(LIBDIR)/systemd/system
+USERUNITDIR ?= $(LIBDIR)/systemd/user
+BUILDDIR ?= build/install
 
-.PHONY: venv test lint demo install clean bench
+.PHONY: venv test lint demo install install-app install-units install-config clean bench
 
 $(BIN)/musiqued: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +40,58 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
+
+# `make install` = install-app install-units install-config, then (as root, on a live
+# systemd, without DESTDIR) sysusers, tmpfiles and daemon-reload.
+# install-app: a self-contained venv in $(APPDIR), its console scripts linked into
+# $(BINDIR). With DESTDIR it is built in the staging tree and its paths rewritten to the
+# final ones. install-units: the units with ExecStart= pointing at $(BINDIR), and the
+# sysusers.d/tmpfiles.d snippets. install-config: the example configuration, never
+# overwriting one that is already there.
+install: install-app install-units install-config
+	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then \
+	  systemd-sysusers '$(LIBDIR)/sysusers.d/musique.conf'; \
+	  systemd-tmpfiles --create '$(LIBDIR)/tmpfiles.d/musique.conf'; \
+	  systemctl daemon-reload; \
+	  echo 'installed; start with: systemctl enable --now musiqued.socket musiqued.service'; \
+	fi
+
+install-app:
+	@case "$$(readlink -f $(INSTALL_PYTHON))" in /root/*|/home/*) \
+	  echo "warning: $(INSTALL_PYTHON) lives under /root or /home, which the system unit cannot see (ProtectHome=yes); use INSTALL_PYTHON=/usr/bin/python3.11 or similar" >&2;; esac
+	rm -rf '$(BUILDDIR)/wheels'
+	$(INSTALL_PYTHON) -m pip wheel -q --no-deps --no-build-isolation -w '$(BUILDDIR)/wheels' . 2>/dev/null \
+	  || $(INSTALL_PYTHON) -m pip wheel -q --no-deps -w '$(BUILDDIR)/wheels' .
+	rm -rf '$(DESTDIR)$(APPDIR)'
+	$(INSTALL_PYTHON) -m venv --without-pip '$(DESTDIR)$(APPDIR)'
+	$(INSTALL_PYTHON) -m pip --python '$(DESTDIR)$(APPDIR)/bin/python' install -q --no-compile \
+	  --no-warn-script-location '$(BUILDDIR)'/wheels/*.whl
+	if [ -n '$(DESTDIR)' ]; then \
+	  grep -rlI --null -F '$(DESTDIR)$(APPDIR)' '$(DESTDIR)$(APPDIR)/bin' '$(DESTDIR)$(APPDIR)/pyvenv.cfg' \
+	    | xargs -0 -r sed -i 's|$(DESTDIR)$(APPDIR)|$(APPDIR)|g'; \
+	fi
+	'$(DESTDIR)$(APPDIR)/bin/python' -m compileall -q -j 0 -s '$(DESTDIR)' -p / '$(DESTDIR)$(APPDIR)/lib' >/dev/null
+	install -d '$(DESTDIR)$(BINDIR)'
+	for script in musiqued musiquectl; do ln -sfn '$(APPDIR)/bin/'$$script '$(DESTDIR)$(BINDIR)/'$$script; done
+
+install-units:
+	install -d '$(DESTDIR)$(UNITDIR)' '$(DESTDIR)$(USERUNITDIR)' '$(BUILDDIR)'
+	for unit in musiqued.service musiqued.socket; do \
+	  sed 's|/usr/local/bin/musiqued|$(BINDIR)/musiqued|g; s|/etc/musique/|$(SYSCONFDIR)/musique/|g' \
+	    systemd/$$unit > '$(DESTDIR)$(UNITDIR)/'$$unit; \
+	  sed 's|/usr/local/bin/musiqued|$(BINDIR)/musiqued|g' systemd/user/$$unit > '$(DESTDIR)$(USERUNITDIR)/'$$unit; \
+	  chmod 0644 '$(DESTDIR)$(UNITDIR)/'$$unit '$(DESTDIR)$(USERUNITDIR)/'$$unit; \
+	done
+	install -D -m 0644 systemd/musique.sysusers '$(DESTDIR)$(LIBDIR)/sysusers.d/musique.conf'
+	sed 's|/etc/musique/|$(SYSCONFDIR)/musique/|g' systemd/musique.tmpfiles > '$(BUILDDIR)/musique.tmpfiles'
+	install -D -m 0644 '$(BUILDDIR)/musique.tmpfiles' '$(DESTDIR)$(LIBDIR)/tmpfiles.d/musique.conf'
+
+install-config:
+	install -D -m 0644 etc/musiqued.toml '$(DESTDIR)$(PREFIX)/share/doc/musique/musiqued.toml.example'
+	install -D -m 0644 README.md '$(DESTDIR)$(PREFIX)/share/doc/musique/README.md'
+	install -d -m 0755 '$(DESTDIR)$(SYSCONFDIR)/musique'
+	if [ -e '$(DESTDIR)$(SYSCONFDIR)/musique/musiqued.toml' ]; then \
+	  echo 'keeping the existing $(SYSCONFDIR)/musique/musiqued.toml'; \
+	else \
+	  install -m 0640 etc/musiqued.toml '$(DESTDIR)$(SYSCONFDIR)/musique/musiqued.toml'; \
+	fi

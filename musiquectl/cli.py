@@ -39,7 +39,22 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ReaderGone(Exception):
+    """stdout's reader left (``| head``); raised instead of the EPIPE OSError."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        # click's main() turns an EPIPE OSError into a bare exit 1: surface it to main().
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise ReaderGone from None
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--socket",
     "socket_path",
@@ -62,9 +77,9 @@ def cli(ctx: click.Context, socket_path: str | None, as_json: bool) -> None:
 
 
 def _register() -> None:
-    from musiquectl.commands import daemon
+    from musiquectl.commands import daemon, enrich, history, imports, lastfm, tracker
 
-    for module in (daemon,):
+    for module in (daemon, tracker, history, imports, lastfm, enrich):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -102,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     except ClientError as exc:
         click.echo(f"musiquectl: {exc}", err=True)
         sys.exit(EXIT_DAEMON_ERROR)
-    except BrokenPipeError:
+    except (BrokenPipeError, ReaderGone):
         _quiet_broken_pipe()
     except OSError as exc:
         if exc.errno == errno.EPIPE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import os
@@ -36,6 +37,10 @@ class DaemonError(ClientError):
         self.data = data
 
 
+class _Idle(Exception):
+    """Nothing arrived within the idle time given to ``notifications``."""
+
+
 class Client:
     def __init__(self, path: Path, timeout: float | None = 30.0) -> None:
         self.path = path
@@ -43,6 +48,8 @@ class Client:
         self._sock: socket.socket | None = None
         self._buffer = b""
         self._ids = itertools.count(1)
+        # Events that arrive while a call waits for its answer are kept for notifications().
+        self._pending: collections.deque[dict[str, Any]] = collections.deque()
 
     def __enter__(self) -> Client:
         self.connect()
@@ -83,10 +90,14 @@ class Client:
         if params is not None:
             request["params"] = params
         self._send(request)
+        assert self._sock is not None
+        self._sock.settimeout(self._timeout)  # events() may have changed it
         while True:
             message = self._receive()
             if message.get("id") == request_id or "method" not in message:
                 break
+            if message.get("method") == wire.EVENT_METHOD:
+                self._pending.append(message.get("params") or {})
         if "error" in message:
             error = message["error"]
             raise DaemonError(error.get("code", 0), error.get("message", "?"), error.get("data"))
@@ -94,10 +105,23 @@ class Client:
 
     def notifications(self) -> Iterator[dict[str, Any]]:
         """Server-sent ``event`` notifications, as they arrive (blocks between them)."""
+        for event in self.events(None):
+            if event is not None:
+                yield event
+
+    def events(self, idle: float | None) -> Iterator[dict[str, Any] | None]:
+        """Like ``notifications``, but yields None whenever nothing arrived for ``idle`` s,
+        so a caller can poll something else (a job's state) between events."""
         assert self._sock is not None
-        self._sock.settimeout(None)
+        self._sock.settimeout(idle)
         while True:
-            message = self._receive()
+            while self._pending:
+                yield self._pending.popleft()
+            try:
+                message = self._receive(idle_ok=idle is not None)
+            except _Idle:
+                yield None
+                continue
             if message.get("method") == wire.EVENT_METHOD:
                 yield message.get("params") or {}
 
@@ -110,12 +134,14 @@ class Client:
         except OSError as exc:
             raise Unreachable(self.path, f"connection lost: {exc}") from None
 
-    def _receive(self) -> dict[str, Any]:
+    def _receive(self, *, idle_ok: bool = False) -> dict[str, Any]:
         assert self._sock is not None
         while b"\n" not in self._buffer:
             try:
                 chunk = self._sock.recv(65536)
             except TimeoutError:
+                if idle_ok:
+                    raise _Idle from None
                 raise Unreachable(self.path, "the daemon did not answer in time") from None
             except OSError as exc:
                 raise Unreachable(self.path, f"connection lost: {exc}") from None
@@ -123,7 +149,10 @@ class Client:
                 raise Unreachable(self.path, "the daemon closed the connection")
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
-        message = json.loads(line)
+        try:
+            message = json.loads(line)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            raise ClientError(f"unreadable answer from the daemon: {line[:200]!r}") from None
         if isinstance(message, dict):
             return message
         raise ClientError(f"unexpected answer from the daemon: {line[:200]!r}")

@@ -2,4 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.daemon",
+    "tests.fixtures.journald",
+    "tests.fixtures.lastfm",
+    "tests.fixtures.enrichment",
 ]

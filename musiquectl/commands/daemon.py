@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.output import duration, key_values, local_time, print_json
+from musiquectl.commands.tracker import tracker_pairs
+from musiquectl.output import duration, key_values, print_json
 
 
 def render_status(status: dict[str, Any]) -> None:
@@ -30,17 +31,7 @@ def render_status(status: dict[str, Any]) -> None:
         ),
     ]
     if tracker:
-        state = "running" if tracker.get("running") else "stopped"
-        pairs.append(("tracker", f"{state}, every {tracker.get('interval_seconds')} s"))
-        if tracker.get("last_track"):
-            pairs.append(("last track", tracker["last_track"]))
-        playing = tracker.get("now_playing")
-        if playing:
-            pairs.append(("now playing", f"{playing['artist']} — {playing['title']}"))
-        if tracker.get("last_poll_at"):
-            pairs.append(("last poll", local_time(tracker["last_poll_at"])))
-        if tracker.get("last_error"):
-            pairs.append(("tracker error", tracker["last_error"]))
+        pairs += tracker_pairs(tracker, detailed=False)
     for job in status.get("jobs") or []:
         done, total = job.get("pages_done", 0), job.get("pages_total", 0)
         pairs.append(

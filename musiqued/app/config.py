@@ -8,9 +8,11 @@ environment.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -38,13 +41,44 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def default_socket() -> Path:
+    """systemd's ``$RUNTIME_DIRECTORY``, else /run/musiqued for root, else the user's runtime dir."""
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if runtime:
+        return Path(runtime) / "musiqued.sock"
+    if os.geteuid() == 0:
+        return Path("/run/musiqued/musiqued.sock")
+    user_runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
+    return Path(user_runtime) / "musiqued" / "musiqued.sock"
+
+
+def default_database() -> Path:
+    """systemd's ``$STATE_DIRECTORY``, else /var/lib/musiqued for root, else the XDG data dir."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state:
+        return Path(state) / "musique.db"
+    if os.geteuid() == 0:
+        return Path("/var/lib/musiqued/musique.db")
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "musique" / "musique.db"
+
+
 class DaemonConfig(_Section):
-    socket: Path = Path("/run/musiqued/musiqued.sock")
+    # Factories, not constants: the defaults depend on who runs the daemon and how.
+    socket: Path = Field(default_factory=default_socket)
     socket_mode: str = "0660"
-    database: Path = Path("/var/lib/musiqued/musique.db")
+    database: Path = Field(default_factory=default_database)
     allowed_uids: tuple[int, ...] = ()
     allowed_gids: tuple[int, ...] = ()
     idle_timeout_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("socket_mode", mode="before")
+    @classmethod
+    def _octal_literal(cls, value: Any) -> Any:
+        """TOML's ``0o660`` arrives as an int: take it as the mode it spells."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:04o}"
+        return value
 
     @field_validator("socket_mode")
     @classmethod
@@ -88,6 +122,8 @@ class TrackerConfig(_Section):
 class EnrichmentConfig(_Section):
     enabled: bool = True
     max_albums_per_import: int = Field(default=0, ge=0)
+    max_attempts: int = Field(default=4, ge=1, le=100)  # transient failures before 'failed'
+    retry_seconds: float = Field(default=30.0, gt=0)  # first backoff; doubles per attempt
 
 
 class SpotifyConfig(_Section):
@@ -113,13 +149,49 @@ class AiConfig(_Section):
         return bool(self.api_url and self.model)
 
 
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8000`` for IPv6; an empty host means every interface)."""
+    host, sep, port = listen.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{listen!r} is not host:port, e.g. '127.0.0.1:8000'")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class HttpConfig(_Section):
     listen: str = ""
-    token: SecretStr = SecretStr("")
+    token: SecretStr = Field(default=SecretStr(""), validate_default=True)
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _needed_off_loopback(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        # Anyone who can reach a non-loopback address could start imports: insist on a token.
+        listen = info.data.get("listen") or ""
+        if listen and not value.get_secret_value() and not is_loopback(parse_listen(listen)[0]):
+            raise ValueError(
+                f"required when listen = {listen!r} is not a loopback address "
+                "(set a token, or listen on 127.0.0.1)"
+            )
+        return value
 
 
 class Config(_Section):
-    daemon: DaemonConfig = DaemonConfig()
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     lastfm: LastfmConfig = LastfmConfig()
     tracker: TrackerConfig = TrackerConfig()
     enrichment: EnrichmentConfig = EnrichmentConfig()
@@ -137,14 +209,15 @@ class Config(_Section):
         return data
 
 
-def default_config_path() -> Path:
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$MUSIQUED_CONFIG``, else the system file for root, else the user's XDG file."""
-    from_env = os.environ.get("MUSIQUED_CONFIG")
+    env = os.environ if environ is None else environ
+    from_env = env.get("MUSIQUED_CONFIG")
     if from_env:
         return Path(from_env)
     if os.geteuid() == 0:
         return SYSTEM_CONFIG
-    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    xdg = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(xdg) / "musique" / "musiqued.toml"
 
 
@@ -179,12 +252,16 @@ def _from_legacy(data: dict[str, Any]) -> dict[str, Any]:
     rest = {k: v for k, v in data.items() if k != "secrets"}
     lastfm = secrets.get("lastfm") or {}
     tracker = secrets.get("tracker") or {}
-    if isinstance(lastfm, dict):
+    if isinstance(lastfm, dict) and isinstance(rest.get("lastfm", {}), dict):
         rest["lastfm"] = {
             **{k: lastfm[k] for k in ("api_key", "api_secret", "username") if k in lastfm},
             **rest.get("lastfm", {}),
         }
-    if isinstance(tracker, dict) and "interval_seconds" in tracker:
+    if (
+        isinstance(tracker, dict)
+        and "interval_seconds" in tracker
+        and isinstance(rest.get("tracker", {}), dict)
+    ):
         rest["tracker"] = {
             "interval_seconds": tracker["interval_seconds"],
             **rest.get("tracker", {}),
@@ -207,7 +284,10 @@ def _fill_secrets(data: dict[str, Any], environ: dict[str, str]) -> dict[str, An
             if credentials:
                 cred = Path(credentials) / name
                 if cred.is_file():
-                    value = cred.read_text(encoding="utf-8").strip()
+                    try:
+                        value = cred.read_text(encoding="utf-8").strip()
+                    except (OSError, UnicodeDecodeError) as exc:
+                        raise ConfigError(f"{cred}: {section}.{key}: cannot read: {exc}") from None
             if not value:
                 value = environ.get(f"MUSIQUED_{name.upper()}", "")
             if value:
@@ -220,7 +300,7 @@ def _fill_secrets(data: dict[str, Any], environ: dict[str, str]) -> dict[str, An
 def _describe(path: Path, exc: ValidationError) -> str:
     first = exc.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    reason = first["msg"]
+    reason = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         reason = "unknown key"
     more = len(exc.errors()) - 1
@@ -234,8 +314,8 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     A missing file at the default path gives the defaults; a missing explicit path is an error.
     """
     env = dict(os.environ if environ is None else environ)
-    explicit = path is not None or "MUSIQUED_CONFIG" in env
-    chosen = path or default_config_path()
+    explicit = path is not None or bool(env.get("MUSIQUED_CONFIG"))
+    chosen = path or default_config_path(env)
     if not chosen.exists() and not explicit:
         data: dict[str, Any] = {}
     else:

@@ -20,14 +20,25 @@ import structlog
 
 from musiqued import __version__, wire
 from musiqued.app.config import Config, load_config
+from musiqued.app.http_api import HttpApi
+from musiqued.app.logs import register_config_secrets
 from musiqued.app.systemd import Notifier
+from musiqued.app.testhooks import with_test_hooks
 from musiqued.errors import ConfigError
 from musiqued.rpc.dispatch import Dispatcher
 from musiqued.rpc.methods import METHODS
 from musiqued.rpc.server import AccessPolicy, RpcServer
+from musiqued.services.enricher import Enricher
 from musiqued.services.events import EventBus
+from musiqued.services.importer import Importer
+from musiqued.services.jobs import JobRunner
+from musiqued.services.lastfm_session import LastfmConnection
+from musiqued.services.tracker import Tracker
+from musiqued.services.verifier import Verifier
 from musiqued.storage import Database
 from musiqued.storage.listens import count_listens
+from musiqued.upstream.lastfm import LastfmClient
+from musiqued.upstream.ratelimit import Governor
 
 log = structlog.get_logger("musiqued.daemon")
 
@@ -55,7 +66,18 @@ class Daemon:
         self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._status_providers: list[Callable[[], str | None]] = []
-        self.dispatcher = Dispatcher(METHODS, self)
+        self.dispatcher = Dispatcher(with_test_hooks(METHODS), self)
+        # Job kinds register with the runner here, before it starts and resumes old jobs.
+        # One governor for every Last.fm request (tracker first, then imports, enrichment).
+        self.lastfm_connection = LastfmConnection(config.lastfm, self.db)
+        self.governor: Governor = self.lastfm_connection.governor
+        self.lastfm: LastfmClient = self.lastfm_connection.client
+        self.jobs = JobRunner(self)
+        self.importer = Importer(self)
+        self.tracker = Tracker(self)
+        self.verifier = Verifier(self)
+        self.enricher = Enricher(self)
+        self.http = HttpApi(self)
         self.rpc: RpcServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -77,6 +99,9 @@ class Daemon:
 
     async def start(self) -> None:
         log.info("musiqued starting", version=__version__, pid=os.getpid())
+        if self.notifier.watchdog_interval:
+            # From the start: opening (and migrating) a large database takes a while too.
+            self.spawn("watchdog", self._watchdog(self.notifier.watchdog_interval))
         self.notifier.status("opening database")
         await self.db.open()
         self._on_stop("database", self.db.close)
@@ -93,8 +118,6 @@ class Daemon:
         )
         await self.rpc.start()
         self._on_stop("rpc server", self.rpc.close)
-        if self.notifier.watchdog_interval:
-            self.spawn("watchdog", self._watchdog(self.notifier.watchdog_interval))
         self.spawn("status", self._status_loop())
         self.notifier.ready(self.status_line())
         log.info(
@@ -109,7 +132,18 @@ class Daemon:
         self,
     ) -> list[tuple[str, Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]]:
         """The services, in start order; each is stopped in reverse after the RPC server."""
-        return []
+        return [
+            # First: every service calls Last.fm through it.
+            ("lastfm", self.lastfm_connection.start, self.lastfm_connection.close),
+            # Before the job runner: resumed imports wake it.
+            ("enricher", self.enricher.start, self.enricher.stop),
+            # Last: it resumes interrupted jobs, which use every component before it.
+            ("jobs", self.jobs.start, self.jobs.stop),
+            # After the job runner: a long gap is handed to an import job.
+            ("tracker", self.tracker.open, self.tracker.close),
+            # After the services it calls (importer, tracker): the original's HTTP API.
+            ("http api", self.http.start, self.http.stop),
+        ]
 
     async def stop(self) -> None:
         """Stop accepting, cancel our tasks, stop components in reverse, close the database."""
@@ -152,6 +186,10 @@ class Daemon:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def require_lastfm(self) -> LastfmClient:
+        """The Last.fm client; NotConfiguredError when the credentials are missing."""
+        return self.lastfm_connection.require()
+
     def request_stop(self) -> None:
         self._stop_requested.set()
 
@@ -170,13 +208,17 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload failed; keeping the previous configuration", error=exc.message)
             self.notifier.ready(self.status_line())
-            raise
+            raise ConfigError(
+                f"configuration not reloaded, the previous one stays in force: {exc.message}",
+                kind="config_invalid",
+            ) from None
         changed = sorted(
             section
             for section in type(new).model_fields
             if getattr(new, section) != getattr(self.config, section)
         )
         self.config = new
+        register_config_secrets(new)
         await self._apply_config()
         self.notifier.ready(self.status_line())
         log.info("configuration reloaded", changed=changed)
@@ -190,6 +232,10 @@ class Daemon:
                 self.config.daemon.allowed_uids, self.config.daemon.allowed_gids
             )
             self.rpc.idle_timeout = self.config.daemon.idle_timeout_seconds
+        await self.lastfm_connection.reconfigure(self.config.lastfm)
+        await self.tracker.reconfigure()
+        await self.enricher.reconfigure()
+        await self.http.apply_config()
 
     async def _watchdog(self, interval: float) -> None:
         while True:
@@ -213,6 +259,12 @@ class Daemon:
 
     @property
     def socket_path(self) -> Path:
+        if self._inherited_socket is not None:
+            # Activated: the socket systemd bound, wherever the config says it would be.
+            with contextlib.suppress(OSError):
+                name = self._inherited_socket.getsockname()
+                if isinstance(name, str) and name:
+                    return Path(name)
         return self.config.daemon.socket
 
     @property
@@ -232,9 +284,15 @@ class Daemon:
                 "spotify": self.config.spotify.configured,
                 "ai": self.config.ai.configured,
             },
-            "tracker": None,
-            "jobs": [],
-            "enrichment": None,
+            "tracker": await self.tracker.status(),
+            "jobs": await self.jobs.active(),
+            # The shared Last.fm request rate: below nominal after error 29, then recovering.
+            "governor": {
+                "rate": round(self.governor.rate, 3),
+                "nominal_rate": self.governor.nominal_rate,
+                "penalties": self.governor.penalties,
+            },
+            "enrichment": await self.enricher.summary(),
             "listens": await count_listens(self.db),
             "status": self.status_line(),
         }

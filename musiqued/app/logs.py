@@ -8,21 +8,87 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from musiqued.app.config import SECRET_KEYS
+
+if TYPE_CHECKING:
+    from musiqued.app.config import Config
+
 Target = Literal["auto", "console", "logfmt", "json", "journal"]
 
-SECRET_MARKERS = ("api_key", "api_secret", "session_key", "client_secret", "token", "password")
+# Field names whose values are secret wherever they appear (``lastfm_api_key``, ``headers``...).
+SECRET_MARKERS = (
+    "api_key",
+    "api_secret",
+    "session_key",
+    "client_secret",
+    "client_id",
+    "secret",
+    "token",
+    "password",
+    "authorization",
+    "api_sig",
+)
+MASK = "********"
+# The configured secret values themselves: an error message or a URL that quotes one
+# (Last.fm takes api_key in the query string) is scrubbed wherever it appears.
+_secret_values: list[str] = []
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Remember the configured secrets so no log line ever contains them (call on reload)."""
+    # Longest first, so a secret that contains another is masked whole.
+    _secret_values[:] = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def register_config_secrets(config: Config) -> None:
+    register_secrets(
+        getattr(getattr(config, section), key).get_secret_value()
+        for section, keys in SECRET_KEYS.items()
+        for key in keys
+    )
+
+
+def scrub(text: str) -> str:
+    for secret in _secret_values:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: (MASK if _is_secret_key(k) and v else _scrubbed(v)) for k, v in value.items()}
+    if type(value) in (list, tuple):  # not subclasses: a namedtuple cannot be rebuilt so
+        return type(value)(_scrubbed(v) for v in value)
+    return value
+
+
+def _is_secret_key(key: object) -> bool:
+    lowered = str(key).lower()
+    return any(marker in lowered for marker in SECRET_MARKERS) and not lowered.endswith("_url")
 
 
 def _redact_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    for key in list(event_dict):
-        lowered = key.lower()
-        if any(marker in lowered for marker in SECRET_MARKERS) and event_dict[key]:
-            event_dict[key] = "********"
+    for key, value in list(event_dict.items()):
+        if key in ("exc_info", "_record"):
+            continue
+        if _is_secret_key(key) and value:
+            event_dict[key] = MASK
+        else:
+            event_dict[key] = _scrubbed(value)
     return event_dict
+
+
+def _scrub_rendered(_: Any, __: str, rendered: Any) -> Any:
+    """Last in the chain: a traceback rendered after redaction may still quote a secret."""
+    return scrub(rendered) if isinstance(rendered, str) else rendered
 
 
 def stderr_is_journal() -> bool:
@@ -58,7 +124,7 @@ def _handler_for(target: Target) -> logging.Handler:
     if target == "journal":
         from musiqued.app.journal import JournalHandler
 
-        return JournalHandler()
+        return JournalHandler(pre_chain=SHARED_PROCESSORS, scrub=scrub)
     renderer: Any
     if target == "json":
         renderer = structlog.processors.JSONRenderer()
@@ -76,6 +142,7 @@ def _handler_for(target: Target) -> logging.Handler:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
                 renderer,
+                _scrub_rendered,
             ],
         )
     )

@@ -27,8 +27,13 @@ class Notifier:
         self._address = "\0" + address[1:] if address.startswith("@") else address
         self._socket: socket.socket | None = None
         self._last_status: str | None = None
+        self._failing = False
         if self._address:
-            self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Non-blocking: a service manager that stops reading must not stall the loop
+            # (a lost WATCHDOG=1 is what a stalled manager would get anyway).
+            self._socket = socket.socket(
+                socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            )
         self.watchdog_interval = _watchdog_interval(env)
 
     @property
@@ -41,7 +46,13 @@ class Notifier:
         try:
             self._socket.sendto("\n".join(lines).encode(), self._address)
         except OSError as exc:
-            log.warning("sd_notify failed", error=str(exc))
+            if not self._failing:
+                self._failing = True
+                log.warning("sd_notify failing", error=str(exc), notify_socket=self._address)
+            return
+        if self._failing:
+            self._failing = False
+            log.info("sd_notify working again")
 
     def ready(self, status: str) -> None:
         self._last_status = status
@@ -102,8 +113,12 @@ def listen_sockets(environ: dict[str, str] | None = None) -> list[ListenedSocket
     found = []
     for index in range(count):
         fd = SD_LISTEN_FDS_START + index
-        os.set_inheritable(fd, False)
-        sock = socket.socket(fileno=fd)
+        try:
+            os.set_inheritable(fd, False)
+            sock = socket.socket(fileno=fd)
+        except OSError as exc:
+            log.warning("ignoring a passed fd that is not a socket", fd=fd, error=str(exc))
+            continue
         name = names[index] if index < len(names) else "unknown"
         found.append(ListenedSocket(sock, name))
     for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):

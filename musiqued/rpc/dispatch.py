@@ -6,6 +6,7 @@ structlog's context so everything the call logs can be followed.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -19,15 +20,22 @@ from musiqued.rpc.protocol import RpcError
 from musiqued.rpc.table import CallContext, Connection, Method, Peer
 
 log = structlog.get_logger("musiqued.rpc")
+# structlog runs its processors before the stdlib level check; asking the stdlib logger
+# first keeps the per-call line free when debug is off (the hot path at 10k calls/s).
+_stdlib_log = logging.getLogger("musiqued.rpc")
 
 
 def _params_error(exc: ValidationError) -> protocol.InvalidParams:
     parts = []
+    names = []
     for error in exc.errors()[:3]:
         where = ".".join(str(p) for p in error["loc"]) or "params"
         reason = "unknown parameter" if error["type"] == "extra_forbidden" else error["msg"]
-        parts.append(f"{where}: {reason}")
-    return protocol.InvalidParams("invalid params: " + "; ".join(parts))
+        names.append(where)
+        parts.append(f"{where}: {reason.removeprefix('Value error, ')}")
+    return protocol.InvalidParams(
+        "invalid params: " + "; ".join(parts), kind="invalid_params", params=names
+    )
 
 
 def _as_rpc_error(exc: MusiqueError) -> RpcError:
@@ -59,9 +67,23 @@ class Dispatcher:
                 )
             answers = [await self._handle_one(item, connection, peer) for item in message]
             kept = [a for a in answers if a is not None]
-            return protocol.encode(kept) if kept else None
+            return self._encode(kept) if kept else None
         answer = await self._handle_one(message, connection, peer)
-        return None if answer is None else protocol.encode(answer)
+        return None if answer is None else self._encode(answer)
+
+    @staticmethod
+    def _encode(answer: Any) -> bytes:
+        try:
+            return protocol.encode(answer)
+        except TypeError:
+            # A handler returned something JSON cannot carry: a bug, never the client's fault.
+            log.exception("rpc result cannot be encoded")
+            error = protocol.InternalError("internal error; see the daemon's log")
+            if isinstance(answer, list):
+                return protocol.encode(
+                    [protocol.failure(a.get("id"), error) for a in answer if isinstance(a, dict)]
+                )
+            return protocol.encode(protocol.failure(answer.get("id"), error))
 
     async def _handle_one(
         self, obj: Any, connection: Connection, peer: Peer
@@ -71,7 +93,12 @@ class Dispatcher:
         except RpcError as exc:
             return protocol.failure(protocol.request_id_of(obj), exc)
         self._counter += 1
-        request_id = f"{peer.pid}:{request.method}#{self._counter}"
+        # The client's own string id ("cli:daemon.status#123.1") lets one call be followed
+        # from the ctl to the daemon's log, as lightning-cli does.
+        if isinstance(request.id, str) and request.id:
+            request_id = request.id[:200]
+        else:
+            request_id = f"{peer.pid}:{request.method[:100]}#{self._counter}"
         started = time.perf_counter()
         outcome = "ok"
         structlog.contextvars.bind_contextvars(rpc_id=request_id)
@@ -83,13 +110,15 @@ class Dispatcher:
             outcome = f"error {exc.code}"
             return None if request.is_notification else protocol.failure(request.id, exc)
         finally:
-            log.debug(
-                "rpc call",
-                method=request.method,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                outcome=outcome,
-                peer_uid=peer.uid,
-            )
+            if _stdlib_log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "rpc call",
+                    method=request.method[:100],
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    outcome=outcome,
+                    peer_uid=peer.uid,
+                    notification=request.is_notification,
+                )
             structlog.contextvars.unbind_contextvars("rpc_id")
         return None if request.is_notification else protocol.success(request.id, result)
 

@@ -40,6 +40,29 @@ def peer_of(sock: socket.socket) -> Peer:
     return Peer(pid=pid, uid=uid, gid=gid)
 
 
+# Not in every Python's socket module; the value is Linux's.
+_SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
+
+
+def peer_groups(sock: socket.socket) -> frozenset[int] | None:
+    """The peer's supplementary groups from the socket itself (``SO_PEERGROUPS``).
+
+    Preferred to ``/proc/<pid>/status``, which ``ProtectProc=invisible`` hides from the
+    daemon and which may already belong to another process. None: not available here.
+    """
+    size = 256
+    while size <= 65536 * 4:
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, _SO_PEERGROUPS, size)
+        except OSError as exc:
+            if exc.errno == errno.ERANGE:
+                size *= 4
+                continue
+            return None
+        return frozenset(struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4]))
+    return None
+
+
 def _supplementary_gids(pid: int) -> set[int]:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
@@ -52,25 +75,32 @@ def _supplementary_gids(pid: int) -> set[int]:
 
 
 class AccessPolicy:
-    """Root, the daemon's own uid, listed uids, and members of listed gids may connect."""
+    """Root, the daemon's own uid, listed uids, members of listed gids and of the daemon's
+    own group (the system unit's ``musique`` group, which owns the socket) may connect."""
 
     def __init__(self, uids: Iterable[int] = (), gids: Iterable[int] = ()) -> None:
         self.uids = frozenset(uids) | {0, os.geteuid()}
-        self.gids = frozenset(gids)
+        self.gids = frozenset(gids) | {os.getegid()}
 
-    def allows(self, peer: Peer) -> bool:
+    def allows(self, peer: Peer, groups: frozenset[int] | None = None) -> bool:
         if peer.uid in self.uids:
             return True
-        if not self.gids:
-            return False
-        return peer.gid in self.gids or bool(_supplementary_gids(peer.pid) & self.gids)
+        if peer.gid in self.gids:
+            return True
+        supplementary = _supplementary_gids(peer.pid) if groups is None else groups
+        return bool(supplementary & self.gids)
 
 
 class _Connection:
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    """One client: its writer, its event subscriptions, and whether a request is in flight."""
+
+    def __init__(self, writer: asyncio.StreamWriter, write_timeout: float) -> None:
         self.writer = writer
+        self.write_timeout = write_timeout
         self.subscriptions: list[Subscription] = []
         self.pushers: list[asyncio.Task[None]] = []
+        self.busy = False
+        self.last_active = asyncio.get_running_loop().time()
         self._write_lock = asyncio.Lock()
 
     def attach(self, subscription: Subscription) -> None:
@@ -78,16 +108,33 @@ class _Connection:
         self.pushers.append(asyncio.create_task(self._push(subscription)))
 
     async def send(self, data: bytes) -> None:
+        """Write ``data``; a peer that stops reading for ``write_timeout`` is cut off."""
         async with self._write_lock:
+            transport = self.writer.transport
+            if transport.is_closing():
+                raise ConnectionResetError("connection closed")
             self.writer.write(data)
-            await self.writer.drain()
+            # Fast path: the kernel took everything, nothing to wait for.
+            if transport.get_write_buffer_size() == 0:
+                return
+            try:
+                async with asyncio.timeout(self.write_timeout):
+                    await self.writer.drain()
+            except TimeoutError:
+                log.info("rpc peer stopped reading; closing its connection")
+                transport.abort()
+                raise ConnectionAbortedError("peer stopped reading") from None
 
     async def _push(self, subscription: Subscription) -> None:
-        while True:
-            event = await subscription.get()
-            await self.send(
-                protocol.encode(protocol.notification(wire.EVENT_METHOD, event.as_params()))
-            )
+        try:
+            while True:
+                event = await subscription.get()
+                await self.send(
+                    protocol.encode(protocol.notification(wire.EVENT_METHOD, event.as_params()))
+                )
+        except (ConnectionError, OSError):
+            # The reading side notices the closed transport and ends the conversation.
+            self.writer.transport.abort()
 
     async def close(self) -> None:
         for subscription in self.subscriptions:
@@ -97,9 +144,26 @@ class _Connection:
         for task in self.pushers:
             with contextlib.suppress(asyncio.CancelledError, OSError, ConnectionError):
                 await task
+        transport = self.writer.transport
+        if transport.get_write_buffer_size():
+            # Unsent answers to a peer that is not reading: do not wait for it.
+            transport.abort()
         self.writer.close()
         with contextlib.suppress(OSError, ConnectionError):
-            await self.writer.wait_closed()
+            await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+
+
+async def _discard_until_newline(reader: asyncio.StreamReader, limit_s: float = 1.0) -> None:
+    """Swallow what the peer is still sending (up to a newline, EOF or ``limit_s``).
+
+    Closing a Unix socket with unread input resets the peer, which may then lose the
+    error we just sent; reading the rest of its line first lets the error arrive.
+    """
+    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+        async with asyncio.timeout(limit_s):
+            while chunk := await reader.read(65536):
+                if b"\n" in chunk:
+                    return
 
 
 class RpcServer:
@@ -122,25 +186,33 @@ class RpcServer:
         self.idle_timeout = idle_timeout
         self._inherited = inherited
         self._server: asyncio.AbstractServer | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._bound_inode: int | None = None
+        self._closing = False
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def activated(self) -> bool:
         return self._inherited is not None
 
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
     async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_idle(), name="rpc idle sweeper")
         if self._inherited is not None:
             self._server = await asyncio.start_unix_server(
-                self._serve, sock=self._inherited, limit=wire.MAX_LINE_BYTES
+                self._serve, sock=self._inherited, limit=wire.MAX_LINE_BYTES, backlog=512
             )
             return
-        self._claim_path()
+        await asyncio.to_thread(self._claim_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The umask makes the socket born with its final mode: no window where it is wider.
         old_umask = os.umask(0o777 & ~self._mode)
         try:
             self._server = await asyncio.start_unix_server(
-                self._serve, path=str(self.path), limit=wire.MAX_LINE_BYTES
+                self._serve, path=str(self.path), limit=wire.MAX_LINE_BYTES, backlog=512
             )
         finally:
             os.umask(old_umask)
@@ -163,25 +235,45 @@ class RpcServer:
             probe.connect(str(self.path))
         except OSError as exc:
             if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                log.info("replacing stale socket file", socket=str(self.path))
                 self.path.unlink(missing_ok=True)
                 return
             raise SocketInUseError(f"cannot probe {self.path}: {exc.strerror}") from None
         finally:
             probe.close()
-        raise SocketInUseError(f"another musiqued is already serving on {self.path}; stop it first")
+        raise SocketInUseError(
+            f"another musiqued is already serving on {self.path}; stop it first "
+            "(musiquectl --socket PATH status shows it)"
+        )
 
     async def stop_accepting(self) -> None:
         if self._server is not None:
             self._server.close()
 
-    async def close(self) -> None:
-        """Stop accepting, end every connection, remove the socket file we created."""
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop accepting, answer requests in flight (up to ``grace`` s), end every connection.
+
+        The socket file we created is removed (not one systemd owns).
+        """
         await self.stop_accepting()
-        for task in tuple(self._connections):
-            task.cancel()
-        for task in tuple(self._connections):
+        self._closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._sweeper
+            self._sweeper = None
+        for task, connection in tuple(self._connections.items()):
+            if not connection.busy:
+                task.cancel()
+        pending = tuple(self._connections)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=grace)
+            for task in late:
+                log.warning("rpc request still running at shutdown; cancelling it")
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -192,51 +284,86 @@ class RpcServer:
                     self.path.unlink()
             self._bound_inode = None
 
+    async def _sweep_idle(self) -> None:
+        """Close connections silent for ``idle_timeout``; event subscribers are exempt.
+
+        One sweep a second instead of a timer per line: re-arming a timer for every request
+        costs ~10 µs on the hot path.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+            deadline = loop.time() - self.idle_timeout
+            for connection in tuple(self._connections.values()):
+                if (
+                    connection.last_active < deadline
+                    and not connection.busy
+                    and not connection.subscriptions
+                ):
+                    log.debug("rpc connection idle; closing it")
+                    connection.writer.transport.close()  # the reader sees EOF
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
-        connection = _Connection(writer)
+        connection = _Connection(writer, write_timeout=self.idle_timeout)
+        self._connections[task] = connection
         try:
             sock = writer.get_extra_info("socket")
             peer = peer_of(sock) if sock is not None else Peer(0, -1, -1)
-            if not self.policy.allows(peer):
-                log.warning(
-                    "rpc peer refused", peer_uid=peer.uid, peer_gid=peer.gid, peer_pid=peer.pid
-                )
-                refusal = protocol.Forbidden(
-                    f"uid {peer.uid} may not use this daemon; ask an administrator to add it "
-                    "to [daemon] allowed_uids or allowed_gids"
-                )
-                await connection.send(protocol.encode(protocol.failure(None, refusal)))
+            groups = peer_groups(sock) if sock is not None else None
+            if not self.policy.allows(peer, groups):
+                await self._refuse(reader, connection, peer)
                 return
             await self._converse(reader, connection, peer)
-        except (ConnectionError, BrokenPipeError):
-            pass
+        except (ConnectionError, OSError):
+            pass  # the peer went away; nothing to answer
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+        except Exception:
+            log.exception("rpc connection failed")
         finally:
-            self._connections.discard(task)
+            del self._connections[task]
             await connection.close()
+
+    async def _refuse(
+        self, reader: asyncio.StreamReader, connection: _Connection, peer: Peer
+    ) -> None:
+        log.warning("rpc peer refused", peer_uid=peer.uid, peer_gid=peer.gid, peer_pid=peer.pid)
+        refusal = protocol.Forbidden(
+            f"uid {peer.uid} may not use this daemon; ask an administrator to add it "
+            "to [daemon] allowed_uids or allowed_gids",
+            kind="forbidden",
+        )
+        await connection.send(protocol.encode(protocol.failure(None, refusal)))
+        await _discard_until_newline(reader)
 
     async def _converse(
         self, reader: asyncio.StreamReader, connection: _Connection, peer: Peer
     ) -> None:
-        while True:
-            timeout = None if connection.subscriptions else self.idle_timeout
+        loop = asyncio.get_running_loop()
+        while not self._closing:
             try:
-                line = await asyncio.wait_for(reader.readline(), timeout)
-            except TimeoutError:
-                return
-            except (ValueError, asyncio.LimitOverrunError):
+                line = await reader.readline()
+            except ValueError:  # the line is over the limit (asyncio's LimitOverrunError)
                 error = protocol.InvalidRequest(
                     f"line longer than {wire.MAX_LINE_BYTES} bytes; closing the connection",
                     kind="line_too_long",
                 )
+                log.warning("rpc line too long; closing the connection", peer_pid=peer.pid)
                 await connection.send(protocol.encode(protocol.failure(None, error)))
+                await _discard_until_newline(reader)
                 return
             if not line:
                 return
-            if not line.strip():
-                continue
-            answer = await self._dispatcher.handle_line(line, connection, peer)
-            if answer is not None:
-                await connection.send(answer)
+            if not line.strip(b" \t\r\n"):
+                continue  # blank lines are keep-alives, not requests
+            connection.busy = True
+            try:
+                answer = await self._dispatcher.handle_line(line, connection, peer)
+                if answer is not None:
+                    await connection.send(answer)
+            finally:
+                connection.busy = False
+                connection.last_active = loop.time()

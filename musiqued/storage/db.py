@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import aiosqlite
 
@@ -38,6 +39,10 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        # Bumped after every committed write transaction: read results cached against it
+        # stay exact without re-running the query on every call (``fetchall(cached=True)``).
+        self.generation = 0
+        self._cache: dict[tuple[str, str, tuple[object, ...]], tuple[int, object]] = {}
 
     async def open(self) -> None:
         try:
@@ -112,19 +117,65 @@ class Database:
                     await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
+            self.generation += 1
 
     async def fetchall(
-        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
+        self,
+        sql: str,
+        params: tuple[object, ...] | dict[str, object] = (),
+        *,
+        cached: bool = False,
     ) -> list[sqlite3.Row]:
+        """All rows; ``cached``: reuse the last result until a write transaction commits."""
+        if cached:
+            return list(cast(tuple[sqlite3.Row, ...], await self._cached("all", sql, params)))
         async with self.reader.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
     async def fetchone(
-        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
+        self,
+        sql: str,
+        params: tuple[object, ...] | dict[str, object] = (),
+        *,
+        cached: bool = False,
     ) -> sqlite3.Row | None:
+        """The first row or None; ``cached`` as for ``fetchall``."""
+        if cached:
+            return cast(sqlite3.Row | None, await self._cached("one", sql, params))
         async with self.reader.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
-    async def scalar(self, sql: str, params: tuple[object, ...] = ()) -> object:
-        row = await self.fetchone(sql, params)
+    async def scalar(
+        self, sql: str, params: tuple[object, ...] = (), *, cached: bool = False
+    ) -> object:
+        row = await self.fetchone(sql, params, cached=cached)
         return None if row is None else row[0]
+
+    async def cached_scalar(self, sql: str, params: tuple[object, ...] = ()) -> object:
+        return await self.scalar(sql, params, cached=True)
+
+    async def _cached(
+        self, kind: str, sql: str, params: tuple[object, ...] | dict[str, object]
+    ) -> object:
+        """Reads that are asked far more often than the data changes (``daemon.status`` on
+        every call: COUNT(*) over a million listens takes ~4 ms, and each aiosqlite await is
+        a thread hop) run again only after a write transaction committed.
+
+        Exact because every write goes through ``transaction()``, which bumps ``generation``
+        after its COMMIT. Only for queries whose result depends on the data and params alone
+        (not on ``'now'``).
+        """
+        key = (kind, sql, params if isinstance(params, tuple) else tuple(sorted(params.items())))
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == self.generation:
+            return hit[1]
+        # Read the generation first: a commit landing during the query makes the entry stale.
+        generation = self.generation
+        async with self.reader.execute(sql, params) as cursor:
+            value: object = (
+                tuple(await cursor.fetchall()) if kind == "all" else await cursor.fetchone()
+            )
+        if len(self._cache) > 256:
+            self._cache.clear()
+        self._cache[key] = (generation, value)
+        return value

@@ -183,13 +183,14 @@ def listen_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 
 async def count_listens(db: Database) -> int:
-    value = await db.scalar("SELECT COUNT(*) FROM listening_history")
+    value = await db.scalar("SELECT COUNT(*) FROM listening_history", cached=True)
     return int(value) if isinstance(value, int) else 0
 
 
 async def newest_listen(db: Database) -> sqlite3.Row | None:
     return await db.fetchone(
-        f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} ORDER BY l.timestamp DESC, l.id DESC LIMIT 1"
+        f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} ORDER BY l.timestamp DESC, l.id DESC LIMIT 1",
+        cached=True,
     )
 
 

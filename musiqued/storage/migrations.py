@@ -4,6 +4,8 @@ Table names follow the original application (``artists``, ``albums``, ``tracks``
 ``listening_history``). Names are matched through ``*_key`` columns holding
 ``str.casefold()`` of the name, so identity is case-insensitive for every script, not only
 ASCII as SQLite's ``lower()`` would be.
+Sub-second defaults use ``julianday('now')``: ``unixepoch('subsec')`` needs SQLite 3.42,
+and Python builds still ship 3.40.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ CREATE TABLE artists (
     image_spotify TEXT,
     spotify_id TEXT,
     enriched_at REAL,
-    created_at REAL NOT NULL DEFAULT (unixepoch('subsec'))
+    created_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
 );
 
 CREATE TABLE albums (
@@ -38,7 +40,7 @@ CREATE TABLE albums (
     description_model TEXT,
     description_at REAL,
     enriched_at REAL,
-    created_at REAL NOT NULL DEFAULT (unixepoch('subsec')),
+    created_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
     UNIQUE (artist_id, title_key)
 );
 
@@ -64,10 +66,12 @@ CREATE TABLE listening_history (
     source TEXT NOT NULL CHECK (source IN ('import', 'tracker')),
     loved INTEGER NOT NULL DEFAULT 0,
     job_id INTEGER,
-    recorded_at REAL NOT NULL DEFAULT (unixepoch('subsec'))
+    recorded_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
 );
 CREATE UNIQUE INDEX listening_history_identity ON listening_history (timestamp, track_id);
 CREATE INDEX listening_history_date ON listening_history (date);
+-- (timestamp) ends with the rowid, so it is the (timestamp, id) order history.list pages by.
+CREATE INDEX listening_history_timestamp ON listening_history (timestamp);
 CREATE INDEX listening_history_album ON listening_history (album_id);
 
 CREATE TABLE jobs (
@@ -90,6 +94,7 @@ CREATE TABLE jobs (
     albums_enriched INTEGER NOT NULL DEFAULT 0,
     total_albums_to_enrich INTEGER NOT NULL DEFAULT 0,
     total_scrobbles INTEGER NOT NULL DEFAULT 0,
+    active_s REAL NOT NULL DEFAULT 0,   -- seconds spent running, over every resume
     result TEXT NOT NULL DEFAULT '{}',
     error TEXT
 );
@@ -111,12 +116,14 @@ CREATE TABLE enrichment_queue (
         CHECK (state IN ('pending', 'running', 'done', 'failed', 'skipped')),
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
+    result TEXT,                        -- what the source found, e.g. "image, wiki" or "not found"
     next_attempt_at REAL NOT NULL DEFAULT 0,
     job_id INTEGER,
-    updated_at REAL NOT NULL DEFAULT (unixepoch('subsec')),
+    updated_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
     UNIQUE (item_kind, item_id, source)
 );
 CREATE INDEX enrichment_queue_state ON enrichment_queue (state, next_attempt_at);
+CREATE INDEX enrichment_queue_job ON enrichment_queue (job_id) WHERE job_id IS NOT NULL;
 
 -- Every new album and artist enters the queue, whichever path created it.
 CREATE TRIGGER albums_enqueue AFTER INSERT ON albums BEGIN

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from musiqued.rpc.methods import daemon
+from musiqued.rpc.methods import daemon, enrich, history, imports, lastfm, tracker, verify
 from musiqued.rpc.table import Method
 
 
@@ -18,4 +18,12 @@ def _table(*groups: tuple[Method, ...]) -> MappingProxyType[str, Method]:
     return MappingProxyType(table)
 
 
-METHODS = _table(daemon.METHODS)
+METHODS = _table(
+    daemon.METHODS,
+    history.METHODS,
+    tracker.METHODS,
+    imports.METHODS,
+    verify.METHODS,
+    lastfm.METHODS,
+    enrich.METHODS,
+)

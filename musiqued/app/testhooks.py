@@ -1,0 +1,67 @@
+"""RPC methods that exist only for the test suite, enabled by ``MUSIQUED_TEST_HOOKS=1``.
+
+``test.block`` stalls the event loop on purpose (the watchdog must then stay silent);
+``test.log`` logs an arbitrary event, so the journald tests control the fields sent.
+Without the variable, the method table is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal
+
+import structlog
+from pydantic import Field
+
+from musiqued.rpc.table import CallContext, Method, Params
+
+ENV_VAR = "MUSIQUED_TEST_HOOKS"
+
+log = structlog.get_logger("musiqued.testhooks")
+
+
+class BlockParams(Params):
+    seconds: float = Field(gt=0, le=30)
+
+
+async def block(_: CallContext, params: BlockParams) -> dict[str, Any]:
+    # The point: nothing else on the loop runs meanwhile.
+    time.sleep(params.seconds)  # noqa: ASYNC251
+    return {"blocked_s": params.seconds}
+
+
+class LogParams(Params):
+    event: str
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    fields: dict[str, Any] = Field(default_factory=dict)
+    raise_error: str | None = None
+
+
+async def log_event(_: CallContext, params: LogParams) -> dict[str, Any]:
+    method = getattr(log, params.level)
+    if params.raise_error is None:
+        method(params.event, **params.fields)
+    else:
+        try:
+            raise RuntimeError(params.raise_error)
+        except RuntimeError:
+            method(params.event, exc_info=True, **params.fields)
+    return {"logged": params.event}
+
+
+TEST_METHODS = (
+    Method("test.block", BlockParams, block, "Block the event loop (tests only)."),
+    Method("test.log", LogParams, log_event, "Log an event with fields (tests only)."),
+)
+
+
+def with_test_hooks(
+    methods: Mapping[str, Method], environ: Mapping[str, str] | None = None
+) -> Mapping[str, Method]:
+    env = os.environ if environ is None else environ
+    if env.get(ENV_VAR) != "1":
+        return methods
+    return MappingProxyType({**methods, **{m.name: m for m in TEST_METHODS}})

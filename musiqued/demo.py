@@ -1,0 +1,220 @@
+"""``make demo``: the whole import story offline, against the simulated Last.fm.
+
+Starts ``musique-sim lastfm`` with ~20,000 scrobbles, writes a temporary configuration,
+starts ``musiqued`` against it, runs ``musiquectl import --all`` (progress bar on a
+terminal), shows ``musiquectl status`` and the last listens, then stops both cleanly.
+
+Extending it: append a step to ``STEPS`` (a function taking the running ``Demo``); it runs
+after the import steps, while the simulator and the daemon are up. ``Demo.ctl`` runs
+musiquectl, ``Demo.sim_admin`` drives the simulator's admin API (add scrobbles, now playing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+BIN = Path(sys.executable).parent
+SIZE = 20_000
+API_KEY = "demokey"
+USERNAME = "demo"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Demo:
+    """The simulator and the daemon, as subprocesses, in one temporary directory."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.socket = workdir / "musiqued.sock"
+        self.config = workdir / "musiqued.toml"
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def say(self, text: str) -> None:
+        click.secho(f"\n▶ {text}", bold=True)
+
+    def start_simulator(self, size: int = SIZE) -> None:
+        self.say(f"starting the simulated Last.fm with {size:,} scrobbles")
+        self._spawn(
+            "musique-sim",
+            "lastfm",
+            "--port",
+            str(self.port),
+            "--size",
+            str(size),
+            "--api-key",
+            API_KEY,
+            "--username",
+            USERNAME,
+            log="simulator.log",
+        )
+        self._wait(lambda: self.sim_admin("stats") is not None, "the simulator")
+
+    def write_config(self) -> None:
+        self.config.write_text(
+            f"""[daemon]
+socket = "{self.socket}"
+database = "{self.workdir / "musique.db"}"
+
+[lastfm]
+api_key = "{API_KEY}"
+username = "{USERNAME}"
+api_url = "{self.sim_url}/2.0/"
+requests_per_second = 50.0
+
+[enrichment]
+enabled = false
+""",
+            encoding="utf-8",
+        )
+
+    def start_daemon(self) -> None:
+        self.say("starting musiqued against it")
+        self._spawn("musiqued", "--config", str(self.config), log="musiqued.log")
+        self._wait(lambda: self.ctl("status", quiet=True).returncode == 0, "musiqued")
+
+    def ctl(self, *args: str, quiet: bool = False) -> subprocess.CompletedProcess[bytes]:
+        """``musiquectl`` against the demo daemon; output goes to the terminal unless quiet."""
+        if not quiet:
+            click.secho(f"$ musiquectl {' '.join(args)}", fg="cyan")
+        return subprocess.run(
+            [str(BIN / "musiquectl"), "--socket", str(self.socket), *args],
+            check=False,
+            capture_output=quiet,
+        )
+
+    def sim_admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """GET (no body) or POST to the simulator's ``/admin/<path>``; None if unreachable."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 (a local http URL we built)
+            f"{self.sim_url}/admin/{path}", data=data, method="GET" if data is None else "POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                return json.loads(response.read())
+        except OSError:
+            return None
+
+    def stop(self) -> None:
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self._procs.clear()
+
+    def _spawn(self, program: str, *args: str, log: str) -> None:
+        with (self.workdir / log).open("ab") as out:
+            self._procs.append(
+                subprocess.Popen([str(BIN / program), *args], stdout=out, stderr=out)
+            )
+
+    def _wait(self, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self._procs):
+                raise click.ClickException(f"{what} exited early; logs in {self.workdir}")
+            if ready():
+                return
+            time.sleep(0.1)
+        raise click.ClickException(f"{what} did not start in {timeout:.0f} s")
+
+
+def import_everything(demo: Demo) -> None:
+    demo.say("importing the whole history (Ctrl-C would only detach)")
+    demo.ctl("import", "--all")
+
+
+def show_status(demo: Demo) -> None:
+    demo.say("the daemon's status")
+    demo.ctl("status")
+
+
+def show_last_listens(demo: Demo) -> None:
+    demo.say("the last listens")
+    probe = demo.ctl("history", "--help", quiet=True)
+    if probe.returncode == 0:
+        demo.ctl("history", "-n", "10")
+    else:
+        demo.ctl("call", "history.recent", '{"limit": 10}')
+
+
+STEPS: list[Callable[[Demo], None]] = [import_everything, show_status, show_last_listens]
+"""What the demo shows, in order; other parts (the tracker) append their own steps."""
+
+
+def track_live(demo: Demo) -> None:
+    """The tracker: a new scrobble and what is playing now, seen live by ``watch``."""
+    demo.say("starting the real-time tracker, polling every 2 s")
+    demo.ctl("tracker", "start", "--interval", "2")
+    demo.say("musiquectl watch, while the simulated Last.fm gets a scrobble and a now playing")
+    click.secho("$ musiquectl watch", fg="cyan")
+    watch = subprocess.Popen([str(BIN / "musiquectl"), "--socket", str(demo.socket), "watch"])
+    try:
+        time.sleep(0.5)
+        demo.sim_admin("scrobbles", {"n": 1})
+        demo.sim_admin(
+            "now_playing", {"artist": "Nina Simone", "title": "Sinnerman", "album": "Pastel Blues"}
+        )
+        time.sleep(5)
+    finally:
+        watch.send_signal(signal.SIGINT)
+        watch.wait(10)
+    demo.say("the tracker's status and the newest listens")
+    demo.ctl("tracker", "status")
+    demo.ctl("history", "-n", "3")
+
+
+STEPS.append(track_live)
+
+
+@contextlib.contextmanager
+def running_demo() -> Iterator[Demo]:
+    with tempfile.TemporaryDirectory(prefix="musique-demo-", dir="/tmp") as name:
+        demo = Demo(Path(name))
+        try:
+            demo.start_simulator()
+            demo.write_config()
+            demo.start_daemon()
+            yield demo
+        finally:
+            demo.say("stopping musiqued and the simulator")
+            demo.stop()
+
+
+def main() -> None:
+    os.environ.pop("MUSIQUED_SOCKET", None)
+    with running_demo() as demo:
+        for step in STEPS:
+            step(demo)
+    click.secho("\ndemo finished", bold=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""``enrich.status``, ``enrich.run`` and ``albums.list``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from musiqued.rpc.table import CallContext, Method, NoParams, Params
+from musiqued.storage.enrichment import list_albums
+
+
+async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:
+    return await ctx.daemon.enricher.status()
+
+
+class RunParams(Params):
+    retry_failed: bool = False
+    regenerate: bool = False
+
+
+async def run(ctx: CallContext, params: RunParams) -> dict[str, Any]:
+    return await ctx.daemon.enricher.run(
+        retry_failed=params.retry_failed, regenerate=params.regenerate
+    )
+
+
+class AlbumsParams(Params):
+    query: str | None = Field(default=None, max_length=500)
+    artist: str | None = Field(default=None, max_length=500)
+    limit: int = Field(default=50, ge=1, le=5000)
+
+
+async def albums(ctx: CallContext, params: AlbumsParams) -> list[dict[str, Any]]:
+    return await list_albums(
+        ctx.daemon.db, query=params.query, artist=params.artist, limit=params.limit
+    )
+
+
+METHODS = (
+    Method(
+        "enrich.status",
+        NoParams,
+        status,
+        "Enrichment queue counts (rows per item and source), per source with configured flags.",
+    ),
+    Method(
+        "enrich.run",
+        RunParams,
+        run,
+        "Wake the enrichment worker; retry_failed re-queues failures, regenerate redoes "
+        "AI descriptions.",
+    ),
+    Method(
+        "albums.list",
+        AlbumsParams,
+        albums,
+        "Albums with listens, images and description, most listened first.",
+    ),
+)

@@ -1,0 +1,82 @@
+"""``history.recent``, ``history.list`` and ``stats.summary``: reading the stored history."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from musiqued.rpc.table import CallContext, Method, Params, Timestamp
+from musiqued.storage import history
+from musiqued.storage.listens import recent_listens
+
+MAX_PAGE = 5000
+
+
+class _Period(Params):
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.since is not None and self.until is not None and self.until < self.since:
+            raise ValueError("until must not be before since")
+        return self
+
+
+class RecentParams(Params):
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+
+
+async def recent(ctx: CallContext, params: RecentParams) -> list[dict[str, Any]]:
+    return await recent_listens(ctx.daemon.db, params.limit)
+
+
+class ListParams(_Period):
+    after: str | None = None
+    limit: int = Field(default=1000, ge=1, le=MAX_PAGE)
+
+    @field_validator("after")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        if value is not None:
+            history.Cursor.decode(value)
+        return value
+
+
+async def list_listens(ctx: CallContext, params: ListParams) -> dict[str, Any]:
+    listens, cursor = await history.list_page(
+        ctx.daemon.db,
+        since=params.since,
+        until=params.until,
+        after=history.Cursor.decode(params.after) if params.after else None,
+        limit=params.limit,
+    )
+    return {"listens": listens, "next": cursor.encode() if cursor else None}
+
+
+class SummaryParams(_Period):
+    top: int = Field(default=10, ge=1, le=100)
+
+
+async def summary(ctx: CallContext, params: SummaryParams) -> dict[str, Any]:
+    return await history.summary(
+        ctx.daemon.db, since=params.since, until=params.until, top=params.top
+    )
+
+
+METHODS = (
+    Method("history.recent", RecentParams, recent, "The latest listens, newest first."),
+    Method(
+        "history.list",
+        ListParams,
+        list_listens,
+        "Listens oldest first in [since, until), paged with the opaque `next` cursor.",
+    ),
+    Method(
+        "stats.summary",
+        SummaryParams,
+        summary,
+        "Counts, first/last listen, top artists and albums, listens per UTC day.",
+    ),
+)

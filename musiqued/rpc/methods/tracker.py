@@ -1,0 +1,39 @@
+"""``tracker.status``, ``tracker.start`` and ``tracker.stop``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from musiqued.rpc.table import CallContext, Method, NoParams, Params
+
+
+class StartParams(Params):
+    interval_seconds: float | None = Field(default=None, ge=1)
+
+
+async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:
+    return await ctx.daemon.tracker.status()
+
+
+async def start(ctx: CallContext, params: StartParams) -> dict[str, Any]:
+    started = await ctx.daemon.tracker.start(params.interval_seconds)
+    return {"status": "started" if started else "already_running"}
+
+
+async def stop(ctx: CallContext, _: NoParams) -> dict[str, Any]:
+    await ctx.daemon.tracker.stop()
+    return {"status": "stopped"}
+
+
+METHODS = (
+    Method("tracker.status", NoParams, status, "Is the tracker running, what it last saw."),
+    Method(
+        "tracker.start",
+        StartParams,
+        start,
+        "Start polling Last.fm (or change the interval of the running tracker).",
+    ),
+    Method("tracker.stop", NoParams, stop, "Stop polling Last.fm."),
+)

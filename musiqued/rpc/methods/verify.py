@@ -1,0 +1,37 @@
+"""``verify.start``: compare the stored history with Last.fm day by day, as a job."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import model_validator
+
+from musiqued.rpc.table import CallContext, Method, Params, Timestamp
+from musiqued.services.verifier import VerifyRequest
+
+
+class VerifyParams(Params):
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+    repair: bool = True
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise ValueError("until must be after since")
+        return self
+
+
+async def start(ctx: CallContext, params: VerifyParams) -> dict[str, Any]:
+    request = VerifyRequest(since=params.since, until=params.until, repair=params.repair)
+    return {"job_id": await ctx.daemon.verifier.start_verify(request)}
+
+
+METHODS = (
+    Method(
+        "verify.start",
+        VerifyParams,
+        start,
+        "Compare each UTC day's listens with Last.fm; re-fetch and repair days that differ.",
+    ),
+)

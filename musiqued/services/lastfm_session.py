@@ -1,0 +1,106 @@
+"""The Last.fm connection of the daemon: the client, its session key, and web auth.
+
+A session key from ``lastfm.session_key`` in the configuration wins; otherwise the one that
+``musiquectl lastfm login`` obtained is kept in ``daemon_state`` (key ``lastfm_session``,
+with the user it belongs to) and used while the configured user is that user. The key is
+never logged and never returned by RPC.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from musiqued.app.config import LastfmConfig
+from musiqued.errors import NotConfiguredError
+from musiqued.storage.state import get_state, set_state
+from musiqued.upstream.lastfm import LastfmClient
+from musiqued.upstream.ratelimit import Governor
+
+if TYPE_CHECKING:
+    from musiqued.storage.db import Database
+
+log = structlog.get_logger("musiqued.lastfm")
+
+STATE_KEY = "lastfm_session"
+
+
+async def stored_session_key(db: Database, config: LastfmConfig) -> str:
+    """The session key to sign with: the configured one, else the stored one for this user."""
+    configured = config.session_key.get_secret_value()
+    if configured:
+        return configured
+    stored = await get_state(db, STATE_KEY)
+    if not isinstance(stored, dict):
+        return ""
+    if str(stored.get("username", "")).casefold() != config.username.casefold():
+        return ""
+    return str(stored.get("session_key") or "")
+
+
+class LastfmConnection:
+    """Owns the governor and the client; survives reloads (both are reconfigured in place)."""
+
+    def __init__(self, config: LastfmConfig, db: Database) -> None:
+        self._db = db
+        self.config = config
+        self.governor = Governor(config.requests_per_second, config.max_in_flight)
+        self.client = LastfmClient(config, self.governor)
+
+    async def start(self) -> None:
+        await self.client.start()
+        self.client.reconfigure(self.config, await stored_session_key(self._db, self.config))
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def reconfigure(self, config: LastfmConfig) -> None:
+        if config == self.config:
+            return
+        self.config = config
+        self.governor.reconfigure(config.requests_per_second, config.max_in_flight)
+        self.client.reconfigure(config, await stored_session_key(self._db, config))
+        log.info(
+            "Last.fm settings applied",
+            requests_per_second=config.requests_per_second,
+            max_in_flight=config.max_in_flight,
+            page_size=config.page_size,
+        )
+
+    def require(self) -> LastfmClient:
+        if not self.config.configured:
+            raise NotConfiguredError(
+                "Last.fm is not configured: set lastfm.api_key and lastfm.username "
+                "in the configuration, then `musiquectl reload`"
+            )
+        return self.client
+
+    def _require_auth(self) -> None:
+        if not (
+            self.config.api_key.get_secret_value() and self.config.api_secret.get_secret_value()
+        ):
+            raise NotConfiguredError(
+                "logging in to Last.fm needs lastfm.api_key and lastfm.api_secret "
+                "in the configuration"
+            )
+
+    async def auth_url(self) -> dict[str, Any]:
+        self._require_auth()
+        url, token = await self.client.auth_url()
+        return {"url": url, "token": token}
+
+    async def auth_complete(self, token: str) -> dict[str, Any]:
+        self._require_auth()
+        username, session_key = await self.client.auth_complete(token)
+        await set_state(self._db, STATE_KEY, {"username": username, "session_key": session_key})
+        if username.casefold() != self.config.username.casefold():
+            log.warning(
+                "Last.fm login is for another user than lastfm.username",
+                login_user=username,
+                configured_user=self.config.username,
+            )
+        # The configured key still wins; a login for another user signs nothing.
+        self.client.reconfigure(self.config, await stored_session_key(self._db, self.config))
+        log.info("Last.fm session obtained", user=username)
+        return {"username": username}

@@ -1,0 +1,474 @@
+"""The real-time tracker: polls Last.fm and records every new scrobble as it happens.
+
+One owned task runs the loop. Each poll asks ``user.getRecentTracks`` for everything from the
+newest stored listen on (``from`` is inclusive and reaches ``POLL_OVERLAP_S`` further back, so
+a same-second or slightly late scrobble is not lost; the unique index drops what is already
+stored). A small gap is fetched in full, then
+stored oldest page first, one transaction per page: the newest stored listen, which anchors
+the next poll, never moves past a scrobble that is not stored yet. A gap of more than
+``CATCHUP_MAX_PAGES`` pages is handed to an import job; the tracker records the newest page
+itself so live tracking goes on while the job fills the hole.
+
+Last.fm accepts scrobbles back-dated by up to 14 days, which "everything after my newest
+listen" cannot see: every ``late_sweep_interval_seconds`` the loop sweeps the window from
+``late_sweep_days`` ago up to the anchor and records what is missing.
+
+The running flag and the interval persist in ``daemon_state`` so that a tracker that was
+running runs again after a restart; ``[tracker] autostart`` applies only when nothing was
+saved. Failures back off and never end the loop, except a fatal upstream error (bad key,
+unknown user, suspended key), which needs a human: the tracker stops and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from musiqued.errors import (
+    ConflictError,
+    FatalUpstreamError,
+    MusiqueError,
+    NotConfiguredError,
+)
+from musiqued.models import NowPlaying, RecentTracksPage, Scrobble, iso_utc
+from musiqued.services.importer import ImportRequest
+from musiqued.storage.listens import newest_listen, store_page
+from musiqued.storage.state import get_state, set_state
+from musiqued.upstream.ratelimit import Priority
+
+if TYPE_CHECKING:
+    from musiqued.app.config import TrackerConfig
+    from musiqued.app.daemon import Daemon
+    from musiqued.upstream.lastfm import LastfmClient
+
+log = structlog.get_logger("musiqued.tracker")
+
+STATE_KEY = "tracker"
+CATCHUP_MAX_PAGES = 3
+"""A gap of more pages than this goes to an incremental import job."""
+MAX_BACKOFF_S = 600.0
+POLL_OVERLAP_S = 600
+"""Each poll reaches this far behind the newest stored listen: a scrobble submitted a little
+late (another device, a player that batches) is recorded at once rather than by the sweep;
+the unique index makes the overlap free of duplicates."""
+DAY_S = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class _Playing:
+    artist: str
+    title: str
+    album: str
+    since: float
+
+    def same_track(self, other: NowPlaying) -> bool:
+        return (self.artist, self.title, self.album) == (other.artist, other.title, other.album)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "artist": self.artist,
+            "title": self.title,
+            "album": self.album,
+            "since": self.since,
+        }
+
+
+def listen_event(scrobble: Scrobble, source: str = "tracker") -> dict[str, Any]:
+    """A stored scrobble in the listen shape of the RPC contract (``storage.listens.listen_dict``)."""
+    return {
+        "timestamp": scrobble.timestamp,
+        "date": iso_utc(scrobble.timestamp),
+        "artist": scrobble.artist,
+        "title": scrobble.title,
+        "album": scrobble.album or None,
+        "artist_mbid": scrobble.artist_mbid or None,
+        "album_mbid": scrobble.album_mbid or None,
+        "track_mbid": scrobble.track_mbid or None,
+        "source": source,
+    }
+
+
+def _round(moment: float | None) -> float | None:
+    return None if moment is None else round(moment, 3)
+
+
+class Tracker:
+    """``daemon.tracker``: ``start(interval)``, ``stop()``, ``status()``."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.interval_seconds = daemon.config.tracker.interval_seconds
+        self._config_interval = self.interval_seconds
+        self._now_playing: _Playing | None = None
+        self._last_poll_at: float | None = None
+        self._next_poll_at: float | None = None
+        self._last_error: str | None = None
+        self._last_error_at: float | None = None
+        self._failures = 0
+        self._recorded = 0
+        self._last_sweep_at: float | None = None
+        self._last_sweep_found: int | None = None
+        self._catching_up_job_id: int | None = None
+        self._wanted = False
+        """The saved running flag: what the user asked for last."""
+        self._lastfm_config = daemon.config.lastfm
+
+    @property
+    def _config(self) -> TrackerConfig:
+        return self._daemon.config.tracker
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- component lifecycle (Daemon._components) ----------------------------------------
+
+    async def open(self) -> None:
+        """Restore the saved state; run again if the tracker was running when we stopped."""
+        saved = await get_state(self._daemon.db, STATE_KEY)
+        wanted = self._config.autostart
+        if isinstance(saved, dict):
+            wanted = bool(saved.get("running", wanted))
+            interval = saved.get("interval_seconds")
+            # The last choice wins: tracker.start's interval, unless the file changed since.
+            config_unchanged = saved.get("config_interval") == self._config_interval
+            if isinstance(interval, int | float) and interval >= 1 and config_unchanged:
+                self.interval_seconds = float(interval)
+            sweep = saved.get("last_sweep_at")
+            if isinstance(sweep, int | float):
+                self._last_sweep_at = float(sweep)
+            found = saved.get("last_sweep_found")
+            if isinstance(found, int):
+                self._last_sweep_found = found
+        self._daemon.add_status_provider(self.status_line)
+        self._wanted = wanted
+        if not wanted:
+            return
+        if not self._daemon.config.lastfm.configured:
+            self._last_error = "Last.fm is not configured; the tracker waits for credentials"
+            log.warning("tracker not started: Last.fm is not configured")
+            return
+        self._launch()
+        log.info("tracker resumed", interval_seconds=self.interval_seconds)
+
+    async def close(self) -> None:
+        """Daemon shutdown: end the loop but keep the saved running flag."""
+        await self._cancel()
+
+    async def reconfigure(self) -> None:
+        """After a reload: a new interval applies at once; new Last.fm settings revive a
+        tracker that was stopped for want of (valid) credentials."""
+        if self._config.interval_seconds != self._config_interval:
+            self._config_interval = self.interval_seconds = self._config.interval_seconds
+            self._wake.set()
+            await self._save()
+            log.info(
+                "tracker interval changed by the configuration", interval=self.interval_seconds
+            )
+        lastfm = self._daemon.config.lastfm
+        changed, self._lastfm_config = lastfm != self._lastfm_config, lastfm
+        if changed and self._wanted and not self.running and lastfm.configured:
+            self._last_error = None
+            self._launch()
+            log.info("tracker resumed with the new Last.fm settings")
+
+    # -- control -------------------------------------------------------------------------
+
+    async def start(self, interval_seconds: float | None = None) -> bool:
+        """Start polling (or apply a new interval); False if it was already running."""
+        self._daemon.require_lastfm()
+        if interval_seconds is not None:
+            self.interval_seconds = float(interval_seconds)
+        if self.running:
+            if interval_seconds is not None:
+                self._wake.set()
+                await self._save()
+                log.info("tracker interval changed", interval_seconds=self.interval_seconds)
+            return False
+        self._last_error = None
+        self._failures = 0
+        self._launch()
+        await self._save(running=True)
+        self._wanted = True
+        log.info("tracker started", interval_seconds=self.interval_seconds)
+        self._daemon.events.publish(
+            "tracker", event="started", interval_seconds=self.interval_seconds
+        )
+        return True
+
+    async def stop(self) -> None:
+        """Stop polling and remember that it is stopped."""
+        was_running = self.running
+        await self._cancel()
+        await self._save(running=False)
+        self._wanted = False
+        if was_running:
+            log.info("tracker stopped")
+            self._daemon.events.publish("tracker", event="stopped")
+
+    def _launch(self) -> None:
+        self._wake.clear()
+        self._task = asyncio.create_task(self._run(), name="tracker")
+
+    async def _cancel(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._next_poll_at = None
+        self._set_now_playing(None)
+
+    async def _save(self, *, running: bool | None = None) -> None:
+        saved = await get_state(self._daemon.db, STATE_KEY)
+        previous = saved if isinstance(saved, dict) else {}
+        await set_state(
+            self._daemon.db,
+            STATE_KEY,
+            {
+                "running": previous.get("running", False) if running is None else running,
+                "interval_seconds": self.interval_seconds,
+                "config_interval": self._config_interval,
+                "last_sweep_at": self._last_sweep_at,
+                "last_sweep_found": self._last_sweep_found,
+            },
+        )
+
+    # -- what it reports -----------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        newest = await newest_listen(self._daemon.db)
+        last_track = (
+            f"{newest['artist']}|{newest['title']}|{newest['album']}"
+            if newest is not None
+            else None
+        )
+        return {
+            "running": self.running,
+            "last_track": last_track,
+            "interval_seconds": self.interval_seconds,
+            "now_playing": self._now_playing.as_dict() if self._now_playing else None,
+            "last_poll_at": _round(self._last_poll_at),
+            "next_poll_at": _round(self._next_poll_at),
+            "last_error": self._last_error,
+            "last_error_at": _round(self._last_error_at),
+            "consecutive_failures": self._failures,
+            "scrobbles_recorded": self._recorded,
+            "last_sweep_at": _round(self._last_sweep_at),
+            "last_sweep_found": self._last_sweep_found,
+            "catching_up_job_id": self._catching_up_job_id,
+        }
+
+    def status_line(self) -> str | None:
+        if not self.running:
+            return f"tracker stopped: {self._last_error}" if self._last_error else None
+        interval = f"{self.interval_seconds:g}"
+        if self._failures:
+            return f"tracker failing ({self._failures}x): {self._last_error}"
+        if self._catching_up_job_id is not None:
+            return (
+                f"tracking every {interval} s, catching up through job {self._catching_up_job_id}"
+            )
+        return f"tracking every {interval} s"
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            started = time.time()
+            self._last_poll_at = started
+            try:
+                client = self._daemon.require_lastfm()
+                await self._poll(client)
+                if self._sweep_due(time.time()):
+                    await self._sweep(client)
+            except (FatalUpstreamError, NotConfiguredError) as exc:
+                self._stopped_by(exc)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = self._failed(exc)
+            else:
+                self._succeeded()
+                delay = self.interval_seconds
+            await self._sleep_until(started, delay)
+
+    async def _sleep_until(self, started: float, delay: float) -> None:
+        """Sleep ``delay`` after ``started``; a new interval interrupts and reschedules."""
+        while True:
+            self._next_poll_at = started + delay
+            remaining = self._next_poll_at - time.time()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
+            if not self._failures:
+                delay = self.interval_seconds
+
+    def _failed(self, exc: Exception) -> float:
+        self._failures += 1
+        message = exc.message if isinstance(exc, MusiqueError) else f"{type(exc).__name__}: {exc}"
+        self._last_error = message
+        self._last_error_at = time.time()
+        if self._failures == 1:
+            if isinstance(exc, MusiqueError):
+                log.warning("tracker poll failing; backing off", error=message)
+            else:
+                log.exception("tracker poll failing; backing off", error=message)
+            self._daemon.events.publish("tracker", event="failing", error=message)
+        interval = self.interval_seconds
+        ceiling = max(interval, min(MAX_BACKOFF_S, interval * 32))
+        base = min(interval * 2.0 ** min(self._failures - 1, 10), ceiling)
+        return base * random.uniform(0.9, 1.1)
+
+    def _succeeded(self) -> None:
+        if self._failures:
+            log.info("tracker recovered", failures=self._failures, last_error=self._last_error)
+            self._daemon.events.publish("tracker", event="recovered", failures=self._failures)
+        self._failures = 0
+        self._last_error = None
+
+    def _stopped_by(self, exc: MusiqueError) -> None:
+        self._last_error = exc.message
+        self._last_error_at = time.time()
+        self._next_poll_at = None
+        self._set_now_playing(None)
+        log.error("tracker stopped: needs a human", error=exc.message)
+        self._daemon.events.publish("tracker", event="stopped", error=exc.message)
+
+    def _set_now_playing(self, playing: NowPlaying | None) -> None:
+        """Keep the first ``since`` of a track; publish only when the track changes."""
+        current = self._now_playing
+        if playing is None:
+            if current is None:
+                return
+            self._now_playing = None
+        else:
+            if current is not None and current.same_track(playing):
+                return
+            self._now_playing = _Playing(
+                playing.artist, playing.title, playing.album, playing.since or time.time()
+            )
+        state = self._now_playing.as_dict() if self._now_playing else None
+        self._daemon.events.publish("now_playing", now_playing=state)
+
+    # -- one poll ------------------------------------------------------------------------
+
+    async def _poll(self, client: LastfmClient) -> None:
+        newest = await newest_listen(self._daemon.db)
+        from_ts = int(newest["timestamp"]) - POLL_OVERLAP_S if newest is not None else None
+        first = await client.recent_tracks(page=1, from_ts=from_ts, priority=Priority.TRACKER)
+        self._set_now_playing(first.now_playing)
+        await self._check_catch_up_job()
+        if first.total_pages <= 1:
+            await self._store([first])
+            return
+        if first.total_pages > CATCHUP_MAX_PAGES:
+            # The job fills the gap; the newest page is ours so live tracking goes on.
+            if await self._hand_off(from_ts, first):
+                await self._store([first])
+            return
+        # Later pages within a fixed window, so scrobbles arriving meanwhile do not shift them.
+        to_ts = first.scrobbles[0].timestamp + 1 if first.scrobbles else None
+        pages = [first]
+        for number in range(2, first.total_pages + 1):
+            pages.append(
+                await client.recent_tracks(
+                    page=number, from_ts=from_ts, to_ts=to_ts, priority=Priority.TRACKER
+                )
+            )
+        await self._store(pages)
+
+    async def _store(self, pages: list[RecentTracksPage]) -> int:
+        """Store oldest page first, one transaction each; publish one event per new listen."""
+        found = 0
+        for page in reversed(pages):
+            if not page.scrobbles:
+                continue
+            async with self._daemon.db.transaction() as conn:
+                result = await store_page(conn, page.scrobbles, source="tracker", want_new=True)
+            for scrobble in result.new:
+                self._daemon.events.publish("scrobble", **listen_event(scrobble))
+            self._recorded += len(result.new)
+            found += len(result.new)
+            if result.new:
+                log.debug("scrobbles recorded", count=len(result.new))
+            if result.new_albums:
+                self._daemon.enricher.wake()
+        return found
+
+    async def _hand_off(self, from_ts: int | None, first: RecentTracksPage) -> bool:
+        """A long gap goes to an import job; False if another job runs (retry next poll)."""
+        until = first.scrobbles[0].timestamp + 1 if first.scrobbles else None
+        importer = self._daemon.importer
+        try:
+            job_id = await importer.start_import(
+                ImportRequest(all=True, since=from_ts, until=until)
+            )
+        except ConflictError:
+            # Leave the running job alone; it may move the anchor forward itself (an import
+            # stores its newest page first), after which the gap is small again.
+            running = await importer.active()
+            self._catching_up_job_id = int(running[0]["job_id"]) if running else None
+            return False
+        log.info(
+            "tracker gap handed to an import job",
+            job_id=job_id,
+            pages=first.total_pages,
+            scrobbles=first.total,
+        )
+        self._catching_up_job_id = job_id
+        self._daemon.events.publish("tracker", event="catching_up", job_id=job_id)
+        return True
+
+    async def _check_catch_up_job(self) -> None:
+        if self._catching_up_job_id is None:
+            return
+        active = {job.get("job_id") for job in await self._daemon.importer.active()}
+        if self._catching_up_job_id not in active:
+            log.info("tracker catch-up job ended", job_id=self._catching_up_job_id)
+            self._catching_up_job_id = None
+
+    # -- late scrobbles ------------------------------------------------------------------
+
+    def _sweep_due(self, now: float) -> bool:
+        if self._config.late_sweep_days <= 0:
+            return False
+        last = self._last_sweep_at
+        return last is None or now - last >= self._config.late_sweep_interval_seconds
+
+    async def _sweep(self, client: LastfmClient) -> None:
+        """Record what reached Last.fm late, between ``late_sweep_days`` ago and the anchor."""
+        now = time.time()
+        newest = await newest_listen(self._daemon.db)
+        found = 0
+        if newest is not None:
+            from_ts = int(now) - self._config.late_sweep_days * DAY_S
+            to_ts = int(newest["timestamp"]) + 1
+            page_number, total_pages = 1, 1
+            while from_ts < to_ts and page_number <= total_pages:
+                # Background work: the live poll's requests go first.
+                page = await client.recent_tracks(
+                    page=page_number, from_ts=from_ts, to_ts=to_ts, priority=Priority.IMPORT
+                )
+                found += await self._store([page])
+                total_pages = page.total_pages
+                page_number += 1
+        self._last_sweep_at = now
+        self._last_sweep_found = found
+        await self._save()
+        if found:
+            log.info("late scrobbles recorded", found=found, days=self._config.late_sweep_days)
+        self._daemon.events.publish("tracker", event="swept", found=found)

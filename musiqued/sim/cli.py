@@ -1,0 +1,224 @@
+"""``musique-sim``: the simulated web services, each a subcommand of one click group.
+
+Each service module registers its subcommand here (``lastfm`` now; ``spotify`` and ``ai``
+join the group the same way: a function decorated with ``@main.command``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Simulated Last.fm, Spotify and AI services for tests, demos and benchmarks."""
+
+
+async def run_until_signal(app: web.Application, host: str, port: int, banner: str) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM."""
+    from musiqued.sim.server import bound_port, serve
+
+    runner = await serve(app, host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    click.echo(banner.format(port=bound_port(runner)), err=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, help="0 picks a free port.")
+@click.option("--size", default=20000, show_default=True, help="Scrobbles to generate.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--end", type=int, default=None, help="Newest generated scrobble (Unix s).")
+@click.option(
+    "--history",
+    "history_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="Load the history from a JSON file (our dump or a recorded page).",
+)
+@click.option("--api-key", default="simkey", show_default=True)
+@click.option("--api-secret", default="simsecret", show_default=True)
+@click.option("--username", default="simuser", show_default=True)
+@click.option("--private", is_flag=True, help="Recent tracks need a session key (error 17).")
+@click.option(
+    "--rate-limit",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Requests per second before answering error 29; 0: no limit.",
+)
+@click.option(
+    "--fault-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of API requests that fail (HTTP 5xx, errors 8/11/16/29, ...).",
+)
+@click.option(
+    "--faults", "fault_kinds", default="", help="Comma-separated fault kinds (default: all)."
+)
+@click.option(
+    "--max-limit",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Largest page size accepted (200 is Last.fm's documented maximum).",
+)
+def lastfm(  # noqa: PLR0917 (click passes every option)
+    host: str,
+    port: int,
+    size: int,
+    seed: int,
+    end: int | None,
+    history_file: Path | None,
+    api_key: str,
+    api_secret: str,
+    username: str,
+    private: bool,
+    rate_limit: float,
+    fault_rate: float,
+    fault_kinds: str,
+    max_limit: int,
+) -> None:
+    """Simulated Last.fm API at http://HOST:PORT/2.0/ with an admin API under /admin/.
+
+    \b
+    Example:
+      musique-sim lastfm --port 8765 --size 20000 --seed 1
+    """
+    from musiqued.sim.history import History
+    from musiqued.sim.lastfm import API_PATH, LastfmSim, Settings, make_app
+
+    settings = Settings(
+        api_key=api_key,
+        api_secret=api_secret,
+        username=username,
+        private=private,
+        rate_limit=rate_limit,
+        max_limit=max_limit,
+    )
+    if history_file is not None:
+        sim = LastfmSim.from_file(history_file, settings)
+    else:
+        sim = LastfmSim(History.generate(seed, size, end), settings)
+    kinds = [k.strip() for k in fault_kinds.split(",") if k.strip()]
+    try:
+        sim.faults.configure(rate=fault_rate, kinds=kinds or None)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    banner = (
+        f"simulated Last.fm: http://{host}:{{port}}{API_PATH} user {sim.settings.username!r}, "
+        f"{len(sim.history)} scrobbles, api_key {api_key!r} (admin API under /admin/)"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_until_signal(make_app(sim), host, port, banner))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8766, show_default=True, help="0 picks a free port.")
+@click.option("--client-id", default="simclient", show_default=True)
+@click.option("--client-secret", default="simclientsecret", show_default=True)
+@click.option("--token-ttl", default=3600, show_default=True, help="Access token lifetime (s).")
+@click.option(
+    "--fault-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of requests that fail (5xx, 429 with Retry-After, malformed, reset).",
+)
+@click.option(
+    "--retry-after",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Retry-After (s) sent with a simulated 429.",
+)
+def spotify(  # noqa: PLR0917 (click passes every option)
+    host: str,
+    port: int,
+    client_id: str,
+    client_secret: str,
+    token_ttl: int,
+    fault_rate: float,
+    retry_after: float,
+) -> None:
+    """Simulated Spotify Web API: POST /api/token and GET /v1/search (album, artist).
+
+    \b
+    Configure musiqued with:
+      [spotify] api_url = "http://HOST:PORT/v1/"  token_url = "http://HOST:PORT/api/token"
+    """
+    from musiqued.sim.spotify import API_PREFIX, TOKEN_PATH, Credentials, SpotifySim, make_app
+
+    sim = SpotifySim(Credentials(client_id, client_secret), token_ttl=token_ttl)
+    sim.faults.configure(rate=fault_rate, retry_after=retry_after)
+    banner = (
+        f"simulated Spotify: api_url http://{host}:{{port}}{API_PREFIX} token_url "
+        f"http://{host}:{{port}}{TOKEN_PATH} client_id {client_id!r} (admin API under /admin/)"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_until_signal(make_app(sim), host, port, banner))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8767, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--api-key",
+    default="simaikey",
+    show_default=True,
+    help="Bearer key expected; empty accepts any.",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    default=("sim-llm",),
+    show_default=True,
+    help="Model names served (repeatable).",
+)
+@click.option(
+    "--fault-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of requests that fail (5xx, 429 with Retry-After, malformed, reset).",
+)
+@click.option("--retry-after", type=float, default=2.0, show_default=True)
+def ai(  # noqa: PLR0917 (click passes every option)
+    host: str,
+    port: int,
+    api_key: str,
+    models: tuple[str, ...],
+    fault_rate: float,
+    retry_after: float,
+) -> None:
+    """Simulated OpenAI-compatible chat completions (EurIA's URL shape works too).
+
+    \b
+    Configure musiqued with:
+      [ai] api_url = "http://HOST:PORT/1/ai/1/openai/chat/completions"  model = "sim-llm"
+    """
+    from musiqued.sim.ai import AiSim, make_app
+
+    sim = AiSim(api_key=api_key, models=models)
+    sim.faults.configure(rate=fault_rate, retry_after=retry_after)
+    banner = (
+        f"simulated AI: http://{host}:{{port}}/1/ai/1/openai/chat/completions (any path ending "
+        f"/chat/completions), models {list(models)} (admin API under /admin/)"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_until_signal(make_app(sim), host, port, banner))

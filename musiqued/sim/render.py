@@ -1,0 +1,195 @@
+"""Last.fm's JSON bodies, key for key and in Last.fm's key order.
+
+Every value is a string, as on the wire. Image arrays, artist and album objects are built
+once per name and shared between entries (orjson serialises shared objects happily), so a
+1000-entry page costs one small dict per entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from musiqued.sim.history import Album, Artist, Track
+
+IMAGE_BASE = "https://lastfm.freetls.fastly.net/i/u"
+_TRACK_SIZES = (("small", "34s"), ("medium", "64s"), ("large", "174s"), ("extralarge", "300x300"))
+_ALBUM_SIZES = (*_TRACK_SIZES, ("mega", "300x300"), ("", "300x300"))
+
+
+@lru_cache(maxsize=65536)
+def images(name: str, sizes: tuple[tuple[str, str], ...] = _TRACK_SIZES) -> list[dict[str, str]]:
+    if not name:
+        return [{"size": size, "#text": ""} for size, _ in sizes]
+    return [{"size": size, "#text": f"{IMAGE_BASE}/{path}/{name}"} for size, path in sizes]
+
+
+@lru_cache(maxsize=65536)
+def _artist_extended(artist: Artist) -> dict[str, Any]:
+    return {
+        "url": artist.page_url,
+        "mbid": artist.mbid,
+        "image": images(artist.image),
+        "name": artist.name,
+    }
+
+
+@lru_cache(maxsize=65536)
+def _artist_plain(artist: Artist) -> dict[str, str]:
+    return {"mbid": artist.mbid, "#text": artist.name}
+
+
+@lru_cache(maxsize=65536)
+def _album_ref(mbid: str, title: str) -> dict[str, str]:
+    return {"mbid": mbid, "#text": title}
+
+
+def _date(timestamp: int) -> dict[str, str]:
+    moment = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+    return {"uts": str(timestamp), "#text": moment.strftime("%d %b %Y, %H:%M")}
+
+
+_NOW_PLAYING_ATTR = {"nowplaying": "true"}
+
+
+def track_entry(timestamp: int | None, track: Track, *, extended: bool) -> dict[str, Any]:
+    """One ``track`` entry; ``timestamp`` None is the now-playing entry."""
+    album = _album_ref(track.album_id, track.album_name)
+    image = images(track.image)
+    if extended:
+        if timestamp is None:
+            return {
+                "@attr": _NOW_PLAYING_ATTR,
+                "artist": _artist_extended(track.artist),
+                "mbid": track.mbid,
+                "image": image,
+                "url": track.page_url,
+                "streamable": "0",
+                "album": album,
+                "name": track.title,
+                "loved": "1" if track.loved else "0",
+            }
+        return {
+            "mbid": track.mbid,
+            "loved": "1" if track.loved else "0",
+            "artist": _artist_extended(track.artist),
+            "image": image,
+            "date": _date(timestamp),
+            "streamable": "0",
+            "url": track.page_url,
+            "name": track.title,
+            "album": album,
+        }
+    entry: dict[str, Any] = {
+        "artist": _artist_plain(track.artist),
+        "streamable": "0",
+        "image": image,
+        "mbid": track.mbid,
+        "album": album,
+        "name": track.title,
+    }
+    if timestamp is None:
+        entry["@attr"] = _NOW_PLAYING_ATTR
+        entry["url"] = track.page_url
+    else:
+        entry["url"] = track.page_url
+        entry["date"] = _date(timestamp)
+    return entry
+
+
+def recent_tracks(
+    entries: Iterable[tuple[int | None, Track]],
+    *,
+    user: str,
+    page: int,
+    per_page: int,
+    total: int,
+    total_pages: int,
+    extended: bool,
+    attr_last: bool = False,
+) -> bytes:
+    """A ``user.getRecentTracks`` body: a bare object for one entry, ``[]`` for none."""
+    tracks = [track_entry(ts, track, extended=extended) for ts, track in entries]
+    attr = {
+        "page": str(page),
+        "total": str(total),
+        "user": user,
+        "perPage": str(per_page),
+        "totalPages": str(total_pages),
+    }
+    track_value: Any = tracks[0] if len(tracks) == 1 else tracks
+    body = (
+        {"track": track_value, "@attr": attr}
+        if attr_last
+        else {"@attr": attr, "track": track_value}
+    )
+    return orjson.dumps({"recenttracks": body})
+
+
+def user_info(user: str, playcount: int, registered: int, counts: dict[str, int]) -> bytes:
+    return orjson.dumps(
+        {
+            "user": {
+                "name": user,
+                "age": "0",
+                "subscriber": "0",
+                "realname": "",
+                "bootstrap": "0",
+                "playcount": str(playcount),
+                "artist_count": str(counts.get("artists", 0)),
+                "playlists": "0",
+                "track_count": str(counts.get("tracks", 0)),
+                "album_count": str(counts.get("albums", 0)),
+                "image": images(""),
+                "registered": {"unixtime": str(registered), "#text": registered},
+                "country": "None",
+                "gender": "n",
+                "url": f"https://www.last.fm/user/{user}",
+                "type": "user",
+            }
+        }
+    )
+
+
+def wiki_summary(album: Album) -> str:
+    return (
+        f"{album.title} is an album by {album.artist.name}"
+        + (f", released in {album.year}." if album.year else ".")
+        + f' <a href="{album.page_url}">Read more on Last.fm</a>'
+    )
+
+
+def album_info(album: Album, *, user_playcount: int | None = None) -> bytes:
+    tags = [{"url": "https://www.last.fm/tag/rock", "name": "rock"}]
+    if album.year:
+        tags.append({"url": f"https://www.last.fm/tag/{album.year}", "name": str(album.year)})
+    body: dict[str, Any] = {
+        "artist": album.artist.name,
+        "mbid": album.mbid,
+        "tags": {"tag": tags},
+        "playcount": str(album.listeners * 7),
+        "image": images(album.image, _ALBUM_SIZES),
+        "url": album.page_url,
+        "name": album.title,
+        "listeners": str(album.listeners),
+    }
+    if user_playcount is not None:
+        body["userplaycount"] = user_playcount
+    if album.has_wiki:
+        published = "01 Jan 2015, 00:00"
+        summary = wiki_summary(album)
+        content = (
+            f"{summary[: summary.index(' <a href')]} It was well received.\n\n"
+            f"User-contributed text is available under the Creative Commons By-SA License; "
+            f'additional terms may apply. <a href="{album.page_url}">Read more on Last.fm</a>'
+        )
+        body["wiki"] = {"published": published, "summary": summary, "content": content}
+    return orjson.dumps({"album": body})
+
+
+def error(code: int, message: str) -> bytes:
+    return orjson.dumps({"error": code, "message": message})

@@ -1,0 +1,165 @@
+"""Reading the history: keyset pages, period statistics, per-day counts.
+
+Every query is bounded by ``[since, until)`` on ``listening_history.timestamp`` (``until``
+exclusive, like Last.fm's ``to``) and walks the ``(timestamp)`` index, whose entries end
+with the rowid: that is exactly the ``(timestamp, id)`` order pages are cut in, so a page
+costs the same at the start and at the end of a million listens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from musiqued.storage.db import Database
+from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_dict
+
+NO_END = 2**62
+"""An ``until`` past any real timestamp, so queries keep one shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page ended: the last listen's ``(timestamp, id)``; opaque to clients."""
+
+    timestamp: int
+    listen_id: int
+
+    def encode(self) -> str:
+        return f"{self.timestamp}.{self.listen_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Raises ``ValueError`` for anything ``encode`` cannot have produced."""
+        timestamp, sep, listen_id = text.partition(".")
+        if not sep or not timestamp.lstrip("-").isdigit() or not listen_id.isdigit():
+            raise ValueError(f"{text!r} is not a cursor returned by history.list")
+        return cls(int(timestamp), int(listen_id))
+
+
+def _bounds(since: int | None, until: int | None) -> tuple[int, int]:
+    return (since if since is not None else -NO_END, until if until is not None else NO_END)
+
+
+async def list_page(
+    db: Database,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+    after: Cursor | None = None,
+    limit: int = 1000,
+) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """Listens oldest first after ``after``; the cursor is None when nothing follows."""
+    low, high = _bounds(since, until)
+    start = after if after is not None else Cursor(low, -1)
+    rows = await db.fetchall(
+        f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM}"
+        " WHERE (l.timestamp, l.id) > (?, ?) AND l.timestamp >= ? AND l.timestamp < ?"
+        " ORDER BY l.timestamp, l.id LIMIT ?",
+        (start.timestamp, start.listen_id, low, high, limit + 1),
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = Cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
+    return [listen_dict(row) for row in rows], cursor
+
+
+# One scan of the period, grouped per (track, album) into a small materialised table;
+# every figure is then read from that table instead of scanning the listens again.
+_SUMMARY = """
+WITH g AS MATERIALIZED (
+    SELECT artist_id, album_id, track_id, COUNT(*) AS n
+    FROM listening_history
+    WHERE timestamp >= :low AND timestamp < :high
+    GROUP BY track_id, album_id
+)
+SELECT
+    (SELECT COALESCE(SUM(n), 0) FROM g) AS listens,
+    (SELECT COUNT(DISTINCT artist_id) FROM g) AS artists,
+    (SELECT COUNT(DISTINCT album_id) FROM g) AS albums,
+    (SELECT COUNT(DISTINCT track_id) FROM g) AS tracks,
+    (SELECT json_group_array(json_array(name, n)) FROM (
+        SELECT ar.name AS name, top.n AS n
+        FROM (SELECT artist_id, SUM(n) AS n FROM g GROUP BY artist_id
+              ORDER BY n DESC, artist_id LIMIT :top) top
+        JOIN artists ar ON ar.id = top.artist_id
+        ORDER BY top.n DESC, ar.name_key)) AS top_artists,
+    (SELECT json_group_array(json_array(artist, title, n)) FROM (
+        SELECT ar.name AS artist, al.title AS title, top.n AS n
+        FROM (SELECT album_id, SUM(n) AS n FROM g WHERE album_id IS NOT NULL
+              GROUP BY album_id ORDER BY n DESC, album_id LIMIT :top) top
+        JOIN albums al ON al.id = top.album_id
+        JOIN artists ar ON ar.id = al.artist_id
+        ORDER BY top.n DESC, ar.name_key, al.title_key)) AS top_albums
+"""
+
+_EDGE = (
+    f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM}"
+    " WHERE l.timestamp >= ? AND l.timestamp < ? ORDER BY l.timestamp {order}, l.id {order}"
+    " LIMIT 1"
+)
+
+
+async def summary(
+    db: Database, *, since: int | None = None, until: int | None = None, top: int = 10
+) -> dict[str, Any]:
+    """The ``stats.summary`` result for ``[since, until)``; ``per_day`` days are UTC days."""
+    low, high = _bounds(since, until)
+    row = await db.fetchone(_SUMMARY, {"low": low, "high": high, "top": top})
+    assert row is not None
+    first = await db.fetchone(_EDGE.format(order="ASC"), (low, high))
+    last = await db.fetchone(_EDGE.format(order="DESC"), (low, high))
+    return {
+        "since": since,
+        "until": until,
+        "listens": row["listens"],
+        "artists": row["artists"],
+        "albums": row["albums"],
+        "tracks": row["tracks"],
+        "first_listen": listen_dict(first) if first else None,
+        "last_listen": listen_dict(last) if last else None,
+        "top_artists": [
+            {"artist": name, "listens": n} for name, n in json.loads(row["top_artists"])
+        ],
+        "top_albums": [
+            {"artist": artist, "album": title, "listens": n}
+            for artist, title, n in json.loads(row["top_albums"])
+        ],
+        "per_day": await per_day(db, since=since, until=until),
+    }
+
+
+async def per_day(
+    db: Database, *, since: int | None = None, until: int | None = None
+) -> list[dict[str, Any]]:
+    """``[{day: "YYYY-MM-DD", listens}]`` for each UTC day that has listens, oldest first."""
+    low, high = _bounds(since, until)
+    rows = await db.fetchall(
+        "SELECT date, COUNT(*) AS n FROM listening_history"
+        " WHERE timestamp >= ? AND timestamp < ? GROUP BY date ORDER BY date",
+        (low, high),
+    )
+    return [{"day": r["date"], "listens": r["n"]} for r in rows]
+
+
+async def window_identities(db: Database, low: int, high: int) -> list[dict[str, Any]]:
+    """Every listen in ``[low, high)`` with its identity, for comparing with Last.fm."""
+    rows = await db.fetchall(
+        f"SELECT {LISTEN_COLUMNS}, ar.name_key AS artist_key, t.title_key AS title_key"
+        f" FROM {LISTEN_FROM} WHERE l.timestamp >= ? AND l.timestamp < ?"
+        " ORDER BY l.timestamp, l.id",
+        (low, high),
+    )
+    return [
+        {**listen_dict(r), "identity": (r["timestamp"], r["artist_key"], r["title_key"])}
+        for r in rows
+    ]
+
+
+async def count_window(db: Database, low: int, high: int) -> int:
+    value = await db.scalar(
+        "SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?",
+        (low, high),
+    )
+    return int(value) if isinstance(value, int) else 0

@@ -1,0 +1,438 @@
+"""The async Last.fm client: aiohttp, ``format=json``, orjson, one governor for every call.
+
+Structure::
+
+    LastfmClient.recent_tracks / playcount / album_info / auth_url / auth_complete
+        └── _call(method, params, priority)     retries, backoff with jitter, 29 → penalize
+              └── _attempt(...)                 one HTTP request inside ``governor.slot()``
+                    └── classify(status, body)  → parsed dict, or one of our errors
+    parse_recent_tracks(data)                   every wire quirk → RecentTracksPage
+
+Web auth (``auth.getToken`` / ``auth.getSession``) is two signed calls made here on the same
+aiohttp session rather than through pylast: pylast builds ``https://`` URLs from a host name
+only, so it cannot talk to the simulator (or any plain-http Last.fm-compatible endpoint), and
+it would bring its own HTTP stack into the daemon for two tiny requests.
+
+Page size: ``page_size`` above 200 is tried first; if Last.fm refuses it (error 6 naming the
+limit) or serves fewer per page than asked, the client settles on what was served (200 at
+worst) for the rest of its life. ``page.per_page`` and ``page.total_pages`` always describe
+the page actually served, so a caller plans its pages from the first answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+import orjson
+
+from musiqued.app.config import LastfmConfig
+from musiqued.errors import (
+    FatalUpstreamError,
+    RateLimitedError,
+    TransientUpstreamError,
+    UpstreamError,
+)
+from musiqued.models import NowPlaying, RecentTracksPage, Scrobble
+from musiqued.upstream.ratelimit import Governor, Priority
+
+DOCUMENTED_MAX_LIMIT = 200
+TRANSIENT_CODES = frozenset({8, 11, 16})
+RATE_LIMIT_CODE = 29
+_READ_MORE = re.compile(r'\s*<a href="[^"]*">Read more on Last\.fm</a>\.?\s*$')
+_YEAR = re.compile(r"^(19|20)\d\d$")
+_NO_ALBUM: dict[str, str] = {}
+_IMAGE_ORDER = ("mega", "extralarge", "large", "medium", "small", "")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # transient failures tolerated per call, the first try included
+    rate_limited_attempts: int = 12  # 29 answers tolerated per call
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Full jitter: a random pause up to base·2^attempt (capped)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumInfo:
+    url: str
+    image_url: str | None
+    wiki_summary: str | None
+    release_year: int | None
+
+
+def sign(params: dict[str, str], secret: str) -> str:
+    """Last.fm's ``api_sig``: md5 of the sorted key+value pairs (no format/callback) + secret."""
+    text = "".join(key + params[key] for key in sorted(params) if key not in ("format", "callback"))
+    return hashlib.md5((text + secret).encode("utf-8")).hexdigest()
+
+
+def fatal_message(code: int, message: str, username: str) -> str:
+    """What a human should read for a Last.fm error that retrying will not fix."""
+    if code == 6 and "user" in message.lower():
+        return f"Last.fm user '{username}' not found"
+    known = {
+        10: "the Last.fm API key is invalid",
+        26: "the Last.fm API key is suspended: contact Last.fm or use another key",
+        17: "this profile hides its recent tracks: run `musiquectl lastfm login`",
+        9: "the Last.fm session key is invalid or revoked: run `musiquectl lastfm login` again",
+        13: "Last.fm refused the request signature: check lastfm.api_secret",
+        4: "the Last.fm token is invalid: run `musiquectl lastfm login` again",
+        14: "the Last.fm token was not authorised: open the URL, allow access, then retry",
+        15: "the Last.fm token has expired: run `musiquectl lastfm login` again",
+    }
+    return known.get(code, f"Last.fm error {code}: {message}")
+
+
+def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
+    """The parsed body of a good answer; else the matching error is raised."""
+    data: Any = None
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and "error" in data:
+        try:
+            code = int(data["error"])
+        except (TypeError, ValueError):
+            code = 0
+        message = str(data.get("message") or "")
+        if code == RATE_LIMIT_CODE or status == 429:
+            raise RateLimitedError(
+                f"Last.fm rate limit ({message or 'error 29'})", status=status, upstream_code=code
+            )
+        if code in TRANSIENT_CODES or status >= 500:
+            raise TransientUpstreamError(
+                f"Last.fm error {code}: {message}", status=status, upstream_code=code
+            )
+        raise FatalUpstreamError(
+            fatal_message(code, message, username), status=status, upstream_code=code
+        )
+    if status == 429:
+        raise RateLimitedError("Last.fm rate limit (HTTP 429)", status=status)
+    if status >= 500:
+        raise TransientUpstreamError(f"Last.fm answered HTTP {status}", status=status)
+    if not isinstance(data, dict):
+        raise TransientUpstreamError(
+            f"Last.fm sent a malformed body (HTTP {status}, {len(body)} bytes)",
+            kind="malformed",
+            status=status,
+        )
+    if status >= 400:
+        raise FatalUpstreamError(f"Last.fm answered HTTP {status}", status=status)
+    return data
+
+
+def parse_recent_tracks(data: dict[str, Any]) -> RecentTracksPage:
+    """``user.getRecentTracks`` JSON → page; raises TransientUpstreamError if it is not one."""
+    body = data.get("recenttracks")
+    if not isinstance(body, dict):
+        raise TransientUpstreamError("Last.fm sent no recenttracks object", kind="malformed")
+    attr = body.get("@attr") or {}
+    entries = body.get("track") or []
+    if isinstance(entries, dict):  # exactly one entry comes as a bare object
+        entries = [entries]
+    scrobbles: list[Scrobble] = []
+    append = scrobbles.append
+    now_playing: NowPlaying | None = None
+    try:
+        # The hot path of every import: positional arguments and plain lookups on purpose.
+        for entry in entries:
+            artist = entry["artist"]
+            album = entry.get("album") or _NO_ALBUM
+            date = entry.get("date")
+            if date is None:
+                if (entry.get("@attr") or _NO_ALBUM).get("nowplaying") == "true":
+                    now_playing = NowPlaying(
+                        artist.get("name") or artist.get("#text") or "",
+                        entry.get("name") or "",
+                        album.get("#text") or "",
+                        time.time(),
+                    )
+                continue  # neither a scrobble nor now playing: nothing to keep
+            append(
+                Scrobble(
+                    int(date["uts"]),
+                    artist.get("name") or artist.get("#text") or "",
+                    entry.get("name") or "",
+                    album.get("#text") or "",
+                    artist.get("mbid") or "",
+                    album.get("mbid") or "",
+                    entry.get("mbid") or "",
+                    entry.get("url") or "",
+                    artist.get("url") or "",
+                    entry.get("loved") == "1",
+                )
+            )
+        return RecentTracksPage(
+            scrobbles=scrobbles,
+            now_playing=now_playing,
+            page=int(attr.get("page") or 1),
+            per_page=int(attr.get("perPage") or 0),
+            total_pages=int(attr.get("totalPages") or 0),
+            total=int(attr.get("total") or 0),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise TransientUpstreamError(
+            f"Last.fm sent a malformed page: {exc}", kind="malformed"
+        ) from None
+
+
+def parse_album_info(data: dict[str, Any]) -> AlbumInfo:
+    album = data.get("album") or {}
+    images = {str(i.get("size", "")): str(i.get("#text") or "") for i in album.get("image") or []}
+    image_url = next((images[s] for s in _IMAGE_ORDER if images.get(s)), None)
+    wiki = album.get("wiki") or {}
+    summary = _READ_MORE.sub("", str(wiki.get("summary") or "")).strip() or None
+    tags = (album.get("tags") or {}) if isinstance(album.get("tags"), dict) else {}
+    tag_list = tags.get("tag") or []
+    if isinstance(tag_list, dict):
+        tag_list = [tag_list]
+    years = [int(t["name"]) for t in tag_list if _YEAR.match(str(t.get("name", "")))]
+    return AlbumInfo(
+        url=str(album.get("url") or ""),
+        image_url=image_url,
+        wiki_summary=summary,
+        release_year=min(years) if years else None,
+    )
+
+
+def auth_page_url(api_url: str) -> str:
+    """Where a user approves a token: last.fm's page for the real API, else the same host's."""
+    parts = urlsplit(api_url)
+    if parts.hostname in ("ws.audioscrobbler.com", "ws.audioscrobbler.com."):
+        return "https://www.last.fm/api/auth/"
+    return f"{parts.scheme}://{parts.netloc}/api/auth/"
+
+
+class LastfmClient:
+    def __init__(
+        self,
+        config: LastfmConfig,
+        governor: Governor,
+        session_key: str = "",
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config
+        self.governor = governor
+        self.retry = retry or RetryPolicy()
+        self._session_key = session_key or config.session_key.get_secret_value()
+        self._session: aiohttp.ClientSession | None = None
+        self._page_size = config.page_size
+        self.requests = 0
+        self.retries = 0
+
+    def reconfigure(self, config: LastfmConfig, session_key: str = "") -> None:
+        """New settings (daemon reload) on the same HTTP session: in-flight calls carry on."""
+        if config.page_size != self.config.page_size:
+            self._page_size = config.page_size
+        self.config = config
+        self._session_key = session_key or config.session_key.get_secret_value()
+
+    @property
+    def page_size(self) -> int:
+        """The page size in use (``page_size``, or what Last.fm accepted instead)."""
+        return self._page_size
+
+    @property
+    def signed(self) -> bool:
+        return bool(self._session_key and self.config.api_secret.get_secret_value())
+
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                # The governor bounds concurrency; the connector must not queue behind it.
+                connector=aiohttp.TCPConnector(limit=0),
+                headers={"User-Agent": "musiqued (+https://github.com/musique)"},
+                raise_for_status=False,
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    # -- the API -------------------------------------------------------------------------
+
+    async def recent_tracks(
+        self,
+        *,
+        page: int = 1,
+        limit: int | None = None,
+        from_ts: int | None = None,
+        to_ts: int | None = None,
+        extended: bool = True,
+        priority: Priority = Priority.IMPORT,
+    ) -> RecentTracksPage:
+        wanted = limit if limit is not None else self._page_size
+        params = {
+            "user": self.config.username,
+            "page": str(page),
+            "limit": str(wanted),
+            "extended": "1" if extended else "0",
+        }
+        if from_ts is not None:
+            params["from"] = str(from_ts)
+        if to_ts is not None:
+            params["to"] = str(to_ts)
+        try:
+            data = await self._call("user.getRecentTracks", params, priority, signed=self.signed)
+        except FatalUpstreamError as exc:
+            if (
+                exc.upstream_code != 6
+                or wanted <= DOCUMENTED_MAX_LIMIT
+                or "limit" not in str(exc.message)
+            ):
+                raise
+            # Last.fm refused a page size above its documented maximum: settle on 200.
+            self._page_size = DOCUMENTED_MAX_LIMIT
+            return await self.recent_tracks(
+                page=page,
+                limit=None,
+                from_ts=from_ts,
+                to_ts=to_ts,
+                extended=extended,
+                priority=priority,
+            )
+        result = parse_recent_tracks(data)
+        if 0 < result.per_page < wanted and wanted == self._page_size:
+            self._page_size = max(result.per_page, 1)
+        return result
+
+    async def playcount(self, priority: Priority = Priority.IMPORT) -> int:
+        data = await self._call(
+            "user.getInfo", {"user": self.config.username}, priority, signed=self.signed
+        )
+        try:
+            return int(data["user"]["playcount"])
+        except (KeyError, TypeError, ValueError):
+            raise TransientUpstreamError(
+                "Last.fm sent a user.getInfo without playcount", kind="malformed"
+            ) from None
+
+    async def album_info(
+        self, artist: str, album: str, priority: Priority = Priority.ENRICH
+    ) -> AlbumInfo | None:
+        try:
+            data = await self._call(
+                "album.getInfo", {"artist": artist, "album": album, "autocorrect": "1"}, priority
+            )
+        except FatalUpstreamError as exc:
+            if exc.upstream_code == 6:  # "Album not found"
+                return None
+            raise
+        if not isinstance(data.get("album"), dict):
+            return None
+        return parse_album_info(data)
+
+    async def auth_url(self) -> tuple[str, str]:
+        """Start web auth: the URL the user opens to allow access, and the token."""
+        self._require_secret()
+        data = await self._call("auth.getToken", {}, Priority.TRACKER, signed=True, sk=False)
+        token = str(data.get("token") or "")
+        if not token:
+            raise TransientUpstreamError("Last.fm sent no token", kind="malformed")
+        query = urlencode({"api_key": self.config.api_key.get_secret_value(), "token": token})
+        return f"{auth_page_url(self.config.api_url)}?{query}", token
+
+    async def auth_complete(self, token: str) -> tuple[str, str]:
+        """Finish web auth: (username, session key). The session key signs later calls."""
+        self._require_secret()
+        data = await self._call(
+            "auth.getSession", {"token": token}, Priority.TRACKER, signed=True, sk=False
+        )
+        session = data.get("session") or {}
+        name, key = str(session.get("name") or ""), str(session.get("key") or "")
+        if not key:
+            raise TransientUpstreamError("Last.fm sent no session key", kind="malformed")
+        self._session_key = key
+        return name, key
+
+    def _require_secret(self) -> None:
+        if not self.config.api_secret.get_secret_value():
+            raise FatalUpstreamError(
+                "lastfm.api_secret is needed to log in to Last.fm", kind="not_configured"
+            )
+
+    # -- one call, with retries ----------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        params: dict[str, str],
+        priority: Priority,
+        *,
+        signed: bool = False,
+        sk: bool = True,
+    ) -> dict[str, Any]:
+        query = {"method": method, **params, "api_key": self.config.api_key.get_secret_value()}
+        if signed:
+            if sk and self._session_key:
+                query["sk"] = self._session_key
+            query["api_sig"] = sign(query, self.config.api_secret.get_secret_value())
+        query["format"] = "json"
+        transient = limited = 0
+        while True:
+            try:
+                return await self._attempt(query, priority)
+            except RateLimitedError:
+                limited += 1
+                self.governor.penalize()
+                if limited >= self.retry.rate_limited_attempts:
+                    raise
+                self.retries += 1
+                await asyncio.sleep(self.retry.delay(min(limited, 3)))
+            except TransientUpstreamError:
+                transient += 1
+                if transient >= self.retry.attempts:
+                    raise
+                self.retries += 1
+                await asyncio.sleep(self.retry.delay(transient - 1))
+
+    async def _attempt(self, query: dict[str, str], priority: Priority) -> dict[str, Any]:
+        if self._session is None:
+            raise RuntimeError("LastfmClient.start() was not called")
+        async with self.governor.slot(priority):
+            self.requests += 1
+            try:
+                async with self._session.get(
+                    self.config.api_url,
+                    params=query,
+                    timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds),
+                ) as response:
+                    status = response.status
+                    body = await response.read()
+            except TimeoutError:
+                raise TransientUpstreamError(
+                    f"Last.fm did not answer within {self.config.timeout_seconds:g} s",
+                    kind="timeout",
+                ) from None
+            except aiohttp.ClientError as exc:
+                raise TransientUpstreamError(
+                    f"cannot reach Last.fm: {exc.__class__.__name__}: {exc}", kind="connection"
+                ) from None
+        return classify(status, body, self.config.username)
+
+
+__all__ = [
+    "AlbumInfo",
+    "LastfmClient",
+    "RetryPolicy",
+    "UpstreamError",
+    "classify",
+    "parse_album_info",
+    "parse_recent_tracks",
+    "sign",
+]

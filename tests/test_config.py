@@ -1,0 +1,227 @@
+"""Configuration: formats, secret sources, the documented example, and one-line errors with
+exit status 78 from the real ``musiqued``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from musiqued.app.config import SECRET_KEYS, Config, load_config
+from musiqued.errors import ConfigError
+from tests.support import ROOT, VENV_BIN
+
+EXAMPLE = ROOT / "etc" / "musiqued.toml"
+
+
+def musiqued(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "musiqued"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_example_file_documents_every_key_with_its_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """etc/musiqued.toml validates, names every key of every section, and shows the defaults
+    (those of a system daemon run by root outside systemd)."""
+    for name in ("RUNTIME_DIRECTORY", "STATE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    for section, model in Config.model_fields.items():
+        assert model.annotation is not None
+        fields = set(model.annotation.model_fields)  # type: ignore[union-attr]
+        assert set(data[section]) == fields, f"[{section}] differs from the model"
+    assert set(data) == set(Config.model_fields)
+    assert load_config(EXAMPLE, environ={}) == Config()
+
+
+def test_toml(tmp_path: Path) -> None:
+    """A TOML file is read; unspecified keys keep their defaults; 0o660 is a mode."""
+    path = tmp_path / "m.toml"
+    path.write_text("[daemon]\nsocket_mode = 0o640\n[tracker]\ninterval_seconds = 30\n")
+    config = load_config(path, environ={})
+    assert config.tracker.interval_seconds == 30
+    assert config.daemon.socket_mode == "0640"
+    assert config.lastfm.page_size == 200
+
+
+def test_json(tmp_path: Path) -> None:
+    """JSON with the same structure works."""
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"lastfm": {"username": "rj", "api_key": "k"}}))
+    config = load_config(path, environ={})
+    assert config.lastfm.username == "rj"
+    assert config.lastfm.configured
+
+
+def test_legacy_config_json(tmp_path: Path) -> None:
+    """The original application's config.json layout maps to [lastfm] and [tracker]."""
+    path = tmp_path / "config.json"
+    path.write_text(
+        json.dumps(
+            {
+                "secrets": {
+                    "lastfm": {"api_key": "K", "api_secret": "S", "username": "U"},
+                    "tracker": {"interval_seconds": 90},
+                }
+            }
+        )
+    )
+    config = load_config(path, environ={})
+    assert config.lastfm.api_key.get_secret_value() == "K"
+    assert config.lastfm.api_secret.get_secret_value() == "S"
+    assert config.lastfm.username == "U"
+    assert config.tracker.interval_seconds == 90
+
+
+def test_secret_sources_and_precedence(tmp_path: Path) -> None:
+    """A secret comes from the file, else $CREDENTIALS_DIRECTORY/<section>_<key>, else
+    MUSIQUED_<SECTION>_<KEY>; they are held as secret types."""
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "lastfm_api_key").write_text("from-credential\n")
+    (creds / "spotify_client_id").write_text("cred-client-id")
+    path = tmp_path / "m.toml"
+    path.write_text('[spotify]\nclient_id = "from-file"\n')
+    env = {
+        "CREDENTIALS_DIRECTORY": str(creds),
+        "MUSIQUED_LASTFM_API_KEY": "from-env",
+        "MUSIQUED_AI_API_KEY": "ai-from-env",
+        "MUSIQUED_HTTP_TOKEN": "tok",
+    }
+    config = load_config(path, environ=env)
+    assert config.spotify.client_id.get_secret_value() == "from-file"
+    assert config.lastfm.api_key.get_secret_value() == "from-credential"
+    assert config.ai.api_key.get_secret_value() == "ai-from-env"
+    assert config.http.token.get_secret_value() == "tok"
+    assert isinstance(config.lastfm.api_key, SecretStr)
+    assert "from-credential" not in repr(config)
+
+
+def test_check_config_masks_secrets(tmp_path: Path) -> None:
+    """``musiqued --check-config`` prints the effective config; every secret is masked."""
+    path = tmp_path / "m.toml"
+    path.write_text('[lastfm]\napi_key = "SECRET-A"\nusername = "rj"\n[ai]\napi_key = "SECRET-B"\n')
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "spotify_client_secret").write_text("SECRET-C")
+    done = musiqued(
+        "--config",
+        str(path),
+        "--check-config",
+        env={"CREDENTIALS_DIRECTORY": str(creds), "MUSIQUED_HTTP_TOKEN": "SECRET-D"},
+    )
+    assert done.returncode == 0, done.stderr
+    for secret in ("SECRET-A", "SECRET-B", "SECRET-C", "SECRET-D"):
+        assert secret not in done.stdout + done.stderr
+    printed = json.loads(done.stdout)
+    assert printed["lastfm"]["api_key"] == "********"
+    assert printed["lastfm"]["username"] == "rj"
+    assert printed["spotify"]["client_secret"] == "********"
+    assert printed["http"]["token"] == "********"
+    assert printed["lastfm"]["api_secret"] == ""
+    assert set(printed) == set(Config.model_fields)
+    for section, keys in SECRET_KEYS.items():
+        assert set(keys) <= set(printed[section])
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("unknown.toml", "[daemon]\nsokcet = '/x'\n", "daemon.sokcet: unknown key"),
+        ("section.toml", "[nonsense]\na = 1\n", "nonsense: unknown key"),
+        ("type.toml", "[tracker]\ninterval_seconds = 'often'\n", "tracker.interval_seconds: "),
+        ("range.toml", "[lastfm]\npage_size = 5000\n", "lastfm.page_size: "),
+        ("minimum.toml", "[tracker]\ninterval_seconds = 0.5\n", "tracker.interval_seconds: "),
+        ("mode.toml", "[daemon]\nsocket_mode = '0999'\n", "daemon.socket_mode: '0999' is not"),
+        (
+            "mode2.toml",
+            "[daemon]\nsocket_mode = '01777'\n",
+            "daemon.socket_mode: '01777' is outside",
+        ),
+        ("uids.toml", "[daemon]\nallowed_uids = ['root']\n", "daemon.allowed_uids.0: "),
+        ("bad.toml", "[daemon\nsocket = 1\n", "invalid TOML"),
+        ("bad.json", '{"daemon": {"socket": }', "invalid JSON at line 1"),
+        ("top.json", "[1, 2]", "the top level must be a table"),
+    ],
+)
+def test_config_errors_exit_78(tmp_path: Path, name: str, text: str, expected: str) -> None:
+    """Each invalid file: exit 78 and one line naming the file, the key and the reason."""
+    path = tmp_path / name
+    path.write_text(text)
+    done = musiqued("--config", str(path), "--check-config")
+    assert done.returncode == 78
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"musiqued: config error: {path}: ")
+    assert expected in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_explicit_file_exits_78(tmp_path: Path) -> None:
+    """--config naming a missing file (or $MUSIQUED_CONFIG) is an error, not the defaults."""
+    missing = tmp_path / "nope.toml"
+    for done in (
+        musiqued("--config", str(missing), "--check-config"),
+        musiqued("--check-config", env={"MUSIQUED_CONFIG": str(missing)}),
+    ):
+        assert done.returncode == 78
+        assert done.stderr.strip() == f"musiqued: config error: {missing}: file not found"
+
+
+def test_unreadable_file_exits_78(tmp_path: Path) -> None:
+    """A path that cannot be read (here a directory) gives the reason and exit 78."""
+    done = musiqued("--config", str(tmp_path), "--check-config")
+    assert done.returncode == 78
+    assert done.stderr.strip() == f"musiqued: config error: {tmp_path}: cannot read: Is a directory"
+
+
+def test_permission_denied_is_a_config_error(workdir: Path) -> None:
+    """A file its reader may not open: ConfigError naming the file and the reason (checked
+    in a child running as nobody, since root reads anything)."""
+    path = workdir / "secret.toml"
+    path.write_text("[daemon]\n")
+    path.chmod(0o600)
+    workdir.chmod(0o755)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                load_config(path, environ={})
+                message = "loaded"
+            except ConfigError as exc:
+                message = exc.message
+            except Exception as exc:
+                message = f"unexpected {exc!r}"
+            os.write(write_end, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    message = os.read(read_end, 4096).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert message == f"{path}: cannot read: Permission denied"
+
+
+def test_daemon_refuses_bad_config_with_78(tmp_path: Path) -> None:
+    """Starting the daemon (not only --check-config) with a bad file exits 78 at once."""
+    path = tmp_path / "m.toml"
+    path.write_text("[lastfm]\nrequests_per_second = 0\n")
+    done = musiqued("--config", str(path))
+    assert done.returncode == 78
+    assert f"{path}: lastfm.requests_per_second: Input should be greater than 0" in done.stderr

@@ -1,0 +1,285 @@
+"""Enrichment through the real daemon: images, descriptions, skipped and failing services."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from musiqued.sim.spotify import SpotifySim
+from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.enrichment import AI_KEY, SPOTIFY_SECRET, SimulatedAi, SimulatedSpotify
+from tests.fixtures.lastfm import SimulatedLastfm
+from tests.import_helpers import wait_job
+from tests.support import DaemonProcess
+
+FAST = {"retry_seconds": 0.1, "max_attempts": 3}
+
+
+def _rows(daemon: DaemonProcess, sql: str) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(f"file:{daemon.workdir / 'musique.db'}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def _albums(daemon: DaemonProcess) -> list[sqlite3.Row]:
+    return _rows(
+        daemon,
+        "SELECT al.*, ar.name AS artist FROM albums al JOIN artists ar ON ar.id = al.artist_id",
+    )
+
+
+def _import_all(daemon: DaemonProcess) -> dict[str, Any]:
+    job = daemon.call("import.start", {"all": True})
+    return wait_job(daemon, job["job_id"])
+
+
+def _settled(daemon: DaemonProcess, timeout: float = 60) -> dict[str, Any]:
+    """enrich.status once nothing is pending or running."""
+
+    def settled() -> dict[str, Any] | None:
+        status: dict[str, Any] = daemon.call("enrich.status")
+        return status if status["pending"] == 0 and status["running"] == 0 else None
+
+    result: dict[str, Any] = daemon.wait_until(settled, timeout=timeout, interval=0.1)
+    return result
+
+
+def _no_secret(text: str) -> None:
+    for secret in (SPOTIFY_SECRET, AI_KEY):
+        assert secret not in text
+
+
+def test_import_enriches_every_album_and_artist(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    ai_sim: SimulatedAi,
+    start_daemon: StartDaemon,
+) -> None:
+    """After an import every album has its Last.fm and Spotify images and a description
+    grounded in the facts sent, every artist its Spotify image; running enrich again changes
+    nothing; musiquectl shows it all; no secret shows anywhere."""
+    lastfm_sim.reset(size=400, seed=7)
+    daemon = start_daemon(
+        **lastfm_sim.sections(), **spotify_sim.sections(), **ai_sim.sections(), enrichment=FAST
+    )
+    job = _import_all(daemon)
+    assert job["state"] == "done"
+    status = _settled(daemon)
+    assert status["failed"] == 0
+    assert {s: v["configured"] for s, v in status["by_source"].items()} == {
+        "lastfm": True,
+        "spotify": True,
+        "ai": True,
+    }
+
+    albums = _albums(daemon)
+    assert albums
+    for album in albums:
+        assert album["image_lastfm"], album["title"]
+        assert album["url"]
+        # The right candidate, though the simulator never lists it first.
+        assert album["spotify_id"] == SpotifySim.album_id(album["artist"], album["title"])
+        assert album["image_spotify"] == SpotifySim.album_image(album["artist"], album["title"])
+        assert album["title"] in album["description"]
+        assert album["description_model"] == "sim-llm"
+        assert album["description_at"]
+    for artist in _rows(daemon, "SELECT name, image_spotify, spotify_id FROM artists"):
+        assert artist["image_spotify"] == SpotifySim.artist_image(artist["name"])
+
+    # The prompt carried the facts: artist, album, tracks listened, the Last.fm wiki.
+    prompts = [m[-1]["content"] for m in ai_sim.sim.prompt_log()]
+    assert len(prompts) == len(albums)
+    with_wiki = [a for a in albums if a["wiki_summary"]]
+    assert with_wiki
+    for album in with_wiki:
+        head = f"Artist: {album['artist']}\nAlbum: {album['title']}\n"
+        prompt = next(p for p in prompts if head in p)
+        assert album["wiki_summary"] in prompt
+        assert "Tracks listened: " in prompt
+        assert "Read more on Last.fm" not in prompt
+
+    # The job counts its albums enriched; enrich again is a no-op.
+    job = daemon.call("import.status", {"job_id": job["job_id"]})
+    assert job["albums_enriched"] == job["total_albums_to_enrich"] == len(albums)
+    searches = len(spotify_sim.searches())
+    again = daemon.ctl("--json", "enrich")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["queued"] == 0
+    time.sleep(0.5)
+    assert len(spotify_sim.searches()) == searches
+    assert [dict(a) for a in _albums(daemon)] == [dict(a) for a in albums]
+
+    summary = daemon.call("daemon.status")["enrichment"]
+    assert summary == {"pending": 0, "failed": 0, "done": status["done"]}
+
+    table = daemon.ctl("albums")
+    assert table.returncode == 0, table.stderr
+    top = max(albums, key=lambda a: len(a["title"]))
+    assert top["title"] in table.stdout
+    assert "lastfm,spotify" in table.stdout
+    listed = json.loads(daemon.ctl("--json", "albums", top["title"]).stdout)
+    assert any(
+        a["title"] == top["title"] and a["description"] == top["description"] for a in listed
+    )
+    shown = daemon.ctl("enrich", "status")
+    assert shown.returncode == 0
+    assert "spotify" in shown.stdout
+
+    outputs = [
+        table.stdout,
+        shown.stdout,
+        again.stdout,
+        json.dumps(daemon.call("enrich.status")),
+        json.dumps(daemon.call("daemon.status")),
+        daemon.ctl("--json", "status").stdout,
+        daemon.logs(),
+    ]
+    for text in outputs:
+        _no_secret(text)
+
+
+def test_unconfigured_sources_are_skipped_then_done_once_configured(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    start_daemon: StartDaemon,
+    workdir: Path,
+) -> None:
+    """Without Spotify and AI, Last.fm enrichment still completes and the others are
+    'skipped'; once Spotify is configured (reload), its skipped items are enriched."""
+    lastfm_sim.reset(size=200, seed=3)
+    daemon = start_daemon(**lastfm_sim.sections(), enrichment=FAST)
+    _import_all(daemon)
+    status = _settled(daemon)
+    by = status["by_source"]
+    assert by["lastfm"]["configured"]
+    assert by["lastfm"]["done"] > 0
+    assert not by["spotify"]["configured"]
+    assert not by["ai"]["configured"]
+    assert by["spotify"]["skipped"] > 0
+    assert by["spotify"]["done"] == 0
+    assert by["ai"]["skipped"] == by["lastfm"]["done"]
+    assert status["failed"] == 0
+    assert all(a["image_lastfm"] and a["image_spotify"] is None for a in _albums(daemon))
+    assert daemon.call("daemon.status")["configured"] == {
+        "lastfm": True,
+        "spotify": False,
+        "ai": False,
+    }
+
+    from tests.support import base_sections, write_config
+
+    write_config(
+        daemon.config_path,
+        base_sections(workdir, **lastfm_sim.sections(), **spotify_sim.sections(), enrichment=FAST),
+    )
+    assert daemon.ctl("reload").returncode == 0
+    status = _settled(daemon)
+    assert status["by_source"]["spotify"]["skipped"] == 0
+    assert status["by_source"]["ai"]["skipped"] > 0
+    assert all(a["image_spotify"] for a in _albums(daemon))
+
+
+def test_service_down_fails_then_retry_failed_completes(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    ai_sim: SimulatedAi,
+    start_daemon: StartDaemon,
+) -> None:
+    """Spotify and the AI endpoint down: their items are retried, then 'failed' with the
+    error; Last.fm enrichment completes anyway; once both are back, `enrich --retry-failed`
+    completes every item."""
+    lastfm_sim.reset(size=60, seed=11)
+    spotify_sim.sim.faults.down_for(3600)
+    ai_sim.sim.faults.configure(rate=1.0, kinds=["http500", "http503", "malformed"])
+    daemon = start_daemon(
+        **lastfm_sim.sections(),
+        **spotify_sim.sections(),
+        **ai_sim.sections(),
+        enrichment={"retry_seconds": 0.05, "max_attempts": 2},
+    )
+    _import_all(daemon)
+    status = _settled(daemon, timeout=90)
+    by = status["by_source"]
+    assert by["lastfm"]["failed"] == 0
+    assert by["lastfm"]["done"] > 0
+    assert by["spotify"]["failed"] > 0
+    assert by["spotify"]["done"] == 0
+    assert by["ai"]["failed"] == by["lastfm"]["done"]
+    assert "Spotify" in (by["spotify"]["last_error"] or "")
+    assert status["last_error"]
+    assert spotify_sim.sim.faults.stats["down"] >= by["spotify"]["failed"] * 2
+    listed = daemon.ctl("enrich", "status")
+    assert "failed" in listed.stdout
+
+    spotify_sim.sim.faults.up()
+    ai_sim.sim.faults.up()
+    again = daemon.ctl("enrich", "--retry-failed")
+    assert again.returncode == 0, again.stderr
+    assert "queued" in again.stdout
+    status = _settled(daemon)
+    assert status["failed"] == 0
+    albums = _albums(daemon)
+    assert all(a["image_spotify"] and a["description"] for a in albums)
+
+
+def test_retry_after_is_honoured_without_blocking_the_daemon(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    start_daemon: StartDaemon,
+) -> None:
+    """A 429 with Retry-After: 3 pauses Spotify requests for 3 s while the daemon keeps
+    answering promptly; then the queue completes."""
+    lastfm_sim.reset(size=80, seed=5)
+    daemon = start_daemon(**lastfm_sim.sections(), **spotify_sim.sections(), enrichment=FAST)
+    spotify_sim.sim.faults.force("429", count=1, retry_after=3)
+    _import_all(daemon)
+    paused = daemon.wait_until(
+        lambda: daemon.call("enrich.status")["by_source"]["spotify"]["paused_until"], timeout=20
+    )
+    assert paused > time.time() + 1
+    slowest = 0.0
+    while time.time() < paused - 0.2:
+        started = time.monotonic()
+        daemon.call("daemon.status")
+        daemon.call("history.recent", {"limit": 5})
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.05)
+    assert slowest < 0.5
+    status = _settled(daemon)
+    assert status["failed"] == 0
+    log = spotify_sim.sim.request_log()
+    limited = next(r for r in log if r["status"] == 429)
+    after = [r for r in log if r["at"] > limited["at"]]
+    assert after, "Spotify was never asked again"
+    assert after[0]["at"] - limited["at"] >= 2.9
+    assert all(a["image_spotify"] for a in _albums(daemon))
+
+
+def test_restart_resumes_the_queue(
+    lastfm_sim: SimulatedLastfm,
+    ai_sim: SimulatedAi,
+    start_daemon: StartDaemon,
+) -> None:
+    """A daemon stopped mid-queue picks the queue up where it was after a restart."""
+    lastfm_sim.reset(size=300, seed=9)
+    daemon = start_daemon(
+        **lastfm_sim.sections(), **ai_sim.sections(requests_per_second=10.0), enrichment=FAST
+    )
+    _import_all(daemon)
+    daemon.wait_until(lambda: daemon.call("enrich.status")["by_source"]["ai"]["done"] >= 3)
+    assert daemon.stop() == 0
+    first = len(ai_sim.sim.prompt_log())
+    daemon.start()
+    status = _settled(daemon)
+    assert status["failed"] == 0
+    albums = _albums(daemon)
+    assert all(a["description"] for a in albums)
+    # Nothing was described twice: the restart resumed, it did not start over.
+    assert len(ai_sim.sim.prompt_log()) == len(albums)
+    assert first < len(albums)

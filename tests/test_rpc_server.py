@@ -1,0 +1,199 @@
+"""The control socket under load and against strangers: many clients, peer credentials,
+stale and live socket files, events, and the per-call log line."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from musiqued import wire
+from tests.fixtures.daemon import StartDaemon
+from tests.rawrpc import NOBODY, RawConnection, assert_serving, call_as, exchange, request
+from tests.support import DaemonProcess, base_sections, write_config
+
+
+def test_200_concurrent_clients(start_daemon: StartDaemon) -> None:
+    """200 clients connected at once, each making several calls: every one is answered,
+    with its own ids."""
+    daemon = start_daemon()
+    clients = 200
+    barrier = threading.Barrier(clients)
+    failures: list[str] = []
+
+    def client(n: int) -> None:
+        try:
+            with RawConnection(daemon.socket_path, timeout=30) as conn:
+                barrier.wait(30)
+                for i in range(5):
+                    conn.send(request("daemon.status", id=f"c{n}.{i}"))
+                    answer = conn.read()
+                    if answer.get("id") != f"c{n}.{i}" or "result" not in answer:
+                        failures.append(f"client {n}: {answer!r}")
+        except Exception as exc:
+            failures.append(f"client {n}: {exc!r}")
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, failures[:5]
+
+
+def _reachable_by_nobody(workdir: Path) -> None:
+    workdir.chmod(0o755)
+
+
+def test_stranger_is_refused_and_logged(start_daemon: StartDaemon, workdir: Path) -> None:
+    """A peer whose uid is not root, the daemon's, or allowed gets -32005, and a log line
+    names its uid; the socket mode let it connect, SO_PEERCRED keeps it out."""
+    _reachable_by_nobody(workdir)
+    daemon = start_daemon(daemon={"socket_mode": "0666"})
+    answer = call_as(daemon.socket_path)
+    assert "child_error" not in answer, answer
+    assert answer["error"]["code"] == wire.FORBIDDEN
+    assert "uid 65534" in answer["error"]["message"]
+    assert "allowed_uids" in answer["error"]["message"]
+    refused = [r for r in daemon.log_records() if r.get("event") == "rpc peer refused"]
+    assert refused
+    assert refused[0]["peer_uid"] == NOBODY
+    assert refused[0]["level"] == "warning"
+    assert_serving(daemon.socket_path)
+
+
+def test_allowed_uid_is_admitted(start_daemon: StartDaemon, workdir: Path) -> None:
+    """A uid listed in ``allowed_uids`` is served."""
+    _reachable_by_nobody(workdir)
+    daemon = start_daemon(daemon={"socket_mode": "0666", "allowed_uids": [NOBODY]})
+    assert daemon.proc is not None
+    assert call_as(daemon.socket_path)["result"]["pid"] == daemon.proc.pid
+
+
+def test_allowed_gid_is_admitted(start_daemon: StartDaemon, workdir: Path) -> None:
+    """A peer whose group is listed in ``allowed_gids`` is served; another group is not."""
+    _reachable_by_nobody(workdir)
+    daemon = start_daemon(daemon={"socket_mode": "0666", "allowed_gids": [NOBODY]})
+    assert "result" in call_as(daemon.socket_path, gid=NOBODY)
+    assert call_as(daemon.socket_path, gid=4242)["error"]["code"] == wire.FORBIDDEN
+
+
+def test_socket_mode_is_applied(start_daemon: StartDaemon) -> None:
+    """The socket file is created with ``socket_mode``."""
+    daemon = start_daemon(daemon={"socket_mode": "0640"})
+    assert daemon.socket_path.stat().st_mode & 0o777 == 0o640
+
+
+def test_stale_socket_file_is_replaced(start_daemon: StartDaemon, workdir: Path) -> None:
+    """A socket file left by a dead daemon (no one listening) is replaced."""
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(workdir / "d.sock"))
+    stale.close()
+    assert (workdir / "d.sock").exists()
+    daemon = start_daemon()
+    assert_serving(daemon.socket_path)
+    assert any(r.get("event") == "replacing stale socket file" for r in daemon.log_records())
+
+
+def test_non_socket_file_is_not_replaced(workdir: Path) -> None:
+    """A regular file where the socket should be is left alone; the daemon says why."""
+    (workdir / "d.sock").write_text("precious")
+    config = write_config(workdir / "musiqued.toml", base_sections(workdir))
+    daemon = DaemonProcess(workdir, config, workdir / "d.sock").start(wait=False)
+    assert daemon.proc is not None
+    assert daemon.proc.wait(15) != 0
+    assert "is not a socket" in daemon.logs()
+    assert (workdir / "d.sock").read_text() == "precious"
+
+
+def test_second_daemon_on_live_socket_exits(start_daemon: StartDaemon, workdir: Path) -> None:
+    """A second daemon pointed at a socket a live daemon answers on exits with a clear
+    error, and the first keeps serving."""
+    first = start_daemon()
+    other = workdir / "second"
+    other.mkdir()
+    config = write_config(
+        other / "musiqued.toml",
+        {"daemon": {"socket": str(first.socket_path), "database": str(other / "m.db")}},
+    )
+    second = DaemonProcess(other, config, first.socket_path).start(wait=False)
+    assert second.proc is not None
+    assert second.proc.wait(15) == 1
+    assert f"another musiqued is already serving on {first.socket_path}" in second.logs()
+    assert_serving(first.socket_path)
+
+
+def test_events_subscribe_gets_daemon_event_on_reload(start_daemon: StartDaemon) -> None:
+    """A subscriber to ``daemon`` receives an ``event`` notification when the config is
+    reloaded (by RPC here)."""
+    daemon = start_daemon()
+    with RawConnection(daemon.socket_path) as subscriber:
+        subscriber.send(request("events.subscribe", {"topics": ["daemon"]}, id=1))
+        assert subscriber.read()["result"] == {"subscribed": ["daemon"]}
+        assert exchange(daemon.socket_path, request("daemon.reload"))["result"]["status"] == (
+            "reloaded"
+        )
+        event = subscriber.read()
+    assert event["method"] == "event"
+    assert event["params"]["topic"] == "daemon"
+    assert event["params"]["data"]["event"] == "reloaded"
+
+
+def test_one_debug_line_per_call_with_client_id(start_daemon: StartDaemon) -> None:
+    """Each call is one debug line with method, duration and outcome, carrying the
+    client's request id ("cli:daemon.status#PID.1") when it sent a string id."""
+    daemon = start_daemon()
+    assert daemon.ctl("status").returncode == 0
+    assert daemon.ctl("call", "nope.method").returncode == 1
+    calls = [r for r in daemon.log_records() if r.get("event") == "rpc call"]
+    by_method: dict[str, dict[str, Any]] = {r["method"]: r for r in calls}
+    status = by_method["daemon.status"]
+    assert status["level"] == "debug"
+    assert status["outcome"] == "ok"
+    assert isinstance(status["duration_ms"], float | int)
+    assert any(
+        r["method"] == "daemon.status" and r["rpc_id"].startswith("cli:daemon.status#")
+        for r in calls
+    )
+    nope = by_method["nope.method"]
+    assert nope["outcome"] == f"error {wire.METHOD_NOT_FOUND}"
+    assert nope["rpc_id"].startswith("cli:nope.method#")
+
+
+def test_secrets_never_logged(start_daemon: StartDaemon, workdir: Path) -> None:
+    """With secrets in the file, the credentials directory and the environment, a debug
+    log of start, calls, reload and stop contains none of them, nor does any RPC result."""
+    creds = workdir / "creds"
+    creds.mkdir()
+    (creds / "spotify_client_secret").write_text("CRED-SPOTIFY-SECRET-4242\n")
+    secrets = [
+        "FILE-LASTFM-KEY-1234",
+        "FILE-AI-KEY-5678",
+        "CRED-SPOTIFY-SECRET-4242",
+        "ENV-HTTP-TOKEN-9999",
+        "FILE-SESSION-0000",
+    ]
+    daemon = start_daemon(
+        lastfm={"api_key": secrets[0], "username": "someone", "session_key": secrets[4]},
+        ai={"api_key": secrets[1]},
+        spotify={"client_id": "visible-client-id"},
+        env={"CREDENTIALS_DIRECTORY": str(creds), "MUSIQUED_HTTP_TOKEN": secrets[3]},
+    )
+    outputs = [
+        daemon.ctl("--json", "status").stdout,
+        daemon.ctl("--json", "call", "rpc.describe").stdout,
+        daemon.ctl("--json", "reload").stdout,
+    ]
+    daemon.signal(1)  # SIGHUP
+    daemon.wait_until(lambda: daemon.logs().count("configuration reloaded") >= 2)
+    assert daemon.stop() == 0
+    status = json.loads(outputs[0])
+    assert status["configured"]["lastfm"] is True
+    text = daemon.logs() + "".join(outputs)
+    assert "rpc call" in text  # the debug lines are there
+    for secret in secrets:
+        assert secret not in text
+    assert not os.environ.get("MUSIQUED_HTTP_TOKEN")

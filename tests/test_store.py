@@ -1,0 +1,162 @@
+"""The SQLite store: WAL, recorded migrations, refusal of a newer schema, the listen identity
+rule, and page writes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from musiqued.errors import SchemaTooNewError
+from musiqued.models import Scrobble
+from musiqued.storage import Database
+from musiqued.storage.listens import count_listens, store_page
+from musiqued.storage.migrations import LATEST_VERSION
+from tests.support import DaemonProcess, base_sections, write_config
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "m.db")
+    await database.open()
+    yield database
+    await database.close()
+
+
+def _page(start: int, n: int, artist: str = "Artist", album: str = "Album") -> list[Scrobble]:
+    return [
+        Scrobble(timestamp=start + i, artist=artist, title=f"Song {i}", album=album)
+        for i in range(n)
+    ]
+
+
+async def test_wal_and_recorded_version(db: Database) -> None:
+    """The database runs in WAL mode and records the applied migration in user_version."""
+    assert await db.scalar("PRAGMA journal_mode") == "wal"
+    assert await db.scalar("PRAGMA user_version") == LATEST_VERSION
+    tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"artists", "albums", "tracks", "listening_history", "jobs"} <= tables
+
+
+async def test_reopen_keeps_data_and_version(tmp_path: Path) -> None:
+    """Opening an up-to-date database again migrates nothing and keeps its rows."""
+    first = Database(tmp_path / "m.db")
+    await first.open()
+    async with first.transaction() as conn:
+        await store_page(conn, _page(1000, 3), source="import")
+    await first.close()
+    again = Database(tmp_path / "m.db")
+    await again.open()
+    assert await count_listens(again) == 3
+    assert await again.scalar("PRAGMA user_version") == LATEST_VERSION
+    await again.close()
+
+
+def _newer_database(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    conn.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database written by a newer musiqued is refused with a clear message."""
+    path = tmp_path / "m.db"
+    _newer_database(path)
+    with pytest.raises(SchemaTooNewError, match="newer than this musiqued understands"):
+        await Database(path).open()
+
+
+def test_daemon_exits_on_newer_schema(workdir: Path) -> None:
+    """The daemon refuses to start on a newer database: non-zero exit, the reason shown."""
+    _newer_database(workdir / "musique.db")
+    config = write_config(workdir / "musiqued.toml", base_sections(workdir))
+    daemon = DaemonProcess(workdir, config, workdir / "d.sock").start(wait=False)
+    assert daemon.proc is not None
+    assert daemon.proc.wait(15) != 0
+    assert f"schema version {LATEST_VERSION + 1}, newer than this musiqued" in daemon.logs()
+    assert "upgrade musiqued" in daemon.logs()
+
+
+async def test_identity_is_case_insensitive_unicode(db: Database) -> None:
+    """(timestamp, artist, title) compared case-insensitively, non-ASCII included: "Ä" and
+    "ä" are the same listen; another second is another listen."""
+    variants = [
+        Scrobble(timestamp=100, artist="Ärzte", title="Ärger"),
+        Scrobble(timestamp=100, artist="ärzte", title="äRGER"),
+        Scrobble(timestamp=100, artist="ÄRZTE", title="ärger"),
+    ]
+    async with db.transaction() as conn:
+        result = await store_page(conn, variants, source="import")
+    assert (result.imported, result.skipped) == (1, 2)
+    async with db.transaction() as conn:
+        again = await store_page(
+            conn, [Scrobble(timestamp=101, artist="ärzte", title="ärger")], source="tracker"
+        )
+    assert again.imported == 1
+    assert await count_listens(db) == 2
+    assert await db.scalar("SELECT COUNT(*) FROM artists") == 1
+
+
+async def test_unique_index_enforces_identity(db: Database) -> None:
+    """The rule holds below store_page too: a duplicate row is rejected by unique indexes."""
+    async with db.transaction() as conn:
+        await store_page(conn, [Scrobble(timestamp=5, artist="Ä", title="x")], source="import")
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO listening_history (timestamp, date, track_id, artist_id, source) "
+                "SELECT timestamp, date, track_id, artist_id, 'tracker' FROM listening_history"
+            )
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO artists (name, name_key) VALUES ('ä', 'ä')")
+    indexes = await db.fetchall("PRAGMA index_list('listening_history')")
+    assert any(row["unique"] and row["name"] == "listening_history_identity" for row in indexes)
+
+
+async def test_same_page_twice_stores_no_duplicates(db: Database) -> None:
+    """Storing the same page twice: the second write skips every listen; counts are right."""
+    page = _page(1_000_000, 200)
+    async with db.transaction() as conn:
+        first = await store_page(conn, page, source="import")
+    async with db.transaction() as conn:
+        second = await store_page(conn, page, source="import")
+    assert (first.imported, first.skipped, first.new_albums) == (200, 0, 1)
+    assert (second.imported, second.skipped, second.new_albums) == (0, 200, 0)
+    assert await count_listens(db) == 200
+    assert await db.scalar("SELECT COUNT(*) FROM tracks") == 200
+
+
+async def test_skip_existing_false_refreshes(db: Database) -> None:
+    """skip_existing=False updates stored listens (album, loved) instead of skipping them."""
+    async with db.transaction() as conn:
+        await store_page(conn, _page(10, 3, album=""), source="import")
+    changed = [
+        Scrobble(timestamp=s.timestamp, artist=s.artist, title=s.title, album="Later", loved=True)
+        for s in _page(10, 3)
+    ]
+    async with db.transaction() as conn:
+        result = await store_page(conn, changed, source="import", skip_existing=False)
+    assert (result.imported, result.skipped, result.refreshed) == (0, 0, 3)
+    rows = await db.fetchall(
+        "SELECT al.title, l.loved FROM listening_history l JOIN albums al ON al.id = l.album_id"
+    )
+    assert [(r[0], r[1]) for r in rows] == [("Later", 1)] * 3
+
+
+async def test_cached_count_follows_writes(db: Database) -> None:
+    """The listens count daemon.status shows is cached, yet exact after every write."""
+    assert await count_listens(db) == 0
+    async with db.transaction() as conn:
+        await store_page(conn, _page(1, 5), source="import")
+    assert await count_listens(db) == 5
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM listening_history WHERE timestamp < 3")
+    assert await count_listens(db) == 3
+    with pytest.raises(RuntimeError):  # noqa: PT012 - the failure must happen mid-transaction
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM listening_history")
+            raise RuntimeError("rolled back")
+    assert await count_listens(db) == 3

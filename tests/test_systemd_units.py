@@ -1,0 +1,271 @@
+"""The unit files, checked with systemd's own tools, and what ``make install`` puts where.
+
+``systemd-analyze verify`` insists that ExecStart= names an existing executable, so each
+unit is verified as a copy pointing at this venv's ``musiqued`` (the one substitution
+``make install`` also makes, towards ``$(BINDIR)``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, VENV_BIN
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+UNITS = ROOT / "systemd"
+SOURCE_EXEC = "/usr/local/bin/musiqued"
+MAX_EXPOSURE = 1.5
+
+pytestmark = pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
+
+
+def _copies(source: Path, target: Path) -> list[Path]:
+    """The unit files of ``source`` in ``target``, ExecStart= pointing at our musiqued."""
+    target.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for unit in sorted(source.glob("musiqued.*")):
+        text = unit.read_text(encoding="utf-8").replace(SOURCE_EXEC, str(VENV_BIN / "musiqued"))
+        (target / unit.name).write_text(text, encoding="utf-8")
+        copies.append(target / unit.name)
+    return copies
+
+
+def _analyze(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    assert SYSTEMD_ANALYZE is not None
+    return subprocess.run(
+        [SYSTEMD_ANALYZE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SYSTEMD_LOG_COLOR": "0", **(env or {})},
+        check=False,
+    )
+
+
+def test_system_units_verify(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` accepts musiqued.service and musiqued.socket silently."""
+    units = _copies(UNITS, tmp_path / "system")
+    assert [u.name for u in units] == ["musiqued.service", "musiqued.socket"]
+    result = _analyze("verify", *map(str, units))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""
+
+
+def test_user_units_verify(tmp_path: Path) -> None:
+    """``systemd-analyze --user verify`` accepts the user variants silently."""
+    units = _copies(UNITS / "user", tmp_path / "user")
+    assert [u.name for u in units] == ["musiqued.service", "musiqued.socket"]
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    result = _analyze("--user", "verify", *map(str, units), env={"XDG_RUNTIME_DIR": str(runtime)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""
+
+
+def test_service_exposure(tmp_path: Path) -> None:
+    """``systemd-analyze security --offline=true`` rates the service at most 1.5."""
+    service = _copies(UNITS, tmp_path / "system")[0]
+    result = _analyze("security", "--offline=true", "--no-pager", str(service))
+    match = re.search(r"Overall exposure level for musiqued\.service: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    exposure = float(match.group(1))
+    print(f"systemd-analyze security --offline=true musiqued.service: exposure {exposure}")
+    assert exposure <= MAX_EXPOSURE
+
+
+def test_units_say_what_the_contract_asks() -> None:
+    """Type=notify with ExecReload= (systemd 252 has no notify-reload), the watchdog, the
+    directories, credentials for every secret, EX_CONFIG not restarted, socket 0660 for
+    the musique group."""
+    service = (UNITS / "musiqued.service").read_text(encoding="utf-8")
+    for line in (
+        "Type=notify",
+        "ExecStart=/usr/local/bin/musiqued --config /etc/musique/musiqued.toml",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=on-failure",
+        "RestartPreventExitStatus=78",
+        "StateDirectory=musiqued",
+        "RuntimeDirectory=musiqued",
+        "ConfigurationDirectory=musique",
+        "UMask=0077",
+        "CapabilityBoundingSet=",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "SystemCallFilter=@system-service",
+    ):
+        assert re.search(rf"^{re.escape(line)}", service, re.MULTILINE), line
+    assert re.search(r"^WatchdogSec=\d+", service, re.MULTILINE)
+    for name in (
+        "lastfm_api_key",
+        "lastfm_api_secret",
+        "lastfm_session_key",
+        "spotify_client_id",
+        "spotify_client_secret",
+        "ai_api_key",
+    ):
+        assert f"LoadCredential={name}\n" in service
+    socket_unit = (UNITS / "musiqued.socket").read_text(encoding="utf-8")
+    for line in (
+        "ListenStream=/run/musiqued/musiqued.sock",
+        "SocketMode=0660",
+        "SocketGroup=musique",
+    ):
+        assert line in socket_unit
+    assert (
+        "ListenStream=%t/musiqued/musiqued.sock" in (UNITS / "user" / "musiqued.socket").read_text()
+    )
+    assert "g musique" in (UNITS / "musique.sysusers").read_text()
+
+
+@pytest.mark.slow
+def test_make_install_builds_the_tree(tmp_path: Path) -> None:
+    """``make install DESTDIR=… PREFIX=/usr``: a venv in /usr/lib/musique whose scripts name
+    their final paths, commands in /usr/bin, units pointing there, sysusers/tmpfiles
+    snippets, the example config; a second run keeps an edited config."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dest = tmp_path / "root"
+    build = tmp_path / "build"
+    make = ["make", "-C", str(ROOT), f"DESTDIR={dest}", "PREFIX=/usr", f"BUILDDIR={build}"]
+    result = subprocess.run(
+        [*make, "install"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    assert os.readlink(dest / "usr/bin/musiqued") == "/usr/lib/musique/bin/musiqued"
+    assert os.readlink(dest / "usr/bin/musiquectl") == "/usr/lib/musique/bin/musiquectl"
+    app = dest / "usr/lib/musique"
+    script = (app / "bin/musiqued").read_text(encoding="utf-8")
+    assert script.startswith("#!/usr/lib/musique/bin/python")
+    for text_file in [app / "pyvenv.cfg", *(p for p in (app / "bin").iterdir() if p.is_file())]:
+        if not text_file.is_symlink():
+            assert str(dest) not in text_file.read_text(encoding="utf-8", errors="replace")
+    version = subprocess.run(
+        [str(app / "bin/python"), "-m", "musiqued.app.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert version.returncode == 0, version.stderr
+    assert "musiqued, version" in version.stdout
+
+    service = (dest / "usr/lib/systemd/system/musiqued.service").read_text(encoding="utf-8")
+    assert "ExecStart=/usr/bin/musiqued --config /etc/musique/musiqued.toml" in service
+    assert (dest / "usr/lib/systemd/system/musiqued.socket").is_file()
+    user_service = (dest / "usr/lib/systemd/user/musiqued.service").read_text(encoding="utf-8")
+    assert "ExecStart=/usr/bin/musiqued\n" in user_service
+    assert (dest / "usr/lib/systemd/user/musiqued.socket").is_file()
+    assert "musique" in (dest / "usr/lib/sysusers.d/musique.conf").read_text(encoding="utf-8")
+    assert (dest / "usr/lib/tmpfiles.d/musique.conf").is_file()
+    config = dest / "etc/musique/musiqued.toml"
+    assert config.read_bytes() == (ROOT / "etc/musiqued.toml").read_bytes()
+    assert config.stat().st_mode & 0o777 == 0o640
+
+    config.write_text("# mine\n", encoding="utf-8")
+    again = subprocess.run(
+        [*make, "install-config"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    assert config.read_text(encoding="utf-8") == "# mine\n"
+    assert "keeping the existing /etc/musique/musiqued.toml" in again.stdout
+
+
+def test_config_defaults_follow_systemd_directories(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under systemd, $STATE_DIRECTORY holds the database and $RUNTIME_DIRECTORY the socket,
+    whoever the daemon runs as."""
+    from musiqued.app.config import load_config
+
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/musiqued")
+    monkeypatch.setenv("RUNTIME_DIRECTORY", "/run/musiqued")
+    config = load_config(environ={"MUSIQUED_CONFIG": "", "XDG_CONFIG_HOME": "/nonexistent"})
+    assert config.daemon.database == Path("/var/lib/musiqued/musique.db")
+    assert config.daemon.socket == Path("/run/musiqued/musiqued.sock")
+
+
+def test_user_defaults_follow_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Not root and not under systemd: the database in $XDG_DATA_HOME/musique, the socket
+    in $XDG_RUNTIME_DIR/musiqued, with no config file at all."""
+    from musiqued.app.config import load_config
+
+    for name in ("STATE_DIRECTORY", "RUNTIME_DIRECTORY", "MUSIQUED_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    config = load_config()
+    assert config.daemon.database == tmp_path / "data/musique/musique.db"
+    assert config.daemon.socket == tmp_path / "run/musiqued/musiqued.sock"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert load_config().daemon.database == tmp_path / "home/.local/share/musique/musique.db"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root")
+def test_user_daemon_without_a_config_file(workdir: Path) -> None:
+    """A user's daemon with no config file at all keeps its database under the XDG data
+    dir and its socket under $XDG_RUNTIME_DIR, where musiquectl finds it unasked."""
+    tmp_path = workdir
+    home = tmp_path / "home"
+    runtime = tmp_path / "run"
+    for directory in (home, runtime):
+        directory.mkdir(mode=0o700)
+        os.chown(directory, 65534, 65534)
+    tmp_path.chmod(0o755)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(runtime),
+    }
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    usable = subprocess.run(
+        [*as_nobody, str(VENV_BIN / "python"), "-c", "import aiohttp, musiqued.app.daemon"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if usable.returncode != 0:
+        pytest.skip("this venv cannot be run by another user (e.g. its Python is under /root)")
+    daemon = subprocess.Popen(
+        [*as_nobody, str(VENV_BIN / "musiqued"), "--log-target", "json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        socket_path = runtime / "musiqued" / "musiqued.sock"
+        status = None
+        for _ in range(150):
+            if socket_path.exists():
+                status = subprocess.run(
+                    [*as_nobody, str(VENV_BIN / "musiquectl"), "--json", "status"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                )
+                if status.returncode == 0:
+                    break
+            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
+            time.sleep(0.1)
+        assert status is not None
+        assert status.returncode == 0, status
+        result = json.loads(status.stdout)
+        assert result["socket"] == str(socket_path)
+        assert result["database"] == str(home / ".local/share/musique/musique.db")
+        assert (home / ".local/share/musique/musique.db").is_file()
+    finally:
+        daemon.terminate()
+        daemon.wait(15)
+        if daemon.stderr:
+            daemon.stderr.close()
