@@ -47,6 +47,7 @@ def test_error_29_bursts_slow_then_recover(
     assert slowest < 40.0
     governor = daemon.call("daemon.status")["governor"]
     assert governor["penalties"] > 0
+    lastfm_sim.set_faults(rate=0.0)  # Last.fm calms down (enrichment still calls it)
     daemon.wait_until(lambda: daemon.call("daemon.status")["governor"]["rate"] == 40.0, timeout=30)
 
 

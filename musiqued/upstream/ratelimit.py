@@ -34,8 +34,8 @@ class Governor:
         max_in_flight: int,
         *,
         min_share: float = 1 / 32,
-        hold_seconds: float = 2.0,
-        recovery_per_second: float = 0.1,
+        hold_seconds: float = 1.0,
+        recovery_per_second: float = 0.2,
     ) -> None:
         """``recovery_per_second``: share of the nominal rate regained per second after a hold."""
         self._nominal = requests_per_second
