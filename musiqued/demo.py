@@ -1,8 +1,9 @@
-"""``make demo``: the whole import story offline, against the simulated Last.fm.
+"""``make demo``: the whole story offline, against the simulated Last.fm, Spotify and AI.
 
-Starts ``musique-sim lastfm`` with ~20,000 scrobbles, writes a temporary configuration,
-starts ``musiqued`` against it, runs ``musiquectl import --all`` (progress bar on a
-terminal), shows ``musiquectl status`` and the last listens, then stops both cleanly.
+Starts ``musique-sim lastfm`` with ~20,000 scrobbles (and the Spotify and AI simulators),
+writes a temporary configuration, starts ``musiqued`` against them, runs ``musiquectl import
+--all`` (progress bar on a terminal), shows ``musiquectl status`` and the last listens, follows
+the tracker live, shows the enriched albums and the statistics, then stops everything cleanly.
 
 Extending it: append a step to ``STEPS`` (a function taking the running ``Demo``); it runs
 after the import steps, while the simulator and the daemon are up. ``Demo.ctl`` runs
@@ -33,6 +34,11 @@ API_KEY = "demokey"
 USERNAME = "demo"
 
 
+def _answers(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,6 +51,8 @@ class Demo:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = _free_port()
+        self.spotify_port = _free_port()
+        self.ai_port = _free_port()
         self.socket = workdir / "musiqued.sock"
         self.config = workdir / "musiqued.toml"
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -72,6 +80,10 @@ class Demo:
             log="simulator.log",
         )
         self._wait(lambda: self.sim_admin("stats") is not None, "the simulator")
+        self.say("starting the simulated Spotify and AI (chat completions) services")
+        self._spawn("musique-sim", "spotify", "--port", str(self.spotify_port), log="spotify.log")
+        self._spawn("musique-sim", "ai", "--port", str(self.ai_port), log="ai.log")
+        self._wait(lambda: _answers(self.spotify_port) and _answers(self.ai_port), "the simulators")
 
     def write_config(self) -> None:
         self.config.write_text(
@@ -85,8 +97,17 @@ username = "{USERNAME}"
 api_url = "{self.sim_url}/2.0/"
 requests_per_second = 50.0
 
-[enrichment]
-enabled = false
+[spotify]
+client_id = "simclient"
+client_secret = "simclientsecret"
+api_url = "http://127.0.0.1:{self.spotify_port}/v1/"
+token_url = "http://127.0.0.1:{self.spotify_port}/api/token"
+
+[ai]
+api_url = "http://127.0.0.1:{self.ai_port}/1/ai/1/openai/chat/completions"
+api_key = "simaikey"
+model = "sim-llm"
+requests_per_second = 50.0
 """,
             encoding="utf-8",
         )
@@ -158,11 +179,7 @@ def show_status(demo: Demo) -> None:
 
 def show_last_listens(demo: Demo) -> None:
     demo.say("the last listens")
-    probe = demo.ctl("history", "--help", quiet=True)
-    if probe.returncode == 0:
-        demo.ctl("history", "-n", "10")
-    else:
-        demo.ctl("call", "history.recent", '{"limit": 10}')
+    demo.ctl("history", "-n", "10")
 
 
 STEPS: list[Callable[[Demo], None]] = [import_everything, show_status, show_last_listens]
@@ -191,7 +208,24 @@ def track_live(demo: Demo) -> None:
     demo.ctl("history", "-n", "3")
 
 
-STEPS.append(track_live)
+def show_enrichment(demo: Demo) -> None:
+    """The background worker has been giving albums images and descriptions all along."""
+    demo.say("enrichment, going on in the background since the import")
+    time.sleep(3)
+    demo.ctl("enrich", "status")
+    demo.ctl("albums", "-n", "5")
+
+
+def show_stats(demo: Demo) -> None:
+    demo.say("the statistics of the last 30 days, and an export")
+    demo.ctl("stats", "--since", "30d")
+    export = demo.workdir / "listens.csv"
+    demo.ctl("export", "--format", "csv", "-o", str(export))
+    rows = export.read_text(encoding="utf-8").count("\n") - 1
+    click.echo(f"{export.name}: {rows:,} listens")
+
+
+STEPS.extend([track_live, show_enrichment, show_stats])
 
 
 @contextlib.contextmanager

@@ -7,12 +7,10 @@ unit is verified as a copy pointing at this venv's ``musiqued`` (the one substit
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -207,65 +205,3 @@ def test_user_defaults_follow_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert load_config().daemon.database == tmp_path / "home/.local/share/musique/musique.db"
-
-
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root")
-def test_user_daemon_without_a_config_file(workdir: Path) -> None:
-    """A user's daemon with no config file at all keeps its database under the XDG data
-    dir and its socket under $XDG_RUNTIME_DIR, where musiquectl finds it unasked."""
-    tmp_path = workdir
-    home = tmp_path / "home"
-    runtime = tmp_path / "run"
-    for directory in (home, runtime):
-        directory.mkdir(mode=0o700)
-        os.chown(directory, 65534, 65534)
-    tmp_path.chmod(0o755)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "XDG_RUNTIME_DIR": str(runtime),
-    }
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    usable = subprocess.run(
-        [*as_nobody, str(VENV_BIN / "python"), "-c", "import aiohttp, musiqued.app.daemon"],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    if usable.returncode != 0:
-        pytest.skip("this venv cannot be run by another user (e.g. its Python is under /root)")
-    daemon = subprocess.Popen(
-        [*as_nobody, str(VENV_BIN / "musiqued"), "--log-target", "json"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        socket_path = runtime / "musiqued" / "musiqued.sock"
-        status = None
-        for _ in range(150):
-            if socket_path.exists():
-                status = subprocess.run(
-                    [*as_nobody, str(VENV_BIN / "musiquectl"), "--json", "status"],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                    check=False,
-                )
-                if status.returncode == 0:
-                    break
-            assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
-            time.sleep(0.1)
-        assert status is not None
-        assert status.returncode == 0, status
-        result = json.loads(status.stdout)
-        assert result["socket"] == str(socket_path)
-        assert result["database"] == str(home / ".local/share/musique/musique.db")
-        assert (home / ".local/share/musique/musique.db").is_file()
-    finally:
-        daemon.terminate()
-        daemon.wait(15)
-        if daemon.stderr:
-            daemon.stderr.close()
