@@ -5,14 +5,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
+
+T = TypeVar("T")
 
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def print_result(value: T, render: Callable[[T], None], *, as_json: bool) -> None:
+    """``--json`` prints the result object as is; people get ``render``'s form."""
+    if as_json:
+        print_json(value)
+    else:
+        render(value)
 
 
 def local_time(timestamp: float | None) -> str:

@@ -283,3 +283,72 @@ def test_restart_resumes_the_queue(
     # Nothing was described twice: the restart resumed, it did not start over.
     assert len(ai_sim.sim.prompt_log()) == len(albums)
     assert first < len(albums)
+
+
+def _enriched_albums(daemon: DaemonProcess, job_id: int) -> int:
+    """The job's albums whose every source is finished, read from the database."""
+    rows = _rows(
+        daemon,
+        "SELECT item_id FROM enrichment_queue WHERE item_kind = 'album' AND job_id = "
+        f"{int(job_id)} GROUP BY item_id HAVING SUM(state NOT IN ('done', 'skipped')) = 0",
+    )
+    return len(rows)
+
+
+def test_album_cap_holds_back_a_jobs_albums_until_it_ends(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    ai_sim: SimulatedAi,
+    start_daemon: StartDaemon,
+) -> None:
+    """``[enrichment] max_albums_per_import = N``: while the import job is active (here
+    paused) at most N of its albums are enriched, the job shows ``albums_enriched`` <= N and
+    ``total_albums_to_enrich`` the whole queue; the rest are enriched once the job ends."""
+    cap = 3
+    lastfm_sim.reset(size=400, seed=5)
+    # Every Last.fm answer a little late, one request at a time: the job is still running
+    # when it is paused after its first pages.
+    lastfm_sim.set_faults(rate=1.0, kinds=["slow"], slow_seconds=0.15)
+    daemon = start_daemon(
+        **lastfm_sim.sections(page_size=20, max_in_flight=1),
+        **spotify_sim.sections(),
+        **ai_sim.sections(),
+        enrichment={**FAST, "max_albums_per_import": cap},
+    )
+    job_id = int(daemon.call("import.start", {"all": True})["job_id"])
+
+    def job() -> dict[str, Any]:
+        status: dict[str, Any] = daemon.call("import.status", {"job_id": job_id})
+        return status
+
+    daemon.wait_until(lambda: job()["total_albums_to_enrich"] > cap, interval=0.02)
+    daemon.call("import.pause", {"job_id": job_id})
+    lastfm_sim.set_faults(rate=0.0)
+    paused = daemon.wait_until(lambda: (j := job())["state"] == "paused" and j)
+    total = paused["total_albums_to_enrich"]
+    assert total > cap
+
+    held = daemon.wait_until(lambda: (j := job())["albums_enriched"] >= cap and j)
+    assert held["albums_enriched"] == cap
+    assert held["state"] == "paused"
+    # The lanes look again every couple of seconds while work is held back: nothing more.
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        current = job()
+        assert current["albums_enriched"] <= cap
+        assert _enriched_albums(daemon, job_id) <= cap
+        time.sleep(0.2)
+    current = job()
+    assert current["albums_enriched"] == _enriched_albums(daemon, job_id) == cap
+    assert current["total_albums_to_enrich"] == total
+    assert daemon.call("enrich.status")["pending"] > 0
+
+    daemon.call("import.resume", {"job_id": job_id})
+    finished = wait_job(daemon, job_id)
+    assert finished["state"] == "done"
+    assert finished["total_albums_to_enrich"] >= total
+    status = _settled(daemon)
+    assert status["failed"] == 0
+    ended = job()
+    assert ended["albums_enriched"] == ended["total_albums_to_enrich"] > cap
+    assert all(a["description"] for a in _albums(daemon))

@@ -7,6 +7,8 @@ import math
 import sqlite3
 import time
 
+import pytest
+
 from musiqued import wire
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
@@ -198,3 +200,19 @@ def test_conflict_pause_resume_cancel(
     assert daemon.call_error("import.status", {"job_id": 999}).code == wire.NOT_FOUND
     jobs = daemon.call("import.list", {"limit": 5})
     assert [j["job_id"] for j in jobs] == [second, job_id]
+
+
+@pytest.mark.parametrize("refusal", ["error", "clamp"])
+def test_page_size_refused_falls_back_exactly(
+    refusal: str, lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """With `page_size = 1000` and a Last.fm that refuses (error 6) or silently clamps any
+    limit above 200, the import numbers its pages at the 200 it is served: exact."""
+    lastfm_sim.reset(size=1100, seed=31)
+    lastfm_sim.configure(max_limit=200, limit_refusal=refusal)
+    daemon = start_daemon(**lastfm_sim.sections(page_size=1000))
+    job = run_import(daemon, all=True)
+    assert job["state"] == "done", job
+    assert job["pages_done"] == job["pages_total"] == 6
+    assert job["tracks_imported"] == 1100
+    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())

@@ -21,12 +21,15 @@ from tests.support import base_sections, write_config
 def test_stop_signal_answers_in_flight_request(start_daemon: StartDaemon, signum: int) -> None:
     """SIGTERM or SIGINT while a request is being worked on: that request is answered, the
     daemon exits 0 within 10 s and removes its socket."""
-    daemon = start_daemon()
-    # rpc.describe builds every method's JSON schema: a batch of them takes a second or so.
-    batch = [{"jsonrpc": "2.0", "method": "rpc.describe", "id": i} for i in range(60)]
+    daemon = start_daemon(env={"MUSIQUED_TEST_HOOKS": "1"})
+    # test.block holds the loop, so the signal arrives while the request is in flight.
+    batch = [
+        {"jsonrpc": "2.0", "method": "test.block", "params": {"seconds": 1.0}, "id": 0},
+        *({"jsonrpc": "2.0", "method": "rpc.describe", "id": i} for i in range(1, 60)),
+    ]
     with RawConnection(daemon.socket_path, timeout=20) as conn:
         conn.send(json.dumps(batch).encode() + b"\n")
-        time.sleep(0.05)
+        daemon.wait_until(lambda: "test.block started" in daemon.logs(), interval=0.02)
         conn.sock.settimeout(0)
         with pytest.raises(BlockingIOError):  # still working on it: nothing came back yet
             conn.sock.recv(1, socket.MSG_PEEK)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from musiqued.sim.history import History
+from musiqued.sim.history import EARLIEST, History
 from musiqued.sim.lastfm import LastfmSim, api_signature
 from tests.fixtures.lastfm import SimulatedLastfm, running_sim
 from tests.support import VENV_BIN, free_port
@@ -211,6 +211,23 @@ def test_generated_history_is_realistic_and_deterministic() -> None:
     assert len({s.artist for s in first}) > 50
     assert len({(s.artist, s.album) for s in first}) > 150
     assert first[0].timestamp <= 1_700_000_000
+
+
+@pytest.mark.parametrize("days", [365, 20])
+def test_long_history_fits_after_2003(days: int) -> None:
+    """A history too long for its span at a normal pace (a million listens over ~23 years;
+    here 30,000 over a year or 20 days) is squeezed to start after 2003-01-01, still
+    newest first, deterministic, with its same-second listens kept."""
+    end = EARLIEST + days * 86400
+    first = History.generate(9, 30_000, end=end).scrobbles()
+    assert [s.timestamp for s in first] == [
+        s.timestamp for s in History.generate(9, 30_000, end=end).scrobbles()
+    ]
+    assert len({s.identity for s in first}) == 30_000
+    assert end > first[0].timestamp >= first[-1].timestamp > EARLIEST
+    assert all(a.timestamp >= b.timestamp for a, b in itertools.pairwise(first))
+    same_second = sum(1 for a, b in itertools.pairwise(first) if a.timestamp == b.timestamp)
+    assert 0 < same_second < 30_000 * 0.01
 
 
 def test_history_dump_and_load_round_trip(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from musiqued.errors import SchemaTooNewError
 from musiqued.models import Scrobble
 from musiqued.storage import Database
-from musiqued.storage.listens import count_listens, store_page
+from musiqued.storage.listens import count_listens, recent_listens, store_page
 from musiqued.storage.migrations import LATEST_VERSION
 from tests.support import DaemonProcess, base_sections, write_config
 
@@ -144,6 +144,28 @@ async def test_skip_existing_false_refreshes(db: Database) -> None:
         "SELECT al.title, l.loved FROM listening_history l JOIN albums al ON al.id = l.album_id"
     )
     assert [(r[0], r[1]) for r in rows] == [("Later", 1)] * 3
+
+
+async def test_each_listen_keeps_its_track_mbid(db: Database) -> None:
+    """One title scrobbled with two MBIDs (two releases) and once without: every listen reads
+    back with its own; skip_existing=False refreshes a listen's MBID."""
+    mbid_a, mbid_b = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
+    page = [
+        Scrobble(timestamp=100, artist="Artist", title="Song", album="First", track_mbid=mbid_a),
+        Scrobble(timestamp=200, artist="Artist", title="Song", album="Live", track_mbid=mbid_b),
+        Scrobble(timestamp=300, artist="Artist", title="Song"),
+    ]
+    async with db.transaction() as conn:
+        await store_page(conn, page, source="import")
+    assert [x["track_mbid"] for x in reversed(await recent_listens(db, 10))] == [
+        mbid_a,
+        mbid_b,
+        None,
+    ]
+    fixed = [Scrobble(timestamp=300, artist="Artist", title="Song", track_mbid=mbid_a)]
+    async with db.transaction() as conn:
+        await store_page(conn, fixed, source="import", skip_existing=False)
+    assert (await recent_listens(db, 1))[0]["track_mbid"] == mbid_a
 
 
 async def test_cached_count_follows_writes(db: Database) -> None:

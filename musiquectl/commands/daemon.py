@@ -9,7 +9,7 @@ import click
 
 from musiquectl.cli import Context, pass_context
 from musiquectl.commands.tracker import tracker_pairs
-from musiquectl.output import duration, key_values, print_json
+from musiquectl.output import duration, key_values, print_json, print_result
 
 
 def render_status(status: dict[str, Any]) -> None:
@@ -59,8 +59,7 @@ def status(ctx: Context, watch: bool) -> None:
       musiquectl status
     """
     if not watch:
-        result = ctx.call("daemon.status")
-        print_json(result) if ctx.json else render_status(result)
+        print_result(ctx.call("daemon.status"), render_status, as_json=ctx.json)
         return
     import time
 

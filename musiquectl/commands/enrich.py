@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.output import key_values, local_time, print_json, table
+from musiquectl.output import key_values, local_time, print_json, print_result, table
 
 SOURCES = ("lastfm", "spotify", "ai")
 DESCRIPTION_WIDTH = 60
@@ -51,11 +51,7 @@ def enrich_status(ctx: Context) -> None:
       musiquectl enrich status
       musiquectl --json enrich status
     """
-    status = ctx.call("enrich.status")
-    if ctx.json:
-        print_json(status)
-        return
-    render_status(status)
+    print_result(ctx.call("enrich.status"), render_status, as_json=ctx.json)
 
 
 def render_status(status: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ import click
 
 from musiquectl.cli import Context, pass_context
 from musiquectl.client import Client
-from musiquectl.output import key_values, local_time, print_json, table
+from musiquectl.output import key_values, local_time, print_json, print_result, table
 
 LISTEN_FIELDS = (
     "timestamp",
@@ -61,6 +61,12 @@ _UNTIL_HELP = "Up to this moment (exclusive); same forms as --since."
 def since_until(command: Any) -> Any:
     command = click.option("--until", metavar="D", callback=_moment, help=_UNTIL_HELP)(command)
     return click.option("--since", metavar="D", callback=_moment, help=_SINCE_HELP)(command)
+
+
+def detach_option(command: Any) -> Any:
+    return click.option(
+        "--detach", is_flag=True, help="Start the job, print its id and return at once."
+    )(command)
 
 
 def _period(since: int | str | None, until: int | str | None) -> dict[str, Any]:
@@ -167,8 +173,7 @@ def stats(ctx: Context, since: int | str | None, until: int | str | None) -> Non
       musiquectl stats --since 2024-01-01 --until 2025-01-01
       musiquectl --json stats --since 30d
     """
-    result = ctx.call("stats.summary", _period(since, until))
-    print_json(result) if ctx.json else render_stats(result)
+    print_result(ctx.call("stats.summary", _period(since, until)), render_stats, as_json=ctx.json)
 
 
 # -- export ------------------------------------------------------------------------------
@@ -353,7 +358,7 @@ def render_verify(job: dict[str, Any]) -> None:
     is_flag=True,
     help="Only compare and report; do not add the listens Last.fm has and we lack.",
 )
-@click.option("--detach", is_flag=True, help="Start the job and return its id at once.")
+@detach_option
 @pass_context
 def verify(
     ctx: Context,

@@ -17,8 +17,8 @@ import click
 
 from musiquectl.cli import Context, pass_context
 from musiquectl.client import Client
-from musiquectl.commands.history import since_until
-from musiquectl.output import duration, key_values, local_time, print_json, table
+from musiquectl.commands.history import detach_option, since_until
+from musiquectl.output import duration, key_values, local_time, print_json, print_result, table
 
 FOLLOWED = frozenset({"queued", "running"})
 POLL_S = 3.0
@@ -176,7 +176,7 @@ def render_summary(job: dict[str, Any]) -> None:
     is_flag=True,
     help="Refresh the album and loved flag of listens already stored (never duplicates).",
 )
-@click.option("--detach", is_flag=True, help="Start the job, print its id and return at once.")
+@detach_option
 @pass_context
 def import_(
     ctx: Context,
@@ -319,8 +319,9 @@ def show(ctx: Context, job_id: int, no_follow: bool) -> None:
     """
     with ctx.client() as client:
         if ctx.json or no_follow:
-            job = client.call("import.status", {"job_id": job_id})
-            print_json(job) if ctx.json else render_job(job)
+            print_result(
+                client.call("import.status", {"job_id": job_id}), render_job, as_json=ctx.json
+            )
             return
         client.call("events.subscribe", {"topics": ["job"]})
         job = client.call("import.status", {"job_id": job_id})

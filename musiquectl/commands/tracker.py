@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.output import duration, key_values, local_time, print_json
+from musiquectl.output import duration, key_values, local_time, print_json, print_result
 
 WATCH_TOPICS = ("scrobble", "now_playing", "job", "tracker")
 ALL_TOPICS = ("daemon", "job", "scrobble", "now_playing", "tracker", "enrichment")
@@ -136,8 +136,7 @@ def tracker_status(ctx: Context) -> None:
       musiquectl tracker status
       musiquectl --json tracker status
     """
-    result = ctx.call("tracker.status")
-    print_json(result) if ctx.json else render_tracker(result)
+    print_result(ctx.call("tracker.status"), render_tracker, as_json=ctx.json)
 
 
 def describe_event(event: dict[str, Any]) -> str:

@@ -1,6 +1,8 @@
 """RPC methods that exist only for the test suite, enabled by ``MUSIQUED_TEST_HOOKS=1``.
 
-``test.block`` stalls the event loop on purpose (the watchdog must then stay silent);
+``test.block`` stalls the event loop on purpose (the watchdog must then stay silent; a
+request stays in flight for as long as asked) and logs ``test.block started`` first, so a
+test knows the request is being worked on;
 ``test.log`` logs an arbitrary event, so the journald tests control the fields sent.
 Without the variable, the method table is returned unchanged.
 """
@@ -28,6 +30,7 @@ class BlockParams(Params):
 
 
 async def block(_: CallContext, params: BlockParams) -> dict[str, Any]:
+    log.info("test.block started", seconds=params.seconds)
     # The point: nothing else on the loop runs meanwhile.
     time.sleep(params.seconds)  # noqa: ASYNC251
     return {"blocked_s": params.seconds}

@@ -56,26 +56,6 @@ class InternalError(RpcError):
     code = wire.INTERNAL_ERROR
 
 
-class NotConfigured(RpcError):
-    code = wire.NOT_CONFIGURED
-    default_message = "not configured"
-
-
-class NotFound(RpcError):
-    code = wire.NOT_FOUND
-    default_message = "not found"
-
-
-class Conflict(RpcError):
-    code = wire.CONFLICT
-    default_message = "conflict"
-
-
-class UpstreamFailed(RpcError):
-    code = wire.UPSTREAM_ERROR
-    default_message = "upstream error"
-
-
 class Forbidden(RpcError):
     code = wire.FORBIDDEN
     default_message = "forbidden"

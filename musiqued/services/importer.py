@@ -234,23 +234,51 @@ class Importer:
                 )
 
     async def _pages(self, job: JobContext, plan: _Plan) -> None:
-        """Fetch and store every page of the plan not yet committed, several at a time."""
+        """Fetch and store every page of the plan not yet committed.
+
+        ``max_in_flight`` fetchers keep requests going while ONE writer commits the pages
+        as they arrive: a fetcher never waits for its page's transaction (writes are
+        serialised anyway), so Last.fm and SQLite both stay busy. The hand-over queue holds
+        at most one page per fetcher, which bounds memory.
+        """
         todo = [p for p in range(1, plan.pages_total + 1) if p not in plan.done]
         if not todo:
             return
-        queue: asyncio.Queue[int] = asyncio.Queue()
+        pages: asyncio.Queue[int] = asyncio.Queue()
         for page in todo:
-            queue.put_nowait(page)
+            pages.put_nowait(page)
         workers = max(1, min(self._daemon.config.lastfm.max_in_flight, len(todo)))
-        async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(self._worker(job, plan, queue))
+        fetched: asyncio.Queue[tuple[int, RecentTracksPage] | None] = asyncio.Queue(workers)
 
-    async def _worker(self, job: JobContext, plan: _Plan, queue: asyncio.Queue[int]) -> None:
-        while not queue.empty():
-            page = queue.get_nowait()
-            fetched = await self._fetch(job, page, plan.per_page)
-            await self._write(job, plan, page, fetched)
+        async def fetch_all() -> None:
+            async with asyncio.TaskGroup() as fetchers:
+                for _ in range(workers):
+                    fetchers.create_task(self._fetcher(job, plan, pages, fetched))
+            await fetched.put(None)
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(fetch_all())
+            group.create_task(self._writer(job, plan, fetched))
+
+    async def _fetcher(
+        self,
+        job: JobContext,
+        plan: _Plan,
+        pages: asyncio.Queue[int],
+        fetched: asyncio.Queue[tuple[int, RecentTracksPage] | None],
+    ) -> None:
+        while not pages.empty():
+            page = pages.get_nowait()
+            await fetched.put((page, await self._fetch(job, page, plan.per_page)))
+
+    async def _writer(
+        self,
+        job: JobContext,
+        plan: _Plan,
+        fetched: asyncio.Queue[tuple[int, RecentTracksPage] | None],
+    ) -> None:
+        while (item := await fetched.get()) is not None:
+            await self._write(job, plan, *item)
 
     async def _first_page(self, job: JobContext) -> _Plan:
         """Page 1 tells the window's size: plan the job and store the page in one go."""
@@ -260,7 +288,10 @@ class Importer:
         if limit is not None:
             page_size = min(page_size, max(int(limit), 1))
         first, playcount = await asyncio.gather(self._fetch(job, 1, page_size), lastfm.playcount())
-        per_page = max(first.per_page or page_size, 1)
+        # Number the pages at the size Last.fm actually served: above 200 it may refuse the
+        # limit (the client falls back to 200) or clamp it, and pages counted at the size
+        # asked for would skip listens. ``client.page_size`` is what the client settled on.
+        per_page = max(min(first.per_page or lastfm.page_size, page_size, lastfm.page_size), 1)
         window_total = max(first.total, len(first.scrobbles))
         expected = window_total if limit is None else min(int(limit), window_total)
         pages_total = math.ceil(expected / per_page) if expected else 0
@@ -316,11 +347,13 @@ class Importer:
         scrobbles, reasons = _split_valid(page, plan.keep(page, fetched.scrobbles))
         skip_existing = bool(job.params.get("skip_existing", True))
         try:
-            await self._commit(job, plan, page, scrobbles, reasons, skip_existing=skip_existing)
+            row = await self._commit(
+                job, plan, page, scrobbles, reasons, skip_existing=skip_existing
+            )
         except BaseException:
             plan.done.discard(page)
             raise
-        await job.published()
+        await job.published(row)
 
     async def _commit(
         self,
@@ -331,17 +364,19 @@ class Importer:
         reasons: list[str],
         *,
         skip_existing: bool,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Store one page and its checkpoint in one transaction; the job's row as committed.
+
+        Every statement is a thread hop (aiosqlite), so a page is BEGIN, one statement per
+        table, the job's counters (returning the row the progress event shows), COMMIT: the
+        new albums are tagged and counted by the ``albums_enqueue`` trigger as they are made.
+        """
         first_sweep = plan.sweep == 1
         async with job.db.transaction() as conn:
-            before = await store.newest_album_id(conn)
             result = await store_page(
                 conn, scrobbles, source="import", job_id=job.job_id, skip_existing=skip_existing
             )
-            new_albums = (
-                await store.claim_new_albums(conn, job.job_id, before) if result.new_albums else 0
-            )
-            await store.record_page(
+            row = await store.record_page(
                 conn,
                 job.job_id,
                 PageProgress(
@@ -351,17 +386,17 @@ class Importer:
                     skipped=result.skipped if first_sweep else 0,
                     errors=len(reasons) if first_sweep else 0,
                     reasons=reasons if first_sweep else (),
-                    new_albums=new_albums,
                     active_s=job.active_s(),
                 ),
             )
-            # Inside the transaction: the next page's checkpoint, written by another worker
-            # once this one commits, must already count this page.
+            # Inside the transaction: the next page's checkpoint, written once this one
+            # commits, must already count this page.
             plan.done.add(page)
-        if new_albums:
+        if result.new_albums:
             enricher = getattr(self._daemon, "enricher", None)
             if enricher is not None:
                 enricher.wake()
+        return row
 
     # Last in the class: below it, ``list`` would name this method in annotations.
     async def list(self, limit: int) -> list[dict[str, Any]]:

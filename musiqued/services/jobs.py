@@ -27,9 +27,9 @@ Plugging a new kind in (how ``verify`` joins)::
         # Do the work in units; commit each unit with its progress in ONE transaction:
         async with job.db.transaction() as conn:
             ...  # write the unit's rows
-            await storage.jobs.record_page(conn, job.job_id, PageProgress(
+            row = await storage.jobs.record_page(conn, job.job_id, PageProgress(
                 checkpoint={...}, imported=..., skipped=..., active_s=job.active_s()))
-        await job.published()  # progress event + STATUS= refresh
+        await job.published(row)  # progress event + STATUS= refresh
         # return → done; raise a MusiqueError → failed with its message.
 
     runner.register(JobKind("verify", run_verify, label="verifying",
@@ -48,7 +48,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -109,9 +109,13 @@ class JobContext:
         """Seconds this job has spent running, over every run (for ``rate_per_s``)."""
         return self._active_before + (time.monotonic() - self._run_started)
 
-    async def published(self) -> dict[str, Any]:
-        """Announce the job's committed progress: a ``job`` event and the STATUS= line."""
-        return await self._runner.publish(self.job_id, "progress")
+    async def published(self, row: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Announce the job's committed progress: a ``job`` event and the STATUS= line.
+
+        ``row``: the job's row as the unit of work committed it (``record_page`` returns
+        it), which spares reading it back.
+        """
+        return await self._runner.publish(self.job_id, "progress", row=row)
 
 
 class JobRunner:
@@ -298,11 +302,15 @@ class JobRunner:
         self._latest.pop(job_id, None)
         await self.publish(job_id, "state")
 
-    async def publish(self, job_id: int, event: str) -> dict[str, Any]:
+    async def publish(
+        self, job_id: int, event: str, *, row: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Send the job's committed state as a ``job`` event; remember it for STATUS=."""
-        row = await self._row(job_id)
-        job = self._dict(row, None)
-        if row["state"] == "running":
+        current: sqlite3.Row | Mapping[str, Any] = (
+            row if row is not None else await self._row(job_id)
+        )
+        job = self._dict(current, None)
+        if current["state"] == "running":
             self._latest[job_id] = job
         self.daemon.events.publish("job", event=event, **job)
         return job
@@ -311,7 +319,9 @@ class JobRunner:
         enriched = await store.albums_enriched(self.daemon.db, [row["id"]])
         return self._dict(row, enriched.get(row["id"], 0))
 
-    def _dict(self, row: sqlite3.Row, albums_enriched: int | None) -> dict[str, Any]:
+    def _dict(
+        self, row: sqlite3.Row | Mapping[str, Any], albums_enriched: int | None
+    ) -> dict[str, Any]:
         job = store.job_dict(row, albums_enriched=albums_enriched)
         kind = self._kinds.get(row["kind"])
         if row["state"] == "running" and kind is not None and kind.extra is not None:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -36,9 +36,9 @@ from musiqued.errors import (
     MusiqueError,
     NotConfiguredError,
 )
-from musiqued.models import NowPlaying, RecentTracksPage, Scrobble, iso_utc
+from musiqued.models import NowPlaying, RecentTracksPage
 from musiqued.services.importer import ImportRequest
-from musiqued.storage.listens import newest_listen, store_page
+from musiqued.storage.listens import newest_listen, scrobble_dict, store_page
 from musiqued.storage.state import get_state, set_state
 from musiqued.upstream.ratelimit import Priority
 
@@ -60,40 +60,6 @@ the unique index makes the overlap free of duplicates."""
 DAY_S = 86400
 
 
-@dataclass(frozen=True, slots=True)
-class _Playing:
-    artist: str
-    title: str
-    album: str
-    since: float
-
-    def same_track(self, other: NowPlaying) -> bool:
-        return (self.artist, self.title, self.album) == (other.artist, other.title, other.album)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "artist": self.artist,
-            "title": self.title,
-            "album": self.album,
-            "since": self.since,
-        }
-
-
-def listen_event(scrobble: Scrobble, source: str = "tracker") -> dict[str, Any]:
-    """A stored scrobble in the listen shape of the RPC contract (``storage.listens.listen_dict``)."""
-    return {
-        "timestamp": scrobble.timestamp,
-        "date": iso_utc(scrobble.timestamp),
-        "artist": scrobble.artist,
-        "title": scrobble.title,
-        "album": scrobble.album or None,
-        "artist_mbid": scrobble.artist_mbid or None,
-        "album_mbid": scrobble.album_mbid or None,
-        "track_mbid": scrobble.track_mbid or None,
-        "source": source,
-    }
-
-
 def _round(moment: float | None) -> float | None:
     return None if moment is None else round(moment, 3)
 
@@ -107,7 +73,7 @@ class Tracker:
         self._wake = asyncio.Event()
         self.interval_seconds = daemon.config.tracker.interval_seconds
         self._config_interval = self.interval_seconds
-        self._now_playing: _Playing | None = None
+        self._now_playing: NowPlaying | None = None
         self._last_poll_at: float | None = None
         self._next_poll_at: float | None = None
         self._last_error: str | None = None
@@ -358,9 +324,7 @@ class Tracker:
         else:
             if current is not None and current.same_track(playing):
                 return
-            self._now_playing = _Playing(
-                playing.artist, playing.title, playing.album, playing.since or time.time()
-            )
+            self._now_playing = dataclasses.replace(playing, since=playing.since or time.time())
         state = self._now_playing.as_dict() if self._now_playing else None
         self._daemon.events.publish("now_playing", now_playing=state)
 
@@ -400,7 +364,7 @@ class Tracker:
             async with self._daemon.db.transaction() as conn:
                 result = await store_page(conn, page.scrobbles, source="tracker", want_new=True)
             for scrobble in result.new:
-                self._daemon.events.publish("scrobble", **listen_event(scrobble))
+                self._daemon.events.publish("scrobble", **scrobble_dict(scrobble, "tracker"))
             self._recorded += len(result.new)
             found += len(result.new)
             if result.new:

@@ -171,11 +171,10 @@ class Verifier:
         added = new_albums = 0
         async with job.db.transaction() as conn:
             if repair and missing:
-                before = await store.newest_album_id(conn)
+                # New albums are tagged with the job and counted on it by the albums trigger.
                 result = await store_page(conn, missing, source="import", job_id=job.job_id)
                 added = result.imported
-                if result.new_albums:
-                    new_albums = await store.claim_new_albums(conn, job.job_id, before)
+                new_albums = result.new_albums
             summary.listens_added += added
             await store.record_page(
                 conn,
@@ -183,7 +182,6 @@ class Verifier:
                 PageProgress(
                     checkpoint={"next": high, "summary": asdict(summary)},
                     imported=added,
-                    new_albums=new_albums,
                     active_s=job.active_s(),
                 ),
             )

@@ -1,7 +1,7 @@
 """``musique-sim``: the simulated web services, each a subcommand of one click group.
 
-Each service module registers its subcommand here (``lastfm`` now; ``spotify`` and ``ai``
-join the group the same way: a function decorated with ``@main.command``).
+Each simulator is a ``@main.command`` that takes ``address_options`` (and the shared fault
+options), builds its app and hands it to ``serve_until_signal``.
 """
 
 from __future__ import annotations
@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from aiohttp import web
+
+F = TypeVar("F", bound=Callable[..., None])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,9 +40,43 @@ async def run_until_signal(app: web.Application, host: str, port: int, banner: s
         await runner.cleanup()
 
 
+def serve_until_signal(app: web.Application, host: str, port: int, banner: str) -> None:
+    """Run ``app`` in its own event loop until SIGINT/SIGTERM (or Ctrl-C)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_until_signal(app, host, port, banner))
+
+
+def address_options(default_port: int) -> Callable[[F], F]:
+    """``--host`` and ``--port`` of a simulator command."""
+
+    def decorate(command: F) -> F:
+        command = click.option(
+            "--port", default=default_port, show_default=True, help="0 picks a free port."
+        )(command)
+        return click.option("--host", default="127.0.0.1", show_default=True)(command)
+
+    return decorate
+
+
+def fault_rate_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--fault-rate", type=float, default=0.0, show_default=True, help=help_text)
+
+
+HTTP_FAULTS = "Share of requests that fail (5xx, 429 with Retry-After, malformed, reset)."
+
+
+def retry_after_option(command: F) -> F:
+    return click.option(
+        "--retry-after",
+        type=float,
+        default=2.0,
+        show_default=True,
+        help="Retry-After (s) sent with a simulated 429.",
+    )(command)
+
+
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, help="0 picks a free port.")
+@address_options(8765)
 @click.option("--size", default=20000, show_default=True, help="Scrobbles to generate.")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--end", type=int, default=None, help="Newest generated scrobble (Unix s).")
@@ -59,13 +97,7 @@ async def run_until_signal(app: web.Application, host: str, port: int, banner: s
     show_default=True,
     help="Requests per second before answering error 29; 0: no limit.",
 )
-@click.option(
-    "--fault-rate",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Share of API requests that fail (HTTP 5xx, errors 8/11/16/29, ...).",
-)
+@fault_rate_option("Share of API requests that fail (HTTP 5xx, errors 8/11/16/29, ...).")
 @click.option(
     "--faults", "fault_kinds", default="", help="Comma-separated fault kinds (default: all)."
 )
@@ -122,30 +154,16 @@ def lastfm(  # noqa: PLR0917 (click passes every option)
         f"simulated Last.fm: http://{host}:{{port}}{API_PATH} user {sim.settings.username!r}, "
         f"{len(sim.history)} scrobbles, api_key {api_key!r} (admin API under /admin/)"
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_until_signal(make_app(sim), host, port, banner))
+    serve_until_signal(make_app(sim), host, port, banner)
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8766, show_default=True, help="0 picks a free port.")
+@address_options(8766)
 @click.option("--client-id", default="simclient", show_default=True)
 @click.option("--client-secret", default="simclientsecret", show_default=True)
 @click.option("--token-ttl", default=3600, show_default=True, help="Access token lifetime (s).")
-@click.option(
-    "--fault-rate",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Share of requests that fail (5xx, 429 with Retry-After, malformed, reset).",
-)
-@click.option(
-    "--retry-after",
-    type=float,
-    default=2.0,
-    show_default=True,
-    help="Retry-After (s) sent with a simulated 429.",
-)
+@fault_rate_option(HTTP_FAULTS)
+@retry_after_option
 def spotify(  # noqa: PLR0917 (click passes every option)
     host: str,
     port: int,
@@ -169,13 +187,11 @@ def spotify(  # noqa: PLR0917 (click passes every option)
         f"simulated Spotify: api_url http://{host}:{{port}}{API_PREFIX} token_url "
         f"http://{host}:{{port}}{TOKEN_PATH} client_id {client_id!r} (admin API under /admin/)"
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_until_signal(make_app(sim), host, port, banner))
+    serve_until_signal(make_app(sim), host, port, banner)
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8767, show_default=True, help="0 picks a free port.")
+@address_options(8767)
 @click.option(
     "--api-key",
     default="simaikey",
@@ -190,14 +206,8 @@ def spotify(  # noqa: PLR0917 (click passes every option)
     show_default=True,
     help="Model names served (repeatable).",
 )
-@click.option(
-    "--fault-rate",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Share of requests that fail (5xx, 429 with Retry-After, malformed, reset).",
-)
-@click.option("--retry-after", type=float, default=2.0, show_default=True)
+@fault_rate_option(HTTP_FAULTS)
+@retry_after_option
 def ai(  # noqa: PLR0917 (click passes every option)
     host: str,
     port: int,
@@ -220,5 +230,4 @@ def ai(  # noqa: PLR0917 (click passes every option)
         f"simulated AI: http://{host}:{{port}}/1/ai/1/openai/chat/completions (any path ending "
         f"/chat/completions), models {list(models)} (admin API under /admin/)"
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_until_signal(make_app(sim), host, port, banner))
+    serve_until_signal(make_app(sim), host, port, banner)

@@ -34,6 +34,8 @@ from musiqued.models import Scrobble
 ARTIST_PLACEHOLDER = "2a96cbd8b46e442fc41c2b86b821562f.png"
 ALBUM_NO_ALBUM_SHARE = 0.03
 SAME_SECOND_SHARE = 0.002
+EARLIEST = 1_041_379_200
+"""2003-01-01 UTC: Last.fm started in 2002, so no generated listen is older than this."""
 
 
 def lastfm_url_part(name: str) -> str:
@@ -136,14 +138,21 @@ class History:
 
     @classmethod
     def generate(cls, seed: int, size: int, end: int | None = None) -> History:
-        """``size`` listens ending at ``end`` (default: the start of today, UTC)."""
+        """``size`` listens ending at ``end`` (default: the start of today, UTC).
+
+        Listens are a song length apart within a sitting, hours apart between sittings. A
+        history too long to fit after ``EARLIEST`` at that pace has its pauses between
+        sittings shortened (its songs too, if need be) so it still starts after it.
+        """
         if end is None:
             end = int(time.time()) // 86400 * 86400
         rng = random.Random(seed)
         catalog = _Catalog.build(rng, size)
-        ts = end - rng.randint(60, 3600)
-        neg: list[int] = []
+        newest = end - rng.randint(60, 3600)
         tracks: list[Track] = []
+        songs: list[int] = []  # seconds back from the previous listen, within a sitting
+        pauses: list[int] = []  # and the pause between sittings before it
+        pause = 0
         last: Track | None = None
         while len(tracks) < size:
             for track in reversed(catalog.session(rng)):  # we walk back in time
@@ -154,13 +163,13 @@ class History:
                     and rng.random() < SAME_SECOND_SHARE
                     and track.title.casefold() != last.title.casefold()
                 )
-                if not same_second:
-                    ts -= rng.randint(150, 330)
-                neg.append(-ts)
+                songs.append(0 if same_second else rng.randint(150, 330))
+                pauses.append(pause)
+                pause = 0
                 tracks.append(track)
                 last = track
-            ts -= rng.randint(1800, 40000)  # between sessions
-        history = cls(neg, tracks)
+            pause = rng.randint(1800, 40000)  # between sessions
+        history = cls(_timeline(newest, songs, pauses), tracks)
         history.catalog = catalog.all_tracks
         for track in catalog.all_tracks:
             history._remember(track)
@@ -418,6 +427,29 @@ def _mbid(rng: random.Random, share: float) -> str:
     if rng.random() >= share:
         return ""
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _timeline(newest: int, songs: list[int], pauses: list[int]) -> list[int]:
+    """Negated timestamps walking back from ``newest``, squeezed to stay after ``EARLIEST``.
+
+    Only what does not fit is squeezed: pauses between sittings first (a song still lasts a
+    song), then the songs themselves, never below a second apart (same-second listens stay).
+    """
+    room = newest - EARLIEST - 1
+    song_total, pause_total = sum(songs), sum(pauses)
+    song_scale = pause_scale = 1.0
+    if 0 < room < song_total + pause_total:
+        if song_total < room:
+            pause_scale = (room - song_total) / pause_total
+        else:
+            pause_scale, song_scale = 0.0, room / song_total
+    neg: list[int] = []
+    ts = newest
+    for song, pause in zip(songs, pauses, strict=True):
+        step = max(1, int(song * song_scale)) if song else 0
+        ts -= step + int(pause * pause_scale)
+        neg.append(-ts)
+    return neg
 
 
 def _accumulate(values: Iterable[float]) -> Iterator[float]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiosqlite
 
+from musiqued.errors import NotFoundError
 from musiqued.storage.db import Database
 
 JobState = Literal["queued", "running", "paused", "done", "failed", "cancelled", "interrupted"]
@@ -45,7 +46,6 @@ class PageProgress:
     skipped: int = 0
     errors: int = 0
     reasons: Sequence[str] = field(default_factory=tuple)
-    new_albums: int = 0
     active_s: float = 0.0
     pages: int = 1
 
@@ -136,66 +136,77 @@ async def update_plan(
     )
 
 
-async def record_page(conn: aiosqlite.Connection, job_id: int, progress: PageProgress) -> None:
-    """Add one page's counters and store the new checkpoint, in the caller's transaction."""
-    if progress.reasons:
-        await conn.execute(
-            """
-            UPDATE jobs SET error_reasons = (
-                SELECT json_group_array(value) FROM (
-                    SELECT value FROM json_each(jobs.error_reasons)
-                    UNION ALL SELECT value FROM json_each(?)
-                    LIMIT ?))
-            WHERE id = ?
-            """,
-            (json.dumps(list(progress.reasons)), MAX_ERROR_REASONS, job_id),
-        )
-    await conn.execute(
-        """
-        UPDATE jobs SET
-            checkpoint = ?,
-            pages_done = pages_done + ?,
-            tracks_imported = tracks_imported + ?,
-            tracks_skipped = tracks_skipped + ?,
-            tracks_errors = tracks_errors + ?,
-            total_albums_to_enrich = total_albums_to_enrich + ?,
-            active_s = ?
-        WHERE id = ?
-        """,
-        (
-            json.dumps(progress.checkpoint, separators=(",", ":")),
-            progress.pages,
-            progress.imported,
-            progress.skipped,
-            progress.errors,
-            progress.new_albums,
-            progress.active_s,
-            job_id,
-        ),
-    )
+JOB_COLUMNS = (
+    "id",
+    "kind",
+    "state",
+    "params",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "window_from",
+    "window_to",
+    "checkpoint",
+    "pages_done",
+    "pages_total",
+    "tracks_imported",
+    "tracks_skipped",
+    "tracks_errors",
+    "error_reasons",
+    "albums_enriched",
+    "total_albums_to_enrich",
+    "total_scrobbles",
+    "active_s",
+    "result",
+    "error",
+)
+"""The ``jobs`` columns in table order: what ``record_page`` returns, as ``job_dict`` reads."""
+
+_RECORD_PAGE = f"""
+UPDATE jobs SET
+    checkpoint = :checkpoint,
+    pages_done = pages_done + :pages,
+    tracks_imported = tracks_imported + :imported,
+    tracks_skipped = tracks_skipped + :skipped,
+    tracks_errors = tracks_errors + :errors,
+    error_reasons = CASE WHEN :reasons IS NULL THEN error_reasons ELSE (
+        SELECT json_group_array(value) FROM (
+            SELECT value FROM json_each(jobs.error_reasons)
+            UNION ALL SELECT value FROM json_each(:reasons)
+            LIMIT :max_reasons)) END,
+    active_s = :active_s
+WHERE id = :job_id
+RETURNING {", ".join(JOB_COLUMNS)}
+"""
 
 
-async def claim_new_albums(conn: aiosqlite.Connection, job_id: int, after_album_id: int) -> int:
-    """Tag the enrichment queue rows of albums created after ``after_album_id`` with the job.
+async def record_page(
+    conn: aiosqlite.Connection, job_id: int, progress: PageProgress
+) -> dict[str, Any]:
+    """Add one page's counters and store the new checkpoint, in the caller's transaction.
 
-    Called in the page's transaction, so those albums are exactly the ones the page created.
-    Returns how many albums that is.
+    Returns the job's row as it will commit (the progress event needs no second read). New
+    albums are counted by the ``albums_enqueue`` trigger as ``store_page`` creates them.
     """
-    newest = await newest_album_id(conn)
-    if newest <= after_album_id:
-        return 0
-    await conn.execute(
-        "UPDATE enrichment_queue SET job_id = ? "
-        "WHERE item_kind = 'album' AND item_id > ? AND job_id IS NULL",
-        (job_id, after_album_id),
+    rows = list(
+        await conn.execute_fetchall(
+            _RECORD_PAGE,
+            {
+                "checkpoint": json.dumps(progress.checkpoint, separators=(",", ":")),
+                "pages": progress.pages,
+                "imported": progress.imported,
+                "skipped": progress.skipped,
+                "errors": progress.errors,
+                "reasons": json.dumps(list(progress.reasons)) if progress.reasons else None,
+                "max_reasons": MAX_ERROR_REASONS,
+                "active_s": progress.active_s,
+                "job_id": job_id,
+            },
+        )
     )
-    return newest - after_album_id
-
-
-async def newest_album_id(conn: aiosqlite.Connection) -> int:
-    # execute_fetchall: one thread hop, where execute + fetchone + close take three.
-    rows = list(await conn.execute_fetchall("SELECT COALESCE(MAX(id), 0) FROM albums"))
-    return int(rows[0][0]) if rows else 0
+    if not rows:
+        raise NotFoundError(f"no job {job_id}")
+    return dict(zip(JOB_COLUMNS, rows[0], strict=True))
 
 
 async def albums_enriched(db: Database, job_ids: Sequence[int]) -> dict[int, int]:
@@ -217,7 +228,9 @@ async def albums_enriched(db: Database, job_ids: Sequence[int]) -> dict[int, int
     return {int(r[0]): int(r[1]) for r in rows}
 
 
-def job_dict(row: sqlite3.Row, *, albums_enriched: int | None = None) -> dict[str, Any]:
+def job_dict(
+    row: sqlite3.Row | Mapping[str, Any], *, albums_enriched: int | None = None
+) -> dict[str, Any]:
     """A job as the RPC contract shows it (DESIGN.md), plus ``error_reasons``."""
     processed = row["tracks_imported"] + row["tracks_skipped"] + row["tracks_errors"]
     active_s = float(row["active_s"] or 0.0)

@@ -1,7 +1,7 @@
 """Listens and their artists, albums and tracks.
 
-``store_page`` is the import and tracker hot path: a page is written with one
-``executemany`` per table inside the caller's transaction (so a job's checkpoint commits
+``store_page`` is the import and tracker hot path: a page is written with one statement
+per table (the page's rows as one JSON parameter) inside the caller's transaction (so a job's checkpoint commits
 with the rows it covers). Every lookup goes through a unique index, so the cost per page
 stays flat as the history grows.
 """
@@ -14,55 +14,72 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiosqlite
+import orjson
 
 from musiqued.models import Scrobble, iso_utc, utc_day
 from musiqued.storage.db import Database
 
 Source = Literal["import", "tracker"]
 
-_INSERT_ARTIST = """
-INSERT INTO artists (name, name_key, mbid, url) VALUES (?, ?, ?, ?)
+# Each statement takes a whole page as ONE JSON array of rows (``json_each``), not one
+# execution per row (executemany): Python's sqlite3 releases the GIL around every step, and
+# each time it must win it back from the busy event loop; per row, that convoy made an
+# import several times slower than the same writes on an idle thread. One step per table
+# hands the GIL over a handful of times per page.
+INSERT_ARTIST = """
+INSERT INTO artists (name, name_key, mbid, url)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true
 ON CONFLICT (name_key) DO UPDATE SET
     mbid = CASE WHEN artists.mbid = '' THEN excluded.mbid ELSE artists.mbid END,
     url = CASE WHEN artists.url = '' THEN excluded.url ELSE artists.url END
 WHERE (artists.mbid = '' AND excluded.mbid != '') OR (artists.url = '' AND excluded.url != '')
 """
-_INSERT_ALBUM = """
-INSERT INTO albums (artist_id, title, title_key, mbid)
-SELECT id, ?, ?, ? FROM artists WHERE name_key = ?
+# ``job_id``: the albums_enqueue trigger tags the new album's enrichment rows with the job
+# and counts it on the job, so an import page needs no statement of its own for that.
+INSERT_ALBUM = """
+INSERT INTO albums (artist_id, title, title_key, mbid, job_id)
+SELECT a.id, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3
+FROM json_each(?) j JOIN artists a ON a.name_key = j.value ->> 4 WHERE true
 ON CONFLICT (artist_id, title_key) DO UPDATE SET mbid = excluded.mbid
 WHERE albums.mbid = '' AND excluded.mbid != ''
 """
-_INSERT_TRACK = """
+INSERT_TRACK = """
 INSERT INTO tracks (artist_id, title, title_key, mbid, url)
-SELECT id, ?, ?, ?, ? FROM artists WHERE name_key = ?
+SELECT a.id, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3
+FROM json_each(?) j JOIN artists a ON a.name_key = j.value ->> 4 WHERE true
 ON CONFLICT (artist_id, title_key) DO UPDATE SET
     mbid = CASE WHEN tracks.mbid = '' THEN excluded.mbid ELSE tracks.mbid END,
     url = CASE WHEN tracks.url = '' THEN excluded.url ELSE tracks.url END
 WHERE (tracks.mbid = '' AND excluded.mbid != '') OR (tracks.url = '' AND excluded.url != '')
 """
-_INSERT_LISTEN = """
-INSERT INTO listening_history (timestamp, date, track_id, artist_id, album_id, source, loved, job_id)
-SELECT ?, ?, t.id, a.id,
-       (SELECT al.id FROM albums al WHERE al.artist_id = a.id AND al.title_key = ?),
-       ?, ?, ?
-FROM artists a JOIN tracks t ON t.artist_id = a.id AND t.title_key = ?
-WHERE a.name_key = ?
+INSERT_LISTEN = """
+INSERT INTO listening_history
+    (timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid)
+SELECT j.value ->> 0, j.value ->> 1, t.id, a.id,
+       (SELECT al.id FROM albums al WHERE al.artist_id = a.id AND al.title_key = j.value ->> 2),
+       j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6
+FROM json_each(?) j
+JOIN artists a ON a.name_key = j.value ->> 8
+JOIN tracks t ON t.artist_id = a.id AND t.title_key = j.value ->> 7
+WHERE true
 ON CONFLICT (timestamp, track_id) DO NOTHING
 """
 _REFRESH_LISTEN = """
 UPDATE listening_history SET
     album_id = (SELECT al.id FROM albums al
                 WHERE al.artist_id = listening_history.artist_id AND al.title_key = ?),
-    loved = ?
+    loved = ?,
+    track_mbid = ?
 WHERE timestamp = ? AND track_id = (
     SELECT t.id FROM tracks t JOIN artists a ON a.id = t.artist_id
     WHERE a.name_key = ? AND t.title_key = ?)
 """
 
+# A track is one row per (artist, title), but Last.fm may give one title several MBIDs (one
+# per release): the listen keeps the MBID it was scrobbled with, empty ones included.
 LISTEN_COLUMNS = """
     l.id, l.timestamp, ar.name AS artist, t.title AS title, COALESCE(al.title, '') AS album,
-    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, t.mbid AS track_mbid, l.source
+    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source
 """
 LISTEN_FROM = """
     listening_history l
@@ -80,7 +97,64 @@ class StoreResult:
     skipped: int
     refreshed: int
     new_albums: int
+    """Albums created, or given the MBID they lacked (worth waking the enricher for)."""
     new: list[Scrobble]
+
+
+@dataclass(frozen=True, slots=True)
+class PageRows:
+    """The parameters of ``store_page``'s statements for one page: one list per statement,
+    artists, albums and tracks once each (``tests/bench`` replays them with bare sqlite3)."""
+
+    artists: list[tuple[Any, ...]]
+    albums: list[tuple[Any, ...]]
+    tracks: list[tuple[Any, ...]]
+    listens: list[tuple[Any, ...]]
+
+    def statements(self) -> list[tuple[str, tuple[str]]]:
+        """The four inserts, in order, each with its rows as one JSON array parameter."""
+        return [
+            (sql, (orjson.dumps(rows).decode(),))
+            for sql, rows in (
+                (INSERT_ARTIST, self.artists),
+                (INSERT_ALBUM, self.albums),
+                (INSERT_TRACK, self.tracks),
+                (INSERT_LISTEN, self.listens),
+            )
+        ]
+
+
+def page_rows(scrobbles: Sequence[Scrobble], *, source: Source, job_id: int | None) -> PageRows:
+    artists: dict[str, tuple[Any, ...]] = {}
+    albums: dict[tuple[str, str], tuple[Any, ...]] = {}
+    tracks: dict[tuple[str, str], tuple[Any, ...]] = {}
+    listens: list[tuple[Any, ...]] = []
+    for s in scrobbles:
+        artist_key = s.artist.casefold()
+        title_key = s.title.casefold()
+        album_key = s.album.casefold()
+        artists.setdefault(artist_key, (s.artist, artist_key, s.artist_mbid, s.artist_url))
+        if s.album:
+            albums.setdefault(
+                (artist_key, album_key), (s.album, album_key, s.album_mbid, job_id, artist_key)
+            )
+        tracks.setdefault(
+            (artist_key, title_key), (s.title, title_key, s.track_mbid, s.track_url, artist_key)
+        )
+        listens.append(
+            (
+                s.timestamp,
+                utc_day(s.timestamp),
+                album_key,
+                source,
+                int(s.loved),
+                job_id,
+                s.track_mbid,
+                title_key,
+                artist_key,
+            )
+        )
+    return PageRows(list(artists.values()), list(albums.values()), list(tracks.values()), listens)
 
 
 async def store_page(
@@ -95,49 +169,24 @@ async def store_page(
     """Write ``scrobbles`` inside the caller's transaction (``Database.transaction``)."""
     if not scrobbles:
         return StoreResult(0, 0, 0, 0, [])
-    artists: dict[str, tuple[str, str, str, str]] = {}
-    albums: dict[tuple[str, str], tuple[str, str, str, str]] = {}
-    tracks: dict[tuple[str, str], tuple[str, str, str, str, str]] = {}
-    listens: list[tuple[Any, ...]] = []
-    for s in scrobbles:
-        artist_key = s.artist.casefold()
-        title_key = s.title.casefold()
-        album_key = s.album.casefold()
-        artists.setdefault(artist_key, (s.artist, artist_key, s.artist_mbid, s.artist_url))
-        if s.album:
-            albums.setdefault(
-                (artist_key, album_key), (s.album, album_key, s.album_mbid, artist_key)
-            )
-        tracks.setdefault(
-            (artist_key, title_key), (s.title, title_key, s.track_mbid, s.track_url, artist_key)
-        )
-        listens.append(
-            (
-                s.timestamp,
-                utc_day(s.timestamp),
-                album_key,
-                source,
-                int(s.loved),
-                job_id,
-                title_key,
-                artist_key,
-            )
-        )
-    await conn.executemany(_INSERT_ARTIST, list(artists.values()))
-    album_cursor = await conn.executemany(_INSERT_ALBUM, list(albums.values()))
+    rows = page_rows(scrobbles, source=source, job_id=job_id)
+    listens = rows.listens
+    artists, albums, tracks, listen = rows.statements()
+    await conn.execute(*artists)
+    album_cursor = await conn.execute(*albums)
     new_albums = max(album_cursor.rowcount, 0)
-    await conn.executemany(_INSERT_TRACK, list(tracks.values()))
+    await conn.execute(*tracks)
     before = 0
     if want_new:
         async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history") as cur:
             row = await cur.fetchone()
             before = int(row[0]) if row else 0
-    cursor = await conn.executemany(_INSERT_LISTEN, listens)
+    cursor = await conn.execute(*listen)
     imported = max(cursor.rowcount, 0)
     existing = len(scrobbles) - imported
     refreshed = 0
     if not skip_existing and existing:
-        refresh = [(row[2], row[4], row[0], row[7], row[6]) for row in listens]
+        refresh = [(row[2], row[4], row[6], row[0], row[8], row[7]) for row in listens]
         await conn.executemany(_REFRESH_LISTEN, refresh)
         refreshed = existing
     new: list[Scrobble] = []
@@ -167,19 +216,50 @@ async def store_page(
     )
 
 
-def listen_dict(row: sqlite3.Row) -> dict[str, Any]:
-    """A listen as the RPC contract shows it."""
+ListenValues = tuple[int, str, str, str, str, str, str, str]
+"""timestamp, artist, title, album, artist_mbid, album_mbid, track_mbid, source."""
+
+
+def listen_shape(values: ListenValues) -> dict[str, Any]:
+    """A listen as the RPC contract shows it (``history.*``, exports, ``scrobble`` events).
+
+    The one place that shape is made: ``listen_dict`` for stored rows and ``scrobble_dict``
+    for scrobbles just stored both come here.
+    """
+    timestamp, artist, title, album, artist_mbid, album_mbid, track_mbid, source = values
     return {
-        "timestamp": row["timestamp"],
-        "date": iso_utc(row["timestamp"]),
-        "artist": row["artist"],
-        "title": row["title"],
-        "album": row["album"] or None,
-        "artist_mbid": row["artist_mbid"] or None,
-        "album_mbid": row["album_mbid"] or None,
-        "track_mbid": row["track_mbid"] or None,
-        "source": row["source"],
+        "timestamp": timestamp,
+        "date": iso_utc(timestamp),
+        "artist": artist,
+        "title": title,
+        "album": album or None,
+        "artist_mbid": artist_mbid or None,
+        "album_mbid": album_mbid or None,
+        "track_mbid": track_mbid or None,
+        "source": source,
     }
+
+
+def listen_dict(row: sqlite3.Row) -> dict[str, Any]:
+    """A stored listen: a row starting with ``LISTEN_COLUMNS`` (id, then the listen's fields)."""
+    values: ListenValues = row[1:9]  # LISTEN_COLUMNS after the id, in that order
+    return listen_shape(values)
+
+
+def scrobble_dict(scrobble: Scrobble, source: Source) -> dict[str, Any]:
+    """A scrobble ``store_page`` just stored (e.g. ``StoreResult.new``), as ``listen_dict``."""
+    return listen_shape(
+        (
+            scrobble.timestamp,
+            scrobble.artist,
+            scrobble.title,
+            scrobble.album,
+            scrobble.artist_mbid,
+            scrobble.album_mbid,
+            scrobble.track_mbid,
+            source,
+        )
+    )
 
 
 async def count_listens(db: Database) -> int:

@@ -40,6 +40,7 @@ CREATE TABLE albums (
     description_model TEXT,
     description_at REAL,
     enriched_at REAL,
+    job_id INTEGER,                     -- the import/verify job that first stored it
     created_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
     UNIQUE (artist_id, title_key)
 );
@@ -66,6 +67,8 @@ CREATE TABLE listening_history (
     source TEXT NOT NULL CHECK (source IN ('import', 'tracker')),
     loved INTEGER NOT NULL DEFAULT 0,
     job_id INTEGER,
+    -- As scrobbled: Last.fm may give one title (one tracks row) an MBID per release.
+    track_mbid TEXT NOT NULL DEFAULT '',
     recorded_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
 );
 CREATE UNIQUE INDEX listening_history_identity ON listening_history (timestamp, track_id);
@@ -125,10 +128,14 @@ CREATE TABLE enrichment_queue (
 CREATE INDEX enrichment_queue_state ON enrichment_queue (state, next_attempt_at);
 CREATE INDEX enrichment_queue_job ON enrichment_queue (job_id) WHERE job_id IS NOT NULL;
 
--- Every new album and artist enters the queue, whichever path created it.
+-- Every new album and artist enters the queue, whichever path created it. An album a job
+-- created is tagged with it and counted on it here, in the insert itself: an import page
+-- then needs no extra statements (each is a thread hop) to find its new albums.
 CREATE TRIGGER albums_enqueue AFTER INSERT ON albums BEGIN
-    INSERT OR IGNORE INTO enrichment_queue (item_kind, item_id, source)
-    VALUES ('album', NEW.id, 'lastfm'), ('album', NEW.id, 'spotify'), ('album', NEW.id, 'ai');
+    INSERT OR IGNORE INTO enrichment_queue (item_kind, item_id, source, job_id)
+    VALUES ('album', NEW.id, 'lastfm', NEW.job_id), ('album', NEW.id, 'spotify', NEW.job_id),
+           ('album', NEW.id, 'ai', NEW.job_id);
+    UPDATE jobs SET total_albums_to_enrich = total_albums_to_enrich + 1 WHERE id = NEW.job_id;
 END;
 CREATE TRIGGER artists_enqueue AFTER INSERT ON artists BEGIN
     INSERT OR IGNORE INTO enrichment_queue (item_kind, item_id, source)

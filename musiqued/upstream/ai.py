@@ -15,22 +15,22 @@ import aiohttp
 import orjson
 
 from musiqued.app.config import AiConfig
-from musiqued.errors import FatalUpstreamError, RateLimitedError, TransientUpstreamError
+from musiqued.errors import TransientUpstreamError
+from musiqued.upstream.http_errors import HttpStatusErrors, retry_after_seconds
 
-DEFAULT_RETRY_AFTER = 30.0
+_HTTP_ERRORS = HttpStatusErrors(
+    service="ai",
+    name="the AI endpoint",
+    rate_limited="asked us to slow down",
+    credentials="the key",
+    hint=": check ai.api_key",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Completion:
     text: str
     model: str
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value or ""))
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
 
 
 def _message(body: bytes) -> str:
@@ -119,29 +119,8 @@ class AiClient:
                 kind="connection",
                 service="ai",
             ) from None
-        if status == 429:
-            raise RateLimitedError(
-                "the AI endpoint asked us to slow down (HTTP 429)",
-                retry_after=_retry_after(retry_after),
-                service="ai",
-                status=status,
-            )
-        if status >= 500:
-            raise TransientUpstreamError(
-                f"the AI endpoint answered HTTP {status}", service="ai", status=status
-            )
-        if status in (401, 403):
-            raise FatalUpstreamError(
-                f"the AI endpoint refused the key (HTTP {status}): check ai.api_key",
-                kind="credentials",
-                service="ai",
-                status=status,
-            )
         if status >= 400:
-            detail = _message(body)
-            raise FatalUpstreamError(
-                f"the AI endpoint answered HTTP {status}" + (f": {detail}" if detail else ""),
-                service="ai",
-                status=status,
+            raise _HTTP_ERRORS.error(
+                status, retry_after=retry_after_seconds(retry_after), detail=_message(body)
             )
         return parse_completion(body, self.config.model)

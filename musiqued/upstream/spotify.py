@@ -30,10 +30,10 @@ from spotipy.exceptions import SpotifyException, SpotifyOauthError
 
 from musiqued.app.config import SpotifyConfig
 from musiqued.errors import FatalUpstreamError, RateLimitedError, TransientUpstreamError
+from musiqued.upstream.http_errors import HttpStatusErrors, retry_after_seconds
 
 T = TypeVar("T")
 SEARCH_LIMIT = 10
-DEFAULT_RETRY_AFTER = 30.0
 _EDITION = re.compile(
     r"\s*[\(\[][^\)\]]*\b(remaster(ed)?|deluxe|expanded|anniversary|edition|bonus|reissue|"
     r"mono|stereo|version)\b[^\)\]]*[\)\]]\s*$"
@@ -41,6 +41,9 @@ _EDITION = re.compile(
     re.IGNORECASE,
 )
 _NOT_WORD = re.compile(r"[^\w]+")
+_HTTP_ERRORS = HttpStatusErrors(
+    service="spotify", name="Spotify", rate_limited="rate limit", credentials="the access token"
+)
 
 # spotipy logs every HTTP error at ERROR (the enricher reports state changes itself) and
 # its request headers at DEBUG, Basic credentials included.
@@ -153,10 +156,7 @@ def _quoted(value: str) -> str:
 
 
 def _retry_after(headers: Any) -> float:
-    try:
-        return max(0.0, float(headers.get("Retry-After")))
-    except (AttributeError, TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER
+    return retry_after_seconds(headers.get("Retry-After") if headers else None)
 
 
 def translate(exc: BaseException) -> Exception:
@@ -186,27 +186,7 @@ def translate(exc: BaseException) -> Exception:
         )
     if isinstance(exc, SpotifyException):
         status = int(exc.http_status or 0)
-        if status == 429:
-            return RateLimitedError(
-                "Spotify rate limit (HTTP 429)",
-                retry_after=_retry_after(exc.headers),
-                service="spotify",
-                status=status,
-            )
-        if status >= 500 or status == 0:
-            return TransientUpstreamError(
-                f"Spotify answered HTTP {status}", service="spotify", status=status
-            )
-        if status in (401, 403):
-            return FatalUpstreamError(
-                f"Spotify refused the access token (HTTP {status})",
-                kind="credentials",
-                service="spotify",
-                status=status,
-            )
-        return FatalUpstreamError(
-            f"Spotify answered HTTP {status}", service="spotify", status=status
-        )
+        return _HTTP_ERRORS.error(status, retry_after=_retry_after(exc.headers))
     if isinstance(exc, requests.Timeout):
         return TransientUpstreamError(
             "Spotify did not answer in time", kind="timeout", service="spotify"

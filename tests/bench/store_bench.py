@@ -1,5 +1,5 @@
 """Store benchmark: writing 200-row pages with one await per row versus ``store_page``
-(one executemany per table). Prints its figures; not a test.
+(one statement per table). Prints its figures; not a test.
 
     .venv/bin/python tests/bench/store_bench.py [--pages 20]
 """
@@ -13,15 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from musiqued.models import Scrobble, utc_day
+from musiqued.models import Scrobble
 from musiqued.storage import Database
-from musiqued.storage.listens import (
-    _INSERT_ALBUM,
-    _INSERT_ARTIST,
-    _INSERT_LISTEN,
-    _INSERT_TRACK,
-    store_page,
-)
+from musiqued.storage.listens import page_rows, store_page
 
 PAGE = 200
 
@@ -43,14 +37,8 @@ async def per_row(db: Database, scrobbles: list[Scrobble]) -> None:
     """The naive way: every statement of every row is its own await (a thread hop)."""
     async with db.transaction() as conn:
         for s in scrobbles:
-            a, t, al = s.artist.casefold(), s.title.casefold(), s.album.casefold()
-            await conn.execute(_INSERT_ARTIST, (s.artist, a, "", ""))
-            await conn.execute(_INSERT_ALBUM, (s.album, al, "", a))
-            await conn.execute(_INSERT_TRACK, (s.title, t, "", "", a))
-            await conn.execute(
-                _INSERT_LISTEN,
-                (s.timestamp, utc_day(s.timestamp), al, "import", 0, None, t, a),
-            )
+            for sql, params in page_rows([s], source="import", job_id=None).statements():
+                await conn.execute(sql, params)
 
 
 async def batched(db: Database, scrobbles: list[Scrobble]) -> None:

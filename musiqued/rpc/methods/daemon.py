@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pydantic import field_validator
@@ -38,12 +39,19 @@ async def subscribe(ctx: CallContext, params: SubscribeParams) -> dict[str, Any]
 
 
 async def describe(ctx: CallContext, _: NoParams) -> dict[str, Any]:
+    return _description(tuple(ctx.daemon.dispatcher.methods.values()))
+
+
+@functools.cache
+def _description(methods: tuple[Method, ...]) -> dict[str, Any]:
+    """Built once per method table (fixed at start-up): pydantic's JSON schemas take
+    milliseconds each to build."""
     return {
         "version": __version__,
         "api_version": wire.API_VERSION,
         "methods": [
             {"name": m.name, "summary": m.summary, "params": m.params.model_json_schema()}
-            for m in ctx.daemon.dispatcher.methods.values()
+            for m in methods
         ],
     }
 

@@ -1,0 +1,71 @@
+"""One reading of a failed HTTP status for the Spotify and AI adapters.
+
+Last.fm has its own ``classify``: its errors come as codes inside the body, not as statuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from musiqued.errors import (
+    FatalUpstreamError,
+    RateLimitedError,
+    TransientUpstreamError,
+    UpstreamError,
+)
+
+DEFAULT_RETRY_AFTER = 30.0
+"""Seconds to wait after a 429 whose ``Retry-After`` is missing or not a number."""
+
+
+def retry_after_seconds(value: str | None) -> float:
+    """A ``Retry-After`` header in seconds (an HTTP date counts as missing)."""
+    try:
+        return max(0.0, float(value or ""))
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+
+
+@dataclass(frozen=True, slots=True)
+class HttpStatusErrors:
+    """How one upstream service words its HTTP failures."""
+
+    service: str
+    """The errors' ``service`` field."""
+    name: str
+    """How messages name the service ("Spotify", "the AI endpoint")."""
+    rate_limited: str
+    """What a 429 says after the name ("rate limit", "asked us to slow down")."""
+    credentials: str
+    """What a 401/403 refused ("the access token"), and the key to check, if any."""
+    hint: str = ""
+
+    def error(self, status: int, *, retry_after: float, detail: str = "") -> UpstreamError:
+        """The error for a failed ``status`` (0: the request got no status at all).
+
+        429 slows down, 5xx is retried later, 401/403 is a credentials problem and any other
+        failure needs a human too.
+        """
+        if status == 429:
+            return RateLimitedError(
+                f"{self.name} {self.rate_limited} (HTTP 429)",
+                retry_after=retry_after,
+                service=self.service,
+                status=status,
+            )
+        if status >= 500 or status == 0:
+            return TransientUpstreamError(
+                f"{self.name} answered HTTP {status}", service=self.service, status=status
+            )
+        if status in (401, 403):
+            return FatalUpstreamError(
+                f"{self.name} refused {self.credentials} (HTTP {status}){self.hint}",
+                kind="credentials",
+                service=self.service,
+                status=status,
+            )
+        return FatalUpstreamError(
+            f"{self.name} answered HTTP {status}" + (f": {detail}" if detail else ""),
+            service=self.service,
+            status=status,
+        )
