@@ -408,7 +408,8 @@ class Tracker:
     # -- late scrobbles ------------------------------------------------------------------
 
     def _sweep_due(self, now: float) -> bool:
-        if self._config.late_sweep_days <= 0:
+        if self._config.late_sweep_days <= 0 or self._catching_up_job_id is not None:
+            # A catch-up job is fetching that window already; sweep once it has ended.
             return False
         last = self._last_sweep_at
         return last is None or now - last >= self._config.late_sweep_interval_seconds
