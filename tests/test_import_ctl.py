@@ -44,7 +44,8 @@ def test_import_json_detach_and_jobs(
     """`--json import` prints only the final job object; `--detach` returns the id at once;
     `jobs`, `jobs show`, `jobs pause|resume|cancel` steer jobs."""
     lastfm_sim.reset(size=2000, seed=42)
-    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=10.0))
+    # 40 pages at 10 requests/s: the detached job runs long enough to be paused.
+    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=10.0, page_size=50))
     result = daemon.ctl("--json", "import", "300")
     assert result.returncode == 0, result.stderr
     job = json.loads(result.stdout)
