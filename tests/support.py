@@ -18,7 +18,6 @@ from typing import Any
 from musiquectl.client import Client, ClientError, DaemonError, Unreachable
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from musiqued.models import RecentTracksPage, Scrobble, iso_utc
 from musiqued.services.jobs import JobContext, JobKind
 from musiqued.storage import jobs as store
 from musiqued.storage.jobs import PageProgress
-from musiqued.storage.listens import newest_listen, store_page
+from musiqued.storage.listens import PreparedPage, StoreResult, newest_listen, prepare_page
 
 if TYPE_CHECKING:
     from musiqued.app.daemon import Daemon
@@ -111,6 +112,15 @@ def _ranges(pages: Iterable[int]) -> list[list[int]]:
     return ranges
 
 
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A fetched page, validated and turned into its statements, waiting for the writer."""
+
+    page: int
+    prepared: PreparedPage
+    reasons: list[str]
+
+
 def _split_valid(page: int, scrobbles: list[Scrobble]) -> tuple[list[Scrobble], list[str]]:
     valid: list[Scrobble] = []
     reasons: list[str] = []
@@ -125,6 +135,36 @@ def _split_valid(page: int, scrobbles: list[Scrobble]) -> tuple[list[Scrobble], 
         else:
             valid.append(s)
     return valid, reasons
+
+
+def _page_transaction(
+    job_id: int,
+    ready: _Ready,
+    checkpoint: dict[str, Any],
+    *,
+    first_sweep: bool,
+    active_s: float,
+) -> Callable[[sqlite3.Connection], tuple[StoreResult, dict[str, Any]]]:
+    """One page and its checkpoint, to run on the writer's thread (values only, no live state)."""
+
+    def transaction(conn: sqlite3.Connection) -> tuple[StoreResult, dict[str, Any]]:
+        result = ready.prepared.write(conn)
+        row = store.write_page_progress(
+            conn,
+            job_id,
+            PageProgress(
+                checkpoint=checkpoint,
+                # A later sweep sees the scrobbles of the first again: not news.
+                imported=result.imported + (result.refreshed if first_sweep else 0),
+                skipped=result.skipped if first_sweep else 0,
+                errors=len(ready.reasons) if first_sweep else 0,
+                reasons=ready.reasons if first_sweep else (),
+                active_s=active_s,
+            ),
+        )
+        return result, row
+
+    return transaction
 
 
 class Importer:
@@ -248,7 +288,7 @@ class Importer:
         for page in todo:
             pages.put_nowait(page)
         workers = max(1, min(self._daemon.config.lastfm.max_in_flight, len(todo)))
-        fetched: asyncio.Queue[tuple[int, RecentTracksPage] | None] = asyncio.Queue(workers)
+        fetched: asyncio.Queue[_Ready | None] = asyncio.Queue(workers)
 
         async def fetch_all() -> None:
             async with asyncio.TaskGroup() as fetchers:
@@ -265,20 +305,34 @@ class Importer:
         job: JobContext,
         plan: _Plan,
         pages: asyncio.Queue[int],
-        fetched: asyncio.Queue[tuple[int, RecentTracksPage] | None],
+        fetched: asyncio.Queue[_Ready | None],
     ) -> None:
         while not pages.empty():
             page = pages.get_nowait()
-            await fetched.put((page, await self._fetch(job, page, plan.per_page)))
+            # Prepared here, while the writer commits earlier pages: the writer's own turn
+            # per page is then only the checkpoint and the transaction.
+            ready = self._prepare(job, plan, page, await self._fetch(job, page, plan.per_page))
+            await fetched.put(ready)
 
     async def _writer(
         self,
         job: JobContext,
         plan: _Plan,
-        fetched: asyncio.Queue[tuple[int, RecentTracksPage] | None],
+        fetched: asyncio.Queue[_Ready | None],
     ) -> None:
-        while (item := await fetched.get()) is not None:
-            await self._write(job, plan, *item)
+        # The pages waiting when the writer comes round go to the writer's thread together:
+        # still one transaction each, but run back to back, not each after a round trip
+        # through the event loop (which is busy parsing the next pages meanwhile).
+        ended = False
+        while not ended and (ready := await fetched.get()) is not None:
+            batch = [ready]
+            while not fetched.empty():
+                more = fetched.get_nowait()
+                if more is None:
+                    ended = True
+                    break
+                batch.append(more)
+            await self._write(job, plan, batch)
 
     async def _first_page(self, job: JobContext) -> _Plan:
         """Page 1 tells the window's size: plan the job and store the page in one go."""
@@ -314,7 +368,7 @@ class Importer:
                 total_scrobbles=playcount,
             )
         if pages_total:
-            await self._write(job, plan, 1, first)
+            await self._write(job, plan, [self._prepare(job, plan, 1, first)])
         else:
             await job.published()
         return plan
@@ -341,62 +395,51 @@ class Importer:
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 
-    async def _write(
+    def _prepare(
         self, job: JobContext, plan: _Plan, page: int, fetched: RecentTracksPage
-    ) -> None:
+    ) -> _Ready:
         scrobbles, reasons = _split_valid(page, plan.keep(page, fetched.scrobbles))
-        skip_existing = bool(job.params.get("skip_existing", True))
-        try:
-            row = await self._commit(
-                job, plan, page, scrobbles, reasons, skip_existing=skip_existing
-            )
-        except BaseException:
-            plan.done.discard(page)
-            raise
-        await job.published(row)
+        prepared = prepare_page(
+            scrobbles,
+            source="import",
+            job_id=job.job_id,
+            skip_existing=bool(job.params.get("skip_existing", True)),
+        )
+        return _Ready(page, prepared, reasons)
 
-    async def _commit(
-        self,
-        job: JobContext,
-        plan: _Plan,
-        page: int,
-        scrobbles: list[Scrobble],
-        reasons: list[str],
-        *,
-        skip_existing: bool,
-    ) -> dict[str, Any]:
-        """Store one page and its checkpoint in one transaction; the job's row as committed.
+    async def _write(self, job: JobContext, plan: _Plan, batch: list[_Ready]) -> None:
+        """Store each page of ``batch`` with its checkpoint in its own transaction.
 
-        Every statement is a thread hop (aiosqlite), so a page is BEGIN, one statement per
-        table, the job's counters (returning the row the progress event shows), COMMIT: the
-        new albums are tagged and counted by the ``albums_enqueue`` trigger as they are made.
+        The rows, their JSON parameters and the checkpoints are prepared here; the
+        transactions (BEGIN, one statement per table, the job's counters returning the row
+        the progress event shows, COMMIT) then run in ONE hop on the writer's thread, in
+        order, stopping at the first that fails: so page N's checkpoint may name the pages
+        of the batch before it. New albums are tagged and counted by the ``albums_enqueue``
+        trigger as they are made.
         """
         first_sweep = plan.sweep == 1
-        async with job.db.transaction() as conn:
-            result = await store_page(
-                conn, scrobbles, source="import", job_id=job.job_id, skip_existing=skip_existing
+        active_s = job.active_s()
+        done = set(plan.done)
+        units = []
+        for ready in batch:
+            done.add(ready.page)
+            units.append(
+                _page_transaction(
+                    job.job_id,
+                    ready,
+                    plan.dump(done),
+                    first_sweep=first_sweep,
+                    active_s=active_s,
+                )
             )
-            row = await store.record_page(
-                conn,
-                job.job_id,
-                PageProgress(
-                    checkpoint=plan.dump(plan.done | {page}),
-                    # A later sweep sees the scrobbles of the first again: not news.
-                    imported=result.imported + (result.refreshed if first_sweep else 0),
-                    skipped=result.skipped if first_sweep else 0,
-                    errors=len(reasons) if first_sweep else 0,
-                    reasons=reasons if first_sweep else (),
-                    active_s=job.active_s(),
-                ),
-            )
-            # Inside the transaction: the next page's checkpoint, written once this one
-            # commits, must already count this page.
-            plan.done.add(page)
-        if result.new_albums:
+        results = await job.db.run_transactions(units)
+        plan.done.update(ready.page for ready in batch)
+        if any(result.new_albums for result, _ in results):
             enricher = getattr(self._daemon, "enricher", None)
             if enricher is not None:
                 enricher.wake()
-        return row
+        for _, row in results:
+            await job.published(row)
 
     # Last in the class: below it, ``list`` would name this method in annotations.
     async def list(self, limit: int) -> list[dict[str, Any]]:

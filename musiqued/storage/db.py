@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import aiosqlite
 
@@ -29,6 +29,32 @@ PRAGMAS = (
     "PRAGMA cache_size = -16000",
     "PRAGMA temp_store = MEMORY",
 )
+
+T = TypeVar("T")
+
+
+async def on_thread(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``work`` with ``conn``'s sqlite3 connection on its own thread: ONE hop.
+
+    A page written as one await per statement waits for the busy event loop between
+    statements (each result is handed back through ``call_soon_threadsafe`` and the next
+    statement queued from the loop); run whole on the connection's thread, it does not.
+    aiosqlite has no public call for this; ``_execute`` is what its own methods use.
+    """
+    execute = cast(Callable[..., Awaitable[T]], conn._execute)
+    return await execute(lambda: work(conn._conn))
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 class Database:
@@ -118,6 +144,40 @@ class Database:
                 raise
             await conn.execute("COMMIT")
             self.generation += 1
+
+    async def run_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` as one write transaction, run whole on the writer's thread (one hop).
+
+        For hot paths (an import page and its checkpoint): same lock and guarantees as
+        ``transaction()``, committed if ``work`` returns, rolled back if it raises. ``work``
+        runs on another thread: give it values computed beforehand, not live objects the
+        event loop may change meanwhile.
+        """
+        return (await self.run_transactions([work]))[0]
+
+    async def run_transactions(self, works: Sequence[Callable[[sqlite3.Connection], T]]) -> list[T]:
+        """Each of ``works`` as its OWN transaction, one after another, all in one hop.
+
+        The first that raises is rolled back and its exception propagates; those before it
+        stay committed, those after it never run. So a unit may count on every earlier
+        one having committed (an import page's checkpoint names the pages before it).
+        """
+
+        def run_all(conn: sqlite3.Connection) -> list[T]:
+            return [_in_transaction(conn, work) for work in works]
+
+        async with self._write_lock:
+            hop: asyncio.Future[list[T]] = asyncio.ensure_future(on_thread(self.writer, run_all))
+            try:
+                return await asyncio.shield(hop)
+            finally:
+                # Cancelled meanwhile: the transactions are already queued on the writer's
+                # thread and will end (commit or roll back) there; hold the lock, and keep
+                # cached reads exact, until they have.
+                if not hop.done():
+                    await asyncio.wait([hop])
+                    hop.exception()  # retrieved: the caller sees the cancellation instead
+                self.generation += 1
 
     async def fetchall(
         self,

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import aiosqlite
 
 from musiqued.errors import NotFoundError
-from musiqued.storage.db import Database
+from musiqued.storage.db import Database, on_thread
 
 JobState = Literal["queued", "running", "paused", "done", "failed", "cancelled", "interrupted"]
 STATES: tuple[JobState, ...] = (
@@ -188,22 +188,28 @@ async def record_page(
     Returns the job's row as it will commit (the progress event needs no second read). New
     albums are counted by the ``albums_enqueue`` trigger as ``store_page`` creates them.
     """
-    rows = list(
-        await conn.execute_fetchall(
-            _RECORD_PAGE,
-            {
-                "checkpoint": json.dumps(progress.checkpoint, separators=(",", ":")),
-                "pages": progress.pages,
-                "imported": progress.imported,
-                "skipped": progress.skipped,
-                "errors": progress.errors,
-                "reasons": json.dumps(list(progress.reasons)) if progress.reasons else None,
-                "max_reasons": MAX_ERROR_REASONS,
-                "active_s": progress.active_s,
-                "job_id": job_id,
-            },
-        )
-    )
+    return await on_thread(conn, lambda c: write_page_progress(c, job_id, progress))
+
+
+def write_page_progress(
+    conn: sqlite3.Connection, job_id: int, progress: PageProgress
+) -> dict[str, Any]:
+    """``record_page`` run on the writer's thread (e.g. in ``Database.run_transaction``)."""
+    # fetchall: a RETURNING statement left unfinished would hold up the COMMIT.
+    rows = conn.execute(
+        _RECORD_PAGE,
+        {
+            "checkpoint": json.dumps(progress.checkpoint, separators=(",", ":")),
+            "pages": progress.pages,
+            "imported": progress.imported,
+            "skipped": progress.skipped,
+            "errors": progress.errors,
+            "reasons": json.dumps(list(progress.reasons)) if progress.reasons else None,
+            "max_reasons": MAX_ERROR_REASONS,
+            "active_s": progress.active_s,
+            "job_id": job_id,
+        },
+    ).fetchall()
     if not rows:
         raise NotFoundError(f"no job {job_id}")
     return dict(zip(JOB_COLUMNS, rows[0], strict=True))

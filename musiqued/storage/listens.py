@@ -17,7 +17,7 @@ import aiosqlite
 import orjson
 
 from musiqued.models import Scrobble, iso_utc, utc_day
-from musiqued.storage.db import Database
+from musiqued.storage.db import Database, on_thread
 
 Source = Literal["import", "tracker"]
 
@@ -166,35 +166,64 @@ async def store_page(
     skip_existing: bool = True,
     want_new: bool = False,
 ) -> StoreResult:
-    """Write ``scrobbles`` inside the caller's transaction (``Database.transaction``)."""
+    """Write ``scrobbles`` inside the caller's transaction (``Database.transaction``).
+
+    The rows are prepared here; the statements run in one hop on the writer's thread.
+    """
     if not scrobbles:
         return StoreResult(0, 0, 0, 0, [])
+    page = prepare_page(scrobbles, source=source, job_id=job_id, skip_existing=skip_existing)
+    return await on_thread(conn, lambda c: page.write(c, want_new=want_new))
+
+
+def prepare_page(
+    scrobbles: Sequence[Scrobble],
+    *,
+    source: Source,
+    job_id: int | None,
+    skip_existing: bool = True,
+) -> PreparedPage:
+    """What ``PreparedPage.write`` needs, built on the caller's side of the thread hop.
+
+    Only the statements' JSON is kept (and the refresh rows if asked): an import holds
+    several prepared pages at once, and the peak memory of a long import counts.
+    """
     rows = page_rows(scrobbles, source=source, job_id=job_id)
-    listens = rows.listens
-    artists, albums, tracks, listen = rows.statements()
-    await conn.execute(*artists)
-    album_cursor = await conn.execute(*albums)
-    new_albums = max(album_cursor.rowcount, 0)
-    await conn.execute(*tracks)
-    before = 0
-    if want_new:
-        async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history") as cur:
-            row = await cur.fetchone()
+    refresh = None
+    if not skip_existing:
+        refresh = [(r[2], r[4], r[6], r[0], r[8], r[7]) for r in rows.listens]
+    return PreparedPage(len(scrobbles), rows.statements(), refresh)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """A page's statements with their JSON parameters, ready to run on the writer's thread."""
+
+    size: int
+    statements: list[tuple[str, tuple[str]]]
+    refresh: list[tuple[Any, ...]] | None
+    """``skip_existing=False``: the album, loved flag and MBID to set on listens stored before."""
+
+    def write(self, conn: sqlite3.Connection, *, want_new: bool = False) -> StoreResult:
+        """Run the statements inside the open transaction (blocking: the writer's thread)."""
+        if not self.size:
+            return StoreResult(0, 0, 0, 0, [])
+        artists, albums, tracks, listen = self.statements
+        conn.execute(*artists)
+        new_albums = max(conn.execute(*albums).rowcount, 0)
+        conn.execute(*tracks)
+        before = 0
+        if want_new:
+            row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history").fetchone()
             before = int(row[0]) if row else 0
-    cursor = await conn.execute(*listen)
-    imported = max(cursor.rowcount, 0)
-    existing = len(scrobbles) - imported
-    refreshed = 0
-    if not skip_existing and existing:
-        refresh = [(row[2], row[4], row[6], row[0], row[8], row[7]) for row in listens]
-        await conn.executemany(_REFRESH_LISTEN, refresh)
-        refreshed = existing
-    new: list[Scrobble] = []
-    if want_new and imported:
-        async with conn.execute(
-            f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} WHERE l.id > ? ORDER BY l.timestamp, l.id",
-            (before,),
-        ) as cur:
+        imported = max(conn.execute(*listen).rowcount, 0)
+        existing = self.size - imported
+        refreshed = 0
+        if self.refresh is not None and existing:
+            conn.executemany(_REFRESH_LISTEN, self.refresh)
+            refreshed = existing
+        new: list[Scrobble] = []
+        if want_new and imported:
             new = [
                 Scrobble(
                     timestamp=r[1],
@@ -205,15 +234,19 @@ async def store_page(
                     album_mbid=r[6],
                     track_mbid=r[7],
                 )
-                for r in await cur.fetchall()
+                for r in conn.execute(
+                    f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} WHERE l.id > ? "
+                    "ORDER BY l.timestamp, l.id",
+                    (before,),
+                )
             ]
-    return StoreResult(
-        imported=imported,
-        skipped=existing if skip_existing else 0,
-        refreshed=refreshed,
-        new_albums=new_albums,
-        new=new,
-    )
+        return StoreResult(
+            imported=imported,
+            skipped=existing if self.refresh is None else 0,
+            refreshed=refreshed,
+            new_albums=new_albums,
+            new=new,
+        )
 
 
 ListenValues = tuple[int, str, str, str, str, str, str, str]
