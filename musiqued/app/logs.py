@@ -180,7 +180,7 @@ def configure_logging(target: Target = "auto", level: str = "info") -> Target:
         root.removeHandler(old)
     root.addHandler(_handler_for(chosen))
     root.setLevel(level.upper())
-    for noisy in ("aiosqlite", "asyncio", "spotipy", "pylast", "urllib3", "httpx"):
+    for noisy in ("aiosqlite", "asyncio", "spotipy", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return chosen
 
