@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from musiqued.errors import TransientUpstreamError
 from musiqued.models import RecentTracksPage, Scrobble, iso_utc
 from musiqued.services.jobs import JobContext, JobKind
 from musiqued.storage import jobs as store
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 1000
 MAX_SWEEPS = 3
-PAGE_RETRIES = (2.0, 5.0, 15.0)
-"""Pauses before refetching a page the client already gave up on (its own retries spent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,26 +371,9 @@ class Importer:
         return plan
 
     async def _fetch(self, job: JobContext, page: int, per_page: int) -> RecentTracksPage:
-        lastfm = self._daemon.require_lastfm()
-        for attempt, pause in enumerate((*PAGE_RETRIES, None)):
-            try:
-                page_data: RecentTracksPage = await lastfm.recent_tracks(
-                    page=page, limit=per_page, from_ts=job.window_from, to_ts=job.window_to
-                )
-                return page_data
-            except TransientUpstreamError as exc:
-                if pause is None:
-                    raise TransientUpstreamError(
-                        f"Last.fm kept failing on page {page} ({exc.message}); "
-                        f"resume later with `musiquectl jobs resume {job.job_id}`",
-                        upstream_code=exc.upstream_code,
-                        status=exc.status,
-                    ) from exc
-                job.log.warning(
-                    "page failed; retrying", page=page, attempt=attempt + 1, error=exc.message
-                )
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
+        return await job.recent_tracks(
+            page=page, limit=per_page, from_ts=job.window_from, to_ts=job.window_to
+        )
 
     def _prepare(
         self, job: JobContext, plan: _Plan, page: int, fetched: RecentTracksPage

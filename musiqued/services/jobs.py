@@ -54,15 +54,20 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from musiqued.errors import ConflictError, MusiqueError, NotFoundError
+from musiqued.errors import ConflictError, MusiqueError, NotFoundError, TransientUpstreamError
+from musiqued.models import RecentTracksPage
 from musiqued.storage import jobs as store
 from musiqued.storage.db import Database
 from musiqued.storage.jobs import ACTIVE_STATES, JobState
+from musiqued.upstream.ratelimit import Priority
 
 if TYPE_CHECKING:
     from musiqued.app.daemon import Daemon
 
 log = structlog.get_logger("musiqued.jobs")
+
+PAGE_RETRY_PAUSES = (2.0, 5.0, 15.0)
+"""Pauses before refetching a page the Last.fm client already gave up on (its retries spent)."""
 
 RESUMABLE_AT_START: tuple[JobState, ...] = ("running", "queued", "interrupted")
 RESUMABLE: tuple[JobState, ...] = ("paused", "failed", "interrupted")
@@ -108,6 +113,31 @@ class JobContext:
     def active_s(self) -> float:
         """Seconds this job has spent running, over every run (for ``rate_per_s``)."""
         return self._active_before + (time.monotonic() - self._run_started)
+
+    async def recent_tracks(
+        self, *, page: int, limit: int, from_ts: int | None, to_ts: int | None
+    ) -> RecentTracksPage:
+        """One page of the job's window; once the client's own retries are spent, the page is
+        tried again after longer pauses before the job fails (resumable from its checkpoint)."""
+        lastfm = self.daemon.require_lastfm()
+        for attempt, pause in enumerate((*PAGE_RETRY_PAUSES, None)):
+            try:
+                return await lastfm.recent_tracks(
+                    page=page, limit=limit, from_ts=from_ts, to_ts=to_ts, priority=Priority.IMPORT
+                )
+            except TransientUpstreamError as exc:
+                if pause is None:
+                    raise TransientUpstreamError(
+                        f"Last.fm kept failing on page {page} ({exc.message}); "
+                        f"resume later with `musiquectl jobs resume {self.job_id}`",
+                        upstream_code=exc.upstream_code,
+                        status=exc.status,
+                    ) from exc
+                self.log.warning(
+                    "page failed; retrying", page=page, attempt=attempt + 1, error=exc.message
+                )
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     async def published(self, row: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Announce the job's committed progress: a ``job`` event and the STATUS= line.

@@ -18,18 +18,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from musiqued.errors import TransientUpstreamError
 from musiqued.models import RecentTracksPage, Scrobble
 from musiqued.services.jobs import JobContext, JobKind
 from musiqued.storage import history
 from musiqued.storage import jobs as store
 from musiqued.storage.jobs import PageProgress
 from musiqued.storage.listens import store_page
-from musiqued.upstream.ratelimit import Priority
 
 if TYPE_CHECKING:
     from musiqued.app.daemon import Daemon
-    from musiqued.upstream.lastfm import LastfmClient
 
 DAY = 86400
 DEFAULT_DAYS = 30
@@ -37,7 +34,6 @@ DEFAULT_DAYS = 30
 SAMPLE_SIZE = 50
 COUNT_BATCH = 8
 """Days whose Last.fm counts are asked for together (the governor paces them)."""
-RETRY_PAUSES = (2.0, 5.0, 15.0)
 
 
 @dataclass(slots=True)
@@ -218,24 +214,4 @@ class Verifier:
     async def _retrying(
         self, job: JobContext, window: tuple[int, int], *, page: int, limit: int
     ) -> RecentTracksPage:
-        lastfm: LastfmClient = self._daemon.require_lastfm()
-        for attempt, pause in enumerate((*RETRY_PAUSES, None)):
-            try:
-                return await lastfm.recent_tracks(
-                    page=page,
-                    limit=limit,
-                    from_ts=window[0],
-                    to_ts=window[1],
-                    priority=Priority.IMPORT,
-                )
-            except TransientUpstreamError as exc:
-                if pause is None:
-                    raise TransientUpstreamError(
-                        f"Last.fm kept failing ({exc.message}); resume later with "
-                        f"`musiquectl jobs resume {job.job_id}`",
-                        upstream_code=exc.upstream_code,
-                        status=exc.status,
-                    ) from exc
-                job.log.warning("request failed; retrying", attempt=attempt + 1, error=exc.message)
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
+        return await job.recent_tracks(page=page, limit=limit, from_ts=window[0], to_ts=window[1])
