@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -196,3 +197,33 @@ class DaemonProcess:
         raise TimeoutError(
             f"condition not met in {timeout}s (last value {last!r})\n{self.logs()[-3000:]}"
         )
+
+
+class SimulatorProcess:
+    """``musique-sim KIND`` as its own process on a free port, as a real service would be."""
+
+    def __init__(self, kind: str, *args: str, workdir: Path, log_name: str | None = None) -> None:
+        self.port = free_port()
+        self.log = (workdir / (log_name or f"sim-{kind}.log")).open("ab")
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "musique-sim"), kind, "--port", str(self.port), *args],
+            stdout=self.log,
+            stderr=self.log,
+        )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/admin/stats", timeout=2):  # noqa: S310
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"the {kind} simulator did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        self.log.close()

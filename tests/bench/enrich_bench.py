@@ -13,48 +13,18 @@ enrichment got done while the import ran.
 from __future__ import annotations
 
 import argparse
-import signal
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import DaemonProcess, free_port, short_tmp, write_config  # noqa: E402
+from tests.support import DaemonProcess, SimulatorProcess, short_tmp, write_config  # noqa: E402
 
 BIN = Path(sys.executable).parent
-
-
-class Sim:
-    def __init__(self, kind: str, *args: str, workdir: Path) -> None:
-        self.port = free_port()
-        log = (workdir / f"sim-{kind}.log").open("ab")
-        self.proc = subprocess.Popen(
-            [str(BIN / "musique-sim"), kind, "--port", str(self.port), *args],
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/admin/stats", timeout=2):  # noqa: S310
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"the {kind} simulator did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(10)
 
 
 def run_import(workdir: Path, sections: dict[str, Any], enabled: bool) -> dict[str, Any]:
@@ -96,9 +66,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with short_tmp() as workdir:
-        lastfm = Sim("lastfm", "--size", str(args.size), workdir=workdir)
-        spotify = Sim("spotify", workdir=workdir)
-        ai = Sim("ai", workdir=workdir)
+        lastfm = SimulatorProcess("lastfm", "--size", str(args.size), workdir=workdir)
+        spotify = SimulatorProcess("spotify", workdir=workdir)
+        ai = SimulatorProcess("ai", workdir=workdir)
         sections = {
             "lastfm": {
                 "api_key": "simkey",

@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +32,7 @@ from musiqued.storage import listens  # noqa: E402
 from musiqued.storage.migrations import MIGRATIONS  # noqa: E402
 from musiqued.upstream.lastfm import LastfmClient  # noqa: E402
 from musiqued.upstream.ratelimit import Governor  # noqa: E402
-from tests.support import DaemonProcess, free_port, write_config  # noqa: E402
+from tests.support import DaemonProcess, SimulatorProcess, write_config  # noqa: E402
 
 BIN = Path(sys.executable).parent
 NO_LIMIT = 100_000.0
@@ -43,27 +40,9 @@ PAGE_SIZE_A = int(next((a.split("=")[1] for a in sys.argv if a.startswith("--pag
 """(a) uses the default page size, Last.fm's documented maximum (``--page-size=1000`` to compare)."""
 
 
-class Simulator:
+class Simulator(SimulatorProcess):
     def __init__(self, size: int, workdir: Path) -> None:
-        self.port = free_port()
-        self.log = (workdir / f"sim-{size}.log").open("ab")
-        self.proc = subprocess.Popen(
-            [str(BIN / "musique-sim"), "lastfm", "--port", str(self.port), "--size", str(size)],
-            stdout=self.log,
-            stderr=self.log,
-        )
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/admin/stats", timeout=2):  # noqa: S310
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError("the simulator did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__("lastfm", "--size", str(size), workdir=workdir, log_name=f"sim-{size}.log")
 
     def lastfm(self, **values: Any) -> dict[str, Any]:
         return {
@@ -75,11 +54,6 @@ class Simulator:
             "page_size": PAGE_SIZE_A,
             **values,
         }
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
-        self.log.close()
 
 
 def start_daemon(workdir: Path, name: str, lastfm: dict[str, Any]) -> DaemonProcess:
