@@ -33,7 +33,7 @@ test: lint
 	$(BIN)/pytest -q
 
 demo: venv
-	$(BIN)/python -m musiqued.demo
+	$(BIN)/python -m musiqued.sim.demo
 
 bench: venv
 	for b in tests/bench/*_bench.py; do $(BIN)/python $$b || exit 1; done

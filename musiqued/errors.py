@@ -5,7 +5,9 @@
     MusiqueError
     ├── ConfigError                 bad configuration: needs a human (exit 78)
     ├── StoreError                  the database cannot be used
-    │   └── SchemaTooNewError       written by a newer musiqued
+    │   ├── SchemaTooNewError       written by a newer musiqued
+    │   ├── StorageFullError        no space left for a write: retry once space is back
+    │   └── DatabaseGoneError       the file was deleted or replaced under the daemon
     ├── NotConfiguredError          a feature lacks its credentials
     ├── NotFoundError               no such job / item
     ├── ConflictError               e.g. an import is already running
@@ -52,6 +54,18 @@ class SchemaTooNewError(StoreError):
     """The database was written by a newer version of musiqued."""
 
     kind = "schema_too_new"
+
+
+class StorageFullError(StoreError):
+    """A write failed for lack of disk space; nothing of it was committed."""
+
+    kind = "storage_full"
+
+
+class DatabaseGoneError(StoreError):
+    """The database file was deleted or replaced while the daemon ran: writes stop."""
+
+    kind = "database_gone"
 
 
 class NotConfiguredError(MusiqueError):

@@ -78,13 +78,5 @@ class RecentTracksPage:
     per_page: int
     total_pages: int
     total: int
-
-
-@dataclass(frozen=True, slots=True)
-class PageWrite:
-    """What storing one page did."""
-
-    imported: int
-    skipped: int
-    new_albums: int = 0
-    listens: list[Scrobble] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    """Why each entry that was neither a usable scrobble nor now playing was left out."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from musiqued.models import Scrobble
 from musiqued.storage.db import Database
-from musiqued.storage.listens import store_page
+from musiqued.storage.listens import Source, StoreResult, prepare_page
 
 
 def ts(iso: str) -> int:
@@ -17,16 +17,28 @@ def ts(iso: str) -> int:
     return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
 
 
+async def store(
+    db: Database,
+    scrobbles: Sequence[Scrobble],
+    *,
+    source: Source = "import",
+    skip_existing: bool = True,
+) -> StoreResult:
+    """Write ``scrobbles`` as one page, through the daemon's own page write, in one
+    transaction."""
+    prepared = prepare_page(scrobbles, source=source, job_id=None, skip_existing=skip_existing)
+    return await db.write(prepared.write)
+
+
 def seed(database: Path, scrobbles: Sequence[Scrobble], page: int = 500) -> None:
-    """Store ``scrobbles`` with the daemon's own ``store_page``, page by page."""
+    """Store ``scrobbles`` with the daemon's own page write, page by page."""
 
     async def write() -> None:
         db = Database(database)
         await db.open()
         try:
             for start in range(0, len(scrobbles), page):
-                async with db.transaction() as conn:
-                    await store_page(conn, scrobbles[start : start + page], source="import")
+                await store(db, scrobbles[start : start + page])
         finally:
             await db.close()
 

@@ -102,11 +102,18 @@ class DaemonProcess:
         extra_args: tuple[str, ...] = (),
         wait: bool = True,
         timeout: float = 15.0,
+        hooks: bool = False,
     ) -> DaemonProcess:
+        """``hooks``: run ``tests.hooked_musiqued``, musiqued with the test-only RPC methods."""
         log = self.log_path.open("ab")
+        program = (
+            [sys.executable, "-m", "tests.hooked_musiqued"]
+            if hooks
+            else [str(VENV_BIN / "musiqued")]
+        )
         self.proc = subprocess.Popen(
             [
-                str(VENV_BIN / "musiqued"),
+                *program,
                 "--config",
                 str(self.config_path),
                 "--log-target",
@@ -118,6 +125,7 @@ class DaemonProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            cwd=ROOT,
         )
         log.close()
         if wait:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from musiqued.app.config import SECRET_KEYS, Config, load_config
+from musiqued.app.config import load_config
+from musiqued.config import SECRET_KEYS, Config
 from musiqued.errors import ConfigError
 from tests.support import ROOT, VENV_BIN
 

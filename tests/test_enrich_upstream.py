@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from musiqued.app.config import AiConfig, SpotifyConfig
+from musiqued.config import AiConfig, SpotifyConfig
 from musiqued.errors import FatalUpstreamError, RateLimitedError, TransientUpstreamError
-from musiqued.services.enricher import build_prompt
+from musiqued.services.enrichment.prompt import build_prompt
 from musiqued.sim.spotify import SpotifySim
 from musiqued.storage.enrichment import AlbumFacts
 from musiqued.upstream.ai import AiClient
@@ -123,7 +123,7 @@ async def test_ai_completion_and_errors(ai_sim: SimulatedAi) -> None:
     Retry-After, 5xx and malformed bodies are transient."""
     config = AiConfig.model_validate(ai_sim.sections()["ai"])
     client = AiClient(config, timeout=5)
-    await client.start()
+    await client.open()
     try:
         facts = AlbumFacts("Nick Drake", "Pink Moon", 1972, "A quiet record.", [("Road", 3)], 3)
         done = await client.complete(build_prompt(facts, "fr"))
@@ -141,7 +141,7 @@ async def test_ai_completion_and_errors(ai_sim: SimulatedAi) -> None:
     finally:
         await client.close()
     bad = AiClient(config.model_copy(update={"api_key": SecretStr("nope")}), timeout=5)
-    await bad.start()
+    await bad.open()
     try:
         with pytest.raises(FatalUpstreamError) as caught:
             await bad.complete(build_prompt(facts, "en"))

@@ -236,8 +236,9 @@ def _journal_daemon(
     config = write_config(workdir / "musiqued.toml", base_sections(workdir, **sections))
     daemon = DaemonProcess(workdir, config, workdir / "d.sock")
     return daemon.start(
-        env={"MUSIQUED_TEST_HOOKS": "1", **(env or {})},
+        env=env,
         extra_args=("--log-target", "journal"),
+        hooks=True,
     )
 
 
@@ -269,7 +270,7 @@ def test_journalctl_finds_entries_by_event_and_job(
     assert entry["MUSIQUE_JOB_ID"] == str(job_id)
     assert entry["MUSIQUE_METHOD"] == "import.start"
     assert entry["MUSIQUE_DETAIL"] == "one\ntwo\nthree"
-    assert entry["CODE_FILE"].endswith("musiqued/app/testhooks.py")
+    assert entry["CODE_FILE"].endswith("tests/testhooks.py")
     assert entry["CODE_FUNC"] == "log_event"
     assert entry["_PID"] == str(journal_daemon.proc.pid if journal_daemon.proc else 0)
     (by_job,) = journald.wait_for(f"MUSIQUE_JOB_ID={job_id}")

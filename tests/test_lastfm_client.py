@@ -80,7 +80,7 @@ async def test_recorded_page_parses_exactly() -> None:
     )
     with running_sim(sim) as simulated:
         client = make_client(simulated)
-        await client.start()
+        await client.open()
         try:
             page = await client.recent_tracks(page=1, limit=4)
         finally:
@@ -189,7 +189,7 @@ async def test_every_fault_kind_still_gives_exact_pages(
     client = make_client(
         lastfm_sim, governor=Governor(1000, 4, hold_seconds=0.05, recovery_per_second=5)
     )
-    await client.start()
+    await client.open()
     try:
         assert await fetch_all(client, limit=100) == lastfm_sim.expected()
     finally:
@@ -201,7 +201,7 @@ async def test_slow_answers_past_the_timeout_are_retried(lastfm_sim: SimulatedLa
     """An answer later than timeout_seconds is abandoned and asked again."""
     lastfm_sim.set_faults(rate=0.3, kinds=["slow"], slow_seconds=0.6, seed=4)
     client = make_client(lastfm_sim, timeout_seconds=0.2)
-    await client.start()
+    await client.open()
     try:
         assert await fetch_all(client) == lastfm_sim.expected()
     finally:
@@ -216,7 +216,7 @@ async def test_error_29_bursts_slow_the_governor_then_it_recovers(
     governor = Governor(200, 4, hold_seconds=0.1, recovery_per_second=4.0)
     lastfm_sim.set_faults(rate=0.25, kinds=["error29"], burst=3, seed=1)
     client = make_client(lastfm_sim, governor=governor)
-    await client.start()
+    await client.open()
     try:
         assert await fetch_all(client, limit=100) == lastfm_sim.expected()
         assert governor.penalties >= 1
@@ -233,7 +233,7 @@ async def test_transient_failures_give_up_after_the_attempts(lastfm_sim: Simulat
     """When every answer is a 5xx, the call ends in TransientUpstreamError after `attempts`."""
     lastfm_sim.set_faults(rate=1.0, kinds=["http503"])
     client = make_client(lastfm_sim, retry=RetryPolicy(attempts=3, base_delay=0.01))
-    await client.start()
+    await client.open()
     try:
         with pytest.raises(TransientUpstreamError) as caught:
             await client.recent_tracks()
@@ -268,7 +268,7 @@ async def test_fatal_errors_have_clear_messages(
     """Errors retrying cannot fix are raised at once with a message a person understands."""
     lastfm_sim.configure(**settings)
     client = make_client(lastfm_sim, **config)
-    await client.start()
+    await client.open()
     try:
         with pytest.raises(FatalUpstreamError) as caught:
             await client.recent_tracks()
@@ -283,7 +283,7 @@ async def test_fatal_errors_have_clear_messages(
 async def test_page_size_above_200_falls_back(lastfm_sim: SimulatedLastfm, refusal: str) -> None:
     """page_size 1000 is used when accepted; if refused or clamped, the client settles on 200."""
     client = make_client(lastfm_sim, page_size=1000)
-    await client.start()
+    await client.open()
     try:
         page = await client.recent_tracks()
         assert (page.per_page, len(page.scrobbles), client.page_size) == (1000, 1000, 1000)
@@ -323,7 +323,7 @@ async def test_web_auth_then_signed_calls(lastfm_sim: SimulatedLastfm) -> None:
     """auth_url → user approves → auth_complete gives the session; the private profile reads."""
     lastfm_sim.configure(private=True, auto_approve=False)
     client = make_client(lastfm_sim)
-    await client.start()
+    await client.open()
     try:
         url, token = await client.auth_url()
         assert url == f"{lastfm_sim.base_url}/api/auth/?api_key=simkey&token={token}"

@@ -21,7 +21,7 @@ from tests.support import base_sections, write_config
 def test_stop_signal_answers_in_flight_request(start_daemon: StartDaemon, signum: int) -> None:
     """SIGTERM or SIGINT while a request is being worked on: that request is answered, the
     daemon exits 0 within 10 s and removes its socket."""
-    daemon = start_daemon(env={"MUSIQUED_TEST_HOOKS": "1"})
+    daemon = start_daemon(hooks=True)
     # test.block holds the loop, so the signal arrives while the request is in flight.
     batch = [
         {"jsonrpc": "2.0", "method": "test.block", "params": {"seconds": 1.0}, "id": 0},

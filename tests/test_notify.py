@@ -91,8 +91,9 @@ def notified_daemon(workdir: Path, notify: NotifyListener) -> Iterator[Any]:
         daemon = DaemonProcess(workdir, config, workdir / "d.sock")
         started.append(daemon)
         return daemon.start(
-            env={"NOTIFY_SOCKET": str(notify.path), "MUSIQUED_TEST_HOOKS": "1", **(env or {})},
+            env={"NOTIFY_SOCKET": str(notify.path), **(env or {})},
             wait=False,
+            hooks=True,
         )
 
     yield start

@@ -25,9 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from musiqued import wire
+from musiqued.app.daemon import build_services
+from musiqued.config import Config
 from musiqued.rpc.dispatch import Dispatcher
 from musiqued.rpc.methods import daemon as daemon_methods
-from musiqued.rpc.server import AccessPolicy, RpcServer
+from musiqued.rpc.peers import AccessPolicy
+from musiqued.rpc.server import RpcServer
 from musiqued.services.events import EventBus
 from musiqued.storage import Database
 from musiqued.storage.listens import count_listens
@@ -39,13 +42,12 @@ KNOWN = {*NO_PARAMS, "events.subscribe"}
 EXAMPLES = int(os.environ.get("MUSIQUE_FUZZ_EXAMPLES", "2000"))
 
 
-class _Daemon:
-    """The part of ``Daemon`` the ``daemon.*`` handlers use, over a real database."""
+class _Control:
+    """The daemon's own surface (``DaemonControl``) the ``daemon.*`` handlers use."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, events: EventBus) -> None:
         self.db = db
-        self.events = EventBus()
-        self.dispatcher: Dispatcher
+        self.events = events
 
     async def status(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "listens": await count_listens(self.db)}
@@ -80,10 +82,11 @@ def served() -> Iterator[_Served]:
     thread.start()
     with short_tmp() as workdir, structlog.testing.capture_logs() as logs:
         db = Database(workdir / "fuzz.db")
-        daemon = _Daemon(db)
-        daemon.dispatcher = Dispatcher({m.name: m for m in daemon_methods.METHODS}, daemon)
+        events = EventBus()
+        services = build_services(Config(), db, events, control=_Control(db, events))
+        dispatcher = Dispatcher({m.name: m for m in daemon_methods.METHODS}, services)
         server = RpcServer(
-            daemon.dispatcher,
+            dispatcher,
             path=workdir / "fuzz.sock",
             mode=0o600,
             policy=AccessPolicy(),
@@ -92,7 +95,7 @@ def served() -> Iterator[_Served]:
 
         async def start() -> None:
             await db.open()
-            await server.start()
+            await server.open()
 
         async def stop() -> None:
             await server.close()

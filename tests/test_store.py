@@ -12,8 +12,9 @@ import pytest
 from musiqued.errors import SchemaTooNewError
 from musiqued.models import Scrobble
 from musiqued.storage import Database
-from musiqued.storage.listens import count_listens, recent_listens, store_page
+from musiqued.storage.listens import count_listens, recent_listens
 from musiqued.storage.migrations import LATEST_VERSION
+from tests.history_support import store
 from tests.support import DaemonProcess, base_sections, write_config
 
 
@@ -44,8 +45,7 @@ async def test_reopen_keeps_data_and_version(tmp_path: Path) -> None:
     """Opening an up-to-date database again migrates nothing and keeps its rows."""
     first = Database(tmp_path / "m.db")
     await first.open()
-    async with first.transaction() as conn:
-        await store_page(conn, _page(1000, 3), source="import")
+    await store(first, _page(1000, 3), source="import")
     await first.close()
     again = Database(tmp_path / "m.db")
     await again.open()
@@ -87,13 +87,11 @@ async def test_identity_is_case_insensitive_unicode(db: Database) -> None:
         Scrobble(timestamp=100, artist="ärzte", title="äRGER"),
         Scrobble(timestamp=100, artist="ÄRZTE", title="ärger"),
     ]
-    async with db.transaction() as conn:
-        result = await store_page(conn, variants, source="import")
+    result = await store(db, variants, source="import")
     assert (result.imported, result.skipped) == (1, 2)
-    async with db.transaction() as conn:
-        again = await store_page(
-            conn, [Scrobble(timestamp=101, artist="ärzte", title="ärger")], source="tracker"
-        )
+    again = await store(
+        db, [Scrobble(timestamp=101, artist="ärzte", title="ärger")], source="tracker"
+    )
     assert again.imported == 1
     assert await count_listens(db) == 2
     assert await db.scalar("SELECT COUNT(*) FROM artists") == 1
@@ -101,17 +99,14 @@ async def test_identity_is_case_insensitive_unicode(db: Database) -> None:
 
 async def test_unique_index_enforces_identity(db: Database) -> None:
     """The rule holds below store_page too: a duplicate row is rejected by unique indexes."""
-    async with db.transaction() as conn:
-        await store_page(conn, [Scrobble(timestamp=5, artist="Ä", title="x")], source="import")
+    await store(db, [Scrobble(timestamp=5, artist="Ä", title="x")], source="import")
     with pytest.raises(sqlite3.IntegrityError):
-        async with db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO listening_history (timestamp, date, track_id, artist_id, source) "
-                "SELECT timestamp, date, track_id, artist_id, 'tracker' FROM listening_history"
-            )
+        await db.execute(
+            "INSERT INTO listening_history (timestamp, date, track_id, artist_id, source) "
+            "SELECT timestamp, date, track_id, artist_id, 'tracker' FROM listening_history"
+        )
     with pytest.raises(sqlite3.IntegrityError):
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO artists (name, name_key) VALUES ('ä', 'ä')")
+        await db.execute("INSERT INTO artists (name, name_key) VALUES ('ä', 'ä')")
     indexes = await db.fetchall("PRAGMA index_list('listening_history')")
     assert any(row["unique"] and row["name"] == "listening_history_identity" for row in indexes)
 
@@ -119,10 +114,8 @@ async def test_unique_index_enforces_identity(db: Database) -> None:
 async def test_same_page_twice_stores_no_duplicates(db: Database) -> None:
     """Storing the same page twice: the second write skips every listen; counts are right."""
     page = _page(1_000_000, 200)
-    async with db.transaction() as conn:
-        first = await store_page(conn, page, source="import")
-    async with db.transaction() as conn:
-        second = await store_page(conn, page, source="import")
+    first = await store(db, page, source="import")
+    second = await store(db, page, source="import")
     assert (first.imported, first.skipped, first.new_albums) == (200, 0, 1)
     assert (second.imported, second.skipped, second.new_albums) == (0, 200, 0)
     assert await count_listens(db) == 200
@@ -131,14 +124,12 @@ async def test_same_page_twice_stores_no_duplicates(db: Database) -> None:
 
 async def test_skip_existing_false_refreshes(db: Database) -> None:
     """skip_existing=False updates stored listens (album, loved) instead of skipping them."""
-    async with db.transaction() as conn:
-        await store_page(conn, _page(10, 3, album=""), source="import")
+    await store(db, _page(10, 3, album=""), source="import")
     changed = [
         Scrobble(timestamp=s.timestamp, artist=s.artist, title=s.title, album="Later", loved=True)
         for s in _page(10, 3)
     ]
-    async with db.transaction() as conn:
-        result = await store_page(conn, changed, source="import", skip_existing=False)
+    result = await store(db, changed, source="import", skip_existing=False)
     assert (result.imported, result.skipped, result.refreshed) == (0, 0, 3)
     rows = await db.fetchall(
         "SELECT al.title, l.loved FROM listening_history l JOIN albums al ON al.id = l.album_id"
@@ -155,30 +146,29 @@ async def test_each_listen_keeps_its_track_mbid(db: Database) -> None:
         Scrobble(timestamp=200, artist="Artist", title="Song", album="Live", track_mbid=mbid_b),
         Scrobble(timestamp=300, artist="Artist", title="Song"),
     ]
-    async with db.transaction() as conn:
-        await store_page(conn, page, source="import")
+    await store(db, page, source="import")
     assert [x["track_mbid"] for x in reversed(await recent_listens(db, 10))] == [
         mbid_a,
         mbid_b,
         None,
     ]
     fixed = [Scrobble(timestamp=300, artist="Artist", title="Song", track_mbid=mbid_a)]
-    async with db.transaction() as conn:
-        await store_page(conn, fixed, source="import", skip_existing=False)
+    await store(db, fixed, source="import", skip_existing=False)
     assert (await recent_listens(db, 1))[0]["track_mbid"] == mbid_a
 
 
 async def test_cached_count_follows_writes(db: Database) -> None:
     """The listens count daemon.status shows is cached, yet exact after every write."""
     assert await count_listens(db) == 0
-    async with db.transaction() as conn:
-        await store_page(conn, _page(1, 5), source="import")
+    await store(db, _page(1, 5), source="import")
     assert await count_listens(db) == 5
-    async with db.transaction() as conn:
-        await conn.execute("DELETE FROM listening_history WHERE timestamp < 3")
+    await db.execute("DELETE FROM listening_history WHERE timestamp < 3")
     assert await count_listens(db) == 3
-    with pytest.raises(RuntimeError):  # noqa: PT012 - the failure must happen mid-transaction
-        async with db.transaction() as conn:
-            await conn.execute("DELETE FROM listening_history")
-            raise RuntimeError("rolled back")
+
+    def delete_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM listening_history")
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await db.write(delete_then_fail)
     assert await count_listens(db) == 3

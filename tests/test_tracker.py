@@ -39,7 +39,12 @@ def test_new_scrobbles_are_recorded_within_the_interval(
     assert newest["source"] == "tracker"
     status = _status(daemon)
     assert status["running"] is True
-    assert status["last_track"] == f"{newest['artist']}|{newest['title']}|{newest['album'] or ''}"
+    assert status["last_track"] == {
+        "artist": newest["artist"],
+        "title": newest["title"],
+        "album": newest["album"],
+        "timestamp": newest["timestamp"],
+    }
     assert status["interval_seconds"] == 2
     assert status["scrobbles_recorded"] >= 41
     assert status["last_poll_at"] <= status["next_poll_at"]

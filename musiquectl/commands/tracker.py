@@ -56,13 +56,9 @@ def render_tracker(status: dict[str, Any]) -> None:
     key_values(tracker_pairs(status))
 
 
-def _last_track(value: str | None) -> str:
-    """``Artist|Title|Album`` (the original's format) shown like the other songs."""
-    if not value:
-        return "-"
-    artist, _, rest = value.partition("|")
-    title, _, album = rest.partition("|")
-    return _song({"artist": artist, "title": title, "album": album})
+def _last_track(value: dict[str, Any] | None) -> str:
+    """The newest stored listen (``{artist, title, album, timestamp}``), like other songs."""
+    return _song(value) if value else "-"
 
 
 def _song(item: dict[str, Any]) -> str:

@@ -6,13 +6,18 @@ import asyncio
 import gc
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from musiqued import __version__
 from musiqued.app.config import load_config
 from musiqued.errors import ConfigError, MusiqueError
+
+if TYPE_CHECKING:
+    from musiqued.rpc.table import Method
 
 EX_CONFIG = 78
 
@@ -22,62 +27,75 @@ def _fail(message: str, status: int) -> None:
     sys.exit(status)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config",
-    "config_path",
-    # Not dir_okay=False: click would exit 2; a bad path is a config error (exit 78).
-    type=click.Path(path_type=Path),
-    help="Configuration file (TOML or JSON). Default: $MUSIQUED_CONFIG, "
-    "/etc/musique/musiqued.toml for root, else $XDG_CONFIG_HOME/musique/musiqued.toml.",
-)
-@click.option(
-    "--check-config",
-    is_flag=True,
-    help="Validate the configuration, print it with secrets masked, and exit.",
-)
-@click.option(
-    "--log-target",
-    type=click.Choice(["auto", "console", "logfmt", "json", "journal"]),
-    default="auto",
-    show_default=True,
-    help="Where logs go; auto: the journal when stderr is connected to it, else a console "
-    "format on a terminal and logfmt otherwise.",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-)
-@click.version_option(__version__, prog_name="musiqued")
-def main(config_path: Path | None, check_config: bool, log_target: str, log_level: str) -> None:
-    """Keep a complete Last.fm listening history; controlled by musiquectl."""
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        _fail(f"config error: {exc.message}", EX_CONFIG)
-        return
-    if check_config:
-        click.echo(json.dumps(config.masked(), indent=2))
-        return
+def command(extra_methods: Sequence[Method] = ()) -> click.Command:
+    """The ``musiqued`` command; ``extra_methods`` join the RPC table (tests add theirs)."""
 
-    from musiqued.app.logs import configure_logging, register_config_secrets
+    @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option(
+        "--config",
+        "config_path",
+        # Not dir_okay=False: click would exit 2; a bad path is a config error (exit 78).
+        type=click.Path(path_type=Path),
+        help="Configuration file (TOML or JSON). Default: $MUSIQUED_CONFIG, "
+        "/etc/musique/musiqued.toml for root, else $XDG_CONFIG_HOME/musique/musiqued.toml.",
+    )
+    @click.option(
+        "--check-config",
+        is_flag=True,
+        help="Validate the configuration, print it with secrets masked, and exit.",
+    )
+    @click.option(
+        "--log-target",
+        type=click.Choice(["auto", "console", "logfmt", "json", "journal"]),
+        default="auto",
+        show_default=True,
+        help="Where logs go; auto: the journal when stderr is connected to it, else a console "
+        "format on a terminal and logfmt otherwise.",
+    )
+    @click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        default="info",
+        show_default=True,
+    )
+    @click.version_option(__version__, prog_name="musiqued")
+    def main(config_path: Path | None, check_config: bool, log_target: str, log_level: str) -> None:
+        """Keep a complete Last.fm listening history; controlled by musiquectl."""
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            _fail(f"config error: {exc.message}", EX_CONFIG)
+            return
+        if check_config:
+            click.echo(json.dumps(config.masked(), indent=2))
+            return
 
-    configure_logging(log_target, log_level)  # type: ignore[arg-type]
-    register_config_secrets(config)
-    from musiqued.app.daemon import Daemon
-    from musiqued.app.systemd import Notifier, listen_sockets, unix_stream_socket
+        from musiqued.app.logs import configure_logging, register_config_secrets
 
-    inherited = unix_stream_socket(listen_sockets())
-    notifier = Notifier()
-    daemon = Daemon(config, config_path=config_path, notifier=notifier, inherited_socket=inherited)
-    try:
-        status = _run(daemon.run())
-    except MusiqueError as exc:
-        _fail(exc.message, EX_CONFIG if isinstance(exc, ConfigError) else 1)
-        return
-    sys.exit(status)
+        configure_logging(log_target, log_level)  # type: ignore[arg-type]
+        register_config_secrets(config)
+        from musiqued.app.daemon import Daemon
+        from musiqued.app.systemd import Notifier, listen_sockets, unix_stream_socket
+
+        inherited = unix_stream_socket(listen_sockets())
+        daemon = Daemon(
+            config,
+            config_path=config_path,
+            notifier=Notifier(),
+            inherited_socket=inherited,
+            extra_methods=extra_methods,
+        )
+        try:
+            status = _run(daemon.run())
+        except MusiqueError as exc:
+            _fail(exc.message, EX_CONFIG if isinstance(exc, ConfigError) else 1)
+            return
+        sys.exit(status)
+
+    return main
+
+
+main = command()
 
 
 def _run(coro: object) -> int:

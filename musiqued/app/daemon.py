@@ -1,7 +1,10 @@
-"""The daemon object: owns every component, starts them in order, stops them in reverse.
+"""The daemon object: the composition root.
 
-Signal handlers only schedule work (a stop or a reload) on the loop; the work itself runs
-here. Every background task belongs to a component, which cancels and awaits it on stop.
+It builds every component, hands each exactly what it uses through its constructor, opens
+them in order and closes them in reverse; components never see the daemon, they talk
+through the event bus or the callbacks wired here. Signal handlers only schedule work (a
+stop or a reload) on the loop; the work itself runs here. Every background task is owned
+by a component (or by the daemon: watchdog, status line) and cancelled and awaited on stop.
 """
 
 from __future__ import annotations
@@ -12,37 +15,87 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from musiqued import __version__, wire
-from musiqued.app.config import Config, load_config
-from musiqued.app.http_api import HttpApi
+from musiqued.app.config import load_config
 from musiqued.app.logs import register_config_secrets
 from musiqued.app.systemd import Notifier
-from musiqued.app.testhooks import with_test_hooks
+from musiqued.config import Config
 from musiqued.errors import ConfigError
 from musiqued.rpc.dispatch import Dispatcher
-from musiqued.rpc.methods import METHODS
-from musiqued.rpc.server import AccessPolicy, RpcServer
-from musiqued.services.enricher import Enricher
+from musiqued.rpc.methods import METHODS, with_extra
+from musiqued.rpc.peers import AccessPolicy
+from musiqued.rpc.server import RpcServer
+from musiqued.rpc.table import Method
+from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
+from musiqued.services.facade import DaemonControl, Services
 from musiqued.services.importer import Importer
 from musiqued.services.jobs import JobRunner
 from musiqued.services.lastfm_session import LastfmConnection
+from musiqued.services.library import Library
 from musiqued.services.tracker import Tracker
 from musiqued.services.verifier import Verifier
+from musiqued.services.window import WindowPager
 from musiqued.storage import Database
-from musiqued.storage.listens import count_listens
-from musiqued.upstream.lastfm import LastfmClient
-from musiqued.upstream.ratelimit import Governor
+
+if TYPE_CHECKING:
+    from musiqued.http.api import HttpApi
 
 log = structlog.get_logger("musiqued.daemon")
 
 STOP_TIMEOUT_S = 8.0
+
+
+class Component(Protocol):
+    """What the daemon opens at start and closes at stop."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def enrichment_sections(config: Config) -> EnrichmentSections:
+    return EnrichmentSections(config.enrichment, config.spotify, config.ai)
+
+
+def build_services(
+    config: Config, db: Database, events: EventBus, *, control: DaemonControl
+) -> Services:
+    """Build the services bottom up, each with what it uses and nothing more."""
+    # Late-bound: the tracker is built after the connection whose changes it follows.
+    tracker: Tracker | None = None
+
+    def lastfm_changed() -> None:
+        if tracker is not None:
+            tracker.lastfm_changed()
+
+    # One connection (and governor) for every Last.fm request: tracker first, then
+    # imports, enrichment. New credentials wake a tracker that waits for them.
+    lastfm = LastfmConnection(config.lastfm, db, on_change=lastfm_changed)
+    jobs = JobRunner(db, events)
+    pager = WindowPager(lastfm)
+    enricher = Enricher(db, lastfm, events, enrichment_sections(config))
+    # Job kinds register with the runner as they are built, before it resumes old jobs.
+    importer = Importer(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
+    verifier = Verifier(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
+    tracker = Tracker(db, lastfm, importer, events, config.tracker, on_new_albums=enricher.wake)
+    return Services(
+        control=control,
+        events=events,
+        jobs=jobs,
+        importer=importer,
+        verifier=verifier,
+        tracker=tracker,
+        enricher=enricher,
+        lastfm=lastfm,
+        library=Library(db),
+    )
 
 
 class Daemon:
@@ -53,32 +106,41 @@ class Daemon:
         config_path: Path | None = None,
         notifier: Notifier | None = None,
         inherited_socket: socket.socket | None = None,
+        extra_methods: Sequence[Method] = (),
     ) -> None:
         self.config = config
         self.config_path = config_path
         self.notifier = notifier or Notifier()
+        self._inherited_socket = inherited_socket
+        self._started_monotonic = time.monotonic()
+        self._stop_requested = asyncio.Event()
+        self._opened: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
         self.events = EventBus()
         self.db = Database(config.daemon.database)
-        self.started_at = time.time()
-        self._started_monotonic = time.monotonic()
-        self._inherited_socket = inherited_socket
-        self._stop_requested = asyncio.Event()
-        self._stops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._status_providers: list[Callable[[], str | None]] = []
-        self.dispatcher = Dispatcher(with_test_hooks(METHODS), self)
-        # Job kinds register with the runner here, before it starts and resumes old jobs.
-        # One governor for every Last.fm request (tracker first, then imports, enrichment).
-        self.lastfm_connection = LastfmConnection(config.lastfm, self.db)
-        self.governor: Governor = self.lastfm_connection.governor
-        self.lastfm: LastfmClient = self.lastfm_connection.client
-        self.jobs = JobRunner(self)
-        self.importer = Importer(self)
-        self.tracker = Tracker(self)
-        self.verifier = Verifier(self)
-        self.enricher = Enricher(self)
-        self.http = HttpApi(self)
-        self.rpc: RpcServer | None = None
+        self.services = build_services(config, self.db, self.events, control=self)
+        self.lastfm = self.services.lastfm
+        self.jobs = self.services.jobs
+        self.importer = self.services.importer
+        self.verifier = self.services.verifier
+        self.tracker = self.services.tracker
+        self.enricher = self.services.enricher
+        self.dispatcher = Dispatcher(with_extra(METHODS, extra_methods), self.services)
+        self.rpc = RpcServer(
+            self.dispatcher,
+            path=config.daemon.socket,
+            mode=config.daemon.socket_mode_bits,
+            policy=AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids),
+            idle_timeout=config.daemon.idle_timeout_seconds,
+            inherited=inherited_socket,
+        )
+        self.http: HttpApi | None = None
+        self._status_lines: tuple[Callable[[], str | None], ...] = (
+            self.jobs.status_line,
+            self.tracker.status_line,
+            self.enricher.status_line,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -97,27 +159,33 @@ class Daemon:
                 loop.remove_signal_handler(signum)
         return 0
 
+    def _components(self) -> list[tuple[str, Component]]:
+        """In open order; closed in reverse."""
+        return [
+            ("database", self.db),
+            # First of the services: every one calls Last.fm through it.
+            ("lastfm", self.lastfm),
+            # Before the job runner: resumed imports wake it.
+            ("enricher", self.enricher),
+            # It resumes interrupted jobs, which use every component before it.
+            ("jobs", self.jobs),
+            # After the job runner: a long gap is handed to an import job.
+            ("tracker", self.tracker),
+            # Last: clients are served once everything they may call is up.
+            ("rpc server", self.rpc),
+        ]
+
     async def start(self) -> None:
         log.info("musiqued starting", version=__version__, pid=os.getpid())
         if self.notifier.watchdog_interval:
             # From the start: opening (and migrating) a large database takes a while too.
             self.spawn("watchdog", self._watchdog(self.notifier.watchdog_interval))
         self.notifier.status("opening database")
-        await self.db.open()
-        self._on_stop("database", self.db.close)
-        for name, start, stop in self._components():
-            await start()
-            self._on_stop(name, stop)
-        self.rpc = RpcServer(
-            self.dispatcher,
-            path=self.config.daemon.socket,
-            mode=self.config.daemon.socket_mode_bits,
-            policy=AccessPolicy(self.config.daemon.allowed_uids, self.config.daemon.allowed_gids),
-            idle_timeout=self.config.daemon.idle_timeout_seconds,
-            inherited=self._inherited_socket,
-        )
-        await self.rpc.start()
-        self._on_stop("rpc server", self.rpc.close)
+        for name, component in self._components():
+            await component.open()
+            self._opened.append((name, component.close))
+            if name == "tracker":
+                await self._open_http()
         self.spawn("status", self._status_loop())
         self.notifier.ready(self.status_line())
         log.info(
@@ -128,48 +196,38 @@ class Daemon:
             lastfm_configured=self.config.lastfm.configured,
         )
 
-    def _components(
-        self,
-    ) -> list[tuple[str, Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]]:
-        """The services, in start order; each is stopped in reverse after the RPC server."""
-        return [
-            # First: every service calls Last.fm through it.
-            ("lastfm", self.lastfm_connection.start, self.lastfm_connection.close),
-            # Before the job runner: resumed imports wake it.
-            ("enricher", self.enricher.start, self.enricher.stop),
-            # Last: it resumes interrupted jobs, which use every component before it.
-            ("jobs", self.jobs.start, self.jobs.stop),
-            # After the job runner: a long gap is handed to an import job.
-            ("tracker", self.tracker.open, self.tracker.close),
-            # After the services it calls (importer, tracker): the original's HTTP API.
-            ("http api", self.http.start, self.http.stop),
-        ]
+    async def _open_http(self) -> None:
+        """The HTTP front end, only when ``[http] listen`` is set (aiohttp.web loads then)."""
+        if self.http is not None or not self.config.http.listen:
+            return
+        from musiqued.http.api import HttpApi
+
+        http = HttpApi(self.services, self.config.http)
+        await http.open()
+        self.http = http
+        self._opened.append(("http api", http.close))
 
     async def stop(self) -> None:
-        """Stop accepting, cancel our tasks, stop components in reverse, close the database."""
+        """Stop accepting, cancel our tasks, close components in reverse."""
         self.notifier.stopping()
         log.info("musiqued stopping")
-        if self.rpc is not None:
-            await self.rpc.stop_accepting()
+        await self.rpc.stop_accepting()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        while self._stops:
-            name, stop = self._stops.pop()
+        while self._opened:
+            name, close = self._opened.pop()
             try:
-                await asyncio.wait_for(stop(), STOP_TIMEOUT_S)
+                await asyncio.wait_for(close(), STOP_TIMEOUT_S)
             except TimeoutError:
                 log.error("component did not stop in time", component=name)
             except Exception:
                 log.exception("component failed to stop", component=name)
         self.notifier.close()
         log.info("musiqued stopped")
-
-    def _on_stop(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
-        self._stops.append((name, stop))
 
     def spawn(self, name: str, coro: Awaitable[None]) -> None:
         """Run ``coro`` as a daemon-owned task: cancelled and awaited on stop, errors logged."""
@@ -186,10 +244,6 @@ class Daemon:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def require_lastfm(self) -> LastfmClient:
-        """The Last.fm client; NotConfiguredError when the credentials are missing."""
-        return self.lastfm_connection.require()
-
     def request_stop(self) -> None:
         self._stop_requested.set()
 
@@ -199,6 +253,8 @@ class Daemon:
     async def _reload_logged(self) -> None:
         with contextlib.suppress(ConfigError):
             await self.reload()
+
+    # -- DaemonControl -------------------------------------------------------------------
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the configuration; keep the old one if the new one is invalid."""
@@ -219,59 +275,28 @@ class Daemon:
         )
         self.config = new
         register_config_secrets(new)
-        await self._apply_config()
+        await self._reconfigure(new)
         self.notifier.ready(self.status_line())
         log.info("configuration reloaded", changed=changed)
         self.events.publish("daemon", event="reloaded", changed=changed)
         return {"status": "reloaded", "changed": changed}
 
-    async def _apply_config(self) -> None:
-        """Hand the new configuration to components that can change while running."""
-        if self.rpc is not None:
-            self.rpc.policy = AccessPolicy(
-                self.config.daemon.allowed_uids, self.config.daemon.allowed_gids
-            )
-            self.rpc.idle_timeout = self.config.daemon.idle_timeout_seconds
-        await self.lastfm_connection.reconfigure(self.config.lastfm)
-        await self.tracker.reconfigure()
-        await self.enricher.reconfigure()
-        await self.http.apply_config()
-
-    async def _watchdog(self, interval: float) -> None:
-        while True:
-            self.notifier.watchdog()
-            await asyncio.sleep(interval)
-
-    async def _status_loop(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            self.notifier.status(self.status_line())
-
-    # -- what the daemon reports ---------------------------------------------------------
-
-    def add_status_provider(self, provider: Callable[[], str | None]) -> None:
-        """A component's contribution to systemd's STATUS= line (None: nothing to say)."""
-        self._status_providers.append(provider)
-
-    def status_line(self) -> str:
-        parts = [text for provider in self._status_providers if (text := provider())]
-        return "; ".join(parts) if parts else "idle"
-
-    @property
-    def socket_path(self) -> Path:
-        if self._inherited_socket is not None:
-            # Activated: the socket systemd bound, wherever the config says it would be.
-            with contextlib.suppress(OSError):
-                name = self._inherited_socket.getsockname()
-                if isinstance(name, str) and name:
-                    return Path(name)
-        return self.config.daemon.socket
-
-    @property
-    def uptime_s(self) -> float:
-        return round(time.monotonic() - self._started_monotonic, 3)
+    async def _reconfigure(self, config: Config) -> None:
+        """Hand each component its new section."""
+        self.rpc.policy = AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids)
+        self.rpc.idle_timeout = config.daemon.idle_timeout_seconds
+        self.importer.reconfigure(config.lastfm)
+        self.verifier.reconfigure(config.lastfm)
+        await self.tracker.reconfigure(config.tracker)
+        await self.lastfm.reconfigure(config.lastfm)
+        await self.enricher.reconfigure(enrichment_sections(config))
+        if self.http is not None:
+            await self.http.reconfigure(config.http)
+        else:
+            await self._open_http()
 
     async def status(self) -> dict[str, Any]:
+        governor = self.lastfm.governor
         return {
             "version": __version__,
             "api_version": wire.API_VERSION,
@@ -288,11 +313,42 @@ class Daemon:
             "jobs": await self.jobs.active(),
             # The shared Last.fm request rate: below nominal after error 29, then recovering.
             "governor": {
-                "rate": round(self.governor.rate, 3),
-                "nominal_rate": self.governor.nominal_rate,
-                "penalties": self.governor.penalties,
+                "rate": round(governor.rate, 3),
+                "nominal_rate": governor.nominal_rate,
+                "penalties": governor.penalties,
             },
             "enrichment": await self.enricher.summary(),
-            "listens": await count_listens(self.db),
+            "listens": await self.services.library.count(),
+            "subscribers": self.events.subscriber_count,
             "status": self.status_line(),
         }
+
+    # -- what the daemon reports ---------------------------------------------------------
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    async def _status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.notifier.status(self.status_line())
+
+    def status_line(self) -> str:
+        parts = [text for line in self._status_lines if (text := line())]
+        return "; ".join(parts) if parts else "idle"
+
+    @property
+    def socket_path(self) -> Path:
+        if self._inherited_socket is not None:
+            # Activated: the socket systemd bound, wherever the config says it would be.
+            with contextlib.suppress(OSError):
+                name = self._inherited_socket.getsockname()
+                if isinstance(name, str) and name:
+                    return Path(name)
+        return self.config.daemon.socket
+
+    @property
+    def uptime_s(self) -> float:
+        return round(time.monotonic() - self._started_monotonic, 3)

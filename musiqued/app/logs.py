@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
-from musiqued.app.config import SECRET_KEYS
+from musiqued.config import SECRET_KEYS
 
 if TYPE_CHECKING:
-    from musiqued.app.config import Config
+    from musiqued.config import Config
 
 Target = Literal["auto", "console", "logfmt", "json", "journal"]
 

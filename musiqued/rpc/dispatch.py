@@ -18,6 +18,7 @@ from musiqued.errors import MusiqueError
 from musiqued.rpc import protocol
 from musiqued.rpc.protocol import RpcError
 from musiqued.rpc.table import CallContext, Connection, Method, Peer
+from musiqued.services.facade import Services
 
 log = structlog.get_logger("musiqued.rpc")
 # structlog runs its processors before the stdlib level check; asking the stdlib logger
@@ -45,9 +46,9 @@ def _as_rpc_error(exc: MusiqueError) -> RpcError:
 
 
 class Dispatcher:
-    def __init__(self, methods: Mapping[str, Method], daemon: Any) -> None:
+    def __init__(self, methods: Mapping[str, Method], services: Services) -> None:
         self._methods = methods
-        self._daemon = daemon
+        self._services = services
         self._counter = 0
 
     @property
@@ -104,7 +105,7 @@ class Dispatcher:
         structlog.contextvars.bind_contextvars(rpc_id=request_id)
         try:
             result = await self._call(
-                request, CallContext(self._daemon, connection, peer, request_id)
+                request, CallContext(self._services, connection, peer, request_id, self._methods)
             )
         except RpcError as exc:
             outcome = f"error {exc.code}"

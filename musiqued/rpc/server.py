@@ -12,8 +12,6 @@ import errno
 import os
 import socket
 import stat
-import struct
-from collections.abc import Iterable
 from pathlib import Path
 
 import structlog
@@ -22,73 +20,15 @@ from musiqued import wire
 from musiqued.errors import MusiqueError
 from musiqued.rpc import protocol
 from musiqued.rpc.dispatch import Dispatcher
+from musiqued.rpc.peers import AccessPolicy, peer_groups, peer_of
 from musiqued.rpc.table import Peer
 from musiqued.services.events import Subscription
 
 log = structlog.get_logger("musiqued.rpc")
 
-_PEERCRED = struct.Struct("3i")
-
 
 class SocketInUseError(MusiqueError):
     kind = "socket_in_use"
-
-
-def peer_of(sock: socket.socket) -> Peer:
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-    pid, uid, gid = _PEERCRED.unpack(raw)
-    return Peer(pid=pid, uid=uid, gid=gid)
-
-
-# Not in every Python's socket module; the value is Linux's.
-_SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
-
-
-def peer_groups(sock: socket.socket) -> frozenset[int] | None:
-    """The peer's supplementary groups from the socket itself (``SO_PEERGROUPS``).
-
-    Preferred to ``/proc/<pid>/status``, which ``ProtectProc=invisible`` hides from the
-    daemon and which may already belong to another process. None: not available here.
-    """
-    size = 256
-    while size <= 65536 * 4:
-        try:
-            raw = sock.getsockopt(socket.SOL_SOCKET, _SO_PEERGROUPS, size)
-        except OSError as exc:
-            if exc.errno == errno.ERANGE:
-                size *= 4
-                continue
-            return None
-        return frozenset(struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4]))
-    return None
-
-
-def _supplementary_gids(pid: int) -> set[int]:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Groups:"):
-                    return {int(g) for g in line.split()[1:]}
-    except OSError:
-        pass
-    return set()
-
-
-class AccessPolicy:
-    """Root, the daemon's own uid, listed uids, members of listed gids and of the daemon's
-    own group (the system unit's ``musique`` group, which owns the socket) may connect."""
-
-    def __init__(self, uids: Iterable[int] = (), gids: Iterable[int] = ()) -> None:
-        self.uids = frozenset(uids) | {0, os.geteuid()}
-        self.gids = frozenset(gids) | {os.getegid()}
-
-    def allows(self, peer: Peer, groups: frozenset[int] | None = None) -> bool:
-        if peer.uid in self.uids:
-            return True
-        if peer.gid in self.gids:
-            return True
-        supplementary = _supplementary_gids(peer.pid) if groups is None else groups
-        return bool(supplementary & self.gids)
 
 
 class _Connection:
@@ -199,7 +139,7 @@ class RpcServer:
     def connection_count(self) -> int:
         return len(self._connections)
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_idle(), name="rpc idle sweeper")
         if self._inherited is not None:
             self._server = await asyncio.start_unix_server(

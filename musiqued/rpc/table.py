@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 if TYPE_CHECKING:
-    from musiqued.app.daemon import Daemon
+    from collections.abc import Mapping
+
     from musiqued.services.events import Subscription
+    from musiqued.services.facade import Services
 
 
 class Params(BaseModel):
@@ -39,10 +41,13 @@ class Peer:
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    daemon: Daemon
+    """What a handler gets besides its params: the services, the caller, the method table."""
+
+    services: Services
     connection: Connection
     peer: Peer
     request_id: str
+    methods: Mapping[str, Method]
 
 
 Handler = Callable[[CallContext, Any], Awaitable[Any]]

@@ -6,6 +6,12 @@ any order, by several workers, and a page's rows plus the checkpoint that says "
 done" commit in ONE transaction. After a crash the job refetches only the pages the
 checkpoint lacks; the unique listen index makes any overlap harmless.
 
+Never a silent gap: every page's size is known from the plan (``import_plan``); a page that
+Last.fm serves short is fetched again before it is committed, one that stays short is
+recorded in the checkpoint, and at the end the window's stored count is compared with what
+Last.fm reports for it. Short pages are walked again; a gap that remains fails the job with
+the count and where it is (resumable: ``jobs resume`` tries the short pages again).
+
 Parameters (``import.start``): ``limit`` N takes the N most recent scrobbles in the window;
 ``all`` takes everything; ``since`` (inclusive) / ``until`` (exclusive, like Last.fm's
 ``from``/``to``) bound the window; ``incremental`` starts at the newest stored listen
@@ -18,24 +24,29 @@ count as imported, as in the original.
 from __future__ import annotations
 
 import asyncio
-import math
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from musiqued.config import LastfmConfig
+from musiqued.errors import TransientUpstreamError
 from musiqued.models import RecentTracksPage, Scrobble, iso_utc
-from musiqued.services.jobs import JobContext, JobKind
+from musiqued.services.import_plan import Plan, ShortPage, short_page
+from musiqued.services.jobs import JobContext, JobKind, JobRunner
+from musiqued.services.lastfm_session import LastfmConnection
+from musiqued.services.window import WindowPager
 from musiqued.storage import jobs as store
+from musiqued.storage.db import Database
+from musiqued.storage.history import count_window
 from musiqued.storage.jobs import PageProgress
 from musiqued.storage.listens import PreparedPage, StoreResult, newest_listen, prepare_page
 
-if TYPE_CHECKING:
-    from musiqued.app.daemon import Daemon
-
 DEFAULT_LIMIT = 1000
 MAX_SWEEPS = 3
+MAX_REWALKS = 2
+"""Rounds of fetching the short pages again once the sweep is over, before the gap is final."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,67 +59,6 @@ class ImportRequest:
     incremental: bool = False
 
 
-@dataclass(slots=True)
-class _Plan:
-    """The job's checkpoint: what the window holds, and which pages are committed."""
-
-    per_page: int
-    pages_total: int
-    expected: int
-    limit: int | None
-    done: set[int]
-    sweep: int = 1
-    """1 for the import itself; 2+ when back-dated scrobbles shifted the pages (see _run)."""
-    base_pages: int = 0
-    """Pages counted by earlier sweeps (``pages_total`` adds them up)."""
-
-    @classmethod
-    def load(cls, checkpoint: dict[str, Any]) -> _Plan | None:
-        if "pages_total" not in checkpoint:
-            return None
-        done: set[int] = set()
-        for first, last in checkpoint.get("done", []):
-            done.update(range(first, last + 1))
-        return cls(
-            per_page=int(checkpoint["per_page"]),
-            pages_total=int(checkpoint["pages_total"]),
-            expected=int(checkpoint["expected"]),
-            limit=checkpoint.get("limit"),
-            done=done,
-            sweep=int(checkpoint.get("sweep", 1)),
-            base_pages=int(checkpoint.get("base_pages", 0)),
-        )
-
-    def dump(self, done: Iterable[int]) -> dict[str, Any]:
-        return {
-            "per_page": self.per_page,
-            "pages_total": self.pages_total,
-            "expected": self.expected,
-            "limit": self.limit,
-            "done": _ranges(done),
-            "sweep": self.sweep,
-            "base_pages": self.base_pages,
-        }
-
-    def keep(self, page: int, scrobbles: list[Scrobble]) -> list[Scrobble]:
-        """The part of page ``page`` inside the N most recent (all of it without a limit)."""
-        if self.limit is None:
-            return scrobbles
-        room = self.limit - (page - 1) * self.per_page
-        return scrobbles[: max(room, 0)]
-
-
-def _ranges(pages: Iterable[int]) -> list[list[int]]:
-    """``{1,2,3,7,8}`` → ``[[1,3],[7,8]]``: a checkpoint stays small for a million listens."""
-    ranges: list[list[int]] = []
-    for page in sorted(pages):
-        if ranges and ranges[-1][1] == page - 1:
-            ranges[-1][1] = page
-        else:
-            ranges.append([page, page])
-    return ranges
-
-
 @dataclass(frozen=True, slots=True)
 class _Ready:
     """A fetched page, validated and turned into its statements, waiting for the writer."""
@@ -116,22 +66,26 @@ class _Ready:
     page: int
     prepared: PreparedPage
     reasons: list[str]
+    short: ShortPage | None
 
 
-def _split_valid(page: int, scrobbles: list[Scrobble]) -> tuple[list[Scrobble], list[str]]:
-    valid: list[Scrobble] = []
+def outside_window(
+    page: int, scrobbles: list[Scrobble], low: int | None, high: int | None
+) -> tuple[list[Scrobble], list[str]]:
+    """Split off scrobbles Last.fm served outside the window it was asked for."""
+    if low is None and high is None:
+        return scrobbles, []
+    inside: list[Scrobble] = []
     reasons: list[str] = []
     for s in scrobbles:
-        missing = [name for name in ("artist", "title") if not getattr(s, name).strip()]
-        if missing or s.timestamp <= 0:
-            what = " and ".join(missing) or "timestamp"
+        if (low is not None and s.timestamp < low) or (high is not None and s.timestamp >= high):
             reasons.append(
-                f"page {page}: scrobble at {iso_utc(max(s.timestamp, 0))} "
-                f"({s.artist!r} – {s.title!r}) has no {what}"
+                f"page {page}: scrobble at {iso_utc(s.timestamp)} ({s.artist!r} – {s.title!r}) "
+                "is outside the window asked for"
             )
         else:
-            valid.append(s)
-    return valid, reasons
+            inside.append(s)
+    return inside, reasons
 
 
 def _page_transaction(
@@ -139,10 +93,17 @@ def _page_transaction(
     ready: _Ready,
     checkpoint: dict[str, Any],
     *,
-    first_sweep: bool,
+    first_visit: bool,
+    new_page: bool,
     active_s: float,
 ) -> Callable[[sqlite3.Connection], tuple[StoreResult, dict[str, Any]]]:
-    """One page and its checkpoint, to run on the writer's thread (values only, no live state)."""
+    """One page and its checkpoint, to run on the writer's thread (values only, no live state).
+
+    ``first_visit``: the first sweep's first commit of this page: its skipped scrobbles and
+    unusable entries count (a later sweep, or a short page fetched again, sees them again:
+    not news; only what it newly stores counts). ``new_page``: the page counts in
+    ``pages_done``.
+    """
 
     def transaction(conn: sqlite3.Connection) -> tuple[StoreResult, dict[str, Any]]:
         result = ready.prepared.write(conn)
@@ -151,12 +112,12 @@ def _page_transaction(
             job_id,
             PageProgress(
                 checkpoint=checkpoint,
-                # A later sweep sees the scrobbles of the first again: not news.
-                imported=result.imported + (result.refreshed if first_sweep else 0),
-                skipped=result.skipped if first_sweep else 0,
-                errors=len(ready.reasons) if first_sweep else 0,
-                reasons=ready.reasons if first_sweep else (),
+                imported=result.imported + (result.refreshed if first_visit else 0),
+                skipped=result.skipped if first_visit else 0,
+                errors=len(ready.reasons) if first_visit else 0,
+                reasons=ready.reasons if first_visit else (),
                 active_s=active_s,
+                pages=1 if new_page else 0,
             ),
         )
         return result, row
@@ -165,31 +126,49 @@ def _page_transaction(
 
 
 class Importer:
-    """``daemon.importer``: starts import jobs and runs their body inside the job runner."""
+    """Starts import jobs and runs their body inside the job runner."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
-        daemon.jobs.register(
+    def __init__(
+        self,
+        jobs: JobRunner,
+        db: Database,
+        pager: WindowPager,
+        lastfm: LastfmConnection,
+        settings: LastfmConfig,
+        *,
+        on_new_albums: Callable[[], None],
+    ) -> None:
+        self._jobs = jobs
+        self._db = db
+        self._pager = pager
+        self._lastfm = lastfm
+        self._settings = settings
+        self._on_new_albums = on_new_albums
+        jobs.register(
             JobKind(
                 "import",
                 self._run,
                 label="importing",
-                ready=daemon.require_lastfm,
+                ready=lastfm.require,
                 extra=self._live_fields,
             )
         )
 
+    def reconfigure(self, settings: LastfmConfig) -> None:
+        """New ``[lastfm]`` settings (page size, fetchers) for the pages still to fetch."""
+        self._settings = settings
+
     # -- requests (the RPC layer calls these) ---------------------------------------------
 
     async def start_import(self, request: ImportRequest) -> int:
-        self._daemon.require_lastfm()
+        self._lastfm.require()
         now = int(time.time())
         window_to = now + 1
         if request.until is not None:
             window_to = min(request.until, window_to)
         window_from = request.since
         if request.incremental:
-            newest = await newest_listen(self._daemon.db)
+            newest = await newest_listen(self._db)
             if newest is not None:
                 window_from = max(window_from or 0, int(newest["timestamp"]))
         limit = request.limit
@@ -202,89 +181,120 @@ class Importer:
         ):
             limit = DEFAULT_LIMIT
         params = asdict(request) | {"limit": None if request.all else limit}
-        return await self._daemon.jobs.submit(
+        return await self._jobs.submit(
             "import", params, window_from=window_from, window_to=window_to
         )
 
-    async def get(self, job_id: int) -> dict[str, Any]:
-        return await self._daemon.jobs.get(job_id)
-
     async def active(self) -> list[dict[str, Any]]:
-        return await self._daemon.jobs.active()
-
-    async def cancel(self, job_id: int) -> dict[str, Any]:
-        return await self._daemon.jobs.cancel(job_id)
-
-    async def pause(self, job_id: int) -> dict[str, Any]:
-        return await self._daemon.jobs.pause(job_id)
-
-    async def resume(self, job_id: int) -> dict[str, Any]:
-        return await self._daemon.jobs.resume(job_id)
+        """Jobs of every kind that still have work to do."""
+        return await self._jobs.active()
 
     def _live_fields(self) -> dict[str, Any]:
-        governor = getattr(self._daemon, "governor", None)
-        if governor is None:
-            return {}
+        governor = self._lastfm.governor
         return {
             "lastfm_rate": round(float(governor.rate), 3),
             "lastfm_nominal_rate": float(governor.nominal_rate),
-            "lastfm_penalties": int(getattr(governor, "penalties", 0)),
+            "lastfm_penalties": int(governor.penalties),
         }
 
     # -- the job body ---------------------------------------------------------------------
 
     async def _run(self, job: JobContext) -> None:
-        plan = _Plan.load(job.checkpoint)
+        plan = Plan.load(job.checkpoint)
         if plan is None:
             plan = await self._first_page(job)
+        rewalks = 0
         while True:
-            await self._pages(job, plan)
-            if plan.limit is not None or plan.sweep >= MAX_SWEEPS:
-                return
-            # Back-dated scrobbles (Last.fm takes them up to 14 days late) that land inside
-            # the frozen window during the import shift every later page: some scrobbles may
-            # have moved past a page already fetched. If the window's size changed, walk it
-            # again; the unique index makes the second sweep store only what was missed.
+            await self._pages(job, plan, plan.todo())
             probe = await self._fetch(job, 1, 1)
-            if probe.total == plan.expected:
-                return
-            job.log.warning(
-                "the window changed during the import; sweeping it again",
-                was=plan.expected,
-                now=probe.total,
-            )
-            plan = _Plan(
-                per_page=plan.per_page,
-                pages_total=math.ceil(probe.total / plan.per_page),
-                expected=probe.total,
-                limit=None,
-                done=set(),
-                sweep=plan.sweep + 1,
-                base_pages=plan.base_pages + plan.pages_total,
-            )
-            async with job.db.transaction() as conn:
-                await store.update_plan(
-                    conn,
-                    job.job_id,
-                    checkpoint=plan.dump(()),
-                    pages_total=plan.base_pages + plan.pages_total,
+            if plan.limit is None and probe.total != plan.window_total and plan.sweep < MAX_SWEEPS:
+                # Back-dated scrobbles (Last.fm takes them up to 14 days late) that land
+                # inside the frozen window during the import shift every later page: some
+                # scrobbles may have moved past a page already fetched. Walk the window
+                # again; the unique index makes the second sweep store only what was missed.
+                job.log.warning(
+                    "the window changed during the import; sweeping it again",
+                    was=plan.window_total,
+                    now=probe.total,
                 )
+                plan = plan.again(probe.total)
+                await self._save_plan(job, plan)
+                continue
+            missing = await self._missing(job, plan, probe.total)
+            if not missing:
+                if plan.gap is not None:
+                    plan.gap = None
+                    await self._save_plan(job, plan)
+                return
+            if rewalks >= MAX_REWALKS or not plan.short:
+                raise await self._gap(job, plan, missing)
+            rewalks += 1
+            job.log.warning(
+                "scrobbles missing after the sweep; fetching the short pages again",
+                missing=missing,
+                pages=sorted(plan.short),
+            )
+            await self._pages(job, plan, sorted(plan.short))
 
-    async def _pages(self, job: JobContext, plan: _Plan) -> None:
-        """Fetch and store every page of the plan not yet committed.
+    async def _missing(self, job: JobContext, plan: Plan, reported: int) -> int:
+        """Scrobbles Last.fm reports for the window that are neither stored nor counted as
+        unusable entries (``tracks_errors``, each with its reason); 0: none."""
+        if plan.limit is not None:
+            # The N newest only: what the short pages lacked is what is missing.
+            return plan.missing
+        stored = await count_window(self._db, job.window_from, job.window_to)
+        row = await store.get(self._db, job.job_id)
+        unusable = int(row["tracks_errors"]) if row is not None else 0
+        return max(reported - stored - unusable, 0)
+
+    async def _gap(self, job: JobContext, plan: Plan, missing: int) -> TransientUpstreamError:
+        """The error a job ends with when Last.fm kept serving pages short (the gap is
+        recorded in the checkpoint first: the job's ``missing`` field shows it)."""
+        plan.gap = missing
+        await self._save_plan(job, plan)
+        where = [
+            f"page {s.page}"
+            + (
+                f" ({iso_utc(s.oldest)} – {iso_utc(s.newest)})"
+                if s.newest is not None and s.oldest is not None
+                else ""
+            )
+            for s in sorted(plan.short.values(), key=lambda s: s.page)[:10]
+        ]
+        place = "; ".join(where) if where else "pages unknown: the window's count differs"
+        job.log.error(
+            "import ended with a gap", missing=missing, short_pages=sorted(plan.short)[:50]
+        )
+        return TransientUpstreamError(
+            f"{missing} scrobble(s) Last.fm reports for the window could not be fetched "
+            f"({place}); Last.fm kept serving short pages. "
+            f"`musiquectl jobs resume {job.job_id}` tries them again",
+            kind="gap",
+        )
+
+    async def _save_plan(self, job: JobContext, plan: Plan) -> None:
+        checkpoint = plan.dump(plan.done)
+        total = plan.base_pages + plan.pages_total
+        await self._db.write(
+            lambda conn: store.write_plan(
+                conn, job.job_id, checkpoint=checkpoint, pages_total=total
+            )
+        )
+
+    async def _pages(self, job: JobContext, plan: Plan, todo: list[int]) -> None:
+        """Fetch and store the pages ``todo``.
 
         ``max_in_flight`` fetchers keep requests going while ONE writer commits the pages
         as they arrive: a fetcher never waits for its page's transaction (writes are
         serialised anyway), so Last.fm and SQLite both stay busy. The hand-over queue holds
         at most one page per fetcher, which bounds memory.
         """
-        todo = [p for p in range(1, plan.pages_total + 1) if p not in plan.done]
         if not todo:
             return
         pages: asyncio.Queue[int] = asyncio.Queue()
         for page in todo:
             pages.put_nowait(page)
-        workers = max(1, min(self._daemon.config.lastfm.max_in_flight, len(todo)))
+        workers = max(1, min(self._settings.max_in_flight, len(todo)))
         fetched: asyncio.Queue[_Ready | None] = asyncio.Queue(workers)
 
         async def fetch_all() -> None:
@@ -300,21 +310,21 @@ class Importer:
     async def _fetcher(
         self,
         job: JobContext,
-        plan: _Plan,
+        plan: Plan,
         pages: asyncio.Queue[int],
         fetched: asyncio.Queue[_Ready | None],
     ) -> None:
         while not pages.empty():
             page = pages.get_nowait()
+            answer = await self._fetch(job, page, plan.per_page, expect=plan.expected_size(page))
             # Prepared here, while the writer commits earlier pages: the writer's own turn
             # per page is then only the checkpoint and the transaction.
-            ready = self._prepare(job, plan, page, await self._fetch(job, page, plan.per_page))
-            await fetched.put(ready)
+            await fetched.put(self._prepare(job, plan, page, answer))
 
     async def _writer(
         self,
         job: JobContext,
-        plan: _Plan,
+        plan: Plan,
         fetched: asyncio.Queue[_Ready | None],
     ) -> None:
         # The pages waiting when the writer comes round go to the writer's thread together:
@@ -331,11 +341,11 @@ class Importer:
                 batch.append(more)
             await self._write(job, plan, batch)
 
-    async def _first_page(self, job: JobContext) -> _Plan:
+    async def _first_page(self, job: JobContext) -> Plan:
         """Page 1 tells the window's size: plan the job and store the page in one go."""
-        lastfm = self._daemon.require_lastfm()
+        lastfm = self._lastfm.require()
         limit = job.params.get("limit")
-        page_size = self._daemon.config.lastfm.page_size
+        page_size = self._settings.page_size
         if limit is not None:
             page_size = min(page_size, max(int(limit), 1))
         first, playcount = await asyncio.gather(self._fetch(job, 1, page_size), lastfm.playcount())
@@ -344,50 +354,67 @@ class Importer:
         # asked for would skip listens. ``client.page_size`` is what the client settled on.
         per_page = max(min(first.per_page or lastfm.page_size, page_size, lastfm.page_size), 1)
         window_total = max(first.total, len(first.scrobbles))
-        expected = window_total if limit is None else min(int(limit), window_total)
-        pages_total = math.ceil(expected / per_page) if expected else 0
-        plan = _Plan(per_page, pages_total, expected, limit, set())
+        plan = Plan.first(
+            per_page=per_page,
+            window_total=window_total,
+            limit=None if limit is None else int(limit),
+        )
+        if len(first.scrobbles) < plan.expected_size(1):
+            first = await self._fetch(job, 1, per_page, expect=plan.expected_size(1))
         job.log.info(
             "import planned",
             window_from=job.window_from,
             window_to=job.window_to,
-            scrobbles=expected,
-            pages=pages_total,
+            scrobbles=plan.expected,
+            pages=plan.pages_total,
             per_page=per_page,
             playcount=playcount,
         )
-        async with job.db.transaction() as conn:
-            await store.update_plan(
+        checkpoint = plan.dump(())
+        await self._db.write(
+            lambda conn: store.write_plan(
                 conn,
                 job.job_id,
-                checkpoint=plan.dump(()),
-                pages_total=pages_total,
+                checkpoint=checkpoint,
+                pages_total=plan.pages_total,
                 total_scrobbles=playcount,
             )
-        if pages_total:
+        )
+        if plan.pages_total:
             await self._write(job, plan, [self._prepare(job, plan, 1, first)])
         else:
             await job.published()
         return plan
 
-    async def _fetch(self, job: JobContext, page: int, per_page: int) -> RecentTracksPage:
-        return await job.recent_tracks(
-            page=page, limit=per_page, from_ts=job.window_from, to_ts=job.window_to
+    async def _fetch(
+        self, job: JobContext, page: int, per_page: int, *, expect: int = 0
+    ) -> RecentTracksPage:
+        return await self._pager.page(
+            job,
+            page=page,
+            limit=per_page,
+            from_ts=job.window_from,
+            to_ts=job.window_to,
+            expect=expect,
         )
 
-    def _prepare(
-        self, job: JobContext, plan: _Plan, page: int, fetched: RecentTracksPage
-    ) -> _Ready:
-        scrobbles, reasons = _split_valid(page, plan.keep(page, fetched.scrobbles))
+    def _prepare(self, job: JobContext, plan: Plan, page: int, fetched: RecentTracksPage) -> _Ready:
+        inside, reasons = outside_window(page, fetched.scrobbles, job.window_from, job.window_to)
+        reasons = [f"page {page}: {reason}" for reason in fetched.rejected] + reasons
+        gap = short_page(page, plan.expected_size(page), inside, len(reasons))
         prepared = prepare_page(
-            scrobbles,
+            plan.keep(page, inside),
             source="import",
             job_id=job.job_id,
             skip_existing=bool(job.params.get("skip_existing", True)),
         )
-        return _Ready(page, prepared, reasons)
+        if gap is not None and plan.limit is not None:
+            # Only the part of the page inside the N newest counts.
+            lacking = plan.kept_size(page) - len(plan.keep(page, inside))
+            gap = ShortPage(gap.page, lacking, gap.newest, gap.oldest) if lacking > 0 else None
+        return _Ready(page, prepared, reasons, gap)
 
-    async def _write(self, job: JobContext, plan: _Plan, batch: list[_Ready]) -> None:
+    async def _write(self, job: JobContext, plan: Plan, batch: list[_Ready]) -> None:
         """Store each page of ``batch`` with its checkpoint in its own transaction.
 
         The rows, their JSON parameters and the checkpoints are prepared here; the
@@ -400,27 +427,33 @@ class Importer:
         first_sweep = plan.sweep == 1
         active_s = job.active_s()
         done = set(plan.done)
+        short = dict(plan.short)
         units = []
         for ready in batch:
             done.add(ready.page)
+            if ready.short is None:
+                short.pop(ready.page, None)
+            else:
+                short[ready.page] = ready.short
+                job.log.warning(
+                    "page stayed short; recorded",
+                    page=ready.page,
+                    missing=ready.short.missing,
+                )
             units.append(
                 _page_transaction(
                     job.job_id,
                     ready,
-                    plan.dump(done),
-                    first_sweep=first_sweep,
+                    plan.dump(done, short.values()),
+                    first_visit=first_sweep and ready.page not in plan.done,
+                    new_page=ready.page not in plan.done,
                     active_s=active_s,
                 )
             )
-        results = await job.db.run_transactions(units)
+        results = await self._db.write_each(units)
         plan.done.update(ready.page for ready in batch)
+        plan.short = short
         if any(result.new_albums for result, _ in results):
-            enricher = getattr(self._daemon, "enricher", None)
-            if enricher is not None:
-                enricher.wake()
+            self._on_new_albums()
         for _, row in results:
             await job.published(row)
-
-    # Last in the class: below it, ``list`` would name this method in annotations.
-    async def list(self, limit: int) -> list[dict[str, Any]]:
-        return await self._daemon.jobs.recent(limit)

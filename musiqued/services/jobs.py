@@ -24,16 +24,17 @@ Plugging a new kind in (how ``verify`` joins)::
     async def run_verify(job: JobContext) -> None:
         # job.params: the dict given to submit(); job.window_from / job.window_to: frozen
         # at creation; job.checkpoint: what the last committed unit of work stored.
-        # Do the work in units; commit each unit with its progress in ONE transaction:
-        async with job.db.transaction() as conn:
+        # Do the work in units; commit each unit with its progress in ONE transaction, a
+        # plain function run on the database's writer thread:
+        def unit(conn: sqlite3.Connection) -> dict[str, Any]:
             ...  # write the unit's rows
-            row = await storage.jobs.record_page(conn, job.job_id, PageProgress(
+            return storage.jobs.write_page_progress(conn, job.job_id, PageProgress(
                 checkpoint={...}, imported=..., skipped=..., active_s=job.active_s()))
+        row = await db.write(unit)
         await job.published(row)  # progress event + STATUS= refresh
         # return → done; raise a MusiqueError → failed with its message.
 
-    runner.register(JobKind("verify", run_verify, label="verifying",
-                            ready=daemon.require_lastfm))
+    runner.register(JobKind("verify", run_verify, label="verifying", ready=lastfm.require))
     job_id = await runner.submit("verify", params, window_from=..., window_to=...)
 
 Register kinds before the runner starts (in the owning service's constructor), so jobs left
@@ -50,24 +51,17 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from musiqued.errors import ConflictError, MusiqueError, NotFoundError, TransientUpstreamError
-from musiqued.models import RecentTracksPage
+from musiqued.errors import ConflictError, MusiqueError, NotFoundError
+from musiqued.services.events import EventBus
 from musiqued.storage import jobs as store
 from musiqued.storage.db import Database
 from musiqued.storage.jobs import ACTIVE_STATES, JobState
-from musiqued.upstream.ratelimit import Priority
-
-if TYPE_CHECKING:
-    from musiqued.app.daemon import Daemon
 
 log = structlog.get_logger("musiqued.jobs")
-
-PAGE_RETRY_PAUSES = (2.0, 5.0, 15.0)
-"""Pauses before refetching a page the Last.fm client already gave up on (its retries spent)."""
 
 RESUMABLE_AT_START: tuple[JobState, ...] = ("running", "queued", "interrupted")
 RESUMABLE: tuple[JobState, ...] = ("paused", "failed", "interrupted")
@@ -102,42 +96,9 @@ class JobContext:
         self._run_started = time.monotonic()
         self.log = log.bind(job_id=self.job_id, job_kind=self.kind)
 
-    @property
-    def db(self) -> Database:
-        return self._runner.daemon.db
-
-    @property
-    def daemon(self) -> Daemon:
-        return self._runner.daemon
-
     def active_s(self) -> float:
         """Seconds this job has spent running, over every run (for ``rate_per_s``)."""
         return self._active_before + (time.monotonic() - self._run_started)
-
-    async def recent_tracks(
-        self, *, page: int, limit: int, from_ts: int | None, to_ts: int | None
-    ) -> RecentTracksPage:
-        """One page of the job's window; once the client's own retries are spent, the page is
-        tried again after longer pauses before the job fails (resumable from its checkpoint)."""
-        lastfm = self.daemon.require_lastfm()
-        for attempt, pause in enumerate((*PAGE_RETRY_PAUSES, None)):
-            try:
-                return await lastfm.recent_tracks(
-                    page=page, limit=limit, from_ts=from_ts, to_ts=to_ts, priority=Priority.IMPORT
-                )
-            except TransientUpstreamError as exc:
-                if pause is None:
-                    raise TransientUpstreamError(
-                        f"Last.fm kept failing on page {page} ({exc.message}); "
-                        f"resume later with `musiquectl jobs resume {self.job_id}`",
-                        upstream_code=exc.upstream_code,
-                        status=exc.status,
-                    ) from exc
-                self.log.warning(
-                    "page failed; retrying", page=page, attempt=attempt + 1, error=exc.message
-                )
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
 
     async def published(self, row: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Announce the job's committed progress: a ``job`` event and the STATUS= line.
@@ -149,8 +110,11 @@ class JobContext:
 
 
 class JobRunner:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    """Runs the jobs of every registered kind; persists their states in ``db``."""
+
+    def __init__(self, db: Database, events: EventBus) -> None:
+        self._db = db
+        self._events = events
         self._kinds: dict[str, JobKind] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._latest: dict[int, dict[str, Any]] = {}
@@ -164,14 +128,14 @@ class JobRunner:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def open(self) -> None:
+        """Resume the jobs a previous run left running, queued or interrupted."""
         self._started = True
-        self.daemon.add_status_provider(self.status_line)
-        for row in await store.with_states(self.daemon.db, RESUMABLE_AT_START):
+        for row in await store.with_states(self._db, RESUMABLE_AT_START):
             log.info("resuming job", job_id=row["id"], job_kind=row["kind"], state=row["state"])
             await self._launch(row["id"], row["kind"], at_start=True)
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         """Interrupt running jobs: their checkpoints are committed, they resume at next start."""
         self._started = False
         for job_id in list(self._tasks):
@@ -194,7 +158,7 @@ class JobRunner:
             if job_kind.exclusive:
                 await self._check_no_conflict(kind)
             job_id = await store.create(
-                self.daemon.db, kind, params, window_from=window_from, window_to=window_to
+                self._db, kind, params, window_from=window_from, window_to=window_to
             )
             log.info("job created", job_id=job_id, job_kind=kind, params=params)
             await self.publish(job_id, "created")
@@ -202,20 +166,20 @@ class JobRunner:
         return job_id
 
     async def get(self, job_id: int) -> dict[str, Any]:
-        row = await store.get(self.daemon.db, job_id)
+        row = await store.get(self._db, job_id)
         if row is None:
             raise NotFoundError(f"no job {job_id}")
         return await self._render(row)
 
     async def recent(self, limit: int) -> list[dict[str, Any]]:
         """Jobs of every kind, newest first."""
-        rows = await store.list_jobs(self.daemon.db, limit)
-        enriched = await store.albums_enriched(self.daemon.db, [r["id"] for r in rows])
+        rows = await store.list_jobs(self._db, limit)
+        enriched = await store.albums_enriched(self._db, [r["id"] for r in rows])
         return [self._dict(row, enriched.get(row["id"], 0)) for row in rows]
 
     async def active(self) -> list[dict[str, Any]]:
-        rows = await store.active(self.daemon.db)
-        enriched = await store.albums_enriched(self.daemon.db, [r["id"] for r in rows])
+        rows = await store.active(self._db)
+        enriched = await store.albums_enriched(self._db, [r["id"] for r in rows])
         return [self._dict(row, enriched.get(row["id"], 0)) for row in rows]
 
     async def pause(self, job_id: int) -> dict[str, Any]:
@@ -241,7 +205,7 @@ class JobRunner:
                 job_kind.ready()
             if job_kind.exclusive:
                 await self._check_no_conflict(row["kind"], besides=job_id)
-            await store.set_state(self.daemon.db, job_id, "queued")
+            await store.set_state(self._db, job_id, "queued")
             await self._launch(job_id, row["kind"], at_start=False)
         return await self.get(job_id)
 
@@ -263,18 +227,18 @@ class JobRunner:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        row = await store.get(self.daemon.db, job_id)
+        row = await store.get(self._db, job_id)
         # The task may have finished (done/failed) just before it was cancelled: keep that.
         if row is not None and (row["state"] in ("running", "queued") or target == "cancelled"):
             ctx_active = self._latest.get(job_id, {}).get("active_s")
-            await store.set_state(self.daemon.db, job_id, target, error=error, active_s=ctx_active)
+            await store.set_state(self._db, job_id, target, error=error, active_s=ctx_active)
             log.info("job halted", job_id=job_id, state=target)
             await self.publish(job_id, "state")
         self._latest.pop(job_id, None)
 
     async def _check_no_conflict(self, kind: str, besides: int | None = None) -> None:
         exclusive = {name for name, k in self._kinds.items() if k.exclusive}
-        for row in await store.active(self.daemon.db):
+        for row in await store.active(self._db):
             if row["id"] != besides and row["kind"] in exclusive:
                 raise ConflictError(
                     f"job {row['id']} ({row['kind']}) is {row['state']}; wait for it, or "
@@ -286,9 +250,7 @@ class JobRunner:
             return
         job_kind = self._kinds.get(kind)
         if job_kind is None:
-            await store.set_state(
-                self.daemon.db, job_id, "failed", error=f"unknown job kind {kind!r}"
-            )
+            await store.set_state(self._db, job_id, "failed", error=f"unknown job kind {kind!r}")
             return
         if job_kind.ready is not None:
             try:
@@ -296,7 +258,7 @@ class JobRunner:
             except MusiqueError as exc:
                 if not at_start:
                     raise
-                await store.set_state(self.daemon.db, job_id, "interrupted", error=exc.message)
+                await store.set_state(self._db, job_id, "interrupted", error=exc.message)
                 log.warning("job cannot resume", job_id=job_id, error=exc.message)
                 return
         task = asyncio.create_task(self._run(job_id, job_kind), name=f"job-{job_id}")
@@ -308,7 +270,7 @@ class JobRunner:
             del self._tasks[job_id]
 
     async def _run(self, job_id: int, kind: JobKind) -> None:
-        await store.set_state(self.daemon.db, job_id, "running", started=True)
+        await store.set_state(self._db, job_id, "running", started=True)
         row = await self._row(job_id)
         job = JobContext(self, row)
         await self.publish(job_id, "state")
@@ -325,9 +287,9 @@ class JobRunner:
                 error = f"internal error: {type(exc).__name__}: {exc}"
             else:
                 job.log.error("job failed", error=error)
-            await store.set_state(self.daemon.db, job_id, "failed", error=error)
+            await store.set_state(self._db, job_id, "failed", error=error)
         else:
-            await store.set_state(self.daemon.db, job_id, "done", active_s=job.active_s())
+            await store.set_state(self._db, job_id, "done", active_s=job.active_s())
             job.log.info("job done")
         self._latest.pop(job_id, None)
         await self.publish(job_id, "state")
@@ -342,11 +304,11 @@ class JobRunner:
         job = self._dict(current, None)
         if current["state"] == "running":
             self._latest[job_id] = job
-        self.daemon.events.publish("job", event=event, **job)
+        self._events.publish("job", event=event, **job)
         return job
 
     async def _render(self, row: sqlite3.Row) -> dict[str, Any]:
-        enriched = await store.albums_enriched(self.daemon.db, [row["id"]])
+        enriched = await store.albums_enriched(self._db, [row["id"]])
         return self._dict(row, enriched.get(row["id"], 0))
 
     def _dict(
@@ -359,7 +321,7 @@ class JobRunner:
         return job
 
     async def _row(self, job_id: int) -> sqlite3.Row:
-        row = await store.get(self.daemon.db, job_id)
+        row = await store.get(self._db, job_id)
         if row is None:
             raise NotFoundError(f"no job {job_id}")
         return row

@@ -8,11 +8,12 @@ never logged and never returned by RPC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from musiqued.app.config import LastfmConfig
+from musiqued.config import LastfmConfig
 from musiqued.errors import NotConfiguredError
 from musiqued.storage.state import get_state, set_state
 from musiqued.upstream.lastfm import LastfmClient
@@ -40,16 +41,31 @@ async def stored_session_key(db: Database, config: LastfmConfig) -> str:
 
 
 class LastfmConnection:
-    """Owns the governor and the client; survives reloads (both are reconfigured in place)."""
+    """Owns the governor and the client; survives reloads (both are reconfigured in place).
 
-    def __init__(self, config: LastfmConfig, db: Database) -> None:
+    ``on_change`` is called after the credentials may have changed (a reload with new
+    ``[lastfm]`` settings, a login): whoever waits for valid credentials looks again.
+    """
+
+    def __init__(
+        self,
+        config: LastfmConfig,
+        db: Database,
+        *,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self._db = db
         self.config = config
+        self._on_change = on_change
         self.governor = Governor(config.requests_per_second, config.max_in_flight)
         self.client = LastfmClient(config, self.governor)
 
-    async def start(self) -> None:
-        await self.client.start()
+    @property
+    def configured(self) -> bool:
+        return self.config.configured
+
+    async def open(self) -> None:
+        await self.client.open()
         self.client.reconfigure(self.config, await stored_session_key(self._db, self.config))
 
     async def close(self) -> None:
@@ -67,6 +83,7 @@ class LastfmConnection:
             max_in_flight=config.max_in_flight,
             page_size=config.page_size,
         )
+        self._on_change()
 
     def require(self) -> LastfmClient:
         if not self.config.configured:
@@ -103,4 +120,5 @@ class LastfmConnection:
         # The configured key still wins; a login for another user signs nothing.
         self.client.reconfigure(self.config, await stored_session_key(self._db, self.config))
         log.info("Last.fm session obtained", user=username)
+        self._on_change()
         return {"username": username}

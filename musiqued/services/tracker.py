@@ -24,12 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from musiqued.config import TrackerConfig
 from musiqued.errors import (
     ConflictError,
     FatalUpstreamError,
@@ -37,14 +40,15 @@ from musiqued.errors import (
     NotConfiguredError,
 )
 from musiqued.models import NowPlaying, RecentTracksPage
-from musiqued.services.importer import ImportRequest
-from musiqued.storage.listens import newest_listen, scrobble_dict, store_page
+from musiqued.services.events import EventBus
+from musiqued.services.importer import Importer, ImportRequest
+from musiqued.services.lastfm_session import LastfmConnection
+from musiqued.storage.db import Database
+from musiqued.storage.listens import newest_listen, prepare_page, scrobble_dict
 from musiqued.storage.state import get_state, set_state
 from musiqued.upstream.ratelimit import Priority
 
 if TYPE_CHECKING:
-    from musiqued.app.config import TrackerConfig
-    from musiqued.app.daemon import Daemon
     from musiqued.upstream.lastfm import LastfmClient
 
 log = structlog.get_logger("musiqued.tracker")
@@ -65,13 +69,28 @@ def _round(moment: float | None) -> float | None:
 
 
 class Tracker:
-    """``daemon.tracker``: ``start(interval)``, ``stop()``, ``status()``."""
+    """The tracker: ``start(interval)``, ``stop()``, ``status()``; ``open``/``close`` for the
+    daemon's lifecycle."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
+    def __init__(
+        self,
+        db: Database,
+        lastfm: LastfmConnection,
+        imports: Importer,
+        events: EventBus,
+        config: TrackerConfig,
+        *,
+        on_new_albums: Callable[[], None],
+    ) -> None:
+        self._db = db
+        self._lastfm = lastfm
+        self._imports = imports
+        self._events = events
+        self._config = config
+        self._on_new_albums = on_new_albums
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self.interval_seconds = daemon.config.tracker.interval_seconds
+        self.interval_seconds = config.interval_seconds
         self._config_interval = self.interval_seconds
         self._now_playing: NowPlaying | None = None
         self._last_poll_at: float | None = None
@@ -85,21 +104,18 @@ class Tracker:
         self._catching_up_job_id: int | None = None
         self._wanted = False
         """The saved running flag: what the user asked for last."""
-        self._lastfm_config = daemon.config.lastfm
-
-    @property
-    def _config(self) -> TrackerConfig:
-        return self._daemon.config.tracker
+        self._stopped_for_credentials = False
+        """Stopped by missing or refused Last.fm credentials: new ones revive it."""
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    # -- component lifecycle (Daemon._components) ----------------------------------------
+    # -- lifecycle (the daemon opens and closes it) --------------------------------------
 
     async def open(self) -> None:
         """Restore the saved state; run again if the tracker was running when we stopped."""
-        saved = await get_state(self._daemon.db, STATE_KEY)
+        saved = await get_state(self._db, STATE_KEY)
         wanted = self._config.autostart
         if isinstance(saved, dict):
             wanted = bool(saved.get("running", wanted))
@@ -114,11 +130,11 @@ class Tracker:
             found = saved.get("last_sweep_found")
             if isinstance(found, int):
                 self._last_sweep_found = found
-        self._daemon.add_status_provider(self.status_line)
         self._wanted = wanted
         if not wanted:
             return
-        if not self._daemon.config.lastfm.configured:
+        if not self._lastfm.configured:
+            self._stopped_for_credentials = True
             self._last_error = "Last.fm is not configured; the tracker waits for credentials"
             log.warning("tracker not started: Last.fm is not configured")
             return
@@ -129,28 +145,38 @@ class Tracker:
         """Daemon shutdown: end the loop but keep the saved running flag."""
         await self._cancel()
 
-    async def reconfigure(self) -> None:
-        """After a reload: a new interval applies at once; new Last.fm settings revive a
-        tracker that was stopped for want of (valid) credentials."""
-        if self._config.interval_seconds != self._config_interval:
-            self._config_interval = self.interval_seconds = self._config.interval_seconds
+    async def reconfigure(self, config: TrackerConfig) -> None:
+        """After a reload: a new interval applies at once."""
+        self._config = config
+        if config.interval_seconds != self._config_interval:
+            self._config_interval = self.interval_seconds = config.interval_seconds
             self._wake.set()
             await self._save()
             log.info(
                 "tracker interval changed by the configuration", interval=self.interval_seconds
             )
-        lastfm = self._daemon.config.lastfm
-        changed, self._lastfm_config = lastfm != self._lastfm_config, lastfm
-        if changed and self._wanted and not self.running and lastfm.configured:
+
+    def lastfm_changed(self) -> None:
+        """New Last.fm settings or a new session key (reload, login): a tracker that was
+        stopped for want of (valid) credentials runs again, its error cleared."""
+        if (
+            self._wanted
+            and self._stopped_for_credentials
+            and not self.running
+            and self._lastfm.configured
+        ):
             self._last_error = None
+            self._last_error_at = None
+            self._stopped_for_credentials = False
             self._launch()
-            log.info("tracker resumed with the new Last.fm settings")
+            log.info("tracker resumed with the new Last.fm credentials")
+            self._events.publish("tracker", event="started", interval_seconds=self.interval_seconds)
 
     # -- control -------------------------------------------------------------------------
 
     async def start(self, interval_seconds: float | None = None) -> bool:
         """Start polling (or apply a new interval); False if it was already running."""
-        self._daemon.require_lastfm()
+        self._lastfm.require()
         if interval_seconds is not None:
             self.interval_seconds = float(interval_seconds)
         if self.running:
@@ -159,15 +185,16 @@ class Tracker:
                 await self._save()
                 log.info("tracker interval changed", interval_seconds=self.interval_seconds)
             return False
+        # Saved first: if the running flag cannot be written (a full disk), the call fails
+        # and nothing was started; the answer never disagrees with what happens.
+        await self._save(running=True)
         self._last_error = None
         self._failures = 0
+        self._stopped_for_credentials = False
         self._launch()
-        await self._save(running=True)
         self._wanted = True
         log.info("tracker started", interval_seconds=self.interval_seconds)
-        self._daemon.events.publish(
-            "tracker", event="started", interval_seconds=self.interval_seconds
-        )
+        self._events.publish("tracker", event="started", interval_seconds=self.interval_seconds)
         return True
 
     async def stop(self) -> None:
@@ -178,7 +205,7 @@ class Tracker:
         self._wanted = False
         if was_running:
             log.info("tracker stopped")
-            self._daemon.events.publish("tracker", event="stopped")
+            self._events.publish("tracker", event="stopped")
 
     def _launch(self) -> None:
         self._wake.clear()
@@ -194,10 +221,10 @@ class Tracker:
         self._set_now_playing(None)
 
     async def _save(self, *, running: bool | None = None) -> None:
-        saved = await get_state(self._daemon.db, STATE_KEY)
+        saved = await get_state(self._db, STATE_KEY)
         previous = saved if isinstance(saved, dict) else {}
         await set_state(
-            self._daemon.db,
+            self._db,
             STATE_KEY,
             {
                 "running": previous.get("running", False) if running is None else running,
@@ -211,9 +238,14 @@ class Tracker:
     # -- what it reports -----------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
-        newest = await newest_listen(self._daemon.db)
+        newest = await newest_listen(self._db)
         last_track = (
-            f"{newest['artist']}|{newest['title']}|{newest['album']}"
+            {
+                "artist": newest["artist"],
+                "title": newest["title"],
+                "album": newest["album"] or None,
+                "timestamp": newest["timestamp"],
+            }
             if newest is not None
             else None
         )
@@ -252,7 +284,7 @@ class Tracker:
             started = time.time()
             self._last_poll_at = started
             try:
-                client = self._daemon.require_lastfm()
+                client = self._lastfm.require()
                 await self._poll(client)
                 if self._sweep_due(time.time()):
                     await self._sweep(client)
@@ -293,7 +325,7 @@ class Tracker:
                 log.warning("tracker poll failing; backing off", error=message)
             else:
                 log.exception("tracker poll failing; backing off", error=message)
-            self._daemon.events.publish("tracker", event="failing", error=message)
+            self._events.publish("tracker", event="failing", error=message)
         interval = self.interval_seconds
         ceiling = max(interval, min(MAX_BACKOFF_S, interval * 32))
         base = min(interval * 2.0 ** min(self._failures - 1, 10), ceiling)
@@ -302,17 +334,18 @@ class Tracker:
     def _succeeded(self) -> None:
         if self._failures:
             log.info("tracker recovered", failures=self._failures, last_error=self._last_error)
-            self._daemon.events.publish("tracker", event="recovered", failures=self._failures)
+            self._events.publish("tracker", event="recovered", failures=self._failures)
         self._failures = 0
         self._last_error = None
 
     def _stopped_by(self, exc: MusiqueError) -> None:
+        self._stopped_for_credentials = True
         self._last_error = exc.message
         self._last_error_at = time.time()
         self._next_poll_at = None
         self._set_now_playing(None)
         log.error("tracker stopped: needs a human", error=exc.message)
-        self._daemon.events.publish("tracker", event="stopped", error=exc.message)
+        self._events.publish("tracker", event="stopped", error=exc.message)
 
     def _set_now_playing(self, playing: NowPlaying | None) -> None:
         """Keep the first ``since`` of a track; publish only when the track changes."""
@@ -326,12 +359,12 @@ class Tracker:
                 return
             self._now_playing = dataclasses.replace(playing, since=playing.since or time.time())
         state = self._now_playing.as_dict() if self._now_playing else None
-        self._daemon.events.publish("now_playing", now_playing=state)
+        self._events.publish("now_playing", now_playing=state)
 
     # -- one poll ------------------------------------------------------------------------
 
     async def _poll(self, client: LastfmClient) -> None:
-        newest = await newest_listen(self._daemon.db)
+        newest = await newest_listen(self._db)
         from_ts = int(newest["timestamp"]) - POLL_OVERLAP_S if newest is not None else None
         first = await client.recent_tracks(page=1, from_ts=from_ts, priority=Priority.TRACKER)
         self._set_now_playing(first.now_playing)
@@ -359,24 +392,30 @@ class Tracker:
         """Store oldest page first, one transaction each; publish one event per new listen."""
         found = 0
         for page in reversed(pages):
+            if page.rejected:
+                log.warning(
+                    "unusable entries in a Last.fm page; not stored",
+                    count=len(page.rejected),
+                    reasons=page.rejected[:5],
+                )
             if not page.scrobbles:
                 continue
-            async with self._daemon.db.transaction() as conn:
-                result = await store_page(conn, page.scrobbles, source="tracker", want_new=True)
+            prepared = prepare_page(page.scrobbles, source="tracker", job_id=None)
+            result = await self._db.write(functools.partial(prepared.write, want_new=True))
             for scrobble in result.new:
-                self._daemon.events.publish("scrobble", **scrobble_dict(scrobble, "tracker"))
+                self._events.publish("scrobble", **scrobble_dict(scrobble, "tracker"))
             self._recorded += len(result.new)
             found += len(result.new)
             if result.new:
                 log.debug("scrobbles recorded", count=len(result.new))
             if result.new_albums:
-                self._daemon.enricher.wake()
+                self._on_new_albums()
         return found
 
     async def _hand_off(self, from_ts: int | None, first: RecentTracksPage) -> bool:
         """A long gap goes to an import job; False if another job runs (retry next poll)."""
         until = first.scrobbles[0].timestamp + 1 if first.scrobbles else None
-        importer = self._daemon.importer
+        importer = self._imports
         try:
             job_id = await importer.start_import(
                 ImportRequest(all=True, since=from_ts, until=until)
@@ -394,13 +433,13 @@ class Tracker:
             scrobbles=first.total,
         )
         self._catching_up_job_id = job_id
-        self._daemon.events.publish("tracker", event="catching_up", job_id=job_id)
+        self._events.publish("tracker", event="catching_up", job_id=job_id)
         return True
 
     async def _check_catch_up_job(self) -> None:
         if self._catching_up_job_id is None:
             return
-        active = {job.get("job_id") for job in await self._daemon.importer.active()}
+        active = {job.get("job_id") for job in await self._imports.active()}
         if self._catching_up_job_id not in active:
             log.info("tracker catch-up job ended", job_id=self._catching_up_job_id)
             self._catching_up_job_id = None
@@ -417,7 +456,7 @@ class Tracker:
     async def _sweep(self, client: LastfmClient) -> None:
         """Record what reached Last.fm late, between ``late_sweep_days`` ago and the anchor."""
         now = time.time()
-        newest = await newest_listen(self._daemon.db)
+        newest = await newest_listen(self._db)
         found = 0
         if newest is not None:
             from_ts = int(now) - self._config.late_sweep_days * DAY_S
@@ -436,4 +475,4 @@ class Tracker:
         await self._save()
         if found:
             log.info("late scrobbles recorded", found=found, days=self._config.late_sweep_days)
-        self._daemon.events.publish("tracker", event="swept", found=found)
+        self._events.publish("tracker", event="swept", found=found)

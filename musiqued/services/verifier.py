@@ -3,7 +3,7 @@
 For every day of the window, one ``user.getRecentTracks`` request with ``limit=1`` gives
 Last.fm's ``total`` for that day. A day whose count differs from ours is fetched in full
 and compared by identity (timestamp, artist, title): what Last.fm has and we lack is added
-(``store_page``, unless ``repair`` is off), and what we hold that Last.fm no longer has
+(unless ``repair`` is off), and what we hold that Last.fm no longer has
 (deleted or edited there) is reported in the job's ``result``, never deleted.
 
 Days are committed in order, each with the job's checkpoint (the next day to check) and
@@ -13,20 +13,22 @@ the running summary in the same transaction, so a resumed job continues where it
 from __future__ import annotations
 
 import asyncio
-import json
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from musiqued.models import RecentTracksPage, Scrobble
-from musiqued.services.jobs import JobContext, JobKind
+from musiqued.config import LastfmConfig
+from musiqued.models import Scrobble
+from musiqued.services.jobs import JobContext, JobKind, JobRunner
+from musiqued.services.lastfm_session import LastfmConnection
+from musiqued.services.window import WindowPager
 from musiqued.storage import history
 from musiqued.storage import jobs as store
+from musiqued.storage.db import Database
 from musiqued.storage.jobs import PageProgress
-from musiqued.storage.listens import store_page
-
-if TYPE_CHECKING:
-    from musiqued.app.daemon import Daemon
+from musiqued.storage.listens import StoreResult, prepare_page
 
 DAY = 86400
 DEFAULT_DAYS = 30
@@ -73,26 +75,99 @@ def day_windows(since: int, until: int) -> list[tuple[int, int]]:
     return windows
 
 
-class Verifier:
-    """``daemon.verifier``: starts verify jobs and runs their body inside the job runner."""
+@dataclass(frozen=True, slots=True)
+class DayDiff:
+    """How one day differs: what Last.fm has that we lack, what we hold that it lacks."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
-        daemon.jobs.register(
-            JobKind("verify", self._run, label="verifying", ready=daemon.require_lastfm)
-        )
+    missing: list[Scrobble]
+    only_here: list[dict[str, Any]]
+
+
+def diff_day(remote: list[Scrobble], local: list[dict[str, Any]]) -> DayDiff:
+    """Compare a day's scrobbles with its stored listens by identity (pure).
+
+    ``local`` rows carry their ``identity`` (``history.window_identities``); what is only
+    here is returned without it, as a listen.
+    """
+    local_ids = {x["identity"] for x in local}
+    remote_ids = {s.identity for s in remote}
+    seen: set[tuple[int, str, str]] = set()
+    missing: list[Scrobble] = []
+    for s in remote:
+        if s.identity not in local_ids and s.identity not in seen:
+            seen.add(s.identity)
+            missing.append(s)
+    only_here = [
+        {k: v for k, v in x.items() if k != "identity"}
+        for x in local
+        if x["identity"] not in remote_ids
+    ]
+    return DayDiff(missing, only_here)
+
+
+def day_name(moment: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(moment))
+
+
+def _day_transaction(
+    job_id: int,
+    missing: list[Scrobble],
+    progress: Callable[[int], tuple[PageProgress, dict[str, Any]]],
+    *,
+    repair: bool,
+) -> Callable[[sqlite3.Connection], tuple[StoreResult | None, dict[str, Any]]]:
+    """Store a day's missing listens (if repairing) with the job's progress, in one go.
+
+    ``progress(added)`` gives the unit's counters and the job's ``result`` once the number
+    of listens added is known.
+    """
+    page = prepare_page(missing, source="import", job_id=job_id) if repair and missing else None
+
+    def transaction(conn: sqlite3.Connection) -> tuple[StoreResult | None, dict[str, Any]]:
+        result = page.write(conn) if page is not None else None
+        unit, summary = progress(result.imported if result is not None else 0)
+        row = store.write_page_progress(conn, job_id, unit)
+        store.write_result(conn, job_id, summary)
+        return result, row
+
+    return transaction
+
+
+class Verifier:
+    """Starts verify jobs and runs their body inside the job runner."""
+
+    def __init__(
+        self,
+        jobs: JobRunner,
+        db: Database,
+        pager: WindowPager,
+        lastfm: LastfmConnection,
+        settings: LastfmConfig,
+        *,
+        on_new_albums: Callable[[], None],
+    ) -> None:
+        self._jobs = jobs
+        self._db = db
+        self._pager = pager
+        self._lastfm = lastfm
+        self._settings = settings
+        self._on_new_albums = on_new_albums
+        jobs.register(JobKind("verify", self._run, label="verifying", ready=lastfm.require))
+
+    def reconfigure(self, settings: LastfmConfig) -> None:
+        self._settings = settings
 
     async def start_verify(self, request: VerifyRequest) -> int:
-        self._daemon.require_lastfm()
+        self._lastfm.require()
         now = int(time.time())
         until = now + 1 if request.until is None else min(request.until, now + 1)
         since = request.since
         if since is None:
-            oldest = await self._daemon.db.scalar("SELECT MIN(timestamp) FROM listening_history")
-            since = int(oldest) if isinstance(oldest, int) else until - DEFAULT_DAYS * DAY
+            oldest = await history.oldest_timestamp(self._db)
+            since = oldest if oldest is not None else until - DEFAULT_DAYS * DAY
             since -= since % DAY  # from the start of that UTC day
         params = {"since": since, "until": until, "repair": request.repair}
-        return await self._daemon.jobs.submit("verify", params, window_from=since, window_to=until)
+        return await self._jobs.submit("verify", params, window_from=since, window_to=until)
 
     # -- the job body ---------------------------------------------------------------------
 
@@ -104,13 +179,12 @@ class Verifier:
         next_start = int(job.checkpoint.get("next", job.window_from))
         if not job.checkpoint:
             summary.days_total = len(windows)
-            async with job.db.transaction() as conn:
-                await store.update_plan(
-                    conn,
-                    job.job_id,
-                    checkpoint={"next": next_start, "summary": asdict(summary)},
-                    pages_total=len(windows),
+            checkpoint = {"next": next_start, "summary": asdict(summary)}
+            await self._db.write(
+                lambda conn: store.write_plan(
+                    conn, job.job_id, checkpoint=checkpoint, pages_total=len(windows)
                 )
+            )
         todo = [w for w in windows if w[0] >= next_start]
         job.log.info("verify planned", days=len(windows), days_left=len(todo))
         repair = bool(job.params.get("repair", True))
@@ -130,66 +204,47 @@ class Verifier:
         repair: bool,
     ) -> None:
         low, high = window
-        local_count = await history.count_window(job.db, low, high)
-        missing: list[Scrobble] = []
-        only_here: list[dict[str, Any]] = []
+        local_count = await history.count_window(self._db, low, high)
+        diff = DayDiff([], [])
         if local_count != remote_count:
-            remote = await self._remote_day(job, window)
-            local = await history.window_identities(job.db, low, high)
-            local_ids = {x["identity"] for x in local}
-            remote_ids = {s.identity for s in remote}
-            seen: set[tuple[int, str, str]] = set()
-            for s in remote:
-                if s.identity not in local_ids and s.identity not in seen:
-                    seen.add(s.identity)
-                    missing.append(s)
-            only_here = [
-                {k: v for k, v in x.items() if k != "identity"}
-                for x in local
-                if x["identity"] not in remote_ids
-            ]
+            diff = diff_day(
+                await self._remote_day(job, window),
+                await history.window_identities(self._db, low, high),
+            )
             summary.days_different += 1
             if len(summary.different_days) < SAMPLE_SIZE:
-                summary.different_days.append(time.strftime("%Y-%m-%d", time.gmtime(low)))
+                summary.different_days.append(day_name(low))
             job.log.info(
                 "day differs",
-                day=time.strftime("%Y-%m-%d", time.gmtime(low)),
+                day=day_name(low),
                 stored=local_count,
                 lastfm=remote_count,
-                missing=len(missing),
-                only_here=len(only_here),
+                missing=len(diff.missing),
+                only_here=len(diff.only_here),
             )
         summary.days_checked += 1
-        summary.listens_missing += len(missing)
-        summary.listens_only_here += len(only_here)
+        summary.listens_missing += len(diff.missing)
+        summary.listens_only_here += len(diff.only_here)
         room = SAMPLE_SIZE - len(summary.only_here_sample)
-        summary.only_here_sample.extend(only_here[: max(room, 0)])
-        added = new_albums = 0
-        async with job.db.transaction() as conn:
-            if repair and missing:
-                # New albums are tagged with the job and counted on it by the albums trigger.
-                result = await store_page(conn, missing, source="import", job_id=job.job_id)
-                added = result.imported
-                new_albums = result.new_albums
+        summary.only_here_sample.extend(diff.only_here[: max(room, 0)])
+        active_s = job.active_s()
+
+        def progress(added: int) -> tuple[PageProgress, dict[str, Any]]:
+            # Runs on the writer's thread: only this job's own summary is touched.
             summary.listens_added += added
-            await store.record_page(
-                conn,
-                job.job_id,
-                PageProgress(
-                    checkpoint={"next": high, "summary": asdict(summary)},
-                    imported=added,
-                    active_s=job.active_s(),
-                ),
+            unit = PageProgress(
+                checkpoint={"next": high, "summary": asdict(summary)},
+                imported=added,
+                active_s=active_s,
             )
-            await conn.execute(
-                "UPDATE jobs SET result = ? WHERE id = ?",
-                (json.dumps(self.result(summary, repair=repair)), job.job_id),
-            )
-        if new_albums:
-            enricher = getattr(self._daemon, "enricher", None)
-            if enricher is not None:
-                enricher.wake()
-        await job.published()
+            return unit, self.result(summary, repair=repair)
+
+        result, row = await self._db.write(
+            _day_transaction(job.job_id, diff.missing, progress, repair=repair)
+        )
+        if result is not None and result.new_albums:
+            self._on_new_albums()
+        await job.published(row)
 
     @staticmethod
     def result(summary: Summary, *, repair: bool) -> dict[str, Any]:
@@ -198,20 +253,24 @@ class Verifier:
     # -- Last.fm --------------------------------------------------------------------------
 
     async def _remote_count(self, job: JobContext, window: tuple[int, int]) -> int:
-        page = await self._retrying(job, window, page=1, limit=1)
+        page = await self._pager.page(job, page=1, limit=1, from_ts=window[0], to_ts=window[1])
         return page.total
 
     async def _remote_day(self, job: JobContext, window: tuple[int, int]) -> list[Scrobble]:
-        per_page = self._daemon.config.lastfm.page_size
-        first = await self._retrying(job, window, page=1, limit=per_page)
-        scrobbles = list(first.scrobbles)
-        for number in range(2, first.total_pages + 1):
-            page = await self._retrying(job, window, page=number, limit=per_page)
-            scrobbles.extend(page.scrobbles)
+        per_page = self._settings.page_size
         low, high = window
+        first = await self._pager.page(job, page=1, limit=per_page, from_ts=low, to_ts=high)
+        expected = first.total
+        scrobbles = list(first.scrobbles)
+        if len(scrobbles) < min(per_page, expected):
+            first = await self._pager.page(
+                job, page=1, limit=per_page, from_ts=low, to_ts=high, expect=min(per_page, expected)
+            )
+            scrobbles = list(first.scrobbles)
+        for number in range(2, first.total_pages + 1):
+            size = max(0, min(per_page, expected - (number - 1) * per_page))
+            page = await self._pager.page(
+                job, page=number, limit=per_page, from_ts=low, to_ts=high, expect=size
+            )
+            scrobbles.extend(page.scrobbles)
         return [s for s in scrobbles if low <= s.timestamp < high]
-
-    async def _retrying(
-        self, job: JobContext, window: tuple[int, int], *, page: int, limit: int
-    ) -> RecentTracksPage:
-        return await job.recent_tracks(page=page, limit=limit, from_ts=window[0], to_ts=window[1])

@@ -1,18 +1,19 @@
-"""The database: connection set-up, pragmas, migrations, and serialised write transactions.
+"""The database: connection set-up, pragmas, migrations, reads, and serialised writes.
 
-One writer connection, guarded by an ``asyncio.Lock`` so a transaction's statements never
-interleave with another task's; one reader connection, which WAL lets run beside the writer.
-Each aiosqlite await is a thread hop, so repositories write a page in a handful of
-``executemany`` calls, never one await per row.
+Writes go through ``Writer``: one plain ``sqlite3`` connection on its own thread, fed plain
+functions of ``(conn, …)``, each transaction run whole in one hop (``write``,
+``write_each``). Reads use a second connection through aiosqlite's public API, which WAL
+lets run beside the writer. ``generation`` counts committed write hops, so results cached
+against it (``fetchall(cached=True)``) stay exact.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import os
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -20,6 +21,7 @@ import aiosqlite
 
 from musiqued.errors import SchemaTooNewError, StoreError
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
+from musiqued.storage.writer import Writer
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -29,32 +31,41 @@ PRAGMAS = (
     "PRAGMA cache_size = -16000",
     "PRAGMA temp_store = MEMORY",
 )
+FILE_MODE = 0o600
+"""The database holds the Last.fm session key: only the daemon's user may read it. SQLite
+gives the WAL and SHM files the mode of the database file."""
+DIR_MODE = 0o700
 
 T = TypeVar("T")
 
 
-async def on_thread(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run ``work`` with ``conn``'s sqlite3 connection on its own thread: ONE hop.
-
-    A page written as one await per statement waits for the busy event loop between
-    statements (each result is handed back through ``call_soon_threadsafe`` and the next
-    statement queued from the loop); run whole on the connection's thread, it does not.
-    aiosqlite has no public call for this; ``_execute`` is what its own methods use.
-    """
-    execute = cast(Callable[..., Awaitable[T]], conn._execute)
-    return await execute(lambda: work(conn._conn))
-
-
-def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    conn.execute("BEGIN IMMEDIATE")
+def _create_private(path: Path) -> bool:
+    """Create ``path`` (and its directory) readable by our user only; True if it was new."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     try:
-        result = work(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
-    return result
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _migrate(path: Path, conn: sqlite3.Connection) -> None:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > LATEST_VERSION:
+        raise SchemaTooNewError(
+            f"database {path} has schema version {version}, newer than this "
+            f"musiqued understands ({LATEST_VERSION}); upgrade musiqued"
+        )
+    if version == LATEST_VERSION:
+        return
+    if version > 0:
+        backup = path.with_name(f"{path.name}.v{version}.bak")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy2(path, backup)
+    for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;")
 
 
 class Database:
@@ -62,122 +73,85 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer: aiosqlite.Connection | None = None
+        self._writer = Writer(path)
         self._reader: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
-        # Bumped after every committed write transaction: read results cached against it
-        # stay exact without re-running the query on every call (``fetchall(cached=True)``).
+        self.created = False
+        """True when ``open`` created the file (or found it empty): a new history."""
+        # Bumped after every write hop: read results cached against it stay exact without
+        # re-running the query on every call (``fetchall(cached=True)``).
         self.generation = 0
         self._cache: dict[tuple[str, str, tuple[object, ...]], tuple[int, object]] = {}
 
     async def open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            writer = await aiosqlite.connect(self.path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from None
-        self._writer = writer
-        try:
-            for pragma in PRAGMAS:
-                await writer.execute(pragma)
-            await self._migrate(writer)
+            self.created = _create_private(self.path) or self.path.stat().st_size == 0
+
+            def setup(conn: sqlite3.Connection) -> None:
+                for pragma in PRAGMAS:
+                    conn.execute(pragma)
+                _migrate(self.path, conn)
+
+            await self._writer.open(setup)
             reader = await aiosqlite.connect(self.path, isolation_level=None)
-            for pragma in PRAGMAS[1:]:
-                await reader.execute(pragma)
-            await reader.execute("PRAGMA query_only = ON")
+            try:
+                for pragma in PRAGMAS[1:]:
+                    await reader.execute(pragma)
+                await reader.execute("PRAGMA query_only = ON")
+            except BaseException:
+                await reader.close()
+                raise
             reader.row_factory = sqlite3.Row
             self._reader = reader
+        except StoreError:
+            await self.close()
+            raise
+        except (OSError, sqlite3.Error) as exc:
+            await self.close()
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error, ValueError):
-                    await conn.close()
-        self._reader = self._writer = None
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await reader.close()
+        await self._writer.close()
 
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        version = int(row[0]) if row else 0
-        if version > LATEST_VERSION:
-            raise SchemaTooNewError(
-                f"database {self.path} has schema version {version}, newer than this "
-                f"musiqued understands ({LATEST_VERSION}); upgrade musiqued"
-            )
-        if version == LATEST_VERSION:
-            return
-        if version > 0:
-            backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
-            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            await asyncio.to_thread(shutil.copy2, self.path, backup)
-        for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            await conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;"
-            )
+    # -- writes --------------------------------------------------------------------------
 
-    @property
-    def writer(self) -> aiosqlite.Connection:
-        if self._writer is None:
-            raise StoreError("database is not open")
-        return self._writer
+    def check_file(self) -> str | None:
+        """Why the file on disk is no longer ours (deleted, replaced), else None."""
+        return self._writer.check_file()
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` as one write transaction, run whole on the writer's thread (one hop).
+
+        Committed if ``work`` returns, rolled back if it raises. ``work`` runs on another
+        thread: give it values computed beforehand, not live objects the event loop may
+        change meanwhile.
+        """
+        return (await self.write_each([work]))[0]
+
+    async def write_each(self, works: Sequence[Callable[[sqlite3.Connection], T]]) -> list[T]:
+        """Each of ``works`` as its OWN transaction, in order, in one hop (``Writer``)."""
+        try:
+            return await self._writer.transactions(works)
+        finally:
+            self.generation += 1
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        """One statement as its own transaction; returns the rows it changed."""
+        return await self.write(lambda conn: max(conn.execute(sql, params).rowcount, 0))
+
+    # -- reads ---------------------------------------------------------------------------
 
     @property
     def reader(self) -> aiosqlite.Connection:
         if self._reader is None:
             raise StoreError("database is not open")
         return self._reader
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction: committed on success, rolled back on any exception."""
-        async with self._write_lock:
-            conn = self.writer
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-            self.generation += 1
-
-    async def run_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work`` as one write transaction, run whole on the writer's thread (one hop).
-
-        For hot paths (an import page and its checkpoint): same lock and guarantees as
-        ``transaction()``, committed if ``work`` returns, rolled back if it raises. ``work``
-        runs on another thread: give it values computed beforehand, not live objects the
-        event loop may change meanwhile.
-        """
-        return (await self.run_transactions([work]))[0]
-
-    async def run_transactions(self, works: Sequence[Callable[[sqlite3.Connection], T]]) -> list[T]:
-        """Each of ``works`` as its OWN transaction, one after another, all in one hop.
-
-        The first that raises is rolled back and its exception propagates; those before it
-        stay committed, those after it never run. So a unit may count on every earlier
-        one having committed (an import page's checkpoint names the pages before it).
-        """
-
-        def run_all(conn: sqlite3.Connection) -> list[T]:
-            return [_in_transaction(conn, work) for work in works]
-
-        async with self._write_lock:
-            hop: asyncio.Future[list[T]] = asyncio.ensure_future(on_thread(self.writer, run_all))
-            try:
-                return await asyncio.shield(hop)
-            finally:
-                # Cancelled meanwhile: the transactions are already queued on the writer's
-                # thread and will end (commit or roll back) there; hold the lock, and keep
-                # cached reads exact, until they have.
-                if not hop.done():
-                    await asyncio.wait([hop])
-                    hop.exception()  # retrieved: the caller sees the cancellation instead
-                self.generation += 1
 
     async def fetchall(
         self,
@@ -186,7 +160,7 @@ class Database:
         *,
         cached: bool = False,
     ) -> list[sqlite3.Row]:
-        """All rows; ``cached``: reuse the last result until a write transaction commits."""
+        """All rows; ``cached``: reuse the last result until a write commits."""
         if cached:
             return list(cast(tuple[sqlite3.Row, ...], await self._cached("all", sql, params)))
         async with self.reader.execute(sql, params) as cursor:
@@ -211,19 +185,16 @@ class Database:
         row = await self.fetchone(sql, params, cached=cached)
         return None if row is None else row[0]
 
-    async def cached_scalar(self, sql: str, params: tuple[object, ...] = ()) -> object:
-        return await self.scalar(sql, params, cached=True)
-
     async def _cached(
         self, kind: str, sql: str, params: tuple[object, ...] | dict[str, object]
     ) -> object:
         """Reads that are asked far more often than the data changes (``daemon.status`` on
         every call: COUNT(*) over a million listens takes ~4 ms, and each aiosqlite await is
-        a thread hop) run again only after a write transaction committed.
+        a thread hop) run again only after a write committed.
 
-        Exact because every write goes through ``transaction()``, which bumps ``generation``
-        after its COMMIT. Only for queries whose result depends on the data and params alone
-        (not on ``'now'``).
+        Exact because every write goes through the writer, which bumps ``generation`` after
+        its hop. Only for queries whose result depends on the data and params alone (not on
+        ``'now'``).
         """
         key = (kind, sql, params if isinstance(params, tuple) else tuple(sorted(params.items())))
         hit = self._cache.get(key)

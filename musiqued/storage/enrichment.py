@@ -141,36 +141,36 @@ async def finish(
 ) -> None:
     """Record a row's outcome, and in the same transaction the data it found."""
     now = time.time()
-    async with db.transaction() as conn:
+
+    def record(conn: sqlite3.Connection) -> None:
         for sql, params in updates:
-            await conn.execute(sql, params)
-        await conn.execute(
+            conn.execute(sql, params)
+        conn.execute(
             "UPDATE enrichment_queue SET state = ?, result = ?, last_error = ?, "
             "attempts = attempts + ?, updated_at = ? WHERE id = ?",
             (state, result, error, int(attempted), now, item.id),
         )
 
+    await db.write(record)
+
 
 async def retry_later(
     db: Database, item: QueueItem, at: float, error: str, *, attempted: bool = True
 ) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE enrichment_queue SET state = 'pending', last_error = ?, next_attempt_at = ?, "
-            "attempts = attempts + ?, updated_at = ? WHERE id = ?",
-            (error, at, int(attempted), time.time(), item.id),
-        )
+    await db.execute(
+        "UPDATE enrichment_queue SET state = 'pending', last_error = ?, next_attempt_at = ?, "
+        "attempts = attempts + ?, updated_at = ? WHERE id = ?",
+        (error, at, int(attempted), time.time(), item.id),
+    )
 
 
 async def skip_pending(db: Database, source: str) -> int:
     """Mark every pending row of an unconfigured source 'skipped'."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "UPDATE enrichment_queue SET state = 'skipped', last_error = ?, updated_at = ? "
-            "WHERE source = ? AND state = 'pending'",
-            (NOT_CONFIGURED, time.time(), source),
-        )
-        return max(cursor.rowcount, 0)
+    return await db.execute(
+        "UPDATE enrichment_queue SET state = 'skipped', last_error = ?, updated_at = ? "
+        "WHERE source = ? AND state = 'pending'",
+        (NOT_CONFIGURED, time.time(), source),
+    )
 
 
 async def requeue(
@@ -202,13 +202,11 @@ async def requeue(
         clauses.append("state = 'running'")
     if not clauses:
         return 0
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "UPDATE enrichment_queue SET state = 'pending', attempts = 0, next_attempt_at = 0, "
-            f"last_error = NULL, updated_at = ? WHERE {' OR '.join(clauses)}",
-            (time.time(), *params),
-        )
-        return max(cursor.rowcount, 0)
+    return await db.execute(
+        "UPDATE enrichment_queue SET state = 'pending', attempts = 0, next_attempt_at = 0, "
+        f"last_error = NULL, updated_at = ? WHERE {' OR '.join(clauses)}",
+        (time.time(), *params),
+    )
 
 
 async def counts(db: Database) -> dict[str, dict[str, int]]:

@@ -157,7 +157,15 @@ async def window_identities(db: Database, low: int, high: int) -> list[dict[str,
     ]
 
 
-async def count_window(db: Database, low: int, high: int) -> int:
+async def oldest_timestamp(db: Database) -> int | None:
+    """When the oldest stored listen was, or None with nothing stored."""
+    value = await db.scalar("SELECT MIN(timestamp) FROM listening_history")
+    return value if isinstance(value, int) else None
+
+
+async def count_window(db: Database, since: int | None, until: int | None) -> int:
+    """Listens in ``[since, until)`` (None: unbounded on that side)."""
+    low, high = _bounds(since, until)
     value = await db.scalar(
         "SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?",
         (low, high),

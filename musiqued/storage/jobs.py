@@ -1,8 +1,8 @@
 """The ``jobs`` table: import and verify jobs, their counters and their checkpoints.
 
-A job's progress (counters and checkpoint) is written by ``record_page`` inside the caller's
-transaction, the same one that stores the rows the page covers, so a crash can never leave a
-checkpoint that claims rows which are not there, nor rows the checkpoint forgets.
+A job's progress (counters and checkpoint) is written by ``write_page_progress`` inside the
+caller's transaction, the same one that stores the rows the page covers, so a crash can never
+leave a checkpoint that claims rows which are not there, nor rows the checkpoint forgets.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import aiosqlite
-
 from musiqued.errors import NotFoundError
-from musiqued.storage.db import Database, on_thread
+from musiqued.models import iso_utc
+from musiqued.storage.db import Database
 
 JobState = Literal["queued", "running", "paused", "done", "failed", "cancelled", "interrupted"]
 STATES: tuple[JobState, ...] = (
@@ -59,15 +58,16 @@ async def create(
     window_to: int | None = None,
     state: JobState = "queued",
 ) -> int:
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
+    def insert(conn: sqlite3.Connection) -> int:
+        cursor = conn.execute(
             "INSERT INTO jobs (kind, state, params, created_at, window_from, window_to) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (kind, state, json.dumps(params), time.time(), window_from, window_to),
         )
-        job_id = cursor.lastrowid
-    assert job_id is not None
-    return int(job_id)
+        assert cursor.lastrowid is not None
+        return int(cursor.lastrowid)
+
+    return await db.write(insert)
 
 
 async def get(db: Database, job_id: int) -> sqlite3.Row | None:
@@ -105,23 +105,22 @@ async def set_state(
     """Move a job to ``state``; a finished state stamps ``finished_at``; errors are kept."""
     now = time.time()
     finished = now if state in FINISHED_STATES else None
-    async with db.transaction() as conn:
-        await conn.execute(
-            """
-            UPDATE jobs SET
-                state = ?,
-                error = CASE WHEN ? THEN ? ELSE error END,
-                started_at = CASE WHEN ? AND started_at IS NULL THEN ? ELSE started_at END,
-                finished_at = ?,
-                active_s = COALESCE(?, active_s)
-            WHERE id = ?
-            """,
-            (state, state != "done", error, started, now, finished, active_s, job_id),
-        )
+    await db.execute(
+        """
+        UPDATE jobs SET
+            state = ?,
+            error = CASE WHEN ? THEN ? ELSE error END,
+            started_at = CASE WHEN ? AND started_at IS NULL THEN ? ELSE started_at END,
+            finished_at = ?,
+            active_s = COALESCE(?, active_s)
+        WHERE id = ?
+        """,
+        (state, state != "done", error, started, now, finished, active_s, job_id),
+    )
 
 
-async def update_plan(
-    conn: aiosqlite.Connection,
+def write_plan(
+    conn: sqlite3.Connection,
     job_id: int,
     *,
     checkpoint: dict[str, Any],
@@ -129,11 +128,16 @@ async def update_plan(
     total_scrobbles: int | None = None,
 ) -> None:
     """Record what the job found it has to do (inside the caller's transaction)."""
-    await conn.execute(
+    conn.execute(
         "UPDATE jobs SET checkpoint = ?, pages_total = COALESCE(?, pages_total), "
         "total_scrobbles = COALESCE(?, total_scrobbles) WHERE id = ?",
         (json.dumps(checkpoint), pages_total, total_scrobbles, job_id),
     )
+
+
+def write_result(conn: sqlite3.Connection, job_id: int, result: dict[str, Any]) -> None:
+    """A job's own findings (a verify's summary), in the caller's transaction."""
+    conn.execute("UPDATE jobs SET result = ? WHERE id = ?", (json.dumps(result), job_id))
 
 
 JOB_COLUMNS = (
@@ -160,7 +164,8 @@ JOB_COLUMNS = (
     "result",
     "error",
 )
-"""The ``jobs`` columns in table order: what ``record_page`` returns, as ``job_dict`` reads."""
+"""The ``jobs`` columns in table order: what ``write_page_progress`` returns, as ``job_dict``
+reads."""
 
 _RECORD_PAGE = f"""
 UPDATE jobs SET
@@ -180,21 +185,14 @@ RETURNING {", ".join(JOB_COLUMNS)}
 """
 
 
-async def record_page(
-    conn: aiosqlite.Connection, job_id: int, progress: PageProgress
+def write_page_progress(
+    conn: sqlite3.Connection, job_id: int, progress: PageProgress
 ) -> dict[str, Any]:
     """Add one page's counters and store the new checkpoint, in the caller's transaction.
 
     Returns the job's row as it will commit (the progress event needs no second read). New
-    albums are counted by the ``albums_enqueue`` trigger as ``store_page`` creates them.
+    albums are counted by the ``albums_enqueue`` trigger as the page's albums are made.
     """
-    return await on_thread(conn, lambda c: write_page_progress(c, job_id, progress))
-
-
-def write_page_progress(
-    conn: sqlite3.Connection, job_id: int, progress: PageProgress
-) -> dict[str, Any]:
-    """``record_page`` run on the writer's thread (e.g. in ``Database.run_transaction``)."""
     # fetchall: a RETURNING statement left unfinished would hold up the COMMIT.
     rows = conn.execute(
         _RECORD_PAGE,
@@ -234,6 +232,25 @@ async def albums_enriched(db: Database, job_ids: Sequence[int]) -> dict[int, int
     return {int(r[0]): int(r[1]) for r in rows}
 
 
+def _missing(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """What an import's checkpoint says it could not store, and where (None: no gap)."""
+    short = checkpoint.get("short") or []
+    gap = checkpoint.get("gap")
+    count = int(gap) if isinstance(gap, int) else sum(int(entry[1]) for entry in short)
+    if not count:
+        return None
+    where = [
+        {
+            "page": page,
+            "missing": lacking,
+            "from": iso_utc(oldest) if oldest is not None else None,
+            "to": iso_utc(newest) if newest is not None else None,
+        }
+        for page, lacking, newest, oldest in short
+    ]
+    return {"count": count, "where": where}
+
+
 def job_dict(
     row: sqlite3.Row | Mapping[str, Any], *, albums_enriched: int | None = None
 ) -> dict[str, Any]:
@@ -266,6 +283,8 @@ def job_dict(
         "total_scrobbles": row["total_scrobbles"],
         "rate_per_s": rate,
         "eta_s": eta,
+        "missing": _missing(checkpoint),
+        "upstream_trouble": None,
         "error": row["error"],
         "error_reasons": json.loads(row["error_reasons"] or "[]"),
         "result": json.loads(row["result"] or "{}"),

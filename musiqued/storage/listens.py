@@ -1,9 +1,10 @@
 """Listens and their artists, albums and tracks.
 
-``store_page`` is the import and tracker hot path: a page is written with one statement
-per table (the page's rows as one JSON parameter) inside the caller's transaction (so a job's checkpoint commits
-with the rows it covers). Every lookup goes through a unique index, so the cost per page
-stays flat as the history grows.
+``prepare_page`` → ``PreparedPage.write`` is the import, tracker and verify hot path: a page
+is written with one statement per table (the page's rows as one JSON parameter) inside the
+caller's transaction on the writer's thread (so a job's checkpoint commits with the rows it
+covers). Every lookup goes through a unique index, so the cost per page stays flat as the
+history grows.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import aiosqlite
 import orjson
 
 from musiqued.models import Scrobble, iso_utc, utc_day
-from musiqued.storage.db import Database, on_thread
+from musiqued.storage.db import Database
 
 Source = Literal["import", "tracker"]
 
@@ -103,7 +103,7 @@ class StoreResult:
 
 @dataclass(frozen=True, slots=True)
 class PageRows:
-    """The parameters of ``store_page``'s statements for one page: one list per statement,
+    """The parameters of ``PreparedPage``'s statements for one page: one list per statement,
     artists, albums and tracks once each (``tests/bench`` replays them with bare sqlite3)."""
 
     artists: list[tuple[Any, ...]]
@@ -155,25 +155,6 @@ def page_rows(scrobbles: Sequence[Scrobble], *, source: Source, job_id: int | No
             )
         )
     return PageRows(list(artists.values()), list(albums.values()), list(tracks.values()), listens)
-
-
-async def store_page(
-    conn: aiosqlite.Connection,
-    scrobbles: Sequence[Scrobble],
-    *,
-    source: Source,
-    job_id: int | None = None,
-    skip_existing: bool = True,
-    want_new: bool = False,
-) -> StoreResult:
-    """Write ``scrobbles`` inside the caller's transaction (``Database.transaction``).
-
-    The rows are prepared here; the statements run in one hop on the writer's thread.
-    """
-    if not scrobbles:
-        return StoreResult(0, 0, 0, 0, [])
-    page = prepare_page(scrobbles, source=source, job_id=job_id, skip_existing=skip_existing)
-    return await on_thread(conn, lambda c: page.write(c, want_new=want_new))
 
 
 def prepare_page(
@@ -280,7 +261,7 @@ def listen_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def scrobble_dict(scrobble: Scrobble, source: Source) -> dict[str, Any]:
-    """A scrobble ``store_page`` just stored (e.g. ``StoreResult.new``), as ``listen_dict``."""
+    """A scrobble just stored (``StoreResult.new``), shaped as ``listen_dict``."""
     return listen_shape(
         (
             scrobble.timestamp,

@@ -14,9 +14,8 @@ async def get_state(db: Database, key: str, default: Any = None) -> Any:
 
 
 async def set_state(db: Database, key: str, value: Any) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO daemon_state (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
-        )
+    await db.execute(
+        "INSERT INTO daemon_state (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, json.dumps(value)),
+    )

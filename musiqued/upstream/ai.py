@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from musiqued.app.config import AiConfig
+from musiqued.config import AiConfig
 from musiqued.errors import TransientUpstreamError
 from musiqued.upstream.http_errors import HttpStatusErrors, retry_after_seconds
 
@@ -70,7 +70,7 @@ class AiClient:
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
@@ -86,7 +86,7 @@ class AiClient:
         self, messages: list[dict[str, str]], *, max_tokens: int = 400, temperature: float = 0.4
     ) -> Completion:
         if self._session is None:
-            raise RuntimeError("AiClient.start() was not called")
+            raise RuntimeError("AiClient.open() was not called")
         headers = {"Content-Type": "application/json"}
         key = self.config.api_key.get_secret_value()
         if key:

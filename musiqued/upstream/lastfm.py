@@ -33,7 +33,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import orjson
 
-from musiqued.app.config import LastfmConfig
+from musiqued.config import LastfmConfig
 from musiqued.errors import (
     FatalUpstreamError,
     RateLimitedError,
@@ -103,11 +103,17 @@ def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         data = None
     if isinstance(data, dict) and "error" in data:
-        try:
-            code = int(data["error"])
-        except (TypeError, ValueError):
-            code = 0
-        message = str(data.get("message") or "")
+        raw_code = data["error"]
+        if isinstance(raw_code, bool) or not isinstance(raw_code, int | str):
+            raw_code = ""
+        code = int(raw_code) if str(raw_code).isdigit() else 0
+        message = str(data.get("message") or "")[:500]
+        if not code:
+            raise TransientUpstreamError(
+                f"Last.fm sent an error without a code ({_shown(data['error'])}: {message!r})",
+                kind="malformed",
+                status=status,
+            )
         if code == RATE_LIMIT_CODE or status == 429:
             raise RateLimitedError(
                 f"Last.fm rate limit ({message or 'error 29'})", status=status, upstream_code=code
@@ -134,59 +140,122 @@ def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
     return data
 
 
+FUTURE_SLACK_S = 86400
+"""A scrobble dated more than this after now is refused (a clock gone wrong, a bad answer)."""
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _shown(value: Any) -> str:
+    """A value as a reason quotes it: short, its type visible."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | str:
+    """One ``track`` entry: a scrobble, the now-playing track, or why it cannot be used."""
+    where = f"entry {index + 1}"
+    if not isinstance(entry, dict):
+        return f"{where} is not an object ({_shown(entry)})"
+    artist = entry.get("artist")
+    if not isinstance(artist, dict):
+        return f"{where}: artist is not an object ({_shown(artist)})"
+    artist_name = _text(artist.get("name")) or _text(artist.get("#text"))
+    title = _text(entry.get("name"))
+    album = entry.get("album") or _NO_ALBUM
+    if not isinstance(album, dict):
+        album = _NO_ALBUM
+    album_title = _text(album.get("#text")) or ""
+    date = entry.get("date")
+    if date is None:
+        playing = entry.get("@attr")
+        if index == 0 and isinstance(playing, dict) and playing.get("nowplaying") == "true":
+            return NowPlaying(artist_name or "", title or "", album_title, now)
+        return f"{where}: no date ({_shown(artist_name)} – {_shown(title)})"
+    if not artist_name or not artist_name.strip():
+        return f"{where}: no artist name ({_shown(artist.get('name', artist.get('#text')))})"
+    if not title or not title.strip():
+        return f"{where}: no title ({_shown(entry.get('name'))}, artist {artist_name!r})"
+    uts = date.get("uts") if isinstance(date, dict) else None
+    if not isinstance(uts, str) or not uts.isdigit():
+        return f"{where}: date without Unix seconds ({_shown(date)})"
+    timestamp = int(uts)
+    if not 0 < timestamp <= now + FUTURE_SLACK_S:
+        return f"{where}: timestamp {uts} out of range ({artist_name!r} – {title!r})"
+    return Scrobble(
+        timestamp,
+        artist_name,
+        title,
+        album_title,
+        _text(artist.get("mbid")) or "",
+        _text(album.get("mbid")) or "",
+        _text(entry.get("mbid")) or "",
+        _text(entry.get("url")) or "",
+        _text(artist.get("url")) or "",
+        entry.get("loved") == "1",
+    )
+
+
+def _count(attr: dict[str, Any], key: str, default: int) -> int:
+    value = attr.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise TransientUpstreamError(
+        f"Last.fm sent a page whose @attr.{key} is not a number ({_shown(value)})",
+        kind="malformed",
+    )
+
+
 def parse_recent_tracks(data: dict[str, Any]) -> RecentTracksPage:
-    """``user.getRecentTracks`` JSON → page; raises TransientUpstreamError if it is not one."""
+    """``user.getRecentTracks`` JSON → page; raises TransientUpstreamError if it is not one.
+
+    Entries that cannot be used (no date below the top, wrong types, an empty name, a
+    timestamp out of range) are left out with the reason in ``page.rejected``: never
+    dropped silently, never stored.
+    """
     body = data.get("recenttracks")
     if not isinstance(body, dict):
         raise TransientUpstreamError("Last.fm sent no recenttracks object", kind="malformed")
     attr = body.get("@attr") or {}
-    entries = body.get("track") or []
-    if isinstance(entries, dict):  # exactly one entry comes as a bare object
-        entries = [entries]
-    scrobbles: list[Scrobble] = []
-    append = scrobbles.append
-    now_playing: NowPlaying | None = None
-    try:
-        # The hot path of every import: positional arguments and plain lookups on purpose.
-        for entry in entries:
-            artist = entry["artist"]
-            album = entry.get("album") or _NO_ALBUM
-            date = entry.get("date")
-            if date is None:
-                if (entry.get("@attr") or _NO_ALBUM).get("nowplaying") == "true":
-                    now_playing = NowPlaying(
-                        artist.get("name") or artist.get("#text") or "",
-                        entry.get("name") or "",
-                        album.get("#text") or "",
-                        time.time(),
-                    )
-                continue  # neither a scrobble nor now playing: nothing to keep
-            append(
-                Scrobble(
-                    int(date["uts"]),
-                    artist.get("name") or artist.get("#text") or "",
-                    entry.get("name") or "",
-                    album.get("#text") or "",
-                    artist.get("mbid") or "",
-                    album.get("mbid") or "",
-                    entry.get("mbid") or "",
-                    entry.get("url") or "",
-                    artist.get("url") or "",
-                    entry.get("loved") == "1",
-                )
-            )
-        return RecentTracksPage(
-            scrobbles=scrobbles,
-            now_playing=now_playing,
-            page=int(attr.get("page") or 1),
-            per_page=int(attr.get("perPage") or 0),
-            total_pages=int(attr.get("totalPages") or 0),
-            total=int(attr.get("total") or 0),
-        )
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    if not isinstance(attr, dict):
         raise TransientUpstreamError(
-            f"Last.fm sent a malformed page: {exc}", kind="malformed"
-        ) from None
+            f"Last.fm sent a page whose @attr is not an object ({_shown(attr)})", kind="malformed"
+        )
+    entries = body.get("track")
+    if entries is None or entries == "":  # an empty page, as some answers spell it
+        entries = []
+    elif isinstance(entries, dict):  # exactly one entry comes as a bare object
+        entries = [entries]
+    elif not isinstance(entries, list):
+        raise TransientUpstreamError(
+            f"Last.fm sent a page whose track is not a list ({_shown(entries)})",
+            kind="malformed",
+        )
+    scrobbles: list[Scrobble] = []
+    rejected: list[str] = []
+    now_playing: NowPlaying | None = None
+    now = time.time()
+    for index, entry in enumerate(entries):
+        parsed = _entry(entry, index, now)
+        if isinstance(parsed, Scrobble):
+            scrobbles.append(parsed)
+        elif isinstance(parsed, NowPlaying):
+            now_playing = parsed
+        else:
+            rejected.append(parsed)
+    return RecentTracksPage(
+        scrobbles=scrobbles,
+        now_playing=now_playing,
+        page=_count(attr, "page", 1),
+        per_page=_count(attr, "perPage", 0),
+        total_pages=_count(attr, "totalPages", 0),
+        total=_count(attr, "total", 0),
+        rejected=rejected,
+    )
 
 
 def parse_album_info(data: dict[str, Any]) -> AlbumInfo:
@@ -250,7 +319,7 @@ class LastfmClient:
     def signed(self) -> bool:
         return bool(self._session_key and self.config.api_secret.get_secret_value())
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 # The governor bounds concurrency; the connector must not queue behind it.
@@ -403,7 +472,7 @@ class LastfmClient:
 
     async def _attempt(self, query: dict[str, str], priority: Priority) -> dict[str, Any]:
         if self._session is None:
-            raise RuntimeError("LastfmClient.start() was not called")
+            raise RuntimeError("LastfmClient.open() was not called")
         async with self.governor.slot(priority):
             self.requests += 1
             try:

@@ -28,7 +28,7 @@ import spotipy
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.exceptions import SpotifyException, SpotifyOauthError
 
-from musiqued.app.config import SpotifyConfig
+from musiqued.config import SpotifyConfig
 from musiqued.errors import FatalUpstreamError, RateLimitedError, TransientUpstreamError
 from musiqued.upstream.http_errors import HttpStatusErrors, retry_after_seconds
 

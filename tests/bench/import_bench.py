@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from musiqued.app.config import LastfmConfig  # noqa: E402
+from musiqued.config import LastfmConfig  # noqa: E402
 from musiqued.models import Scrobble  # noqa: E402
 from musiqued.storage import listens  # noqa: E402
 from musiqued.storage.migrations import MIGRATIONS  # noqa: E402
@@ -103,7 +103,7 @@ async def fetch_only(sim: Simulator) -> tuple[float, list[list[Scrobble]]]:
     """The same pages fetched and parsed by LastfmClient, 4 in flight, nothing stored."""
     config = LastfmConfig.model_validate(sim.lastfm())
     client = LastfmClient(config, Governor(NO_LIMIT, config.max_in_flight))
-    await client.start()
+    await client.open()
     try:
         started = time.perf_counter()
         to_ts = int(time.time()) + 1

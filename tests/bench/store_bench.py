@@ -1,5 +1,6 @@
-"""Store benchmark: writing 200-row pages with one await per row versus ``store_page``
-(one statement per table). Prints its figures; not a test.
+"""Store benchmark: writing 200-row pages with one aiosqlite await per row versus the
+daemon's page write (one statement per table, one hop to the writer thread). Prints its
+figures; not a test.
 
     .venv/bin/python tests/bench/store_bench.py [--pages 20]
 """
@@ -13,9 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiosqlite
+
 from musiqued.models import Scrobble
 from musiqued.storage import Database
-from musiqued.storage.listens import page_rows, store_page
+from musiqued.storage.listens import page_rows, prepare_page
 
 PAGE = 200
 
@@ -34,23 +37,25 @@ def page(n: int) -> list[Scrobble]:
 
 
 async def per_row(db: Database, scrobbles: list[Scrobble]) -> None:
-    """The naive way: every statement of every row is its own await (a thread hop)."""
-    async with db.transaction() as conn:
+    """The naive way: every statement of every row is its own await (a thread hop), on an
+    aiosqlite connection of its own."""
+    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
+        await conn.execute("BEGIN IMMEDIATE")
         for s in scrobbles:
             for sql, params in page_rows([s], source="import", job_id=None).statements():
                 await conn.execute(sql, params)
+        await conn.execute("COMMIT")
 
 
 async def batched(db: Database, scrobbles: list[Scrobble]) -> None:
-    async with db.transaction() as conn:
-        await store_page(conn, scrobbles, source="import")
+    await db.write(prepare_page(scrobbles, source="import", job_id=None).write)
 
 
 async def run(pages: int) -> None:
     with tempfile.TemporaryDirectory(prefix="mq-store-") as name:
         for label, write, offset in (
             ("one await per row", per_row, 0),
-            ("store_page (batched)", batched, 10_000),
+            ("page write (batched)", batched, 10_000),
         ):
             db = Database(Path(name) / f"{offset}.db")
             await db.open()

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
-from musiqued.rpc.methods import daemon, enrich, history, imports, lastfm, tracker, verify
+from musiqued.rpc.methods import (
+    daemon,
+    enrich,
+    history,
+    imports,
+    jobs,
+    lastfm,
+    tracker,
+    verify,
+)
 from musiqued.rpc.table import Method
 
 
@@ -22,8 +32,16 @@ METHODS = _table(
     daemon.METHODS,
     history.METHODS,
     tracker.METHODS,
+    jobs.METHODS,
     imports.METHODS,
     verify.METHODS,
     lastfm.METHODS,
     enrich.METHODS,
 )
+
+
+def with_extra(table: Mapping[str, Method], extra: Sequence[Method]) -> Mapping[str, Method]:
+    """``table`` with ``extra`` methods added (the test entry point adds its own)."""
+    if not extra:
+        return table
+    return _table(tuple(table.values()), tuple(extra))

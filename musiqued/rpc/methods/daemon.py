@@ -13,11 +13,11 @@ from musiqued.services.events import TOPICS
 
 
 async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:
-    return await ctx.daemon.status()
+    return await ctx.services.control.status()
 
 
 async def reload(ctx: CallContext, _: NoParams) -> dict[str, Any]:
-    return await ctx.daemon.reload()
+    return await ctx.services.control.reload()
 
 
 class SubscribeParams(Params):
@@ -33,13 +33,13 @@ class SubscribeParams(Params):
 
 
 async def subscribe(ctx: CallContext, params: SubscribeParams) -> dict[str, Any]:
-    subscription = ctx.daemon.events.subscribe(params.topics)
+    subscription = ctx.services.events.subscribe(params.topics)
     ctx.connection.attach(subscription)
     return {"subscribed": sorted(subscription.topics)}
 
 
 async def describe(ctx: CallContext, _: NoParams) -> dict[str, Any]:
-    return _description(tuple(ctx.daemon.dispatcher.methods.values()))
+    return _description(tuple(ctx.methods.values()))
 
 
 @functools.cache

@@ -7,11 +7,10 @@ from typing import Any
 from pydantic import Field
 
 from musiqued.rpc.table import CallContext, Method, NoParams, Params
-from musiqued.storage.enrichment import list_albums
 
 
 async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:
-    return await ctx.daemon.enricher.status()
+    return await ctx.services.enricher.status()
 
 
 class RunParams(Params):
@@ -20,7 +19,7 @@ class RunParams(Params):
 
 
 async def run(ctx: CallContext, params: RunParams) -> dict[str, Any]:
-    return await ctx.daemon.enricher.run(
+    return await ctx.services.enricher.run(
         retry_failed=params.retry_failed, regenerate=params.regenerate
     )
 
@@ -32,8 +31,8 @@ class AlbumsParams(Params):
 
 
 async def albums(ctx: CallContext, params: AlbumsParams) -> list[dict[str, Any]]:
-    return await list_albums(
-        ctx.daemon.db, query=params.query, artist=params.artist, limit=params.limit
+    return await ctx.services.library.albums(
+        query=params.query, artist=params.artist, limit=params.limit
     )
 
 

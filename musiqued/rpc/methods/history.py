@@ -8,7 +8,6 @@ from pydantic import Field, field_validator, model_validator
 
 from musiqued.rpc.table import CallContext, Method, Params, Timestamp
 from musiqued.storage import history
-from musiqued.storage.listens import recent_listens
 
 MAX_PAGE = 5000
 
@@ -29,7 +28,7 @@ class RecentParams(Params):
 
 
 async def recent(ctx: CallContext, params: RecentParams) -> list[dict[str, Any]]:
-    return await recent_listens(ctx.daemon.db, params.limit)
+    return await ctx.services.library.recent(params.limit)
 
 
 class ListParams(_Period):
@@ -45,8 +44,7 @@ class ListParams(_Period):
 
 
 async def list_listens(ctx: CallContext, params: ListParams) -> dict[str, Any]:
-    listens, cursor = await history.list_page(
-        ctx.daemon.db,
+    listens, cursor = await ctx.services.library.page(
         since=params.since,
         until=params.until,
         after=history.Cursor.decode(params.after) if params.after else None,
@@ -60,8 +58,8 @@ class SummaryParams(_Period):
 
 
 async def summary(ctx: CallContext, params: SummaryParams) -> dict[str, Any]:
-    return await history.summary(
-        ctx.daemon.db, since=params.since, until=params.until, top=params.top
+    return await ctx.services.library.summary(
+        since=params.since, until=params.until, top=params.top
     )
 
 

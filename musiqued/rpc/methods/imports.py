@@ -1,4 +1,4 @@
-"""``import.*``: start, follow and steer history import jobs."""
+"""``import.*``: start history import jobs; the other ``import.*`` methods alias ``jobs.*``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any, Self
 
 from pydantic import Field, model_validator
 
+from musiqued.rpc.methods import jobs
 from musiqued.rpc.table import CallContext, Method, Params, Timestamp
 from musiqued.services.importer import ImportRequest
 
@@ -27,44 +28,16 @@ class StartParams(Params):
         return self
 
 
-class JobParams(Params):
-    job_id: int
-
-
-class ListParams(Params):
-    limit: int = Field(default=20, ge=1, le=1000)
-
-
 async def start(ctx: CallContext, params: StartParams) -> dict[str, Any]:
     request = ImportRequest(**params.model_dump())
-    return {"job_id": await ctx.daemon.importer.start_import(request)}
-
-
-async def status(ctx: CallContext, params: JobParams) -> dict[str, Any]:
-    return await ctx.daemon.importer.get(params.job_id)
-
-
-async def list_jobs(ctx: CallContext, params: ListParams) -> list[dict[str, Any]]:
-    return await ctx.daemon.importer.list(params.limit)
-
-
-async def cancel(ctx: CallContext, params: JobParams) -> dict[str, Any]:
-    return await ctx.daemon.importer.cancel(params.job_id)
-
-
-async def pause(ctx: CallContext, params: JobParams) -> dict[str, Any]:
-    return await ctx.daemon.importer.pause(params.job_id)
-
-
-async def resume(ctx: CallContext, params: JobParams) -> dict[str, Any]:
-    return await ctx.daemon.importer.resume(params.job_id)
+    return {"job_id": await ctx.services.importer.start_import(request)}
 
 
 METHODS = (
     Method("import.start", StartParams, start, "Start a history import job; returns its id."),
-    Method("import.status", JobParams, status, "One job with its counters and progress."),
-    Method("import.list", ListParams, list_jobs, "Jobs, newest first."),
-    Method("import.cancel", JobParams, cancel, "Cancel a job (rows already stored stay)."),
-    Method("import.pause", JobParams, pause, "Pause a job at its last committed page."),
-    Method("import.resume", JobParams, resume, "Resume a paused, failed or interrupted job."),
+    Method("import.status", jobs.JobParams, jobs.get, "Alias of jobs.get."),
+    Method("import.list", jobs.ListParams, jobs.list_jobs, "Alias of jobs.list."),
+    Method("import.cancel", jobs.JobParams, jobs.cancel, "Alias of jobs.cancel."),
+    Method("import.pause", jobs.JobParams, jobs.pause, "Alias of jobs.pause."),
+    Method("import.resume", jobs.JobParams, jobs.resume, "Alias of jobs.resume."),
 )

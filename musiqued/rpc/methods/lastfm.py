@@ -10,7 +10,7 @@ from musiqued.rpc.table import CallContext, Method, NoParams, Params
 
 
 async def auth_url(ctx: CallContext, _: NoParams) -> dict[str, Any]:
-    return await ctx.daemon.lastfm_connection.auth_url()
+    return await ctx.services.lastfm.auth_url()
 
 
 class AuthCompleteParams(Params):
@@ -18,7 +18,7 @@ class AuthCompleteParams(Params):
 
 
 async def auth_complete(ctx: CallContext, params: AuthCompleteParams) -> dict[str, Any]:
-    return await ctx.daemon.lastfm_connection.auth_complete(params.token)
+    return await ctx.services.lastfm.auth_complete(params.token)
 
 
 METHODS = (

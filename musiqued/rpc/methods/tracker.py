@@ -14,16 +14,16 @@ class StartParams(Params):
 
 
 async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:
-    return await ctx.daemon.tracker.status()
+    return await ctx.services.tracker.status()
 
 
 async def start(ctx: CallContext, params: StartParams) -> dict[str, Any]:
-    started = await ctx.daemon.tracker.start(params.interval_seconds)
+    started = await ctx.services.tracker.start(params.interval_seconds)
     return {"status": "started" if started else "already_running"}
 
 
 async def stop(ctx: CallContext, _: NoParams) -> dict[str, Any]:
-    await ctx.daemon.tracker.stop()
+    await ctx.services.tracker.stop()
     return {"status": "stopped"}
 
 

@@ -24,7 +24,7 @@ class VerifyParams(Params):
 
 async def start(ctx: CallContext, params: VerifyParams) -> dict[str, Any]:
     request = VerifyRequest(since=params.since, until=params.until, repair=params.repair)
-    return {"job_id": await ctx.daemon.verifier.start_verify(request)}
+    return {"job_id": await ctx.services.verifier.start_verify(request)}
 
 
 METHODS = (

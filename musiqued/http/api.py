@@ -8,7 +8,7 @@
     POST /api/v1/services/tracker/start[?interval_seconds=]
     POST /api/v1/services/tracker/stop
 
-Handlers call the same services as the RPC methods (``daemon.importer``, ``daemon.tracker``).
+Handlers call the same services as the RPC methods (``Services``: importer, jobs, tracker).
 Errors are ``{"detail": ...}`` with a fitting status: 401 bad token, 404 unknown, 409
 conflict, 422 bad parameter, 502 upstream failure, 503 not configured. Off loopback the
 configuration must set ``[http] token`` (checked when the config loads); once a token is
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
-from musiqued.app.config import parse_listen
+from musiqued.config import parse_listen
 from musiqued.errors import (
     ConflictError,
     MusiqueError,
@@ -37,7 +37,8 @@ from musiqued.errors import (
 from musiqued.services.importer import DEFAULT_LIMIT, ImportRequest
 
 if TYPE_CHECKING:
-    from musiqued.app.daemon import Daemon
+    from musiqued.config import HttpConfig
+    from musiqued.services.facade import Services
 
 log = structlog.get_logger("musiqued.http")
 
@@ -84,11 +85,24 @@ def _int(value: str, name: str, minimum: int) -> int:
     return number
 
 
+def original_tracker_status(status: dict[str, Any]) -> dict[str, Any]:
+    """``tracker.status`` as the original front end reads it: ``last_track`` is its
+    ``"Artist|Title|Album"`` string; the same track as an object is ``last_track_info``."""
+    track = status.get("last_track")
+    line = (
+        f"{track['artist']}|{track['title']}|{track.get('album') or ''}"
+        if isinstance(track, dict)
+        else None
+    )
+    return {**status, "last_track": line, "last_track_info": track}
+
+
 class HttpApi:
     """A daemon component: an aiohttp server, running only when ``[http] listen`` is set."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
+    def __init__(self, services: Services, config: HttpConfig) -> None:
+        self._services = services
+        self._config = config
         self._runner: web.AppRunner | None = None
         self._listen = ""
 
@@ -96,8 +110,8 @@ class HttpApi:
     def address(self) -> str | None:
         return self._listen or None
 
-    async def start(self) -> None:
-        listen = self._daemon.config.http.listen
+    async def open(self) -> None:
+        listen = self._config.listen
         if not listen:
             return
         host, port = parse_listen(listen)
@@ -124,16 +138,17 @@ class HttpApi:
         self._listen = listen
         log.info("http api listening", listen=listen)
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         runner, self._runner, self._listen = self._runner, None, ""
         if runner is not None:
             await runner.cleanup()
 
-    async def apply_config(self) -> None:
+    async def reconfigure(self, config: HttpConfig) -> None:
         """After a reload: rebind if ``[http] listen`` changed (the token is read per request)."""
-        if self._daemon.config.http.listen != self._listen:
-            await self.stop()
-            await self.start()
+        self._config = config
+        if config.listen != self._listen:
+            await self.close()
+            await self.open()
 
     # -- middlewares ----------------------------------------------------------------------
 
@@ -159,7 +174,7 @@ class HttpApi:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        token = self._daemon.config.http.token.get_secret_value()
+        token = self._config.token.get_secret_value()
         if token:
             given = request.headers.get("Authorization", "")
             scheme, _, value = given.partition(" ")
@@ -179,8 +194,8 @@ class HttpApi:
         query = request.query
         limit = _int(query.get("limit", str(DEFAULT_LIMIT)), "limit", 1)
         skip_existing = _bool(query.get("skip_existing", "true"), "skip_existing")
-        importer = self._daemon.importer
-        subscription = self._daemon.events.subscribe(["job"])
+        importer = self._services.importer
+        subscription = self._services.events.subscribe(["job"])
         try:
             job_id = await importer.start_import(
                 ImportRequest(limit=limit, skip_existing=skip_existing)
@@ -199,7 +214,7 @@ class HttpApi:
     async def _wait(self, job_id: int, next_event: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
         """Until the job stops running; events wake us, a periodic read covers dropped ones."""
         while True:
-            job = await self._daemon.importer.get(job_id)
+            job = await self._services.jobs.get(job_id)
             if job["state"] in FINISHED:
                 return job
             with contextlib.suppress(TimeoutError):
@@ -207,17 +222,17 @@ class HttpApi:
 
     async def job(self, request: web.Request) -> web.Response:
         job_id = _int(request.match_info["job_id"], "job_id", 1)
-        return web.json_response(await self._daemon.importer.get(job_id))
+        return web.json_response(await self._services.jobs.get(job_id))
 
     async def tracker_status(self, _: web.Request) -> web.Response:
-        return web.json_response(await self._daemon.tracker.status())
+        return web.json_response(original_tracker_status(await self._services.tracker.status()))
 
     async def tracker_start(self, request: web.Request) -> web.Response:
         interval = request.query.get("interval_seconds")
         seconds = float(_int(interval, "interval_seconds", 1)) if interval else None
-        started = await self._daemon.tracker.start(seconds)
+        started = await self._services.tracker.start(seconds)
         return web.json_response({"status": "started", "already_running": not started})
 
     async def tracker_stop(self, _: web.Request) -> web.Response:
-        await self._daemon.tracker.stop()
+        await self._services.tracker.stop()
         return web.json_response({"status": "stopped"})

@@ -1,26 +1,21 @@
-"""RPC methods that exist only for the test suite, enabled by ``MUSIQUED_TEST_HOOKS=1``.
+"""RPC methods that exist only for the test suite, served by ``python -m tests.hooked_musiqued``.
 
 ``test.block`` stalls the event loop on purpose (the watchdog must then stay silent; a
 request stays in flight for as long as asked) and logs ``test.block started`` first, so a
 test knows the request is being worked on;
 ``test.log`` logs an arbitrary event, so the journald tests control the fields sent.
-Without the variable, the method table is returned unchanged.
+The product never sees them: the test entry point hands them to the daemon as extra methods.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Literal
 
 import structlog
 from pydantic import Field
 
 from musiqued.rpc.table import CallContext, Method, Params
-
-ENV_VAR = "MUSIQUED_TEST_HOOKS"
 
 log = structlog.get_logger("musiqued.testhooks")
 
@@ -59,12 +54,3 @@ TEST_METHODS = (
     Method("test.block", BlockParams, block, "Block the event loop (tests only)."),
     Method("test.log", LogParams, log_event, "Log an event with fields (tests only)."),
 )
-
-
-def with_test_hooks(
-    methods: Mapping[str, Method], environ: Mapping[str, str] | None = None
-) -> Mapping[str, Method]:
-    env = os.environ if environ is None else environ
-    if env.get(ENV_VAR) != "1":
-        return methods
-    return MappingProxyType({**methods, **{m.name: m for m in TEST_METHODS}})

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from musiqued.config import AiConfig, EnrichmentConfig, SpotifyConfig
 from musiqued.errors import (
     FatalUpstreamError,
     NotConfiguredError,
@@ -43,14 +44,24 @@ from musiqued.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
+from musiqued.services.enrichment.sources import (
+    AiDescriptions,
+    LastfmAlbums,
+    NothingToDo,
+    Outcome,
+    Source,
+    SpotifyAlbums,
+    SpotifyArtists,
+)
+from musiqued.services.events import EventBus
+from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.storage import enrichment as store
+from musiqued.storage.db import Database
 from musiqued.storage.enrichment import QueueItem
-from musiqued.upstream.ai import AiClient
-from musiqued.upstream.ratelimit import Priority
-from musiqued.upstream.spotify import SpotifyClient
 
 if TYPE_CHECKING:
-    from musiqued.app.daemon import Daemon
+    from musiqued.upstream.ai import AiClient
+    from musiqued.upstream.spotify import SpotifyClient
 
 log = structlog.get_logger("musiqued.enricher")
 
@@ -59,21 +70,7 @@ HELD_BACK_S = 2.0  # due work held back (job cap, busy item, ai waiting for last
 MAX_BACKOFF_S = 3600.0
 IMPORT_PACE_S = 0.5  # per lane, between items, while an import job runs
 LANE_PAUSE_FACTOR = 8  # the lane pauses at most retry_seconds × this after a failure
-LANGUAGES = {
-    "en": "English",
-    "fr": "French",
-    "de": "German",
-    "it": "Italian",
-    "es": "Spanish",
-    "pt": "Portuguese",
-    "nl": "Dutch",
-    "rm": "Romansh",
-}
 CREDENTIAL_CODES = frozenset({9, 10, 26})  # Last.fm: bad session, invalid key, suspended key
-
-
-Outcome = tuple[str, str, list[tuple[str, tuple[object, ...]]]]
-"""A source's answer: the row's state, what was found, the statements that store it."""
 
 
 @dataclass
@@ -86,7 +83,6 @@ class Lane:
     failures_in_a_row: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
-    next_request_at: float = 0.0  # monotonic; [ai] requests_per_second
     finished: int = 0
 
 
@@ -98,68 +94,62 @@ def _blocks_lane(exc: FatalUpstreamError) -> bool:
     )
 
 
-def build_prompt(facts: store.AlbumFacts, language: str) -> list[dict[str, str]]:
-    """Messages asking for a short description grounded in what we know."""
-    tongue = LANGUAGES.get(language.lower(), language)
-    system = (
-        "You write short descriptions of music albums for a personal listening-history app. "
-        "Use only the facts you are given and general knowledge you are sure of; never invent "
-        "dates, band members, labels, chart positions or quotes. If the facts are thin, stay "
-        f"general. Answer in {tongue}, in 2 to 4 sentences of plain text, with no title, "
-        "no markdown and no preamble."
-    )
-    lines = [f"Artist: {facts.artist}", f"Album: {facts.title}"]
-    if facts.year:
-        lines.append(f"Year: {facts.year}")
-    if facts.tracks:
-        played = "; ".join(f"{title} ({n} listens)" for title, n in facts.tracks)
-        lines.append(f"Tracks listened: {played}")
-    if facts.listens:
-        lines.append(f"Total listens: {facts.listens}")
-    if facts.wiki_summary:
-        lines.append(f"Last.fm summary: {facts.wiki_summary}")
-    user = "Describe this album for its listener.\n\n" + "\n".join(lines)
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+@dataclass(frozen=True, slots=True)
+class EnrichmentSections:
+    """The configuration the worker reads: its own section and its two optional services."""
+
+    enrichment: EnrichmentConfig
+    spotify: SpotifyConfig
+    ai: AiConfig
 
 
 class Enricher:
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
+    """The worker: one lane per source, a row at a time, outcomes stored with the row."""
+
+    def __init__(
+        self,
+        db: Database,
+        lastfm: LastfmConnection,
+        events: EventBus,
+        sections: EnrichmentSections,
+    ) -> None:
+        self._db = db
+        self._lastfm = lastfm
+        self._events = events
+        self._sections = sections
         self._lanes = {source: Lane(source) for source in store.SOURCES}
         self._task: asyncio.Task[None] | None = None
         self._spotify: SpotifyClient | None = None
         self._ai: AiClient | None = None
+        self._sources: dict[tuple[str, str], Source] = {}
         self._status_cache: tuple[int, dict[str, dict[str, int]]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         await self._build_clients()
         requeued = await store.requeue(
-            self._daemon.db, configured=self._configured_sources(), interrupted=True
+            self._db, configured=self._configured_sources(), interrupted=True
         )
         if requeued:
             log.info("enrichment rows re-queued", rows=requeued)
-        self._daemon.add_status_provider(self._status_line)
         await self._apply_enabled()
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         await self._stop_task()
         await self._close_clients()
 
-    async def reconfigure(self) -> None:
+    async def reconfigure(self, sections: EnrichmentSections) -> None:
         """Apply new [spotify] / [ai] / [enrichment] settings (reload)."""
-        config = self._daemon.config
-        spotify_changed = self._spotify is None or self._spotify.config != config.spotify
-        ai_changed = self._ai is None or self._ai.config != config.ai
-        if spotify_changed or ai_changed:
+        old, self._sections = self._sections, sections
+        if old.spotify != sections.spotify or old.ai != sections.ai:
             await self._stop_task()
             await self._close_clients()
             await self._build_clients()
         for lane in self._lanes.values():
             lane.blocked = None
             lane.failures_in_a_row = 0
-        await store.requeue(self._daemon.db, configured=self._configured_sources())
+        await store.requeue(self._db, configured=self._configured_sources())
         await self._apply_enabled()
         self.wake()
 
@@ -169,7 +159,7 @@ class Enricher:
             lane.wake.set()
 
     async def _apply_enabled(self) -> None:
-        if not self._daemon.config.enrichment.enabled:
+        if not self._sections.enrichment.enabled:
             if self._task is not None:
                 log.info("enrichment worker stopped: [enrichment] enabled = false")
             await self._stop_task()
@@ -184,12 +174,23 @@ class Enricher:
                 await task
 
     async def _build_clients(self) -> None:
-        config = self._daemon.config
-        if config.spotify.configured:
-            self._spotify = SpotifyClient(config.spotify)
-        if config.ai.configured:
-            self._ai = AiClient(config.ai)
-            await self._ai.start()
+        """Clients for the configured optional services (their modules load only then)."""
+        sections = self._sections
+        if sections.spotify.configured:
+            from musiqued.upstream.spotify import SpotifyClient
+
+            self._spotify = SpotifyClient(sections.spotify)
+        if sections.ai.configured:
+            from musiqued.upstream.ai import AiClient
+
+            self._ai = AiClient(sections.ai)
+            await self._ai.open()
+        self._sources = {
+            ("lastfm", "album"): LastfmAlbums(self._lastfm),
+            ("spotify", "album"): SpotifyAlbums(self._spotify),
+            ("spotify", "artist"): SpotifyArtists(self._spotify),
+            ("ai", "album"): AiDescriptions(self._ai, self._db, sections.ai),
+        }
 
     async def _close_clients(self) -> None:
         spotify, self._spotify = self._spotify, None
@@ -200,11 +201,10 @@ class Enricher:
             await ai.close()
 
     def _configured_sources(self) -> list[str]:
-        config = self._daemon.config
         flags = {
-            "lastfm": config.lastfm.configured,
-            "spotify": config.spotify.configured,
-            "ai": config.ai.configured,
+            "lastfm": self._lastfm.configured,
+            "spotify": self._sections.spotify.configured,
+            "ai": self._sections.ai.configured,
         }
         return [source for source, on in flags.items() if on]
 
@@ -237,7 +237,7 @@ class Enricher:
 
     async def _step(self, lane: Lane) -> float:
         """Process one row; returns how long to wait before the next step."""
-        db = self._daemon.db
+        db = self._db
         if lane.blocked:
             return IDLE_S
         now = time.time()
@@ -253,7 +253,7 @@ class Enricher:
                 )
             return IDLE_S
         busy = [other.busy for other in self._lanes.values() if other.busy and other is not lane]
-        cutoffs = await store.job_cutoffs(db, self._daemon.config.enrichment.max_albums_per_import)
+        cutoffs = await store.job_cutoffs(db, self._sections.enrichment.max_albums_per_import)
         item = await store.next_item(db, lane.source, now, busy=busy, cutoffs=cutoffs)
         if item is None:
             due = await store.next_due_at(db, lane.source)
@@ -272,10 +272,10 @@ class Enricher:
         return IMPORT_PACE_S if await store.import_running(db) else 0.0
 
     async def _process(self, lane: Lane, item: QueueItem) -> None:
-        db = self._daemon.db
-        config = self._daemon.config.enrichment
+        db = self._db
+        config = self._sections.enrichment
         try:
-            state, result, updates = await self._fetch(lane, item)
+            outcome = await self._fetch(item)
         except NotConfiguredError:
             await store.finish(db, item, "skipped", error=store.NOT_CONFIGURED, attempted=False)
             return
@@ -316,12 +316,12 @@ class Enricher:
             )
         lane.failures_in_a_row = 0
         lane.finished += 1
-        await store.finish(db, item, state, result=result, updates=updates)
-        self._published(item, state, result=result)
+        await store.finish(db, item, outcome.state, result=outcome.result, updates=outcome.updates)
+        self._published(item, outcome.state, result=outcome.result)
 
     async def _transient(self, lane: Lane, item: QueueItem, exc: UpstreamError) -> None:
-        config = self._daemon.config.enrichment
-        db = self._daemon.db
+        config = self._sections.enrichment
+        db = self._db
         self._note_error(lane, exc.message)
         lane.failures_in_a_row += 1
         if lane.failures_in_a_row == 1:
@@ -347,7 +347,7 @@ class Enricher:
         lane.last_error_at = time.time()
 
     def _published(self, item: QueueItem, state: str, result: str | None = None) -> None:
-        self._daemon.events.publish(
+        self._events.publish(
             "enrichment",
             item_kind=item.item_kind,
             item_id=item.item_id,
@@ -360,76 +360,14 @@ class Enricher:
 
     # -- the sources ---------------------------------------------------------------------
 
-    async def _fetch(self, lane: Lane, item: QueueItem) -> Outcome:
-        if item.source == "lastfm" and item.item_kind == "album":
-            return await self._lastfm_album(item)
-        if item.source == "spotify" and item.item_kind == "album":
-            return await self._spotify_album(item)
-        if item.source == "spotify" and item.item_kind == "artist":
-            return await self._spotify_artist(item)
-        if item.source == "ai" and item.item_kind == "album":
-            return await self._description(lane, item)
-        return "skipped", "nothing to do for this kind of item", []
-
-    async def _lastfm_album(self, item: QueueItem) -> Outcome:
-        client = self._daemon.require_lastfm()
-        info = await client.album_info(item.artist, item.title, priority=Priority.ENRICH)
-        if info is None:
-            return "done", "not found", []
-        found = [
-            name
-            for name, value in (
-                ("image", info.image_url),
-                ("url", info.url),
-                ("wiki", info.wiki_summary),
-            )
-            if value
-        ]
-        update = store.lastfm_album_update(
-            item.item_id, info.url, info.image_url, info.wiki_summary, info.release_year
-        )
-        return "done", ", ".join(found) or "nothing", [update]
-
-    async def _spotify_album(self, item: QueueItem) -> Outcome:
-        if self._spotify is None:
-            raise NotConfiguredError("Spotify is not configured")
-        album = await self._spotify.album(item.artist, item.title)
-        if album is None:
-            return "done", "not found", []
-        update = store.spotify_album_update(
-            item.item_id, album.spotify_id, album.image_url, album.release_year
-        )
-        return "done", "image" if album.image_url else "id", [update]
-
-    async def _spotify_artist(self, item: QueueItem) -> Outcome:
-        if self._spotify is None:
-            raise NotConfiguredError("Spotify is not configured")
-        artist = await self._spotify.artist(item.artist)
-        if artist is None:
-            return "done", "not found", []
-        update = store.spotify_artist_update(item.item_id, artist.spotify_id, artist.image_url)
-        return "done", "image" if artist.image_url else "id", [update]
-
-    async def _description(self, lane: Lane, item: QueueItem) -> Outcome:
-        ai = self._ai
-        if ai is None:
-            raise NotConfiguredError("the AI endpoint is not configured")
-        facts = await store.album_facts(self._daemon.db, item.item_id)
-        if facts is None:
-            return "skipped", "album gone", []
-        config = self._daemon.config.ai
-        wait = lane.next_request_at - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        lane.next_request_at = time.monotonic() + 1.0 / config.requests_per_second
-        completion = await ai.complete(build_prompt(facts, config.language))
-        update = store.description_update(item.item_id, completion.text, completion.model)
-        return "done", "description", [update]
+    async def _fetch(self, item: QueueItem) -> Outcome:
+        source = self._sources.get((item.source, item.item_kind), NothingToDo())
+        return await source.fetch(item)
 
     # -- what it reports -----------------------------------------------------------------
 
     async def _counts(self) -> dict[str, dict[str, int]]:
-        db = self._daemon.db
+        db = self._db
         cached = self._status_cache
         if cached is not None and cached[0] == db.generation:
             return cached[1]
@@ -448,7 +386,7 @@ class Enricher:
 
     async def status(self) -> dict[str, Any]:
         table = await self._counts()
-        failures = await store.last_failures(self._daemon.db)
+        failures = await store.last_failures(self._db)
         configured = set(self._configured_sources())
         by_source: dict[str, Any] = {}
         latest: tuple[float, str] | None = None
@@ -473,12 +411,12 @@ class Enricher:
         }
         return {
             **totals,
-            "enabled": self._daemon.config.enrichment.enabled,
+            "enabled": self._sections.enrichment.enabled,
             "last_error": latest[1] if latest else None,
             "by_source": by_source,
         }
 
-    def _status_line(self) -> str | None:
+    def status_line(self) -> str | None:
         working = [lane.source for lane in self._lanes.values() if lane.busy]
         return f"enriching ({', '.join(working)})" if working else None
 
@@ -490,7 +428,7 @@ class Enricher:
                 lane.failures_in_a_row = 0
                 lane.paused_until = 0.0
         requeued = await store.requeue(
-            self._daemon.db,
+            self._db,
             configured=self._configured_sources(),
             failed=retry_failed,
             regenerate=regenerate,
@@ -500,5 +438,5 @@ class Enricher:
         return {
             "queued": requeued,
             "pending": pending,
-            "enabled": self._daemon.config.enrichment.enabled,
+            "enabled": self._sections.enrichment.enabled,
         }

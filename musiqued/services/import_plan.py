@@ -1,0 +1,176 @@
+"""An import job's plan and checkpoint: pure data, no I/O (unit-tested on its own).
+
+The window is frozen, so Last.fm numbers its pages the same way for the whole job: page
+``p`` at ``per_page`` holds the scrobbles at offsets ``[(p-1)·per_page, p·per_page)`` of the
+window, newest first. That makes the size of every page known in advance
+(``expected_size``), which is how a page that Last.fm served short is noticed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from musiqued.models import Scrobble
+
+
+def ranges(pages: Iterable[int]) -> list[list[int]]:
+    """``{1,2,3,7,8}`` → ``[[1,3],[7,8]]``: a checkpoint stays small for a million listens."""
+    spans: list[list[int]] = []
+    for page in sorted(pages):
+        if spans and spans[-1][1] == page - 1:
+            spans[-1][1] = page
+        else:
+            spans.append([page, page])
+    return spans
+
+
+def expand(spans: Iterable[Iterable[int]]) -> set[int]:
+    """The inverse of ``ranges``."""
+    pages: set[int] = set()
+    for first, last in spans:
+        pages.update(range(first, last + 1))
+    return pages
+
+
+@dataclass(frozen=True, slots=True)
+class ShortPage:
+    """A page committed with fewer scrobbles than its place in the window holds."""
+
+    page: int
+    missing: int
+    newest: int | None
+    """The newest and oldest timestamps the page did hold (where the gap is), if any."""
+    oldest: int | None
+
+    def dump(self) -> list[int | None]:
+        return [self.page, self.missing, self.newest, self.oldest]
+
+    @classmethod
+    def load(cls, raw: list[Any]) -> ShortPage:
+        page, missing, newest, oldest = raw
+        return cls(int(page), int(missing), newest, oldest)
+
+
+@dataclass(slots=True)
+class Plan:
+    """The job's checkpoint: what the window holds, and which pages are committed."""
+
+    per_page: int
+    pages_total: int
+    expected: int
+    """Scrobbles this sweep must store: the window's total, or ``limit`` if smaller."""
+    window_total: int
+    """Scrobbles Last.fm reported for the whole window when the sweep was planned."""
+    limit: int | None
+    done: set[int]
+    sweep: int = 1
+    """1 for the import itself; 2+ when back-dated scrobbles shifted the pages."""
+    base_pages: int = 0
+    """Pages counted by earlier sweeps (``pages_total`` adds them up)."""
+    short: dict[int, ShortPage] = field(default_factory=dict)
+    gap: int | None = None
+    """Scrobbles still missing when the job last ended (None: no gap found)."""
+
+    @classmethod
+    def first(cls, *, per_page: int, window_total: int, limit: int | None) -> Plan:
+        """The plan page 1 allows: ``window_total`` scrobbles, the ``limit`` newest of them."""
+        expected = window_total if limit is None else min(limit, window_total)
+        pages_total = math.ceil(expected / per_page) if expected else 0
+        return cls(per_page, pages_total, expected, window_total, limit, set())
+
+    def again(self, window_total: int) -> Plan:
+        """The next sweep over the whole window, which now holds ``window_total``."""
+        return Plan(
+            per_page=self.per_page,
+            pages_total=math.ceil(window_total / self.per_page),
+            expected=window_total,
+            window_total=window_total,
+            limit=None,
+            done=set(),
+            sweep=self.sweep + 1,
+            base_pages=self.base_pages + self.pages_total,
+        )
+
+    @classmethod
+    def load(cls, checkpoint: dict[str, Any]) -> Plan | None:
+        if "pages_total" not in checkpoint:
+            return None
+        expected = int(checkpoint["expected"])
+        short = (ShortPage.load(raw) for raw in checkpoint.get("short", []))
+        return cls(
+            per_page=int(checkpoint["per_page"]),
+            pages_total=int(checkpoint["pages_total"]),
+            expected=expected,
+            window_total=int(checkpoint.get("window_total", expected)),
+            limit=checkpoint.get("limit"),
+            done=expand(checkpoint.get("done", [])),
+            sweep=int(checkpoint.get("sweep", 1)),
+            base_pages=int(checkpoint.get("base_pages", 0)),
+            short={s.page: s for s in short},
+            gap=checkpoint.get("gap"),
+        )
+
+    def dump(self, done: Iterable[int], short: Iterable[ShortPage] | None = None) -> dict[str, Any]:
+        kept = self.short.values() if short is None else short
+        return {
+            "per_page": self.per_page,
+            "pages_total": self.pages_total,
+            "expected": self.expected,
+            "window_total": self.window_total,
+            "limit": self.limit,
+            "done": ranges(done),
+            "sweep": self.sweep,
+            "base_pages": self.base_pages,
+            "short": [s.dump() for s in sorted(kept, key=lambda s: s.page)],
+            "gap": self.gap,
+        }
+
+    def todo(self) -> list[int]:
+        return [p for p in range(1, self.pages_total + 1) if p not in self.done]
+
+    def expected_size(self, page: int) -> int:
+        """How many scrobbles Last.fm's page ``page`` of the window must hold (0 past the end).
+
+        Counted in the whole window: with a ``limit``, the last page kept is cut by ``keep``
+        after it is fetched, not by Last.fm.
+        """
+        return max(0, min(self.per_page, self.window_total - (page - 1) * self.per_page))
+
+    def keep(self, page: int, scrobbles: list[Scrobble]) -> list[Scrobble]:
+        """The part of page ``page`` inside the N most recent (all of it without a limit)."""
+        if self.limit is None:
+            return scrobbles
+        room = self.limit - (page - 1) * self.per_page
+        return scrobbles[: max(room, 0)]
+
+    def kept_size(self, page: int) -> int:
+        """How many of page ``page``'s scrobbles this plan stores, when the page is whole."""
+        size = self.expected_size(page)
+        if self.limit is None:
+            return size
+        return max(0, min(size, self.limit - (page - 1) * self.per_page))
+
+    @property
+    def missing(self) -> int:
+        """Scrobbles the committed short pages lacked."""
+        return sum(s.missing for s in self.short.values())
+
+
+def short_page(
+    page: int, expected: int, scrobbles: list[Scrobble], unusable: int = 0
+) -> ShortPage | None:
+    """A record of the gap if ``scrobbles`` and the ``unusable`` entries (counted as errors,
+    with their reasons) are fewer than ``expected``, else None."""
+    lacking = expected - len(scrobbles) - unusable
+    if lacking <= 0:
+        return None
+    stamps = [s.timestamp for s in scrobbles]
+    return ShortPage(
+        page,
+        lacking,
+        max(stamps) if stamps else None,
+        min(stamps) if stamps else None,
+    )

@@ -1,0 +1,44 @@
+"""Reading the stored history: recent listens, periods page by page, statistics, albums."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from musiqued.storage import history
+from musiqued.storage.db import Database
+from musiqued.storage.enrichment import list_albums
+from musiqued.storage.listens import count_listens, recent_listens
+
+
+class Library:
+    """The read side of the history, for the front ends (RPC, HTTP)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def count(self) -> int:
+        """Every stored listen (cached until the next write)."""
+        return await count_listens(self._db)
+
+    async def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` listens, newest first."""
+        return await recent_listens(self._db, limit)
+
+    async def page(
+        self,
+        *,
+        since: int | None,
+        until: int | None,
+        after: history.Cursor | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], history.Cursor | None]:
+        """Listens of ``[since, until)`` oldest first, after the cursor ``after``."""
+        return await history.list_page(self._db, since=since, until=until, after=after, limit=limit)
+
+    async def summary(self, *, since: int | None, until: int | None, top: int) -> dict[str, Any]:
+        return await history.summary(self._db, since=since, until=until, top=top)
+
+    async def albums(
+        self, *, query: str | None, artist: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await list_albums(self._db, query=query, artist=artist, limit=limit)

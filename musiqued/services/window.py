@@ -1,0 +1,102 @@
+"""Paging a frozen window of ``user.getRecentTracks`` for jobs (imports and verifies).
+
+The Last.fm client already retries each request a few times with a short backoff; a job
+must survive longer outages than that. The pager asks again after longer pauses before the
+job fails (and the job stays resumable from its checkpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from musiqued.errors import TransientUpstreamError
+from musiqued.models import RecentTracksPage
+from musiqued.services.jobs import JobContext
+from musiqued.services.lastfm_session import LastfmConnection
+from musiqued.upstream.ratelimit import Priority
+
+PAGE_RETRY_PAUSES = (2.0, 5.0, 15.0)
+"""Pauses before refetching a page the Last.fm client already gave up on (its retries spent)."""
+SHORT_PAGE_PAUSES = (0.5, 2.0, 5.0)
+"""Pauses before refetching a page that came back with fewer scrobbles than its place holds
+(Last.fm does serve short and empty pages now and then; asked again, it serves them whole)."""
+
+
+class WindowPager:
+    def __init__(
+        self,
+        lastfm: LastfmConnection,
+        *,
+        pauses: tuple[float, ...] = PAGE_RETRY_PAUSES,
+        short_pauses: tuple[float, ...] = SHORT_PAGE_PAUSES,
+    ) -> None:
+        self._lastfm = lastfm
+        self._pauses = pauses
+        self._short_pauses = short_pauses
+
+    async def page(
+        self,
+        job: JobContext,
+        *,
+        page: int,
+        limit: int,
+        from_ts: int | None,
+        to_ts: int | None,
+        expect: int = 0,
+    ) -> RecentTracksPage:
+        """Page ``page`` of ``[from_ts, to_ts)`` at ``limit`` per page, for ``job``.
+
+        ``expect``: the scrobbles this page must hold; a page that comes back with fewer is
+        fetched again after a pause, and the fullest answer is returned (the caller records
+        a page that stayed short).
+        """
+        best = await self._fetch(job, page=page, limit=limit, from_ts=from_ts, to_ts=to_ts)
+        for attempt, pause in enumerate(self._short_pauses, start=1):
+            if len(best.scrobbles) >= expect:
+                break
+            if attempt > 1 and len(best.scrobbles) + len(best.rejected) >= expect:
+                # Whole, but with entries that cannot be used: asked once more, it came
+                # back the same; those entries are counted as errors, not refetched forever.
+                break
+            job.log.warning(
+                "page came back short; fetching it again",
+                page=page,
+                expected=expect,
+                got=len(best.scrobbles),
+                unusable=len(best.rejected),
+                attempt=attempt,
+            )
+            await asyncio.sleep(pause)
+            again = await self._fetch(job, page=page, limit=limit, from_ts=from_ts, to_ts=to_ts)
+            if len(again.scrobbles) > len(best.scrobbles):
+                best = again
+        return best
+
+    async def _fetch(
+        self,
+        job: JobContext,
+        *,
+        page: int,
+        limit: int,
+        from_ts: int | None,
+        to_ts: int | None,
+    ) -> RecentTracksPage:
+        lastfm = self._lastfm.require()
+        for attempt, pause in enumerate((*self._pauses, None)):
+            try:
+                return await lastfm.recent_tracks(
+                    page=page, limit=limit, from_ts=from_ts, to_ts=to_ts, priority=Priority.IMPORT
+                )
+            except TransientUpstreamError as exc:
+                if pause is None:
+                    raise TransientUpstreamError(
+                        f"Last.fm kept failing on page {page} ({exc.message}); "
+                        f"resume later with `musiquectl jobs resume {job.job_id}`",
+                        upstream_code=exc.upstream_code,
+                        status=exc.status,
+                    ) from exc
+                job.log.warning(
+                    "page failed; retrying", page=page, attempt=attempt + 1, error=exc.message
+                )
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
