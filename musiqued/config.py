@@ -135,6 +135,7 @@ class AiConfig(_Section):
     model: str = ""
     language: str = "en"
     requests_per_second: float = Field(default=1.0, gt=0)
+    max_description_chars: int = Field(default=4000, ge=200, le=100_000)
 
     @property
     def configured(self) -> bool:

@@ -28,6 +28,14 @@ def _utc_day(day: int) -> str:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+def web_url(value: object) -> str | None:
+    """``value`` if it is an ``http(s)://`` URL, else None: an upstream's image or page
+    link is stored only then (never ``javascript:`` or ``data:``)."""
+    if isinstance(value, str) and value[:8].lower().startswith(("http://", "https://")):
+        return value
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Scrobble:
     """One listen as Last.fm reports it, quirks already normalised."""

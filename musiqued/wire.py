@@ -10,6 +10,11 @@ from pathlib import Path
 
 API_VERSION = 1
 MAX_LINE_BYTES = 1024 * 1024
+"""The longest request line the daemon reads."""
+MAX_BATCH = 100
+"""The most requests one batch may hold."""
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+"""The longest answer line the daemon builds (a batch's answers together)."""
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

@@ -68,14 +68,14 @@ def test_normalised_names() -> None:
             "album_type": "album",
             "artists": [{"name": "Beatles"}],
             "images": [
-                {"url": "s", "width": 64, "height": 64},
-                {"url": "l", "width": 640, "height": 640},
+                {"url": "https://i.scdn.co/s", "width": 64, "height": 64},
+                {"url": "https://i.scdn.co/l", "width": 640, "height": 640},
             ],
         },
     ]
     best = best_album(items, "The Beatles", "Abbey Road")
     assert best is not None
-    assert (best.spotify_id, best.image_url) == ("z", "l")
+    assert (best.spotify_id, best.image_url) == ("z", "https://i.scdn.co/l")
 
 
 @pytest.mark.parametrize(

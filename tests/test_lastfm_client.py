@@ -104,7 +104,7 @@ def test_parse_quirks() -> None:
                 "album": {"mbid": "", "#text": ""},
                 "name": "Saman",
                 "mbid": "",
-                "url": "u",
+                "url": "https://www.last.fm/music/%C3%93lafur+Arnalds/_/Saman",
                 "date": {"uts": "1600000000", "#text": "13 Sep 2020, 12:26"},
             },
             "@attr": {"page": "1", "perPage": "50", "totalPages": "1", "total": "1", "user": "x"},
@@ -112,7 +112,14 @@ def test_parse_quirks() -> None:
     }
     page = parse_recent_tracks(single)
     assert page.scrobbles == [
-        Scrobble(1600000000, "Ólafur Arnalds", "Saman", "", track_url="u", loved=False)
+        Scrobble(
+            1600000000,
+            "Ólafur Arnalds",
+            "Saman",
+            "",
+            track_url="https://www.last.fm/music/%C3%93lafur+Arnalds/_/Saman",
+            loved=False,
+        )
     ]
     assert page.now_playing is None
     empty = {"recenttracks": {"@attr": {"page": "1", "total": "0", "totalPages": "0"}, "track": []}}

@@ -197,3 +197,54 @@ def test_secrets_never_logged(start_daemon: StartDaemon, workdir: Path) -> None:
     for secret in secrets:
         assert secret not in text
     assert not os.environ.get("MUSIQUED_HTTP_TOKEN")
+
+
+def test_a_flood_of_refusals_is_one_log_line(start_daemon: StartDaemon, workdir: Path) -> None:
+    """300 refused connections from one uid within a minute: each is refused, the log has
+    one line for them (the rest are counted and logged once the minute is over)."""
+    _reachable_by_nobody(workdir)
+    daemon = start_daemon(daemon={"socket_mode": "0666"})
+    for _ in range(300):
+        assert call_as(daemon.socket_path)["error"]["code"] == wire.FORBIDDEN
+    refused = [r for r in daemon.log_records() if r.get("event") == "rpc peer refused"]
+    assert len(refused) == 1
+    assert (refused[0]["peer_uid"], refused[0]["refusals"]) == (NOBODY, 1)
+
+
+def test_reload_closes_connections_no_longer_allowed(
+    start_daemon: StartDaemon, workdir: Path
+) -> None:
+    """A uid removed from allowed_uids by a reload loses the connection it holds open; it
+    was served before the reload."""
+    _reachable_by_nobody(workdir)
+    daemon = start_daemon(daemon={"socket_mode": "0666", "allowed_uids": [NOBODY]})
+    go, ready = os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: nobody, holding one connection open across the reload
+        code = 1
+        try:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            with RawConnection(daemon.socket_path, timeout=20) as conn:
+                conn.send(request("daemon.status"))
+                served = "result" in conn.read()
+                os.write(ready[1], b"1" if served else b"0")
+                os.read(go[0], 1)  # the reload has happened
+                try:
+                    conn.send(request("daemon.status", id=2))
+                    code = 0 if conn.read_line() is None else 3  # closed: nothing answered
+                except OSError:
+                    code = 0  # closed: the send itself failed
+        finally:
+            os._exit(code)
+    assert os.read(ready[0], 1) == b"1", "served before the reload"
+    config = workdir / "musiqued.toml"
+    config.write_text(config.read_text().replace("allowed_uids = [65534]", "allowed_uids = []"))
+    assert daemon.call("daemon.reload")["status"] == "reloaded"
+    os.write(go[1], b"1")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the connection was not closed"
+    assert any(
+        r.get("event") == "rpc peer no longer allowed; closing its connection"
+        for r in daemon.log_records()
+    )

@@ -283,7 +283,7 @@ class Daemon:
 
     async def _reconfigure(self, config: Config) -> None:
         """Hand each component its new section."""
-        self.rpc.policy = AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids)
+        self.rpc.set_policy(AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids))
         self.rpc.idle_timeout = config.daemon.idle_timeout_seconds
         self.importer.reconfigure(config.lastfm)
         self.verifier.reconfigure(config.lastfm)

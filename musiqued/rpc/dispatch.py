@@ -11,9 +11,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import structlog
 from pydantic import ValidationError
 
+from musiqued import wire
 from musiqued.errors import MusiqueError
 from musiqued.rpc import protocol
 from musiqued.rpc.protocol import RpcError
@@ -39,6 +41,17 @@ def _params_error(exc: ValidationError) -> protocol.InvalidParams:
     )
 
 
+def _too_large(request_id: protocol.Id) -> dict[str, Any]:
+    return protocol.failure(
+        request_id,
+        protocol.InternalError(
+            f"the answer would exceed {wire.MAX_ANSWER_BYTES // (1024 * 1024)} MiB; ask for "
+            "less (a smaller limit, fewer requests in the batch, or page with history.list)",
+            kind="answer_too_large",
+        ),
+    )
+
+
 def _as_rpc_error(exc: MusiqueError) -> RpcError:
     error = RpcError(exc.message, kind=exc.kind)
     error.code = exc.code
@@ -56,35 +69,64 @@ class Dispatcher:
         return self._methods
 
     async def handle_line(self, line: bytes, connection: Connection, peer: Peer) -> bytes | None:
-        """The bytes to send back for one line, or None (notifications only)."""
+        """The bytes to send back for one line, or None (notifications only).
+
+        What one line may cost is bounded: a batch holds at most ``MAX_BATCH`` requests, and
+        an answer line at most ``MAX_ANSWER_BYTES``; a request whose answer would not fit is
+        answered with an ``answer_too_large`` error instead (and, in a batch, the requests
+        after it are not run).
+        """
         try:
             message = protocol.decode(line)
         except RpcError as exc:
             return protocol.encode(protocol.failure(None, exc))
-        if isinstance(message, list):
-            if not message:
-                return protocol.encode(
-                    protocol.failure(None, protocol.InvalidRequest("empty batch"))
+        if not isinstance(message, list):
+            answer = await self._handle_one(message, connection, peer)
+            if answer is None:
+                return None
+            return self._encode(answer, wire.MAX_ANSWER_BYTES) + b"\n"
+        if not message:
+            return protocol.encode(protocol.failure(None, protocol.InvalidRequest("empty batch")))
+        if len(message) > wire.MAX_BATCH:
+            return protocol.encode(
+                protocol.failure(
+                    None,
+                    protocol.InvalidRequest(
+                        f"a batch holds at most {wire.MAX_BATCH} requests; this one has "
+                        f"{len(message)}",
+                        kind="batch_too_long",
+                    ),
                 )
-            answers = [await self._handle_one(item, connection, peer) for item in message]
-            kept = [a for a in answers if a is not None]
-            return self._encode(kept) if kept else None
-        answer = await self._handle_one(message, connection, peer)
-        return None if answer is None else self._encode(answer)
+            )
+        parts: list[bytes] = []
+        room = wire.MAX_ANSWER_BYTES - 2  # the brackets
+        for item in message:
+            if room <= 0:
+                if isinstance(item, dict) and "id" in item:
+                    parts.append(self._encode(_too_large(protocol.request_id_of(item)), None))
+                continue
+            answer = await self._handle_one(item, connection, peer)
+            if answer is None:
+                continue
+            part = self._encode(answer, room)
+            room -= len(part) + 1
+            parts.append(part)
+        return b"[" + b",".join(parts) + b"]\n" if parts else None
 
     @staticmethod
-    def _encode(answer: Any) -> bytes:
+    def _encode(answer: dict[str, Any], room: int | None) -> bytes:
+        """One answer as JSON (no newline); an error in its place if over ``room`` bytes."""
         try:
-            return protocol.encode(answer)
+            data = orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
         except TypeError:
             # A handler returned something JSON cannot carry: a bug, never the client's fault.
             log.exception("rpc result cannot be encoded")
             error = protocol.InternalError("internal error; see the daemon's log")
-            if isinstance(answer, list):
-                return protocol.encode(
-                    [protocol.failure(a.get("id"), error) for a in answer if isinstance(a, dict)]
-                )
-            return protocol.encode(protocol.failure(answer.get("id"), error))
+            return orjson.dumps(protocol.failure(answer.get("id"), error))
+        if room is not None and len(data) > room:
+            log.warning("rpc answer too large; refused", size=len(data), room=room)
+            return orjson.dumps(_too_large(answer.get("id")))
+        return data
 
     async def _handle_one(
         self, obj: Any, connection: Connection, peer: Peer

@@ -10,7 +10,9 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from musiqued.rpc.table import Peer
 
@@ -72,3 +74,43 @@ class AccessPolicy:
             return True
         supplementary = _supplementary_gids(peer.pid) if groups is None else groups
         return bool(supplementary & self.gids)
+
+
+@dataclass(slots=True)
+class _Window:
+    started: float
+    suppressed: int = 0
+
+
+class RefusalLog:
+    """Says when a refused peer is worth a log line: the first refusal of a uid, then at
+    most one line per uid per ``interval`` carrying how many refusals it stood for, so a
+    flood of refused connections cannot flood the log."""
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._windows: dict[int, _Window] = {}
+
+    def refused(self, uid: int) -> int | None:
+        """A refusal of ``uid``: the count to log now (1, or 1 + those held back), or None."""
+        now = self._clock()
+        window = self._windows.get(uid)
+        if window is None or now - window.started >= self.interval:
+            held = window.suppressed if window is not None else 0
+            self._windows[uid] = _Window(now)
+            return 1 + held
+        window.suppressed += 1
+        return None
+
+    def flush(self) -> list[tuple[int, int]]:
+        """``(uid, count)`` for every window that ended with refusals still unlogged."""
+        now = self._clock()
+        due = [
+            (uid, w.suppressed)
+            for uid, w in self._windows.items()
+            if now - w.started >= self.interval
+        ]
+        for uid, _ in due:
+            del self._windows[uid]
+        return [(uid, count) for uid, count in due if count]

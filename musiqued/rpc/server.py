@@ -20,7 +20,7 @@ from musiqued import wire
 from musiqued.errors import MusiqueError
 from musiqued.rpc import protocol
 from musiqued.rpc.dispatch import Dispatcher
-from musiqued.rpc.peers import AccessPolicy, peer_groups, peer_of
+from musiqued.rpc.peers import AccessPolicy, RefusalLog, peer_groups, peer_of
 from musiqued.rpc.table import Peer
 from musiqued.services.events import Subscription
 
@@ -36,6 +36,8 @@ class _Connection:
 
     def __init__(self, writer: asyncio.StreamWriter, write_timeout: float) -> None:
         self.writer = writer
+        self.peer: Peer | None = None
+        self.groups: frozenset[int] | None = None
         self.write_timeout = write_timeout
         self.subscriptions: list[Subscription] = []
         self.pushers: list[asyncio.Task[None]] = []
@@ -122,7 +124,8 @@ class RpcServer:
         self._dispatcher = dispatcher
         self.path = path
         self._mode = mode
-        self.policy = policy
+        self._policy = policy
+        self._refusals = RefusalLog()
         self.idle_timeout = idle_timeout
         self._inherited = inherited
         self._server: asyncio.AbstractServer | None = None
@@ -130,6 +133,24 @@ class RpcServer:
         self._bound_inode: int | None = None
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def policy(self) -> AccessPolicy:
+        return self._policy
+
+    def set_policy(self, policy: AccessPolicy) -> None:
+        """A new access policy (reload): open connections it no longer allows are closed."""
+        self._policy = policy
+        for connection in tuple(self._connections.values()):
+            if connection.peer is not None and not policy.allows(
+                connection.peer, connection.groups
+            ):
+                log.warning(
+                    "rpc peer no longer allowed; closing its connection",
+                    peer_uid=connection.peer.uid,
+                    peer_pid=connection.peer.pid,
+                )
+                connection.writer.transport.abort()
 
     @property
     def activated(self) -> bool:
@@ -233,6 +254,8 @@ class RpcServer:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout / 4))
+            for uid, count in self._refusals.flush():
+                log.warning("rpc peer refused", peer_uid=uid, refusals=count)
             deadline = loop.time() - self.idle_timeout
             for connection in tuple(self._connections.values()):
                 if (
@@ -252,9 +275,10 @@ class RpcServer:
             sock = writer.get_extra_info("socket")
             peer = peer_of(sock) if sock is not None else Peer(0, -1, -1)
             groups = peer_groups(sock) if sock is not None else None
-            if not self.policy.allows(peer, groups):
+            if not self._policy.allows(peer, groups):
                 await self._refuse(reader, connection, peer)
                 return
+            connection.peer, connection.groups = peer, groups
             await self._converse(reader, connection, peer)
         except (ConnectionError, OSError):
             pass  # the peer went away; nothing to answer
@@ -270,7 +294,15 @@ class RpcServer:
     async def _refuse(
         self, reader: asyncio.StreamReader, connection: _Connection, peer: Peer
     ) -> None:
-        log.warning("rpc peer refused", peer_uid=peer.uid, peer_gid=peer.gid, peer_pid=peer.pid)
+        count = self._refusals.refused(peer.uid)
+        if count is not None:
+            log.warning(
+                "rpc peer refused",
+                peer_uid=peer.uid,
+                peer_gid=peer.gid,
+                peer_pid=peer.pid,
+                refusals=count,
+            )
         refusal = protocol.Forbidden(
             f"uid {peer.uid} may not use this daemon; ask an administrator to add it "
             "to [daemon] allowed_uids or allowed_gids",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -61,26 +62,43 @@ class Method:
     summary: str
 
 
+TIMESTAMP_RANGE = 2**53
+"""Unix seconds beyond this (either sign) are refused: no history reaches that far, and
+SQLite's integers end at 2**63."""
+
+
 def _to_timestamp(value: Any) -> Any:
-    """Accept Unix seconds or an ISO 8601 date/datetime (naive means UTC)."""
+    """Accept Unix seconds or an ISO 8601 date/datetime (naive means UTC), within range."""
     if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, int | float):
-        return int(value)
-    if isinstance(value, str):
+    seconds: int
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of Unix seconds")
+        if abs(value) > TIMESTAMP_RANGE:
+            raise ValueError(f"{value!r} is out of range (at most {TIMESTAMP_RANGE} seconds)")
+        seconds = int(value)
+    elif isinstance(value, str):
         text = value.strip()
         if text.lstrip("-").isdigit():
-            return int(text)
-        try:
-            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is neither Unix seconds nor an ISO 8601 date or datetime"
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
-        return int(moment.timestamp())
-    return value
+            seconds = int(text)
+        else:
+            try:
+                moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is neither Unix seconds nor an ISO 8601 date or datetime"
+                ) from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.UTC)
+            seconds = int(moment.timestamp())
+    else:
+        return value
+    if abs(seconds) > TIMESTAMP_RANGE:
+        raise ValueError(f"{seconds} is out of range (at most {TIMESTAMP_RANGE} seconds)")
+    return seconds
 
 
 Timestamp = Annotated[int, BeforeValidator(_to_timestamp)]

@@ -9,7 +9,8 @@ OpenAI's shape ``{"error": {message, type, param, code}}``: 401 bad key, 404 unk
 so tests can see that what the daemon stores came from what it sent.
 
 Admin API (JSON): ``GET /admin/stats``, ``GET /admin/prompts`` (the messages received),
-``POST /admin/faults`` (see ``webfaults.admin_faults``).
+``POST /admin/faults`` (see ``webfaults.admin_faults``), ``POST /admin/content``
+``{"content": X}`` (every answer's content is X, any JSON value; ``{}`` goes back to normal).
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ class AiSim:
         self._lock = threading.Lock()
         self.prompts: list[list[dict[str, str]]] = []
         self.requests: list[float] = []
+        self.content: Any = None
+        self.overridden = False
+        """When set, every answer's ``message.content`` is ``content`` (any JSON value:
+        hostile answers such as a huge text, an object, markup and escape bytes)."""
+
+    def set_content(self, content: Any, *, overridden: bool = True) -> None:
+        with self._lock:
+            self.content, self.overridden = content, overridden
 
     def record(self, messages: list[dict[str, str]]) -> None:
         with self._lock:
@@ -59,7 +68,10 @@ class AiSim:
             parts.append(f"Your most played track on it is {first}.")
         if "last.fm summary" in facts or "last fm summary" in facts:
             parts.append("Last.fm's listeners describe it warmly.")
-        content = " ".join(parts)
+        content: Any = " ".join(parts)
+        with self._lock:
+            if self.overridden:
+                content = self.content
         words = len(prompt.split())
         return {
             "id": f"chatcmpl-{secrets.token_hex(12)}",
@@ -75,8 +87,8 @@ class AiSim:
             ],
             "usage": {
                 "prompt_tokens": words,
-                "completion_tokens": len(content.split()),
-                "total_tokens": words + len(content.split()),
+                "completion_tokens": len(str(content).split()),
+                "total_tokens": words + len(str(content).split()),
             },
         }
 
@@ -139,8 +151,16 @@ def make_app(sim: AiSim) -> web.Application:
     async def faults(request: web.Request) -> web.Response:
         return await admin_faults(request, sim.faults)
 
+    async def content(request: web.Request) -> web.Response:
+        data = await request.json()
+        if not isinstance(data, dict):
+            return web.json_response({"error": "a JSON object is expected"}, status=400)
+        sim.set_content(data.get("content"), overridden="content" in data)
+        return web.json_response({"overridden": sim.overridden})
+
     app = web.Application()
     app.router.add_get("/admin/stats", stats)
+    app.router.add_post("/admin/content", content)
     app.router.add_get("/admin/prompts", prompts)
     app.router.add_post("/admin/faults", faults)
     app.router.add_post("/{tail:.*}", completions)

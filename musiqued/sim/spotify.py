@@ -83,6 +83,9 @@ class SpotifySim:
         self.missing_albums: set[tuple[str, str]] = set()
         self.missing_artists: set[str] = set()
         self.requests: deque[dict[str, Any]] = deque(maxlen=5000)
+        self.images: list[Any] | None = None
+        """When set, every item's ``images`` (hostile answers: sizes that are not numbers,
+        ``javascript:`` URLs)."""
 
     # -- what tests look at ----------------------------------------------------------------
 
@@ -110,6 +113,10 @@ class SpotifySim:
         with self._lock:
             self.missing_albums = {(a.casefold(), t.casefold()) for a, t in albums or []}
             self.missing_artists = {a.casefold() for a in artists or []}
+
+    def set_images(self, images: list[Any] | None) -> None:
+        with self._lock:
+            self.images = images
 
     def record(self, path: str, status: int) -> None:
         with self._lock:
@@ -157,6 +164,10 @@ class SpotifySim:
         else:
             items = self._artist_candidates(filters.get("artist", text))
         page = items[offset : offset + limit]
+        with self._lock:
+            images = self.images
+        if images is not None:
+            page = [{**item, "images": images} for item in page]
         base = f"https://api.spotify.com{API_PREFIX}search"
 
         def href(at: int) -> str:
@@ -347,6 +358,11 @@ def make_app(sim: SpotifySim) -> web.Application:
         )
         return _json({"status": "ok"})
 
+    async def images(request: web.Request) -> web.Response:
+        data = await request.json()
+        sim.set_images(data.get("images") if isinstance(data, dict) else None)
+        return _json({"status": "ok"})
+
     app = web.Application()
     app.router.add_post(TOKEN_PATH, token)
     app.router.add_get(f"{API_PREFIX}search", search)
@@ -354,6 +370,7 @@ def make_app(sim: SpotifySim) -> web.Application:
     app.router.add_get("/admin/requests", requests)
     app.router.add_post("/admin/faults", faults)
     app.router.add_post("/admin/missing", missing)
+    app.router.add_post("/admin/images", images)
     return app
 
 

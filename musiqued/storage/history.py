@@ -35,7 +35,10 @@ class Cursor:
         timestamp, sep, listen_id = text.partition(".")
         if not sep or not timestamp.lstrip("-").isdigit() or not listen_id.isdigit():
             raise ValueError(f"{text!r} is not a cursor returned by history.list")
-        return cls(int(timestamp), int(listen_id))
+        cursor = cls(int(timestamp), int(listen_id))
+        if abs(cursor.timestamp) >= NO_END or cursor.listen_id >= 2**63:
+            raise ValueError(f"{text!r} is not a cursor returned by history.list")
+        return cursor
 
 
 def _bounds(since: int | None, until: int | None) -> tuple[int, int]:

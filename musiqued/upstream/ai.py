@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +16,12 @@ import aiohttp
 import orjson
 
 from musiqued.config import AiConfig
-from musiqued.errors import TransientUpstreamError
-from musiqued.upstream.http_errors import HttpStatusErrors, retry_after_seconds
+from musiqued.errors import FatalUpstreamError, TransientUpstreamError
+from musiqued.upstream.http_errors import (
+    HttpStatusErrors,
+    connection_reason,
+    retry_after_seconds,
+)
 
 _HTTP_ERRORS = HttpStatusErrors(
     service="ai",
@@ -31,6 +36,7 @@ _HTTP_ERRORS = HttpStatusErrors(
 class Completion:
     text: str
     model: str
+    truncated: bool = False
 
 
 def _message(body: bytes) -> str:
@@ -45,7 +51,30 @@ def _message(body: bytes) -> str:
     return str(error or "")[:200]
 
 
-def parse_completion(body: bytes, fallback_model: str) -> Completion:
+MAX_BODY_BYTES = 1024 * 1024
+"""A completion body longer than this is refused unread (a description is a few hundred
+characters; a body of megabytes is a broken or hostile endpoint)."""
+TRUNCATION_MARK = " …"
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (C0 but the newline, DEL, C1) and bidi controls: never part of a
+description, and some would act on a terminal."""
+
+
+def clean_description(text: str, max_chars: int) -> tuple[str, bool]:
+    """``text`` without control characters, cut on a word to at most ``max_chars`` (a mark
+    shows the cut); and whether it was cut."""
+    text = _CONTROL.sub("", text).strip()
+    if len(text) <= max_chars:
+        return text, False
+    room = max_chars - len(TRUNCATION_MARK)
+    cut = text[:room]
+    space = cut.rfind(" ")
+    if space > room // 2:
+        cut = cut[:space]
+    return cut.rstrip() + TRUNCATION_MARK, True
+
+
+def parse_completion(body: bytes, fallback_model: str, max_chars: int) -> Completion:
     try:
         data: Any = orjson.loads(body)
         content = data["choices"][0]["message"]["content"]
@@ -55,12 +84,34 @@ def parse_completion(body: bytes, fallback_model: str) -> Completion:
             kind="malformed",
             service="ai",
         ) from None
-    text = str(content or "").strip()
+    if content is not None and not isinstance(content, str):
+        raise FatalUpstreamError(
+            f"the AI endpoint sent a completion whose content is not text "
+            f"({type(content).__name__})",
+            kind="malformed",
+            service="ai",
+        )
+    text, cut = clean_description(content or "", max_chars)
     if not text:
         raise TransientUpstreamError(
             "the AI endpoint sent an empty completion", kind="malformed", service="ai"
         )
-    return Completion(text=text, model=str(data.get("model") or fallback_model))
+    model = data.get("model")
+    return Completion(
+        text=text, model=model if isinstance(model, str) else fallback_model, truncated=cut
+    )
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first ``limit`` bytes: a huge answer is never held whole."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
 
 
 class AiClient:
@@ -101,11 +152,12 @@ class AiClient:
         )
         self.requests += 1
         try:
+            # Never follow a redirect: the key would go wherever it points.
             async with self._session.post(
-                self.config.api_url, data=payload, headers=headers
+                self.config.api_url, data=payload, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status
-                body = await response.read()
+                body = await _read_at_most(response, MAX_BODY_BYTES + 1)
                 retry_after = response.headers.get("Retry-After")
         except TimeoutError:
             raise TransientUpstreamError(
@@ -115,12 +167,26 @@ class AiClient:
             ) from None
         except aiohttp.ClientError as exc:
             raise TransientUpstreamError(
-                f"cannot reach the AI endpoint: {exc.__class__.__name__}",
+                f"cannot reach the AI endpoint: {connection_reason(exc)}",
                 kind="connection",
                 service="ai",
             ) from None
+        if 300 <= status < 400:
+            raise TransientUpstreamError(
+                f"the AI endpoint answered HTTP {status}, a redirect "
+                "(not followed: check ai.api_url)",
+                kind="redirect",
+                service="ai",
+                status=status,
+            )
         if status >= 400:
             raise _HTTP_ERRORS.error(
                 status, retry_after=retry_after_seconds(retry_after), detail=_message(body)
             )
-        return parse_completion(body, self.config.model)
+        if len(body) > MAX_BODY_BYTES:
+            raise FatalUpstreamError(
+                f"the AI endpoint sent more than {MAX_BODY_BYTES // 1024} KiB for one completion",
+                kind="malformed",
+                service="ai",
+            )
+        return parse_completion(body, self.config.model, self.config.max_description_chars)

@@ -1,11 +1,18 @@
-"""One reading of a failed HTTP status for the Spotify and AI adapters.
+"""One reading of a failed HTTP exchange for the upstream adapters.
 
-Last.fm has its own ``classify``: its errors come as codes inside the body, not as statuses.
+``HttpStatusErrors`` reads a failed status for the Spotify and AI adapters (Last.fm has its
+own ``classify``: its errors come as codes inside the body). ``connection_reason`` words an
+aiohttp failure without the request's URL: an aiohttp message may carry the whole URL, query
+included, and the Last.fm query holds the API key and the session key.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 from dataclasses import dataclass
+
+import aiohttp
 
 from musiqued.errors import (
     FatalUpstreamError,
@@ -69,3 +76,33 @@ class HttpStatusErrors:
             service=self.service,
             status=status,
         )
+
+
+def connection_reason(exc: aiohttp.ClientError) -> str:
+    """What went wrong on the way to the service, in words, never with the URL."""
+    if isinstance(exc, aiohttp.TooManyRedirects | aiohttp.RedirectClientError):
+        return "it redirected the request (redirects are not followed)"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "its TLS certificate is not trusted"
+    if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "its host name was not found"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        if isinstance(cause, socket.gaierror):
+            return "its host name was not found"
+        if cause.errno == errno.ECONNREFUSED:
+            return "the connection was refused"
+        return f"the connection failed ({cause.strerror or type(cause).__name__})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the answer was cut off"
+    if isinstance(exc, aiohttp.InvalidUrlClientError):
+        return "the configured URL is not valid"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status}"
+    if isinstance(exc, aiohttp.ClientOSError) and exc.strerror:
+        return f"the connection failed ({exc.strerror})"
+    return f"the connection failed ({type(exc).__name__})"

@@ -40,7 +40,8 @@ from musiqued.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from musiqued.models import NowPlaying, RecentTracksPage, Scrobble
+from musiqued.models import NowPlaying, RecentTracksPage, Scrobble, web_url
+from musiqued.upstream.http_errors import connection_reason
 from musiqued.upstream.ratelimit import Governor, Priority
 
 DOCUMENTED_MAX_LIMIT = 200
@@ -127,6 +128,12 @@ def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
         )
     if status == 429:
         raise RateLimitedError("Last.fm rate limit (HTTP 429)", status=status)
+    if 300 <= status < 400:
+        raise TransientUpstreamError(
+            f"Last.fm answered HTTP {status}, a redirect (not followed: check lastfm.api_url)",
+            kind="redirect",
+            status=status,
+        )
     if status >= 500:
         raise TransientUpstreamError(f"Last.fm answered HTTP {status}", status=status)
     if not isinstance(data, dict):
@@ -192,8 +199,8 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | str:
         _text(artist.get("mbid")) or "",
         _text(album.get("mbid")) or "",
         _text(entry.get("mbid")) or "",
-        _text(entry.get("url")) or "",
-        _text(artist.get("url")) or "",
+        web_url(entry.get("url")) or "",
+        web_url(artist.get("url")) or "",
         entry.get("loved") == "1",
     )
 
@@ -259,18 +266,26 @@ def parse_recent_tracks(data: dict[str, Any]) -> RecentTracksPage:
 
 
 def parse_album_info(data: dict[str, Any]) -> AlbumInfo:
-    album = data.get("album") or {}
-    images = {str(i.get("size", "")): str(i.get("#text") or "") for i in album.get("image") or []}
-    image_url = next((images[s] for s in _IMAGE_ORDER if images.get(s)), None)
-    wiki = album.get("wiki") or {}
-    summary = _READ_MORE.sub("", str(wiki.get("summary") or "")).strip() or None
-    tags = (album.get("tags") or {}) if isinstance(album.get("tags"), dict) else {}
-    tag_list = tags.get("tag") or []
-    if isinstance(tag_list, dict):
-        tag_list = [tag_list]
-    years = [int(t["name"]) for t in tag_list if _YEAR.match(str(t.get("name", "")))]
+    """``album.getInfo`` JSON → AlbumInfo; FatalUpstreamError (this album fails, retrying
+    would read the same answer) if it cannot be read."""
+    try:
+        album = data.get("album") or {}
+        images = {str(i.get("size", "")): web_url(i.get("#text")) for i in album.get("image") or []}
+        image_url = next((images[s] for s in _IMAGE_ORDER if images.get(s)), None)
+        wiki = album.get("wiki") or {}
+        summary = _READ_MORE.sub("", str(wiki.get("summary") or "")).strip() or None
+        tags = (album.get("tags") or {}) if isinstance(album.get("tags"), dict) else {}
+        tag_list = tags.get("tag") or []
+        if isinstance(tag_list, dict):
+            tag_list = [tag_list]
+        years = [int(t["name"]) for t in tag_list if _YEAR.match(str(t.get("name", "")))]
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise FatalUpstreamError(
+            f"Last.fm sent an album.getInfo that cannot be read ({type(exc).__name__}: {exc})",
+            kind="malformed",
+        ) from None
     return AlbumInfo(
-        url=str(album.get("url") or ""),
+        url=web_url(album.get("url")) or "",
         image_url=image_url,
         wiki_summary=summary,
         release_year=min(years) if years else None,
@@ -476,10 +491,12 @@ class LastfmClient:
         async with self.governor.slot(priority):
             self.requests += 1
             try:
+                # Never follow a redirect: the query carries the keys to wherever it points.
                 async with self._session.get(
                     self.config.api_url,
                     params=query,
                     timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds),
+                    allow_redirects=False,
                 ) as response:
                     status = response.status
                     body = await response.read()
@@ -490,7 +507,7 @@ class LastfmClient:
                 ) from None
             except aiohttp.ClientError as exc:
                 raise TransientUpstreamError(
-                    f"cannot reach Last.fm: {exc.__class__.__name__}: {exc}", kind="connection"
+                    f"cannot reach Last.fm: {connection_reason(exc)}", kind="connection"
                 ) from None
         return classify(status, body, self.config.username)
 

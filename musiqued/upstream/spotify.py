@@ -30,6 +30,7 @@ from spotipy.exceptions import SpotifyException, SpotifyOauthError
 
 from musiqued.config import SpotifyConfig
 from musiqued.errors import FatalUpstreamError, RateLimitedError, TransientUpstreamError
+from musiqued.models import web_url
 from musiqued.upstream.http_errors import HttpStatusErrors, retry_after_seconds
 
 T = TypeVar("T")
@@ -78,16 +79,28 @@ class SpotifyArtist:
     image_url: str | None
 
 
+def _dimension(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"an image size is not a number ({value!r:.40})")
+
+
 def largest_image(images: Any) -> str | None:
+    """The URL of the largest ``http(s)`` image; ValueError for sizes that are not numbers."""
     if not isinstance(images, list):
         return None
     best: tuple[int, str] | None = None
     for image in images:
-        if not isinstance(image, dict) or not image.get("url"):
+        if not isinstance(image, dict):
             continue
-        size = int(image.get("width") or 0) * int(image.get("height") or 0)
+        url = web_url(image.get("url"))
+        if url is None:
+            continue
+        size = _dimension(image.get("width")) * _dimension(image.get("height"))
         if best is None or size > best[0]:
-            best = (size, str(image["url"]))
+            best = (size, url)
     return best[1] if best else None
 
 
@@ -253,12 +266,25 @@ class SpotifyClient:
     async def album(self, artist: str, title: str) -> SpotifyAlbum | None:
         """Search by field filters; if nothing matches, once more as free text."""
         items = await self._search(f"album:{_quoted(title)} artist:{_quoted(artist)}", "album")
-        found = best_album(items, artist, title)
+        found = _read("album", lambda: best_album(items, artist, title))
         if found is None:
             items = await self._search(f"{artist} {title}", "album")
-            found = best_album(items, artist, title)
+            found = _read("album", lambda: best_album(items, artist, title))
         return found
 
     async def artist(self, name: str) -> SpotifyArtist | None:
         items = await self._search(f"artist:{_quoted(name)}", "artist")
-        return best_artist(items, name)
+        return _read("artist", lambda: best_artist(items, name))
+
+
+def _read(kind: str, choose: Callable[[], T]) -> T:
+    """Pick from a search answer; an answer that cannot be read fails this item (never the
+    lane, never silently): retrying would read the same answer."""
+    try:
+        return choose()
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise FatalUpstreamError(
+            f"Spotify sent a {kind} that cannot be read: {exc}",
+            kind="malformed",
+            service="spotify",
+        ) from None

@@ -27,7 +27,7 @@ async def run(ctx: CallContext, params: RunParams) -> dict[str, Any]:
 class AlbumsParams(Params):
     query: str | None = Field(default=None, max_length=500)
     artist: str | None = Field(default=None, max_length=500)
-    limit: int = Field(default=50, ge=1, le=5000)
+    limit: int = Field(default=50, ge=1, le=1000)
 
 
 async def albums(ctx: CallContext, params: AlbumsParams) -> list[dict[str, Any]]:

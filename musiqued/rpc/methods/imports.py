@@ -12,7 +12,7 @@ from musiqued.services.importer import ImportRequest
 
 
 class StartParams(Params):
-    limit: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1, le=2**53)
     all: bool = False
     skip_existing: bool = True
     since: Timestamp | None = None

@@ -123,7 +123,8 @@ class AiDescriptions:
         self._next_request_at = time.monotonic() + 1.0 / self._config.requests_per_second
         completion = await self._client.complete(build_prompt(facts, self._config.language))
         update = store.description_update(item.item_id, completion.text, completion.model)
-        return Outcome("done", "description", [update])
+        found = "description (cut to the maximum length)" if completion.truncated else "description"
+        return Outcome("done", found, [update])
 
 
 class NothingToDo:

@@ -228,9 +228,11 @@ class Enricher:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # A bug or the database: log it, and do not spin on it.
+                # A bug or the database: log it, and do not spin on it (a pause, so that
+                # wake-ups from the other lanes cannot cut the wait short).
                 log.exception("enrichment step failed", source=lane.source)
                 delay = HELD_BACK_S * 5
+                lane.paused_until = time.time() + delay
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lane.wake.wait(), delay)
@@ -307,6 +309,15 @@ class Enricher:
             return
         except UpstreamError as exc:
             await self._transient(lane, item, exc)
+            return
+        except Exception as exc:
+            # A source that could not deal with what it was sent: this item fails with the
+            # reason (``enrich --retry-failed`` queues it again), the lane goes on.
+            log.exception("enrichment source failed on an item", source=lane.source)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            self._note_error(lane, error)
+            await store.finish(db, item, "failed", error=error[:500])
+            self._published(item, "failed")
             return
         if lane.failures_in_a_row:
             log.info(
