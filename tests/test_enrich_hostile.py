@@ -81,7 +81,7 @@ def test_ai_descriptions_are_bounded_typed_and_clean(
     assert len(failures) == albums
     assert all("more than 1024 KiB" in row["last_error"] for row in failures)
 
-    hostile = ("<script>alert(1)</script> \x1b[31mred\x1b[0m \x07bell\r\nline two \u202e " * 400)
+    hostile = "<script>alert(1)</script> \x1b[31mred\x1b[0m \x07bell\r\nline two \u202e " * 400
     ai_sim.sim.set_content(hostile)
     daemon.call("enrich.run", {"retry_failed": True})
     status = _settled(daemon)
