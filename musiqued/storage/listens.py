@@ -75,6 +75,24 @@ WHERE timestamp = ? AND track_id = (
     WHERE a.name_key = ? AND t.title_key = ?)
 """
 
+# The page's new listens (ids above the largest before the page) added to the running
+# totals, one statement per table (see migrations.SCHEMA_V2).
+ROLLUP_STATEMENTS = (
+    """INSERT INTO day_totals (day, n)
+    SELECT date, COUNT(*) FROM listening_history WHERE id > ? GROUP BY date
+    ON CONFLICT (day) DO UPDATE SET n = n + excluded.n""",
+    """INSERT INTO artist_totals (artist_id, n)
+    SELECT artist_id, COUNT(*) FROM listening_history WHERE id > ? GROUP BY artist_id
+    ON CONFLICT (artist_id) DO UPDATE SET n = n + excluded.n""",
+    """INSERT INTO album_totals (album_id, n)
+    SELECT album_id, COUNT(*) FROM listening_history WHERE id > ? AND album_id IS NOT NULL
+    GROUP BY album_id
+    ON CONFLICT (album_id) DO UPDATE SET n = n + excluded.n""",
+    """INSERT INTO track_totals (track_id, n)
+    SELECT track_id, COUNT(*) FROM listening_history WHERE id > ? GROUP BY track_id
+    ON CONFLICT (track_id) DO UPDATE SET n = n + excluded.n""",
+)
+
 # A track is one row per (artist, title), but Last.fm may give one title several MBIDs (one
 # per release): the listen keeps the MBID it was scrobbled with, empty ones included.
 LISTEN_COLUMNS = """
@@ -193,11 +211,12 @@ class PreparedPage:
         conn.execute(*artists)
         new_albums = max(conn.execute(*albums).rowcount, 0)
         conn.execute(*tracks)
-        before = 0
-        if want_new:
-            row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history").fetchone()
-            before = int(row[0]) if row else 0
+        row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history").fetchone()
+        before = int(row[0]) if row else 0
         imported = max(conn.execute(*listen).rowcount, 0)
+        if imported:
+            for statement in ROLLUP_STATEMENTS:
+                conn.execute(statement, (before,))
         existing = self.size - imported
         refreshed = 0
         if self.refresh is not None and existing:

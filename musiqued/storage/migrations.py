@@ -143,5 +143,48 @@ CREATE TRIGGER artists_enqueue AFTER INSERT ON artists BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
+# Running totals of the whole history, so that ``stats.summary`` over everything reads a few
+# thousand rows instead of every listen. Inserts are counted by the page write itself
+# (``listens.ROLLUP_STATEMENTS``, a handful of statements per page, in the page's
+# transaction); updates of a listen's album (``skip_existing = false``) and deletions keep
+# them exact through the triggers below. ``tests/test_stats_rollup.py`` checks them against a
+# full aggregate after every path that writes listens.
+SCHEMA_V2 = """
+CREATE TABLE day_totals (day TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE artist_totals (artist_id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE album_totals (album_id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE track_totals (track_id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+
+INSERT INTO day_totals SELECT date, COUNT(*) FROM listening_history GROUP BY date;
+INSERT INTO artist_totals SELECT artist_id, COUNT(*) FROM listening_history GROUP BY artist_id;
+INSERT INTO album_totals SELECT album_id, COUNT(*) FROM listening_history
+    WHERE album_id IS NOT NULL GROUP BY album_id;
+INSERT INTO track_totals SELECT track_id, COUNT(*) FROM listening_history GROUP BY track_id;
+
+CREATE TRIGGER listening_history_album_totals AFTER UPDATE OF album_id ON listening_history
+WHEN OLD.album_id IS NOT NEW.album_id BEGIN
+    UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
+    INSERT INTO album_totals SELECT NEW.album_id, 1 WHERE NEW.album_id IS NOT NULL
+        ON CONFLICT (album_id) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.date;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+END;
+CREATE TRIGGER listening_history_totals_moved
+AFTER UPDATE OF date, artist_id, track_id ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.date;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+    INSERT INTO day_totals VALUES (NEW.date, 1) ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    INSERT INTO artist_totals VALUES (NEW.artist_id, 1)
+        ON CONFLICT (artist_id) DO UPDATE SET n = n + 1;
+    INSERT INTO track_totals VALUES (NEW.track_id, 1)
+        ON CONFLICT (track_id) DO UPDATE SET n = n + 1;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2)
 LATEST_VERSION = len(MIGRATIONS)

@@ -1,0 +1,142 @@
+"""``stats.summary`` over the whole history comes from running totals; they stay exactly
+equal to the full aggregate after every path that writes listens, and any period's summary
+equals a brute-force count of its listens."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from musiqued.models import Scrobble
+from musiqued.storage import Database
+from musiqued.storage.history import summary
+from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.lastfm import SimulatedLastfm
+from tests.history_support import generated, store
+from tests.import_helpers import run_import, wait_job
+from tests.support import DaemonProcess
+
+EVERYTHING = {"since": -(2**40), "until": 2**40}
+
+
+def _same(rolled: dict[str, Any], scanned: dict[str, Any]) -> None:
+    """The totals' summary and the full scan's, field by field (the bounds aside)."""
+    for key in ("since", "until"):
+        rolled.pop(key)
+        scanned.pop(key)
+    assert rolled == scanned
+
+
+def _brute_force(listens: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts computed from the listens themselves."""
+    return {
+        "listens": len(listens),
+        "artists": len({x["artist"].casefold() for x in listens}),
+        "albums": len(
+            {(x["artist"].casefold(), x["album"].casefold()) for x in listens if x["album"]}
+        ),
+        "tracks": len({(x["artist"].casefold(), x["title"].casefold()) for x in listens}),
+        "per_day": sorted(Counter(x["date"][:10] for x in listens).items()),
+    }
+
+
+def _as_brute(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "listens": result["listens"],
+        "artists": result["artists"],
+        "albums": result["albums"],
+        "tracks": result["tracks"],
+        "per_day": [(d["day"], d["listens"]) for d in result["per_day"]],
+    }
+
+
+async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> None:
+    """Page writes (new and repeated), a refresh that moves listens to another album, and
+    deletions: after each, the summary from the totals equals the full scan's."""
+    db = Database(tmp_path / "m.db")
+    await db.open()
+    try:
+        history = generated(3000)
+        for start in range(0, 3000, 200):
+            await store(db, history[start : start + 200])
+        await store(db, history[:500], source="tracker")  # seen again: nothing new
+        _same(await summary(db), await summary(db, **EVERYTHING))
+
+        moved = [
+            Scrobble(s.timestamp, s.artist, s.title, "Another Album") for s in history[100:400]
+        ]
+        result = await store(db, moved, skip_existing=False)
+        assert result.refreshed == 300
+        _same(await summary(db, top=50), await summary(db, top=50, **EVERYTHING))
+
+        await db.execute("DELETE FROM listening_history WHERE id % 7 = 0")
+        _same(await summary(db, top=50), await summary(db, top=50, **EVERYTHING))
+        rows = await db.fetchall("SELECT COUNT(*) FROM listening_history")
+        assert (await summary(db))["listens"] == rows[0][0]
+    finally:
+        await db.close()
+
+
+def _listens(daemon: DaemonProcess) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"limit": 5000, **({"after": after} if after else {})}
+        page = daemon.call("history.list", params)
+        out += page["listens"]
+        after = page["next"]
+        if after is None:
+            return out
+
+
+def _check(daemon: DaemonProcess, rng: random.Random) -> None:
+    """Everything, and ten random periods, against the brute-force counts."""
+    listens = _listens(daemon)
+    everything = daemon.call("stats.summary", {"top": 20})
+    assert _as_brute(everything) == _brute_force(listens)
+    scanned = daemon.call("stats.summary", {"top": 20, **EVERYTHING})
+    _same(everything, scanned)
+    stamps = [x["timestamp"] for x in listens]
+    for _ in range(10):
+        low, high = sorted(rng.sample(range(min(stamps) - 86400, max(stamps) + 86400), 2))
+        inside = [x for x in listens if low <= x["timestamp"] < high]
+        period = daemon.call("stats.summary", {"since": low, "until": high})
+        assert _as_brute(period) == _brute_force(inside)
+
+
+def test_summary_exact_after_every_path_that_writes(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """Import, tracker, verify repair and --no-skip-existing refresh, through the daemon:
+    after each, the summary of everything and of random periods equals brute force."""
+    rng = random.Random(5)
+    lastfm_sim.reset(size=1500, seed=21)
+    daemon = start_daemon(**lastfm_sim.sections(), tracker={"interval_seconds": 1})
+    assert run_import(daemon, all=True)["state"] == "done"
+    _check(daemon, rng)
+
+    newest = lastfm_sim.scrobbles()[0].timestamp
+    lastfm_sim.add_rows(
+        [
+            {"timestamp": newest + 60 * i, "artist": "Tracked", "title": f"T{i}", "album": "A"}
+            for i in range(1, 6)
+        ]
+    )
+    daemon.call("tracker.start")
+    daemon.wait_until(lambda: daemon.call("tracker.status")["scrobbles_recorded"] >= 5)
+    daemon.call("tracker.stop")
+    _check(daemon, rng)
+
+    database = daemon.workdir / "musique.db"
+    with sqlite3.connect(database) as conn:  # lost listens (deleted here, kept on Last.fm)
+        conn.execute("DELETE FROM listening_history WHERE id % 11 = 0")
+        conn.execute("UPDATE listening_history SET album_id = NULL WHERE id % 13 = 0")
+    job = daemon.call("verify.start", {})["job_id"]
+    assert wait_job(daemon, job)["state"] == "done"
+    _check(daemon, rng)
+
+    assert run_import(daemon, all=True, skip_existing=False)["state"] == "done"
+    _check(daemon, rng)
