@@ -1,24 +1,37 @@
-"""Import benchmark: prints (a) throughput, (b) peak memory, (c) rate-limited efficiency.
+"""Import benchmark: throughput, responsiveness, scale and rate-limited efficiency.
 
-(a) 200,000 scrobbles, no rate limit: end-to-end import through the real daemon; the same
-    pages fetched and parsed by LastfmClient without storing (fetch-only); the same rows
-    written by bare sqlite3 in one thread (storage-only); end-to-end / min(the two).
-(b) Peak RSS (VmHWM) of the daemon importing 1,000,000 scrobbles.
-(c) requests_per_second = 5, page_size = 200: scrobbles/s over ~30 s as a share of 1,000/s.
+(a) 200,000 scrobbles, no rate limit: the end-to-end import through the real daemon; the same
+    pages fetched and parsed by LastfmClient without storing (fetch-only); the same pages
+    written by the daemon's own page write (``prepare_page(...).write``) on bare sqlite3 in
+    one thread (storage-only). Target: end-to-end >= 0.85 of storage-only, in the same run.
+(d) ``daemon.status`` from 10 concurrent clients while a 200,000-scrobble import runs at full
+    speed: p50 and p99 latency. Target: p99 <= 5 ms.
+(b) 3,000,000 scrobbles (``--size-b``): the import ends exact (count, and a digest of the
+    identity set equal to the simulator's history), the daemon's peak RSS (target <= 120 MB),
+    the cost of a page over the first and the last 5 % of the pages (target: last <= 1.2 x
+    first); then, at that size and at (a)'s, a ``history.list`` page, a one-day ``verify``
+    and a one-month ``export`` (they stay flat).
+(c) requests_per_second = 5, page_size = 200, a whole 50,000-scrobble history: scrobbles/s as
+    a share of the 1,000/s ceiling. Target >= 0.97.
 
 The simulator runs as its own process (``musique-sim lastfm``), like Last.fm would.
-Targets: (a) >= 20,000/s and ratio >= 0.5; (b) <= 120 MB; (c) >= 0.95.
 
-    .venv/bin/python tests/bench/import_bench.py [--skip-b]
+    .venv/bin/python tests/bench/import_bench.py [--skip-b] [--only-b] [--size-b N]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import hashlib
 import json
+import socket
 import sqlite3
+import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from musiqued.config import LastfmConfig  # noqa: E402
 from musiqued.models import Scrobble  # noqa: E402
+from musiqued.sim.history import History  # noqa: E402
 from musiqued.storage import listens  # noqa: E402
 from musiqued.storage.migrations import MIGRATIONS  # noqa: E402
 from musiqued.upstream.lastfm import LastfmClient  # noqa: E402
@@ -36,13 +50,27 @@ from tests.support import DaemonProcess, SimulatorProcess, write_config  # noqa:
 
 BIN = Path(sys.executable).parent
 NO_LIMIT = 100_000.0
-PAGE_SIZE_A = int(next((a.split("=")[1] for a in sys.argv if a.startswith("--page-size=")), 200))
-"""(a) uses the default page size, Last.fm's documented maximum (``--page-size=1000`` to compare)."""
+SEED = 1
+DAY = 86400
 
 
 class Simulator(SimulatorProcess):
-    def __init__(self, size: int, workdir: Path) -> None:
-        super().__init__("lastfm", "--size", str(size), workdir=workdir, log_name=f"sim-{size}.log")
+    """``musique-sim lastfm`` with a history ending at a fixed second (so the bench can
+    generate the same history to compare with)."""
+
+    def __init__(self, size: int, workdir: Path, end: int) -> None:
+        self.size, self.end = size, end
+        super().__init__(
+            "lastfm",
+            "--size",
+            str(size),
+            "--seed",
+            str(SEED),
+            "--end",
+            str(end),
+            workdir=workdir,
+            log_name=f"sim-{size}.log",
+        )
 
     def lastfm(self, **values: Any) -> dict[str, Any]:
         return {
@@ -51,7 +79,7 @@ class Simulator(SimulatorProcess):
             "api_url": f"{self.url}/2.0/",
             "requests_per_second": NO_LIMIT,
             "max_in_flight": 4,
-            "page_size": PAGE_SIZE_A,
+            "page_size": 200,
             **values,
         }
 
@@ -71,32 +99,34 @@ def start_daemon(workdir: Path, name: str, lastfm: dict[str, Any]) -> DaemonProc
     return daemon
 
 
-def wait_done(daemon: DaemonProcess, job_id: int, timeout: float) -> dict[str, Any]:
+def peak_rss_kb(daemon: DaemonProcess) -> int:
+    assert daemon.proc is not None
+    status = Path(f"/proc/{daemon.proc.pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+
+
+def follow(daemon: DaemonProcess, job_id: int, timeout: float) -> tuple[dict[str, Any], list[Any]]:
+    """The finished job, and ``(pages_done, active_s)`` samples taken while it ran."""
+    samples: list[tuple[int, float]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job: dict[str, Any] = daemon.call("import.status", {"job_id": job_id})
+        job: dict[str, Any] = daemon.call("jobs.get", {"job_id": job_id})
+        samples.append((job["pages_done"], job["active_s"]))
         if job["state"] not in ("queued", "running"):
-            return job
-        time.sleep(0.05)
+            return job, samples
+        time.sleep(0.2)
     raise TimeoutError(f"job {job_id} still running after {timeout}s")
 
 
-def end_to_end(workdir: Path, sim: Simulator, name: str, size: int) -> tuple[float, int]:
-    """Scrobbles/s of ``import --all`` through the daemon; and its peak RSS in kB."""
-    daemon = start_daemon(workdir, name, sim.lastfm())
-    try:
-        started = time.perf_counter()
-        job_id = daemon.call("import.start", {"all": True})["job_id"]
-        job = wait_done(daemon, job_id, timeout=900)
-        elapsed = time.perf_counter() - started
-        assert daemon.proc is not None
-        status = Path(f"/proc/{daemon.proc.pid}/status").read_text()
-        hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-        if job["state"] != "done" or job["tracks_imported"] != size:
-            raise RuntimeError(f"import did not end exact: {json.dumps(job)[:500]}")
-        return size / elapsed, hwm
-    finally:
-        daemon.stop(60)
+def end_to_end(daemon: DaemonProcess, size: int) -> tuple[float, dict[str, Any], list[Any]]:
+    """Scrobbles/s of ``import --all`` through the daemon, the job, and its samples."""
+    started = time.perf_counter()
+    job_id = daemon.call("import.start", {"all": True})["job_id"]
+    job, samples = follow(daemon, job_id, timeout=3600)
+    elapsed = time.perf_counter() - started
+    if job["state"] != "done" or job["tracks_imported"] != size:
+        raise RuntimeError(f"import did not end exact: {json.dumps(job)[:500]}")
+    return size / elapsed, job, samples
 
 
 async def fetch_only(sim: Simulator) -> tuple[float, list[list[Scrobble]]]:
@@ -126,19 +156,24 @@ async def fetch_only(sim: Simulator) -> tuple[float, list[list[Scrobble]]]:
 
 
 def storage_only(workdir: Path, pages: list[list[Scrobble]]) -> float:
-    """The same rows, one transaction per page, by bare sqlite3 with listens.py's statements."""
+    """The same pages written by the daemon's own page write (with a job checkpoint, as the
+    import does), one transaction each, on bare sqlite3 in one thread."""
     conn = sqlite3.connect(workdir / "storage-only.db", isolation_level=None)
     for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "cache_size = -16000"):
         conn.execute(f"PRAGMA {pragma}")
-    conn.executescript(MIGRATIONS[0])
+    for script in MIGRATIONS:
+        conn.executescript(script)
     conn.execute("INSERT INTO jobs (kind, state, created_at) VALUES ('import', 'running', 0)")
     total = 0
     started = time.perf_counter()
-    for page in pages:
-        rows = listens.page_rows(page, source="import", job_id=1)
+    for number, page in enumerate(pages, start=1):
+        prepared = listens.prepare_page(page, source="import", job_id=1)
         conn.execute("BEGIN IMMEDIATE")
-        for sql, params in rows.statements():
-            conn.execute(sql, params)
+        prepared.write(conn)
+        conn.execute(
+            "UPDATE jobs SET checkpoint = ?, pages_done = pages_done + 1 WHERE id = 1",
+            (json.dumps({"done": [[1, number]]}),),
+        )
         conn.execute("COMMIT")
         total += len(page)
     elapsed = time.perf_counter() - started
@@ -146,66 +181,200 @@ def storage_only(workdir: Path, pages: list[list[Scrobble]]) -> float:
     return total / elapsed
 
 
-def rate_limited(workdir: Path, sim: Simulator, seconds: float = 30.0) -> float:
-    """Scrobbles/s at 5 requests/s and 200 per page, as a share of the 1,000/s ceiling."""
-    daemon = start_daemon(
-        workdir, "c", sim.lastfm(requests_per_second=5.0, page_size=200, max_in_flight=4)
+def status_latencies(path: Path, stop: threading.Event, out: list[float]) -> None:
+    """One client calling ``daemon.status`` back to back until ``stop``; latencies in ms."""
+    request = b'{"jsonrpc":"2.0","method":"daemon.status","id":1}\n'
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(path))
+        reader = sock.makefile("rb")
+        while not stop.is_set():
+            started = time.perf_counter()
+            sock.sendall(request)
+            reader.readline()
+            out.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.001)
+
+
+def page_costs(samples: list[tuple[int, float]], pages: int) -> tuple[float, float]:
+    """Seconds of running time per page over the first and the last 5 % of the pages."""
+    edge = max(pages // 20, 2)
+
+    def cost(low: int, high: int) -> float:
+        inside = [s for s in samples if low <= s[0] <= high]
+        if len(inside) < 2:
+            return 0.0  # an import too short to sample
+        (p0, t0), (p1, t1) = inside[0], inside[-1]
+        return (t1 - t0) / max(p1 - p0, 1)
+
+    return cost(1, edge), cost(pages - edge, pages)
+
+
+def identity_digest_db(database: Path) -> tuple[int, str]:
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    digest = hashlib.sha256()
+    count = 0
+    rows = conn.execute(
+        "SELECT l.timestamp, ar.name_key, t.title_key FROM listening_history l"
+        " JOIN artists ar ON ar.id = l.artist_id JOIN tracks t ON t.id = l.track_id"
+        " ORDER BY 1, 2, 3"
     )
+    for timestamp, artist, title in rows:
+        digest.update(f"{timestamp}\0{artist}\0{title}\n".encode())
+        count += 1
+    conn.close()
+    return count, digest.hexdigest()
+
+
+def identity_digest_sim(size: int, end: int) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    identities = sorted(History.generate(SEED, size, end).identities())
+    for timestamp, artist, title in identities:
+        digest.update(f"{timestamp}\0{artist}\0{title}\n".encode())
+    return len(identities), digest.hexdigest()
+
+
+def at_size(daemon: DaemonProcess) -> dict[str, float]:
+    """Seconds for a history.list page in the middle, a one-day verify, a one-month export."""
+    figures: dict[str, float] = {}
+    whole = daemon.call("stats.summary", {"top": 1})
+    middle = (whole["first_listen"]["timestamp"] + whole["last_listen"]["timestamp"]) // 2
+    started = time.perf_counter()
+    page = daemon.call("history.list", {"since": middle, "limit": 1000})
+    figures["history.list page"] = time.perf_counter() - started
+    assert len(page["listens"]) == 1000
+    day = middle - middle % DAY
+    started = time.perf_counter()
+    job_id = daemon.call("verify.start", {"since": day, "until": day + DAY})["job_id"]
+    job, _ = follow(daemon, job_id, timeout=120)
+    figures["verify one day"] = time.perf_counter() - started
+    assert job["state"] == "done", job
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            str(BIN / "musiquectl"),
+            "--socket",
+            str(daemon.socket_path),
+            "export",
+            "--format",
+            "csv",
+            "--since",
+            str(day - 30 * DAY),
+            "--until",
+            str(day),
+            "-o",
+            str(daemon.workdir / "month.csv"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    figures["export one month"] = time.perf_counter() - started
+    return figures
+
+
+def rate_limited(workdir: Path, end: int, size: int = 50_000) -> float:
+    """A whole ``size``-scrobble import at 5 requests/s and 200 per page, as a share of the
+    1,000 scrobbles/s ceiling."""
+    (workdir / "c-sim").mkdir()
+    sim = Simulator(size, workdir / "c-sim", end)
     try:
-        started = time.perf_counter()
-        job_id = daemon.call("import.start", {"all": True})["job_id"]
-        time.sleep(seconds)
-        job = daemon.call("import.status", {"job_id": job_id})
-        elapsed = time.perf_counter() - started
-        daemon.call("import.cancel", {"job_id": job_id})
-        processed = job["tracks_imported"] + job["tracks_skipped"]
-        return processed / elapsed / 1000.0
+        daemon = start_daemon(
+            workdir, "c", sim.lastfm(requests_per_second=5.0, page_size=200, max_in_flight=4)
+        )
+        try:
+            rate, _, _ = end_to_end(daemon, size)
+            return rate / 1000.0
+        finally:
+            daemon.stop(60)
     finally:
-        daemon.stop(60)
-
-
-class _SkipA(Exception):
-    """``--only-b``: measure the million-listen import alone."""
+        sim.stop()
 
 
 def main() -> None:
-    skip_b = "--skip-b" in sys.argv
-    only_b = "--only-b" in sys.argv
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-b", action="store_true")
+    parser.add_argument("--only-b", action="store_true")
+    parser.add_argument("--size-b", type=int, default=3_000_000)
+    args = parser.parse_args()
+    end = (int(time.time()) // DAY - 1) * DAY  # the history ends at a fixed second
     with tempfile.TemporaryDirectory(prefix="mq-bench-", dir="/tmp") as name:
         workdir = Path(name)
-        sim = Simulator(10 if only_b else 200_000, workdir)
-        try:
-            if only_b:
-                raise _SkipA
-            e2e, _ = end_to_end(workdir, sim, "a", 200_000)
-            fetch, pages = asyncio.run(fetch_only(sim))
-            store = storage_only(workdir, pages)
-            del pages
-            ratio = e2e / min(fetch, store)
-            print(f"(a) 200,000 scrobbles, no rate limit, page_size {PAGE_SIZE_A}, max_in_flight 4")
-            print(f"    end-to-end import   {e2e:10,.0f} scrobbles/s   (target >= 20,000)")
-            print(f"    fetch-only          {fetch:10,.0f} scrobbles/s")
-            print(f"    storage-only        {store:10,.0f} scrobbles/s")
-            print(f"    ratio               {ratio:10.2f}                 (target >= 0.5)")
-            share = rate_limited(workdir, sim)
-            print("(c) requests_per_second 5, page_size 200, 30 s")
-            print(
-                f"    achieved            {share * 1000:10,.0f} scrobbles/s = {share:.3f} of 1,000/s"
-                "   (target >= 0.95)"
-            )
-        except _SkipA:
-            pass
-        finally:
-            sim.stop()
-        if not skip_b:
-            big = Simulator(1_000_000, workdir)
+        small: dict[str, float] = {}
+        if not args.only_b:
+            sim = Simulator(200_000, workdir, end)
             try:
-                rate, hwm = end_to_end(workdir, big, "b", 1_000_000)
+                daemon = start_daemon(workdir, "a", sim.lastfm())
+                try:
+                    e2e, _, _ = end_to_end(daemon, 200_000)
+                    small = at_size(daemon)
+                finally:
+                    daemon.stop(60)
+                fetch, pages = asyncio.run(fetch_only(sim))
+                store = storage_only(workdir, pages)
+                del pages
+                print("(a) 200,000 scrobbles, no rate limit, page_size 200, max_in_flight 4")
+                print(f"    end-to-end import   {e2e:10,.0f} scrobbles/s")
+                print(f"    fetch-only          {fetch:10,.0f} scrobbles/s")
+                print(f"    storage-only        {store:10,.0f} scrobbles/s")
+                print(f"    end-to-end / storage-only {e2e / store:6.3f}   (target >= 0.85)")
+                daemon = start_daemon(workdir, "d", sim.lastfm())
+                try:
+                    stop = threading.Event()
+                    latencies: list[float] = []
+                    clients = [
+                        threading.Thread(
+                            target=status_latencies, args=(daemon.socket_path, stop, latencies)
+                        )
+                        for _ in range(10)
+                    ]
+                    for client in clients:
+                        client.start()
+                    rate, _, _ = end_to_end(daemon, 200_000)
+                    stop.set()
+                    for client in clients:
+                        client.join()
+                finally:
+                    daemon.stop(60)
+                quantiles = statistics.quantiles(latencies, n=100)
+                print("(d) daemon.status from 10 clients during a full-speed import")
+                print(f"    calls               {len(latencies):10,}   import {rate:,.0f}/s")
+                print(f"    p50                 {quantiles[49]:10.2f} ms")
+                print(f"    p99                 {quantiles[98]:10.2f} ms   (target <= 5 ms)")
+            finally:
+                sim.stop()
+            share = rate_limited(workdir, end)
+            print("(c) requests_per_second 5, page_size 200, a whole 50,000-scrobble history")
+            print(f"    achieved            {share:10.3f} of 1,000/s   (target >= 0.97)")
+        if not args.skip_b:
+            size = args.size_b
+            big = Simulator(size, workdir, end)
+            try:
+                daemon = start_daemon(workdir, "b", big.lastfm())
+                try:
+                    rate, job, samples = end_to_end(daemon, size)
+                    hwm = peak_rss_kb(daemon)
+                    large = at_size(daemon)
+                finally:
+                    daemon.stop(120)
             finally:
                 big.stop()
-            print("(b) 1,000,000 scrobbles")
-            print(f"    daemon peak RSS     {hwm / 1024:10,.1f} MB   (target <= 120 MB)")
+            stored = identity_digest_db(workdir / "b" / "musique.db")
+            expected = identity_digest_sim(size, end)
+            first, last = page_costs(samples, job["pages_total"])
+            print(f"(b) {size:,} scrobbles")
             print(f"    end-to-end import   {rate:10,.0f} scrobbles/s")
+            print(
+                f"    exact               {stored == expected}"
+                f"   ({stored[0]:,} stored, {expected[0]:,} in the simulator's history)"
+            )
+            print(f"    daemon peak RSS     {hwm / 1024:10,.1f} MB   (target <= 120 MB)")
+            print(f"    page cost, first 5% {first * 1000:10.2f} ms")
+            ratio = f"{last / first:.2f}" if first > 0 else "n/a (too few samples)"
+            print(
+                f"    page cost, last 5%  {last * 1000:10.2f} ms   ratio {ratio}   (target <= 1.2)"
+            )
+            for key, seconds in large.items():
+                before = f"   at 200,000: {small[key]:.3f} s" if key in small else ""
+                print(f"    {key:<20}{seconds:10.3f} s{before}")
 
 
 if __name__ == "__main__":
