@@ -145,8 +145,10 @@ class LastfmWebAuth:
     @staticmethod
     def _complete(generator: pylast.SessionKeyGenerator, token: str) -> WebAuthSession:
         key, username = generator.get_web_auth_session_key_username(None, token)
-        if not (isinstance(key, str) and key.strip() and isinstance(username, str)):
+        if not (isinstance(key, str) and key.strip()):
             raise _malformed("a session without its key")
+        if not (isinstance(username, str) and username.strip()):
+            raise _malformed("a session without its user name")
         return WebAuthSession(username, key)
 
     @staticmethod
