@@ -8,6 +8,9 @@ the shared governor, refuses an untrusted certificate and never speaks plain HTT
 from __future__ import annotations
 
 import asyncio
+import itertools
+import socket
+import ssl
 
 import pylast
 import pytest
@@ -92,14 +95,43 @@ def test_ws_errors(status: str | int, kind: type[UpstreamError], words: str) -> 
         assert error.upstream_code == int(status)
 
 
-def test_network_and_malformed_errors() -> None:
-    """A connection failure and an unreadable answer are transient, with their kinds."""
-    refused = translate(pylast.NetworkError(NETWORK, ConnectionRefusedError("refused")), "u")
-    assert type(refused) is TransientUpstreamError
-    assert (refused.kind, refused.message) == (
-        "connection",
-        "cannot reach Last.fm: ConnectionRefusedError: refused",
-    )
+def chained(*errors: BaseException) -> BaseException:
+    """``errors[0]`` raised from ``errors[1]``, raised from ..., as an HTTP stack chains them."""
+    for outer, inner in itertools.pairwise(errors):
+        outer.__cause__ = inner
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("cause", "words"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), "the connection was refused"),
+        (
+            ssl.SSLCertVerificationError(1, "certificate verify failed"),
+            "its TLS certificate is not trusted",
+        ),
+        (ssl.SSLError(1, "wrong version number"), "the TLS handshake failed"),
+        (socket.gaierror(-2, "Name or service not known"), "its host name was not found"),
+        (TimeoutError("timed out"), "it did not answer in time"),
+        (OSError(113, "No route to host"), "the connection failed (No route to host)"),
+        (KeyError("https://host/2.0/?api_key=secret"), "the connection failed (LibraryError)"),
+    ],
+)
+def test_network_errors(cause: BaseException, words: str) -> None:
+    """A connection failure is transient, worded from the standard exception at the root of
+    the chain, never with the library's text (which may quote a URL)."""
+
+    class LibraryError(Exception):
+        pass
+
+    underlying = chained(LibraryError("https://host/2.0/ failed"), RuntimeError("inner"), cause)
+    error = translate(pylast.NetworkError(NETWORK, underlying), "u")
+    assert type(error) is TransientUpstreamError
+    assert (error.kind, error.message) == ("connection", f"cannot reach Last.fm: {words}")
+
+
+def test_malformed_errors() -> None:
+    """An unreadable answer is transient, of kind malformed."""
     malformed = translate(pylast.MalformedResponseError(NETWORK, ValueError("bad")), "u")
     assert type(malformed) is TransientUpstreamError
     assert malformed.kind == "malformed"
@@ -119,9 +151,10 @@ async def test_untrusted_certificate_is_refused(lastfm_sim: SimulatedLastfm) -> 
     certificate, reported as an unreachable Last.fm, and no request gets through."""
     config = lastfm_sim.config(api_url=lastfm_sim.tls_api_url)
     auth = LastfmWebAuth(config, Governor(1000.0, 4), retry=ONCE)
-    with pytest.raises(TransientUpstreamError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+    with pytest.raises(TransientUpstreamError) as caught:
         await auth.start()
     assert caught.value.kind == "connection"
+    assert caught.value.message == "cannot reach Last.fm: its TLS certificate is not trusted"
     assert "requests" not in lastfm_sim.stats()
 
 
@@ -135,6 +168,6 @@ async def test_waits_for_the_governor(lastfm_sim: SimulatedLastfm) -> None:
         await asyncio.sleep(0.2)  # proves a negative: the call does not start meanwhile
         assert not call.done()
         assert governor.waiting == 1
-    with pytest.raises(TransientUpstreamError, match="CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(TransientUpstreamError, match="certificate is not trusted"):
         await call
     assert governor.in_flight == 0

@@ -196,7 +196,7 @@ def test_lastfm_unreachable(lastfm_sim: SimulatedLastfm, start_daemon: StartDaem
     lastfm_sim.server.stop()
     result = daemon.ctl("lastfm", "login", "--no-wait")
     assert result.returncode == 1
-    assert "cannot reach Last.fm: ConnectError" in result.stderr
+    assert "cannot reach Last.fm: the connection was refused" in result.stderr
     assert daemon.call("daemon.status")["configured"]["lastfm"] is True
 
 

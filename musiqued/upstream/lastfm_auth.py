@@ -13,7 +13,8 @@ waiting. pylast's exceptions become ours, with the words of ``upstream.lastfm``:
 
     pylast.WSError 4/9/10/13/14/15/26/...  → FatalUpstreamError (upstream_code = the code)
     pylast.WSError 8/11/16, HTTP 5xx       → TransientUpstreamError;  29 → RateLimitedError
-    pylast.NetworkError                    → TransientUpstreamError (kind "connection")
+    pylast.NetworkError                    → TransientUpstreamError (kind "connection"), in
+                                             words (``network_reason``), as the JSON client
     pylast.MalformedResponseError, an
     answer without its token or session    → TransientUpstreamError (kind "malformed")
 
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -91,6 +94,29 @@ def _malformed(what: str) -> TransientUpstreamError:
     return TransientUpstreamError(f"Last.fm sent {what}", kind="malformed")
 
 
+def network_reason(error: BaseException) -> str:
+    """A failure on the way to Last.fm in words, read from the standard exceptions that
+    pylast's HTTP stack chains (``raise … from``); never the library's text."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "its TLS certificate is not trusted"
+        if isinstance(cause, ssl.SSLError):
+            return "the TLS handshake failed"
+        if isinstance(cause, socket.gaierror):
+            return "its host name was not found"
+        if isinstance(cause, ConnectionRefusedError):
+            return "the connection was refused"
+        if isinstance(cause, TimeoutError):
+            return "it did not answer in time"
+        if isinstance(cause, OSError) and cause.strerror:
+            return f"the connection failed ({cause.strerror})"
+        cause = cause.__cause__ or cause.__context__
+    return f"the connection failed ({type(error).__name__})"
+
+
 def translate(error: pylast.PyLastError, username: str) -> UpstreamError:
     """pylast's exception as one of ours (the module docstring has the table)."""
     import pylast
@@ -104,9 +130,8 @@ def translate(error: pylast.PyLastError, username: str) -> UpstreamError:
             return _malformed(f"an error without a code ({details!r})")
         return lastfm_error(code, details, status=None, username=username)
     if isinstance(error, pylast.NetworkError):
-        cause = error.underlying_error
         return TransientUpstreamError(
-            f"cannot reach Last.fm: {cause.__class__.__name__}: {cause}", kind="connection"
+            f"cannot reach Last.fm: {network_reason(error.underlying_error)}", kind="connection"
         )
     return _malformed(f"a malformed answer ({error.__class__.__name__})")
 
