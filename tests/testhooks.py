@@ -3,12 +3,15 @@
 ``test.block`` stalls the event loop on purpose (the watchdog must then stay silent; a
 request stays in flight for as long as asked) and logs ``test.block started`` first, so a
 test knows the request is being worked on;
-``test.log`` logs an arbitrary event, so the journald tests control the fields sent.
+``test.log`` logs an arbitrary event, so the journald tests control the fields sent;
+``test.modules`` says which of the named modules the daemon has imported (e.g. that an
+import never loads pylast).
 The product never sees them: the test entry point hands them to the daemon as extra methods.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any, Literal
 
@@ -50,7 +53,16 @@ async def log_event(_: CallContext, params: LogParams) -> dict[str, Any]:
     return {"logged": params.event}
 
 
+class ModulesParams(Params):
+    names: list[str] = Field(min_length=1, max_length=50)
+
+
+async def modules(_: CallContext, params: ModulesParams) -> dict[str, Any]:
+    return {"loaded": [name for name in params.names if name in sys.modules]}
+
+
 TEST_METHODS = (
     Method("test.block", BlockParams, block, "Block the event loop (tests only)."),
     Method("test.log", LogParams, log_event, "Log an event with fields (tests only)."),
+    Method("test.modules", ModulesParams, modules, "Which modules are loaded (tests only)."),
 )

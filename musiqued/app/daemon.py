@@ -23,7 +23,7 @@ import structlog
 
 from musiqued import __version__, wire
 from musiqued.app.config import load_config
-from musiqued.app.logs import register_config_secrets
+from musiqued.app.logs import register_config_secrets, register_obtained_secret
 from musiqued.app.systemd import Notifier
 from musiqued.config import Config
 from musiqued.errors import ConfigError
@@ -77,7 +77,9 @@ def build_services(
 
     # One connection (and governor) for every Last.fm request: tracker first, then
     # imports, enrichment. New credentials wake a tracker that waits for them.
-    lastfm = LastfmConnection(config.lastfm, db, on_change=lastfm_changed)
+    lastfm = LastfmConnection(
+        config.lastfm, db, on_change=lastfm_changed, on_secret=register_obtained_secret
+    )
     jobs = JobRunner(db, events)
     pager = WindowPager(lastfm)
     enricher = Enricher(db, lastfm, events, enrichment_sections(config))

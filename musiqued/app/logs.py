@@ -34,15 +34,36 @@ SECRET_MARKERS = (
     "api_sig",
 )
 MASK = "********"
-# The configured secret values themselves: an error message or a URL that quotes one
-# (Last.fm takes api_key in the query string) is scrubbed wherever it appears.
+# The secret values themselves: an error message or a URL that quotes one (Last.fm takes
+# api_key in the query string) is scrubbed wherever it appears. Configured ones are replaced
+# on reload; obtained ones (a session key from `musiquectl lastfm login`) stay for the
+# process's life.
+_configured_secrets: set[str] = set()
+_obtained_secrets: set[str] = set()
 _secret_values: list[str] = []
+
+
+def _worth_masking(value: str) -> bool:
+    return len(value) >= 4
+
+
+def _rebuild_secrets() -> None:
+    # Longest first, so a secret that contains another is masked whole.
+    _secret_values[:] = sorted(_configured_secrets | _obtained_secrets, key=len, reverse=True)
 
 
 def register_secrets(values: Iterable[str]) -> None:
     """Remember the configured secrets so no log line ever contains them (call on reload)."""
-    # Longest first, so a secret that contains another is masked whole.
-    _secret_values[:] = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+    _configured_secrets.clear()
+    _configured_secrets.update(v for v in values if _worth_masking(v))
+    _rebuild_secrets()
+
+
+def register_obtained_secret(value: str) -> None:
+    """Mask a secret the daemon obtained itself (a Last.fm session key), from now on."""
+    if _worth_masking(value) and value not in _obtained_secrets:
+        _obtained_secrets.add(value)
+        _rebuild_secrets()
 
 
 def register_config_secrets(config: Config) -> None:
@@ -180,7 +201,17 @@ def configure_logging(target: Target = "auto", level: str = "info") -> Target:
         root.removeHandler(old)
     root.addHandler(_handler_for(chosen))
     root.setLevel(level.upper())
-    for noisy in ("aiosqlite", "asyncio", "spotipy", "urllib3", "httpx"):
+    # pylast logs whole answers at debug level, session keys included; httpx2 is its client.
+    for noisy in (
+        "aiosqlite",
+        "asyncio",
+        "spotipy",
+        "urllib3",
+        "httpx",
+        "httpx2",
+        "httpcore2",
+        "pylast",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return chosen
 

@@ -1,9 +1,10 @@
 """The Last.fm connection of the daemon: the client, its session key, and web auth.
 
 A session key from ``lastfm.session_key`` in the configuration wins; otherwise the one that
-``musiquectl lastfm login`` obtained is kept in ``daemon_state`` (key ``lastfm_session``,
-with the user it belongs to) and used while the configured user is that user. The key is
-never logged and never returned by RPC.
+``musiquectl lastfm login`` obtained (web auth through pylast, ``upstream/lastfm_auth.py``)
+is kept in ``daemon_state`` (key ``lastfm_session``, with the user it belongs to) and used
+while the configured user is that user. The key is never returned by RPC, and never logged:
+``on_secret`` hands every stored or newly obtained key to the log scrubber.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from musiqued.config import LastfmConfig
 from musiqued.errors import NotConfiguredError
 from musiqued.storage.state import get_state, set_state
 from musiqued.upstream.lastfm import LastfmClient
+from musiqued.upstream.lastfm_auth import LastfmWebAuth
 from musiqued.upstream.ratelimit import Governor
 
 if TYPE_CHECKING:
@@ -27,17 +29,21 @@ log = structlog.get_logger("musiqued.lastfm")
 STATE_KEY = "lastfm_session"
 
 
+async def _stored_login(db: Database) -> tuple[str, str]:
+    """(username, session key) of the last login, or empty strings."""
+    stored = await get_state(db, STATE_KEY)
+    if not isinstance(stored, dict):
+        return "", ""
+    return str(stored.get("username") or ""), str(stored.get("session_key") or "")
+
+
 async def stored_session_key(db: Database, config: LastfmConfig) -> str:
     """The session key to sign with: the configured one, else the stored one for this user."""
     configured = config.session_key.get_secret_value()
     if configured:
         return configured
-    stored = await get_state(db, STATE_KEY)
-    if not isinstance(stored, dict):
-        return ""
-    if str(stored.get("username", "")).casefold() != config.username.casefold():
-        return ""
-    return str(stored.get("session_key") or "")
+    username, key = await _stored_login(db)
+    return key if username.casefold() == config.username.casefold() else ""
 
 
 class LastfmConnection:
@@ -45,6 +51,8 @@ class LastfmConnection:
 
     ``on_change`` is called after the credentials may have changed (a reload with new
     ``[lastfm]`` settings, a login): whoever waits for valid credentials looks again.
+    ``on_secret`` is given each session key this connection holds that the configuration
+    does not name (the stored one at open, a new one at login), so logs can mask it.
     """
 
     def __init__(
@@ -53,12 +61,15 @@ class LastfmConnection:
         db: Database,
         *,
         on_change: Callable[[], None] = lambda: None,
+        on_secret: Callable[[str], None] = lambda _: None,
     ) -> None:
         self._db = db
         self.config = config
         self._on_change = on_change
+        self._on_secret = on_secret
         self.governor = Governor(config.requests_per_second, config.max_in_flight)
         self.client = LastfmClient(config, self.governor)
+        self.web_auth = LastfmWebAuth(config, self.governor)
 
     @property
     def configured(self) -> bool:
@@ -66,6 +77,9 @@ class LastfmConnection:
 
     async def open(self) -> None:
         await self.client.open()
+        _, stored_key = await _stored_login(self._db)
+        if stored_key:
+            self._on_secret(stored_key)
         self.client.reconfigure(self.config, await stored_session_key(self._db, self.config))
 
     async def close(self) -> None:
@@ -77,6 +91,7 @@ class LastfmConnection:
         self.config = config
         self.governor.reconfigure(config.requests_per_second, config.max_in_flight)
         self.client.reconfigure(config, await stored_session_key(self._db, config))
+        self.web_auth.reconfigure(config)
         log.info(
             "Last.fm settings applied",
             requests_per_second=config.requests_per_second,
@@ -103,14 +118,18 @@ class LastfmConnection:
             )
 
     async def auth_url(self) -> dict[str, Any]:
+        """Web auth, step 1: the Last.fm page to open (``url``) and its ``token``."""
         self._require_auth()
-        url, token = await self.client.auth_url()
-        return {"url": url, "token": token}
+        started = await self.web_auth.start()
+        return {"url": started.url, "token": started.token}
 
     async def auth_complete(self, token: str) -> dict[str, Any]:
+        """Web auth, step 2: the session key for an approved token, stored, never returned."""
         self._require_auth()
-        username, session_key = await self.client.auth_complete(token)
-        await set_state(self._db, STATE_KEY, {"username": username, "session_key": session_key})
+        session = await self.web_auth.complete(token)
+        self._on_secret(session.key)
+        username = session.username
+        await set_state(self._db, STATE_KEY, {"username": username, "session_key": session.key})
         if username.casefold() != self.config.username.casefold():
             log.warning(
                 "Last.fm login is for another user than lastfm.username",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -24,11 +25,17 @@ def main() -> None:
     """Simulated Last.fm, Spotify and AI services for tests, demos and benchmarks."""
 
 
-async def run_until_signal(app: web.Application, host: str, port: int, banner: str) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM."""
+async def run_until_signal(
+    app: web.Application,
+    host: str,
+    port: int,
+    banner: str,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Serve ``app`` (over HTTPS with ``ssl_context``) until SIGINT/SIGTERM."""
     from musiqued.sim.server import bound_port, serve
 
-    runner = await serve(app, host, port)
+    runner = await serve(app, host, port, ssl_context=ssl_context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -40,10 +47,32 @@ async def run_until_signal(app: web.Application, host: str, port: int, banner: s
         await runner.cleanup()
 
 
-def serve_until_signal(app: web.Application, host: str, port: int, banner: str) -> None:
+def serve_until_signal(
+    app: web.Application,
+    host: str,
+    port: int,
+    banner: str,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
     """Run ``app`` in its own event loop until SIGINT/SIGTERM (or Ctrl-C)."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_until_signal(app, host, port, banner))
+        asyncio.run(run_until_signal(app, host, port, banner, ssl_context))
+
+
+def server_tls(certfile: Path | None, keyfile: Path | None) -> ssl.SSLContext | None:
+    """The HTTPS context for ``--certfile``/``--keyfile``, or None to serve plain HTTP."""
+    if certfile is None:
+        if keyfile is not None:
+            raise click.UsageError("--keyfile needs --certfile")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.BadParameter(
+            f"cannot load {certfile}: {exc}", param_hint="--certfile"
+        ) from None
+    return context
 
 
 def address_options(default_port: int) -> Callable[[F], F]:
@@ -108,6 +137,16 @@ def retry_after_option(command: F) -> F:
     show_default=True,
     help="Largest page size accepted (200 is Last.fm's documented maximum).",
 )
+@click.option(
+    "--certfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Serve HTTPS with this certificate chain (PEM); `musiquectl lastfm login` needs it.",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The certificate's private key (PEM), if not in --certfile.",
+)
 def lastfm(  # noqa: PLR0917 (click passes every option)
     host: str,
     port: int,
@@ -123,13 +162,19 @@ def lastfm(  # noqa: PLR0917 (click passes every option)
     fault_rate: float,
     fault_kinds: str,
     max_limit: int,
+    certfile: Path | None,
+    keyfile: Path | None,
 ) -> None:
     """Simulated Last.fm API at http://HOST:PORT/2.0/ with an admin API under /admin/.
+
+    With --certfile it serves HTTPS instead, which web auth (pylast) needs; the daemon then
+    trusts the certificate's CA through SSL_CERT_FILE.
 
     \b
     Example:
       musique-sim lastfm --port 8765 --size 20000 --seed 1
     """
+    tls = server_tls(certfile, keyfile)
     from musiqued.sim.history import History
     from musiqued.sim.lastfm import API_PATH, LastfmSim, Settings, make_app
 
@@ -150,11 +195,13 @@ def lastfm(  # noqa: PLR0917 (click passes every option)
         sim.faults.configure(rate=fault_rate, kinds=kinds or None)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    scheme = "https" if tls is not None else "http"
     banner = (
-        f"simulated Last.fm: http://{host}:{{port}}{API_PATH} user {sim.settings.username!r}, "
-        f"{len(sim.history)} scrobbles, api_key {api_key!r} (admin API under /admin/)"
+        f"simulated Last.fm: {scheme}://{host}:{{port}}{API_PATH} user "
+        f"{sim.settings.username!r}, {len(sim.history)} scrobbles, api_key {api_key!r} "
+        "(admin API under /admin/)"
     )
-    serve_until_signal(make_app(sim), host, port, banner)
+    serve_until_signal(make_app(sim), host, port, banner, tls)
 
 
 @main.command()

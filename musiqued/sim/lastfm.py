@@ -4,8 +4,11 @@ API (``/2.0/``, GET or POST, ``format=json``): ``user.getRecentTracks``, ``user.
 ``album.getInfo``, ``auth.getToken``, ``auth.getSession``; error bodies as Last.fm sends
 them: 10 invalid key, 26 suspended key, 6 user not found / invalid parameters, 13 bad
 signature, 9 bad session, 17 private profile (unless a valid session key signs the call),
-4/14 bad or unapproved token, 29 rate limit. ``/api/auth/?api_key=K&token=T`` is the page a
-user opens to approve a token (the simulator approves it).
+4/14/15 bad, unapproved or expired token, 29 rate limit. ``/api/auth/?api_key=K&token=T`` is
+the page a user opens to approve a token (the simulator approves it). Without
+``format=json`` the ``auth.*`` methods answer in Last.fm's XML (``sim/lastfm_xml.py``), as
+Last.fm does: that is what pylast reads. Served over HTTPS as well when given a certificate
+(``sim/server.py``), since pylast speaks only HTTPS.
 
 Admin API (JSON, under ``/admin/``, in ``sim/admin.py``) for tests and demos:
 
@@ -42,7 +45,7 @@ import orjson
 from aiohttp import web
 
 from musiqued.models import Scrobble
-from musiqued.sim import render
+from musiqued.sim import lastfm_xml, render
 from musiqued.sim.admin import admin_routes
 from musiqued.sim.faults import Faults, RateLimit
 from musiqued.sim.history import History, Track, TrackBuilder, total_pages
@@ -57,6 +60,7 @@ _ERRORS = {
     11: (503, "Service Offline - This service is temporarily offline. Try again later."),
     13: (403, "Invalid method signature supplied"),
     14: (403, "Unauthorized Token - This token has not been authorized"),
+    15: (403, "This token has expired"),
     16: (503, "There was a temporary error processing your request. Please try again"),
     17: (403, "Login: User required to be logged in"),
     26: (
@@ -79,6 +83,7 @@ class Settings:
     limit_refusal: str = "error"  # above max_limit: "error" (6) or "clamp" (served at max)
     attr_position: str = "mixed"  # "first", "last", or "mixed" (after track on even pages)
     auto_approve: bool = True  # tokens are approved without visiting /api/auth/
+    token_lifetime: float = 3600.0  # seconds a web-auth token can be exchanged (error 15 after)
 
 
 def api_signature(params: dict[str, str], secret: str) -> str:
@@ -89,6 +94,17 @@ def api_signature(params: dict[str, str], secret: str) -> str:
         if key not in ("format", "callback", "api_sig")
     )
     return hashlib.md5((text + secret).encode("utf-8")).hexdigest()
+
+
+def wants_xml(params: dict[str, str]) -> bool:
+    """Last.fm answers XML unless ``format=json`` is asked; the simulator does so for auth."""
+    return params.get("method", "").lower().startswith("auth.") and params.get("format") != "json"
+
+
+@dataclass
+class _Token:
+    issued_at: float
+    approved: bool
 
 
 class ApiError(Exception):
@@ -111,7 +127,7 @@ class LastfmSim:
         self.rate_limit = RateLimit(self.settings.rate_limit)
         self.now_playing: Track | None = None
         self.stats: Counter[str] = Counter()
-        self._tokens: dict[str, bool] = {}
+        self._tokens: dict[str, _Token] = {}
         self._sessions: dict[str, str] = {}
         self._builder = TrackBuilder()
         self._add_seq = 0
@@ -203,7 +219,7 @@ class LastfmSim:
         with self.lock:
             if token not in self._tokens:
                 return False
-            self._tokens[token] = True
+            self._tokens[token].approved = True
             return True
 
     def stats_dict(self) -> dict[str, Any]:
@@ -216,16 +232,20 @@ class LastfmSim:
         """Answer one API call (faults apart): HTTP status and body."""
         with self.lock:
             method = params.get("method", "").lower()
+            xml = wants_xml(params)
             try:
                 body = self._dispatch(method, params)
             except ApiError as exc:
                 outcome = f"error:{exc.code}"
-                status, body = exc.status, render.error(exc.code, exc.message)
+                status = exc.status
+                body = (lastfm_xml.failed if xml else render.error)(exc.code, exc.message)
             else:
                 outcome, status = "ok", 200
             if count:
                 self.stats[f"method:{method}"] += 1
                 self.stats[outcome] += 1
+                if xml:
+                    self.stats["xml"] += 1
             return status, body
 
     def _dispatch(self, method: str, params: dict[str, str]) -> bytes:
@@ -237,8 +257,8 @@ class LastfmSim:
         session_user = self._check_signature(params)
         if method == "auth.gettoken":
             token = secrets.token_hex(16)
-            self._tokens[token] = settings.auto_approve
-            return orjson.dumps({"token": token})
+            self._tokens[token] = _Token(time.time(), settings.auto_approve)
+            return _auth_answer(params, {"token": token})
         if method == "auth.getsession":
             return self._get_session(params)
         if method == "user.getrecenttracks":
@@ -282,16 +302,19 @@ class LastfmSim:
             raise ApiError(17)
 
     def _get_session(self, params: dict[str, str]) -> bytes:
-        token = params.get("token", "")
-        if token not in self._tokens:
+        token = self._tokens.get(params.get("token", ""))
+        if token is None:
             raise ApiError(4)
-        if not self._tokens[token]:
+        if time.time() - token.issued_at >= self.settings.token_lifetime:
+            del self._tokens[params["token"]]
+            raise ApiError(15)
+        if not token.approved:
             raise ApiError(14)
-        del self._tokens[token]
+        del self._tokens[params["token"]]
         key = secrets.token_hex(16)
         self._sessions[key] = self.settings.username
-        return orjson.dumps(
-            {"session": {"name": self.settings.username, "key": key, "subscriber": 0}}
+        return _auth_answer(
+            params, {"session": {"name": self.settings.username, "key": key, "subscriber": 0}}
         )
 
     def _recent_tracks(self, params: dict[str, str]) -> bytes:
@@ -359,6 +382,11 @@ class LastfmSim:
         return kind
 
 
+def _auth_answer(params: dict[str, str], data: dict[str, Any]) -> bytes:
+    """An ``auth.*`` answer in the format asked: JSON with ``format=json``, else XML."""
+    return lastfm_xml.ok(data) if wants_xml(params) else orjson.dumps(data)
+
+
 # -- HTTP ----------------------------------------------------------------------------------
 
 SIM_KEY: web.AppKey[LastfmSim] = web.AppKey("lastfm_sim", LastfmSim)
@@ -398,6 +426,10 @@ async def api(request: web.Request) -> web.StreamResponse:
     if fault is not None:
         return await _faulty(request, sim, fault, params)
     status, body = sim.handle(params)
+    if wants_xml(params):
+        return web.Response(
+            body=body, status=status, content_type=lastfm_xml.CONTENT_TYPE, charset="utf-8"
+        )
     return _json(body, status)
 
 

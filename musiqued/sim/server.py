@@ -2,42 +2,67 @@
 
 ``ThreadedServer`` gives synchronous tests (which drive the daemon as a real process) a
 simulator with its own event loop on its own thread; ``start()`` returns once the port
-listens and ``stop()`` shuts the runner down and joins the thread.
+listens and ``stop()`` shuts the runner down and joins the thread. Given a server-side
+``ssl.SSLContext`` it also serves the same app over HTTPS on a second port (``tls_base_url``):
+pylast, which the daemon's Last.fm web auth goes through, speaks only HTTPS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 from collections.abc import Callable
 
 from aiohttp import web
 
 
-async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Start serving ``app``; the caller cleans the returned runner up."""
+async def serve(
+    app: web.Application, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """Start serving ``app`` (over HTTPS with ``ssl_context``); the caller cleans it up."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    await add_site(runner, host, port, ssl_context=ssl_context)
     return runner
 
 
+async def add_site(
+    runner: web.AppRunner, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+) -> None:
+    """One more listening socket for the runner's app (e.g. HTTPS beside plain HTTP)."""
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+    await site.start()
+
+
+def bound_ports(runner: web.AppRunner) -> list[int]:
+    """The TCP ports the runner listens on, in the order its sites were added."""
+    return [int(address[1]) for address in runner.addresses if isinstance(address, tuple)]
+
+
 def bound_port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple):
-            return int(address[1])
-    raise RuntimeError("the simulator is not listening on a TCP port")
+    ports = bound_ports(runner)
+    if not ports:
+        raise RuntimeError("the simulator is not listening on a TCP port")
+    return ports[0]
 
 
 class ThreadedServer:
     """An aiohttp app served by a loop of its own on a daemon thread."""
 
-    def __init__(self, make_app: Callable[[], web.Application], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        make_app: Callable[[], web.Application],
+        host: str = "127.0.0.1",
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._make_app = make_app
         self.host = host
         self.port = 0
+        self._tls = tls
+        self.tls_port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -57,19 +82,32 @@ class ThreadedServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def tls_base_url(self) -> str:
+        """The same app over HTTPS (only when started with ``tls``)."""
+        if self._tls is None:
+            raise RuntimeError("this simulator serves no HTTPS: start it with tls=...")
+        return f"https://{self.host}:{self.tls_port}"
+
     def _run(self, port: int) -> None:
         asyncio.run(self._main(port))
 
     async def _main(self, port: int) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        runner: web.AppRunner | None = None
         try:
             runner = await serve(self._make_app(), self.host, port)
+            if self._tls is not None:
+                await add_site(runner, self.host, 0, ssl_context=self._tls)
+            self.port, *tls_port = bound_ports(runner)
+            self.tls_port = tls_port[0] if tls_port else 0
         except BaseException as exc:
             self._error = exc
             self._ready.set()
+            if runner is not None:
+                await runner.cleanup()
             return
-        self.port = bound_port(runner)
         self._ready.set()
         try:
             await self._stop.wait()

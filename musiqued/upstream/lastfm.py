@@ -2,16 +2,16 @@
 
 Structure::
 
-    LastfmClient.recent_tracks / playcount / album_info / auth_url / auth_complete
-        └── _call(method, params, priority)     retries, backoff with jitter, 29 → penalize
+    LastfmClient.recent_tracks / playcount / album_info
+        └── _call(method, params, priority)     RetryPolicy.run: backoff with jitter, 29 → penalize
               └── _attempt(...)                 one HTTP request inside ``governor.slot()``
                     └── classify(status, body)  → parsed dict, or one of our errors
     parse_recent_tracks(data)                   every wire quirk → RecentTracksPage
 
-Web auth (``auth.getToken`` / ``auth.getSession``) is two signed calls made here on the same
-aiohttp session rather than through pylast: pylast builds ``https://`` URLs from a host name
-only, so it cannot talk to the simulator (or any plain-http Last.fm-compatible endpoint), and
-it would bring its own HTTP stack into the daemon for two tiny requests.
+Web auth (``auth.getToken`` / ``auth.getSession``) is not here: it goes through pylast in a
+thread (``upstream/lastfm_auth.py``), behind the same governor and ``RetryPolicy.run``, with
+the same errors (``lastfm_error``). The hot path stays on this client: pylast reads XML
+(~65 ms a page) and blocks, which an import of thousands of pages cannot afford.
 
 Page size: ``page_size`` above 200 is tried first; if Last.fm refuses it (error 6 naming the
 limit) or serves fewer per page than asked, the client settles on what was served (200 at
@@ -26,9 +26,9 @@ import hashlib
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlencode, urlsplit
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -51,6 +51,11 @@ _READ_MORE = re.compile(r'\s*<a href="[^"]*">Read more on Last\.fm</a>\.?\s*$')
 _YEAR = re.compile(r"^(19|20)\d\d$")
 _NO_ALBUM: dict[str, str] = {}
 _IMAGE_ORDER = ("mega", "extralarge", "large", "medium", "small", "")
+T = TypeVar("T")
+
+
+def _nothing() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,45 @@ class RetryPolicy:
     rate_limited_attempts: int = 12  # 29 answers tolerated per call
     base_delay: float = 0.5
     max_delay: float = 30.0
+    budget_seconds: float | None = None  # no retry starts past this (someone is waiting)
 
     def delay(self, attempt: int) -> float:
         """Full jitter: a random pause up to base·2^attempt (capped)."""
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        governor: Governor,
+        *,
+        on_retry: Callable[[], None] = _nothing,
+    ) -> T:
+        """``attempt()`` until it succeeds: transient errors retried after a pause, 29 (rate
+        limit) slows the governor down first; the last error is raised once the attempts or
+        the budget are spent. Fatal errors are raised at once."""
+        started = time.monotonic()
+        transient = limited = 0
+        while True:
+            try:
+                return await attempt()
+            except RateLimitedError:
+                limited += 1
+                governor.penalize()
+                pause = self.delay(min(limited, 3))
+                if limited >= self.rate_limited_attempts or self._spent(started, pause):
+                    raise
+            except TransientUpstreamError:
+                transient += 1
+                pause = self.delay(transient - 1)
+                if transient >= self.attempts or self._spent(started, pause):
+                    raise
+            on_retry()
+            await asyncio.sleep(pause)
+
+    def _spent(self, started: float, pause: float) -> bool:
+        if self.budget_seconds is None:
+            return False
+        return time.monotonic() + pause - started > self.budget_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +136,21 @@ def fatal_message(code: int, message: str, username: str) -> str:
     return known.get(code, f"Last.fm error {code}: {message}")
 
 
+def lastfm_error(code: int, message: str, *, status: int | None, username: str) -> UpstreamError:
+    """The error for a Last.fm error code: rate limited, transient, or fatal with its words."""
+    if code == RATE_LIMIT_CODE or status == 429:
+        return RateLimitedError(
+            f"Last.fm rate limit ({message or 'error 29'})", status=status, upstream_code=code
+        )
+    if code in TRANSIENT_CODES or (status is not None and status >= 500):
+        return TransientUpstreamError(
+            f"Last.fm error {code}: {message}", status=status, upstream_code=code
+        )
+    return FatalUpstreamError(
+        fatal_message(code, message, username), status=status, upstream_code=code
+    )
+
+
 def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
     """The parsed body of a good answer; else the matching error is raised."""
     data: Any = None
@@ -115,17 +170,7 @@ def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
                 kind="malformed",
                 status=status,
             )
-        if code == RATE_LIMIT_CODE or status == 429:
-            raise RateLimitedError(
-                f"Last.fm rate limit ({message or 'error 29'})", status=status, upstream_code=code
-            )
-        if code in TRANSIENT_CODES or status >= 500:
-            raise TransientUpstreamError(
-                f"Last.fm error {code}: {message}", status=status, upstream_code=code
-            )
-        raise FatalUpstreamError(
-            fatal_message(code, message, username), status=status, upstream_code=code
-        )
+        raise lastfm_error(code, message, status=status, username=username)
     if status == 429:
         raise RateLimitedError("Last.fm rate limit (HTTP 429)", status=status)
     if 300 <= status < 400:
@@ -292,14 +337,6 @@ def parse_album_info(data: dict[str, Any]) -> AlbumInfo:
     )
 
 
-def auth_page_url(api_url: str) -> str:
-    """Where a user approves a token: last.fm's page for the real API, else the same host's."""
-    parts = urlsplit(api_url)
-    if parts.hostname in ("ws.audioscrobbler.com", "ws.audioscrobbler.com."):
-        return "https://www.last.fm/api/auth/"
-    return f"{parts.scheme}://{parts.netloc}/api/auth/"
-
-
 class LastfmClient:
     def __init__(
         self,
@@ -421,35 +458,6 @@ class LastfmClient:
             return None
         return parse_album_info(data)
 
-    async def auth_url(self) -> tuple[str, str]:
-        """Start web auth: the URL the user opens to allow access, and the token."""
-        self._require_secret()
-        data = await self._call("auth.getToken", {}, Priority.TRACKER, signed=True, sk=False)
-        token = str(data.get("token") or "")
-        if not token:
-            raise TransientUpstreamError("Last.fm sent no token", kind="malformed")
-        query = urlencode({"api_key": self.config.api_key.get_secret_value(), "token": token})
-        return f"{auth_page_url(self.config.api_url)}?{query}", token
-
-    async def auth_complete(self, token: str) -> tuple[str, str]:
-        """Finish web auth: (username, session key). The session key signs later calls."""
-        self._require_secret()
-        data = await self._call(
-            "auth.getSession", {"token": token}, Priority.TRACKER, signed=True, sk=False
-        )
-        session = data.get("session") or {}
-        name, key = str(session.get("name") or ""), str(session.get("key") or "")
-        if not key:
-            raise TransientUpstreamError("Last.fm sent no session key", kind="malformed")
-        self._session_key = key
-        return name, key
-
-    def _require_secret(self) -> None:
-        if not self.config.api_secret.get_secret_value():
-            raise FatalUpstreamError(
-                "lastfm.api_secret is needed to log in to Last.fm", kind="not_configured"
-            )
-
     # -- one call, with retries ----------------------------------------------------------
 
     async def _call(
@@ -459,31 +467,19 @@ class LastfmClient:
         priority: Priority,
         *,
         signed: bool = False,
-        sk: bool = True,
     ) -> dict[str, Any]:
         query = {"method": method, **params, "api_key": self.config.api_key.get_secret_value()}
         if signed:
-            if sk and self._session_key:
+            if self._session_key:
                 query["sk"] = self._session_key
             query["api_sig"] = sign(query, self.config.api_secret.get_secret_value())
         query["format"] = "json"
-        transient = limited = 0
-        while True:
-            try:
-                return await self._attempt(query, priority)
-            except RateLimitedError:
-                limited += 1
-                self.governor.penalize()
-                if limited >= self.retry.rate_limited_attempts:
-                    raise
-                self.retries += 1
-                await asyncio.sleep(self.retry.delay(min(limited, 3)))
-            except TransientUpstreamError:
-                transient += 1
-                if transient >= self.retry.attempts:
-                    raise
-                self.retries += 1
-                await asyncio.sleep(self.retry.delay(transient - 1))
+        return await self.retry.run(
+            lambda: self._attempt(query, priority), self.governor, on_retry=self._count_retry
+        )
+
+    def _count_retry(self) -> None:
+        self.retries += 1
 
     async def _attempt(self, query: dict[str, str], priority: Priority) -> dict[str, Any]:
         if self._session is None:
@@ -518,6 +514,7 @@ __all__ = [
     "RetryPolicy",
     "UpstreamError",
     "classify",
+    "lastfm_error",
     "parse_album_info",
     "parse_recent_tracks",
     "sign",
