@@ -7,12 +7,15 @@ through ``SSL_CERT_FILE`` (``lastfm_sim.trust_env``), as pylast and aiohttp both
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from musiqued.upstream.lastfm_auth import AUTH_DEADLINE_S
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.import_helpers import assert_exact, run_import
@@ -259,3 +262,45 @@ def test_reload_applies_new_lastfm_settings(
     job = run_import(daemon, all=True)
     assert job["state"] == "done", job
     assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
+
+
+def test_tracker_stopped_by_a_private_profile_resumes_after_login(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, workdir: Path
+) -> None:
+    """The tracker stops with "this profile hides its recent tracks"; once `lastfm login`
+    succeeds it runs again by itself, its error cleared, and records new scrobbles."""
+    lastfm_sim.reset(size=30, seed=6)
+    lastfm_sim.configure(private=True, auto_approve=False)
+    daemon = start_over_tls(start_daemon, lastfm_sim, tracker={"interval_seconds": 1})
+    daemon.call("tracker.start")
+    stopped = daemon.wait_until(
+        lambda: (s := daemon.call("tracker.status"))["last_error"] and not s["running"] and s
+    )
+    assert "hides its recent tracks" in stopped["last_error"]
+
+    interactive_login(daemon, lastfm_sim)
+    running = daemon.wait_until(lambda: (s := daemon.call("tracker.status"))["running"] and s)
+    assert running["last_error"] is None
+    daemon.wait_until(lambda: daemon.call("daemon.status")["listens"] == 30)
+    assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
+
+
+def test_a_hung_lastfm_is_reported_in_bounded_time(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """Last.fm accepts the connection and never answers: `lastfm login --no-wait` ends
+    within the login deadline with -32004 saying Last.fm did not answer (not that the
+    daemon did not), and the daemon keeps serving."""
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        port = hung.getsockname()[1]
+        daemon = start_daemon(
+            **lastfm_sim.sections(tls=True, api_url=f"https://127.0.0.1:{port}/2.0/")
+        )
+        started = time.monotonic()
+        result = daemon.ctl("lastfm", "login", "--no-wait")
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert f"Last.fm did not answer within {AUTH_DEADLINE_S:g} s" in result.stderr
+    assert "-32004" in result.stderr
+    assert elapsed < AUTH_DEADLINE_S + 10
+    assert daemon.call("daemon.status")["pid"] > 0

@@ -136,6 +136,10 @@ def translate(error: pylast.PyLastError, username: str) -> UpstreamError:
     return _malformed(f"a malformed answer ({error.__class__.__name__})")
 
 
+AUTH_DEADLINE_S = 15.0
+"""The longest a login step may take, retries included (``musiquectl`` waits 30 s)."""
+
+
 class LastfmWebAuth:
     """Web auth for one ``[lastfm]`` section; ``reconfigure`` on reload."""
 
@@ -205,4 +209,14 @@ class LastfmWebAuth:
             async with self.governor.slot(Priority.TRACKER):
                 return await asyncio.to_thread(self._call, config, step)
 
-        return await self.retry.run(attempt, self.governor)
+        # A person waits on the other end of the socket: answer in bounded time, whatever
+        # pylast's own timeouts and our retries would add up to (a hung thread finishes
+        # on its own; nothing waits for it).
+        try:
+            async with asyncio.timeout(AUTH_DEADLINE_S):
+                return await self.retry.run(attempt, self.governor)
+        except TimeoutError:
+            raise TransientUpstreamError(
+                f"Last.fm did not answer within {AUTH_DEADLINE_S:g} s; try again later",
+                kind="timeout",
+            ) from None
