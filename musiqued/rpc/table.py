@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from musiqued.timespec import TIMESTAMP_RANGE, parse_moment
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -62,13 +64,9 @@ class Method:
     summary: str
 
 
-TIMESTAMP_RANGE = 2**53
-"""Unix seconds beyond this (either sign) are refused: no history reaches that far, and
-SQLite's integers end at 2**63."""
-
-
 def _to_timestamp(value: Any) -> Any:
-    """Accept Unix seconds or an ISO 8601 date/datetime (naive means UTC), within range."""
+    """A JSON number is Unix seconds; a string is read by ``timespec.parse_moment`` (ISO 8601,
+    ``20261130`` as a date, an age like ``30d``), as ``musiquectl`` reads it; within range."""
     if value is None or isinstance(value, bool):
         return value
     seconds: int
@@ -81,19 +79,7 @@ def _to_timestamp(value: Any) -> Any:
             raise ValueError(f"{value!r} is out of range (at most {TIMESTAMP_RANGE} seconds)")
         seconds = int(value)
     elif isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit():
-            seconds = int(text)
-        else:
-            try:
-                moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
-                raise ValueError(
-                    f"{value!r} is neither Unix seconds nor an ISO 8601 date or datetime"
-                ) from None
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.UTC)
-            seconds = int(moment.timestamp())
+        return parse_moment(value, time.time())  # refuses what is out of range itself
     else:
         return value
     if abs(seconds) > TIMESTAMP_RANGE:
