@@ -183,9 +183,11 @@ class JobRunner:
         return [self._dict(row, enriched.get(row["id"], 0)) for row in rows]
 
     async def pause(self, job_id: int) -> dict[str, Any]:
+        """Pause a queued or running job; a paused one is left as it is (idempotent)."""
         return await self._request_halt(job_id, "paused", allowed=("queued", "running"))
 
     async def cancel(self, job_id: int) -> dict[str, Any]:
+        """Cancel a job that has work left; a cancelled one is left as it is (idempotent)."""
         return await self._request_halt(
             job_id, "cancelled", allowed=("queued", "running", "paused", "interrupted", "failed")
         )
@@ -216,6 +218,8 @@ class JobRunner:
     ) -> dict[str, Any]:
         async with self._lock:
             row = await self._row(job_id)
+            if row["state"] == target:
+                return await self._render(row)
             if row["state"] not in allowed:
                 raise ConflictError(f"job {job_id} is {row['state']}; it cannot be {target}")
             await self._halt(job_id, target, error=None)
@@ -240,10 +244,7 @@ class JobRunner:
         exclusive = {name for name, k in self._kinds.items() if k.exclusive}
         for row in await store.active(self._db):
             if row["id"] != besides and row["kind"] in exclusive:
-                raise ConflictError(
-                    f"job {row['id']} ({row['kind']}) is {row['state']}; wait for it, or "
-                    f"`musiquectl jobs cancel {row['id']}` before starting another {kind}"
-                )
+                raise ConflictError(_blocked_by(row, kind))
 
     async def _launch(self, job_id: int, kind: str, *, at_start: bool) -> None:
         if not self._started:
@@ -261,6 +262,10 @@ class JobRunner:
                 await store.set_state(self._db, job_id, "interrupted", error=exc.message)
                 log.warning("job cannot resume", job_id=job_id, error=exc.message)
                 return
+        if at_start:
+            # Before the socket serves anyone: a client never reads a resuming job as
+            # interrupted (or running, left by a crash) while its task has yet to start.
+            await store.set_state(self._db, job_id, "queued")
         task = asyncio.create_task(self._run(job_id, job_kind), name=f"job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _: self._forget(job_id, task))
@@ -347,6 +352,21 @@ class JobRunner:
     @property
     def running(self) -> list[int]:
         return sorted(self._tasks)
+
+
+def _blocked_by(row: sqlite3.Row, kind: str) -> str:
+    """Why another job cannot start, and the commands that unblock it."""
+    job_id, state = row["id"], row["state"]
+    first = f"job {job_id} ({row['kind']}) is {state}"
+    if state in ("paused", "interrupted"):
+        return (
+            f"{first}: finish it with `musiquectl jobs resume {job_id}`, or "
+            f"`musiquectl jobs cancel {job_id}` before starting another {kind}"
+        )
+    return (
+        f"{first}: wait for it (`musiquectl jobs show {job_id}` follows it), or "
+        f"`musiquectl jobs cancel {job_id}` before starting another {kind}"
+    )
 
 
 def _error_message(exc: BaseException) -> str | None:

@@ -20,6 +20,10 @@ class Library:
         """Every stored listen (cached until the next write)."""
         return await count_listens(self._db)
 
+    async def count_period(self, *, since: int | None, until: int | None) -> int:
+        """Listens in ``[since, until)``."""
+        return await history.count_window(self._db, since, until)
+
     async def recent(self, limit: int) -> list[dict[str, Any]]:
         """The latest ``limit`` listens, newest first."""
         return await recent_listens(self._db, limit)

@@ -126,8 +126,9 @@ def _day_transaction(
     def transaction(conn: sqlite3.Connection) -> tuple[StoreResult | None, dict[str, Any]]:
         result = page.write(conn) if page is not None else None
         unit, summary = progress(result.imported if result is not None else 0)
-        row = store.write_page_progress(conn, job_id, unit)
+        # The result first: the row the progress returns (the job event) then carries it.
         store.write_result(conn, job_id, summary)
+        row = store.write_page_progress(conn, job_id, unit)
         return result, row
 
     return transaction

@@ -50,7 +50,13 @@ async def list_listens(ctx: CallContext, params: ListParams) -> dict[str, Any]:
         after=history.Cursor.decode(params.after) if params.after else None,
         limit=params.limit,
     )
-    return {"listens": listens, "next": cursor.encode() if cursor else None}
+    result: dict[str, Any] = {"listens": listens, "next": cursor.encode() if cursor else None}
+    if params.after is None and cursor is not None:
+        # A first page that does not hold the whole period says how many there are in all.
+        result["total"] = await ctx.services.library.count_period(
+            since=params.since, until=params.until
+        )
+    return result
 
 
 class SummaryParams(_Period):
@@ -69,7 +75,8 @@ METHODS = (
         "history.list",
         ListParams,
         list_listens,
-        "Listens oldest first in [since, until), paged with the opaque `next` cursor.",
+        "Listens oldest first in [since, until), paged with the opaque `next` cursor; a first "
+        "page that does not hold the whole period also gives its `total`.",
     ),
     Method(
         "stats.summary",
