@@ -1,7 +1,8 @@
 """``musiquectl``: click group, socket discovery, and the one place errors become exit codes.
 
-Exit status: 0 success, 1 the daemon answered with an error, 2 usage error, 3 the daemon
-cannot be reached.
+Exit status: 0 success, 1 the daemon answered with an error or a job shown or followed did
+not succeed, 2 usage error (found before the daemon is asked), 3 the daemon cannot be
+reached, 130 interrupted (Ctrl-C) where Ctrl-C is not the normal way to stop.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NoReturn, cast
 
 import click
 
 from musiquectl.client import Client, ClientError, DaemonError, Unreachable
+from musiquectl.errors import JobUnsuccessful, ReaderGone
+from musiquectl.output import VisibleStderr, echo, show_headers, warn
 from musiqued import wire
 
 EXIT_DAEMON_ERROR = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
 
 
 @dataclass
@@ -39,10 +43,6 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-class ReaderGone(Exception):
-    """stdout's reader left (``| head``); raised instead of the EPIPE OSError."""
-
-
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         # click's main() turns an EPIPE OSError into a bare exit 1: surface it to main().
@@ -59,13 +59,19 @@ class _Group(click.Group):
     "--socket",
     "socket_path",
     metavar="PATH",
+    type=click.Path(dir_okay=False, readable=False),
     help="The daemon's socket. Default: $MUSIQUED_SOCKET, the user daemon's "
     "$XDG_RUNTIME_DIR/musiqued/musiqued.sock if it exists, else /run/musiqued/musiqued.sock.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print exactly the RPC result as JSON.")
+@click.option(
+    "--no-header",
+    is_flag=True,
+    help="Tables without their header line (and title): rows only, for scripts.",
+)
 @click.version_option(package_name="musique", prog_name="musiquectl")
 @click.pass_context
-def cli(ctx: click.Context, socket_path: str | None, as_json: bool) -> None:
+def cli(ctx: click.Context, socket_path: str | None, as_json: bool, no_header: bool) -> None:
     """Control musiqued, the Last.fm listening-history daemon.
 
     \b
@@ -73,13 +79,24 @@ def cli(ctx: click.Context, socket_path: str | None, as_json: bool) -> None:
       musiquectl status
       musiquectl --json call daemon.status
     """
+    show_headers(not no_header)
     ctx.obj = Context(socket_path=wire.discover_socket(socket_path), json=as_json)
 
 
 def _register() -> None:
-    from musiquectl.commands import daemon, enrich, history, imports, lastfm, tracker
+    from musiquectl.commands import (
+        daemon,
+        enrich,
+        export,
+        history,
+        imports,
+        jobs,
+        lastfm,
+        tracker,
+        verify,
+    )
 
-    for module in (daemon, tracker, history, imports, lastfm, enrich):
+    for module in (daemon, tracker, history, export, imports, jobs, verify, lastfm, enrich):
         for command in module.COMMANDS:
             cli.add_command(command)
 
@@ -87,35 +104,29 @@ def _register() -> None:
 _register()
 
 
-def _unreachable_hint(path: Path) -> str:
-    return (
-        f"musiquectl: cannot reach musiqued at {path}: {{reason}}\n"
-        "Start it with `systemctl start musiqued` (or `systemctl --user start musiqued`), "
-        "or point at another socket with --socket or $MUSIQUED_SOCKET."
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="musiquectl", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="musiquectl", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("", err=True)
-        sys.exit(130)
+        echo(err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+        exc.show(file=cast("IO[str]", VisibleStderr()))
         sys.exit(exc.exit_code)
     except Unreachable as exc:
-        click.echo(_unreachable_hint(exc.path).format(reason=exc.reason), err=True)
+        warn(f"cannot reach musiqued at {exc.path}: {exc.reason}")
+        echo(exc.advice, err=True)
         sys.exit(EXIT_UNREACHABLE)
     except DaemonError as exc:
         kind = exc.data.get("kind") if isinstance(exc.data, dict) else None
         suffix = f" [{kind}]" if kind else ""
-        click.echo(f"musiquectl: error {exc.code}{suffix}: {exc.message}", err=True)
+        warn(f"error {exc.code}{suffix}: {exc.message}")
+        sys.exit(EXIT_DAEMON_ERROR)
+    except JobUnsuccessful as exc:
+        warn(exc.line)
         sys.exit(EXIT_DAEMON_ERROR)
     except ClientError as exc:
-        click.echo(f"musiquectl: {exc}", err=True)
+        warn(str(exc))
         sys.exit(EXIT_DAEMON_ERROR)
     except (BrokenPipeError, ReaderGone):
         _quiet_broken_pipe()
@@ -124,10 +135,12 @@ def main(argv: list[str] | None = None) -> None:
             _quiet_broken_pipe()
         raise
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    # click returns the status of an explicit exit (--help, --version, ctx.exit) unraised.
+    sys.exit(code if isinstance(code, int) else 0)
 
 
-def _quiet_broken_pipe() -> None:
+def _quiet_broken_pipe() -> NoReturn:
     """``musiquectl … | head``: the reader left; end quietly like a well-behaved filter."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,24 @@ class ClientError(Exception):
     """Base of the client's errors."""
 
 
-class Unreachable(ClientError):
-    """The daemon's socket cannot be reached."""
+START_ADVICE = (
+    "Start it with `systemctl start musiqued` (or `systemctl --user start musiqued`), "
+    "or point at another socket with --socket or $MUSIQUED_SOCKET."
+)
+OTHER_SOCKET_ADVICE = (
+    "Point --socket or $MUSIQUED_SOCKET at the daemon's socket ([daemon] socket in its "
+    "configuration)."
+)
 
-    def __init__(self, path: Path, reason: str) -> None:
+
+class Unreachable(ClientError):
+    """The daemon's socket cannot be reached; ``advice`` says what to do about it."""
+
+    def __init__(self, path: Path, reason: str, advice: str = START_ADVICE) -> None:
         super().__init__(f"cannot reach musiqued at {path}: {reason}")
         self.path = path
         self.reason = reason
+        self.advice = advice
 
 
 class DaemonError(ClientError):
@@ -68,12 +80,10 @@ class Client:
             raise Unreachable(self.path, "no such socket") from None
         except ConnectionRefusedError:
             sock.close()
-            raise Unreachable(self.path, "connection refused (is musiqued running?)") from None
+            raise _refused(self.path) from None
         except PermissionError:
             sock.close()
-            raise Unreachable(
-                self.path, "permission denied (are you in the musique group?)"
-            ) from None
+            raise _denied(self.path) from None
         except OSError as exc:
             sock.close()
             raise Unreachable(self.path, exc.strerror or str(exc)) from None
@@ -105,25 +115,26 @@ class Client:
 
     def notifications(self) -> Iterator[dict[str, Any]]:
         """Server-sent ``event`` notifications, as they arrive (blocks between them)."""
-        for event in self.events(None):
+        while True:
+            event = self.next_event(None)
             if event is not None:
                 yield event
 
-    def events(self, idle: float | None) -> Iterator[dict[str, Any] | None]:
-        """Like ``notifications``, but yields None whenever nothing arrived for ``idle`` s,
-        so a caller can poll something else (a job's state) between events."""
+    def next_event(self, idle: float | None) -> dict[str, Any] | None:
+        """The next server-sent ``event`` notification (after ``events.subscribe``); None
+        when nothing arrived for ``idle`` seconds (None: wait for as long as it takes)."""
+        if self._pending:
+            return self._pending.popleft()
         assert self._sock is not None
         self._sock.settimeout(idle)
         while True:
-            while self._pending:
-                yield self._pending.popleft()
             try:
                 message = self._receive(idle_ok=idle is not None)
             except _Idle:
-                yield None
-                continue
+                return None
             if message.get("method") == wire.EVENT_METHOD:
-                yield message.get("params") or {}
+                params: dict[str, Any] = message.get("params") or {}
+                return params
 
     def _send(self, message: dict[str, Any]) -> None:
         if self._sock is None:
@@ -156,3 +167,61 @@ class Client:
         if isinstance(message, dict):
             return message
         raise ClientError(f"unexpected answer from the daemon: {line[:200]!r}")
+
+
+def _refused(path: Path) -> Unreachable:
+    """Nothing listens at ``path``: a stale socket, or something that is not a socket."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = stat.S_IFSOCK
+    if not stat.S_ISSOCK(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a regular file"
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            kind = "not a socket file"
+        return Unreachable(path, f"{path} is {kind}, not a socket", OTHER_SOCKET_ADVICE)
+    return Unreachable(
+        path, "connection refused: no daemon listens on this socket (a stale socket file?)"
+    )
+
+
+def _denied(path: Path) -> Unreachable:
+    """The socket's (or its directory's) permissions keep us out: say who may connect."""
+    import grp
+    import pwd
+
+    shown = path
+    try:
+        info = path.stat()
+    except OSError:
+        shown = path.parent  # the directory itself is closed to us
+        try:
+            info = path.parent.stat()
+        except OSError:
+            return Unreachable(path, "permission denied", _join_advice(None))
+    try:
+        owner = pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        owner = str(info.st_uid)
+    try:
+        group: str | None = grp.getgrgid(info.st_gid).gr_name
+    except KeyError:
+        group = str(info.st_gid)
+    return Unreachable(
+        path,
+        f"permission denied by {shown} (owner {owner}, group {group}, "
+        f"mode {stat.S_IMODE(info.st_mode):04o})",
+        _join_advice(group),
+    )
+
+
+def _join_advice(group: str | None) -> str:
+    joined = (
+        f"members of group {group}: join it (`sudo usermod -aG {group} $USER`, then log in again)"
+        if group
+        else "members of the socket's group: join it"
+    )
+    return (
+        f"Only root, the daemon's user and {joined}, or have an administrator add your uid "
+        f"{os.getuid()} to [daemon] allowed_uids (with a [daemon] socket_mode that lets you in)."
+    )

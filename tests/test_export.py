@@ -95,7 +95,9 @@ def test_export_period_and_empty(workdir: Path, start_daemon: StartDaemon) -> No
     kept = [s for s in scrobbles if since <= s.timestamp < until]
     assert parse("jsonl", out.stdout) == expected_of(kept)
     for fmt in ("csv", "json", "jsonl"):
-        empty = daemon.ctl("export", "--format", fmt, "--since", "2099-01-01")
+        empty = daemon.ctl(
+            "export", "--format", fmt, "--since", "2001-01-01", "--until", "2001-01-02"
+        )
         assert empty.returncode == 0, empty.stderr
         assert parse(fmt, empty.stdout) == []
 

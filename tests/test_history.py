@@ -84,8 +84,10 @@ def test_recent_and_ctl_history(workdir: Path, start_daemon: StartDaemon) -> Non
     human = daemon.ctl("history", "-n", "3")
     assert human.returncode == 0, human.stderr
     lines = human.stdout.splitlines()
-    assert len(lines) == 3
-    assert recent[0]["title"] in lines[0]
+    assert lines[0] == "played (local)\tartist\ttitle\talbum\tsource"
+    assert len(lines) == 4
+    assert recent[0]["title"] in lines[1]
+    assert human.stderr == "3 of 30 listens shown (the newest); -n N shows more, -n 0 all of them\n"
     period = daemon.ctl("--json", "history", "--since", str(newest[9].timestamp), "-n", "100")
     assert period.returncode == 0, period.stderr
     listed = json.loads(period.stdout)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,21 +100,50 @@ def test_verify_repairs_missing_and_reports_only_here(
 def test_verify_without_repair_and_human_summary(
     workdir: Path, start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:
-    """``--no-repair`` only reports; the summary names days checked/different and the counts."""
+    """``--no-repair`` only reports. Piped, ``verify`` prints progress lines like an import,
+    then what it found: the days that differ (named), the listens missing here and those
+    only here; ``jobs show`` of the job shows the same verify fields with local dates, not
+    an import's fields or Unix seconds."""
     removed, extras = _prepare(workdir, lastfm_sim)
     daemon = start_daemon(**lastfm_sim.sections())
     before = _stored(daemon)
     shown = daemon.ctl("verify", "--no-repair", timeout=120)
     assert shown.returncode == 0, shown.stderr
-    out = shown.stdout
-    assert "days checked:" in out
-    assert f"days different:    {len({s.timestamp // 86400 for s in [*removed, *extras]})}" in out
-    assert "listens added:     0" in out
-    assert f"listens only here: {len(extras)}" in out
-    assert "Ghost Artist" in out
+    out = shown.stdout.splitlines()
+    assert out[0] == "verify job 1 started (Ctrl-C detaches, the job goes on)"
+    assert any(line.startswith("verify job 1: running, day ") for line in out)
+    days = sorted(
+        {time.strftime("%Y-%m-%d", time.gmtime(s.timestamp)) for s in [*removed, *extras]}
+    )
+    assert "Verify job 1 finished" in out
+    summary = {
+        key.strip(): value.strip()
+        for key, _, value in (
+            line.partition(": ") for line in out[out.index("Verify job 1 finished") + 1 :]
+        )
+        if value
+    }
+    assert summary["days different"] == f"{len(days)}: {', '.join(days)} (UTC days)"
+    assert summary["listens missing"] == f"{len(removed)} (Last.fm has them, they were not here)"
+    assert summary["listens added"] == "0 (--no-repair: reported only)"
+    assert summary["listens only here"] == f"{len(extras)} (Last.fm no longer has them; kept)"
+    assert "Ghost Artist" in shown.stdout
     assert _stored(daemon) == before
-    job = daemon.call("import.list", {"limit": 1})[0]
+    job = daemon.call("jobs.list", {"limit": 1})[0]
     assert job["result"]["listens_missing"] == len(removed)
+
+    again = daemon.ctl("jobs", "show", "1")
+    assert again.returncode == 0, again.stderr
+    fields = dict(line.split(": ", 1) for line in again.stdout.splitlines() if ": " in line)
+    assert fields["job"].strip() == "1 (verify)"
+    assert fields["days checked"].strip() == f"{job['pages_total']} of {job['pages_total']}"
+    assert fields["days different"].strip() == summary["days different"]
+    assert re.fullmatch(
+        r" *\d{4}-\d\d-\d\d \d\d:\d\d:\d\d → \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", fields["window"]
+    )
+    for import_field in ("pages", "imported", "skipped", "params"):
+        assert import_field not in fields
+    assert str(job["params"]["since"]) not in again.stdout
 
 
 def test_verify_pause_resume_continues_from_checkpoint(

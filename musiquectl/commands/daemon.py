@@ -9,7 +9,20 @@ import click
 
 from musiquectl.cli import Context, pass_context
 from musiquectl.commands.tracker import tracker_pairs
-from musiquectl.output import duration, key_values, print_json, print_result
+from musiquectl.live import LiveConnection
+from musiquectl.output import (
+    clear_screen,
+    duration,
+    echo,
+    key_values,
+    on_terminal,
+    print_json,
+    print_json_line,
+    print_result,
+    warn,
+)
+
+REFRESH_S = 5.0
 
 
 def render_status(status: dict[str, Any]) -> None:
@@ -49,28 +62,49 @@ def render_status(status: dict[str, Any]) -> None:
 
 
 @click.command()
-@click.option("--watch", is_flag=True, help="Redraw every 5 seconds until Ctrl-C.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Redraw every 5 seconds (and when the daemon reports a change) until Ctrl-C.",
+)
 @pass_context
 def status(ctx: Context, watch: bool) -> None:
     """The daemon, tracker, jobs and enrichment at a glance.
 
+    With --watch, it survives a daemon restart (a notice on stderr, then it carries on);
+    --json --watch prints one JSON document per line. Ctrl-C ends it with status 0.
+
     \b
-    Example:
+    Examples:
       musiquectl status
+      musiquectl status --watch
     """
     if not watch:
         print_result(ctx.call("daemon.status"), render_status, as_json=ctx.json)
         return
-    import time
+    try:
+        _watch(ctx)
+    except KeyboardInterrupt:
+        return
 
-    while True:
-        result = ctx.call("daemon.status")
-        if ctx.json:
-            print_json(result)
-        else:
-            click.clear()
-            render_status(result)
-        time.sleep(5)
+
+def _watch(ctx: Context) -> None:
+    # Subscribed to the daemon's own events: a reload redraws at once, and a subscriber is
+    # never closed as idle between two redraws.
+    with LiveConnection(ctx.socket_path, ("daemon",), notice=warn) as live:
+        first = True
+        while True:
+            result = live.call("daemon.status")
+            if ctx.json:
+                print_json_line(result)
+            else:
+                if on_terminal():
+                    clear_screen()
+                elif not first:
+                    echo()
+                render_status(result)
+            first = False
+            live.next_event(REFRESH_S)
 
 
 @click.command()
@@ -87,7 +121,7 @@ def reload(ctx: Context) -> None:
         print_json(result)
     else:
         changed = ", ".join(result.get("changed") or []) or "nothing"
-        click.echo(f"reloaded; changed: {changed}")
+        echo(f"reloaded; changed: {changed}")
 
 
 @click.command()

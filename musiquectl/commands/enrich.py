@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.output import key_values, local_time, print_json, print_result, table
+from musiquectl.output import echo, key_values, local_time, print_json, print_result, table
 
 SOURCES = ("lastfm", "spotify", "ai")
 DESCRIPTION_WIDTH = 60
@@ -36,9 +36,9 @@ def enrich(click_ctx: click.Context, retry_failed: bool, regenerate: bool) -> No
     if ctx.json:
         print_json(result)
         return
-    click.echo(f"queued {result['queued']} item(s); {result['pending']} pending in all")
+    echo(f"queued {result['queued']} item(s); {result['pending']} pending in all")
     if not result.get("enabled", True):
-        click.echo("enrichment is disabled ([enrichment] enabled = false): nothing will run")
+        echo("enrichment is disabled ([enrichment] enabled = false): nothing will run")
 
 
 @enrich.command("status")
@@ -83,7 +83,7 @@ def render_status(status: dict[str, Any]) -> None:
                 note or info.get("last_error") or "",
             )
         )
-    click.echo("")
+    echo("")
     table(("source", "configured", "pending", "running", "done", "failed", "skipped", "note"), rows)
 
 

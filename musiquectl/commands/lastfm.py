@@ -7,7 +7,7 @@ import sys
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.output import print_json
+from musiquectl.output import echo, print_json
 
 
 @click.group()
@@ -41,20 +41,20 @@ def login(ctx: Context, no_wait: bool, token: str | None) -> None:
             if ctx.json:
                 print_json(started)
             else:
-                click.echo(f"Open this URL and allow access:\n  {started['url']}")
-                click.echo(f"Then run: musiquectl lastfm login --token {token}")
+                echo("Open this URL and allow access:")
+                echo(f"  {started['url']}")
+                echo(f"Then run: musiquectl lastfm login --token {token}")
             return
-        click.echo(
-            f"Open this URL in a browser and allow access:\n  {started['url']}", err=ctx.json
-        )
-        click.echo("Press Enter once access is allowed (Ctrl-C to give up)...", err=ctx.json)
+        echo("Open this URL in a browser and allow access:", err=ctx.json)
+        echo(f"  {started['url']}", err=ctx.json)
+        echo("Press Enter once access is allowed (Ctrl-C to give up)...", err=ctx.json)
         if not sys.stdin.readline():
             raise click.ClickException("no answer on standard input; nothing was changed")
     result = ctx.call("lastfm.auth_complete", {"token": token})
     if ctx.json:
         print_json(result)
     else:
-        click.echo(f"Logged in to Last.fm as {result['username']}; the daemon keeps the session.")
+        echo(f"Logged in to Last.fm as {result['username']}; the daemon keeps the session.")
 
 
 COMMANDS = (lastfm,)

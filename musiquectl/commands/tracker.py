@@ -9,7 +9,17 @@ from typing import Any
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.output import duration, key_values, local_time, print_json, print_result
+from musiquectl.live import LiveConnection
+from musiquectl.output import (
+    duration,
+    echo,
+    key_values,
+    local_time,
+    print_json,
+    print_json_line,
+    print_result,
+    warn,
+)
 
 WATCH_TOPICS = ("scrobble", "now_playing", "job", "tracker")
 ALL_TOPICS = ("daemon", "job", "scrobble", "now_playing", "tracker", "enrichment")
@@ -102,11 +112,11 @@ def tracker_start(ctx: Context, interval: float | None) -> None:
     status = ctx.call("tracker.status")
     every = f"every {status.get('interval_seconds'):g} s"
     if result.get("status") == "started":
-        click.echo(f"tracker started, polling {every}")
+        echo(f"tracker started, polling {every}")
     elif interval is not None:
-        click.echo(f"tracker already running, now polling {every}")
+        echo(f"tracker already running, now polling {every}")
     else:
-        click.echo(f"tracker already running, polling {every}")
+        echo(f"tracker already running, polling {every}")
 
 
 @tracker.command("stop")
@@ -119,7 +129,7 @@ def tracker_stop(ctx: Context) -> None:
       musiquectl tracker stop
     """
     result = ctx.call("tracker.stop")
-    print_json(result) if ctx.json else click.echo("tracker stopped")
+    print_json(result) if ctx.json else echo("tracker stopped")
 
 
 @tracker.command("status")
@@ -156,8 +166,8 @@ def _describe(topic: str, data: dict[str, Any]) -> str:
         return _song(playing) if playing else "(nothing playing)"
     if topic == "job":
         return _describe_job(data)
-    if topic == "tracker":
-        return _describe_tracker(data)
+    if topic in ("tracker", "daemon") and "event" in data:
+        return _describe_change(data)
     return " ".join(f"{k}={_plain(v)}" for k, v in data.items())
 
 
@@ -181,7 +191,7 @@ def _describe_job(data: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _describe_tracker(data: dict[str, Any]) -> str:
+def _describe_change(data: dict[str, Any]) -> str:
     event = data.get("event", "?")
     rest = {k: v for k, v in data.items() if k != "event"}
     details = " ".join(f"{k}={_plain(v)}" for k, v in rest.items())
@@ -205,7 +215,9 @@ def _plain(value: Any) -> str:
 def watch(ctx: Context, topics: tuple[str, ...], all_topics: bool) -> None:
     """Print events as they happen (new scrobbles, now playing, jobs) until Ctrl-C.
 
-    With --json, each event is printed as one JSON line.
+    With --json, each event is printed as one JSON line. Like `journalctl -f`, it survives
+    a daemon restart: a notice on stderr, then the events go on. Ctrl-C ends it with
+    status 0.
 
     \b
     Examples:
@@ -214,13 +226,15 @@ def watch(ctx: Context, topics: tuple[str, ...], all_topics: bool) -> None:
     """
     chosen = list(ALL_TOPICS if all_topics else topics or WATCH_TOPICS)
     try:
-        with ctx.client() as client:
-            client.call("events.subscribe", {"topics": chosen})
-            for event in client.notifications():
+        with LiveConnection(ctx.socket_path, chosen, notice=warn) as live:
+            while True:
+                event = live.next_event(None)
+                if not isinstance(event, dict):
+                    continue  # back after a restart: the next events follow
                 if ctx.json:
-                    click.echo(json.dumps(event, ensure_ascii=False))
+                    print_json_line(event)
                 else:
-                    click.echo(describe_event(event))
+                    echo(describe_event(event))
     except KeyboardInterrupt:
         return
 

@@ -1,0 +1,252 @@
+"""How a job reads: its progress line, its details (``jobs show``) and its closing summary.
+
+Imports and verifies share the job object but not its meaning: an import counts pages and
+scrobbles, a verify counts UTC days and listens missing or only here (its ``result``). Every
+moment is shown in local time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from musiquectl.output import count, duration, echo, key_values, local_time, table
+
+ACTIVE = frozenset({"queued", "running"})
+UNSUCCESSFUL = frozenset({"failed", "cancelled", "interrupted"})
+"""A job shown or followed that ends in one of these makes ``musiquectl`` exit 1."""
+LISTEN_COLUMNS = ("played (local)", "artist", "title", "album", "source")
+SHOWN_REASONS = 10
+
+
+def listen_rows(listens: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [
+        (local_time(x["timestamp"]), x["artist"], x["title"], x.get("album") or "", x["source"])
+        for x in listens
+    ]
+
+
+def _percent(done: int, total: int) -> str:
+    return f" ({100 * done // total}%)" if total else ""
+
+
+def _result(job: dict[str, Any]) -> dict[str, Any]:
+    result = job.get("result")
+    return result if isinstance(result, dict) else {}
+
+
+def progress_parts(job: dict[str, Any]) -> tuple[str, str]:
+    """``("import job 3: running", "page 2/8 (25%), …")``: the bar's label and its details."""
+    done, total = job.get("pages_done") or 0, job.get("pages_total") or 0
+    head = f"{job['kind']} job {job['job_id']}: {job['state']}"
+    if job["kind"] == "verify":
+        result = _result(job)
+        parts = [
+            f"day {done}/{total or '?'}{_percent(done, total)}",
+            count(int(result.get("days_different") or 0), "day") + " different",
+            count(int(result.get("listens_missing") or 0), "listen") + " missing",
+        ]
+        if result.get("repair", True):
+            parts.append(f"{result.get('listens_added') or 0} added")
+        parts.append(f"{result.get('listens_only_here') or 0} only here")
+    else:
+        eta = job.get("eta_s")
+        parts = [
+            f"page {done}/{total or '?'}{_percent(done, total)}",
+            f"{job.get('tracks_imported') or 0} imported",
+            f"{job.get('tracks_skipped') or 0} skipped",
+            f"{job.get('tracks_errors') or 0} errors",
+            f"{job.get('rate_per_s') or 0:.0f} scrobbles/s",
+            f"ETA {duration(eta) if eta is not None else '?'}",
+        ]
+        missing = job.get("missing")
+        if isinstance(missing, dict) and missing.get("count"):
+            parts.append(count(int(missing["count"]), "listen") + " missing")
+    detail = ", ".join(parts)
+    if job.get("upstream_trouble"):
+        detail += f"; Last.fm: {job['upstream_trouble']}"
+    return head, detail
+
+
+def progress_line(job: dict[str, Any]) -> str:
+    """One line of progress, as printed when not on a terminal."""
+    head, detail = progress_parts(job)
+    return f"{head}, {detail}"
+
+
+def _window(job: dict[str, Any]) -> str:
+    window = job.get("window") or {}
+    start = window.get("from")
+    return f"{local_time(start) if start is not None else 'the beginning'} → " + local_time(
+        window.get("to")
+    )
+
+
+def _iso_local(text: Any) -> str:
+    if not isinstance(text, str):
+        return "?"
+    try:
+        return local_time(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return text
+
+
+def _import_pairs(job: dict[str, Any]) -> list[tuple[str, Any]]:
+    params = job.get("params") or {}
+    shown = {k: v for k, v in params.items() if k not in ("since", "until") and v is not None}
+    enriched, queued = job.get("albums_enriched") or 0, job.get("total_albums_to_enrich") or 0
+    pairs: list[tuple[str, Any]] = [
+        ("params", " ".join(f"{k}={v}" for k, v in shown.items()) or "-"),
+        ("pages", f"{job['pages_done']}/{job['pages_total'] or '?'}"),
+        ("imported", job["tracks_imported"]),
+        ("skipped", job["tracks_skipped"]),
+        ("errors", job["tracks_errors"]),
+        ("albums enriched", albums_enriched(enriched, queued)),
+        ("total scrobbles", job["total_scrobbles"]),
+        ("rate", f"{job['rate_per_s']} scrobbles/s"),
+    ]
+    if job.get("eta_s") is not None and job["state"] in ACTIVE:
+        pairs.append(("eta", duration(job["eta_s"])))
+    return pairs
+
+
+def albums_enriched(enriched: int, queued: int) -> str:
+    """The figure as it is when printed: enrichment goes on in the background after a job."""
+    if enriched >= queued:
+        return f"{enriched} of {queued}"
+    return (
+        f"{enriched} of {queued} so far; the rest goes on in the background "
+        "(`musiquectl enrich status`)"
+    )
+
+
+def _verify_pairs(job: dict[str, Any]) -> list[tuple[str, Any]]:
+    result = _result(job)
+    repair = bool(result.get("repair", (job.get("params") or {}).get("repair", True)))
+    checked = result.get("days_checked", job.get("pages_done") or 0)
+    total = result.get("days_total", job.get("pages_total") or 0)
+    different = int(result.get("days_different") or 0)
+    days = list(result.get("different_days") or [])
+    named = ", ".join(days)
+    if different > len(days):
+        named += f" and {different - len(days)} more"
+    missing = int(result.get("listens_missing") or 0)
+    added = int(result.get("listens_added") or 0)
+    return [
+        ("days checked", f"{checked} of {total}"),
+        ("days different", f"{different}: {named} (UTC days)" if days else different),
+        ("listens missing", f"{missing} (Last.fm has them, they were not here)"),
+        ("listens added", added if repair else f"{added} (--no-repair: reported only)"),
+        (
+            "listens only here",
+            f"{result.get('listens_only_here') or 0} (Last.fm no longer has them; kept)",
+        ),
+    ]
+
+
+def _moments(job: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("window", _window(job)),
+        ("created", local_time(job.get("created_at"))),
+        ("started", local_time(job.get("started_at"))),
+        ("finished", local_time(job.get("finished_at"))),
+    ]
+
+
+def _trouble(job: dict[str, Any]) -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = []
+    missing = job.get("missing")
+    if isinstance(missing, dict) and missing.get("count"):
+        pairs.append(("missing", count(int(missing["count"]), "listen") + " not stored"))
+    if job.get("upstream_trouble"):
+        pairs.append(("upstream trouble", job["upstream_trouble"]))
+    if job.get("error"):
+        pairs.append(("error", job["error"]))
+    return pairs
+
+
+def _trouble_details(job: dict[str, Any]) -> None:
+    missing = job.get("missing")
+    if isinstance(missing, dict):
+        for where in missing.get("where") or []:
+            echo(
+                f"  page {where.get('page')}: {where.get('missing')} missing between "
+                f"{_iso_local(where.get('from'))} and {_iso_local(where.get('to'))}"
+            )
+    for reason in (job.get("error_reasons") or [])[:SHOWN_REASONS]:
+        echo(f"  {reason}")
+
+
+def _only_here(job: dict[str, Any]) -> None:
+    sample = _result(job).get("only_here_sample") or []
+    if sample:
+        echo()
+        table(
+            LISTEN_COLUMNS,
+            listen_rows(sample),
+            title="Listens held here that Last.fm no longer has (kept, not deleted)",
+            no_wrap=(LISTEN_COLUMNS[0],),
+        )
+
+
+def render_job(job: dict[str, Any]) -> None:
+    """``jobs show``: everything about one job, in its kind's terms."""
+    kind_pairs = _verify_pairs(job) if job["kind"] == "verify" else _import_pairs(job)
+    key_values(
+        [
+            ("job", f"{job['job_id']} ({job['kind']})"),
+            ("state", job["state"]),
+            *_moments(job),
+            *kind_pairs,
+            *_trouble(job),
+        ]
+    )
+    _trouble_details(job)
+    if job["kind"] == "verify":
+        _only_here(job)
+
+
+_TITLES = {"done": "finished", "failed": "FAILED"}
+
+
+def render_summary(job: dict[str, Any]) -> None:
+    """The closing summary of a followed job: for an import, the original script's figures."""
+    echo(
+        f"{job['kind'].capitalize()} job {job['job_id']} {_TITLES.get(job['state'], job['state'])}"
+    )
+    if job["kind"] == "verify":
+        pairs = [("window", _window(job)), *_verify_pairs(job)]
+    else:
+        started, finished = job.get("started_at"), job.get("finished_at")
+        took = finished - started if started and finished else job.get("active_s")
+        enriched, queued = job.get("albums_enriched") or 0, job.get("total_albums_to_enrich") or 0
+        pairs = [
+            ("duration", duration(took)),
+            ("imported", job.get("tracks_imported", 0)),
+            ("skipped", job.get("tracks_skipped", 0)),
+            ("errors", job.get("tracks_errors", 0)),
+            ("albums enriched", albums_enriched(enriched, queued)),
+            ("albums to enrich", queued),
+            ("total scrobbles", job.get("total_scrobbles", 0)),
+        ]
+    key_values([(f"  {k}", v) for k, v in [*pairs, *_trouble(job)]])
+    _trouble_details(job)
+    if job["kind"] == "verify":
+        _only_here(job)
+    if job["state"] == "paused":
+        echo(f"paused; resume with `musiquectl jobs resume {job['job_id']}`")
+
+
+def outcome_line(job: dict[str, Any]) -> str:
+    """The last line printed for a job that did not succeed (exit status 1)."""
+    name = f"{job['kind']} job {job['job_id']}"
+    error = job.get("error")
+    if job["state"] == "cancelled":
+        return f"{name} was cancelled" + (f": {error}" if error else "")
+    if job["state"] == "interrupted":
+        return (
+            f"{name} is interrupted"
+            + (f": {error}" if error else "")
+            + f"; `musiquectl jobs resume {job['job_id']}` once it can run"
+        )
+    return f"{name} failed: {error or 'no reason given'}"

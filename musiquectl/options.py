@@ -1,0 +1,62 @@
+"""Options several commands share, and the checks that make a bad one a usage error (exit 2)
+before the daemon is asked anything, worded the same in every command."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import click
+
+from musiquectl.output import local_time
+from musiqued.timespec import FORMS, MomentError, parse_moment
+
+
+class Moment(NamedTuple):
+    """A ``--since``/``--until`` value: as typed, and in Unix seconds."""
+
+    text: str
+    at: int
+
+    def __str__(self) -> str:
+        return f"{self.text} ({local_time(self.at)} local time)"
+
+
+def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Moment | None:
+    if value is None:
+        return None
+    try:
+        return Moment(value, parse_moment(value, time.time()))
+    except MomentError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_SINCE_HELP = f"From this moment (inclusive): {FORMS}; an age means that long ago."
+_UNTIL_HELP = "Up to this moment (exclusive); same forms as --since."
+
+
+def since_until(command: Any) -> Any:
+    command = click.option("--until", metavar="D", callback=_moment, help=_UNTIL_HELP)(command)
+    return click.option("--since", metavar="D", callback=_moment, help=_SINCE_HELP)(command)
+
+
+def detach_option(command: Any) -> Any:
+    return click.option(
+        "--detach", is_flag=True, help="Start the job, print its id and return at once."
+    )(command)
+
+
+def period(since: Moment | None, until: Moment | None) -> dict[str, int]:
+    """The RPC's ``since``/``until``; a window that cannot hold anything is a usage error."""
+    if since is not None and since.at > time.time():
+        raise click.UsageError(f"--since {since} is in the future")
+    if since is not None and until is not None and until.at <= since.at:
+        raise click.UsageError(f"--since {since} is not before --until {until}")
+    chosen = (("since", since), ("until", until))
+    return {key: value.at for key, value in chosen if value is not None}
+
+
+def exclusive(first: tuple[str, object], second: tuple[str, object], why: str) -> None:
+    """Refuse two options that contradict each other, naming both and why."""
+    if first[1] not in (None, False) and second[1] not in (None, False):
+        raise click.UsageError(f"{first[0]} and {second[0]} contradict each other: {why}")

@@ -1,0 +1,213 @@
+"""What ``musiquectl`` prints for people and scripts: headers, labels, limits, narrow
+terminals, exports, and the followers that outlive a daemon restart."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.lastfm import SimulatedLastfm
+from tests.history_support import generated, seed
+from tests.import_helpers import wait_pages
+from tests.support import VENV_BIN, DaemonProcess
+from tests.tty import run_on_tty
+
+TIMESTAMP = re.compile(r"^ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+
+
+def test_piped_tables_keep_a_header_and_stats_labels_its_blocks(
+    workdir: Path, start_daemon: StartDaemon
+) -> None:
+    """Piped, a table is a header line then tab-separated rows (``--no-header``: rows only);
+    ``stats`` labels its three blocks piped and on a terminal."""
+    seed(workdir / "musique.db", generated(30))
+    daemon = start_daemon()
+    lines = daemon.ctl("history", "-n", "5").stdout.splitlines()
+    assert lines[0] == "played (local)\tartist\ttitle\talbum\tsource"
+    assert len(lines) == 6
+    bare = daemon.ctl("--no-header", "history", "-n", "5").stdout.splitlines()
+    assert bare == lines[1:]
+
+    piped = daemon.ctl("stats").stdout.splitlines()
+    per_day = "Listens per day (the last 1 day with listens)"
+    for label, header in (
+        ("Top artists", "#\tartist\tlistens"),
+        ("Top albums", "#\talbum\tartist\tlistens"),
+        (per_day, "day (UTC)\tlistens\t"),
+    ):
+        assert piped[piped.index(label) + 1] == header
+    on_tty = run_on_tty("stats", socket_path=daemon.socket_path).plain
+    for label in ("Top artists", "Top albums", per_day):
+        assert label in on_tty
+
+
+def test_history_says_when_it_stopped_at_its_limit(
+    workdir: Path, start_daemon: StartDaemon
+) -> None:
+    """At its row limit ``history`` says on stderr how many there are in all and how to see
+    them; ``-n 0`` shows every one (oldest first), piped and as JSON."""
+    scrobbles = generated(90, step=100)
+    seed(workdir / "musique.db", scrobbles)
+    daemon = start_daemon()
+    since = str(scrobbles[30].timestamp)
+    period = daemon.ctl("history", "--since", since)
+    assert period.returncode == 0, period.stderr
+    assert len(period.stdout.splitlines()) == 21
+    assert period.stderr == (
+        "20 of 60 listens shown (the oldest of this period); -n N shows more, -n 0 all of them\n"
+    )
+    everything = daemon.ctl("history", "--since", since, "-n", "0")
+    assert len(everything.stdout.splitlines()) == 61
+    assert everything.stderr == ""
+    as_json = json.loads(daemon.ctl("--json", "history", "-n", "0").stdout)
+    assert [x["timestamp"] for x in as_json] == sorted(s.timestamp for s in scrobbles)
+    recent = daemon.ctl("history", "-n", "90")
+    assert recent.stderr == ""  # all of them fit: nothing to say
+
+
+def test_history_keeps_the_timestamp_on_one_line_at_80_columns(
+    workdir: Path, start_daemon: StartDaemon
+) -> None:
+    """On an 80-column terminal every row starts with its whole local timestamp; long names
+    wrap in their own cells instead."""
+    seed(workdir / "musique.db", generated(20))
+    daemon = start_daemon()
+    shown = run_on_tty("history", "-n", "20", socket_path=daemon.socket_path, columns=80)
+    assert shown.returncode == 0, shown.plain
+    lines = shown.plain.splitlines()[2:-1]  # the header, its rule; the limit notice
+    assert all(len(line) <= 80 for line in lines)
+    assert sum(bool(TIMESTAMP.match(line)) for line in lines) == 20
+    for line in lines:
+        assert TIMESTAMP.match(line) or line.startswith(" " * 20), line
+
+
+def test_export_to_stdout_and_the_json_summary(workdir: Path, start_daemon: StartDaemon) -> None:
+    """``-o -`` writes to standard output; ``--json export -o FILE`` prints a JSON summary
+    once the file is complete."""
+    seed(workdir / "musique.db", generated(40))
+    daemon = start_daemon()
+    to_stdout = daemon.ctl("export", "--format", "jsonl", "-o", "-")
+    assert to_stdout.returncode == 0, to_stdout.stderr
+    assert len(to_stdout.stdout.splitlines()) == 40
+    target = workdir / "listens.json"
+    summary = daemon.ctl("--json", "export", "--format", "json", "-o", str(target))
+    assert summary.returncode == 0, summary.stderr
+    assert json.loads(summary.stdout) == {"exported": 40, "format": "json", "path": str(target)}
+    assert len(json.loads(target.read_text())) == 40
+    human = daemon.ctl("export", "--format", "csv", "-o", str(workdir / "l.csv"))
+    assert human.stdout == ""
+    assert human.stderr == f"exported 40 listens to {workdir / 'l.csv'}\n"
+
+
+class _Running:
+    """``musiquectl ARGS`` in its own process, its stdout and stderr lines collected apart."""
+
+    def __init__(self, daemon: DaemonProcess, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: object, into: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            into.append(line.rstrip("\n"))
+
+    def wait_for(self, lines: list[str], text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in list(lines)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} not printed: {self.out!r} {self.err!r}")
+            time.sleep(0.05)
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        status = self.proc.wait(10)
+        for reader in self._readers:
+            reader.join(5)
+        return status
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        for reader in self._readers:
+            reader.join(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_watch_and_status_watch_survive_a_daemon_restart(start_daemon: StartDaemon) -> None:
+    """``watch``, ``status --watch`` and ``--json status --watch`` say the daemon went away,
+    wait for it, say it is back and carry on (like ``journalctl -f``); ``--json status
+    --watch`` prints one JSON document per line; Ctrl-C ends each with status 0."""
+    daemon = start_daemon()
+    first_pid = daemon.call("daemon.status")["pid"]
+    followers = [
+        _Running(daemon, "watch", "--topic", "daemon"),
+        _Running(daemon, "status", "--watch"),
+        _Running(daemon, "--json", "status", "--watch"),
+    ]
+    watch, redraw, as_json = followers
+    try:
+        daemon.wait_until(lambda: daemon.call("daemon.status")["subscribers"] >= 3)
+        assert daemon.stop() == 0
+        for follower in followers:
+            follower.wait_for(follower.err, f"lost musiqued at {daemon.socket_path}")
+        daemon.start()
+        for follower in followers:
+            follower.wait_for(follower.err, "musiqued is back; carrying on")
+        second_pid = daemon.call("daemon.status")["pid"]
+        assert daemon.ctl("reload").returncode == 0
+        watch.wait_for(watch.out, "daemon      reloaded changed=[]")
+        redraw.wait_for(redraw.out, f"(pid {second_pid},")
+        as_json.wait_for(as_json.out, f'"pid": {second_pid},')
+        assert [follower.interrupt() for follower in followers] == [0, 0, 0]
+    finally:
+        for follower in followers:
+            follower.close()
+    pids = [json.loads(line)["pid"] for line in as_json.out]  # every line one document
+    assert pids[0] == first_pid
+    assert pids[-1] == second_pid
+    assert f"(pid {first_pid}," in "\n".join(redraw.out)
+    assert all(line.startswith("musiquectl: ") for line in watch.err + redraw.err + as_json.err)
+
+
+def test_a_followed_import_survives_a_daemon_restart(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """The job follower (import, verify, ``jobs show``) waits for a restarted daemon, reads
+    the job again (it resumed by itself) and follows it to its end: exit 0, the summary."""
+    lastfm_sim.reset(size=1500, seed=12)
+    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=6.0, page_size=50))
+    follower = _Running(daemon, "import", "--all")
+    try:
+        daemon.wait_until(lambda: daemon.call("jobs.list", {"limit": 1}))
+        wait_pages(daemon, 1, 2)
+        assert daemon.stop() == 0
+        follower.wait_for(follower.err, "lost musiqued")
+        daemon.start()
+        follower.wait_for(follower.err, "musiqued is back; carrying on")
+        assert follower.proc.wait(60) == 0, follower.err
+    finally:
+        follower.close()
+    assert "Import job 1 finished" in follower.out
+    summary = follower.out[follower.out.index("Import job 1 finished") + 1 :]
+    assert "  imported:         1500" in summary
