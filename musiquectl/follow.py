@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from musiquectl.client import Client
 from musiquectl.errors import JobUnsuccessful
 from musiquectl.jobs_view import (
     ACTIVE,
@@ -150,3 +151,26 @@ def report(
         render(job)
     if job["state"] in UNSUCCESSFUL:
         raise JobUnsuccessful(job, outcome_line(job))
+
+
+def start_and_follow(
+    socket_path: Path, method: str, params: dict[str, Any], *, detach: bool, as_json: bool
+) -> None:
+    """Start a job with ``method`` (``import.start``, ``verify.start``) and follow it; with
+    ``detach``, print its id and return once it is accepted."""
+    kind = method.partition(".")[0]
+    if detach:
+        with Client(socket_path) as client:
+            started = client.call(method, params)
+        job_id = started["job_id"]
+        if as_json:
+            print_json(started)
+        else:
+            echo(f"{kind} job {job_id} started; follow it with `musiquectl jobs show {job_id}`")
+        return
+    with open_live(socket_path) as live:
+        # Subscribed before the job exists: none of its events is missed. Not asked twice.
+        job_id = int(live.call(method, params, again=False)["job_id"])
+        if not as_json:
+            echo(f"{kind} job {job_id} started (Ctrl-C detaches, the job goes on)")
+        follow(live, job_id, as_json=as_json)

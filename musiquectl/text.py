@@ -20,6 +20,7 @@ decode to the same string and do nothing on a terminal.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -28,21 +29,27 @@ _SEPARATORS = (0x2028, 0x2029)
 _C1 = range(0x80, 0xA0)
 _SURROGATES = range(0xD800, 0xE000)
 
-_VISIBLE: dict[int, str] = {code: chr(0x2400 + code) for code in range(0x20)}
-_VISIBLE[0x7F] = "\u2421"
-_VISIBLE.update({code: f"<U+{code:04X}>" for code in (*_C1, *_BIDI, *_SEPARATORS, *_SURROGATES)})
 
-# JSON already escapes C0; these are the characters it leaves raw that a terminal acts on.
-_JSON_ESCAPES: dict[int, str] = {
-    code: f"\\u{code:04x}" for code in (0x7F, *_C1, *_BIDI, *_SEPARATORS, *_SURROGATES)
-}
+@functools.cache
+def _visible_table() -> dict[int, str]:
+    """Built on first use: ``musiquectl --help`` never pays for it."""
+    table = {code: chr(0x2400 + code) for code in range(0x20)}
+    table[0x7F] = "\u2421"
+    table.update({code: f"<U+{code:04X}>" for code in (*_C1, *_BIDI, *_SEPARATORS, *_SURROGATES)})
+    return table
+
+
+@functools.cache
+def _json_escapes() -> dict[int, str]:
+    """JSON already escapes C0; these are the characters it leaves raw that a terminal acts on."""
+    return {code: f"\\u{code:04x}" for code in (0x7F, *_C1, *_BIDI, *_SEPARATORS, *_SURROGATES)}
 
 
 def visible(text: str) -> str:
     """``text`` with every control character and bidi control replaced by a visible form."""
-    return text.translate(_VISIBLE)
+    return text.translate(_visible_table())
 
 
 def json_text(value: Any, *, indent: int | None = None) -> str:
     """``value`` as JSON: the exact data, with nothing a terminal would act on left raw."""
-    return json.dumps(value, indent=indent, ensure_ascii=False).translate(_JSON_ESCAPES)
+    return json.dumps(value, indent=indent, ensure_ascii=False).translate(_json_escapes())

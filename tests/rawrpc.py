@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,24 +93,19 @@ def error_code(answer: Any) -> int:
 NOBODY = 65534
 
 
-def call_as(path: Path, uid: int = NOBODY, gid: int = NOBODY, method: str = "daemon.status") -> Any:
-    """Call ``method`` from a forked child running as ``uid``/``gid`` (the tests run as root).
-
-    Returns the decoded answer, or ``{"child_error": ...}`` if the child could not connect.
-    """
+def run_as(child: Callable[[int], int], uid: int = NOBODY, gid: int = NOBODY) -> tuple[int, bytes]:
+    """Run ``child(out)`` in a forked process as ``uid``/``gid`` (the tests run as root);
+    ``out`` is a descriptor whose bytes are returned with the child's exit status."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        status = 0
+        status = 70
         try:
             os.close(read_end)
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
-            with RawConnection(path, timeout=10) as conn:
-                conn.send(request(method, id="as-uid"))
-                line = conn.read_line() or b'{"child_error": "closed without answering"}'
-            os.write(write_end, line)
+            status = child(write_end)
         except BaseException as exc:
             os.write(write_end, json.dumps({"child_error": repr(exc)}).encode())
             status = 1
@@ -120,5 +116,21 @@ def call_as(path: Path, uid: int = NOBODY, gid: int = NOBODY, method: str = "dae
     while chunk := os.read(read_end, 65536):
         chunks.append(chunk)
     os.close(read_end)
-    os.waitpid(pid, 0)
-    return json.loads(b"".join(chunks))
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks)
+
+
+def call_as(path: Path, uid: int = NOBODY, gid: int = NOBODY, method: str = "daemon.status") -> Any:
+    """Call ``method`` from a forked child running as ``uid``/``gid``.
+
+    Returns the decoded answer, or ``{"child_error": ...}`` if the child could not connect.
+    """
+
+    def child(out: int) -> int:
+        with RawConnection(path, timeout=10) as conn:
+            conn.send(request(method, id="as-uid"))
+            line = conn.read_line() or b'{"child_error": "closed without answering"}'
+        os.write(out, line)
+        return 0
+
+    return json.loads(run_as(child, uid, gid)[1])

@@ -8,8 +8,11 @@ import grp  # imported before a child drops root: the interpreter's files are ro
 import json
 import os
 import pwd
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import musiquectl.cli
@@ -18,8 +21,8 @@ from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.history_support import generated, seed, ts
 from tests.import_helpers import wait_job, wait_pages
-from tests.rawrpc import NOBODY
-from tests.support import VENV_BIN, run_ctl
+from tests.rawrpc import NOBODY, run_as
+from tests.support import VENV_BIN, DaemonProcess, run_ctl
 
 NOWHERE = Path("/nonexistent/musiqued.sock")
 """No daemon: a usage error must be found without it (else the status would be 3)."""
@@ -131,13 +134,9 @@ def test_a_failed_import_exits_1_with_its_error_last(
     assert wait_job(daemon, 3)["state"] == "failed"
 
 
-def test_a_cancelled_job_ends_its_follower_with_1(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
-) -> None:
-    """Cancelling a followed import ends ``musiquectl import`` with status 1 and says so;
-    cancelling it again, or pausing a paused job, succeeds with a note (idempotent)."""
-    lastfm_sim.reset(size=2000, seed=8)
-    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=5.0, page_size=50))
+@contextmanager
+def _following_import(daemon: DaemonProcess) -> Iterator[subprocess.Popen[str]]:
+    """``musiquectl import --all`` in its own process, once its job has stored a page."""
     follower = subprocess.Popen(
         [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "import", "--all"],
         stdout=subprocess.PIPE,
@@ -147,13 +146,24 @@ def test_a_cancelled_job_ends_its_follower_with_1(
     try:
         daemon.wait_until(lambda: daemon.call("jobs.list", {"limit": 1}))
         wait_pages(daemon, 1, 1)
-        cancelled = daemon.ctl("jobs", "cancel", "1")
-        assert cancelled.stdout == "job 1: cancelled\n"
-        out, err = follower.communicate(timeout=30)
+        yield follower
     finally:
         if follower.poll() is None:
             follower.kill()
-            follower.wait(5)
+        follower.communicate(timeout=5)
+
+
+def test_a_cancelled_job_ends_its_follower_with_1(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """Cancelling a followed import ends ``musiquectl import`` with status 1 and says so;
+    cancelling it again, or pausing a paused job, succeeds with a note (idempotent)."""
+    lastfm_sim.reset(size=2000, seed=8)
+    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=5.0, page_size=50))
+    with _following_import(daemon) as follower:
+        cancelled = daemon.ctl("jobs", "cancel", "1")
+        assert cancelled.stdout == "job 1: cancelled\n"
+        out, err = follower.communicate(timeout=30)
     assert follower.returncode == 1, err
     assert "Import job 1 cancelled" in out
     assert err.splitlines()[-1] == "musiquectl: import job 1 was cancelled"
@@ -194,30 +204,22 @@ def test_a_regular_file_at_the_socket_path_is_named(workdir: Path) -> None:
 
 
 def _as_nobody(*args: str) -> tuple[int, str]:
-    """``musiquectl ARGS`` in a child process that runs as nobody (the tests run as root, and
-    nobody cannot read the interpreter under /root: the child reuses this one's modules)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 70
+    """``musiquectl ARGS`` in a child process that runs as nobody (nobody cannot read the
+    interpreter under /root: the child reuses the modules this process has loaded)."""
+
+    def child(out: int) -> int:
+        # pytest's capture replaced sys.stdout/stderr: write straight to the pipe.
+        sys.stdout = sys.stderr = open(out, "w", closefd=False)  # noqa: SIM115
         try:
-            # pytest's capture replaced sys.stdout/stderr: write straight to the pipe.
-            sys.stdout = sys.stderr = open(write_end, "w", closefd=False)  # noqa: SIM115
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
             musiquectl.cli.main(list(args))
         except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
+            return exc.code if isinstance(exc.code, int) else 1
         finally:
-            os._exit(code)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 65536):
-        chunks.append(chunk)
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode()
+            sys.stdout.flush()
+        return 0
+
+    status, output = run_as(child)
+    return status, output.decode()
 
 
 def test_permission_denied_says_who_may_connect(start_daemon: StartDaemon, workdir: Path) -> None:
@@ -276,21 +278,9 @@ def test_ctrl_c_detaches_a_followed_job_with_0(
     follow it again."""
     lastfm_sim.reset(size=2000, seed=9)
     daemon = start_daemon(**lastfm_sim.sections(requests_per_second=5.0, page_size=50))
-    follower = subprocess.Popen(
-        [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "import", "--all"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        daemon.wait_until(lambda: daemon.call("jobs.list", {"limit": 1}))
-        wait_pages(daemon, 1, 1)
-        follower.send_signal(2)
+    with _following_import(daemon) as follower:
+        follower.send_signal(signal.SIGINT)
         _, err = follower.communicate(timeout=30)
-    finally:
-        if follower.poll() is None:
-            follower.kill()
-            follower.wait(5)
     assert follower.returncode == 0, err
     assert "detached; job 1 goes on in the daemon" in err
     assert daemon.call("jobs.get", {"job_id": 1})["state"] in ("queued", "running")

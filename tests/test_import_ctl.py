@@ -20,7 +20,7 @@ def test_import_prints_progress_lines_and_summary(
     result = daemon.ctl("import", "--all")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "import job 1 started (Ctrl-C detaches, the import goes on)"
+    assert lines[0] == "import job 1 started (Ctrl-C detaches, the job goes on)"
     assert any(line.startswith("import job 1: running, page ") for line in lines)
     assert "Import job 1 finished" in lines
     summary = {

@@ -7,9 +7,8 @@ from typing import Any
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.follow import follow, open_live
+from musiquectl.follow import start_and_follow
 from musiquectl.options import Moment, detach_option, exclusive, period, since_until
-from musiquectl.output import echo, print_json
 
 
 def _refuse_contradictions(
@@ -80,18 +79,7 @@ def import_(
         params["all"] = True
     if incremental:
         params["incremental"] = True
-    if detach:
-        job_id = int(ctx.call("import.start", params)["job_id"])
-        if ctx.json:
-            print_json({"job_id": job_id})
-        else:
-            echo(f"import job {job_id} started; follow it with `musiquectl jobs show {job_id}`")
-        return
-    with open_live(ctx.socket_path) as live:
-        job_id = int(live.call("import.start", params, again=False)["job_id"])
-        if not ctx.json:
-            echo(f"import job {job_id} started (Ctrl-C detaches, the import goes on)")
-        follow(live, job_id, as_json=ctx.json)
+    start_and_follow(ctx.socket_path, "import.start", params, detach=detach, as_json=ctx.json)
 
 
 COMMANDS = (import_,)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.follow import follow, open_live
+from musiquectl.follow import start_and_follow
 from musiquectl.options import Moment, detach_option, period, since_until
-from musiquectl.output import echo, print_json
 
 
 @click.command()
@@ -39,21 +38,7 @@ def verify(
       musiquectl verify --since 2024-01-01 --until 2024-02-01 --no-repair
     """
     params = {**period(since, until), "repair": not no_repair}
-    if detach:
-        started = ctx.call("verify.start", params)
-        if ctx.json:
-            print_json(started)
-        else:
-            echo(
-                f"verify job {started['job_id']} started; follow it with "
-                f"`musiquectl jobs show {started['job_id']}`"
-            )
-        return
-    with open_live(ctx.socket_path) as live:
-        job_id = int(live.call("verify.start", params, again=False)["job_id"])
-        if not ctx.json:
-            echo(f"verify job {job_id} started (Ctrl-C detaches, the job goes on)")
-        follow(live, job_id, as_json=ctx.json)
+    start_and_follow(ctx.socket_path, "verify.start", params, detach=detach, as_json=ctx.json)
 
 
 COMMANDS = (verify,)
