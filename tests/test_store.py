@@ -12,7 +12,7 @@ import pytest
 from musiqued.errors import SchemaTooNewError
 from musiqued.models import Scrobble
 from musiqued.storage import Database
-from musiqued.storage.listens import count_listens, recent_listens
+from musiqued.storage.listens import count_listens, prepare_page, recent_listens
 from musiqued.storage.migrations import LATEST_VERSION
 from tests.history_support import store
 from tests.support import DaemonProcess, base_sections, write_config
@@ -172,3 +172,29 @@ async def test_cached_count_follows_writes(db: Database) -> None:
     with pytest.raises(RuntimeError):
         await db.write(delete_then_fail)
     assert await count_listens(db) == 3
+
+
+async def test_text_with_nul_and_odd_characters_is_stored_unchanged(db: Database) -> None:
+    """A NUL character (which SQLite's JSON strings end at), U+E000 and bidi controls in a
+    name, title, album or MBID: stored and read back exactly; a page without them takes the
+    one-statement-per-table path."""
+    odd = [
+        Scrobble(timestamp=10, artist="nul\x00byte", title="t\x00\x00", album="a\x00"),
+        Scrobble(timestamp=11, artist="\ue000private", title="\u202eevil", album="x\x00y"),
+        Scrobble(timestamp=12, artist="plain", title="song", track_mbid="m\x00bid"),
+    ]
+    result = await store(db, odd)
+    assert result.imported == 3
+    back = sorted(await recent_listens(db, 10), key=lambda x: x["timestamp"])
+    assert [(x["artist"], x["title"], x["album"]) for x in back] == [
+        ("nul\x00byte", "t\x00\x00", "a\x00"),
+        ("\ue000private", "\u202eevil", "x\x00y"),
+        ("plain", "song", None),
+    ]
+    assert back[2]["track_mbid"] == "m\x00bid"
+    again = await store(db, odd)
+    assert (again.imported, again.skipped) == (0, 3)
+    assert all(
+        type(step).__name__ == "JsonStep"
+        for step in prepare_page(_page(20, 3), source="import", job_id=None).steps
+    )

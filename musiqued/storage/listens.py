@@ -9,6 +9,7 @@ history grows.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +65,21 @@ JOIN tracks t ON t.artist_id = a.id AND t.title_key = j.value ->> 7
 WHERE true
 ON CONFLICT (timestamp, track_id) DO NOTHING
 """
+PAGE_ROWS_TABLE = "temp.mq_page_rows"
+"""Where a page whose text holds a NUL character is loaded (see ``PreparedPage``)."""
+_CREATE_PAGE_ROWS = (
+    f"CREATE TABLE IF NOT EXISTS {PAGE_ROWS_TABLE} (c0, c1, c2, c3, c4, c5, c6, c7, c8)"
+)
+
+
+def _from_table(sql: str) -> str:
+    """The statement reading its rows from ``PAGE_ROWS_TABLE`` instead of a JSON array.
+
+    SQLite's JSON functions end a string at a NUL character; a bound parameter does not.
+    """
+    return re.sub(r"value ->> (\d)", r"c\1", sql.replace("json_each(?)", PAGE_ROWS_TABLE))
+
+
 _REFRESH_LISTEN = """
 UPDATE listening_history SET
     album_id = (SELECT al.id FROM albums al
@@ -131,15 +147,58 @@ class PageRows:
 
     def statements(self) -> list[tuple[str, tuple[str]]]:
         """The four inserts, in order, each with its rows as one JSON array parameter."""
+        return [(sql, (orjson.dumps(rows).decode(),)) for sql, rows in self._by_statement()]
+
+    def steps(self) -> list[Step]:
+        """The four inserts as steps for ``PreparedPage``: JSON parameters, or (a page whose
+        text holds a NUL character) rows bound one by one."""
+        json_steps = [JsonStep(sql, params[0]) for sql, params in self.statements()]
+        if not any(_NUL_IN_JSON in step.rows for step in json_steps):
+            return list(json_steps)
+        return [TableStep(_from_table(sql), rows) for sql, rows in self._by_statement()]
+
+    def _by_statement(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
         return [
-            (sql, (orjson.dumps(rows).decode(),))
-            for sql, rows in (
-                (INSERT_ARTIST, self.artists),
-                (INSERT_ALBUM, self.albums),
-                (INSERT_TRACK, self.tracks),
-                (INSERT_LISTEN, self.listens),
-            )
+            (INSERT_ARTIST, self.artists),
+            (INSERT_ALBUM, self.albums),
+            (INSERT_TRACK, self.tracks),
+            (INSERT_LISTEN, self.listens),
         ]
+
+
+_NUL_IN_JSON = "\\u0000"
+
+
+@dataclass(frozen=True, slots=True)
+class JsonStep:
+    """One insert with the page's rows as one JSON array: one step of SQLite per table."""
+
+    sql: str
+    rows: str
+
+    def run(self, conn: sqlite3.Connection) -> int:
+        return max(conn.execute(self.sql, (self.rows,)).rowcount, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class TableStep:
+    """One insert reading rows bound one by one into ``PAGE_ROWS_TABLE`` (slower; only for
+    the rare page whose text holds a NUL character, which JSON strings cannot carry)."""
+
+    sql: str
+    rows: list[tuple[Any, ...]]
+
+    def run(self, conn: sqlite3.Connection) -> int:
+        conn.execute(_CREATE_PAGE_ROWS)
+        conn.execute(f"DELETE FROM {PAGE_ROWS_TABLE}")
+        conn.executemany(
+            f"INSERT INTO {PAGE_ROWS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*row, *(None,) * (9 - len(row))) for row in self.rows],
+        )
+        return max(conn.execute(self.sql).rowcount, 0)
+
+
+Step = JsonStep | TableStep
 
 
 def page_rows(scrobbles: Sequence[Scrobble], *, source: Source, job_id: int | None) -> PageRows:
@@ -191,15 +250,15 @@ def prepare_page(
     refresh = None
     if not skip_existing:
         refresh = [(r[2], r[4], r[6], r[0], r[8], r[7]) for r in rows.listens]
-    return PreparedPage(len(scrobbles), rows.statements(), refresh)
+    return PreparedPage(len(scrobbles), rows.steps(), refresh)
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedPage:
-    """A page's statements with their JSON parameters, ready to run on the writer's thread."""
+    """A page's statements with their rows, ready to run on the writer's thread."""
 
     size: int
-    statements: list[tuple[str, tuple[str]]]
+    steps: list[Step]
     refresh: list[tuple[Any, ...]] | None
     """``skip_existing=False``: the album, loved flag and MBID to set on listens stored before."""
 
@@ -207,13 +266,13 @@ class PreparedPage:
         """Run the statements inside the open transaction (blocking: the writer's thread)."""
         if not self.size:
             return StoreResult(0, 0, 0, 0, [])
-        artists, albums, tracks, listen = self.statements
-        conn.execute(*artists)
-        new_albums = max(conn.execute(*albums).rowcount, 0)
-        conn.execute(*tracks)
+        artists, albums, tracks, listen = self.steps
+        artists.run(conn)
+        new_albums = albums.run(conn)
+        tracks.run(conn)
         row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history").fetchone()
         before = int(row[0]) if row else 0
-        imported = max(conn.execute(*listen).rowcount, 0)
+        imported = listen.run(conn)
         if imported:
             for statement in ROLLUP_STATEMENTS:
                 conn.execute(statement, (before,))
