@@ -50,6 +50,18 @@ if TYPE_CHECKING:
 log = structlog.get_logger("musiqued.daemon")
 
 STOP_TIMEOUT_S = 8.0
+SLOW_STOP_S = 5.0
+"""A stop still going on after this long logs what it waits for."""
+
+
+def _report_slow_stop() -> None:
+    """Log every task still pending, with where it waits: what a slow stop is stuck on."""
+    for task in asyncio.all_tasks():
+        frames = [
+            f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
+            for frame in task.get_stack(limit=8)
+        ]
+        log.warning("stop is slow; a task is still pending", task=task.get_name(), stack=frames)
 
 
 class Component(Protocol):
@@ -213,6 +225,7 @@ class Daemon:
         """Stop accepting, cancel our tasks, close components in reverse."""
         self.notifier.stopping()
         log.info("musiqued stopping")
+        slow = asyncio.get_running_loop().call_later(SLOW_STOP_S, _report_slow_stop)
         await self.rpc.stop_accepting()
         tasks = list(self._tasks)
         for task in tasks:
@@ -222,12 +235,14 @@ class Daemon:
                 await task
         while self._opened:
             name, close = self._opened.pop()
+            log.debug("closing component", component=name)
             try:
                 await asyncio.wait_for(close(), STOP_TIMEOUT_S)
             except TimeoutError:
                 log.error("component did not stop in time", component=name)
             except Exception:
                 log.exception("component failed to stop", component=name)
+        slow.cancel()
         self.notifier.close()
         log.info("musiqued stopped")
 
