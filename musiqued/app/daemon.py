@@ -28,6 +28,7 @@ from musiqued.app.systemd import Notifier
 from musiqued.config import Config
 from musiqued.errors import ConfigError
 from musiqued.rpc.dispatch import Dispatcher
+from musiqued.rpc.listener import SocketListener
 from musiqued.rpc.methods import METHODS, with_extra
 from musiqued.rpc.peers import AccessPolicy
 from musiqued.rpc.server import RpcServer
@@ -43,6 +44,7 @@ from musiqued.services.tracker import Tracker
 from musiqued.services.verifier import Verifier
 from musiqued.services.window import WindowPager
 from musiqued.storage import Database
+from musiqued.storage.lock import DatabaseLock
 
 if TYPE_CHECKING:
     from musiqued.http.api import HttpApi
@@ -120,7 +122,12 @@ class Daemon:
         self._tasks: set[asyncio.Task[None]] = set()
 
         self.events = EventBus()
-        self.db = Database(config.daemon.database)
+        database = config.daemon.database
+        self.db_lock = DatabaseLock(database)
+        self.listener = SocketListener(
+            config.daemon.socket, mode=config.daemon.socket_mode_bits, inherited=inherited_socket
+        )
+        self.db = Database(database)
         self.services = build_services(config, self.db, self.events, control=self)
         self.lastfm = self.services.lastfm
         self.jobs = self.services.jobs
@@ -131,11 +138,9 @@ class Daemon:
         self.dispatcher = Dispatcher(with_extra(METHODS, extra_methods), self.services)
         self.rpc = RpcServer(
             self.dispatcher,
-            path=config.daemon.socket,
-            mode=config.daemon.socket_mode_bits,
+            listener=self.listener,
             policy=AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids),
             idle_timeout=config.daemon.idle_timeout_seconds,
-            inherited=inherited_socket,
         )
         self.http: HttpApi | None = None
         self._status_lines: tuple[Callable[[], str | None], ...] = (
@@ -164,6 +169,11 @@ class Daemon:
     def _components(self) -> list[tuple[str, Component]]:
         """In open order; closed in reverse."""
         return [
+            # First, before anything touches the database or the socket: one daemon per
+            # database, then one per socket (a second daemon stops here, exit 75).
+            ("database lock", self.db_lock),
+            # Bound and listening from here on; served once everything is up.
+            ("socket", self.listener),
             ("database", self.db),
             # First of the services: every one calls Last.fm through it.
             ("lastfm", self.lastfm),
@@ -343,13 +353,8 @@ class Daemon:
 
     @property
     def socket_path(self) -> Path:
-        if self._inherited_socket is not None:
-            # Activated: the socket systemd bound, wherever the config says it would be.
-            with contextlib.suppress(OSError):
-                name = self._inherited_socket.getsockname()
-                if isinstance(name, str) and name:
-                    return Path(name)
-        return self.config.daemon.socket
+        """The socket clients use (when activated, the one systemd bound)."""
+        return self.listener.served_path
 
     @property
     def uptime_s(self) -> float:

@@ -60,11 +60,19 @@ def _nothing() -> None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How the daemon insists with Last.fm: each call here, each page of a job's window in
+    ``services/window.py``."""
+
     attempts: int = 6  # transient failures tolerated per call, the first try included
     rate_limited_attempts: int = 12  # 29 answers tolerated per call
     base_delay: float = 0.5
     max_delay: float = 30.0
     budget_seconds: float | None = None  # no retry starts past this (someone is waiting)
+    page_pauses: tuple[float, ...] = (2.0, 5.0, 15.0)
+    """Pauses before asking again for a job's page once a call has spent its attempts."""
+    short_page_pauses: tuple[float, ...] = (0.5, 2.0, 5.0)
+    """Pauses before asking again for a page that came back short or with unusable entries
+    (Last.fm does serve such pages now and then; asked again, it serves them whole)."""
 
     def delay(self, attempt: int) -> float:
         """Full jitter: a random pause up to base·2^attempt (capped)."""
