@@ -120,6 +120,7 @@ class Daemon:
         self._stop_requested = asyncio.Event()
         self._opened: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._database_error: str | None = None
 
         self.events = EventBus()
         database = config.daemon.database
@@ -308,6 +309,7 @@ class Daemon:
             await self._open_http()
 
     async def status(self) -> dict[str, Any]:
+        self._check_database()
         governor = self.lastfm.governor
         return {
             "version": __version__,
@@ -315,6 +317,8 @@ class Daemon:
             "pid": os.getpid(),
             "uptime_s": self.uptime_s,
             "database": str(self.config.daemon.database),
+            # Set when the database file was deleted or replaced under the daemon.
+            "database_error": self._database_error,
             "socket": str(self.socket_path),
             "configured": {
                 "lastfm": self.config.lastfm.configured,
@@ -345,10 +349,29 @@ class Daemon:
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            self._check_database()
             self.notifier.status(self.status_line())
+
+    def _check_database(self) -> None:
+        """Is the database file still the one we write? Say so loudly, once, when it is not
+        (the writer refuses every write from then on)."""
+        if self._database_error is not None:
+            return
+        problem = self.db.check_file()
+        if problem is None:
+            return
+        self._database_error = f"{problem}; writes stopped, restart musiqued"
+        log.error(
+            "database file gone; writes stopped",
+            database=str(self.config.daemon.database),
+            error=self._database_error,
+        )
+        self.events.publish("daemon", event="database_gone", error=self._database_error)
 
     def status_line(self) -> str:
         parts = [text for line in self._status_lines if (text := line())]
+        if self._database_error is not None:
+            parts.insert(0, f"DATABASE GONE: {self._database_error}")
         return "; ".join(parts) if parts else "idle"
 
     @property

@@ -71,6 +71,9 @@ class Plan:
     base_pages: int = 0
     """Pages counted by earlier sweeps (``pages_total`` adds them up)."""
     short: dict[int, ShortPage] = field(default_factory=dict)
+    unusable: dict[int, int] = field(default_factory=dict)
+    """Pages committed with entries that could not be used (counted in ``tracks_errors``):
+    how many. Walked again after the sweep, in case Last.fm serves them whole then."""
     gap: int | None = None
     """Scrobbles still missing when the job last ended (None: no gap found)."""
 
@@ -110,11 +113,18 @@ class Plan:
             sweep=int(checkpoint.get("sweep", 1)),
             base_pages=int(checkpoint.get("base_pages", 0)),
             short={s.page: s for s in short},
+            unusable={int(page): int(n) for page, n in checkpoint.get("unusable", [])},
             gap=checkpoint.get("gap"),
         )
 
-    def dump(self, done: Iterable[int], short: Iterable[ShortPage] | None = None) -> dict[str, Any]:
+    def dump(
+        self,
+        done: Iterable[int],
+        short: Iterable[ShortPage] | None = None,
+        unusable: dict[int, int] | None = None,
+    ) -> dict[str, Any]:
         kept = self.short.values() if short is None else short
+        flawed = self.unusable if unusable is None else unusable
         return {
             "per_page": self.per_page,
             "pages_total": self.pages_total,
@@ -125,6 +135,7 @@ class Plan:
             "sweep": self.sweep,
             "base_pages": self.base_pages,
             "short": [s.dump() for s in sorted(kept, key=lambda s: s.page)],
+            "unusable": [[page, flawed[page]] for page in sorted(flawed)],
             "gap": self.gap,
         }
 

@@ -88,22 +88,44 @@ def outside_window(
     return inside, reasons
 
 
-def _page_transaction(
-    job_id: int,
-    ready: _Ready,
-    checkpoint: dict[str, Any],
-    *,
-    first_visit: bool,
-    new_page: bool,
-    active_s: float,
-) -> Callable[[sqlite3.Connection], tuple[StoreResult, dict[str, Any]]]:
-    """One page and its checkpoint, to run on the writer's thread (values only, no live state).
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    """What committing a page adds to the job's counters besides what it newly stores.
 
-    ``first_visit``: the first sweep's first commit of this page: its skipped scrobbles and
-    unusable entries count (a later sweep, or a short page fetched again, sees them again:
-    not news; only what it newly stores counts). ``new_page``: the page counts in
-    ``pages_done``.
+    The first sweep's first commit of a page counts its skipped scrobbles and unusable
+    entries. Fetched again in the first sweep (a short page, or one with unusable entries),
+    its unusable entries replace the ones it had (the count changes by the difference).
+    A later sweep sees the same entries again: not news; only what it newly stores counts.
     """
+
+    first: bool
+    new_page: bool
+    errors: int = 0
+    reasons: tuple[str, ...] = ()
+    replaces: str | None = None
+
+    @classmethod
+    def of(cls, plan: Plan, ready: _Ready, unusable_before: int) -> _Visit:
+        new_page = ready.page not in plan.done
+        if plan.sweep != 1:
+            return cls(first=False, new_page=new_page)
+        reasons = tuple(ready.reasons)
+        if new_page:
+            return cls(first=True, new_page=True, errors=len(reasons), reasons=reasons)
+        return cls(
+            first=False,
+            new_page=False,
+            errors=len(reasons) - unusable_before,
+            reasons=reasons,
+            replaces=f"page {ready.page}: ",
+        )
+
+
+def _page_transaction(
+    job_id: int, ready: _Ready, checkpoint: dict[str, Any], visit: _Visit, active_s: float
+) -> Callable[[sqlite3.Connection], tuple[StoreResult, dict[str, Any]]]:
+    """One page and its checkpoint, to run on the writer's thread (values only, no live
+    state)."""
 
     def transaction(conn: sqlite3.Connection) -> tuple[StoreResult, dict[str, Any]]:
         result = ready.prepared.write(conn)
@@ -112,12 +134,13 @@ def _page_transaction(
             job_id,
             PageProgress(
                 checkpoint=checkpoint,
-                imported=result.imported + (result.refreshed if first_visit else 0),
-                skipped=result.skipped if first_visit else 0,
-                errors=len(ready.reasons) if first_visit else 0,
-                reasons=ready.reasons if first_visit else (),
+                imported=result.imported + (result.refreshed if visit.first else 0),
+                skipped=result.skipped if visit.first else 0,
+                errors=visit.errors,
+                reasons=visit.reasons,
+                replaces=visit.replaces,
                 active_s=active_s,
-                pages=1 if new_page else 0,
+                pages=1 if visit.new_page else 0,
             ),
         )
         return result, row
@@ -221,20 +244,26 @@ class Importer:
                 await self._save_plan(job, plan)
                 continue
             missing = await self._missing(job, plan, probe.total)
-            if not missing:
-                if plan.gap is not None:
-                    plan.gap = None
-                    await self._save_plan(job, plan)
-                return
-            if rewalks >= MAX_REWALKS or not plan.short:
+            again = sorted(set(plan.short) | set(plan.unusable))
+            if rewalks < MAX_REWALKS and again and (missing or plan.sweep == 1):
+                # Short pages, and pages with entries that could not be used: Last.fm may
+                # serve them whole now. (Unusable entries of a later sweep are not counted
+                # again, so only the first sweep's are worth a second look.)
+                rewalks += 1
+                job.log.warning(
+                    "fetching the short pages and those with unusable entries again",
+                    missing=missing,
+                    short=sorted(plan.short),
+                    unusable=sorted(plan.unusable),
+                )
+                await self._pages(job, plan, again)
+                continue
+            if missing:
                 raise await self._gap(job, plan, missing)
-            rewalks += 1
-            job.log.warning(
-                "scrobbles missing after the sweep; fetching the short pages again",
-                missing=missing,
-                pages=sorted(plan.short),
-            )
-            await self._pages(job, plan, sorted(plan.short))
+            if plan.gap is not None:
+                plan.gap = None
+                await self._save_plan(job, plan)
+            return
 
     async def _missing(self, job: JobContext, plan: Plan, reported: int) -> int:
         """Scrobbles Last.fm reports for the window that are neither stored nor counted as
@@ -424,12 +453,13 @@ class Importer:
         of the batch before it. New albums are tagged and counted by the ``albums_enqueue``
         trigger as they are made.
         """
-        first_sweep = plan.sweep == 1
         active_s = job.active_s()
         done = set(plan.done)
         short = dict(plan.short)
+        unusable = dict(plan.unusable)
         units = []
         for ready in batch:
+            visit = _Visit.of(plan, ready, unusable.get(ready.page, 0))
             done.add(ready.page)
             if ready.short is None:
                 short.pop(ready.page, None)
@@ -440,19 +470,25 @@ class Importer:
                     page=ready.page,
                     missing=ready.short.missing,
                 )
+            if ready.reasons:
+                unusable[ready.page] = len(ready.reasons)
+                job.log.warning(
+                    "unusable entries in a page; counted as errors",
+                    page=ready.page,
+                    count=len(ready.reasons),
+                    reasons=ready.reasons[:3],
+                )
+            else:
+                unusable.pop(ready.page, None)
             units.append(
                 _page_transaction(
-                    job.job_id,
-                    ready,
-                    plan.dump(done, short.values()),
-                    first_visit=first_sweep and ready.page not in plan.done,
-                    new_page=ready.page not in plan.done,
-                    active_s=active_s,
+                    job.job_id, ready, plan.dump(done, short.values(), unusable), visit, active_s
                 )
             )
         results = await self._db.write_each(units)
         plan.done.update(ready.page for ready in batch)
         plan.short = short
+        plan.unusable = unusable
         if any(result.new_albums for result, _ in results):
             self._on_new_albums()
         for _, row in results:
