@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from musiqued.sim.faults import PAGE_FAULTS
+from musiqued.sim.pagefaults import PAGE_FAULTS
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.import_helpers import assert_exact, run_import, wait_job
@@ -94,9 +94,8 @@ def test_page_that_stays_short_ends_with_the_gap_stated(
     (where,) = job["missing"]["where"]
     assert (where["page"], where["missing"]) == (3, lacking)
     assert (where["from"] is None) == (kind in ("empty", "emptystr", "allplaying"))
-    assert f"{lacking} scrobble(s) Last.fm reports for the window could not be fetched" in (
-        job["error"]
-    )
+    said = f"{lacking} scrobble(s) Last.fm reports for the window could not be fetched"
+    assert said in job["error"]
     assert "page 3" in job["error"]
     unusable = 199 if kind == "allplaying" else 0
     assert job["tracks_errors"] == unusable

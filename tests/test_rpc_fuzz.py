@@ -28,9 +28,9 @@ from musiqued import wire
 from musiqued.app.daemon import build_services
 from musiqued.config import Config
 from musiqued.rpc.dispatch import Dispatcher
+from musiqued.rpc.listener import SocketListener
 from musiqued.rpc.methods import daemon as daemon_methods
 from musiqued.rpc.peers import AccessPolicy
-from musiqued.rpc.listener import SocketListener
 from musiqued.rpc.server import RpcServer
 from musiqued.services.events import EventBus
 from musiqued.storage import Database
