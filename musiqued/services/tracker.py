@@ -202,8 +202,10 @@ class Tracker:
     async def stop(self) -> None:
         """Stop polling and remember that it is stopped."""
         was_running = self.running
-        await self._cancel()
+        # Saved first, as in start: if the flag cannot be written (a full disk), the call
+        # fails and the tracker goes on as before, rather than coming back at the next start.
         await self._save(running=False)
+        await self._cancel()
         self._wanted = False
         if was_running:
             log.info("tracker stopped")

@@ -57,7 +57,7 @@ def prepare(path: Path) -> Found:
         raise StoreError(f"cannot read database {path}: {exc.strerror}") from None
     if size == 0:
         return Found.EMPTY
-    problem = header_problem(header, size)
+    problem = header_problem(header, size, wal=_has_wal(path))
     if problem is not None:
         raise CorruptDatabaseError(
             f"database {path} {problem}; restore it from a backup, or move it away to "
@@ -66,8 +66,20 @@ def prepare(path: Path) -> Found:
     return Found.EXISTING
 
 
-def header_problem(header: bytes, size: int) -> str | None:
-    """What is wrong with a database file of ``size`` bytes starting with ``header``."""
+def _has_wal(path: Path) -> bool:
+    try:
+        return path.with_name(f"{path.name}-wal").stat().st_size > 0
+    except OSError:
+        return False
+
+
+def header_problem(header: bytes, size: int, *, wal: bool = False) -> str | None:
+    """What is wrong with a database file of ``size`` bytes starting with ``header``.
+
+    ``wal``: a write-ahead log lies beside it. The file may then be shorter than its header
+    says: a checkpoint cut short (by a full disk, a crash) wrote page 1 but not the pages
+    after it, which the log still holds and SQLite replays.
+    """
     if len(header) < HEADER_SIZE or not header.startswith(MAGIC):
         if not header.strip(b"\x00"):
             return "is not a SQLite database: its header is all zeros"
@@ -78,6 +90,6 @@ def header_problem(header: bytes, size: int) -> str | None:
         return f"is damaged: its header gives an impossible page size ({raw_page_size})"
     pages = int.from_bytes(header[28:32], "big")
     # The page count is valid only when the change counter matches "version-valid-for".
-    if pages and header[24:28] == header[92:96] and size < pages * page_size:
+    if not wal and pages and header[24:28] == header[92:96] and size < pages * page_size:
         return f"is truncated: {size} bytes where its header says {pages * page_size}"
     return None
