@@ -112,6 +112,8 @@ def test_disk_full_pauses_the_import_then_it_resumes_by_itself(
                 (paused,) = events(daemon, "job paused: no space left")
                 assert paused["level"] == "error"
                 assert paused["job_id"] == job_id
+                line = daemon.call("daemon.status")["status"]
+                assert f"job {job_id} paused: no space left for the database" in line
                 refused = daemon.call_error("jobs.resume", {"job_id": job_id})
                 assert "no space left on" in refused.message
                 assert daemon.call("jobs.get", {"job_id": job_id})["state"] == "paused"

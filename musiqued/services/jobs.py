@@ -492,6 +492,10 @@ class JobRunner:
             total = job.get("pages_total") or 0
             percent = f"{100 * job['pages_done'] // total}%" if total else "starting"
             parts.append(f"{label} job {job_id}: {percent}")
+        parts.extend(
+            f"job {job_id} paused: no space left for the database"
+            for job_id in sorted(self._short_of_space)
+        )
         return ", ".join(parts) or None
 
     @property

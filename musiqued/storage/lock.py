@@ -50,8 +50,13 @@ class ExclusiveLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         except OSError as exc:
+            hint = (
+                f" (musiqued must be able to write in {self.path.parent})"
+                if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+                else ""
+            )
             raise StoreError(
-                f"cannot lock {self.guarded}: cannot open {self.path}: {exc.strerror}"
+                f"cannot lock {self.guarded}: cannot open {self.path}: {exc.strerror}{hint}"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
