@@ -30,16 +30,6 @@ def second_daemon(workdir: Path, name: str, *, socket: Path, database: Path) -> 
     return DaemonProcess(home, config, socket).start(wait=False)
 
 
-def exit_line(daemon: DaemonProcess) -> str:
-    """The one line a daemon that could not start printed (its log holds nothing else)."""
-    assert daemon.proc is not None
-    assert daemon.proc.wait(20) == EX_TEMPFAIL, daemon.logs()
-    lines = [line for line in daemon.logs().splitlines() if line.startswith("musiqued: ")]
-    assert len(lines) == 1, daemon.logs()
-    assert "Traceback" not in daemon.logs()
-    return lines[0]
-
-
 def test_second_daemon_on_the_same_database_exits_first(
     start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm, workdir: Path
 ) -> None:
@@ -52,7 +42,7 @@ def test_second_daemon_on_the_same_database_exits_first(
     wait_pages(first, job_id, 2)
     database = workdir / "musique.db"
     second = second_daemon(workdir, "second", socket=workdir / "s2.sock", database=database)
-    line = exit_line(second)
+    line = second.refused(EX_TEMPFAIL)
     assert first.proc is not None
     assert line == (
         f"musiqued: database {database} is in use by another musiqued (pid {first.proc.pid}); "
@@ -74,7 +64,7 @@ def test_second_daemon_on_the_same_socket_never_opens_its_database(
     first = start_daemon()
     other = workdir / "other.db"
     second = second_daemon(workdir, "second", socket=first.socket_path, database=other)
-    line = exit_line(second)
+    line = second.refused(EX_TEMPFAIL)
     assert first.proc is not None
     assert line == (
         f"musiqued: another musiqued (pid {first.proc.pid}) is already serving on "
@@ -113,7 +103,7 @@ def test_twenty_simultaneous_starts_on_one_socket(workdir: Path) -> None:
         for loser in daemons:
             if loser is winner:
                 continue
-            line = exit_line(loser)
+            line = loser.refused(EX_TEMPFAIL)
             assert f"(pid {winner.proc.pid}) is already serving on {socket_path}" in line
             assert not (loser.workdir / "m.db").exists()
         assert (winner.workdir / "m.db").exists()

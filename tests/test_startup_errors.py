@@ -28,13 +28,7 @@ def configured(workdir: Path, **daemon: str) -> DaemonProcess:
 
 def refused(daemon: DaemonProcess) -> str:
     """Start ``daemon``; it must exit 78 with exactly one line: that line."""
-    daemon.start(wait=False)
-    assert daemon.proc is not None
-    assert daemon.proc.wait(30) == EX_CONFIG, daemon.logs()
-    lines = [line for line in daemon.logs().splitlines() if line.startswith("musiqued: ")]
-    assert len(lines) == 1, daemon.logs()
-    assert "Traceback" not in daemon.logs()
-    return lines[0]
+    return daemon.start(wait=False).refused(EX_CONFIG)
 
 
 def a_real_database(workdir: Path) -> Path:

@@ -75,6 +75,28 @@ def daemon_on(workdir: Path, database: Path, **sections: Any) -> DaemonProcess:
     return DaemonProcess(workdir, workdir / "musiqued.toml", workdir / "d.sock")
 
 
+@contextlib.contextmanager
+def importing_on_a_small_disk(
+    sim: SimulatedLastfm, workdir: Path, *, pages: int
+) -> Iterator[tuple[DaemonProcess, Path, int]]:
+    """A daemon with its database on a small filesystem, importing ``sim``'s whole history
+    slowly, ``pages`` pages in: (daemon, mount point, job id)."""
+    with small_filesystem() as mount:
+        daemon = daemon_on(
+            workdir,
+            mount / "musique.db",
+            **sim.sections(requests_per_second=10.0, max_in_flight=2),
+            enrichment={"enabled": False},
+        ).start()
+        try:
+            job_id = daemon.call("import.start", {"all": True})["job_id"]
+            wait_pages(daemon, job_id, pages)
+            yield daemon, mount, job_id
+        finally:
+            daemon.stop()
+            daemon.kill()
+
+
 def events(daemon: DaemonProcess, name: str) -> list[dict[str, Any]]:
     return [r for r in daemon.log_records() if r.get("event") == name]
 
@@ -88,47 +110,34 @@ def test_disk_full_pauses_the_import_then_it_resumes_by_itself(
     says there is still no space; once space is back the daemon resumes the job by itself
     and the history ends exact."""
     lastfm_sim.reset(size=8000, seed=100)
-    with small_filesystem() as mount:
-        database = mount / "musique.db"
-        daemon = daemon_on(
-            workdir,
-            database,
-            **lastfm_sim.sections(requests_per_second=10.0, max_in_flight=2),
-            enrichment={"enabled": False},
-        ).start()
-        try:
-            job_id = daemon.call("import.start", {"all": True})["job_id"]
-            wait_pages(daemon, job_id, 3)
-            with disk_full(mount):
-                job = wait_job(daemon, job_id, PAUSED_FOR_SPACE)
-                assert job["state"] == "paused", job
-                assert job["error"].startswith(
-                    f"no space left on {mount} for the database; job {job_id} paused: it "
-                    "resumes by itself once space is free"
-                )
-                assert 3 <= job["pages_done"] < job["pages_total"]
-                stored = daemon.call("daemon.status")["listens"]
-                assert stored == job["tracks_imported"] == job["pages_done"] * 200
-                (paused,) = events(daemon, "job paused: no space left")
-                assert paused["level"] == "error"
-                assert paused["job_id"] == job_id
-                line = daemon.call("daemon.status")["status"]
-                assert f"job {job_id} paused: no space left for the database" in line
-                refused = daemon.call_error("jobs.resume", {"job_id": job_id})
-                assert "no space left on" in refused.message
-                assert daemon.call("jobs.get", {"job_id": job_id})["state"] == "paused"
-                conflict = daemon.call_error("import.start", {"all": True})
-                assert f"job {job_id} (import) is paused" in conflict.message
-            job = wait_job(daemon, job_id, timeout=90)
-            assert job["state"] == "done", job
-            assert (job["tracks_imported"], job["error"], job["missing"]) == (8000, None, None)
-            assert_exact(database, lastfm_sim.scrobbles())
-            assert events(daemon, "space is back; job resumed")
-            assert "Task exception was never retrieved" not in daemon.logs()
-            assert "Traceback" not in daemon.logs()
-        finally:
-            daemon.stop()
-            daemon.kill()
+    with importing_on_a_small_disk(lastfm_sim, workdir, pages=3) as (daemon, mount, job_id):
+        with disk_full(mount):
+            job = wait_job(daemon, job_id, PAUSED_FOR_SPACE)
+            assert job["state"] == "paused", job
+            assert job["error"].startswith(
+                f"no space left on {mount} for the database; job {job_id} paused: it "
+                "resumes by itself once space is free"
+            )
+            assert 3 <= job["pages_done"] < job["pages_total"]
+            stored = daemon.call("daemon.status")["listens"]
+            assert stored == job["tracks_imported"] == job["pages_done"] * 200
+            (paused,) = events(daemon, "job paused: no space left")
+            assert paused["level"] == "error"
+            assert paused["job_id"] == job_id
+            line = daemon.call("daemon.status")["status"]
+            assert f"job {job_id} paused: no space left for the database" in line
+            refused = daemon.call_error("jobs.resume", {"job_id": job_id})
+            assert "no space left on" in refused.message
+            assert daemon.call("jobs.get", {"job_id": job_id})["state"] == "paused"
+            conflict = daemon.call_error("import.start", {"all": True})
+            assert f"job {job_id} (import) is paused" in conflict.message
+        job = wait_job(daemon, job_id, timeout=90)
+        assert job["state"] == "done", job
+        assert (job["tracks_imported"], job["error"], job["missing"]) == (8000, None, None)
+        assert_exact(mount / "musique.db", lastfm_sim.scrobbles())
+        assert events(daemon, "space is back; job resumed")
+        assert "Task exception was never retrieved" not in daemon.logs()
+        assert "Traceback" not in daemon.logs()
 
 
 def test_disk_full_stops_the_tracker_storing_and_it_says_so(
@@ -249,26 +258,13 @@ def test_paused_for_space_resumes_at_the_next_start(
     lastfm_sim: SimulatedLastfm, workdir: Path
 ) -> None:
     """A job the daemon paused for lack of space (not a person) resumes when the daemon
-    starts again with space free; one a person paused stays paused."""
+    starts again with space free."""
     lastfm_sim.reset(size=4000, seed=103)
-    with small_filesystem() as mount:
-        database = mount / "musique.db"
-        daemon = daemon_on(
-            workdir,
-            database,
-            **lastfm_sim.sections(requests_per_second=10.0, max_in_flight=2),
-            enrichment={"enabled": False},
-        ).start()
-        try:
-            job_id = daemon.call("import.start", {"all": True})["job_id"]
-            wait_pages(daemon, job_id, 2)
-            with disk_full(mount):
-                assert wait_job(daemon, job_id, PAUSED_FOR_SPACE)["state"] == "paused"
-                daemon.stop()
-            daemon.start()
-            job = wait_job(daemon, job_id, timeout=90)
-            assert job["state"] == "done", job
-            assert_exact(database, lastfm_sim.scrobbles())
-        finally:
+    with importing_on_a_small_disk(lastfm_sim, workdir, pages=2) as (daemon, mount, job_id):
+        with disk_full(mount):
+            assert wait_job(daemon, job_id, PAUSED_FOR_SPACE)["state"] == "paused"
             daemon.stop()
-            daemon.kill()
+        daemon.start()
+        job = wait_job(daemon, job_id, timeout=90)
+        assert job["state"] == "done", job
+        assert_exact(mount / "musique.db", lastfm_sim.scrobbles())
