@@ -67,6 +67,9 @@ class _Ready:
     prepared: PreparedPage
     reasons: list[str]
     short: ShortPage | None
+    broken: int = 0
+    """How many of ``reasons`` are broken entries (not unstorable scrobbles): the page counts
+    as short by them too, so it is fetched again and, if it stays so, ends in the gap."""
 
 
 def outside_window(
@@ -244,19 +247,15 @@ class Importer:
                 await self._save_plan(job, plan)
                 continue
             missing = await self._missing(job, plan, probe.total)
-            again = sorted(set(plan.short) | set(plan.unusable))
-            if rewalks < MAX_REWALKS and again and (missing or plan.sweep == 1):
-                # Short pages, and pages with entries that could not be used: Last.fm may
-                # serve them whole now. (Unusable entries of a later sweep are not counted
-                # again, so only the first sweep's are worth a second look.)
+            if missing and plan.short and rewalks < MAX_REWALKS:
+                # Pages that stayed short or broken: Last.fm may serve them whole now.
                 rewalks += 1
                 job.log.warning(
-                    "fetching the short pages and those with unusable entries again",
+                    "scrobbles missing after the sweep; fetching the short pages again",
                     missing=missing,
-                    short=sorted(plan.short),
-                    unusable=sorted(plan.unusable),
+                    pages=sorted(plan.short),
                 )
-                await self._pages(job, plan, again)
+                await self._pages(job, plan, sorted(plan.short))
                 continue
             if missing:
                 raise await self._gap(job, plan, missing)
@@ -266,18 +265,21 @@ class Importer:
             return
 
     async def _missing(self, job: JobContext, plan: Plan, reported: int) -> int:
-        """Scrobbles Last.fm reports for the window that are neither stored nor counted as
-        unusable entries (``tracks_errors``, each with its reason); 0: none."""
+        """Scrobbles Last.fm reports for the window that are not stored: neither stored nor
+        counted as unusable (``tracks_errors``, each with its reason), plus the broken
+        entries among those counted (Last.fm may serve them whole later); 0: none. Only
+        unstorable scrobbles (Last.fm's own data: blank names, timestamps out of range) are
+        not missing."""
         if plan.limit is not None:
             # The N newest only: what the short pages lacked is what is missing.
             return plan.missing
         stored = await count_window(self._db, job.window_from, job.window_to)
         row = await store.get(self._db, job.job_id)
         unusable = int(row["tracks_errors"]) if row is not None else 0
-        return max(reported - stored - unusable, 0)
+        return max(reported - stored - unusable, 0) + sum(plan.broken.values())
 
     async def _gap(self, job: JobContext, plan: Plan, missing: int) -> TransientUpstreamError:
-        """The error a job ends with when Last.fm kept serving pages short (the gap is
+        """The error a job ends with when Last.fm kept serving pages short or broken (the gap is
         recorded in the checkpoint first: the job's ``missing`` field shows it)."""
         plan.gap = missing
         await self._save_plan(job, plan)
@@ -296,7 +298,7 @@ class Importer:
         )
         return TransientUpstreamError(
             f"{missing} scrobble(s) Last.fm reports for the window could not be fetched "
-            f"({place}); Last.fm kept serving short pages. "
+            f"({place}); Last.fm kept serving them short or broken. "
             f"`musiquectl jobs resume {job.job_id}` tries them again",
             kind="gap",
         )
@@ -430,7 +432,10 @@ class Importer:
     def _prepare(self, job: JobContext, plan: Plan, page: int, fetched: RecentTracksPage) -> _Ready:
         inside, reasons = outside_window(page, fetched.scrobbles, job.window_from, job.window_to)
         reasons = [f"page {page}: {reason}" for reason in fetched.rejected] + reasons
-        gap = short_page(page, plan.expected_size(page), inside, len(reasons))
+        # Unstorable scrobbles (blank names, timestamps out of range) are Last.fm's own data;
+        # anything else refused (no date, wrong types, outside the window) is a broken
+        # answer: the page is short by those entries too.
+        gap = short_page(page, plan.expected_size(page), inside, fetched.unstorable)
         prepared = prepare_page(
             plan.keep(page, inside),
             source="import",
@@ -438,10 +443,11 @@ class Importer:
             skip_existing=bool(job.params.get("skip_existing", True)),
         )
         if gap is not None and plan.limit is not None:
-            # Only the part of the page inside the N newest counts.
-            lacking = plan.kept_size(page) - len(plan.keep(page, inside))
+            # Only the part of the page inside the N newest counts (the unstorable entries
+            # may lie either side of the cut: no more than the page as a whole lacks).
+            lacking = min(gap.missing, plan.kept_size(page) - len(plan.keep(page, inside)))
             gap = ShortPage(gap.page, lacking, gap.newest, gap.oldest) if lacking > 0 else None
-        return _Ready(page, prepared, reasons, gap)
+        return _Ready(page, prepared, reasons, gap, len(reasons) - fetched.unstorable)
 
     async def _write(self, job: JobContext, plan: Plan, batch: list[_Ready]) -> None:
         """Store each page of ``batch`` with its checkpoint in its own transaction.
@@ -457,6 +463,7 @@ class Importer:
         done = set(plan.done)
         short = dict(plan.short)
         unusable = dict(plan.unusable)
+        broken = dict(plan.broken)
         units = []
         for ready in batch:
             visit = _Visit.of(plan, ready, unusable.get(ready.page, 0))
@@ -480,15 +487,24 @@ class Importer:
                 )
             else:
                 unusable.pop(ready.page, None)
+            if ready.broken:
+                broken[ready.page] = ready.broken
+            else:
+                broken.pop(ready.page, None)
             units.append(
                 _page_transaction(
-                    job.job_id, ready, plan.dump(done, short.values(), unusable), visit, active_s
+                    job.job_id,
+                    ready,
+                    plan.dump(done, short.values(), unusable, broken),
+                    visit,
+                    active_s,
                 )
             )
         results = await self._db.write_each(units)
         plan.done.update(ready.page for ready in batch)
         plan.short = short
         plan.unusable = unusable
+        plan.broken = broken
         if any(result.new_albums for result, _ in results):
             self._on_new_albums()
         for _, row in results:

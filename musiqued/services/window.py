@@ -34,18 +34,18 @@ class WindowPager:
         """Page ``page`` of ``[from_ts, to_ts)`` at ``limit`` per page, for ``job``.
 
         ``expect``: the scrobbles this page must hold; a page that comes back with fewer
-        (short, or empty) is fetched again after each of the policy's
-        ``short_page_pauses``, and the fullest answer is returned: the caller records a
-        page that stayed short. A page whole but for entries that cannot be used is fetched
-        again once (the importer walks such pages again after its sweep); entries that stay
-        unusable are the caller's to count as errors.
+        (short, empty, or with broken entries: no date, wrong types) is fetched again after
+        each of the policy's ``short_page_pauses``, and the fullest answer is returned: the
+        caller records a page that stayed short. Scrobbles Last.fm holds that cannot be
+        stored (a blank name, a timestamp out of range) are the same every time: a page
+        whole but for those is asked once more only.
         """
         best = await self._fetch(job, page=page, limit=limit, from_ts=from_ts, to_ts=to_ts)
         pauses = self._lastfm.require().retry.short_page_pauses
         for attempt, pause in enumerate(pauses, start=1):
             if len(best.scrobbles) >= expect:
                 break
-            if attempt > 1 and len(best.scrobbles) + len(best.rejected) >= expect:
+            if attempt > 1 and len(best.scrobbles) + best.unstorable >= expect:
                 break
             job.log.warning(
                 "page came back short; fetching it again",
