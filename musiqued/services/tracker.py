@@ -202,10 +202,15 @@ class Tracker:
     async def stop(self) -> None:
         """Stop polling and remember that it is stopped."""
         was_running = self.running
-        # Saved first, as in start: if the flag cannot be written (a full disk), the call
-        # fails and the tracker goes on as before, rather than coming back at the next start.
-        await self._save(running=False)
-        await self._cancel()
+        await self._cancel()  # first: the loop saves its own state too
+        try:
+            await self._save(running=False)
+        except MusiqueError:
+            # The flag cannot be written (a full disk): the call fails and the tracker goes
+            # on as before, rather than coming back unasked at the next start.
+            if was_running:
+                self._launch()
+            raise
         self._wanted = False
         if was_running:
             log.info("tracker stopped")

@@ -74,8 +74,6 @@ class Database:
         self._reader: aiosqlite.Connection | None = None
         self.created = False
         """True when ``open`` created the file (or found it empty): a new history."""
-        self.found: Found | None = None
-        """What ``open`` found at the path: nothing, a 0-byte file, a database."""
         # Bumped after every write hop: read results cached against it stay exact without
         # re-running the query on every call (``fetchall(cached=True)``).
         self.generation = 0
@@ -83,9 +81,9 @@ class Database:
 
     async def open(self) -> None:
         try:
-            self.found = prepare(self.path)
-            self.created = self.found is not Found.EXISTING
-            if self.found is Found.EMPTY:
+            found = prepare(self.path)
+            self.created = found is not Found.EXISTING
+            if found is Found.EMPTY:
                 log.warning("database file was empty; initialising it", database=str(self.path))
 
             def setup(conn: sqlite3.Connection) -> None:
