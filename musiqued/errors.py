@@ -4,6 +4,7 @@
 
     MusiqueError
     ├── ConfigError                 bad configuration: needs a human (exit 78)
+    ├── AlreadyRunningError         another musiqued holds the database or the socket (exit 75)
     ├── StoreError                  the database cannot be used
     │   ├── SchemaTooNewError       written by a newer musiqued
     │   ├── StorageFullError        no space left for a write: retry once space is back
@@ -42,6 +43,16 @@ class ConfigError(MusiqueError):
     """The configuration is invalid; the message names the file, key and reason."""
 
     kind = "config"
+
+
+class AlreadyRunningError(MusiqueError):
+    """Another musiqued holds the database or the socket; the message says which and who."""
+
+    kind = "already_running"
+
+    def __init__(self, message: str, *, holder_pid: int | None = None) -> None:
+        super().__init__(message)
+        self.holder_pid = holder_pid
 
 
 class StoreError(MusiqueError):

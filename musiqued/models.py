@@ -88,3 +88,8 @@ class RecentTracksPage:
     total: int
     rejected: list[str] = field(default_factory=list)
     """Why each entry that was neither a usable scrobble nor now playing was left out."""
+    unstorable: int = 0
+    """How many of ``rejected`` are scrobbles as Last.fm holds them that cannot be stored (a
+    blank artist or title, a timestamp out of range): the same however often it is asked.
+    The others (no date, wrong types, not an object) make a broken answer, which may come
+    whole when asked again."""

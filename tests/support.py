@@ -177,6 +177,16 @@ class DaemonProcess:
                 continue
         return records
 
+    def refused(self, status: int, timeout: float = 30.0) -> str:
+        """Wait for a daemon that could not start to exit with ``status``; the one line it
+        printed (``musiqued: …``), with no traceback anywhere."""
+        assert self.proc is not None
+        assert self.proc.wait(timeout) == status, self.logs()
+        lines = [line for line in self.logs().splitlines() if line.startswith("musiqued: ")]
+        assert len(lines) == 1, self.logs()
+        assert "Traceback" not in self.logs()
+        return lines[0]
+
     def signal(self, signum: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(signum)

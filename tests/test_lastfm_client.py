@@ -12,7 +12,7 @@ import pytest
 
 from musiqued.errors import FatalUpstreamError, TransientUpstreamError
 from musiqued.models import Scrobble
-from musiqued.sim.faults import FAULT_KINDS
+from musiqued.sim.faults import WIRE_FAULTS
 from musiqued.sim.lastfm import LastfmSim
 from musiqued.upstream.lastfm import (
     LastfmClient,
@@ -187,11 +187,12 @@ async def test_now_playing_is_split_out(
     assert page.now_playing.title == "Glósóli"
 
 
-@pytest.mark.parametrize("kind", FAULT_KINDS)
+@pytest.mark.parametrize("kind", WIRE_FAULTS)
 async def test_every_fault_kind_still_gives_exact_pages(
     lastfm_sim: SimulatedLastfm, kind: str
 ) -> None:
-    """At a 30% fault rate of each kind, every page is retried until it is exact."""
+    """At a 30% fault rate of each kind on the wire, every page is retried until it is
+    exact (a page served short is the pager's to fetch again: test_import_page_faults)."""
     lastfm_sim.set_faults(rate=0.3, kinds=[kind], slow_seconds=0.05, burst=2, seed=3)
     client = make_client(
         lastfm_sim, governor=Governor(1000, 4, hold_seconds=0.05, recovery_per_second=5)

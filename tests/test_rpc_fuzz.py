@@ -28,6 +28,7 @@ from musiqued import wire
 from musiqued.app.daemon import build_services
 from musiqued.config import Config
 from musiqued.rpc.dispatch import Dispatcher
+from musiqued.rpc.listener import SocketListener
 from musiqued.rpc.methods import daemon as daemon_methods
 from musiqued.rpc.peers import AccessPolicy
 from musiqued.rpc.server import RpcServer
@@ -85,21 +86,18 @@ def served() -> Iterator[_Served]:
         events = EventBus()
         services = build_services(Config(), db, events, control=_Control(db, events))
         dispatcher = Dispatcher({m.name: m for m in daemon_methods.METHODS}, services)
-        server = RpcServer(
-            dispatcher,
-            path=workdir / "fuzz.sock",
-            mode=0o600,
-            policy=AccessPolicy(),
-            idle_timeout=60.0,
-        )
+        listener = SocketListener(workdir / "fuzz.sock", mode=0o600)
+        server = RpcServer(dispatcher, listener=listener, policy=AccessPolicy(), idle_timeout=60.0)
 
         async def start() -> None:
+            await listener.open()
             await db.open()
             await server.open()
 
         async def stop() -> None:
             await server.close()
             await db.close()
+            await listener.close()
 
         asyncio.run_coroutine_threadsafe(start(), loop).result(30)
         try:

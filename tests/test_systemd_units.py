@@ -89,7 +89,7 @@ def test_units_say_what_the_contract_asks() -> None:
         "ExecStart=/usr/local/bin/musiqued --config /etc/musique/musiqued.toml",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
-        "RestartPreventExitStatus=78",
+        "RestartPreventExitStatus=75 78",
         "StateDirectory=musiqued",
         "RuntimeDirectory=musiqued",
         "ConfigurationDirectory=musique",

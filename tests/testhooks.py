@@ -5,7 +5,9 @@ request stays in flight for as long as asked) and logs ``test.block started`` fi
 test knows the request is being worked on;
 ``test.log`` logs an arbitrary event, so the journald tests control the fields sent;
 ``test.modules`` says which of the named modules the daemon has imported (e.g. that an
-import never loads pylast).
+import never loads pylast);
+``test.lastfm_retry`` shortens how long the daemon insists with Last.fm (the client's
+``RetryPolicy``), so a test of a fault that never clears ends in seconds, not minutes.
 The product never sees them: the test entry point hands them to the daemon as extra methods.
 """
 
@@ -19,6 +21,7 @@ import structlog
 from pydantic import Field
 
 from musiqued.rpc.table import CallContext, Method, Params
+from musiqued.upstream.lastfm import RetryPolicy
 
 log = structlog.get_logger("musiqued.testhooks")
 
@@ -61,8 +64,27 @@ async def modules(_: CallContext, params: ModulesParams) -> dict[str, Any]:
     return {"loaded": [name for name in params.names if name in sys.modules]}
 
 
+class RetryParams(Params):
+    base_delay: float = Field(default=0.01, ge=0)
+    max_delay: float = Field(default=0.05, ge=0)
+    page_pauses: tuple[float, ...] = (0.05, 0.05, 0.05)
+    short_page_pauses: tuple[float, ...] = (0.05, 0.05, 0.05)
+
+
+async def lastfm_retry(ctx: CallContext, params: RetryParams) -> dict[str, Any]:
+    policy = RetryPolicy(
+        base_delay=params.base_delay,
+        max_delay=params.max_delay,
+        page_pauses=params.page_pauses,
+        short_page_pauses=params.short_page_pauses,
+    )
+    ctx.services.lastfm.client.retry = policy
+    return {"retry": repr(policy)}
+
+
 TEST_METHODS = (
     Method("test.block", BlockParams, block, "Block the event loop (tests only)."),
     Method("test.log", LogParams, log_event, "Log an event with fields (tests only)."),
     Method("test.modules", ModulesParams, modules, "Which modules are loaded (tests only)."),
+    Method("test.lastfm_retry", RetryParams, lastfm_retry, "Retry Last.fm quickly (tests only)."),
 )

@@ -14,12 +14,33 @@ import click
 
 from musiqued import __version__
 from musiqued.app.config import load_config
-from musiqued.errors import ConfigError, MusiqueError
+from musiqued.errors import (
+    AlreadyRunningError,
+    ConfigError,
+    MusiqueError,
+    StorageFullError,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from musiqued.rpc.table import Method
 
 EX_CONFIG = 78
+"""A human must fix something (configuration, database file, socket path): systemd's
+``RestartPreventExitStatus=`` lists it, so a restart loop cannot hide it."""
+EX_TEMPFAIL = 75
+"""Another musiqued holds the database or the socket; also in ``RestartPreventExitStatus=``."""
+
+
+def exit_status(exc: MusiqueError) -> int:
+    """The process exit status for an error that stops the daemon."""
+    if isinstance(exc, AlreadyRunningError):
+        return EX_TEMPFAIL
+    if isinstance(exc, StorageFullError):
+        return 1  # space may come back: let systemd try again
+    if isinstance(exc, ConfigError | StoreError):
+        return EX_CONFIG
+    return 1
 
 
 def _fail(message: str, status: int) -> None:
@@ -88,7 +109,7 @@ def command(extra_methods: Sequence[Method] = ()) -> click.Command:
         try:
             status = _run(daemon.run())
         except MusiqueError as exc:
-            _fail(exc.message, EX_CONFIG if isinstance(exc, ConfigError) else 1)
+            _fail(exc.message, exit_status(exc))
             return
         sys.exit(status)
 

@@ -28,6 +28,7 @@ from musiqued.app.systemd import Notifier
 from musiqued.config import Config
 from musiqued.errors import ConfigError
 from musiqued.rpc.dispatch import Dispatcher
+from musiqued.rpc.listener import SocketListener
 from musiqued.rpc.methods import METHODS, with_extra
 from musiqued.rpc.peers import AccessPolicy
 from musiqued.rpc.server import RpcServer
@@ -43,6 +44,7 @@ from musiqued.services.tracker import Tracker
 from musiqued.services.verifier import Verifier
 from musiqued.services.window import WindowPager
 from musiqued.storage import Database
+from musiqued.storage.lock import DatabaseLock
 
 if TYPE_CHECKING:
     from musiqued.http.api import HttpApi
@@ -130,9 +132,15 @@ class Daemon:
         self._stop_requested = asyncio.Event()
         self._opened: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._database_error: str | None = None
 
         self.events = EventBus()
-        self.db = Database(config.daemon.database)
+        database = config.daemon.database
+        self.db_lock = DatabaseLock(database)
+        self.listener = SocketListener(
+            config.daemon.socket, mode=config.daemon.socket_mode_bits, inherited=inherited_socket
+        )
+        self.db = Database(database)
         self.services = build_services(config, self.db, self.events, control=self)
         self.lastfm = self.services.lastfm
         self.jobs = self.services.jobs
@@ -143,11 +151,9 @@ class Daemon:
         self.dispatcher = Dispatcher(with_extra(METHODS, extra_methods), self.services)
         self.rpc = RpcServer(
             self.dispatcher,
-            path=config.daemon.socket,
-            mode=config.daemon.socket_mode_bits,
+            listener=self.listener,
             policy=AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids),
             idle_timeout=config.daemon.idle_timeout_seconds,
-            inherited=inherited_socket,
         )
         self.http: HttpApi | None = None
         self._status_lines: tuple[Callable[[], str | None], ...] = (
@@ -176,6 +182,11 @@ class Daemon:
     def _components(self) -> list[tuple[str, Component]]:
         """In open order; closed in reverse."""
         return [
+            # First, before anything touches the database or the socket: one daemon per
+            # database, then one per socket (a second daemon stops here, exit 75).
+            ("database lock", self.db_lock),
+            # Bound and listening from here on; served once everything is up.
+            ("socket", self.listener),
             ("database", self.db),
             # First of the services: every one calls Last.fm through it.
             ("lastfm", self.lastfm),
@@ -313,6 +324,7 @@ class Daemon:
             await self._open_http()
 
     async def status(self) -> dict[str, Any]:
+        self._check_database()
         governor = self.lastfm.governor
         return {
             "version": __version__,
@@ -320,6 +332,8 @@ class Daemon:
             "pid": os.getpid(),
             "uptime_s": self.uptime_s,
             "database": str(self.config.daemon.database),
+            # Set when the database file was deleted or replaced under the daemon.
+            "database_error": self._database_error,
             "socket": str(self.socket_path),
             "configured": {
                 "lastfm": self.config.lastfm.configured,
@@ -350,21 +364,35 @@ class Daemon:
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            self._check_database()
             self.notifier.status(self.status_line())
+
+    def _check_database(self) -> None:
+        """Is the database file still the one we write? Say so loudly, once, when it is not
+        (the writer refuses every write from then on)."""
+        if self._database_error is not None:
+            return
+        problem = self.db.check_file()
+        if problem is None:
+            return
+        self._database_error = f"{problem}; writes stopped, restart musiqued"
+        log.error(
+            "database file gone; writes stopped",
+            database=str(self.config.daemon.database),
+            error=self._database_error,
+        )
+        self.events.publish("daemon", event="database_gone", error=self._database_error)
 
     def status_line(self) -> str:
         parts = [text for line in self._status_lines if (text := line())]
+        if self._database_error is not None:
+            parts.insert(0, f"DATABASE GONE: {self._database_error}")
         return "; ".join(parts) if parts else "idle"
 
     @property
     def socket_path(self) -> Path:
-        if self._inherited_socket is not None:
-            # Activated: the socket systemd bound, wherever the config says it would be.
-            with contextlib.suppress(OSError):
-                name = self._inherited_socket.getsockname()
-                if isinstance(name, str) and name:
-                    return Path(name)
-        return self.config.daemon.socket
+        """The socket clients use (when activated, the one systemd bound)."""
+        return self.listener.served_path
 
     @property
     def uptime_s(self) -> float:

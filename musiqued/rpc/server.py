@@ -8,27 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import os
-import socket
-import stat
 from pathlib import Path
 
 import structlog
 
 from musiqued import wire
-from musiqued.errors import MusiqueError
 from musiqued.rpc import protocol
 from musiqued.rpc.dispatch import Dispatcher
+from musiqued.rpc.listener import BACKLOG, SocketListener
 from musiqued.rpc.peers import AccessPolicy, RefusalLog, peer_groups, peer_of
 from musiqued.rpc.table import Peer
 from musiqued.services.events import Subscription
 
 log = structlog.get_logger("musiqued.rpc")
-
-
-class SocketInUseError(MusiqueError):
-    kind = "socket_in_use"
 
 
 class _Connection:
@@ -115,22 +107,17 @@ class RpcServer:
         self,
         dispatcher: Dispatcher,
         *,
-        path: Path,
-        mode: int,
+        listener: SocketListener,
         policy: AccessPolicy,
         idle_timeout: float,
-        inherited: socket.socket | None = None,
     ) -> None:
         self._dispatcher = dispatcher
-        self.path = path
-        self._mode = mode
+        self._listener = listener
         self._policy = policy
         self._refusals = RefusalLog()
         self.idle_timeout = idle_timeout
-        self._inherited = inherited
         self._server: asyncio.AbstractServer | None = None
         self._connections: dict[asyncio.Task[None], _Connection] = {}
-        self._bound_inode: int | None = None
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -154,57 +141,21 @@ class RpcServer:
 
     @property
     def activated(self) -> bool:
-        return self._inherited is not None
+        return self._listener.activated
+
+    @property
+    def path(self) -> Path:
+        return self._listener.served_path
 
     @property
     def connection_count(self) -> int:
         return len(self._connections)
 
     async def open(self) -> None:
+        """Serve on the listener's socket (claimed earlier, see ``rpc/listener.py``)."""
         self._sweeper = asyncio.create_task(self._sweep_idle(), name="rpc idle sweeper")
-        if self._inherited is not None:
-            self._server = await asyncio.start_unix_server(
-                self._serve, sock=self._inherited, limit=wire.MAX_LINE_BYTES, backlog=512
-            )
-            return
-        await asyncio.to_thread(self._claim_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The umask makes the socket born with its final mode: no window where it is wider.
-        old_umask = os.umask(0o777 & ~self._mode)
-        try:
-            self._server = await asyncio.start_unix_server(
-                self._serve, path=str(self.path), limit=wire.MAX_LINE_BYTES, backlog=512
-            )
-        finally:
-            os.umask(old_umask)
-        os.chmod(self.path, self._mode)
-        self._bound_inode = self.path.stat().st_ino
-
-    def _claim_path(self) -> None:
-        """Replace a stale socket file; refuse one that a live daemon answers on."""
-        try:
-            info = self.path.lstat()
-        except FileNotFoundError:
-            return
-        if not stat.S_ISSOCK(info.st_mode):
-            raise SocketInUseError(
-                f"{self.path} exists and is not a socket; refusing to replace it"
-            )
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        probe.settimeout(1.0)
-        try:
-            probe.connect(str(self.path))
-        except OSError as exc:
-            if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
-                log.info("replacing stale socket file", socket=str(self.path))
-                self.path.unlink(missing_ok=True)
-                return
-            raise SocketInUseError(f"cannot probe {self.path}: {exc.strerror}") from None
-        finally:
-            probe.close()
-        raise SocketInUseError(
-            f"another musiqued is already serving on {self.path}; stop it first "
-            "(musiquectl --socket PATH status shows it)"
+        self._server = await asyncio.start_unix_server(
+            self._serve, sock=self._listener.sock, limit=wire.MAX_LINE_BYTES, backlog=BACKLOG
         )
 
     async def stop_accepting(self) -> None:
@@ -214,7 +165,7 @@ class RpcServer:
     async def close(self, grace: float = 5.0) -> None:
         """Stop accepting, answer requests in flight (up to ``grace`` s), end every connection.
 
-        The socket file we created is removed (not one systemd owns).
+        The listener (closed after this) removes the socket file.
         """
         await self.stop_accepting()
         self._closing = True
@@ -239,11 +190,6 @@ class RpcServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
-        if self._bound_inode is not None:
-            with contextlib.suppress(OSError):
-                if self.path.stat().st_ino == self._bound_inode:
-                    self.path.unlink()
-            self._bound_inode = None
 
     async def _sweep_idle(self) -> None:
         """Close connections silent for ``idle_timeout``; event subscribers are exempt.

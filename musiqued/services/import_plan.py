@@ -71,6 +71,12 @@ class Plan:
     base_pages: int = 0
     """Pages counted by earlier sweeps (``pages_total`` adds them up)."""
     short: dict[int, ShortPage] = field(default_factory=dict)
+    unusable: dict[int, int] = field(default_factory=dict)
+    """Pages committed with entries that could not be used (counted in ``tracks_errors``):
+    how many. Walked again after the sweep, in case Last.fm serves them whole then."""
+    broken: dict[int, int] = field(default_factory=dict)
+    """Of those, the broken entries (no date, wrong types; not the unstorable scrobbles
+    Last.fm holds): still missing."""
     gap: int | None = None
     """Scrobbles still missing when the job last ended (None: no gap found)."""
 
@@ -110,11 +116,21 @@ class Plan:
             sweep=int(checkpoint.get("sweep", 1)),
             base_pages=int(checkpoint.get("base_pages", 0)),
             short={s.page: s for s in short},
+            unusable={int(row[0]): int(row[1]) for row in checkpoint.get("unusable", [])},
+            broken={int(row[0]): int(row[2]) for row in checkpoint.get("unusable", []) if row[2]},
             gap=checkpoint.get("gap"),
         )
 
-    def dump(self, done: Iterable[int], short: Iterable[ShortPage] | None = None) -> dict[str, Any]:
+    def dump(
+        self,
+        done: Iterable[int],
+        short: Iterable[ShortPage] | None = None,
+        unusable: dict[int, int] | None = None,
+        broken: dict[int, int] | None = None,
+    ) -> dict[str, Any]:
         kept = self.short.values() if short is None else short
+        flawed = self.unusable if unusable is None else unusable
+        damaged = self.broken if broken is None else broken
         return {
             "per_page": self.per_page,
             "pages_total": self.pages_total,
@@ -125,6 +141,7 @@ class Plan:
             "sweep": self.sweep,
             "base_pages": self.base_pages,
             "short": [s.dump() for s in sorted(kept, key=lambda s: s.page)],
+            "unusable": [[page, flawed[page], damaged.get(page, 0)] for page in sorted(flawed)],
             "gap": self.gap,
         }
 

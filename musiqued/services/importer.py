@@ -67,6 +67,9 @@ class _Ready:
     prepared: PreparedPage
     reasons: list[str]
     short: ShortPage | None
+    broken: int = 0
+    """How many of ``reasons`` are broken entries (not unstorable scrobbles): the page counts
+    as short by them too, so it is fetched again and, if it stays so, ends in the gap."""
 
 
 def outside_window(
@@ -88,22 +91,44 @@ def outside_window(
     return inside, reasons
 
 
-def _page_transaction(
-    job_id: int,
-    ready: _Ready,
-    checkpoint: dict[str, Any],
-    *,
-    first_visit: bool,
-    new_page: bool,
-    active_s: float,
-) -> Callable[[sqlite3.Connection], tuple[StoreResult, dict[str, Any]]]:
-    """One page and its checkpoint, to run on the writer's thread (values only, no live state).
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    """What committing a page adds to the job's counters besides what it newly stores.
 
-    ``first_visit``: the first sweep's first commit of this page: its skipped scrobbles and
-    unusable entries count (a later sweep, or a short page fetched again, sees them again:
-    not news; only what it newly stores counts). ``new_page``: the page counts in
-    ``pages_done``.
+    The first sweep's first commit of a page counts its skipped scrobbles and unusable
+    entries. Fetched again in the first sweep (a short page, or one with unusable entries),
+    its unusable entries replace the ones it had (the count changes by the difference).
+    A later sweep sees the same entries again: not news; only what it newly stores counts.
     """
+
+    first: bool
+    new_page: bool
+    errors: int = 0
+    reasons: tuple[str, ...] = ()
+    replaces: str | None = None
+
+    @classmethod
+    def of(cls, plan: Plan, ready: _Ready, unusable_before: int) -> _Visit:
+        new_page = ready.page not in plan.done
+        if plan.sweep != 1:
+            return cls(first=False, new_page=new_page)
+        reasons = tuple(ready.reasons)
+        if new_page:
+            return cls(first=True, new_page=True, errors=len(reasons), reasons=reasons)
+        return cls(
+            first=False,
+            new_page=False,
+            errors=len(reasons) - unusable_before,
+            reasons=reasons,
+            replaces=f"page {ready.page}: ",
+        )
+
+
+def _page_transaction(
+    job_id: int, ready: _Ready, checkpoint: dict[str, Any], visit: _Visit, active_s: float
+) -> Callable[[sqlite3.Connection], tuple[StoreResult, dict[str, Any]]]:
+    """One page and its checkpoint, to run on the writer's thread (values only, no live
+    state)."""
 
     def transaction(conn: sqlite3.Connection) -> tuple[StoreResult, dict[str, Any]]:
         result = ready.prepared.write(conn)
@@ -112,12 +137,13 @@ def _page_transaction(
             job_id,
             PageProgress(
                 checkpoint=checkpoint,
-                imported=result.imported + (result.refreshed if first_visit else 0),
-                skipped=result.skipped if first_visit else 0,
-                errors=len(ready.reasons) if first_visit else 0,
-                reasons=ready.reasons if first_visit else (),
+                imported=result.imported + (result.refreshed if visit.first else 0),
+                skipped=result.skipped if visit.first else 0,
+                errors=visit.errors,
+                reasons=visit.reasons,
+                replaces=visit.replaces,
                 active_s=active_s,
-                pages=1 if new_page else 0,
+                pages=1 if visit.new_page else 0,
             ),
         )
         return result, row
@@ -221,34 +247,39 @@ class Importer:
                 await self._save_plan(job, plan)
                 continue
             missing = await self._missing(job, plan, probe.total)
-            if not missing:
-                if plan.gap is not None:
-                    plan.gap = None
-                    await self._save_plan(job, plan)
-                return
-            if rewalks >= MAX_REWALKS or not plan.short:
+            if missing and plan.short and rewalks < MAX_REWALKS:
+                # Pages that stayed short or broken: Last.fm may serve them whole now.
+                rewalks += 1
+                job.log.warning(
+                    "scrobbles missing after the sweep; fetching the short pages again",
+                    missing=missing,
+                    pages=sorted(plan.short),
+                )
+                await self._pages(job, plan, sorted(plan.short))
+                continue
+            if missing:
                 raise await self._gap(job, plan, missing)
-            rewalks += 1
-            job.log.warning(
-                "scrobbles missing after the sweep; fetching the short pages again",
-                missing=missing,
-                pages=sorted(plan.short),
-            )
-            await self._pages(job, plan, sorted(plan.short))
+            if plan.gap is not None:
+                plan.gap = None
+                await self._save_plan(job, plan)
+            return
 
     async def _missing(self, job: JobContext, plan: Plan, reported: int) -> int:
-        """Scrobbles Last.fm reports for the window that are neither stored nor counted as
-        unusable entries (``tracks_errors``, each with its reason); 0: none."""
+        """Scrobbles Last.fm reports for the window that are not stored: neither stored nor
+        counted as unusable (``tracks_errors``, each with its reason), plus the broken
+        entries among those counted (Last.fm may serve them whole later); 0: none. Only
+        unstorable scrobbles (Last.fm's own data: blank names, timestamps out of range) are
+        not missing."""
         if plan.limit is not None:
             # The N newest only: what the short pages lacked is what is missing.
             return plan.missing
         stored = await count_window(self._db, job.window_from, job.window_to)
         row = await store.get(self._db, job.job_id)
         unusable = int(row["tracks_errors"]) if row is not None else 0
-        return max(reported - stored - unusable, 0)
+        return max(reported - stored - unusable, 0) + sum(plan.broken.values())
 
     async def _gap(self, job: JobContext, plan: Plan, missing: int) -> TransientUpstreamError:
-        """The error a job ends with when Last.fm kept serving pages short (the gap is
+        """The error a job ends with when Last.fm kept serving pages short or broken (the gap is
         recorded in the checkpoint first: the job's ``missing`` field shows it)."""
         plan.gap = missing
         await self._save_plan(job, plan)
@@ -267,7 +298,7 @@ class Importer:
         )
         return TransientUpstreamError(
             f"{missing} scrobble(s) Last.fm reports for the window could not be fetched "
-            f"({place}); Last.fm kept serving short pages. "
+            f"({place}); Last.fm kept serving them short or broken. "
             f"`musiquectl jobs resume {job.job_id}` tries them again",
             kind="gap",
         )
@@ -401,7 +432,10 @@ class Importer:
     def _prepare(self, job: JobContext, plan: Plan, page: int, fetched: RecentTracksPage) -> _Ready:
         inside, reasons = outside_window(page, fetched.scrobbles, job.window_from, job.window_to)
         reasons = [f"page {page}: {reason}" for reason in fetched.rejected] + reasons
-        gap = short_page(page, plan.expected_size(page), inside, len(reasons))
+        # Unstorable scrobbles (blank names, timestamps out of range) are Last.fm's own data;
+        # anything else refused (no date, wrong types, outside the window) is a broken
+        # answer: the page is short by those entries too.
+        gap = short_page(page, plan.expected_size(page), inside, fetched.unstorable)
         prepared = prepare_page(
             plan.keep(page, inside),
             source="import",
@@ -409,10 +443,11 @@ class Importer:
             skip_existing=bool(job.params.get("skip_existing", True)),
         )
         if gap is not None and plan.limit is not None:
-            # Only the part of the page inside the N newest counts.
-            lacking = plan.kept_size(page) - len(plan.keep(page, inside))
+            # Only the part of the page inside the N newest counts (the unstorable entries
+            # may lie either side of the cut: no more than the page as a whole lacks).
+            lacking = min(gap.missing, plan.kept_size(page) - len(plan.keep(page, inside)))
             gap = ShortPage(gap.page, lacking, gap.newest, gap.oldest) if lacking > 0 else None
-        return _Ready(page, prepared, reasons, gap)
+        return _Ready(page, prepared, reasons, gap, len(reasons) - fetched.unstorable)
 
     async def _write(self, job: JobContext, plan: Plan, batch: list[_Ready]) -> None:
         """Store each page of ``batch`` with its checkpoint in its own transaction.
@@ -424,12 +459,14 @@ class Importer:
         of the batch before it. New albums are tagged and counted by the ``albums_enqueue``
         trigger as they are made.
         """
-        first_sweep = plan.sweep == 1
         active_s = job.active_s()
         done = set(plan.done)
         short = dict(plan.short)
+        unusable = dict(plan.unusable)
+        broken = dict(plan.broken)
         units = []
         for ready in batch:
+            visit = _Visit.of(plan, ready, unusable.get(ready.page, 0))
             done.add(ready.page)
             if ready.short is None:
                 short.pop(ready.page, None)
@@ -440,19 +477,34 @@ class Importer:
                     page=ready.page,
                     missing=ready.short.missing,
                 )
+            if ready.reasons:
+                unusable[ready.page] = len(ready.reasons)
+                job.log.warning(
+                    "unusable entries in a page; counted as errors",
+                    page=ready.page,
+                    count=len(ready.reasons),
+                    reasons=ready.reasons[:3],
+                )
+            else:
+                unusable.pop(ready.page, None)
+            if ready.broken:
+                broken[ready.page] = ready.broken
+            else:
+                broken.pop(ready.page, None)
             units.append(
                 _page_transaction(
                     job.job_id,
                     ready,
-                    plan.dump(done, short.values()),
-                    first_visit=first_sweep and ready.page not in plan.done,
-                    new_page=ready.page not in plan.done,
-                    active_s=active_s,
+                    plan.dump(done, short.values(), unusable, broken),
+                    visit,
+                    active_s,
                 )
             )
         results = await self._db.write_each(units)
         plan.done.update(ready.page for ready in batch)
         plan.short = short
+        plan.unusable = unusable
+        plan.broken = broken
         if any(result.new_albums for result, _ in results):
             self._on_new_albums()
         for _, row in results:

@@ -15,6 +15,14 @@ checkpoint. A ``paused`` job stays paused: a person asked for that, a restart do
 it. A job that cannot resume (e.g. the Last.fm credentials were removed) stays
 ``interrupted`` with the reason in ``error`` until ``resume`` is called.
 
+Storage failures: a write that fails for lack of space (``StorageFullError``) pauses the job
+with the reason in ``error`` (nothing of the failed page was committed); the runner watches
+the free space and resumes it by itself once space is back (``resume`` works too), and so
+does the next start. A database file deleted or replaced under the daemon
+(``DatabaseGoneError``) interrupts the job: nothing can be written any more. When even the
+new state cannot be written (the disk is that full), the runner keeps it in memory and shows
+it (``held``), so a job never stays ``running`` without a task.
+
 Pause and cancel cancel the job's task: because a job commits its checkpoint in the same
 transaction as the rows it covers, a cancelled page is simply rolled back and fetched again
 on resume. So a job body needs no pause logic of its own.
@@ -51,11 +59,18 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
-from musiqued.errors import ConflictError, MusiqueError, NotFoundError
+from musiqued.errors import (
+    ConflictError,
+    DatabaseGoneError,
+    MusiqueError,
+    NotFoundError,
+    StorageFullError,
+    StoreError,
+)
 from musiqued.services.events import EventBus
 from musiqued.storage import jobs as store
 from musiqued.storage.db import Database
@@ -63,8 +78,14 @@ from musiqued.storage.jobs import ACTIVE_STATES, JobState
 
 log = structlog.get_logger("musiqued.jobs")
 
+E = TypeVar("E", bound=BaseException)
+
 RESUMABLE_AT_START: tuple[JobState, ...] = ("running", "queued", "interrupted")
 RESUMABLE: tuple[JobState, ...] = ("paused", "failed", "interrupted")
+SPACE_POLL_S = 2.0
+"""How often a job paused for lack of space looks at the free space again."""
+SPACE_MARGIN = 1 << 20
+"""Free bytes beyond what was free at the failure that count as "space is back"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +141,11 @@ class JobRunner:
         self._latest: dict[int, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
         self._started = False
+        self._held: dict[int, tuple[JobState, str]] = {}
+        """Jobs whose state could not be written (the disk was full): what it should say."""
+        self._short_of_space: dict[int, int] = {}
+        """Jobs paused for lack of space → the free bytes when their write failed."""
+        self._space_watch: asyncio.Task[None] | None = None
 
     def register(self, kind: JobKind) -> None:
         if kind.name in self._kinds:
@@ -129,17 +155,27 @@ class JobRunner:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Resume the jobs a previous run left running, queued or interrupted."""
+        """Resume the jobs a previous run left running, queued or interrupted, and those the
+        daemon paused for lack of space (a person's pause clears ``error``)."""
         self._started = True
-        for row in await store.with_states(self._db, RESUMABLE_AT_START):
+        rows = await store.with_states(self._db, (*RESUMABLE_AT_START, "paused"))
+        for row in rows:
+            if row["state"] == "paused" and not row["error"]:
+                continue
             log.info("resuming job", job_id=row["id"], job_kind=row["kind"], state=row["state"])
             await self._launch(row["id"], row["kind"], at_start=True)
 
     async def close(self) -> None:
         """Interrupt running jobs: their checkpoints are committed, they resume at next start."""
         self._started = False
+        if self._space_watch is not None:
+            self._space_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._space_watch
+            self._space_watch = None
         for job_id in list(self._tasks):
-            await self._halt(job_id, "interrupted", error=None)
+            with contextlib.suppress(StoreError):  # logged; the next start resumes it
+                await self._halt(job_id, "interrupted", error=None)
 
     # -- requests ------------------------------------------------------------------------
 
@@ -195,11 +231,12 @@ class JobRunner:
     async def resume(self, job_id: int) -> dict[str, Any]:
         async with self._lock:
             row = await self._row(job_id)
-            if row["state"] in ("running", "queued") and job_id in self._tasks:
+            state = self._state_of(row)
+            if state in ("running", "queued") and job_id in self._tasks:
                 return await self._render(row)
-            if row["state"] not in RESUMABLE:
+            if state not in RESUMABLE:
                 raise ConflictError(
-                    f"job {job_id} is {row['state']}; only a paused, failed or interrupted "
+                    f"job {job_id} is {state}; only a paused, failed or interrupted "
                     "job can be resumed"
                 )
             job_kind = self._kind_of(row)
@@ -208,6 +245,8 @@ class JobRunner:
             if job_kind.exclusive:
                 await self._check_no_conflict(row["kind"], besides=job_id)
             await store.set_state(self._db, job_id, "queued")
+            self._held.pop(job_id, None)
+            self._short_of_space.pop(job_id, None)
             await self._launch(job_id, row["kind"], at_start=False)
         return await self.get(job_id)
 
@@ -218,10 +257,11 @@ class JobRunner:
     ) -> dict[str, Any]:
         async with self._lock:
             row = await self._row(job_id)
-            if row["state"] == target:
+            state = self._state_of(row)
+            if state == target:
                 return await self._render(row)
-            if row["state"] not in allowed:
-                raise ConflictError(f"job {job_id} is {row['state']}; it cannot be {target}")
+            if state not in allowed:
+                raise ConflictError(f"job {job_id} is {state}; it cannot be {target}")
             await self._halt(job_id, target, error=None)
         return await self.get(job_id)
 
@@ -233,25 +273,36 @@ class JobRunner:
                 await task
         row = await store.get(self._db, job_id)
         # The task may have finished (done/failed) just before it was cancelled: keep that.
-        if row is not None and (row["state"] in ("running", "queued") or target == "cancelled"):
+        held = job_id in self._held
+        if row is not None and (
+            row["state"] in ("running", "queued") or held or target == "cancelled"
+        ):
             ctx_active = self._latest.get(job_id, {}).get("active_s")
-            await store.set_state(self._db, job_id, target, error=error, active_s=ctx_active)
+            self._short_of_space.pop(job_id, None)
+            try:
+                await store.set_state(self._db, job_id, target, error=error, active_s=ctx_active)
+            except StoreError as exc:
+                self._hold(job_id, target, exc, error)
+            else:
+                self._held.pop(job_id, None)
             log.info("job halted", job_id=job_id, state=target)
-            await self.publish(job_id, "state")
+            with contextlib.suppress(StoreError):
+                await self.publish(job_id, "state")
         self._latest.pop(job_id, None)
 
     async def _check_no_conflict(self, kind: str, besides: int | None = None) -> None:
         exclusive = {name for name, k in self._kinds.items() if k.exclusive}
         for row in await store.active(self._db):
-            if row["id"] != besides and row["kind"] in exclusive:
-                raise ConflictError(_blocked_by(row, kind))
+            state = self._state_of(row)
+            if row["id"] != besides and row["kind"] in exclusive and state in ACTIVE_STATES:
+                raise ConflictError(_blocked_by(row["id"], row["kind"], state, kind))
 
     async def _launch(self, job_id: int, kind: str, *, at_start: bool) -> None:
         if not self._started:
             return
         job_kind = self._kinds.get(kind)
         if job_kind is None:
-            await store.set_state(self._db, job_id, "failed", error=f"unknown job kind {kind!r}")
+            await self._record(job_id, "failed", f"unknown job kind {kind!r}")
             return
         if job_kind.ready is not None:
             try:
@@ -259,13 +310,15 @@ class JobRunner:
             except MusiqueError as exc:
                 if not at_start:
                     raise
-                await store.set_state(self._db, job_id, "interrupted", error=exc.message)
+                await self._record(job_id, "interrupted", exc.message)
                 log.warning("job cannot resume", job_id=job_id, error=exc.message)
                 return
         if at_start:
             # Before the socket serves anyone: a client never reads a resuming job as
             # interrupted (or running, left by a crash) while its task has yet to start.
-            await store.set_state(self._db, job_id, "queued")
+            # On a full disk the task's own first write fails and pauses it.
+            with contextlib.suppress(StoreError):
+                await store.set_state(self._db, job_id, "queued")
         task = asyncio.create_task(self._run(job_id, job_kind), name=f"job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda _: self._forget(job_id, task))
@@ -275,29 +328,117 @@ class JobRunner:
             del self._tasks[job_id]
 
     async def _run(self, job_id: int, kind: JobKind) -> None:
-        await store.set_state(self._db, job_id, "running", started=True)
-        row = await self._row(job_id)
-        job = JobContext(self, row)
-        await self.publish(job_id, "state")
-        job.log.info("job running")
+        job: JobContext | None = None
         try:
+            await store.set_state(self._db, job_id, "running", started=True)
+            job = JobContext(self, await self._row(job_id))
+            await self.publish(job_id, "state")
+            job.log.info("job running")
             await kind.run(job)
-        except asyncio.CancelledError:
-            self._latest[job_id] = {"active_s": job.active_s()}
-            raise
-        except Exception as exc:
-            error = _error_message(exc)
-            if error is None:
-                job.log.exception("job crashed")
-                error = f"internal error: {type(exc).__name__}: {exc}"
-            else:
-                job.log.error("job failed", error=error)
-            await store.set_state(self._db, job_id, "failed", error=error)
-        else:
             await store.set_state(self._db, job_id, "done", active_s=job.active_s())
             job.log.info("job done")
+        except asyncio.CancelledError:
+            if job is not None:
+                self._latest[job_id] = {"active_s": job.active_s()}
+            raise
+        except Exception as exc:
+            await self._ended_by(job_id, exc)
         self._latest.pop(job_id, None)
-        await self.publish(job_id, "state")
+        with contextlib.suppress(StoreError):
+            await self.publish(job_id, "state")
+
+    async def _ended_by(self, job_id: int, exc: Exception) -> None:
+        """Record why a job's task ended early; storage failures pause or interrupt it."""
+        job_log = log.bind(job_id=job_id)
+        full = _find(exc, StorageFullError)
+        gone = _find(exc, DatabaseGoneError)
+        if full is not None:
+            free = self._db.free_bytes()
+            reason = (
+                f"{full.message}; job {job_id} paused: it resumes by itself once space is "
+                f"free (or `musiquectl jobs resume {job_id}`)"
+            )
+            job_log.error("job paused: no space left", error=reason, free_bytes=free)
+            self._short_of_space[job_id] = free or 0
+            await self._record(job_id, "paused", reason)
+            self._watch_space()
+            return
+        if gone is not None:
+            job_log.error("job interrupted: the database file is gone", error=gone.message)
+            await self._record(job_id, "interrupted", gone.message)
+            return
+        error = _error_message(exc)
+        if error is None:
+            job_log.error("job crashed", exc_info=exc)
+            error = f"internal error: {_leaf_text(exc)}"
+        else:
+            job_log.error("job failed", error=error)
+        await self._record(job_id, "failed", error)
+
+    async def _record(self, job_id: int, state: JobState, error: str) -> None:
+        """Write the job's new state; if even that cannot be written, hold it in memory."""
+        try:
+            await store.set_state(self._db, job_id, state, error=error)
+        except StoreError as exc:
+            self._hold(job_id, state, exc, error)
+        except Exception as exc:  # e.g. a disk I/O error: still never "running" without a task
+            log.exception("job state not saved", job_id=job_id, state=state)
+            self._hold(job_id, state, StoreError(f"{type(exc).__name__}: {exc}"), error)
+        else:
+            self._held.pop(job_id, None)
+
+    def _hold(
+        self, job_id: int, state: JobState, cause: StoreError, error: str | None = None
+    ) -> None:
+        """Show ``state`` for the job until it can be written (the watcher retries)."""
+        self._held[job_id] = (state, error or cause.message)
+        log.error(
+            "job state not saved; kept in memory",
+            job_id=job_id,
+            state=state,
+            cause=cause.message,
+        )
+        self._watch_space()
+
+    def _state_of(self, row: sqlite3.Row | Mapping[str, Any]) -> JobState:
+        held = self._held.get(row["id"])
+        state: JobState = held[0] if held is not None else row["state"]
+        return state
+
+    def _watch_space(self) -> None:
+        if not self._started:
+            return
+        if self._space_watch is None or self._space_watch.done():
+            self._space_watch = asyncio.create_task(self._watch_space_loop(), name="job space")
+
+    async def _watch_space_loop(self) -> None:
+        """Once space is back: write the states held in memory, resume the jobs paused for
+        lack of space."""
+        while self._short_of_space or self._held:
+            await asyncio.sleep(SPACE_POLL_S)
+            if self._db.check_file() is not None:
+                return  # nothing can be written any more; daemon.status says why
+            for job_id, (state, error) in list(self._held.items()):
+                if job_id not in self._short_of_space and job_id not in self._tasks:
+                    with contextlib.suppress(StoreError):
+                        await store.set_state(self._db, job_id, state, error=error)
+                        self._held.pop(job_id, None)
+            free = self._db.free_bytes()
+            for job_id, at_failure in list(self._short_of_space.items()):
+                if free is not None and free < at_failure + SPACE_MARGIN:
+                    continue
+                try:
+                    await self.resume(job_id)
+                except StorageFullError:
+                    self._short_of_space[job_id] = self._db.free_bytes() or 0
+                    continue
+                except MusiqueError as exc:
+                    log.warning(
+                        "job not resumed after space came back", job_id=job_id, error=exc.message
+                    )
+                    self._short_of_space.pop(job_id, None)
+                    continue
+                log.info("space is back; job resumed", job_id=job_id, free_bytes=free)
 
     async def publish(
         self, job_id: int, event: str, *, row: Mapping[str, Any] | None = None
@@ -320,8 +461,12 @@ class JobRunner:
         self, row: sqlite3.Row | Mapping[str, Any], albums_enriched: int | None
     ) -> dict[str, Any]:
         job = store.job_dict(row, albums_enriched=albums_enriched)
+        held = self._held.get(row["id"])
+        if held is not None:
+            job["state"], job["error"] = held
+            job["held"] = True
         kind = self._kinds.get(row["kind"])
-        if row["state"] == "running" and kind is not None and kind.extra is not None:
+        if job["state"] == "running" and kind is not None and kind.extra is not None:
             job.update(kind.extra())
         return job
 
@@ -347,6 +492,10 @@ class JobRunner:
             total = job.get("pages_total") or 0
             percent = f"{100 * job['pages_done'] // total}%" if total else "starting"
             parts.append(f"{label} job {job_id}: {percent}")
+        parts.extend(
+            f"job {job_id} paused: no space left for the database"
+            for job_id in sorted(self._short_of_space)
+        )
         return ", ".join(parts) or None
 
     @property
@@ -354,10 +503,9 @@ class JobRunner:
         return sorted(self._tasks)
 
 
-def _blocked_by(row: sqlite3.Row, kind: str) -> str:
+def _blocked_by(job_id: int, job_kind: str, state: str, kind: str) -> str:
     """Why another job cannot start, and the commands that unblock it."""
-    job_id, state = row["id"], row["state"]
-    first = f"job {job_id} ({row['kind']}) is {state}"
+    first = f"job {job_id} ({job_kind}) is {state}"
     if state in ("paused", "interrupted"):
         return (
             f"{first}: finish it with `musiquectl jobs resume {job_id}`, or "
@@ -369,16 +517,29 @@ def _blocked_by(row: sqlite3.Row, kind: str) -> str:
     )
 
 
-def _error_message(exc: BaseException) -> str | None:
-    """The first deliberate error's message, looking inside exception groups (TaskGroup)."""
-    if isinstance(exc, MusiqueError):
-        return exc.message
+def _find(exc: BaseException, kind: type[E]) -> E | None:
+    """The first ``kind`` error in ``exc``, looking inside exception groups (TaskGroup)."""
+    if isinstance(exc, kind):
+        return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            message = _error_message(inner)
-            if message is not None:
-                return message
+            found = _find(inner, kind)
+            if found is not None:
+                return found
     return None
+
+
+def _error_message(exc: BaseException) -> str | None:
+    """The first deliberate error's message, looking inside exception groups (TaskGroup)."""
+    found = _find(exc, MusiqueError)
+    return None if found is None else found.message
+
+
+def _leaf_text(exc: BaseException) -> str:
+    """``Type: message`` of the first error that is not a group: what actually went wrong."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
 
 
 __all__ = ["ACTIVE_STATES", "JobContext", "JobKind", "JobRunner"]

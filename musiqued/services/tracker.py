@@ -35,9 +35,11 @@ import structlog
 from musiqued.config import TrackerConfig
 from musiqued.errors import (
     ConflictError,
+    DatabaseGoneError,
     FatalUpstreamError,
     MusiqueError,
     NotConfiguredError,
+    StoreError,
 )
 from musiqued.models import NowPlaying, RecentTracksPage
 from musiqued.services.events import EventBus
@@ -200,8 +202,15 @@ class Tracker:
     async def stop(self) -> None:
         """Stop polling and remember that it is stopped."""
         was_running = self.running
-        await self._cancel()
-        await self._save(running=False)
+        await self._cancel()  # first: the loop saves its own state too
+        try:
+            await self._save(running=False)
+        except MusiqueError:
+            # The flag cannot be written (a full disk): the call fails and the tracker goes
+            # on as before, rather than coming back unasked at the next start.
+            if was_running:
+                self._launch()
+            raise
         self._wanted = False
         if was_running:
             log.info("tracker stopped")
@@ -288,7 +297,7 @@ class Tracker:
                 await self._poll(client)
                 if self._sweep_due(time.time()):
                     await self._sweep(client)
-            except (FatalUpstreamError, NotConfiguredError) as exc:
+            except (FatalUpstreamError, NotConfiguredError, DatabaseGoneError) as exc:
                 self._stopped_by(exc)
                 return
             except asyncio.CancelledError:
@@ -321,7 +330,9 @@ class Tracker:
         self._last_error = message
         self._last_error_at = time.time()
         if self._failures == 1:
-            if isinstance(exc, MusiqueError):
+            if isinstance(exc, StoreError):  # e.g. no space left: what it fetched is not kept
+                log.error("tracker cannot store its scrobbles; backing off", error=message)
+            elif isinstance(exc, MusiqueError):
                 log.warning("tracker poll failing; backing off", error=message)
             else:
                 log.exception("tracker poll failing; backing off", error=message)
@@ -339,7 +350,8 @@ class Tracker:
         self._last_error = None
 
     def _stopped_by(self, exc: MusiqueError) -> None:
-        self._stopped_for_credentials = True
+        # New credentials revive it; a vanished database needs a restart anyway.
+        self._stopped_for_credentials = not isinstance(exc, DatabaseGoneError)
         self._last_error = exc.message
         self._last_error_at = time.time()
         self._next_poll_at = None

@@ -2,7 +2,8 @@
 
 The Last.fm client already retries each request a few times with a short backoff; a job
 must survive longer outages than that. The pager asks again after longer pauses before the
-job fails (and the job stays resumable from its checkpoint).
+job fails (and the job stays resumable from its checkpoint). The pauses are the client's
+``RetryPolicy`` (``page_pauses``, ``short_page_pauses``).
 """
 
 from __future__ import annotations
@@ -15,24 +16,10 @@ from musiqued.services.jobs import JobContext
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.upstream.ratelimit import Priority
 
-PAGE_RETRY_PAUSES = (2.0, 5.0, 15.0)
-"""Pauses before refetching a page the Last.fm client already gave up on (its retries spent)."""
-SHORT_PAGE_PAUSES = (0.5, 2.0, 5.0)
-"""Pauses before refetching a page that came back with fewer scrobbles than its place holds
-(Last.fm does serve short and empty pages now and then; asked again, it serves them whole)."""
-
 
 class WindowPager:
-    def __init__(
-        self,
-        lastfm: LastfmConnection,
-        *,
-        pauses: tuple[float, ...] = PAGE_RETRY_PAUSES,
-        short_pauses: tuple[float, ...] = SHORT_PAGE_PAUSES,
-    ) -> None:
+    def __init__(self, lastfm: LastfmConnection) -> None:
         self._lastfm = lastfm
-        self._pauses = pauses
-        self._short_pauses = short_pauses
 
     async def page(
         self,
@@ -46,17 +33,19 @@ class WindowPager:
     ) -> RecentTracksPage:
         """Page ``page`` of ``[from_ts, to_ts)`` at ``limit`` per page, for ``job``.
 
-        ``expect``: the scrobbles this page must hold; a page that comes back with fewer is
-        fetched again after a pause, and the fullest answer is returned (the caller records
-        a page that stayed short).
+        ``expect``: the scrobbles this page must hold; a page that comes back with fewer
+        (short, empty, or with broken entries: no date, wrong types) is fetched again after
+        each of the policy's ``short_page_pauses``, and the fullest answer is returned: the
+        caller records a page that stayed short. Scrobbles Last.fm holds that cannot be
+        stored (a blank name, a timestamp out of range) are the same every time: a page
+        whole but for those is asked once more only.
         """
         best = await self._fetch(job, page=page, limit=limit, from_ts=from_ts, to_ts=to_ts)
-        for attempt, pause in enumerate(self._short_pauses, start=1):
+        pauses = self._lastfm.require().retry.short_page_pauses
+        for attempt, pause in enumerate(pauses, start=1):
             if len(best.scrobbles) >= expect:
                 break
-            if attempt > 1 and len(best.scrobbles) + len(best.rejected) >= expect:
-                # Whole, but with entries that cannot be used: asked once more, it came
-                # back the same; those entries are counted as errors, not refetched forever.
+            if attempt > 1 and len(best.scrobbles) + best.unstorable >= expect:
                 break
             job.log.warning(
                 "page came back short; fetching it again",
@@ -82,7 +71,7 @@ class WindowPager:
         to_ts: int | None,
     ) -> RecentTracksPage:
         lastfm = self._lastfm.require()
-        for attempt, pause in enumerate((*self._pauses, None)):
+        for attempt, pause in enumerate((*lastfm.retry.page_pauses, None)):
             try:
                 return await lastfm.recent_tracks(
                     page=page, limit=limit, from_ts=from_ts, to_ts=to_ts, priority=Priority.IMPORT

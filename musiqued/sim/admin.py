@@ -66,11 +66,24 @@ def admin_routes(sim: LastfmSim) -> list[web.RouteDef]:
 
     async def faults(request: web.Request) -> web.Response:
         data = await _body(request)
+        force = data.pop("force", None)
+        count = data.pop("count", 1)
+        page = data.pop("page", None)
         try:
-            plan = sim.faults.configure(**data)
+            if data.pop("clear", False):
+                sim.faults.clear()
+            if force is not None:
+                sim.faults.force(str(force), int(count), None if page is None else int(page))
+            if data:
+                sim.faults.configure(**data)
         except (TypeError, ValueError) as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
-        return _json(orjson.dumps({"rate": plan.rate, "kinds": list(plan.kinds)}))
+        plan = sim.faults.plan
+        return _json(
+            orjson.dumps(
+                {"rate": plan.rate, "kinds": list(plan.kinds), "forced": sim.faults.forced()}
+            )
+        )
 
     async def reset(request: web.Request) -> web.Response:
         data = await _body(request)

@@ -131,6 +131,14 @@ def retry_after_option(command: F) -> F:
     "--faults", "fault_kinds", default="", help="Comma-separated fault kinds (default: all)."
 )
 @click.option(
+    "--force",
+    "forced",
+    multiple=True,
+    metavar="KIND[:PAGE[:COUNT]]",
+    help="The next COUNT (default 1) requests, of recent-tracks page PAGE if given, fail "
+    "with KIND (repeatable), e.g. short:3 or empty:2:5.",
+)
+@click.option(
     "--max-limit",
     type=int,
     default=1000,
@@ -161,6 +169,7 @@ def lastfm(  # noqa: PLR0917 (click passes every option)
     rate_limit: float,
     fault_rate: float,
     fault_kinds: str,
+    forced: tuple[str, ...],
     max_limit: int,
     certfile: Path | None,
     keyfile: Path | None,
@@ -193,6 +202,9 @@ def lastfm(  # noqa: PLR0917 (click passes every option)
     kinds = [k.strip() for k in fault_kinds.split(",") if k.strip()]
     try:
         sim.faults.configure(rate=fault_rate, kinds=kinds or None)
+        for spec in forced:
+            kind, page, count = _forced_fault(spec)
+            sim.faults.force(kind, count, page)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     scheme = "https" if tls is not None else "http"
@@ -202,6 +214,18 @@ def lastfm(  # noqa: PLR0917 (click passes every option)
         "(admin API under /admin/)"
     )
     serve_until_signal(make_app(sim), host, port, banner, tls)
+
+
+def _forced_fault(spec: str) -> tuple[str, int | None, int]:
+    """``KIND[:PAGE[:COUNT]]`` → (kind, page or None, count)."""
+    kind, _, rest = spec.partition(":")
+    page_text, _, count_text = rest.partition(":")
+    try:
+        page = int(page_text) if page_text else None
+        count = int(count_text) if count_text else 1
+    except ValueError:
+        raise ValueError(f"--force {spec!r}: PAGE and COUNT are whole numbers") from None
+    return kind, page, count
 
 
 @main.command()

@@ -18,7 +18,9 @@ GET      /admin/stats           request counts per method and per outcome (``ok`
 GET      /admin/scrobbles       the whole history, newest first
 POST     /admin/scrobbles       ``{n, at?, back_days?}`` or ``{scrobbles: [rows]}``: add
 POST     /admin/now_playing     ``{artist, title, album?}``; DELETE clears it
-POST     /admin/faults          ``{rate, kinds?, burst?, slow_seconds?, seed?}``
+POST     /admin/faults          ``{rate?, kinds?, burst?, slow_seconds?, seed?}``: random
+                                faults; ``{force: KIND, count?, page?}``: the next ``count``
+                                requests (of that recent-tracks page) fail; ``{clear: true}``
 POST     /admin/reset           ``{size, seed?}``: a new generated history
 POST     /admin/settings        ``{private?, suspended?, rate_limit?, max_limit?, ...}``
 =======  =====================  ==========================================================
@@ -49,6 +51,7 @@ from musiqued.sim import lastfm_xml, render
 from musiqued.sim.admin import admin_routes
 from musiqued.sim.faults import Faults, RateLimit
 from musiqued.sim.history import History, Track, TrackBuilder, total_pages
+from musiqued.sim.pagefaults import PAGE_FAULTS, spoil
 
 API_PATH = "/2.0/"
 _ERRORS = {
@@ -228,13 +231,16 @@ class LastfmSim:
 
     # -- the API -------------------------------------------------------------------------
 
-    def handle(self, params: dict[str, str], *, count: bool = True) -> tuple[int, bytes]:
-        """Answer one API call (faults apart): HTTP status and body."""
+    def handle(
+        self, params: dict[str, str], *, count: bool = True, page_fault: str | None = None
+    ) -> tuple[int, bytes]:
+        """Answer one API call: HTTP status and body; ``page_fault`` breaks a recent-tracks
+        page's content (``sim/pagefaults.py``)."""
         with self.lock:
             method = params.get("method", "").lower()
             xml = wants_xml(params)
             try:
-                body = self._dispatch(method, params)
+                body = self._dispatch(method, params, page_fault)
             except ApiError as exc:
                 outcome = f"error:{exc.code}"
                 status = exc.status
@@ -248,7 +254,7 @@ class LastfmSim:
                     self.stats["xml"] += 1
             return status, body
 
-    def _dispatch(self, method: str, params: dict[str, str]) -> bytes:
+    def _dispatch(self, method: str, params: dict[str, str], page_fault: str | None) -> bytes:
         settings = self.settings
         if params.get("api_key") != settings.api_key:
             raise ApiError(10)
@@ -263,7 +269,7 @@ class LastfmSim:
             return self._get_session(params)
         if method == "user.getrecenttracks":
             self._check_user(params, session_user, private_applies=True)
-            return self._recent_tracks(params)
+            return self._recent_tracks(params, page_fault)
         if method == "user.getinfo":
             self._check_user(params, session_user, private_applies=False)
             return render.user_info(
@@ -317,7 +323,7 @@ class LastfmSim:
             params, {"session": {"name": self.settings.username, "key": key, "subscriber": 0}}
         )
 
-    def _recent_tracks(self, params: dict[str, str]) -> bytes:
+    def _recent_tracks(self, params: dict[str, str], page_fault: str | None = None) -> bytes:
         settings = self.settings
         try:
             limit = int(params.get("limit", "50"))
@@ -347,6 +353,15 @@ class LastfmSim:
         attr_last = settings.attr_position == "last" or (
             settings.attr_position == "mixed" and page % 2 == 0
         )
+        spoiler: render.Spoiler | None = None
+        if page_fault is not None:
+            coin = self.faults.coin()
+
+            def spoiler(
+                tracks: list[dict[str, Any]], attr: dict[str, Any]
+            ) -> tuple[Any, dict[str, Any]]:
+                return spoil(page_fault, tracks, attr, coin=coin)
+
         return render.recent_tracks(
             entries,
             user=settings.username,
@@ -356,6 +371,7 @@ class LastfmSim:
             total_pages=total_pages(total, limit),
             extended=extended,
             attr_last=attr_last,
+            spoil=spoiler,
         )
 
     def _counts(self) -> dict[str, int]:
@@ -368,14 +384,18 @@ class LastfmSim:
 
     # -- faults --------------------------------------------------------------------------
 
-    def draw_fault(self) -> str | None:
+    def draw_fault(self, params: dict[str, str] | None = None) -> str | None:
+        """The fault (if any) for a request with ``params``: rate limit, forced, random."""
         with self.lock:
             self.stats["requests"] += 1
         if not self.rate_limit.allow():
             with self.lock:
                 self.stats["rate_limited"] += 1
             return "rate_limited"
-        kind = self.faults.draw()
+        params = params or {}
+        raw_page = params.get("page", "1")
+        page = int(raw_page) if raw_page.isdigit() else None
+        kind = self.faults.draw(params.get("method", "").lower(), page)
         if kind is not None:
             with self.lock:
                 self.stats[f"fault:{kind}"] += 1
@@ -419,10 +439,13 @@ def _reset_connection(request: web.Request) -> None:
 async def api(request: web.Request) -> web.StreamResponse:
     sim = request.app[SIM_KEY]
     params = await _params(request)
-    fault = sim.draw_fault()
+    fault = sim.draw_fault(params)
     if fault == "slow":
         await asyncio.sleep(sim.faults.plan.slow_seconds)
         fault = None
+    if fault in PAGE_FAULTS:
+        status, body = sim.handle(params, page_fault=fault)
+        return _json(body, status)
     if fault is not None:
         return await _faulty(request, sim, fault, params)
     status, body = sim.handle(params)
@@ -449,6 +472,8 @@ async def _faulty(
         code = int(fault[5:])
         status = 200 if sim.faults.coin() else _ERRORS[code][0]
         return _json(render.error(code, _ERRORS[code][1]), status)
+    if fault == "errorbody":
+        return _json(b'{"error":"x"}')
     if fault == "malformed":
         _, body = sim.handle(params, count=False)
         choice = sim.faults.coin(), sim.faults.coin()

@@ -8,7 +8,7 @@ once per name and shared between entries (orjson serialises shared objects happi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -54,6 +54,8 @@ def _date(timestamp: int) -> dict[str, str]:
 
 
 _NOW_PLAYING_ATTR = {"nowplaying": "true"}
+
+Spoiler = Callable[[list[dict[str, Any]], dict[str, Any]], tuple[Any, dict[str, Any]]]
 
 
 def track_entry(timestamp: int | None, track: Track, *, extended: bool) -> dict[str, Any]:
@@ -111,10 +113,15 @@ def recent_tracks(
     total_pages: int,
     extended: bool,
     attr_last: bool = False,
+    spoil: Spoiler | None = None,
 ) -> bytes:
-    """A ``user.getRecentTracks`` body: a bare object for one entry, ``[]`` for none."""
+    """A ``user.getRecentTracks`` body: a bare object for one entry, ``[]`` for none.
+
+    ``spoil``: turns the rendered entries and ``@attr`` into a broken page's ``track`` value
+    and ``@attr`` (``sim/pagefaults.py``).
+    """
     tracks = [track_entry(ts, track, extended=extended) for ts, track in entries]
-    attr = {
+    attr: dict[str, Any] = {
         "page": str(page),
         "total": str(total),
         "user": user,
@@ -122,6 +129,8 @@ def recent_tracks(
         "totalPages": str(total_pages),
     }
     track_value: Any = tracks[0] if len(tracks) == 1 else tracks
+    if spoil is not None:
+        track_value, attr = spoil(tracks, attr)
     body = (
         {"track": track_value, "@attr": attr}
         if attr_last

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 import aiosqlite
+import structlog
 
 from musiqued.errors import SchemaTooNewError, StoreError
+from musiqued.storage.dbfile import Found, prepare
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
 from musiqued.storage.writer import Writer
 
@@ -31,24 +33,9 @@ PRAGMAS = (
     "PRAGMA cache_size = -16000",
     "PRAGMA temp_store = MEMORY",
 )
-FILE_MODE = 0o600
-"""The database holds the Last.fm session key: only the daemon's user may read it. SQLite
-gives the WAL and SHM files the mode of the database file."""
-DIR_MODE = 0o700
+log = structlog.get_logger("musiqued.storage")
 
 T = TypeVar("T")
-
-
-def _create_private(path: Path) -> bool:
-    """Create ``path`` (and its directory) readable by our user only; True if it was new."""
-    if not path.parent.exists():
-        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    except FileExistsError:
-        return False
-    os.close(fd)
-    return True
 
 
 def _migrate(path: Path, conn: sqlite3.Connection) -> None:
@@ -68,6 +55,16 @@ def _migrate(path: Path, conn: sqlite3.Connection) -> None:
         conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;")
 
 
+def _reason(path: Path, exc: Exception) -> str:
+    """Why SQLite could not open ``path``, in words a person can act on."""
+    if not os.access(path.parent, os.W_OK):
+        # WAL mode creates <name>-wal and <name>-shm beside the database.
+        return f"its directory {path.parent} is not writable ({exc})"
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return f"the file is damaged ({exc}); restore it from a backup, or move it away"
+    return str(exc)
+
+
 class Database:
     """Owns the SQLite file for the daemon's lifetime."""
 
@@ -84,7 +81,10 @@ class Database:
 
     async def open(self) -> None:
         try:
-            self.created = _create_private(self.path) or self.path.stat().st_size == 0
+            found = prepare(self.path)
+            self.created = found is not Found.EXISTING
+            if found is Found.EMPTY:
+                log.warning("database file was empty; initialising it", database=str(self.path))
 
             def setup(conn: sqlite3.Connection) -> None:
                 for pragma in PRAGMAS:
@@ -107,7 +107,9 @@ class Database:
             raise
         except (OSError, sqlite3.Error) as exc:
             await self.close()
-            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+            raise StoreError(
+                f"cannot open database {self.path}: {_reason(self.path, exc)}"
+            ) from None
         except BaseException:
             await self.close()
             raise
@@ -124,6 +126,14 @@ class Database:
     def check_file(self) -> str | None:
         """Why the file on disk is no longer ours (deleted, replaced), else None."""
         return self._writer.check_file()
+
+    def free_bytes(self) -> int | None:
+        """Space left for the database's files (unprivileged), or None if it cannot be told."""
+        try:
+            info = os.statvfs(self.path.parent)
+        except OSError:
+            return None
+        return info.f_bavail * info.f_frsize
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` as one write transaction, run whole on the writer's thread (one hop).

@@ -47,6 +47,9 @@ class PageProgress:
     reasons: Sequence[str] = field(default_factory=tuple)
     active_s: float = 0.0
     pages: int = 1
+    replaces: str | None = None
+    """Reasons starting with this (``"page 7: "``) are dropped first: the unit was done
+    again and ``reasons`` are its current ones (``errors`` is then the change in count)."""
 
 
 async def create(
@@ -174,10 +177,11 @@ UPDATE jobs SET
     tracks_imported = tracks_imported + :imported,
     tracks_skipped = tracks_skipped + :skipped,
     tracks_errors = tracks_errors + :errors,
-    error_reasons = CASE WHEN :reasons IS NULL THEN error_reasons ELSE (
+    error_reasons = CASE WHEN :reasons IS NULL AND :replaces IS NULL THEN error_reasons ELSE (
         SELECT json_group_array(value) FROM (
             SELECT value FROM json_each(jobs.error_reasons)
-            UNION ALL SELECT value FROM json_each(:reasons)
+            WHERE :replaces IS NULL OR substr(value, 1, length(:replaces)) != :replaces
+            UNION ALL SELECT value FROM json_each(COALESCE(:reasons, '[]'))
             LIMIT :max_reasons)) END,
     active_s = :active_s
 WHERE id = :job_id
@@ -204,6 +208,7 @@ def write_page_progress(
             "errors": progress.errors,
             "reasons": json.dumps(list(progress.reasons)) if progress.reasons else None,
             "max_reasons": MAX_ERROR_REASONS,
+            "replaces": progress.replaces,
             "active_s": progress.active_s,
             "job_id": job_id,
         },

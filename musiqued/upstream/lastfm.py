@@ -60,11 +60,19 @@ def _nothing() -> None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How the daemon insists with Last.fm: each call here, each page of a job's window in
+    ``services/window.py``."""
+
     attempts: int = 6  # transient failures tolerated per call, the first try included
     rate_limited_attempts: int = 12  # 29 answers tolerated per call
     base_delay: float = 0.5
     max_delay: float = 30.0
     budget_seconds: float | None = None  # no retry starts past this (someone is waiting)
+    page_pauses: tuple[float, ...] = (2.0, 5.0, 15.0)
+    """Pauses before asking again for a job's page once a call has spent its attempts."""
+    short_page_pauses: tuple[float, ...] = (0.5, 2.0, 5.0)
+    """Pauses before asking again for a page that came back short or with unusable entries
+    (Last.fm does serve such pages now and then; asked again, it serves them whole)."""
 
     def delay(self, attempt: int) -> float:
         """Full jitter: a random pause up to base·2^attempt (capped)."""
@@ -206,15 +214,25 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | str:
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    reason: str
+    unstorable: bool = False
+    """A scrobble as Last.fm holds it (blank name, timestamp out of range), not a broken
+    entry."""
+
+
+def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | _Refused:
     """One ``track`` entry: a scrobble, the now-playing track, or why it cannot be used."""
     where = f"entry {index + 1}"
     if not isinstance(entry, dict):
-        return f"{where} is not an object ({_shown(entry)})"
+        return _Refused(f"{where} is not an object ({_shown(entry)})")
     artist = entry.get("artist")
     if not isinstance(artist, dict):
-        return f"{where}: artist is not an object ({_shown(artist)})"
-    artist_name = _text(artist.get("name")) or _text(artist.get("#text"))
+        return _Refused(f"{where}: artist is not an object ({_shown(artist)})")
+    # Extended answers name the artist in "name", the others in "#text".
+    raw_artist = artist.get("name") if "name" in artist else artist.get("#text")
+    artist_name = _text(raw_artist)
     title = _text(entry.get("name"))
     album = entry.get("album") or _NO_ALBUM
     if not isinstance(album, dict):
@@ -225,17 +243,25 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | str:
         playing = entry.get("@attr")
         if index == 0 and isinstance(playing, dict) and playing.get("nowplaying") == "true":
             return NowPlaying(artist_name or "", title or "", album_title, now)
-        return f"{where}: no date ({_shown(artist_name)} – {_shown(title)})"
+        return _Refused(f"{where}: no date ({_shown(artist_name)} – {_shown(title)})")
     if not artist_name or not artist_name.strip():
-        return f"{where}: no artist name ({_shown(artist.get('name', artist.get('#text')))})"
+        return _Refused(
+            f"{where}: no artist name ({_shown(raw_artist)})", unstorable=artist_name is not None
+        )
     if not title or not title.strip():
-        return f"{where}: no title ({_shown(entry.get('name'))}, artist {artist_name!r})"
+        return _Refused(
+            f"{where}: no title ({_shown(entry.get('name'))}, artist {artist_name!r})",
+            unstorable=title is not None,
+        )
     uts = date.get("uts") if isinstance(date, dict) else None
-    if not isinstance(uts, str) or not uts.isdigit():
-        return f"{where}: date without Unix seconds ({_shown(date)})"
+    if not isinstance(uts, str) or not uts.removeprefix("-").isdigit():
+        return _Refused(f"{where}: date without Unix seconds ({_shown(date)})")
     timestamp = int(uts)
     if not 0 < timestamp <= now + FUTURE_SLACK_S:
-        return f"{where}: timestamp {uts} out of range ({artist_name!r} – {title!r})"
+        return _Refused(
+            f"{where}: timestamp {uts} out of range ({artist_name!r} – {title!r})",
+            unstorable=True,
+        )
     return Scrobble(
         timestamp,
         artist_name,
@@ -289,6 +315,7 @@ def parse_recent_tracks(data: dict[str, Any]) -> RecentTracksPage:
         )
     scrobbles: list[Scrobble] = []
     rejected: list[str] = []
+    unstorable = 0
     now_playing: NowPlaying | None = None
     now = time.time()
     for index, entry in enumerate(entries):
@@ -298,7 +325,8 @@ def parse_recent_tracks(data: dict[str, Any]) -> RecentTracksPage:
         elif isinstance(parsed, NowPlaying):
             now_playing = parsed
         else:
-            rejected.append(parsed)
+            rejected.append(parsed.reason)
+            unstorable += parsed.unstorable
     return RecentTracksPage(
         scrobbles=scrobbles,
         now_playing=now_playing,
@@ -307,6 +335,7 @@ def parse_recent_tracks(data: dict[str, Any]) -> RecentTracksPage:
         total_pages=_count(attr, "totalPages", 0),
         total=_count(attr, "total", 0),
         rejected=rejected,
+        unstorable=unstorable,
     )
 
 

@@ -41,6 +41,7 @@ from musiqued.errors import (
     FatalUpstreamError,
     NotConfiguredError,
     RateLimitedError,
+    StoreError,
     TransientUpstreamError,
     UpstreamError,
 )
@@ -227,6 +228,9 @@ class Enricher:
                 delay = await self._step(lane)
             except asyncio.CancelledError:
                 raise
+            except StoreError as exc:  # no space left, the file gone: say so, no traceback
+                log.error("enrichment cannot write; waiting", source=lane.source, error=exc.message)
+                delay = HELD_BACK_S * 5
             except Exception:
                 # A bug or the database: log it, and do not spin on it (a pause, so that
                 # wake-ups from the other lanes cannot cut the wait short).

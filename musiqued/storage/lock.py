@@ -1,0 +1,126 @@
+"""Exclusive advisory locks held for the daemon's life: one daemon per database, per socket.
+
+``fcntl.flock`` on a small file beside the thing it guards (``musique.db.lock``,
+``musiqued.sock.lock``). The kernel releases the lock when the process ends, however it
+ends, so a crash never leaves a stale lock behind; the file itself stays (removing it would
+let a waiting daemon lock an inode nobody else sees). The holder writes its pid into the
+file, so a second daemon can say who is in the way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from musiqued.errors import AlreadyRunningError, StoreError
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+"""The database's directory, when the daemon creates it: the database holds the Last.fm
+session key."""
+_PID_WAIT_S = 1.0
+"""How long a loser waits for the winner of a simultaneous start to write its pid."""
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file that guards ``path``."""
+    return path.with_name(f"{path.name}.lock")
+
+
+class ExclusiveLock:
+    """``acquire()`` or fail at once with who holds it; ``release()`` at the end."""
+
+    def __init__(self, guarded: Path, *, in_use: str) -> None:
+        """``in_use``: the message when another process holds the lock; ``{pid}`` is
+        replaced by that process's pid (or "unknown")."""
+        self.guarded = guarded
+        self.path = lock_path(guarded)
+        self._in_use = in_use
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except OSError as exc:
+            hint = (
+                f" (musiqued must be able to write in {self.path.parent})"
+                if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+                else ""
+            )
+            raise StoreError(
+                f"cannot lock {self.guarded}: cannot open {self.path}: {exc.strerror}{hint}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _holder(fd) if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from None
+            raise AlreadyRunningError(
+                self._in_use.format(pid=holder or "unknown"), holder_pid=holder
+            ) from None
+        # Exactly 0600 whatever the umask (it only ever removes bits) or an older file's mode.
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, FILE_MODE)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _holder(fd: int) -> int | None:
+    """The pid the lock's holder wrote; a holder that has just locked may not have yet."""
+    deadline = time.monotonic() + _PID_WAIT_S
+    while True:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if text.isdigit():
+            return int(text)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create ``directory`` (0700; missing parents as ``mkdir -p`` would) if it is missing."""
+    if directory.is_dir():
+        return
+    try:
+        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the directory {directory}: {exc.strerror}") from None
+
+
+class DatabaseLock:
+    """One daemon per database: the lock beside it (a daemon component, opened first)."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self._lock = ExclusiveLock(
+            database,
+            in_use=f"database {database} is in use by another musiqued (pid {{pid}}); stop "
+            "it first, or give this one another [daemon] database",
+        )
+
+    @property
+    def path(self) -> Path:
+        return self._lock.path
+
+    async def open(self) -> None:
+        ensure_private_dir(self.database.parent)
+        self._lock.acquire()
+
+    async def close(self) -> None:
+        self._lock.release()

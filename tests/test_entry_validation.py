@@ -1,0 +1,157 @@
+"""Every entry of a ``user.getRecentTracks`` page is validated before anything is stored,
+by the importer, the tracker and verify alike (one parser): a listen at -5 s or at 0, an
+empty artist or title, wrong types, are refused with a reason and never stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from musiqued.errors import TransientUpstreamError
+from musiqued.upstream.lastfm import parse_recent_tracks
+from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.lastfm import SimulatedLastfm
+from tests.import_helpers import assert_exact, run_import, wait_job
+from tests.tracker_support import identities
+
+BAD_ROWS = [
+    {"timestamp": -5, "artist": "Before", "title": "The Epoch"},
+    {"timestamp": 0, "artist": "At", "title": "The Epoch"},
+    {"timestamp": 1_600_000_000, "artist": "", "title": "Nobody Sang This"},
+    {"timestamp": 1_600_000_100, "artist": "Someone", "title": "   "},
+]
+
+
+def good_identities(sim: SimulatedLastfm) -> set[tuple[int, str, str]]:
+    return {
+        s.identity
+        for s in sim.scrobbles()
+        if s.timestamp > 0 and s.artist.strip() and s.title.strip()
+    }
+
+
+def test_tracker_never_stores_an_unusable_listen(
+    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+) -> None:
+    """The tracker records every good scrobble and none of the listens at -5 s, at 0, with
+    an empty artist or a blank title; it logs how many it left out and why. A poll whose
+    page came back with wrong types stores nothing of it; the next poll stores it all."""
+    lastfm_sim.reset(size=30, seed=80)
+    lastfm_sim.add_rows(BAD_ROWS)
+    lastfm_sim.sim.faults.force("badtypes", 1, page=1)
+    daemon = start_daemon(
+        **lastfm_sim.sections(), tracker={"interval_seconds": 1}, enrichment={"enabled": False}
+    )
+    daemon.call("tracker.start")
+    database = daemon.workdir / "musique.db"
+    daemon.wait_until(lambda: identities(database) == good_identities(lastfm_sim))
+    left_out = [
+        r
+        for r in daemon.log_records()
+        if r.get("event") == "unusable entries in a Last.fm page; not stored"
+    ]
+    assert left_out[0]["count"] == 34  # the broken poll: every entry
+    assert left_out[-1]["count"] == 4
+    reasons = " ".join(left_out[-1]["reasons"])
+    for said in ("timestamp -5 out of range", "timestamp 0 out of range", "no artist name"):
+        assert said in reasons
+    assert "no title" in " ".join(left_out[-1]["reasons"] + left_out[-2]["reasons"])
+    assert min(ts for ts, _, _ in identities(database)) > 0
+
+
+def test_import_counts_unusable_listens_as_errors(
+    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+) -> None:
+    """The importer refuses the same four listens, each counted in ``tracks_errors`` with
+    its reason, and stores the rest exactly."""
+    lastfm_sim.reset(size=300, seed=81)
+    lastfm_sim.add_rows(BAD_ROWS)
+    daemon = start_daemon(**lastfm_sim.sections(), enrichment={"enabled": False})
+    job = run_import(daemon, all=True)
+    assert job["state"] == "done", job
+    assert (job["tracks_imported"], job["tracks_errors"], job["missing"]) == (300, 4, None)
+    assert len(job["error_reasons"]) == 4
+    good = [s for s in lastfm_sim.scrobbles() if s.identity in good_identities(lastfm_sim)]
+    assert_exact(daemon.workdir / "musique.db", good)
+
+
+def test_verify_never_stores_an_unusable_listen(
+    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+) -> None:
+    """Verify sees the days whose counts include unusable listens differ, fetches them, and
+    adds nothing: it applies the same validation."""
+    lastfm_sim.reset(size=200, seed=82)
+    oldest = lastfm_sim.scrobbles()[-1].timestamp
+    lastfm_sim.add_rows(
+        [
+            {"timestamp": oldest + 5, "artist": "", "title": "Nobody Sang This"},
+            {"timestamp": oldest + 9, "artist": "Someone", "title": " "},
+        ]
+    )
+    daemon = start_daemon(**lastfm_sim.sections(), enrichment={"enabled": False})
+    run_import(daemon, all=True)
+    database = daemon.workdir / "musique.db"
+    before = identities(database)
+    job_id = daemon.call("verify.start", {"since": oldest - oldest % 86400})["job_id"]
+    job = wait_job(daemon, job_id)
+    assert job["state"] == "done", job
+    assert job["result"]["days_different"] == 1
+    assert job["result"]["listens_added"] == 0
+    assert identities(database) == before == good_identities(lastfm_sim)
+
+
+# -- the parser on anything --------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=6,
+)
+digits = st.integers(min_value=-10, max_value=10**12).map(str)
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> Any:
+    """An entry close to Last.fm's, any part of it possibly replaced by anything."""
+
+    def maybe(valid: st.SearchStrategy[Any]) -> Any:
+        return draw(st.one_of(valid, valid, json_values))
+
+    entry = {
+        "artist": maybe(st.just({"#text": maybe(st.text(max_size=5))})),
+        "name": maybe(st.text(max_size=5)),
+        "album": maybe(st.just({"#text": maybe(st.text(max_size=5))})),
+        "date": maybe(st.just({"uts": maybe(digits)})),
+    }
+    if draw(st.booleans()):
+        del entry["date"]
+    if draw(st.booleans()):
+        entry["@attr"] = maybe(st.just({"nowplaying": "true"}))
+    return maybe(st.just(entry))
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    track=st.one_of(st.lists(entries(), max_size=6), entries(), json_values),
+    attr=st.one_of(st.fixed_dictionaries({"total": digits, "page": digits}), json_values),
+)
+def test_parser_refuses_what_cannot_be_stored(track: Any, attr: Any) -> None:
+    """On any page: a malformed one is a TransientUpstreamError (retried), never another
+    exception; otherwise every entry is a scrobble with a positive timestamp and a non-blank
+    artist and title, the now-playing entry, or refused with a reason: none is lost."""
+    try:
+        page = parse_recent_tracks({"recenttracks": {"track": track, "@attr": attr}})
+    except TransientUpstreamError as exc:
+        kind = exc.kind
+        assert kind == "malformed"
+        return
+    count = len(track) if isinstance(track, list) else 1 if isinstance(track, dict) else 0
+    playing = 1 if page.now_playing is not None else 0
+    assert len(page.scrobbles) + len(page.rejected) + playing == count
+    for scrobble in page.scrobbles:
+        assert scrobble.timestamp > 0
+        assert scrobble.artist.strip()
+        assert scrobble.title.strip()
+    assert all(page.rejected)

@@ -1,0 +1,165 @@
+"""Imports under short, empty and odd Last.fm pages: never a silent gap.
+
+Each fault of the simulator's page kinds is served once for one page of the job's frozen
+window, then at a random rate, and the database is compared EXACTLY with the simulator's
+history. A fault that never clears on one page ends the job with the gap stated (the
+``missing`` field, the error, the summary ``musiquectl import`` prints, the log), never
+``done`` with scrobbles missing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from musiqued.sim.pagefaults import PAGE_FAULTS
+from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.lastfm import SimulatedLastfm
+from tests.import_helpers import assert_exact, run_import, wait_job
+from tests.support import DaemonProcess
+
+ONCE_KINDS = (*PAGE_FAULTS, "errorbody")
+
+
+def fast_daemon(start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm) -> DaemonProcess:
+    """A daemon (with the test hooks) that retries Last.fm within milliseconds."""
+    daemon = start_daemon(hooks=True, **lastfm_sim.sections(), enrichment={"enabled": False})
+    daemon.call("test.lastfm_retry", {})
+    return daemon
+
+
+def stored_count(database: Path) -> int:
+    with sqlite3.connect(database) as conn:
+        count = int(conn.execute("SELECT COUNT(*) FROM listening_history").fetchone()[0])
+    conn.close()
+    return count
+
+
+@pytest.mark.parametrize("page", [1, 3])
+@pytest.mark.parametrize("kind", ONCE_KINDS)
+def test_fault_once_on_one_page_is_fetched_again(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, kind: str, page: int
+) -> None:
+    """A page served once short, empty, without dates, all "now playing", with wrong types,
+    malformed as a whole, or as an error without a code is fetched again: the import ends
+    done, exact, with no error counted (page 1 plans the job, page 3 is an ordinary page)."""
+    lastfm_sim.reset(size=1000, seed=70)
+    daemon = fast_daemon(start_daemon, lastfm_sim)
+    lastfm_sim.sim.faults.force(kind, 1, page=page)
+    job = run_import(daemon, all=True)
+    assert job["state"] == "done", job
+    assert (job["tracks_imported"], job["tracks_errors"], job["missing"]) == (1000, 0, None)
+    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
+    assert lastfm_sim.stats()[f"fault:{kind}"] == 1
+    assert lastfm_sim.sim.faults.forced() == []
+
+
+def test_every_page_fault_at_a_random_rate(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """A fifth of all requests answered with a page fault of any kind (or an error body):
+    the import still ends done and exact."""
+    lastfm_sim.reset(size=8000, seed=71)
+    daemon = fast_daemon(start_daemon, lastfm_sim)
+    lastfm_sim.set_faults(rate=0.2, kinds=ONCE_KINDS, seed=5)
+    job = run_import(daemon, all=True, timeout=120)
+    assert job["state"] == "done", job
+    assert (job["tracks_imported"], job["tracks_errors"], job["missing"]) == (8000, 0, None)
+    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
+    faults = {k: v for k, v in lastfm_sim.stats().items() if k.startswith("fault:")}
+    assert sum(faults.values()) >= 8, faults
+    assert len(faults) >= 4, faults
+
+
+@pytest.mark.parametrize(
+    ("kind", "lacking", "errors"),
+    [
+        ("short", 100, 0),
+        ("empty", 200, 0),
+        ("emptystr", 200, 0),
+        ("nodate", 200, 200),
+        ("allplaying", 200, 199),  # the first entry passes for the track playing now
+        ("badtypes", 120, 200),  # 80 of them out of range or blank: Last.fm's own data
+    ],
+)
+def test_page_that_stays_short_or_broken_ends_with_the_gap_stated(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, kind: str, lacking: int, errors: int
+) -> None:
+    """A page Last.fm keeps serving short, empty or broken (no dates, all "now playing",
+    wrong types) is fetched again, walked again after the sweep, and then the job FAILS with
+    the gap: ``missing`` gives the count and the page (with the span it did hold), the error
+    says how many and where, the log records it; entries that could not be used are counted
+    in ``tracks_errors`` with their reasons; the rest of the window is stored. Resumed once
+    the page is whole again, the job ends exact, its error count back to 0."""
+    lastfm_sim.reset(size=1000, seed=72)
+    daemon = fast_daemon(start_daemon, lastfm_sim)
+    lastfm_sim.sim.faults.force(kind, 10_000, page=3)
+    job = run_import(daemon, all=True)
+    assert job["state"] == "failed", job
+    assert job["missing"]["count"] == lacking
+    (where,) = job["missing"]["where"]
+    assert (where["page"], where["missing"]) == (3, lacking)
+    assert (where["from"] is None) == (kind != "short")
+    said = f"{lacking} scrobble(s) Last.fm reports for the window could not be fetched"
+    assert said in job["error"]
+    assert "page 3" in job["error"]
+    assert job["tracks_errors"] == errors
+    assert len(job["error_reasons"]) == min(errors, 50)
+    stored = stored_count(daemon.workdir / "musique.db")
+    assert stored == job["tracks_imported"] == (900 if kind == "short" else 800)
+    gaps = [r for r in daemon.log_records() if r.get("event") == "import ended with a gap"]
+    assert gaps
+    assert (gaps[-1]["missing"], gaps[-1]["short_pages"]) == (lacking, [3])
+    assert gaps[-1]["level"] == "error"
+
+    lastfm_sim.sim.faults.clear()
+    daemon.call("jobs.resume", {"job_id": job["job_id"]})
+    final = wait_job(daemon, job["job_id"])
+    assert final["state"] == "done", final
+    assert (final["tracks_errors"], final["error_reasons"], final["missing"]) == (0, [], None)
+    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
+
+
+def test_summary_of_musiquectl_import_states_the_gap(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """``musiquectl import --all`` following a job that ends with a gap prints the gap in its
+    summary (how many, which page, which span) and exits 1."""
+    lastfm_sim.reset(size=1000, seed=73)
+    daemon = fast_daemon(start_daemon, lastfm_sim)
+    lastfm_sim.sim.faults.force("short", 10_000, page=2)
+    result = daemon.ctl("import", "--all")
+    assert result.returncode == 1, result
+    assert "FAILED" in result.stdout
+    assert "missing" in result.stdout
+    assert "100 scrobble(s)" in result.stdout + result.stderr
+    assert "page 2" in result.stdout
+    assert "jobs resume" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("errorbody", "Last.fm sent an error without a code ('x'"),
+        ("badpage", "Last.fm sent a page whose"),
+    ],
+)
+def test_unusable_body_that_persists_fails_with_what_was_wrong(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, kind: str, said: str
+) -> None:
+    """A page whose body stays unusable as a whole is retried like any transient fault;
+    the job then fails (resumable) with what was wrong with it, never an internal error,
+    and ``musiquectl jobs show`` prints that."""
+    lastfm_sim.reset(size=1000, seed=74)
+    daemon = fast_daemon(start_daemon, lastfm_sim)
+    lastfm_sim.sim.faults.force(kind, 10_000, page=4)
+    job = run_import(daemon, all=True)
+    assert job["state"] == "failed", job
+    assert job["error"].startswith("Last.fm kept failing on page 4 (")
+    assert said in job["error"]
+    assert "internal error" not in job["error"]
+    assert "ExceptionGroup" not in daemon.logs()
+    shown = daemon.ctl("jobs", "show", str(job["job_id"]))
+    assert said in shown.stdout
