@@ -67,6 +67,10 @@ function duration(seconds) {
   return `${s} s`;
 }
 
+function n(number) {
+  return typeof number === "number" ? number.toLocaleString() : "–";
+}
+
 function song(track) {
   if (!track) return null;
   const parts = [track.artist, track.title];
@@ -210,6 +214,12 @@ function mergeJob(job, announce) {
   }
   if (now.job_id === page.followed) renderImport(now);
   if (announce && before && !FINAL.has(before.state) && FINAL.has(now.state)) ended(now);
+  if (announce && now.kind === "import") {
+    // What an import changes elsewhere on the page: the listens count, albums, the queue.
+    later("status", refreshStatus, FINAL.has(now.state) ? 0 : 1000);
+    later("enrichment", refreshEnrichment, 1000);
+    later("albums", refreshAlbums, 3000);
+  }
 }
 
 async function refreshJobs() {
@@ -248,7 +258,7 @@ function renderJobs() {
         el("td", { text: job.kind }),
         stateCell,
         el("td", { text: progressText(job) }),
-        el("td", { text: `${job.tracks_imported} / ${job.tracks_skipped} / ${job.tracks_errors}` }),
+        el("td", { text: `${n(job.tracks_imported)} / ${n(job.tracks_skipped)} / ${n(job.tracks_errors)}` }),
         el("td", { text: localTime(job.started_at) }),
         el("td", { text: localTime(job.finished_at) }),
         actions,
@@ -315,7 +325,7 @@ function renderImport(job) {
   show($("import-pages"), `${job.pages_done} / ${job.pages_total || "?"}`);
   show(
     $("import-counts"),
-    `${job.tracks_imported} imported, ${job.tracks_skipped} skipped, ${job.tracks_errors} errors`,
+    `${n(job.tracks_imported)} imported, ${n(job.tracks_skipped)} skipped, ${n(job.tracks_errors)} errors`,
   );
   show($("import-rate"), `${job.rate_per_s} scrobbles/s`);
   show($("import-eta"), ACTIVE.has(job.state) ? duration(job.eta_s) : null);
