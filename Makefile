@@ -82,6 +82,9 @@ install-units:
 	  sed 's|/usr/local/bin/musiqued|$(BINDIR)/musiqued|g' systemd/user/$$unit > '$(DESTDIR)$(USERUNITDIR)/'$$unit; \
 	  chmod 0644 '$(DESTDIR)$(UNITDIR)/'$$unit '$(DESTDIR)$(USERUNITDIR)/'$$unit; \
 	done
+	sed 's|/usr/local/bin/musiquectl|$(BINDIR)/musiquectl|g' systemd/user/musique-notify.service \
+	  > '$(DESTDIR)$(USERUNITDIR)/musique-notify.service'
+	chmod 0644 '$(DESTDIR)$(USERUNITDIR)/musique-notify.service'
 	install -D -m 0644 systemd/musique.sysusers '$(DESTDIR)$(LIBDIR)/sysusers.d/musique.conf'
 	sed 's|/etc/musique/|$(SYSCONFDIR)/musique/|g' systemd/musique.tmpfiles > '$(BUILDDIR)/musique.tmpfiles'
 	install -D -m 0644 '$(BUILDDIR)/musique.tmpfiles' '$(DESTDIR)$(LIBDIR)/tmpfiles.d/musique.conf'

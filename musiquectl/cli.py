@@ -77,9 +77,9 @@ def cli(ctx: click.Context, socket_path: str | None, as_json: bool) -> None:
 
 
 def _register() -> None:
-    from musiquectl.commands import daemon, enrich, history, imports, lastfm, tracker
+    from musiquectl.commands import daemon, enrich, history, imports, lastfm, notify, tracker
 
-    for module in (daemon, tracker, history, imports, lastfm, enrich):
+    for module in (daemon, tracker, history, imports, lastfm, enrich, notify):
         for command in module.COMMANDS:
             cli.add_command(command)
 
