@@ -289,3 +289,43 @@ def test_no_content_security_policy_violation(
     assert injected is True, "an inline script ran despite the CSP"
     refusals = [entry["message"] for entry in browser.get_log("browser")]
     assert any("Content Security Policy" in message for message in refusals), refusals
+
+
+def test_page_polls_while_its_socket_is_down_and_reconnects(
+    browser: WebDriver,
+    screenshot: Screenshot,
+    start_daemon: StartDaemon,
+    lastfm_sim: SimulatedLastfm,
+) -> None:
+    """When the daemon restarts the page says it lost the live link and polls every 5 s
+    (a new scrobble still shows up); once the WebSocket can open again it is live again."""
+    lastfm_sim.reset(size=50, seed=9)
+    daemon, url = page_daemon(start_daemon, lastfm_sim)
+    daemon.call("tracker.start", {"interval_seconds": 1})
+    # A network fault for the page's WebSockets only, switched by the test: while
+    # window.__cutSockets is set, new ones go to a path without a WebSocket (404), while the
+    # rest of the HTTP API stays reachable.
+    browser.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Page.addScriptToEvaluateOnNewDocument",
+        {
+            "source": "const Real = window.WebSocket;"
+            "window.WebSocket = class extends Real {"
+            " constructor(u, p) { super(window.__cutSockets ? u + '-cut' : u, p); } };"
+        },
+    )
+    open_page(browser, url)
+    browser.execute_script("window.__cutSockets = true")
+    daemon.stop()
+    wait_for(browser, lambda d: link_mode(d) == "polling")
+    assert "polling every 5 s" in text_of(browser, "link")
+    daemon.start()
+    (added,) = lastfm_sim.add_scrobbles(1, at=int(time.time()))
+    wait_for(browser, lambda d: added.title in text_of(d, "tracker-last"), timeout=30)
+    assert link_mode(browser) == "polling"
+    screenshot("polling")
+    browser.execute_script("window.__cutSockets = false")
+    wait_for(browser, lambda d: link_mode(d) == "live", timeout=30)
+
+
+def link_mode(driver: WebDriver) -> str:
+    return str(driver.find_element(By.TAG_NAME, "body").get_attribute("data-link"))

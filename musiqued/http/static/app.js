@@ -516,7 +516,13 @@ function handle(message) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/api/v1/events`);
+  let socket;
+  try {
+    socket = new WebSocket(`${scheme}://${location.host}/api/v1/events`);
+  } catch (error) {
+    disconnected(null); // refused before connecting (e.g. by a browser policy): retry later
+    return;
+  }
   page.socket = socket;
   socket.addEventListener("open", () => {
     page.reconnectMs = 1000;
@@ -532,15 +538,18 @@ function connect() {
       report(error);
     }
   });
-  socket.addEventListener("close", () => {
-    if (page.socket !== socket) return;
-    setLink("polling");
-    if (page.pollTimer === null) {
-      page.pollTimer = setInterval(() => refreshAll().catch(() => {}), POLL_MS);
-    }
-    setTimeout(connect, page.reconnectMs);
-    page.reconnectMs = Math.min(page.reconnectMs * 2, 15000);
-  });
+  socket.addEventListener("close", () => disconnected(socket));
+}
+
+function disconnected(socket) {
+  if (socket !== null && page.socket !== socket) return;
+  page.socket = null;
+  setLink("polling");
+  if (page.pollTimer === null) {
+    page.pollTimer = setInterval(() => refreshAll().catch(() => {}), POLL_MS);
+  }
+  setTimeout(connect, page.reconnectMs);
+  page.reconnectMs = Math.min(page.reconnectMs * 2, 15000);
 }
 
 // -- wiring -----------------------------------------------------------------------------
