@@ -329,3 +329,41 @@ def test_page_polls_while_its_socket_is_down_and_reconnects(
 
 def link_mode(driver: WebDriver) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").get_attribute("data-link"))
+
+
+def test_import_errors_are_said_in_words(
+    browser: WebDriver,
+    screenshot: Screenshot,
+    start_daemon: StartDaemon,
+    lastfm_sim: SimulatedLastfm,
+) -> None:
+    """A private profile fails the import: the notification says why, as the daemon does;
+    a second import while one runs is refused in the dialog with the daemon's reason."""
+    lastfm_sim.reset(size=4000, seed=10)
+    daemon, url = page_daemon(
+        start_daemon, lastfm_sim, lastfm={"requests_per_second": 2.0, "max_in_flight": 1}
+    )
+    lastfm_sim.configure(private=True)
+    open_page(browser, url)
+    by_id(browser, "import-open").click()
+    by_id(browser, "import-start").click()
+    notice = wait_for(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#notices .notice.failure"), timeout=60
+    )[0]
+    job = daemon.call("jobs.list")[0]
+    assert job["state"] == "failed"
+    assert f"Import #{job['job_id']} failed" in notice.text
+    assert job["error"] in notice.text
+    assert "hides its recent tracks" in job["error"]
+    assert job["error"] in text_of(browser, "import-trouble")
+    screenshot("import-failed")
+
+    lastfm_sim.configure(private=False, rate_limit=0.0)
+    running = daemon.call("import.start", {"all": True})["job_id"]
+    by_id(browser, "import-open").click()
+    by_id(browser, "import-start").click()
+    problem = wait_for(browser, lambda d: text_of(d, "import-form-error"))
+    assert f"job {running}" in problem
+    assert by_id(browser, "import-dialog").get_attribute("open") is not None
+    screenshot("import-refused")
+    daemon.call("jobs.cancel", {"job_id": running})
