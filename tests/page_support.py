@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -37,8 +38,12 @@ def page_daemon(
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], T], timeout: float = 20) -> T:
-    """``condition(driver)`` once it is truthy (it is re-read every 50 ms)."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)  # type: ignore[no-any-return]
+    """``condition(driver)`` once it is truthy (it is re-read every 50 ms; an element the
+    page replaced meanwhile just means "read again")."""
+    wait = WebDriverWait(
+        driver, timeout, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]
+    )
+    return wait.until(condition)  # type: ignore[no-any-return]
 
 
 def open_page(driver: WebDriver, url: str) -> float:
@@ -72,7 +77,7 @@ def job_row(driver: WebDriver, job_id: int) -> WebElement:
     return driver.find_element(By.CSS_SELECTOR, f'#jobs-body tr[data-job-id="{job_id}"]')
 
 
-def job_button(driver: WebDriver, job_id: int, action: str) -> WebElement:
-    return driver.find_element(
-        By.CSS_SELECTOR, f'#jobs-body button[data-job="{job_id}"][data-action="{action}"]'
-    )
+def click_job_button(driver: WebDriver, job_id: int, action: str) -> None:
+    """Click a job's button (Pause, Resume, Cancel, Log) once it is there."""
+    selector = f'#jobs-body button[data-job="{job_id}"][data-action="{action}"]'
+    wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).click() is None)

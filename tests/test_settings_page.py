@@ -18,7 +18,7 @@ from selenium.webdriver.common.by import By
 from tests.page_support import (
     by_id,
     classes,
-    job_button,
+    click_job_button,
     job_row,
     open_page,
     page_daemon,
@@ -189,20 +189,19 @@ def test_pause_resume_and_log_of_a_job(
     )
     open_page(browser, url)
     job_id = daemon.call("import.start", {"all": True})["job_id"]
-    wait_for(browser, lambda d: job_button_or_none(d, job_id, "pause"))
-    job_button(browser, job_id, "pause").click()
+    click_job_button(browser, job_id, "pause")
     wait_for(browser, lambda d: job_state(d, job_id) == "paused")
     assert daemon.call("jobs.get", {"job_id": job_id})["state"] == "paused"
     screenshot("job-paused")
-    job_button(browser, job_id, "resume").click()
+    click_job_button(browser, job_id, "resume")
     wait_for(browser, lambda d: job_state(d, job_id) == "running")
     assert daemon.call("jobs.get", {"job_id": job_id})["state"] == "running"
-    job_button(browser, job_id, "cancel").click()
+    click_job_button(browser, job_id, "cancel")
     wait_for(browser, lambda d: job_state(d, job_id) == "cancelled")
     assert daemon.call("jobs.get", {"job_id": job_id})["state"] == "cancelled"
     assert browser.find_elements(By.CSS_SELECTOR, f'#notices .notice[data-job-id="{job_id}"]')
 
-    job_button(browser, job_id, "log").click()
+    click_job_button(browser, job_id, "log")
     wait_for(browser, lambda d: by_id(d, "log-dialog").get_attribute("open") is not None)
     lines = [line.text for line in browser.find_elements(By.CSS_SELECTOR, "#log-lines .log-line")]
     events = " | ".join(lines)
@@ -218,14 +217,6 @@ def test_pause_resume_and_log_of_a_job(
 def job_state(driver: WebDriver, job_id: int) -> str:
     row = job_row(driver, job_id)
     return str(row.find_element(By.CSS_SELECTOR, ".job-state").text)
-
-
-def job_button_or_none(driver: WebDriver, job_id: int, action: str) -> bool:
-    return bool(
-        driver.find_elements(
-            By.CSS_SELECTOR, f'#jobs-body button[data-job="{job_id}"][data-action="{action}"]'
-        )
-    )
 
 
 def test_token_asks_for_a_login_first(

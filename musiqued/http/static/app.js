@@ -234,36 +234,54 @@ function progressText(job) {
 }
 
 function renderJobs() {
+  // Rows are kept and updated in place: progress events come several times a second, and
+  // a row rebuilt under the pointer would swallow a click on its buttons.
   const body = $("jobs-body");
   const jobs = [...page.jobs.values()].sort((a, b) => b.job_id - a.job_id).slice(0, JOBS_SHOWN);
-  body.textContent = "";
   $("jobs-empty").hidden = jobs.length > 0;
+  const shown = new Set(jobs.map((job) => String(job.job_id)));
+  for (const row of [...body.children]) if (!shown.has(row.dataset.jobId)) row.remove();
+  let previous = null;
   for (const job of jobs) {
-    const actions = el("td", { cls: "actions-cell" });
+    let row = body.querySelector(`tr[data-job-id="${job.job_id}"]`);
+    if (!row) {
+      row = el("tr", { "data-job-id": String(job.job_id) });
+      for (let i = 0; i < 8; i += 1) row.append(el("td"));
+      row.lastChild.className = "actions-cell";
+    }
+    fillJobRow(row, job);
+    const place = previous ? previous.nextSibling : body.firstChild;
+    if (row !== place) body.insertBefore(row, place);
+    previous = row;
+  }
+}
+
+function fillJobRow(row, job) {
+  const cells = row.children;
+  show(cells[0], `#${job.job_id}`);
+  show(cells[1], job.kind);
+  const stateKey = JSON.stringify([job.state, job.error, job.upstream_trouble]);
+  if (row.dataset.stateKey !== stateKey) {
+    row.dataset.stateKey = stateKey;
+    cells[2].textContent = "";
+    cells[2].append(el("span", { cls: `job-state job-${job.state}`, text: job.state }));
+    if (job.error) cells[2].append(el("div", { cls: "muted", text: job.error }));
+    if (job.upstream_trouble) cells[2].append(el("div", { cls: "warning", text: job.upstream_trouble }));
+  }
+  show(cells[3], progressText(job));
+  show(cells[4], `${n(job.tracks_imported)} / ${n(job.tracks_skipped)} / ${n(job.tracks_errors)}`);
+  show(cells[5], localTime(job.started_at));
+  show(cells[6], localTime(job.finished_at));
+  if (row.dataset.state !== job.state) {
+    row.dataset.state = job.state;
+    const actions = cells[7];
+    actions.textContent = "";
     const button = (label, action, cls = "small") =>
       el("button", { type: "button", cls, text: label, "data-action": action, "data-job": String(job.job_id) });
     if (ACTIVE.has(job.state)) actions.append(button("Pause", "pause"));
     if (["paused", "failed", "interrupted"].includes(job.state)) actions.append(button("Resume", "resume"));
     if (!["done", "cancelled"].includes(job.state)) actions.append(button("Cancel", "cancel", "small danger"));
     actions.append(button("Log", "log"));
-    const state = el("span", { cls: `job-state job-${job.state}`, text: job.state });
-    const stateCell = el("td", {}, state);
-    if (job.error) stateCell.append(el("div", { cls: "muted", text: job.error }));
-    if (job.upstream_trouble) stateCell.append(el("div", { cls: "warning", text: job.upstream_trouble }));
-    body.append(
-      el(
-        "tr",
-        { "data-job-id": String(job.job_id) },
-        el("td", { text: `#${job.job_id}` }),
-        el("td", { text: job.kind }),
-        stateCell,
-        el("td", { text: progressText(job) }),
-        el("td", { text: `${n(job.tracks_imported)} / ${n(job.tracks_skipped)} / ${n(job.tracks_errors)}` }),
-        el("td", { text: localTime(job.started_at) }),
-        el("td", { text: localTime(job.finished_at) }),
-        actions,
-      ),
-    );
   }
 }
 
