@@ -14,7 +14,7 @@ UNITDIR ?= $(LIBDIR)/systemd/system
 USERUNITDIR ?= $(LIBDIR)/systemd/user
 BUILDDIR ?= build/install
 
-.PHONY: venv test lint demo install install-app install-units install-config clean bench
+.PHONY: venv test lint test-tools demo install install-app install-units install-config clean bench
 
 $(BIN)/musiqued: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,25 @@ lint: venv
 	$(BIN)/ruff format --check musiqued musiquectl tests
 	$(BIN)/mypy
 
-test: lint
+# Programs the tests drive: Chromium and its WebDriver (the Settings page), dbus-daemon
+# (desktop notifications). Installed with apt-get when missing and run as root; otherwise
+# the exact packages to install are printed (the tests then fail under CI=true, skip elsewhere).
+TEST_TOOLS := chromium:chromium chromedriver:chromium-driver dbus-daemon:dbus-daemon
+
+test-tools:
+	@missing=""; for pair in $(TEST_TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing the test tools:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else \
+	    echo "the browser and notification tests need:$$missing (sudo apt-get install$$missing)" >&2; \
+	  fi; \
+	fi
+
+test: lint test-tools
 	$(BIN)/pytest -q
 
 demo: venv
@@ -82,6 +100,9 @@ install-units:
 	  sed 's|/usr/local/bin/musiqued|$(BINDIR)/musiqued|g' systemd/user/$$unit > '$(DESTDIR)$(USERUNITDIR)/'$$unit; \
 	  chmod 0644 '$(DESTDIR)$(UNITDIR)/'$$unit '$(DESTDIR)$(USERUNITDIR)/'$$unit; \
 	done
+	sed 's|/usr/local/bin/musiquectl|$(BINDIR)/musiquectl|g' systemd/user/musique-notify.service \
+	  > '$(DESTDIR)$(USERUNITDIR)/musique-notify.service'
+	chmod 0644 '$(DESTDIR)$(USERUNITDIR)/musique-notify.service'
 	install -D -m 0644 systemd/musique.sysusers '$(DESTDIR)$(LIBDIR)/sysusers.d/musique.conf'
 	sed 's|/etc/musique/|$(SYSCONFDIR)/musique/|g' systemd/musique.tmpfiles > '$(BUILDDIR)/musique.tmpfiles'
 	install -D -m 0644 '$(BUILDDIR)/musique.tmpfiles' '$(DESTDIR)$(LIBDIR)/tmpfiles.d/musique.conf'

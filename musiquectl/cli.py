@@ -92,11 +92,23 @@ def _register() -> None:
         imports,
         jobs,
         lastfm,
+        notify,
         tracker,
         verify,
     )
 
-    for module in (daemon, tracker, history, export, imports, jobs, verify, lastfm, enrich):
+    for module in (
+        daemon,
+        tracker,
+        history,
+        export,
+        imports,
+        jobs,
+        verify,
+        lastfm,
+        enrich,
+        notify,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.journald",
     "tests.fixtures.lastfm",
     "tests.fixtures.enrichment",
+    "tests.fixtures.browser",
 ]

@@ -68,6 +68,22 @@ def test_user_units_verify(tmp_path: Path) -> None:
     assert result.stderr.strip() == ""
 
 
+def test_notify_user_unit_verifies(tmp_path: Path) -> None:
+    """``systemd-analyze --user verify`` accepts musique-notify.service silently."""
+    source = (UNITS / "user" / "musique-notify.service").read_text(encoding="utf-8")
+    assert "ExecStart=/usr/local/bin/musiquectl notify" in source
+    unit = tmp_path / "user" / "musique-notify.service"
+    unit.parent.mkdir()
+    unit.write_text(
+        source.replace("/usr/local/bin/musiquectl", str(VENV_BIN / "musiquectl")), encoding="utf-8"
+    )
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    result = _analyze("--user", "verify", str(unit), env={"XDG_RUNTIME_DIR": str(runtime)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""
+
+
 def test_service_exposure(tmp_path: Path) -> None:
     """``systemd-analyze security --offline=true`` rates the service at most 1.5."""
     service = _copies(UNITS, tmp_path / "system")[0]
@@ -160,6 +176,8 @@ def test_make_install_builds_the_tree(tmp_path: Path) -> None:
     assert (dest / "usr/lib/systemd/system/musiqued.socket").is_file()
     user_service = (dest / "usr/lib/systemd/user/musiqued.service").read_text(encoding="utf-8")
     assert "ExecStart=/usr/bin/musiqued\n" in user_service
+    notify_unit = dest / "usr/lib/systemd/user/musique-notify.service"
+    assert "ExecStart=/usr/bin/musiquectl notify\n" in notify_unit.read_text(encoding="utf-8")
     assert (dest / "usr/lib/systemd/user/musiqued.socket").is_file()
     assert "musique" in (dest / "usr/lib/sysusers.d/musique.conf").read_text(encoding="utf-8")
     assert (dest / "usr/lib/tmpfiles.d/musique.conf").is_file()

@@ -91,9 +91,10 @@ def command(extra_methods: Sequence[Method] = ()) -> click.Command:
             click.echo(json.dumps(config.masked(), indent=2))
             return
 
-        from musiqued.app.logs import configure_logging, register_config_secrets
+        from musiqued.app.logs import JobLogs, configure_logging, register_config_secrets
 
-        configure_logging(log_target, log_level)  # type: ignore[arg-type]
+        job_logs = JobLogs()
+        configure_logging(log_target, log_level, job_logs=job_logs)  # type: ignore[arg-type]
         register_config_secrets(config)
         from musiqued.app.daemon import Daemon
         from musiqued.app.systemd import Notifier, listen_sockets, unix_stream_socket
@@ -105,6 +106,7 @@ def command(extra_methods: Sequence[Method] = ()) -> click.Command:
             notifier=Notifier(),
             inherited_socket=inherited,
             extra_methods=extra_methods,
+            job_logs=job_logs,
         )
         try:
             status = _run(daemon.run())

@@ -23,7 +23,7 @@ import structlog
 
 from musiqued import __version__, wire
 from musiqued.app.config import load_config
-from musiqued.app.logs import register_config_secrets, register_obtained_secret
+from musiqued.app.logs import JobLogs, register_config_secrets, register_obtained_secret
 from musiqued.app.systemd import Notifier
 from musiqued.config import Config
 from musiqued.errors import ConfigError
@@ -123,11 +123,14 @@ class Daemon:
         notifier: Notifier | None = None,
         inherited_socket: socket.socket | None = None,
         extra_methods: Sequence[Method] = (),
+        job_logs: JobLogs | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
         self.notifier = notifier or Notifier()
         self._inherited_socket = inherited_socket
+        # Each job's recent log records, kept by the logging set-up, for the Settings page.
+        self.job_logs = job_logs or JobLogs()
         self._started_monotonic = time.monotonic()
         self._stop_requested = asyncio.Event()
         self._opened: list[tuple[str, Callable[[], Awaitable[None]]]] = []
@@ -227,7 +230,7 @@ class Daemon:
             return
         from musiqued.http.api import HttpApi
 
-        http = HttpApi(self.services, self.config.http)
+        http = HttpApi(self.services, self.config.http, job_log=self.job_logs.records)
         await http.open()
         self.http = http
         self._opened.append(("http api", http.close))

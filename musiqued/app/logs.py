@@ -5,9 +5,11 @@ Everything goes through the standard library's logging, so one handler decides t
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -183,8 +185,97 @@ def _callsite_adder(chosen: Target) -> Any:
     )
 
 
-def configure_logging(target: Target = "auto", level: str = "info") -> Target:
-    """Configure structlog and the root logger; returns the target chosen."""
+class JobLogs(logging.Handler):
+    """The daemon's recent log records of each job, kept in memory for the Settings page.
+
+    A ``logging`` handler beside the one that writes the logs: it keeps exactly the records
+    that pass the level and carry a ``job_id`` (as ``journalctl MUSIQUE_JOB_ID=N`` would show
+    them), after secrets were redacted. Bounded: the newest ``per_job`` records of the
+    ``max_jobs`` jobs that logged last; a restart forgets them (the journal keeps them).
+    """
+
+    def __init__(self, per_job: int = 500, max_jobs: int = 50) -> None:
+        super().__init__()
+        self._per_job = per_job
+        self._max_jobs = max_jobs
+        self._rings: collections.OrderedDict[int, collections.deque[dict[str, Any]]] = (
+            collections.OrderedDict()
+        )
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = record.msg
+        if not isinstance(event, dict):
+            return
+        job_id = event.get("job_id")
+        if not isinstance(job_id, int) or isinstance(job_id, bool):
+            return
+        entry = _job_record(event, record)
+        with self._guard:
+            ring = self._rings.get(job_id)
+            if ring is None:
+                ring = self._rings[job_id] = collections.deque(maxlen=self._per_job)
+                while len(self._rings) > self._max_jobs:
+                    self._rings.popitem(last=False)
+            else:
+                self._rings.move_to_end(job_id)
+            ring.append(entry)
+
+    def records(self, job_id: int) -> list[dict[str, Any]]:
+        """The job's records, oldest first: ``{at, level, event, fields}``."""
+        with self._guard:
+            return list(self._rings.get(job_id, ()))
+
+
+# Fields every record has, or that say which job it is: not repeated in ``fields``.
+_RECORD_KEYS = frozenset(
+    {"event", "level", "timestamp", "logger", "job_id", "exc_info", "stack_info"}
+    | {"_record", "_from_structlog", "pathname", "lineno", "func_name"}
+)
+
+
+def _job_record(event: dict[str, Any], record: logging.LogRecord) -> dict[str, Any]:
+    fields = {str(key): _plain(value) for key, value in event.items() if key not in _RECORD_KEYS}
+    error = _exception_of(event.get("exc_info"), record)
+    if error is not None:
+        fields["exception"] = scrub(f"{type(error).__name__}: {error}")
+    return {
+        "at": event.get("timestamp"),
+        "level": event.get("level", record.levelname.lower()),
+        "event": scrub(str(event.get("event", ""))),
+        "fields": fields,
+    }
+
+
+def _exception_of(exc_info: Any, record: logging.LogRecord) -> BaseException | None:
+    """structlog's ``exc_info=True`` means the exception being handled right now."""
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        return exc_info[1]  # type: ignore[no-any-return]
+    if exc_info:
+        return record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: what is not one becomes its text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return scrub(str(value))
+
+
+def configure_logging(
+    target: Target = "auto", level: str = "info", *, job_logs: JobLogs | None = None
+) -> Target:
+    """Configure structlog and the root logger; returns the target chosen.
+
+    ``job_logs``, when given, is added beside the target's handler: it keeps each job's
+    recent records in memory."""
     chosen = resolve_target(target)
     structlog.configure(
         processors=[
@@ -200,6 +291,8 @@ def configure_logging(target: Target = "auto", level: str = "info") -> Target:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(_handler_for(chosen))
+    if job_logs is not None:
+        root.addHandler(job_logs)
     root.setLevel(level.upper())
     # pylast logs whole answers at debug level, session keys included; httpx2 is its client.
     for noisy in (

@@ -1,40 +1,37 @@
-"""The original application's HTTP API, for its existing web front end (``[http] listen``).
+"""The HTTP front end (``[http] listen``): the original application's API, the Settings page,
+its JSON endpoints and its WebSocket, in one aiohttp server.
 
-::
+=====================  ===================================================================
+part                   module
+=====================  ===================================================================
+the original API       ``original.py``: ``/api/v1/services/...``, answers unchanged
+the page               ``page.py``: ``/``, ``/settings``, ``/static/...``
+the page's JSON API    ``rest.py``: ``/api/v1/jobs``, ``/api/v1/imports``, ...
+live events            ``live.py``: ``/api/v1/events`` (WebSocket)
+safety                 ``guard.py``: Host/Origin checks, token and session cookie, CSP
+=====================  ===================================================================
 
-    POST /api/v1/services/lastfm/import-history?limit=&skip_existing=   run an import, wait
-    GET  /api/v1/services/import/{job_id}                               a job's progress
-    GET  /api/v1/services/tracker/status
-    POST /api/v1/services/tracker/start[?interval_seconds=]
-    POST /api/v1/services/tracker/stop
-
-Handlers call the same services as the RPC methods (``Services``: importer, jobs, tracker).
-Errors are ``{"detail": ...}`` with a fitting status: 401 bad token, 404 unknown, 409
-conflict, 422 bad parameter, 502 upstream failure, 503 not configured. Off loopback the
-configuration must set ``[http] token`` (checked when the config loads); once a token is
-set, every request needs ``Authorization: Bearer <token>``.
+Errors are ``{"detail": ...}`` with a fitting status: 401 bad token, 403 refused (foreign
+Host or Origin), 404 unknown, 409 conflict, 422 bad parameter, 502 upstream failure, 503
+not configured. Off loopback the configuration must set ``[http] token`` (checked when the
+config loads).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hmac
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
 
 from musiqued.config import parse_listen
-from musiqued.errors import (
-    ConflictError,
-    MusiqueError,
-    NotConfiguredError,
-    NotFoundError,
-    UpstreamError,
-)
-from musiqued.services.importer import DEFAULT_LIMIT, ImportRequest
+from musiqued.errors import MusiqueError
+from musiqued.http.common import Handler, HttpProblem, error, status_of
+from musiqued.http.guard import Guard, add_security_headers
+from musiqued.http.live import LiveEvents
+from musiqued.http.original import OriginalApi
+from musiqued.http.page import Page
+from musiqued.http.rest import JobLogReader, PageApi
 
 if TYPE_CHECKING:
     from musiqued.config import HttpConfig
@@ -42,67 +39,22 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("musiqued.http")
 
-PREFIX = "/api/v1/services"
-FINISHED = frozenset({"done", "failed", "cancelled", "interrupted", "paused"})
-ORIGINAL_FIELDS = (
-    "tracks_imported",
-    "tracks_skipped",
-    "tracks_errors",
-    "albums_enriched",
-    "total_albums_to_enrich",
-    "total_scrobbles",
-)
-_STATUS_OF: tuple[tuple[type[MusiqueError], int], ...] = (
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (NotConfiguredError, 503),
-    (UpstreamError, 502),
-)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _error(status: int, detail: str, **extra: Any) -> web.Response:
-    return web.json_response({"detail": detail, **extra}, status=status)
-
-
-def _bool(value: str, name: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise web.HTTPUnprocessableEntity(reason=f"{name} must be true or false, not {value!r}")
-
-
-def _int(value: str, name: str, minimum: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise web.HTTPUnprocessableEntity(reason=f"{name} must be an integer") from None
-    if number < minimum:
-        raise web.HTTPUnprocessableEntity(reason=f"{name} must be at least {minimum}")
-    return number
-
-
-def original_tracker_status(status: dict[str, Any]) -> dict[str, Any]:
-    """``tracker.status`` as the original front end reads it: ``last_track`` is its
-    ``"Artist|Title|Album"`` string; the same track as an object is ``last_track_info``."""
-    track = status.get("last_track")
-    line = (
-        f"{track['artist']}|{track['title']}|{track.get('album') or ''}"
-        if isinstance(track, dict)
-        else None
-    )
-    return {**status, "last_track": line, "last_track_info": track}
-
 
 class HttpApi:
-    """A daemon component: an aiohttp server, running only when ``[http] listen`` is set."""
+    """A daemon component: an aiohttp server, running only when ``[http] listen`` is set.
 
-    def __init__(self, services: Services, config: HttpConfig) -> None:
+    ``job_log(job_id)``: the daemon's recent log records of a job (the logging set-up
+    keeps them), shown on the page.
+    """
+
+    def __init__(
+        self, services: Services, config: HttpConfig, *, job_log: JobLogReader | None = None
+    ) -> None:
         self._services = services
         self._config = config
+        self._guard = Guard(config)
+        self._live = LiveEvents(services.events)
+        self._job_log = job_log
         self._runner: web.AppRunner | None = None
         self._listen = ""
 
@@ -110,22 +62,22 @@ class HttpApi:
     def address(self) -> str | None:
         return self._listen or None
 
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors, self._guard.middleware])
+        app.on_response_prepare.append(add_security_headers)
+        app.add_routes(OriginalApi(self._services).routes())
+        app.add_routes(PageApi(self._services, self._job_log).routes())
+        app.add_routes(self._live.routes())
+        app.add_routes(self._guard.routes())
+        app.add_routes(Page(self._guard).routes())
+        return app
+
     async def open(self) -> None:
         listen = self._config.listen
         if not listen:
             return
         host, port = parse_listen(listen)
-        app = web.Application(middlewares=[self._errors, self._auth])
-        app.add_routes(
-            [
-                web.post(f"{PREFIX}/lastfm/import-history", self.import_history),
-                web.get(f"{PREFIX}/import/{{job_id}}", self.job),
-                web.get(f"{PREFIX}/tracker/status", self.tracker_status),
-                web.post(f"{PREFIX}/tracker/start", self.tracker_start),
-                web.post(f"{PREFIX}/tracker/stop", self.tracker_stop),
-            ]
-        )
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
         await runner.setup()
         try:
             await web.TCPSite(runner, host or None, port, shutdown_timeout=2.0).start()
@@ -136,103 +88,48 @@ class HttpApi:
             ) from None
         self._runner = runner
         self._listen = listen
-        log.info("http api listening", listen=listen)
+        log.info("http api listening", listen=listen, page=page_url(listen))
 
     async def close(self) -> None:
         runner, self._runner, self._listen = self._runner, None, ""
         if runner is not None:
+            # Open pages first: a WebSocket would hold the shutdown for its whole timeout.
+            await self._live.close()
             await runner.cleanup()
 
     async def reconfigure(self, config: HttpConfig) -> None:
         """After a reload: rebind if ``[http] listen`` changed (the token is read per request)."""
         self._config = config
+        self._guard.reconfigure(config)
         if config.listen != self._listen:
             await self.close()
             await self.open()
-
-    # -- middlewares ----------------------------------------------------------------------
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
+        except HttpProblem as exc:
+            response = error(exc.status, exc.detail, **exc.extra)
+            response.headers.update(exc.headers)
+            return response
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            headers = {k: v for k, v in exc.headers.items() if k == "WWW-Authenticate"}
-            response = _error(exc.status, exc.reason)
-            response.headers.update(headers)
-            return response
+            return error(exc.status, exc.reason)
         except MusiqueError as exc:
-            status = next((code for cls, code in _STATUS_OF if isinstance(exc, cls)), 500)
+            status = status_of(exc)
             if status == 500:
                 log.error("http request failed", path=request.path, error=exc.message)
-            return _error(status, exc.message, kind=exc.kind)
+            return error(status, exc.message, kind=exc.kind)
         except Exception:
             log.exception("http request crashed", path=request.path)
-            return _error(500, "internal error")
+            return error(500, "internal error")
 
-    @web.middleware
-    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        token = self._config.token.get_secret_value()
-        if token:
-            given = request.headers.get("Authorization", "")
-            scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.strip().encode(), token.encode()
-            ):
-                raise web.HTTPUnauthorized(
-                    reason="missing or wrong bearer token",
-                    headers={"WWW-Authenticate": 'Bearer realm="musiqued"'},
-                )
-        return await handler(request)
 
-    # -- handlers -------------------------------------------------------------------------
-
-    async def import_history(self, request: web.Request) -> web.Response:
-        """Start an import job and answer, once it is over, with the original's JSON."""
-        query = request.query
-        limit = _int(query.get("limit", str(DEFAULT_LIMIT)), "limit", 1)
-        skip_existing = _bool(query.get("skip_existing", "true"), "skip_existing")
-        importer = self._services.importer
-        subscription = self._services.events.subscribe(["job"])
-        try:
-            job_id = await importer.start_import(
-                ImportRequest(limit=limit, skip_existing=skip_existing)
-            )
-            job = await self._wait(job_id, subscription.get)
-        finally:
-            subscription.close()
-        if job["state"] == "done":
-            return web.json_response(
-                {"status": "success", **{k: job[k] for k in ORIGINAL_FIELDS}, "job_id": job_id}
-            )
-        detail = job.get("error") or f"import job {job_id} ended {job['state']}"
-        status = 502 if job["state"] == "failed" else 409
-        return _error(status, detail, job=job)
-
-    async def _wait(self, job_id: int, next_event: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
-        """Until the job stops running; events wake us, a periodic read covers dropped ones."""
-        while True:
-            job = await self._services.jobs.get(job_id)
-            if job["state"] in FINISHED:
-                return job
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(next_event(), 1.0)
-
-    async def job(self, request: web.Request) -> web.Response:
-        job_id = _int(request.match_info["job_id"], "job_id", 1)
-        return web.json_response(await self._services.jobs.get(job_id))
-
-    async def tracker_status(self, _: web.Request) -> web.Response:
-        return web.json_response(original_tracker_status(await self._services.tracker.status()))
-
-    async def tracker_start(self, request: web.Request) -> web.Response:
-        interval = request.query.get("interval_seconds")
-        seconds = float(_int(interval, "interval_seconds", 1)) if interval else None
-        started = await self._services.tracker.start(seconds)
-        return web.json_response({"status": "started", "already_running": not started})
-
-    async def tracker_stop(self, _: web.Request) -> web.Response:
-        await self._services.tracker.stop()
-        return web.json_response({"status": "stopped"})
+def page_url(listen: str) -> str:
+    """Where a browser on this machine opens the page."""
+    host, port = parse_listen(listen)
+    if not host or host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"

@@ -186,6 +186,9 @@ class Tracker:
                 self._wake.set()
                 await self._save()
                 log.info("tracker interval changed", interval_seconds=self.interval_seconds)
+                self._events.publish(
+                    "tracker", event="interval_changed", interval_seconds=self.interval_seconds
+                )
             return False
         # Saved first: if the running flag cannot be written (a full disk), the call fails
         # and nothing was started; the answer never disagrees with what happens.

@@ -4,6 +4,9 @@ Starts ``musique-sim lastfm`` with ~20,000 scrobbles (and the Spotify and AI sim
 writes a temporary configuration, starts ``musiqued`` against them, runs ``musiquectl import
 --all`` (progress bar on a terminal), shows ``musiquectl status`` and the last listens, follows
 the tracker live, shows the enriched albums and the statistics, then stops everything cleanly.
+The daemon's HTTP listener is on (a free loopback port): the Settings page's URL is printed
+at the start, and on a terminal the demo waits for Enter at the end so the page can be
+looked at.
 
 Extending it: append a step to ``STEPS`` (a function taking the running ``Demo``); it runs
 after the import steps, while the simulator and the daemon are up. ``Demo.ctl`` runs
@@ -53,6 +56,7 @@ class Demo:
         self.port = _free_port()
         self.spotify_port = _free_port()
         self.ai_port = _free_port()
+        self.http_port = _free_port()
         self.socket = workdir / "musiqued.sock"
         self.config = workdir / "musiqued.toml"
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -60,6 +64,10 @@ class Demo:
     @property
     def sim_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def page_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/"
 
     def say(self, text: str) -> None:
         click.secho(f"\n▶ {text}", bold=True)
@@ -108,6 +116,9 @@ api_url = "http://127.0.0.1:{self.ai_port}/1/ai/1/openai/chat/completions"
 api_key = "simaikey"
 model = "sim-llm"
 requests_per_second = 50.0
+
+[http]
+listen = "127.0.0.1:{self.http_port}"
 """,
             encoding="utf-8",
         )
@@ -116,6 +127,7 @@ requests_per_second = 50.0
         self.say("starting musiqued against it")
         self._spawn("musiqued", "--config", str(self.config), log="musiqued.log")
         self._wait(lambda: self.ctl("status", quiet=True).returncode == 0, "musiqued")
+        self.say(f"the Settings page: open {self.page_url} in a browser while the demo runs")
 
     def ctl(self, *args: str, quiet: bool = False) -> subprocess.CompletedProcess[bytes]:
         """``musiquectl`` against the demo daemon; output goes to the terminal unless quiet."""
@@ -225,7 +237,16 @@ def show_stats(demo: Demo) -> None:
     click.echo(f"{export.name}: {rows:,} listens")
 
 
-STEPS.extend([track_live, show_enrichment, show_stats])
+def keep_page_open(demo: Demo) -> None:
+    """On a terminal, leave everything up until Enter, so the page can be looked at."""
+    if not sys.stdin.isatty():
+        return
+    demo.say(f"the Settings page is at {demo.page_url}; press Enter to stop the demo")
+    with contextlib.suppress(EOFError):
+        input()
+
+
+STEPS.extend([track_live, show_enrichment, show_stats, keep_page_open])
 
 
 @contextlib.contextmanager

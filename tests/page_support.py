@@ -1,0 +1,83 @@
+"""Driving the Settings page in Chromium: open it on a daemon, wait for what a person sees."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support import free_port
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webelement import WebElement
+
+    from tests.fixtures.daemon import StartDaemon
+    from tests.fixtures.lastfm import SimulatedLastfm
+    from tests.support import DaemonProcess
+
+T = TypeVar("T")
+
+
+def page_daemon(
+    start_daemon: StartDaemon,
+    lastfm_sim: SimulatedLastfm,
+    lastfm: dict[str, Any] | None = None,
+    **http: Any,
+) -> tuple[DaemonProcess, str]:
+    """musiqued against the simulator with ``[http] listen`` on a free loopback port."""
+    port = free_port()
+    daemon = start_daemon(
+        **lastfm_sim.sections(**(lastfm or {})), http={"listen": f"127.0.0.1:{port}", **http}
+    )
+    return daemon, f"http://127.0.0.1:{port}"
+
+
+def wait_for(driver: WebDriver, condition: Callable[[WebDriver], T], timeout: float = 20) -> T:
+    """``condition(driver)`` once it is truthy (it is re-read every 50 ms; an element the
+    page replaced meanwhile just means "read again")."""
+    wait = WebDriverWait(
+        driver, timeout, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]
+    )
+    return wait.until(condition)  # type: ignore[no-any-return]
+
+
+def open_page(driver: WebDriver, url: str) -> float:
+    """Open the page and wait until it shows the daemon's state and follows it live;
+    returns the seconds that took."""
+    started = time.monotonic()
+    driver.get(url)
+    wait_for(
+        driver,
+        lambda d: (
+            d.find_element(By.TAG_NAME, "body").get_attribute("data-link") == "live"
+            and d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true"
+        ),
+    )
+    return time.monotonic() - started
+
+
+def by_id(driver: WebDriver, element_id: str) -> WebElement:
+    return driver.find_element(By.ID, element_id)
+
+
+def text_of(driver: WebDriver, element_id: str) -> str:
+    return str(driver.find_element(By.ID, element_id).text)
+
+
+def classes(driver: WebDriver, element_id: str) -> set[str]:
+    return set((by_id(driver, element_id).get_attribute("class") or "").split())
+
+
+def job_row(driver: WebDriver, job_id: int) -> WebElement:
+    return driver.find_element(By.CSS_SELECTOR, f'#jobs-body tr[data-job-id="{job_id}"]')
+
+
+def click_job_button(driver: WebDriver, job_id: int, action: str) -> None:
+    """Click a job's button (Pause, Resume, Cancel, Log) once it is there."""
+    selector = f'#jobs-body button[data-job="{job_id}"][data-action="{action}"]'
+    wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).click() is None)

@@ -1,0 +1,208 @@
+"""The HTTP front end as a local web page must be: cross-site requests, foreign Host names
+(DNS rebinding) and missing tokens refused; scripts like the README's curl lines unaffected."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from musiqued.http.page import STATIC_DIR
+from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.lastfm import SimulatedLastfm
+from tests.support import free_port
+
+
+def call(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+) -> tuple[int, Any, http.client.HTTPMessage]:
+    """(status, body as JSON or text, headers); ``Host`` may be overridden in ``headers``."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    sent = dict(headers or {})
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        sent.setdefault("Content-Type", "application/json")
+    try:
+        conn.putrequest(method, path, skip_host="Host" in sent)
+        for name, value in sent.items():
+            conn.putheader(name, value)
+        if data is not None:
+            conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders(data)
+        response = conn.getresponse()
+        raw = response.read()
+        try:
+            parsed: Any = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode("utf-8", errors="replace")
+        return response.status, parsed, response.headers
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def http_port(start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm) -> int:
+    port = free_port()
+    start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    return port
+
+
+def test_cross_origin_post_is_refused_and_changes_nothing(http_port: int) -> None:
+    """A POST from another origin (a page elsewhere on the web) gets 403 and the tracker
+    stays stopped; the same POST from the page's own origin, or with no Origin (curl), works."""
+    port = http_port
+    for path in ("/api/v1/services/tracker/start", "/api/v1/tracker/start"):
+        status, body, _ = call(port, "POST", path, headers={"Origin": "http://evil.example"})
+        assert status == 403
+        assert body["kind"] == "cross_origin"
+        assert "evil.example" in body["detail"]
+    status, body, _ = call(
+        port, "POST", "/api/v1/imports", headers={"Sec-Fetch-Site": "cross-site"}, body={}
+    )
+    assert (status, body["kind"]) == (403, "cross_origin")
+    status, body, _ = call(
+        port, "POST", "/api/v1/tracker/start", headers={"Origin": "null"}, body={}
+    )
+    assert status == 403
+    assert call(port, "GET", "/api/v1/services/tracker/status")[1]["running"] is False
+    assert call(port, "GET", "/api/v1/jobs")[1] == []
+
+    own = {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"}
+    status, body, _ = call(port, "POST", "/api/v1/tracker/start", headers=own, body={})
+    assert (status, body) == (200, {"status": "started"})
+    status, body, _ = call(port, "POST", "/api/v1/services/tracker/stop")
+    assert (status, body) == (200, {"status": "stopped"})
+
+
+def test_foreign_host_is_refused(http_port: int) -> None:
+    """``Host: evil.example`` (a DNS-rebound name) gets 403 on every path, the page too;
+    loopback names on any port (an SSH tunnel) are served."""
+    port = http_port
+    for path in ("/", "/api/v1/services/tracker/status", "/api/v1/status"):
+        status, body, _ = call(port, "GET", path, headers={"Host": f"evil.example:{port}"})
+        assert status == 403, path
+        assert body["kind"] == "foreign_host"
+    status, _, _ = call(
+        port, "POST", "/api/v1/services/tracker/start", headers={"Host": "evil.example"}
+    )
+    assert status == 403
+    for host in (f"localhost:{port}", "localhost:9000", f"127.0.0.1:{port}", "[::1]:8000"):
+        status, _, _ = call(port, "GET", "/api/v1/services/tracker/status", headers={"Host": host})
+        assert status == 200, host
+
+
+def _websocket_handshake(port: int, origin: str) -> int:
+    key = base64.b64encode(os.urandom(16)).decode()
+    status, _, _ = call(
+        port,
+        "GET",
+        "/api/v1/events",
+        headers={
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": key,
+            "Sec-WebSocket-Version": "13",
+            "Origin": origin,
+        },
+    )
+    return status
+
+
+def test_websocket_from_another_origin_is_refused(http_port: int) -> None:
+    """The events WebSocket opens (101) for the page's own origin, not for another (403)."""
+    assert _websocket_handshake(http_port, "http://evil.example") == 403
+    assert _websocket_handshake(http_port, f"http://127.0.0.1:{http_port}") == 101
+
+
+def test_every_answer_carries_the_content_security_policy(http_port: int) -> None:
+    """The page, its script, JSON answers and errors all carry a CSP that allows only this
+    origin and no inline script, with nosniff and no framing."""
+    for path in ("/", "/settings", "/static/app.js", "/api/v1/status", "/api/v1/jobs/99"):
+        _, _, headers = call(http_port, "GET", path)
+        policy = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy
+        assert "default-src 'none'" in policy
+        assert "unsafe-inline" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_token_login_sets_a_session_cookie(
+    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+) -> None:
+    """With a token, ``/`` is the login form and the API answers 401; the right token
+    (not a wrong one) gets an HttpOnly SameSite=Strict cookie that opens both; the bearer
+    header keeps working for scripts."""
+    port = free_port()
+    start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": "tk-42x"})
+    status, page, _ = call(port, "GET", "/")
+    assert status == 200
+    assert 'id="login-form"' in page
+    assert 'id="tracker"' not in page
+    assert call(port, "GET", "/api/v1/status")[0] == 401
+    assert call(port, "GET", "/static/login.js")[0] == 200
+
+    status, body, headers = call(port, "POST", "/api/v1/session", body={"token": "nope"})
+    assert (status, body["detail"]) == (401, "wrong token")
+    assert "Set-Cookie" not in headers
+    status, _, headers = call(port, "POST", "/api/v1/session", body={"token": "tk-42x"})
+    assert status == 204
+    cookie = headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert "tk-42x" not in cookie
+    session = {"Cookie": cookie.split(";", 1)[0]}
+    assert call(port, "GET", "/api/v1/status", headers=session)[0] == 200
+    assert 'id="tracker"' in call(port, "GET", "/", headers=session)[1]
+    bearer = {"Authorization": "Bearer tk-42x"}
+    assert call(port, "GET", "/api/v1/services/tracker/status", headers=bearer)[0] == 200
+    forged = {"Cookie": "musiqued_session=" + "0" * 64}
+    assert call(port, "GET", "/api/v1/status", headers=forged)[0] == 401
+
+
+def test_page_api_checks_its_parameters(http_port: int) -> None:
+    """Bad bodies and parameters get 400/422 with the reason; unknown jobs 404."""
+    port = http_port
+    status, body, _ = call(port, "POST", "/api/v1/imports", body={"limit": 0})
+    assert status == 422
+    assert "limit" in body["detail"]
+    status, body, _ = call(port, "POST", "/api/v1/imports", body={"limit": 5, "all": True})
+    assert (status, "either limit or all" in body["detail"]) == (422, True)
+    status, body, _ = call(port, "POST", "/api/v1/imports", body=b"{not json")
+    assert (status, body["detail"]) == (400, "the body is not JSON")
+    status, body, _ = call(port, "POST", "/api/v1/imports", body=["a"])
+    assert status == 422
+    status, body, _ = call(port, "POST", "/api/v1/tracker/start", body={"interval_seconds": 0})
+    assert status == 422
+    assert call(port, "GET", "/api/v1/jobs/77")[0] == 404
+    assert call(port, "GET", "/api/v1/jobs/77/log")[0] == 404
+    assert call(port, "POST", "/api/v1/jobs/77/pause", body={})[0] == 404
+    assert call(port, "GET", "/api/v1/jobs?limit=abc")[0] == 422
+    assert call(port, "GET", "/api/v1/albums?limit=3")[1] == []
+    assert call(port, "GET", "/api/v1/enrichment")[1]["pending"] == 0
+
+
+def test_page_never_parses_strings_as_html() -> None:
+    """The page's scripts never use the APIs that parse markup (so no string from Last.fm can
+    become an element) and contain no inline script or style attribute."""
+    forbidden = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(")
+    for path in Path(STATIC_DIR).glob("*.js"):
+        source = path.read_text(encoding="utf-8")
+        for word in forbidden:
+            assert word not in source, f"{path.name} uses {word}"
+    for path in Path(STATIC_DIR).glob("*.html"):
+        source = path.read_text(encoding="utf-8")
+        assert "<script>" not in source
+        assert " on" + "click=" not in source
+        assert "style=" not in source
