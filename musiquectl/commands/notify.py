@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from musiquectl.cli import Context, pass_context
+from musiquectl.output import warn
+from musiquectl.text import visible
 
 if TYPE_CHECKING:
     from jeepney.io.blocking import DBusConnection
@@ -33,21 +34,11 @@ NOTIFICATIONS_PATH = "/org/freedesktop/Notifications"
 ENDED = frozenset({"done", "failed", "cancelled"})
 COVER_MAX_BYTES = 2 * 1024 * 1024
 COVER_TIMEOUT_S = 5.0
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def plain(text: Any) -> str:
     """Control characters and bidi overrides made visible (␛, <U+202E>), never obeyed."""
-
-    def show(match: re.Match[str]) -> str:
-        code = ord(match.group())
-        if code < 0x20:
-            return chr(0x2400 + code)
-        if code == 0x7F:
-            return "\u2421"
-        return f"<U+{code:04X}>"
-
-    return _CONTROL.sub(show, "" if text is None else str(text))
+    return visible("" if text is None else str(text))
 
 
 def markup_escaped(text: Any) -> str:
@@ -199,7 +190,7 @@ def notify(
     try:
         with ctx.client() as client:
             client.call("events.subscribe", {"topics": topics})
-            click.echo(f"musiquectl: notifying {', '.join(topics)} events", err=True)
+            warn(f"notifying {', '.join(topics)} events")
             for event in client.notifications():
                 data = event.get("data") or {}
                 topic = event.get("topic")
@@ -218,7 +209,7 @@ def notify(
                 else:
                     continue
                 if problem:
-                    click.echo(f"musiquectl: {problem}", err=True)
+                    warn(problem)
     except KeyboardInterrupt:
         return
     finally:
