@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from musiqued.app.cli import command
 from musiqued.app.config import load_config
 from musiqued.config import SECRET_KEYS, Config
 from musiqued.errors import ConfigError
@@ -187,6 +189,61 @@ def test_unreadable_file_exits_78(tmp_path: Path) -> None:
     done = musiqued("--config", str(tmp_path), "--check-config")
     assert done.returncode == 78
     assert done.stderr.strip() == f"musiqued: config error: {tmp_path}: cannot read: Is a directory"
+
+
+def _musiqued_as_nobody(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """``musiqued ARGS`` (its click command) in a child process running as nobody: (exit
+    status, stderr). A fork, not an exec: this Python lives where nobody may not look."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        status = 70
+        try:
+            os.dup2(write_end, 1)
+            os.dup2(write_end, 2)
+            # pytest replaced the sys streams with its capture: back to the descriptors.
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.environ.update(env)
+            command()(args, prog_name="musiqued")
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as output:
+        printed = output.read().decode()
+    _, wait_status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(wait_status), printed
+
+
+def test_unreadable_file_is_78_through_the_option_and_the_environment(workdir: Path) -> None:
+    """A config file the daemon's user may not read gives the same one line and exit 78
+    (which systemd does not restart) whether named by --config or by $MUSIQUED_CONFIG; not
+    click's usage error and exit 2. As nobody when the tests run as root (root reads
+    anything), else as ourselves with the file at mode 000."""
+    path = workdir / "secret.toml"
+    path.write_text("[daemon]\n")
+    workdir.chmod(0o755)
+    expected = f"musiqued: config error: {path}: cannot read: Permission denied\n"
+    for args, env in (
+        (["--config", str(path)], {}),
+        ([], {"MUSIQUED_CONFIG": str(path)}),
+    ):
+        if os.geteuid() == 0:
+            path.chmod(0o600)
+            status, printed = _musiqued_as_nobody(args, env)
+        else:
+            path.chmod(0)
+            done = musiqued(*args, env=env)
+            status, printed = done.returncode, done.stdout + done.stderr
+        assert (status, printed) == (78, expected)
 
 
 def test_permission_denied_is_a_config_error(workdir: Path) -> None:
