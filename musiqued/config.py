@@ -162,6 +162,11 @@ def is_loopback(host: str) -> bool:
 class HttpConfig(_Section):
     listen: str = ""
     token: SecretStr = Field(default=SecretStr(""), validate_default=True)
+    # What clients can hold (musiqued/http/limits.py): the control socket keeps descriptors.
+    max_connections: int = Field(default=128, ge=1, le=4096)
+    max_websockets: int = Field(default=16, ge=1, le=4096)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    idle_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("listen")
     @classmethod
