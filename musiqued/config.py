@@ -177,10 +177,15 @@ class HttpConfig(_Section):
 
     @field_validator("token")
     @classmethod
-    def _needed_off_loopback(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+    def _token_usable(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        token = value.get_secret_value()
+        if token != token.strip():
+            # No header could carry it (HTTP drops whitespace around a header's value), and
+            # stripping it silently would make the login form and the header disagree.
+            raise ValueError("starts or ends with whitespace; remove it")
         # Anyone who can reach a non-loopback address could start imports: insist on a token.
         listen = info.data.get("listen") or ""
-        if listen and not value.get_secret_value() and not is_loopback(parse_listen(listen)[0]):
+        if listen and not token and not is_loopback(parse_listen(listen)[0]):
             raise ValueError(
                 f"required when listen = {listen!r} is not a loopback address "
                 "(set a token, or listen on 127.0.0.1)"

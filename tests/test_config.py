@@ -112,6 +112,32 @@ def test_secret_sources_and_precedence(tmp_path: Path) -> None:
     assert "from-credential" not in repr(config)
 
 
+def test_http_token_with_whitespace_around_is_refused(tmp_path: Path) -> None:
+    """An ``[http] token`` starting or ending with whitespace, in the file or in
+    $MUSIQUED_HTTP_TOKEN, is refused (exit 78, one line, the token not shown): no header
+    could carry it. A credential file's final newline is not part of it."""
+    path = tmp_path / "m.toml"
+    for text, env in (
+        ('[http]\ntoken = " tk-42x"\n', {}),
+        ('[http]\ntoken = "tk-42x\\t"\n', {}),
+        ("[http]\n", {"MUSIQUED_HTTP_TOKEN": "tk-42x "}),
+    ):
+        path.write_text(text)
+        done = musiqued("--config", str(path), "--check-config", env=env)
+        assert done.returncode == 78
+        assert done.stderr == (
+            f"musiqued: config error: {path}: http.token: starts or ends with whitespace; "
+            "remove it\n"
+        )
+        assert "tk-42x" not in done.stdout + done.stderr
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "http_token").write_text("tk-42x\n")
+    path.write_text("[http]\n")
+    config = load_config(path, environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert config.http.token.get_secret_value() == "tk-42x"
+
+
 def test_check_config_masks_secrets(tmp_path: Path) -> None:
     """``musiqued --check-config`` prints the effective config; every secret is masked."""
     path = tmp_path / "m.toml"
