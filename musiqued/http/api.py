@@ -133,7 +133,8 @@ class HttpApi:
             limiter.close()
         if server is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await server.wait_closed()
 
     async def reconfigure(self, config: HttpConfig) -> None:
         """After a reload: rebind if ``[http] listen`` changed (the token is read per request)."""

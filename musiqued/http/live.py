@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from musiqued.aio import cancel_and_wait
 from musiqued.http.common import HttpProblem
 from musiqued.services.events import TOPICS
 
@@ -71,9 +72,8 @@ class LiveEvents:
                 pass
         finally:
             if sender is not None:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                    await sender
+                with contextlib.suppress(ConnectionError):
+                    await cancel_and_wait(sender)
             subscription.close()
         return ws
 
