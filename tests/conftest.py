@@ -1,6 +1,7 @@
 """Shared fixtures live in tests/fixtures/, one module per area."""
 
 pytest_plugins = [
+    "tests.fixtures.clock",
     "tests.fixtures.daemon",
     "tests.fixtures.journald",
     "tests.fixtures.lastfm",

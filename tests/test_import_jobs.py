@@ -97,7 +97,7 @@ def test_incremental_after_new_scrobbles(
     daemon = start_daemon(**lastfm_sim.sections())
     run_import(daemon, all=True)
     newest = lastfm_sim.scrobbles()[0].timestamp
-    added = lastfm_sim.add_scrobbles(37)
+    added = lastfm_sim.add_new_scrobbles(37)
     job = run_import(daemon, incremental=True)
     assert job["state"] == "done", job
     assert job["window"]["from"] == newest
@@ -179,7 +179,7 @@ def test_conflict_pause_resume_cancel(
     wait_pages(daemon, job_id, 2)
     paused = daemon.call("import.pause", {"job_id": job_id})
     assert paused["state"] == "paused"
-    time.sleep(0.4)
+    time.sleep(0.4)  # a negative: a while after the pause, not one more page is committed
     still = daemon.call("import.status", {"job_id": job_id})
     assert still["state"] == "paused"
     assert still["pages_done"] == paused["pages_done"] < still["pages_total"]
