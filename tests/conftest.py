@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.lastfm",
     "tests.fixtures.enrichment",
     "tests.fixtures.browser",
+    "tests.fixtures.services",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.fixtures.daemon import StartDaemon
@@ -26,6 +27,11 @@ FAST = {"interval_seconds": 1, "late_sweep_interval_seconds": 3600}
 def _status(daemon: DaemonProcess) -> dict[str, Any]:
     result: dict[str, Any] = daemon.call("tracker.status")
     return result
+
+
+def at_page(pages: int) -> Callable[[dict[str, Any]], bool]:
+    """Matches a job event once the job has committed ``pages`` pages."""
+    return lambda job: bool(job["pages_done"] >= pages)
 
 
 def test_new_scrobbles_are_recorded_within_the_interval(
@@ -203,9 +209,7 @@ def test_tracker_and_full_import_at_once_give_the_exact_history(
         # Page 48 is at least 1.9 s after the job began (the governor spaces requests
         # evenly), past its window's end: the last ones at least are outside the window.
         for pages in (12, 24, 36, 48):
-            progress.wait_for(
-                "job", lambda job, pages=pages: job["pages_done"] >= pages, job_id=job_id
-            )
+            progress.wait_for("job", at_page(pages), job_id=job_id)
             added += lastfm_sim.add_scrobbles(n=2)
     assert wait_job(daemon, job_id)["state"] == "done"
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
