@@ -126,19 +126,3 @@ def test_clean_stop_interrupts_then_resumes(
     assert job["state"] == "done"
     assert job["tracks_imported"] == 3000
     assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
-
-
-def test_scrobbles_without_artist_are_counted_as_errors(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
-) -> None:
-    """A scrobble with an empty title is not stored; it counts in tracks_errors with a reason."""
-    lastfm_sim.reset(size=50, seed=36)
-    bad_at = lastfm_sim.scrobbles()[10].timestamp + 1
-    lastfm_sim.add_rows([{"timestamp": bad_at, "artist": "Someone", "title": ""}])
-    daemon = start_daemon(**lastfm_sim.sections())
-    job = run_import(daemon, all=True)
-    assert job["state"] == "done"
-    assert (job["tracks_imported"], job["tracks_errors"]) == (50, 1)
-    assert "no title" in job["error_reasons"][0]
-    good = [s for s in lastfm_sim.scrobbles() if s.title]
-    assert_exact(daemon.workdir / "musique.db", good)

@@ -157,3 +157,22 @@ async def test_a_refused_page_size_numbers_the_pages_at_the_size_served(
     assert job["pages_done"] == job["pages_total"] == 6
     assert job["tracks_imported"] == 1100
     assert_exact(database.path, lastfm_sim.scrobbles())
+
+
+async def test_unusable_scrobbles_are_counted_as_errors_with_a_reason(
+    lastfm_sim: SimulatedLastfm,
+    database: Database,
+    bus: EventBus,
+    lastfm_connection: LastfmConnection,
+) -> None:
+    """A scrobble with an empty title is not stored; it counts in ``tracks_errors`` with its
+    reason, and the window is complete without it (no gap)."""
+    lastfm_sim.reset(size=50, seed=36)
+    bad_at = lastfm_sim.scrobbles()[10].timestamp + 1
+    lastfm_sim.add_rows([{"timestamp": bad_at, "artist": "Someone", "title": ""}])
+    async with importer(database, bus, lastfm_connection, lastfm_sim.config()) as imports:
+        job = await imports.run(ImportRequest(all=True))
+    assert (job["state"], job["tracks_imported"], job["tracks_errors"]) == ("done", 50, 1)
+    assert "no title" in job["error_reasons"][0]
+    assert job["missing"] is None
+    assert_exact(database.path, [s for s in lastfm_sim.scrobbles() if s.title])

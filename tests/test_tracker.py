@@ -1,4 +1,7 @@
-"""The tracker against the Last.fm simulator, with the daemon as a real process."""
+"""The tracker against the Last.fm simulator, with the daemon as a real process.
+
+The tracker's decisions alone (what a poll stores, a long gap handed to a job, the late
+sweep, a refused key) are tested in-process, faster, in ``test_tracker_service.py``."""
 
 from __future__ import annotations
 
@@ -165,31 +168,6 @@ def test_a_long_gap_goes_through_an_import_job(
     assert records
     assert records[0]["job_id"] == job["job_id"]
     assert len(identities(daemon.workdir / "musique.db")) == 70
-
-
-def test_a_back_dated_scrobble_is_found_by_the_sweep(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
-) -> None:
-    """A scrobble back-dated 3 days, reaching Last.fm after newer ones, is recorded by the sweep."""
-    lastfm_sim.reset(size=20, seed=8)
-    daemon = start_daemon(
-        **lastfm_sim.sections(),
-        tracker={"interval_seconds": 1, "late_sweep_interval_seconds": 2, "late_sweep_days": 14},
-    )
-    daemon.call("tracker.start")
-    daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
-    lastfm_sim.add_scrobbles(n=2)
-    daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=4)
-
-    late = lastfm_sim.add_scrobbles(n=1, back_days=3)
-    assert late[0].timestamp < time.time() - 2 * 86400
-    daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=8)
-    status = daemon.wait_until(lambda: (s := _status(daemon))["last_sweep_found"] and s, timeout=5)
-    assert status["last_sweep_at"] is not None
-    listens = daemon.call(
-        "history.list", {"since": late[0].timestamp, "until": late[0].timestamp + 1}
-    )["listens"]
-    assert [listen["source"] for listen in listens] == ["tracker"]
 
 
 def test_tracker_and_full_import_at_once_give_the_exact_history(
