@@ -48,6 +48,14 @@ def outcomes(database: Database) -> Outcomes:
     return {(r[0], r[1], r[2]): (r[3], r[4], r[5], int(r[6])) for r in rows}
 
 
+def of_source(rows: Outcomes, source: str) -> list[tuple[str, str | None, str | None, int]]:
+    return [row for (_, _, row_source), row in rows.items() if row_source == source]
+
+
+def states(rows: Outcomes, source: str) -> set[str]:
+    return {row[0] for row in of_source(rows, source)}
+
+
 def sections(
     spotify: SimulatedSpotify | None = None,
     ai: SimulatedAi | None = None,
@@ -144,17 +152,18 @@ async def test_unconfigured_sources_skip_until_configured(
         status = await settled(enricher)
         by = status["by_source"]
         assert (by["lastfm"]["configured"], by["spotify"]["configured"]) == (True, False)
-        skipped = {key: row for key, row in outcomes(database).items() if key[2] != "lastfm"}
+        rows = outcomes(database)
+        skipped = of_source(rows, "spotify") + of_source(rows, "ai")
         assert skipped
-        assert {row[:3] for row in skipped.values()} == {("skipped", None, "not configured")}
+        assert {row[:3] for row in skipped} == {("skipped", None, "not configured")}
         assert by["lastfm"]["done"] > 0
         assert by["lastfm"]["skipped"] == 0
 
         await enricher.reconfigure(sections(spotify_sim))
         status = await settled(enricher)
     rows = outcomes(database)
-    assert {row[0] for key, row in rows.items() if key[2] == "spotify"} == {"done"}
-    assert {row[0] for key, row in rows.items() if key[2] == "ai"} == {"skipped"}
+    assert states(rows, "spotify") == {"done"}
+    assert states(rows, "ai") == {"skipped"}
     assert status["by_source"]["spotify"]["done"] > 0
 
 
@@ -173,12 +182,12 @@ async def test_transient_failures_are_retried_then_failed_with_the_error(
     async with enriching(database, bus, lastfm_connection, sections(spotify_sim)) as enricher:
         status = await settled(enricher)
     rows = outcomes(database)
-    spotify = [row for key, row in rows.items() if key[2] == "spotify"]
+    spotify = of_source(rows, "spotify")
     assert spotify
     for state, result, error, attempts in spotify:
         assert (state, result, attempts) == ("failed", None, FAST.max_attempts)
         assert "Spotify" in (error or "")
-    assert {row[0] for key, row in rows.items() if key[2] == "lastfm"} == {"done"}
+    assert states(rows, "lastfm") == {"done"}
     assert status["by_source"]["spotify"]["failed"] == len(spotify)
     assert status["last_error"].startswith("spotify: ")
 
@@ -206,9 +215,9 @@ async def test_refused_credentials_stop_the_lane_not_the_items(
 
         status = await eventually(blocked)
     rows = outcomes(database)
-    spotify = [row for key, row in rows.items() if key[2] == "spotify"]
+    spotify = of_source(rows, "spotify")
     assert {(state, attempts) for state, _, _, attempts in spotify} == {("pending", 0)}
     assert sum(1 for row in spotify if row[2]) == 1  # only the row that was tried says why
     assert status["by_source"]["spotify"]["blocked"]
     assert status["by_source"]["spotify"]["failed"] == 0
-    assert {row[0] for key, row in rows.items() if key[2] == "lastfm"} == {"done"}
+    assert states(rows, "lastfm") == {"done"}
