@@ -135,8 +135,7 @@ async def test_pause_then_resume_goes_on_from_the_checkpoint(
             steps.allow(1)  # a permit the paused job must not use
             await asyncio.sleep(0.05)  # a negative: the paused job commits nothing
             assert (await jobs.get(job_id))["pages_done"] == 2
-            with pytest.raises(ConflictError):
-                await jobs.pause(job_id)
+            assert (await jobs.pause(job_id))["state"] == "paused"  # again: as it is
 
             resumed = await jobs.resume(job_id)
             assert resumed["state"] in ("queued", "running")
@@ -147,7 +146,8 @@ async def test_pause_then_resume_goes_on_from_the_checkpoint(
 
 
 async def test_cancel_is_final(database: Database, bus: EventBus) -> None:
-    """A cancelled job (running or paused) ends for good: no resume, no pause."""
+    """A cancelled job (running or paused) ends for good: no resume, no pause; cancelling
+    it again leaves it as it is."""
     steps = Steps(database, total=5)
     async with running(database, bus, JobKind("import", steps.run, label="stepping")) as jobs:
         first = await jobs.submit("import", {})
@@ -162,6 +162,7 @@ async def test_cancel_is_final(database: Database, bus: EventBus) -> None:
                 await jobs.resume(job_id)
             with pytest.raises(ConflictError):
                 await jobs.pause(job_id)
+            assert (await jobs.cancel(job_id))["state"] == "cancelled"
         assert jobs.running == []
 
 

@@ -87,7 +87,10 @@ class CtlProcess:
         self._arrived.put(None)
 
     def wait_for(self, text: str, timeout: float = 15.0) -> str:
-        """The first line printed (since the last match) that contains ``text``."""
+        """The first line printed so far, or from now on, that contains ``text``."""
+        for line in self.lines:
+            if text in line:
+                return line
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             try:
