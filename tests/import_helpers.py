@@ -54,9 +54,13 @@ def wait_job(
     with daemon.events("job") as events:
         job: dict[str, Any] = daemon.call("import.status", {"job_id": job_id})
         if job["state"] not in states:
-            events.wait_for(
-                "job", lambda data: data["state"] in states, job_id=job_id, timeout=timeout
-            )
+            try:
+                events.wait_for(
+                    "job", lambda data: data["state"] in states, job_id=job_id, timeout=timeout
+                )
+            except AssertionError as exc:
+                now = daemon.call("import.status", {"job_id": job_id})
+                raise AssertionError(f"{exc}\njob {job_id} now: {now}") from None
             job = daemon.call("import.status", {"job_id": job_id})
     return job
 

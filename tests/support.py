@@ -285,10 +285,13 @@ class EventStream:
         self._conn = RawConnection(socket_path)
         self.seen: list[dict[str, Any]] = []
         """Every event received so far, as sent (``topic``, ``at``, ``data``)."""
+        self._early: list[dict[str, Any]] = []
         try:
             params = {"topics": list(topics)} if topics else None
             self._conn.send(request("events.subscribe", params, id="events"))
-            answer = self._conn.read()
+            while (answer := self._conn.read()).get("id") != "events":
+                # The subscription pushes at once: an event may come before its answer.
+                self._early.append(answer)
             assert "result" in answer, answer
         except BaseException:
             self._conn.close()
@@ -321,17 +324,9 @@ class EventStream:
         the daemon goes away."""
         deadline = time.monotonic() + timeout
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            message = self._next(deadline)
+            if message is None:
                 break
-            self._conn.sock.settimeout(remaining)
-            try:
-                line = self._conn.read_line()
-            except TimeoutError:
-                break
-            if line is None:
-                raise AssertionError(f"the daemon closed the event stream; seen {self.seen!r}")
-            message = json.loads(line)
             if message.get("method") != wire.EVENT_METHOD:
                 continue
             event: dict[str, Any] = message["params"]
@@ -345,6 +340,23 @@ class EventStream:
                 return data
         wanted = f"{topic or 'any'} event with {fields!r}" + (" and a match" if match else "")
         raise AssertionError(f"no {wanted} within {timeout} s; seen {self.seen[-20:]!r}")
+
+    def _next(self, deadline: float) -> dict[str, Any] | None:
+        """The next message from the daemon, or None once ``deadline`` has passed."""
+        if self._early:
+            return self._early.pop(0)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        self._conn.sock.settimeout(remaining)
+        try:
+            line = self._conn.read_line()
+        except TimeoutError:
+            return None
+        if line is None:
+            raise AssertionError(f"the daemon closed the event stream; seen {self.seen!r}")
+        message: dict[str, Any] = json.loads(line)
+        return message
 
 
 def wait_for_event(
