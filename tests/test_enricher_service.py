@@ -8,6 +8,7 @@ The worker end to end (an import feeding it, ``musiquectl enrich``, reloads) sta
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -221,3 +222,23 @@ async def test_refused_credentials_stop_the_lane_not_the_items(
     assert status["by_source"]["spotify"]["blocked"]
     assert status["by_source"]["spotify"]["failed"] == 0
     assert states(rows, "lastfm") == {"done"}
+
+
+async def test_close_right_after_a_wake_up_ends_the_lanes(
+    lastfm_sim: SimulatedLastfm,
+    database: Database,
+    bus: EventBus,
+    lastfm_connection: LastfmConnection,
+) -> None:
+    """Stopping the worker just as new work wakes its lanes (an import's last page, then
+    SIGTERM) ends them at once: the wake-up never swallows the cancellation, which would
+    leave a lane waiting out its idle pause and the daemon's stop hanging."""
+    lastfm_sim.reset(size=10, seed=7)
+    await store_scrobbles(database, lastfm_sim.scrobbles())
+    for _ in range(5):
+        enricher = Enricher(database, lastfm_connection, bus, sections())
+        await enricher.open()
+        await settled(enricher)  # every lane idle, waiting to be woken
+        enricher.wake()
+        async with asyncio.timeout(5):
+            await enricher.close()
