@@ -14,7 +14,14 @@ UNITDIR ?= $(LIBDIR)/systemd/system
 USERUNITDIR ?= $(LIBDIR)/systemd/user
 BUILDDIR ?= build/install
 
-.PHONY: venv test lint test-tools demo install install-app install-units install-config clean bench
+# The suite runs on several workers (pytest-xdist): every test has its own directory, ports
+# and daemon; the tests that share the session's journald run on one worker (loadgroup).
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadgroup
+# test-clock: the tests where the time of day could matter, with the clock five minutes past
+# midnight UTC (Debian's faketime: installed if missing, as root).
+CLOCK_TESTS ?= tests/test_tracker.py tests/test_import_jobs.py tests/test_tracker_service.py tests/test_importer_service.py
+
+.PHONY: venv test test-clock lint test-tools demo install install-app install-units install-config clean bench
 
 $(BIN)/musiqued: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +55,13 @@ test-tools:
 	fi
 
 test: lint test-tools
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_WORKERS)
+
+test-clock: venv
+	@command -v faketime >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && apt-get install -y -qq faketime >/dev/null; } \
+	  || { echo 'make test-clock needs faketime: apt-get install faketime' >&2; exit 1; }
+	faketime -f "@$$(date -u -d tomorrow +%F) 00:05:00" $(BIN)/python -m pytest -q $(PYTEST_WORKERS) $(CLOCK_TESTS)
 
 demo: venv
 	$(BIN)/python -m musiqued.sim.demo

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -50,25 +49,39 @@ def assert_exact(database: Path, scrobbles: list[Any]) -> None:
 def wait_job(
     daemon: DaemonProcess, job_id: int, states: tuple[str, ...] = FINISHED, timeout: float = 60
 ) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
+    """The job as ``import.status`` shows it once it is in one of ``states`` (its ``job``
+    event is awaited, not polled for)."""
+    with daemon.events("job") as events:
         job: dict[str, Any] = daemon.call("import.status", {"job_id": job_id})
-        return job if job["state"] in states else None
-
-    result: dict[str, Any] = daemon.wait_until(finished, timeout=timeout, interval=0.05)
-    return result
+        if job["state"] not in states:
+            try:
+                events.wait_for(
+                    "job", lambda data: data["state"] in states, job_id=job_id, timeout=timeout
+                )
+            except AssertionError as exc:
+                now = daemon.call("import.status", {"job_id": job_id})
+                raise AssertionError(f"{exc}\njob {job_id} now: {now}") from None
+            job = daemon.call("import.status", {"job_id": job_id})
+    return job
 
 
 def run_import(daemon: DaemonProcess, timeout: float = 60, **params: Any) -> dict[str, Any]:
     """``import.start`` with ``params``; returns the job once it has finished."""
-    job_id = daemon.call("import.start", params)["job_id"]
-    return wait_job(daemon, job_id, timeout=timeout)
+    with daemon.events("job") as events:
+        job_id = daemon.call("import.start", params)["job_id"]
+        events.wait_for(
+            "job", lambda data: data["state"] in FINISHED, job_id=job_id, timeout=timeout
+        )
+    job: dict[str, Any] = daemon.call("import.status", {"job_id": job_id})
+    return job
 
 
 def wait_pages(daemon: DaemonProcess, job_id: int, pages: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = daemon.call("import.status", {"job_id": job_id})
-        if job["pages_done"] >= pages or job["state"] in FINISHED:
-            return
-        time.sleep(0.01)
-    raise TimeoutError(f"job {job_id} did not reach page {pages}")
+    """Until the job has committed ``pages`` pages (or has ended)."""
+
+    def reached(job: dict[str, Any]) -> bool:
+        return job["pages_done"] >= pages or job["state"] in FINISHED
+
+    with daemon.events("job") as events:
+        if not reached(daemon.call("import.status", {"job_id": job_id})):
+            events.wait_for("job", reached, job_id=job_id, timeout=timeout)

@@ -1,4 +1,12 @@
-"""Helpers the tests share: short socket paths, free ports, configs, the daemon as a process."""
+"""Helpers the tests share: short socket paths, free ports, configs, the daemon as a process,
+and its live events.
+
+Waiting: a test waits for what it expects to happen, never for a fixed time. Events the
+daemon publishes (a job's progress and end, a scrobble recorded, a reload) are awaited with
+``EventStream``/``wait_for_event``, subscribed before the action that causes them; states
+without an event (rows in the database) with ``DaemonProcess.wait_until``. A sleep is only
+for proving a negative (nothing happens within a short while), and says so.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +19,15 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from musiquectl.client import Client, ClientError, DaemonError, Unreachable
+from musiqued import wire
+from tests.rawrpc import RawConnection, request
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -161,6 +172,15 @@ class DaemonProcess:
     def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return run_ctl(*args, socket_path=self.socket_path, timeout=timeout)
 
+    def events(self, *topics: str) -> EventStream:
+        """A connection subscribed to ``topics`` (every topic if none): ``with`` it."""
+        return EventStream(self.socket_path, topics)
+
+    def subscribers(self) -> int:
+        """How many event subscriptions the daemon serves (``musiquectl watch`` is one)."""
+        count: int = self.call("daemon.status")["subscribers"]
+        return count
+
     def logs(self) -> str:
         return (
             self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -245,3 +265,111 @@ class SimulatorProcess:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(30)
         self.log.close()
+
+
+EventMatch = Callable[[dict[str, Any]], object]
+
+
+class EventStream:
+    """``event`` notifications on a connection of its own, subscribed to some topics.
+
+    Subscribe first, then cause what you wait for: an event published before the
+    subscription answered is not seen::
+
+        with daemon.events("job") as events:
+            job_id = daemon.call("import.start", {"all": True})["job_id"]
+            events.wait_for("job", job_id=job_id, state="done")
+    """
+
+    def __init__(self, socket_path: Path, topics: Sequence[str] = ()) -> None:
+        self._conn = RawConnection(socket_path)
+        self.seen: list[dict[str, Any]] = []
+        """Every event received so far, as sent (``topic``, ``at``, ``data``)."""
+        self._early: list[dict[str, Any]] = []
+        try:
+            params = {"topics": list(topics)} if topics else None
+            self._conn.send(request("events.subscribe", params, id="events"))
+            while (answer := self._conn.read()).get("id") != "events":
+                # The subscription pushes at once: an event may come before its answer.
+                self._early.append(answer)
+            assert "result" in answer, answer
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def wait_for(
+        self,
+        topic: str | None = None,
+        match: EventMatch | None = None,
+        *,
+        timeout: float = 20.0,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """The ``data`` of the next event of ``topic`` whose fields equal ``fields`` and
+        for which ``match(data)`` is true; AssertionError after ``timeout`` seconds or if
+        the daemon goes away."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._next(deadline)
+            if message is None:
+                break
+            if message.get("method") != wire.EVENT_METHOD:
+                continue
+            event: dict[str, Any] = message["params"]
+            self.seen.append(event)
+            data: dict[str, Any] = event["data"]
+            if topic is not None and event["topic"] != topic:
+                continue
+            if any(data.get(key) != value for key, value in fields.items()):
+                continue
+            if match is None or match(data):
+                return data
+        wanted = f"{topic or 'any'} event with {fields!r}" + (" and a match" if match else "")
+        raise AssertionError(f"no {wanted} within {timeout} s; seen {self.seen[-20:]!r}")
+
+    def _next(self, deadline: float) -> dict[str, Any] | None:
+        """The next message from the daemon, or None once ``deadline`` has passed."""
+        if self._early:
+            return self._early.pop(0)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        self._conn.sock.settimeout(remaining)
+        try:
+            line = self._conn.read_line()
+        except TimeoutError:
+            return None
+        if line is None:
+            raise AssertionError(f"the daemon closed the event stream; seen {self.seen!r}")
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+
+def wait_for_event(
+    socket_path: Path,
+    topic: str,
+    cause: Callable[[], object],
+    match: EventMatch | None = None,
+    *,
+    timeout: float = 20.0,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Subscribe to ``topic``, call ``cause()``, and return the ``data`` of the first event
+    it brings that carries ``fields`` and satisfies ``match``."""
+    with EventStream(socket_path, [topic]) as events:
+        cause()
+        return events.wait_for(topic, match, timeout=timeout, **fields)

@@ -111,7 +111,7 @@ def test_import_enriches_every_album_and_artist(
     again = daemon.ctl("--json", "enrich")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["queued"] == 0
-    time.sleep(0.5)
+    time.sleep(0.5)  # a negative: the woken lanes find nothing to search for
     assert len(spotify_sim.searches()) == searches
     assert [dict(a) for a in _albums(daemon)] == [dict(a) for a in albums]
 

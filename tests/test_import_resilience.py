@@ -9,7 +9,7 @@ import pytest
 
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.import_helpers import assert_exact, run_import, wait_job, wait_pages
+from tests.import_helpers import FINISHED, assert_exact, run_import, wait_job, wait_pages
 
 
 def test_faults_of_every_kind(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
@@ -34,14 +34,12 @@ def test_error_29_bursts_slow_then_recover(
     lastfm_sim.reset(size=3000, seed=32)
     lastfm_sim.set_faults(rate=0.15, kinds=["error29"], seed=3)
     daemon = start_daemon(**lastfm_sim.sections(requests_per_second=40.0))
-    job_id = daemon.call("import.start", {"all": True})["job_id"]
-    slowest = 40.0
-    while True:
-        job = daemon.call("import.status", {"job_id": job_id})
-        if job["state"] not in ("queued", "running"):
-            break
-        slowest = min(slowest, job.get("lastfm_rate", 40.0))
-        time.sleep(0.05)
+    with daemon.events("job") as events:
+        job_id = daemon.call("import.start", {"all": True})["job_id"]
+        events.wait_for("job", lambda job: job["state"] in FINISHED, job_id=job_id, timeout=60)
+    # Each page's progress event carries the running job's Last.fm request rate.
+    slowest = min(e["data"].get("lastfm_rate", 40.0) for e in events.seen)
+    job = daemon.call("import.status", {"job_id": job_id})
     assert job["state"] == "done", job
     assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
     assert slowest < 40.0
@@ -128,19 +126,3 @@ def test_clean_stop_interrupts_then_resumes(
     assert job["state"] == "done"
     assert job["tracks_imported"] == 3000
     assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
-
-
-def test_scrobbles_without_artist_are_counted_as_errors(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
-) -> None:
-    """A scrobble with an empty title is not stored; it counts in tracks_errors with a reason."""
-    lastfm_sim.reset(size=50, seed=36)
-    bad_at = lastfm_sim.scrobbles()[10].timestamp + 1
-    lastfm_sim.add_rows([{"timestamp": bad_at, "artist": "Someone", "title": ""}])
-    daemon = start_daemon(**lastfm_sim.sections())
-    job = run_import(daemon, all=True)
-    assert job["state"] == "done"
-    assert (job["tracks_imported"], job["tracks_errors"]) == (50, 1)
-    assert "no title" in job["error_reasons"][0]
-    good = [s for s in lastfm_sim.scrobbles() if s.title]
-    assert_exact(daemon.workdir / "musique.db", good)

@@ -337,7 +337,7 @@ def test_subscriber_is_not_idle(daemon: DaemonProcess, sock: Path) -> None:
     with RawConnection(sock) as subscriber:
         subscriber.send(request("events.subscribe", {"topics": ["daemon"]}, id="sub"))
         assert subscriber.read()["result"] == {"subscribed": ["daemon"]}
-        time.sleep(IDLE_TIMEOUT * 1.5)
+        time.sleep(IDLE_TIMEOUT * 1.5)  # a negative: past the idle timeout, still open
         assert exchange(sock, request("daemon.reload"))["result"]["status"] == "reloaded"
         event = subscriber.read()
         assert event["method"] == wire.EVENT_METHOD

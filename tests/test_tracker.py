@@ -1,17 +1,28 @@
-"""The tracker against the Last.fm simulator, with the daemon as a real process."""
+"""The tracker against the Last.fm simulator, with the daemon as a real process.
+
+The tracker's decisions alone (what a poll stores, a long gap handed to a job, the late
+sweep, a refused key) are tested in-process, faster, in ``test_tracker_service.py``."""
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.support import VENV_BIN, DaemonProcess, base_sections, write_config
-from tests.tracker_support import Watch, caught_up, identities, lastfm_sections, stored
+from tests.import_helpers import wait_job
+from tests.support import DaemonProcess, base_sections, write_config
+from tests.tracker_support import (
+    CtlProcess,
+    Watch,
+    caught_up,
+    identities,
+    lastfm_sections,
+    stored,
+    wait_polls,
+)
 
 FAST = {"interval_seconds": 1, "late_sweep_interval_seconds": 3600}
 
@@ -19,6 +30,11 @@ FAST = {"interval_seconds": 1, "late_sweep_interval_seconds": 3600}
 def _status(daemon: DaemonProcess) -> dict[str, Any]:
     result: dict[str, Any] = daemon.call("tracker.status")
     return result
+
+
+def at_page(pages: int) -> Callable[[dict[str, Any]], bool]:
+    """Matches a job event once the job has committed ``pages`` pages."""
+    return lambda job: bool(job["pages_done"] >= pages)
 
 
 def test_new_scrobbles_are_recorded_within_the_interval(
@@ -79,7 +95,6 @@ def test_now_playing_is_shown_but_not_a_listen(
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
     watch = Watch(daemon)
     try:
-        time.sleep(0.5)
         lastfm_sim.set_now_playing("Nina Simone", "Sinnerman", "Pastel Blues")
         playing = daemon.wait_until(lambda: _status(daemon)["now_playing"], timeout=5)
         assert (playing["artist"], playing["title"], playing["album"]) == (
@@ -91,7 +106,8 @@ def test_now_playing_is_shown_but_not_a_listen(
         line = watch.wait_for("Sinnerman")
         assert "now_playing" in line
         assert "Nina Simone" in line
-        time.sleep(1.5)
+        # A negative: a whole poll after the one that saw it still records no listen.
+        wait_polls(daemon, 1)
         listens = daemon.call("history.recent", {"limit": 100})
         assert all(listen["title"] != "Sinnerman" for listen in listens)
 
@@ -115,10 +131,7 @@ def test_restart_catches_up_and_resumes_by_itself(
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
     assert daemon.stop() == 0
 
-    now = int(time.time())
-    for minutes in (50, 30, 10):
-        lastfm_sim.add_scrobbles(n=3, at=now - minutes * 60)
-    lastfm_sim.add_scrobbles(n=2)
+    lastfm_sim.add_new_scrobbles(11)
     daemon.start()
     status = _status(daemon)
     assert status["running"] is True
@@ -137,8 +150,7 @@ def test_a_long_gap_goes_through_an_import_job(
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
     assert daemon.stop() == 0
 
-    now = int(time.time())
-    lastfm_sim.add_scrobbles(n=60, at=now - 3600)
+    lastfm_sim.add_new_scrobbles(60)  # 6 pages of 10, after the newest stored listen
     daemon.start()
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=30)
     # The rows can be stored before the job ends: it checks its window once more, then is done.
@@ -158,54 +170,31 @@ def test_a_long_gap_goes_through_an_import_job(
     assert len(identities(daemon.workdir / "musique.db")) == 70
 
 
-def test_a_back_dated_scrobble_is_found_by_the_sweep(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
-) -> None:
-    """A scrobble back-dated 3 days, reaching Last.fm after newer ones, is recorded by the sweep."""
-    lastfm_sim.reset(size=20, seed=8)
-    daemon = start_daemon(
-        **lastfm_sim.sections(),
-        tracker={"interval_seconds": 1, "late_sweep_interval_seconds": 2, "late_sweep_days": 14},
-    )
-    daemon.call("tracker.start")
-    daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
-    lastfm_sim.add_scrobbles(n=2)
-    daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=4)
-
-    late = lastfm_sim.add_scrobbles(n=1, back_days=3)
-    assert late[0].timestamp < time.time() - 2 * 86400
-    daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=8)
-    status = daemon.wait_until(lambda: (s := _status(daemon))["last_sweep_found"] and s, timeout=5)
-    assert status["last_sweep_at"] is not None
-    listens = daemon.call(
-        "history.list", {"since": late[0].timestamp, "until": late[0].timestamp + 1}
-    )["listens"]
-    assert [listen["source"] for listen in listens] == ["tracker"]
-
-
 def test_tracker_and_full_import_at_once_give_the_exact_history(
     start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:
     """A full import and the tracker write at the same time: no duplicate, no lock error."""
     lastfm_sim.reset(size=3000, seed=9)
+    # 60 pages at 25 requests/s: the import lasts more than 2 s, one request every 40 ms.
     sections = lastfm_sections(lastfm_sim, page_size=50, requests_per_second=25)
     daemon = start_daemon(**sections, tracker=FAST)
-    job_id = daemon.call("import.start", {"all": True})["job_id"]
-    window_end = int(time.time()) + 1
-    daemon.call("tracker.start")
     added = []
-    for _ in range(4):
-        added += lastfm_sim.add_scrobbles(n=2)
-        time.sleep(0.7)
-    assert daemon.call("import.status", {"job_id": job_id})["state"] == "running"
-    daemon.wait_until(
-        lambda: daemon.call("import.status", {"job_id": job_id})["state"] == "done", timeout=60
-    )
+    with daemon.events("job") as progress:
+        job_id = daemon.call("import.start", {"all": True})["job_id"]
+        window_end = daemon.call("import.status", {"job_id": job_id})["window"]["to"]
+        daemon.call("tracker.start")
+        # Scrobbles keep coming while the import runs: two more every 12 pages it commits.
+        # Page 48 is at least 1.9 s after the job began (the governor spaces requests
+        # evenly), past its window's end: the last ones at least are outside the window.
+        for pages in (12, 24, 36, 48):
+            progress.wait_for("job", at_page(pages), job_id=job_id)
+            added += lastfm_sim.add_scrobbles(n=2)
+    assert wait_job(daemon, job_id)["state"] == "done"
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
     rows = stored(daemon.workdir / "musique.db")
     assert len(rows) == len(lastfm_sim.expected())
     # Scrobbled after the job's window was frozen: only the tracker can have recorded them.
-    late = {s.identity for s in added if s.timestamp > window_end}
+    late = {s.identity for s in added if s.timestamp >= window_end}
     assert late
     assert {source for ts, a, t, source in rows if (ts, a, t) in late} == {"tracker"}
     assert "database is locked" not in daemon.logs()
@@ -231,9 +220,9 @@ def test_faults_while_polling_show_then_recover_with_nothing_lost(
     assert "tracker failing" in daemon.call("daemon.status")["status"]
 
     lastfm_sim.set_faults(rate=0.1, kinds=[])
-    for _ in range(6):
-        lastfm_sim.add_scrobbles(n=1)
-        time.sleep(0.5)
+    lastfm_sim.add_scrobbles(n=2)
+    wait_polls(daemon, 1, timeout=40)  # one poll at least with one request in ten failing
+    lastfm_sim.add_scrobbles(n=1)
     lastfm_sim.set_faults(rate=0.0)
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=40)
     daemon.wait_until(lambda: _status(daemon)["consecutive_failures"] == 0, timeout=40)
@@ -343,7 +332,6 @@ def test_ctl_tracker_commands_and_json_watch(
 
     watch = Watch(daemon, "--json")
     try:
-        time.sleep(0.5)
         added = lastfm_sim.add_scrobbles(n=1)
         line = watch.wait_for('"scrobble"')
         event = json.loads(line)
@@ -353,17 +341,27 @@ def test_ctl_tracker_commands_and_json_watch(
         assert watch.interrupt() == 0
     finally:
         watch.close()
-    redraw = subprocess.Popen(
-        [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "status", "--watch"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(1.5)
-    redraw.send_signal(signal.SIGINT)
-    shown_live, _ = redraw.communicate(timeout=10)
-    assert "running, every 2 s" in shown_live
-    assert "next poll:" in shown_live
+    redraw = CtlProcess(daemon, "status", "--watch")
+    try:
+        redraw.wait_for("next poll:")
+        redraw.interrupt()
+    finally:
+        redraw.close()
+    assert any("running, every 2 s" in line for line in redraw.lines)
 
     stopped = daemon.ctl("tracker", "stop")
     assert stopped.stdout.strip() == "tracker stopped"
     assert _status(daemon)["running"] is False
+
+
+def test_the_daemon_and_the_simulator_share_one_clock(start_daemon: StartDaemon) -> None:
+    """The daemon (its own process) and the simulated Last.fm (in the suite's process) agree
+    on what "now" is, even under faketime: an import window ends at the daemon's now,
+    scrobbles are added at the simulator's."""
+    daemon = start_daemon()
+    with daemon.events("daemon") as events:
+        before = time.time()
+        daemon.call("daemon.reload")
+        events.wait_for("daemon", event="reloaded")
+        after = time.time()
+    assert before - 1 <= events.seen[-1]["at"] <= after + 1

@@ -173,8 +173,7 @@ class Database:
         """All rows; ``cached``: reuse the last result until a write commits."""
         if cached:
             return list(cast(tuple[sqlite3.Row, ...], await self._cached("all", sql, params)))
-        async with self.reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return await self._rows(sql, params)
 
     async def fetchone(
         self,
@@ -183,11 +182,25 @@ class Database:
         *,
         cached: bool = False,
     ) -> sqlite3.Row | None:
-        """The first row or None; ``cached`` as for ``fetchall``."""
+        """The first row or None, for queries of one row (a key, ``LIMIT 1``, an aggregate):
+        every row the query yields is read; ``cached`` as for ``fetchall``."""
         if cached:
             return cast(sqlite3.Row | None, await self._cached("one", sql, params))
-        async with self.reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self._rows(sql, params)
+        return rows[0] if rows else None
+
+    async def _rows(
+        self, sql: str, params: tuple[object, ...] | dict[str, object]
+    ) -> list[sqlite3.Row]:
+        """Run ``sql`` and read all its rows in ONE hop on the reader's thread.
+
+        Reads see the writes committed before them only this way: a statement left open
+        across hops (execute, fetch, close, with other coroutines' reads in between) keeps
+        the reader connection in the read transaction it began, and every read made
+        meanwhile sees the database as it was then (a job's last event said "running"
+        after its "done" had committed). Finished within its hop, each read starts afresh.
+        """
+        return list(await self.reader.execute_fetchall(sql, params))
 
     async def scalar(
         self, sql: str, params: tuple[object, ...] = (), *, cached: bool = False
@@ -212,10 +225,8 @@ class Database:
             return hit[1]
         # Read the generation first: a commit landing during the query makes the entry stale.
         generation = self.generation
-        async with self.reader.execute(sql, params) as cursor:
-            value: object = (
-                tuple(await cursor.fetchall()) if kind == "all" else await cursor.fetchone()
-            )
+        rows = await self._rows(sql, params)
+        value: object = tuple(rows) if kind == "all" else (rows[0] if rows else None)
         if len(self._cache) > 256:
             self._cache.clear()
         self._cache[key] = (generation, value)

@@ -1,0 +1,244 @@
+"""Enrichment outcomes, with the ``Enricher`` built in the test's process against a temporary
+database and the simulated Last.fm, Spotify and AI endpoint: what each source records on
+each queued item (done with what it found, not found, failed after its attempts, skipped
+when not configured) and when a source's lane stops.
+
+The worker end to end (an import feeding it, ``musiquectl enrich``, reloads) stays in
+``test_enrich.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from musiqued.config import AiConfig, EnrichmentConfig, SpotifyConfig
+from musiqued.models import Scrobble
+from musiqued.services.enrichment import Enricher, EnrichmentSections
+from musiqued.services.events import EventBus
+from musiqued.services.lastfm_session import LastfmConnection
+from musiqued.storage.db import Database
+from tests.fixtures.enrichment import SimulatedAi, SimulatedSpotify
+from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.services import eventually, store_scrobbles
+
+FAST = EnrichmentConfig(retry_seconds=0.05, max_attempts=2)
+UNKNOWN = Scrobble(timestamp=1_600_000_000, artist="Nobody Known", title="Nothing", album="Nowhere")
+"""A listen of an album and artist that no service knows."""
+
+Outcomes = dict[tuple[str, str, str], tuple[str, str | None, str | None, int]]
+"""(item kind, name, source) → (state, result, last error, attempts)."""
+
+
+def outcomes(database: Database) -> Outcomes:
+    """Every queue row, read with plain sqlite3; an album is named ``artist / title``."""
+    with sqlite3.connect(f"file:{database.path}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            """
+            SELECT q.item_kind, COALESCE(aa.name || ' / ' || al.title, ar.name), q.source,
+                   q.state, q.result, q.last_error, q.attempts
+            FROM enrichment_queue q
+            LEFT JOIN albums al ON q.item_kind = 'album' AND al.id = q.item_id
+            LEFT JOIN artists aa ON aa.id = al.artist_id
+            LEFT JOIN artists ar ON q.item_kind = 'artist' AND ar.id = q.item_id
+            """
+        ).fetchall()
+    conn.close()
+    return {(r[0], r[1], r[2]): (r[3], r[4], r[5], int(r[6])) for r in rows}
+
+
+def of_source(rows: Outcomes, source: str) -> list[tuple[str, str | None, str | None, int]]:
+    return [row for (_, _, row_source), row in rows.items() if row_source == source]
+
+
+def states(rows: Outcomes, source: str) -> set[str]:
+    return {row[0] for row in of_source(rows, source)}
+
+
+def sections(
+    spotify: SimulatedSpotify | None = None,
+    ai: SimulatedAi | None = None,
+    enrichment: EnrichmentConfig = FAST,
+    **spotify_values: Any,
+) -> EnrichmentSections:
+    return EnrichmentSections(
+        enrichment,
+        SpotifyConfig.model_validate(spotify.sections(**spotify_values)["spotify"])
+        if spotify
+        else SpotifyConfig(),
+        AiConfig.model_validate(ai.sections()["ai"]) if ai else AiConfig(),
+    )
+
+
+@asynccontextmanager
+async def enriching(
+    database: Database, bus: EventBus, lastfm: LastfmConnection, chosen: EnrichmentSections
+) -> AsyncIterator[Enricher]:
+    enricher = Enricher(database, lastfm, bus, chosen)
+    await enricher.open()
+    try:
+        yield enricher
+    finally:
+        await enricher.close()
+
+
+async def settled(enricher: Enricher) -> dict[str, Any]:
+    """``status()`` once nothing is pending or running (no event says so: polled)."""
+
+    async def quiet() -> dict[str, Any] | None:
+        status = await enricher.status()
+        return status if status["pending"] == status["running"] == 0 else None
+
+    return await eventually(quiet, within=30)
+
+
+async def test_each_source_records_what_it_found(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    ai_sim: SimulatedAi,
+    database: Database,
+    lastfm_connection: LastfmConnection,
+) -> None:
+    """Every album is looked up on Last.fm and Spotify and described by the AI endpoint,
+    every artist looked up on Spotify; each row says what was found, and an album or
+    artist no service knows is 'done' with "not found", never retried as a failure."""
+    lastfm_sim.reset(size=30, seed=3)
+    spotify_sim.sim.set_missing([(UNKNOWN.artist, UNKNOWN.album)], [UNKNOWN.artist])
+    known = lastfm_sim.scrobbles()
+    await store_scrobbles(database, [*known, UNKNOWN])
+    bus = EventBus()
+    events = bus.subscribe(["enrichment"])
+    async with enriching(database, bus, lastfm_connection, sections(spotify_sim, ai_sim)) as e:
+        status = await settled(e)
+    rows = outcomes(database)
+    albums = {f"{s.artist} / {s.album}" for s in known if s.album}
+    artists = {s.artist for s in known}
+    nowhere = f"{UNKNOWN.artist} / {UNKNOWN.album}"
+    assert status["failed"] == status["skipped"] == 0
+    assert status["done"] == len(rows) == 3 * (len(albums) + 1) + len(artists) + 1
+    for album in albums:
+        state, result, _, _ = rows["album", album, "lastfm"]
+        assert (state, "url" in (result or "")) == ("done", True), album
+        assert rows["album", album, "spotify"][:2] == ("done", "image")
+        assert rows["album", album, "ai"][:2] == ("done", "description")
+    for artist in artists:
+        assert rows["artist", artist, "spotify"][:2] == ("done", "image")
+    assert rows["album", nowhere, "lastfm"][:2] == ("done", "not found")
+    assert rows["album", nowhere, "spotify"][:2] == ("done", "not found")
+    assert rows["artist", UNKNOWN.artist, "spotify"][:2] == ("done", "not found")
+    # The description needs no lookup: the album's listens are facts enough.
+    assert rows["album", nowhere, "ai"][:2] == ("done", "description")
+    announced = 0
+    while not events.queue.empty():
+        event = events.queue.get_nowait()
+        assert event.data["state"] == "done"
+        announced += 1
+    assert announced == len(rows)
+
+
+async def test_unconfigured_sources_skip_until_configured(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    database: Database,
+    bus: EventBus,
+    lastfm_connection: LastfmConnection,
+) -> None:
+    """Without Spotify and the AI endpoint their rows are 'skipped' ("not configured") while
+    Last.fm's are done; once Spotify is configured, its skipped rows are done too."""
+    lastfm_sim.reset(size=20, seed=4)
+    await store_scrobbles(database, lastfm_sim.scrobbles())
+    async with enriching(database, bus, lastfm_connection, sections()) as enricher:
+        status = await settled(enricher)
+        by = status["by_source"]
+        assert (by["lastfm"]["configured"], by["spotify"]["configured"]) == (True, False)
+        rows = outcomes(database)
+        skipped = of_source(rows, "spotify") + of_source(rows, "ai")
+        assert skipped
+        assert {row[:3] for row in skipped} == {("skipped", None, "not configured")}
+        assert by["lastfm"]["done"] > 0
+        assert by["lastfm"]["skipped"] == 0
+
+        await enricher.reconfigure(sections(spotify_sim))
+        status = await settled(enricher)
+    rows = outcomes(database)
+    assert states(rows, "spotify") == {"done"}
+    assert states(rows, "ai") == {"skipped"}
+    assert status["by_source"]["spotify"]["done"] > 0
+
+
+async def test_transient_failures_are_retried_then_failed_with_the_error(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    database: Database,
+    bus: EventBus,
+    lastfm_connection: LastfmConnection,
+) -> None:
+    """A Spotify that keeps answering 5xx: each row is tried ``max_attempts`` times, then
+    'failed' with the error; Last.fm's rows are done all the same."""
+    lastfm_sim.reset(size=10, seed=5)
+    spotify_sim.sim.faults.configure(rate=1.0, kinds=["http500", "http503"])
+    await store_scrobbles(database, lastfm_sim.scrobbles())
+    async with enriching(database, bus, lastfm_connection, sections(spotify_sim)) as enricher:
+        status = await settled(enricher)
+    rows = outcomes(database)
+    spotify = of_source(rows, "spotify")
+    assert spotify
+    for state, result, error, attempts in spotify:
+        assert (state, result, attempts) == ("failed", None, FAST.max_attempts)
+        assert "Spotify" in (error or "")
+    assert states(rows, "lastfm") == {"done"}
+    assert status["by_source"]["spotify"]["failed"] == len(spotify)
+    assert status["last_error"].startswith("spotify: ")
+
+
+async def test_refused_credentials_stop_the_lane_not_the_items(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    database: Database,
+    bus: EventBus,
+    lastfm_connection: LastfmConnection,
+) -> None:
+    """Spotify refusing the client secret stops its lane ("blocked", a human must act): the
+    item tried stays pending with no attempt counted, every other row is left alone, and
+    Last.fm's rows are done."""
+    lastfm_sim.reset(size=10, seed=6)
+    await store_scrobbles(database, lastfm_sim.scrobbles())
+    chosen = sections(spotify_sim, client_secret="not-the-secret")
+    async with enriching(database, bus, lastfm_connection, chosen) as enricher:
+
+        async def blocked() -> dict[str, Any] | None:
+            status = await enricher.status()
+            lanes = status["by_source"]
+            done = lanes["lastfm"]["pending"] == lanes["lastfm"]["running"] == 0
+            return status if lanes["spotify"]["blocked"] and done else None
+
+        status = await eventually(blocked)
+    rows = outcomes(database)
+    spotify = of_source(rows, "spotify")
+    assert {(state, attempts) for state, _, _, attempts in spotify} == {("pending", 0)}
+    assert sum(1 for row in spotify if row[2]) == 1  # only the row that was tried says why
+    assert status["by_source"]["spotify"]["blocked"]
+    assert status["by_source"]["spotify"]["failed"] == 0
+    assert states(rows, "lastfm") == {"done"}
+
+
+async def test_close_right_after_a_wake_up_ends_the_lanes(
+    lastfm_sim: SimulatedLastfm,
+    database: Database,
+    bus: EventBus,
+    lastfm_connection: LastfmConnection,
+) -> None:
+    """Stopping the worker just as new work wakes its lanes (an import's last page, then
+    SIGTERM) ends them at once: the wake-up never swallows the cancellation, which would
+    leave a lane waiting out its idle pause and the daemon's stop hanging."""
+    lastfm_sim.reset(size=10, seed=7)
+    await store_scrobbles(database, lastfm_sim.scrobbles())
+    for _ in range(5):
+        enricher = Enricher(database, lastfm_connection, bus, sections())
+        await enricher.open()
+        await settled(enricher)  # every lane idle, waiting to be woken
+        enricher.wake()
+        async with asyncio.timeout(5):
+            await enricher.close()
