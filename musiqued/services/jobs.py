@@ -63,6 +63,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from musiqued.aio import cancel_and_wait
 from musiqued.errors import (
     ConflictError,
     DatabaseGoneError,
@@ -121,6 +122,11 @@ class JobContext:
         """Seconds this job has spent running, over every run (for ``rate_per_s``)."""
         return self._active_before + (time.monotonic() - self._run_started)
 
+    def report_trouble(self, trouble: str | None) -> None:
+        """The upstream trouble the job is working through, in words (None: over). Shown
+        as the job's ``upstream_trouble`` while it runs; each change is a ``job`` event."""
+        self._runner.set_trouble(self.job_id, trouble)
+
     async def published(self, row: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Announce the job's committed progress: a ``job`` event and the STATUS= line.
 
@@ -146,6 +152,8 @@ class JobRunner:
         self._short_of_space: dict[int, int] = {}
         """Jobs paused for lack of space → the free bytes when their write failed."""
         self._space_watch: asyncio.Task[None] | None = None
+        self._trouble: dict[int, str] = {}
+        """Running jobs → the upstream trouble they are retrying through."""
 
     def register(self, kind: JobKind) -> None:
         if kind.name in self._kinds:
@@ -169,9 +177,7 @@ class JobRunner:
         """Interrupt running jobs: their checkpoints are committed, they resume at next start."""
         self._started = False
         if self._space_watch is not None:
-            self._space_watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._space_watch
+            await cancel_and_wait(self._space_watch)
             self._space_watch = None
         for job_id in list(self._tasks):
             with contextlib.suppress(StoreError):  # logged; the next start resumes it
@@ -268,9 +274,7 @@ class JobRunner:
     async def _halt(self, job_id: int, target: JobState, *, error: str | None) -> None:
         task = self._tasks.get(job_id)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         row = await store.get(self._db, job_id)
         # The task may have finished (done/failed) just before it was cancelled: keep that.
         held = job_id in self._held
@@ -343,6 +347,8 @@ class JobRunner:
             raise
         except Exception as exc:
             await self._ended_by(job_id, exc)
+        finally:
+            self._trouble.pop(job_id, None)
         self._latest.pop(job_id, None)
         with contextlib.suppress(StoreError):
             await self.publish(job_id, "state")
@@ -440,6 +446,19 @@ class JobRunner:
                     continue
                 log.info("space is back; job resumed", job_id=job_id, free_bytes=free)
 
+    def set_trouble(self, job_id: int, trouble: str | None) -> None:
+        if self._trouble.get(job_id) == trouble:
+            return
+        if trouble is None:
+            self._trouble.pop(job_id, None)
+        else:
+            self._trouble[job_id] = trouble
+        latest = self._latest.get(job_id)
+        if latest is not None and "kind" in latest:
+            # The job's last committed state, with the trouble in it: no read needed.
+            latest["upstream_trouble"] = trouble
+            self._events.publish("job", event="trouble", **latest)
+
     async def publish(
         self, job_id: int, event: str, *, row: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -466,8 +485,10 @@ class JobRunner:
             job["state"], job["error"] = held
             job["held"] = True
         kind = self._kinds.get(row["kind"])
-        if job["state"] == "running" and kind is not None and kind.extra is not None:
-            job.update(kind.extra())
+        if job["state"] == "running":
+            job["upstream_trouble"] = self._trouble.get(row["id"])
+            if kind is not None and kind.extra is not None:
+                job.update(kind.extra())
         return job
 
     async def _row(self, job_id: int) -> sqlite3.Row:
@@ -491,7 +512,8 @@ class JobRunner:
             label = kind.label if kind else job["kind"]
             total = job.get("pages_total") or 0
             percent = f"{100 * job['pages_done'] // total}%" if total else "starting"
-            parts.append(f"{label} job {job_id}: {percent}")
+            trouble = self._trouble.get(job_id)
+            parts.append(f"{label} job {job_id}: {percent}" + (f" ({trouble})" if trouble else ""))
         parts.extend(
             f"job {job_id} paused: no space left for the database"
             for job_id in sorted(self._short_of_space)

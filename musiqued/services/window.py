@@ -14,6 +14,7 @@ from musiqued.errors import TransientUpstreamError
 from musiqued.models import RecentTracksPage
 from musiqued.services.jobs import JobContext
 from musiqued.services.lastfm_session import LastfmConnection
+from musiqued.upstream.lastfm import Retry
 from musiqued.upstream.ratelimit import Priority
 
 
@@ -55,6 +56,10 @@ class WindowPager:
                 unusable=len(best.rejected),
                 attempt=attempt,
             )
+            job.report_trouble(
+                f"Last.fm served page {page} short ({len(best.scrobbles)} of {expect}); "
+                f"asking again in {pause:g} s"
+            )
             await asyncio.sleep(pause)
             again = await self._fetch(job, page=page, limit=limit, from_ts=from_ts, to_ts=to_ts)
             if len(again.scrobbles) > len(best.scrobbles):
@@ -71,10 +76,19 @@ class WindowPager:
         to_ts: int | None,
     ) -> RecentTracksPage:
         lastfm = self._lastfm.require()
+
+        def retrying(retry: Retry) -> None:
+            job.report_trouble(retry.describe())
+
         for attempt, pause in enumerate((*lastfm.retry.page_pauses, None)):
             try:
-                return await lastfm.recent_tracks(
-                    page=page, limit=limit, from_ts=from_ts, to_ts=to_ts, priority=Priority.IMPORT
+                answer = await lastfm.recent_tracks(
+                    page=page,
+                    limit=limit,
+                    from_ts=from_ts,
+                    to_ts=to_ts,
+                    priority=Priority.IMPORT,
+                    on_retry=retrying,
                 )
             except TransientUpstreamError as exc:
                 if pause is None:
@@ -87,5 +101,12 @@ class WindowPager:
                 job.log.warning(
                     "page failed; retrying", page=page, attempt=attempt + 1, error=exc.message
                 )
+                job.report_trouble(
+                    f"Last.fm keeps failing on page {page} ({exc.message}); "
+                    f"trying again in {pause:g} s"
+                )
                 await asyncio.sleep(pause)
+            else:
+                job.report_trouble(None)
+                return answer
         raise AssertionError("unreachable")
