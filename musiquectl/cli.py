@@ -8,6 +8,7 @@ reached, 130 interrupted (Ctrl-C) where Ctrl-C is not the normal way to stop.
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
 from dataclasses import dataclass
@@ -43,7 +44,40 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
+COMMAND_MODULES = {
+    "status": "daemon",
+    "reload": "daemon",
+    "call": "daemon",
+    "tracker": "tracker",
+    "watch": "tracker",
+    "history": "history",
+    "stats": "history",
+    "export": "export",
+    "import": "imports",
+    "jobs": "jobs",
+    "verify": "verify",
+    "lastfm": "lastfm",
+    "enrich": "enrich",
+    "albums": "enrich",
+    "notify": "notify",
+}
+"""Each command and the module under ``musiquectl.commands`` that defines it: a call loads
+only its own module (``musiquectl --json status`` does not pay for ``export``)."""
+
+
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is None:
+            return None
+        commands: tuple[click.Command, ...] = importlib.import_module(
+            f"musiquectl.commands.{module}"
+        ).COMMANDS
+        return next(c for c in commands if c.name == cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         # click's main() turns an EPIPE OSError into a bare exit 1: surface it to main().
         try:
@@ -81,39 +115,6 @@ def cli(ctx: click.Context, socket_path: str | None, as_json: bool, no_header: b
     """
     show_headers(not no_header)
     ctx.obj = Context(socket_path=wire.discover_socket(socket_path), json=as_json)
-
-
-def _register() -> None:
-    from musiquectl.commands import (
-        daemon,
-        enrich,
-        export,
-        history,
-        imports,
-        jobs,
-        lastfm,
-        notify,
-        tracker,
-        verify,
-    )
-
-    for module in (
-        daemon,
-        tracker,
-        history,
-        export,
-        imports,
-        jobs,
-        verify,
-        lastfm,
-        enrich,
-        notify,
-    ):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:
