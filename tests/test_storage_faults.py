@@ -135,7 +135,7 @@ def test_disk_full_pauses_the_import_then_it_resumes_by_itself(
         assert job["state"] == "done", job
         assert (job["tracks_imported"], job["error"], job["missing"]) == (8000, None, None)
         assert_exact(mount / "musique.db", lastfm_sim.scrobbles())
-        assert events(daemon, "space is back; job resumed")
+        assert daemon.wait_until(lambda: events(daemon, "space is back; job resumed"))
         assert "Task exception was never retrieved" not in daemon.logs()
         assert "Traceback" not in daemon.logs()
 
@@ -173,7 +173,8 @@ def test_disk_full_stops_the_tracker_storing_and_it_says_so(
                 assert "no space left on" in refused.message
                 assert daemon.call("tracker.status")["running"] is True
             daemon.wait_until(caught_up_on(daemon, lastfm_sim, mount / "musique.db"), timeout=90)
-            assert events(daemon, "tracker recovered")
+            # The listens are stored before the poll that stored them ends and says so.
+            assert daemon.wait_until(lambda: events(daemon, "tracker recovered"))
             daemon.call("tracker.stop")
             with disk_full(mount):
                 refused = daemon.call_error("tracker.start")
