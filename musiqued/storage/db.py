@@ -4,18 +4,20 @@ Writes go through ``Writer``: one plain ``sqlite3`` connection on its own thread
 functions of ``(conn, …)``, each transaction run whole in one hop (``write``,
 ``write_each``). Reads use a second connection through aiosqlite's public API, which WAL
 lets run beside the writer. ``generation`` counts committed write hops, so results cached
-against it (``fetchall(cached=True)``) stay exact.
+against it (``fetchall(cached=True)``) stay exact. A long read (an export) gets a connection
+of its own for its duration (``scan``), read in batches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 import structlog
@@ -36,6 +38,10 @@ PRAGMAS = (
 log = structlog.get_logger("musiqued.storage")
 
 T = TypeVar("T")
+
+MAX_SCANS = 4
+"""Long reads (``Database.scan``) running at once; more wait for a free one. Each holds a
+connection, its thread and its page cache while it runs."""
 
 
 def _migrate(path: Path, conn: sqlite3.Connection) -> None:
@@ -78,6 +84,7 @@ class Database:
         # re-running the query on every call (``fetchall(cached=True)``).
         self.generation = 0
         self._cache: dict[tuple[str, str, tuple[object, ...]], tuple[int, object]] = {}
+        self._scans = asyncio.Semaphore(MAX_SCANS)
 
     async def open(self) -> None:
         try:
@@ -92,14 +99,7 @@ class Database:
                 _migrate(self.path, conn)
 
             await self._writer.open(setup)
-            reader = await aiosqlite.connect(self.path, isolation_level=None)
-            try:
-                for pragma in PRAGMAS[1:]:
-                    await reader.execute(pragma)
-                await reader.execute("PRAGMA query_only = ON")
-            except BaseException:
-                await reader.close()
-                raise
+            reader = await self._connect_reader()
             reader.row_factory = sqlite3.Row
             self._reader = reader
         except StoreError:
@@ -113,6 +113,18 @@ class Database:
         except BaseException:
             await self.close()
             raise
+
+    async def _connect_reader(self) -> aiosqlite.Connection:
+        """A read-only connection (on a thread of its own, aiosqlite's)."""
+        reader = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            for pragma in PRAGMAS[1:]:  # journal_mode is the file's, set by the writer
+                await reader.execute(pragma)
+            await reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await reader.close()
+            raise
+        return reader
 
     async def close(self) -> None:
         reader, self._reader = self._reader, None
@@ -220,3 +232,39 @@ class Database:
             self._cache.clear()
         self._cache[key] = (generation, value)
         return value
+
+    async def scan(
+        self, sql: str, params: tuple[object, ...], size: int
+    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+        """The rows of one long read, in batches of up to ``size`` plain tuples.
+
+        It runs on a connection of its own, opened for it and closed when the iteration
+        ends: a statement left open on the shared reader would hold that connection's read
+        transaction, so every other read there (``daemon.status``, the cached counts) would
+        see the database as it was when the scan began, and wait behind each batch. The next
+        batch is fetched (on the connection's thread, where SQLite runs without the GIL)
+        while the caller handles this one; only these two batches are ever in memory.
+        Iterate it inside ``contextlib.aclosing`` so leaving early closes the connection.
+        """
+        async with self._scans:
+            if self._reader is None:
+                raise StoreError("database is not open")
+            conn = await self._connect_reader()
+            pending: asyncio.Task[list[tuple[Any, ...]]] | None = None
+            try:
+                cursor = await conn.execute(sql, params)
+
+                async def fetch() -> list[tuple[Any, ...]]:
+                    return cast(list[tuple[Any, ...]], await cursor.fetchmany(size))
+
+                pending = asyncio.create_task(fetch())
+                while rows := await pending:
+                    pending = asyncio.create_task(fetch())
+                    yield rows
+            finally:
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, sqlite3.Error, ValueError):
+                        await pending
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await conn.close()
