@@ -13,17 +13,9 @@ from typing import Any
 
 from musiqued.models import Scrobble, iso_utc
 
-FIELDS = [
-    "timestamp",
-    "date",
-    "artist",
-    "title",
-    "album",
-    "artist_mbid",
-    "album_mbid",
-    "track_mbid",
-    "source",
-]
+# The README's columns, written out here rather than imported: the test holds the contract.
+HEADER = "timestamp,date,artist,title,album,artist_mbid,album_mbid,track_mbid,source"
+FIELDS = HEADER.split(",")
 
 
 def parse(fmt: str, text: str) -> list[dict[str, Any]]:
