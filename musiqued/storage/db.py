@@ -11,6 +11,7 @@ of its own for its duration (``scan``), read in batches.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import shutil
@@ -42,6 +43,8 @@ T = TypeVar("T")
 MAX_SCANS = 4
 """Long reads (``Database.scan``) running at once; more wait for a free one. Each holds a
 connection, its thread and its page cache while it runs."""
+SCAN_AHEAD = 2
+"""Batches a scan fetches ahead of the one its caller handles."""
 
 
 def _migrate(path: Path, conn: sqlite3.Connection) -> None:
@@ -241,30 +244,33 @@ class Database:
         It runs on a connection of its own, opened for it and closed when the iteration
         ends: a statement left open on the shared reader would hold that connection's read
         transaction, so every other read there (``daemon.status``, the cached counts) would
-        see the database as it was when the scan began, and wait behind each batch. The next
-        batch is fetched (on the connection's thread, where SQLite runs without the GIL)
-        while the caller handles this one; only these two batches are ever in memory.
+        see the database as it was when the scan began, and wait behind each batch. The
+        next ``SCAN_AHEAD`` batches are fetched (on the connection's thread, where SQLite
+        runs without the GIL) while the caller handles this one, so a moment's delay on
+        either side does not stall the other; no more than that is ever in memory.
         Iterate it inside ``contextlib.aclosing`` so leaving early closes the connection.
         """
         async with self._scans:
             if self._reader is None:
                 raise StoreError("database is not open")
             conn = await self._connect_reader()
-            pending: asyncio.Task[list[tuple[Any, ...]]] | None = None
+            ahead: collections.deque[asyncio.Task[list[tuple[Any, ...]]]] = collections.deque()
             try:
                 cursor = await conn.execute(sql, params)
 
                 async def fetch() -> list[tuple[Any, ...]]:
                     return cast(list[tuple[Any, ...]], await cursor.fetchmany(size))
 
-                pending = asyncio.create_task(fetch())
-                while rows := await pending:
-                    pending = asyncio.create_task(fetch())
+                # aiosqlite runs its calls in the order they are made: batches stay in order.
+                ahead.extend(asyncio.create_task(fetch()) for _ in range(SCAN_AHEAD))
+                while rows := await ahead.popleft():
+                    ahead.append(asyncio.create_task(fetch()))
                     yield rows
             finally:
-                if pending is not None and not pending.done():
-                    pending.cancel()
+                for task in ahead:
+                    task.cancel()
+                for task in ahead:
                     with contextlib.suppress(asyncio.CancelledError, sqlite3.Error, ValueError):
-                        await pending
+                        await task
                 with contextlib.suppress(sqlite3.Error, ValueError):
                     await conn.close()
