@@ -3,10 +3,11 @@
 Builds a database with bare sqlite3 (the schema from ``musiqued.storage.migrations``), then, in
 the same run: the direct export (plain Python ``sqlite3`` → ``csv.writer`` into a file, of the
 very query the daemon streams), and ``musiquectl export --format csv|jsonl -o FILE`` through
-musiqued as a process, in alternating rounds (the best and the median of each printed:
-on a shared machine the best is the least disturbed). It checks that musiquectl's
-CSV is byte for byte the direct export's, and prints musiquectl's peak RSS (its ``VmHWM``),
-the daemon's RSS before and after the exports, and ``daemon.status`` latency from another
+musiqued as a process, in rounds of all three; ratios are taken within a round (runs made
+under the same load: the machine is shared) and their median printed, with the CPU time each
+took (the daemon's and musiquectl's together for an export). It checks that musiquectl's CSV
+is byte for byte the direct export's, and prints musiquectl's peak RSS (its ``VmHWM``), the
+daemon's RSS before and after the exports, and ``daemon.status`` latency from another
 client while an export runs.
 
 Targets: each format within 1.5x of the direct export, jsonl no slower than csv, musiquectl
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import filecmp
 import os
 import random
 import sqlite3
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,9 +107,25 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def direct_export(db: Path, out: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    seconds: float
+    cpu: float
+    """CPU seconds: this process's for the direct export, the daemon's and musiquectl's."""
+    peak_kb: int = 0
+    client_cpu: float = 0.0
+    """musiquectl's part of ``cpu``."""
+
+
+def direct_export(db: Path, out: Path) -> Run:
     """The reference: the daemon's export query, run by plain sqlite3, into ``csv.writer``."""
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     conn = sqlite3.connect(db)
     for pragma in PRAGMAS[1:]:
         conn.execute(pragma)
@@ -115,7 +134,7 @@ def direct_export(db: Path, out: Path) -> float:
         writer.writerow(EXPORT_FIELDS)
         writer.writerows(conn.execute(EXPORT_SQL, (-NO_END, NO_END)))
     conn.close()
-    return time.perf_counter() - began
+    return Run(time.perf_counter() - began, time.process_time() - cpu)
 
 
 def watch_peak(pid: int, peak: list[int]) -> None:
@@ -132,10 +151,10 @@ def watch_peak(pid: int, peak: list[int]) -> None:
         time.sleep(0.01)
 
 
-def run_export(socket_path: Path, fmt: str, out: Path) -> tuple[float, int]:
-    """(seconds, peak RSS of musiquectl in kB); exits if musiquectl fails."""
+def run_export(socket_path: Path, daemon_pid: int, fmt: str, out: Path) -> Run:
+    """``musiquectl export --format FMT -o OUT``; exits if musiquectl fails."""
     ctl = Path(sys.executable).parent / "musiquectl"
-    began = time.perf_counter()
+    began, daemon_cpu = time.perf_counter(), cpu_seconds(daemon_pid)
     proc = subprocess.Popen(
         [str(ctl), "--socket", str(socket_path), "export", "--format", fmt, "-o", str(out)],
         stderr=subprocess.DEVNULL,
@@ -143,13 +162,13 @@ def run_export(socket_path: Path, fmt: str, out: Path) -> tuple[float, int]:
     peak = [0]
     watcher = threading.Thread(target=watch_peak, args=(proc.pid, peak))
     watcher.start()
-    _, status, _ = os.wait4(proc.pid, 0)  # reaped: the watcher's next read fails
+    _, status, usage = os.wait4(proc.pid, 0)  # reaped: the watcher's next read fails
     seconds = time.perf_counter() - began
     watcher.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"musiquectl export --format {fmt} exited with {proc.returncode}")
-    return seconds, peak[0]
+    if code := os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"musiquectl export --format {fmt} exited with {code}")
+    client_cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, cpu_seconds(daemon_pid) - daemon_cpu + client_cpu, peak[0], client_cpu)
 
 
 def status_latencies(socket_path: Path, stop: threading.Event) -> list[float]:
@@ -166,6 +185,10 @@ def status_latencies(socket_path: Path, stop: threading.Event) -> list[float]:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} (range {min(values):.2f}-{max(values):.2f})"
 
 
 def main() -> None:
@@ -185,48 +208,58 @@ def main() -> None:
             pid = daemon.proc.pid
             daemon.call("history.list", {"limit": 10})
             before = rss_kb(pid)
-            times: dict[str, list[float]] = {"direct": [], "csv": [], "jsonl": []}
-            peaks: dict[str, int] = {"csv": 0, "jsonl": 0}
+            runs: dict[str, list[Run]] = {"direct": [], "csv": [], "jsonl": []}
             after: list[int] = []
             reference = work / "direct.csv"
-            for _ in range(args.rounds):
-                times["direct"].append(direct_export(db, reference))
-                for fmt in ("csv", "jsonl"):
-                    out = work / f"export.{fmt}"
-                    seconds, peak_kb = run_export(daemon.socket_path, fmt, out)
-                    times[fmt].append(seconds)
-                    peaks[fmt] = max(peaks[fmt], peak_kb)
+            size = 0.0
+            kinds = list(runs)
+            for number in range(args.rounds):
+                # Each round runs all three, in turn first: a ratio compares runs made under
+                # the same load (this machine is shared), the median of the rounds is printed.
+                for kind in kinds[number % 3 :] + kinds[: number % 3]:
+                    if kind == "direct":
+                        runs[kind].append(direct_export(db, reference))
+                        continue
+                    out = work / f"export.{kind}"
+                    runs[kind].append(run_export(daemon.socket_path, pid, kind, out))
                     after.append(rss_kb(pid))
-                    if fmt == "csv" and out.read_bytes() != reference.read_bytes():
-                        raise SystemExit("musiquectl's CSV differs from the direct export")
                     with out.open("rb") as f:
                         lines = sum(1 for _ in f)
-                    if lines != args.listens + (fmt == "csv"):
-                        raise SystemExit(f"export --format {fmt}: {lines:,} lines")
+                    if lines != args.listens + (kind == "csv"):
+                        raise SystemExit(f"export --format {kind}: {lines:,} lines")
+                    if kind == "csv":
+                        if not filecmp.cmp(out, reference, shallow=False):
+                            raise SystemExit("musiquectl's CSV differs from the direct export")
+                        size = out.stat().st_size / 1e6
                     out.unlink()
-            size = reference.stat().st_size / 1e6
             reference.unlink()
 
-            def shown(fmt: str) -> str:
-                runs = ", ".join(f"{t:.2f}" for t in times[fmt])
-                return f"best {min(times[fmt]):.2f} s, median {statistics.median(times[fmt]):.2f} s ({runs})"
+            def ratios(kind: str, to: str) -> list[float]:
+                return [a.seconds / b.seconds for a, b in zip(runs[kind], runs[to], strict=True)]
 
-            def ratio(fmt: str, to: str) -> str:
-                best = min(times[fmt]) / min(times[to])
-                median = statistics.median(times[fmt]) / statistics.median(times[to])
-                return f"{best:.2f} (medians {median:.2f})"
-
-            print(f"direct sqlite3 -> csv.writer, {size:.0f} MB: {shown('direct')}")
-            for fmt in ("csv", "jsonl"):
-                print(f"musiquectl export --format {fmt}: {shown(fmt)}")
+            for kind, label in (
+                ("direct", f"direct sqlite3 -> csv.writer ({size:.0f} MB)"),
+                ("csv", "musiquectl export --format csv"),
+                ("jsonl", "musiquectl export --format jsonl"),
+            ):
+                client = (
+                    f" (musiquectl {statistics.median(r.client_cpu for r in runs[kind]):.2f})"
+                    if kind != "direct"
+                    else ""
+                )
+                print(
+                    f"{label}: {summary([r.seconds for r in runs[kind]])} s, "
+                    f"CPU {summary([r.cpu for r in runs[kind]])} s{client}"
+                )
             print(
-                f"ratio to direct: csv {ratio('csv', 'direct')}, jsonl {ratio('jsonl', 'direct')}"
-                " (target <= 1.5); musiquectl's CSV is the direct export's bytes"
+                f"ratio to direct, per round: csv {summary(ratios('csv', 'direct'))}, "
+                f"jsonl {summary(ratios('jsonl', 'direct'))} (target <= 1.5); "
+                "musiquectl's CSV is the direct export's bytes"
             )
-            print(f"jsonl / csv: {ratio('jsonl', 'csv')} (target <= 1.0)")
+            print(f"jsonl / csv, per round: {summary(ratios('jsonl', 'csv'))} (target <= 1.0)")
             print(
-                f"musiquectl peak RSS: csv {peaks['csv'] / 1024:.1f} MB, "
-                f"jsonl {peaks['jsonl'] / 1024:.1f} MB (target <= 100 MB)"
+                f"musiquectl peak RSS: csv {max(r.peak_kb for r in runs['csv']) / 1024:.1f} MB, "
+                f"jsonl {max(r.peak_kb for r in runs['jsonl']) / 1024:.1f} MB (target <= 100 MB)"
             )
 
             stop = threading.Event()
@@ -235,13 +268,14 @@ def main() -> None:
                 target=lambda: latencies.extend(status_latencies(daemon.socket_path, stop))
             )
             prober.start()
-            seconds, _ = run_export(daemon.socket_path, "csv", work / "probed.csv")
+            probed = run_export(daemon.socket_path, pid, "csv", work / "probed.csv")
             stop.set()
             prober.join()
             after.append(rss_kb(pid))
             print(
-                f"daemon.status every 5 ms from another client during a csv export ({seconds:.2f} s): "
-                f"{len(latencies)} calls, p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+                "daemon.status every 5 ms from another client during a csv export "
+                f"({probed.seconds:.2f} s): {len(latencies)} calls, "
+                f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
                 f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
                 f"max {max(latencies) * 1000:.1f} ms"
             )
