@@ -5,13 +5,12 @@ functions of ``(conn, …)``, each transaction run whole in one hop (``write``,
 ``write_each``). Reads use a second connection through aiosqlite's public API, which WAL
 lets run beside the writer. ``generation`` counts committed write hops, so results cached
 against it (``fetchall(cached=True)``) stay exact. A long read (an export) gets a connection
-of its own for its duration (``scan``), read in batches.
+and a thread of its own for its duration (``scan``), read in batches.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import os
 import shutil
@@ -26,6 +25,7 @@ import structlog
 from musiqued.errors import SchemaTooNewError, StoreError
 from musiqued.storage.dbfile import Found, prepare
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
+from musiqued.storage.scan import read_batches
 from musiqued.storage.writer import Writer
 
 PRAGMAS = (
@@ -43,8 +43,6 @@ T = TypeVar("T")
 MAX_SCANS = 4
 """Long reads (``Database.scan``) running at once; more wait for a free one. Each holds a
 connection, its thread and its page cache while it runs."""
-SCAN_AHEAD = 2
-"""Batches a scan fetches ahead of the one its caller handles."""
 
 
 def _migrate(path: Path, conn: sqlite3.Connection) -> None:
@@ -102,7 +100,14 @@ class Database:
                 _migrate(self.path, conn)
 
             await self._writer.open(setup)
-            reader = await self._connect_reader()
+            reader = await aiosqlite.connect(self.path, isolation_level=None)
+            try:
+                for pragma in PRAGMAS[1:]:
+                    await reader.execute(pragma)
+                await reader.execute("PRAGMA query_only = ON")
+            except BaseException:
+                await reader.close()
+                raise
             reader.row_factory = sqlite3.Row
             self._reader = reader
         except StoreError:
@@ -116,18 +121,6 @@ class Database:
         except BaseException:
             await self.close()
             raise
-
-    async def _connect_reader(self) -> aiosqlite.Connection:
-        """A read-only connection (on a thread of its own, aiosqlite's)."""
-        reader = await aiosqlite.connect(self.path, isolation_level=None)
-        try:
-            for pragma in PRAGMAS[1:]:  # journal_mode is the file's, set by the writer
-                await reader.execute(pragma)
-            await reader.execute("PRAGMA query_only = ON")
-        except BaseException:
-            await reader.close()
-            raise
-        return reader
 
     async def close(self) -> None:
         reader, self._reader = self._reader, None
@@ -237,40 +230,21 @@ class Database:
         return value
 
     async def scan(
-        self, sql: str, params: tuple[object, ...], size: int
-    ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-        """The rows of one long read, in batches of up to ``size`` plain tuples.
-
-        It runs on a connection of its own, opened for it and closed when the iteration
-        ends: a statement left open on the shared reader would hold that connection's read
-        transaction, so every other read there (``daemon.status``, the cached counts) would
-        see the database as it was when the scan began, and wait behind each batch. The
-        next ``SCAN_AHEAD`` batches are fetched (on the connection's thread, where SQLite
-        runs without the GIL) while the caller handles this one, so a moment's delay on
-        either side does not stall the other; no more than that is ever in memory.
-        Iterate it inside ``contextlib.aclosing`` so leaving early closes the connection.
-        """
+        self,
+        sql: str,
+        params: tuple[object, ...],
+        size: int,
+        shape: Callable[[list[tuple[Any, ...]]], T],
+    ) -> AsyncGenerator[tuple[int, T], None]:
+        """A long read (an export): ``(len(rows), shape(rows))`` for each batch of up to
+        ``size`` rows, on a connection and a thread of its own (``storage/scan.py``); at
+        most ``MAX_SCANS`` at once. Iterate it inside ``contextlib.aclosing``."""
         async with self._scans:
             if self._reader is None:
                 raise StoreError("database is not open")
-            conn = await self._connect_reader()
-            ahead: collections.deque[asyncio.Task[list[tuple[Any, ...]]]] = collections.deque()
-            try:
-                cursor = await conn.execute(sql, params)
-
-                async def fetch() -> list[tuple[Any, ...]]:
-                    return cast(list[tuple[Any, ...]], await cursor.fetchmany(size))
-
-                # aiosqlite runs its calls in the order they are made: batches stay in order.
-                ahead.extend(asyncio.create_task(fetch()) for _ in range(SCAN_AHEAD))
-                while rows := await ahead.popleft():
-                    ahead.append(asyncio.create_task(fetch()))
-                    yield rows
-            finally:
-                for task in ahead:
-                    task.cancel()
-                for task in ahead:
-                    with contextlib.suppress(asyncio.CancelledError, sqlite3.Error, ValueError):
-                        await task
-                with contextlib.suppress(sqlite3.Error, ValueError):
-                    await conn.close()
+            batches = read_batches(
+                self.path, PRAGMAS[1:], sql=sql, params=params, size=size, shape=shape
+            )
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    yield batch

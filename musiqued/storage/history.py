@@ -9,12 +9,14 @@ costs the same at the start and at the end of a million listens.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from musiqued.storage.db import Database
 from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_dict
+
+T = TypeVar("T")
 
 NO_END = 2**62
 """An ``until`` past any real timestamp, so queries keep one shape."""
@@ -220,11 +222,17 @@ EXPORT_FIELDS = (
 
 
 def export_rows(
-    db: Database, *, since: int | None, until: int | None, batch: int
-) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    db: Database,
+    *,
+    since: int | None,
+    until: int | None,
+    batch: int,
+    shape: Callable[[list[tuple[Any, ...]]], T],
+) -> AsyncGenerator[tuple[int, T], None]:
     """Every listen of ``[since, until)`` oldest first, as tuples of ``EXPORT_FIELDS``, in
-    batches of up to ``batch`` (``Database.scan``: close it with ``contextlib.aclosing``)."""
-    return db.scan(EXPORT_SQL, _bounds(since, until), batch)
+    batches of up to ``batch`` handed to ``shape`` on the scan's thread: ``(len(rows),
+    shape(rows))`` each (``Database.scan``: iterate it inside ``contextlib.aclosing``)."""
+    return db.scan(EXPORT_SQL, _bounds(since, until), batch, shape)
 
 
 async def oldest_timestamp(db: Database) -> int | None:
