@@ -8,11 +8,11 @@ the scan began, and wait behind each batch.
 Each batch is fetched AND shaped (formatted, say) on the scan's thread by a plain function
 of the rows, as writes are plain functions run on the writer's thread: the rows never
 cross to the event loop, and fetching and formatting run one after the other on one
-thread. Split between two threads they would fight over the GIL, which sqlite3 releases
-and takes back for every row: measured, that made a 1,000,000-listen CSV export cost 40%
-more CPU than doing the same in one thread. The next batches are prepared while the caller
-handles this one (``AHEAD``), so a moment's delay on either side does not stall the other;
-no more than that is ever in memory.
+thread. Split between two threads (aiosqlite's fetching, the loop formatting) they fought
+over the GIL, which sqlite3 releases and takes back for every row: a 1,000,000-listen CSV
+export took 9.2 s of CPU that way, against 6.3 s for the same work in one plain thread.
+The next batches are prepared while the caller handles this one (``AHEAD``), so a moment's
+delay on either side does not stall the other; no more than that is ever in memory.
 """
 
 from __future__ import annotations
