@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import socket
 import struct
 import time
@@ -199,6 +200,28 @@ def test_a_paused_export_holds_nobody_else_up(workdir: Path, start_daemon: Start
         assert (message["params"]["data"] + text).encode() == rendered("json", expected)
         assert answer["result"] == {"exported": 20000, "format": "json"}
     daemon.wait_until(lambda: _open_scans(daemon, database) == 0)
+    _no_failure_logged(daemon)
+
+
+def test_a_stop_during_an_export_ends_it_cleanly(workdir: Path, start_daemon: StartDaemon) -> None:
+    """SIGTERM while an export is held by its client: the daemon waits its grace period for
+    the call, cancels it, closes the export's connection and exits 0 without a traceback;
+    the client sees its connection end before the answer."""
+    database = workdir / "musique.db"
+    seed(database, generated(20000))
+    daemon = start_daemon()
+    with RawConnection(daemon.socket_path, timeout=60) as held:
+        held.send(request("history.export", {"format": "csv"}, id="held"))
+        assert held.read_line() is not None
+        daemon.wait_until(lambda: _open_scans(daemon, database) == 1)
+        daemon.signal(signal.SIGTERM)
+        assert daemon.proc is not None
+        assert daemon.proc.wait(30) == 0
+        lines = []
+        while (line := held.read_line()) is not None:
+            lines.append(orjson.loads(line))
+    assert all(x.get("method") == wire.STREAM_METHOD for x in lines)  # never an answer
+    assert "rpc request still running at shutdown; cancelling it" in daemon.logs()
     _no_failure_logged(daemon)
 
 
