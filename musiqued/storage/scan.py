@@ -79,10 +79,13 @@ async def read_batches(
             yield done
     finally:
         for future in ahead:
-            future.cancel()  # those not started yet never run
-        for future in ahead:
-            with contextlib.suppress(asyncio.CancelledError, sqlite3.Error):
-                await future
-        with contextlib.suppress(sqlite3.Error):
-            await loop.run_in_executor(executor, close)
+            # Those not started yet never run; one that already failed has said all it had
+            # to (the caller is leaving anyway).
+            if not future.cancel() and not future.cancelled():
+                future.exception()
+        # Queued after the batch the thread may be on; it runs even if this wait is
+        # cancelled, so the connection is closed whatever happens here.
+        closing = loop.run_in_executor(executor, close)
         executor.shutdown(wait=False)
+        with contextlib.suppress(sqlite3.Error):
+            await closing
