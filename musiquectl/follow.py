@@ -5,8 +5,8 @@ read (``open_live``), so no progress is missed, and each event carries the job a
 Only a silence of ``SAFETY_S`` re-reads the job (an event a full queue dropped). A daemon
 restart is waited for (``live.LiveConnection``) and the job read again: it resumes by itself.
 
-A live bar on a terminal (rich, imported only then), a plain line at most once a second
-otherwise, nothing with ``--json`` (the final job object is printed instead). Ctrl-C only
+A live line on a terminal (head, bar and details redrawn in place), a plain line at most once
+a second otherwise, nothing with ``--json`` (the final job object is printed instead). Ctrl-C only
 detaches: the job goes on in the daemon. A job that ends failed, cancelled or interrupted
 raises ``JobUnsuccessful`` (exit status 1, its error as the last line).
 """

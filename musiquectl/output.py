@@ -1,24 +1,28 @@
 """Everything ``musiquectl`` prints goes through here: human lines, tables, JSON.
 
 Human output: every line passes ``text.visible`` (control characters and bidi controls shown,
-never acted on) and rich never reads data as markup (cells are ``Text``, the console has
-markup, emoji and highlighting off). rich is imported only when a table is drawn on a terminal.
+never acted on); the only escape sequences written are ours (``terminal.py``: a bold header,
+the progress line's redraw), never made from data, and no text is read as markup.
 
-Piped, a table is tab-separated lines under a header line (``--no-header`` drops it, and a
-table's title); since a tab or newline inside a value is shown as ``␉``/``␊``, one row is
-always one line.
+On a terminal, a table is laid out to its width (``terminal.table_lines``: columns aligned, cells
+wrapped in their column, a bold header). Piped, it is tab-separated lines under a header line
+(``--no-header`` drops it, and a table's title); since a tab or newline inside a value is
+shown as ``␉``/``␊``, one row is always one line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import shutil
 import sys
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import click
 
+from musiquectl.terminal import ERASE_LINE, progress_line, table_lines
 from musiquectl.text import json_text, visible
 
 T = TypeVar("T")
@@ -26,6 +30,8 @@ T = TypeVar("T")
 
 class _Settings:
     header = True
+    live: ProgressBar | None = None
+    """The progress line on the terminal now: a message first takes its place."""
 
 
 SETTINGS = _Settings()
@@ -47,6 +53,8 @@ def clear_screen() -> None:
 
 def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
     """One line of human output, made visible (a newline inside ``text`` shows as ``␊``)."""
+    if SETTINGS.live is not None:
+        SETTINGS.live.clear()
     click.echo(visible(text), err=err, nl=nl)
 
 
@@ -123,21 +131,27 @@ def table(
         for row in rows:
             click.echo("\t".join(_cell(v) for v in row))
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    grid = Table(
-        title=Text(title) if title and header else None,
-        show_header=header,
-        show_edge=False,
-        header_style="bold",
+    lines = table_lines(
+        [_cell(c) for c in columns],
+        [[_cell(v) for v in row] for row in rows],
+        _width(),
+        title=visible(title) if title else None,
+        no_wrap=[_cell(c) for c in no_wrap],
+        header=header,
+        bold=_styled(),
     )
-    for column in columns:
-        grid.add_column(Text(column), no_wrap=column in no_wrap)
-    for row in rows:
-        grid.add_row(*(Text(_cell(v)) for v in row))
-    Console(markup=False, emoji=False, highlight=False).print(grid)
+    for line in lines:
+        click.echo(line)
+
+
+def _width() -> int:
+    """The terminal's columns now (it may have been resized since the last line)."""
+    return shutil.get_terminal_size().columns
+
+
+def _styled() -> bool:
+    """Bold headers, unless the terminal says it has no attributes at all."""
+    return os.environ.get("TERM") != "dumb"
 
 
 def key_values(pairs: Sequence[tuple[str, Any]]) -> None:
@@ -147,29 +161,32 @@ def key_values(pairs: Sequence[tuple[str, Any]]) -> None:
 
 
 class ProgressBar:
-    """rich's live bar for a followed job: a label, the bar, the details. Both texts are
-    shown as plain text (no markup, controls visible)."""
+    """The live line of a followed job on a terminal: its head, a bar, its details, redrawn
+    in place as the job moves; both texts shown as plain text (controls made visible)."""
 
     def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn
-
-        self._progress = Progress(
-            TextColumn("{task.fields[head]}", markup=False),
-            BarColumn(),
-            TextColumn("{task.fields[detail]}", markup=False),
-            console=Console(markup=False, emoji=False, highlight=False),
-        )
-        self._task = self._progress.add_task("job", total=None, head="", detail="")
-        self._progress.start()
+        self._shown: str | None = None
+        SETTINGS.live = self
 
     def show(self, head: str, detail: str, *, done: int, total: int | None) -> None:
-        self._progress.update(
-            self._task, total=total, completed=done, head=visible(head), detail=visible(detail)
-        )
+        line = progress_line(visible(head), visible(detail), done=done, total=total, width=_width())
+        if line != self._shown:
+            click.echo(ERASE_LINE + line, nl=False)
+            self._shown = line
+
+    def clear(self) -> None:
+        """Give the line to a message (a notice while the daemon restarts); the next
+        ``show`` draws the bar again under it."""
+        if self._shown is not None:
+            click.echo(ERASE_LINE, nl=False)
+            self._shown = None
 
     def close(self) -> None:
-        self._progress.stop()
+        """End the line (what follows starts on a fresh one)."""
+        SETTINGS.live = None
+        if self._shown is not None:
+            click.echo()
+            self._shown = None
 
 
 class VisibleStderr(io.TextIOBase):

@@ -162,6 +162,11 @@ def is_loopback(host: str) -> bool:
 class HttpConfig(_Section):
     listen: str = ""
     token: SecretStr = Field(default=SecretStr(""), validate_default=True)
+    # What clients can hold (musiqued/http/limits.py): the control socket keeps descriptors.
+    max_connections: int = Field(default=128, ge=1, le=4096)
+    max_websockets: int = Field(default=16, ge=1, le=4096)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    idle_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("listen")
     @classmethod
@@ -172,10 +177,15 @@ class HttpConfig(_Section):
 
     @field_validator("token")
     @classmethod
-    def _needed_off_loopback(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+    def _token_usable(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        token = value.get_secret_value()
+        if token != token.strip():
+            # No header could carry it (HTTP drops whitespace around a header's value), and
+            # stripping it silently would make the login form and the header disagree.
+            raise ValueError("starts or ends with whitespace; remove it")
         # Anyone who can reach a non-loopback address could start imports: insist on a token.
         listen = info.data.get("listen") or ""
-        if listen and not value.get_secret_value() and not is_loopback(parse_listen(listen)[0]):
+        if listen and not token and not is_loopback(parse_listen(listen)[0]):
             raise ValueError(
                 f"required when listen = {listen!r} is not a loopback address "
                 "(set a token, or listen on 127.0.0.1)"

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from musiqued.app.cli import command
 from musiqued.app.config import load_config
 from musiqued.config import SECRET_KEYS, Config
 from musiqued.errors import ConfigError
@@ -110,6 +112,32 @@ def test_secret_sources_and_precedence(tmp_path: Path) -> None:
     assert "from-credential" not in repr(config)
 
 
+def test_http_token_with_whitespace_around_is_refused(tmp_path: Path) -> None:
+    """An ``[http] token`` starting or ending with whitespace, in the file or in
+    $MUSIQUED_HTTP_TOKEN, is refused (exit 78, one line, the token not shown): no header
+    could carry it. A credential file's final newline is not part of it."""
+    path = tmp_path / "m.toml"
+    for text, env in (
+        ('[http]\ntoken = " tk-42x"\n', {}),
+        ('[http]\ntoken = "tk-42x\\t"\n', {}),
+        ("[http]\n", {"MUSIQUED_HTTP_TOKEN": "tk-42x "}),
+    ):
+        path.write_text(text)
+        done = musiqued("--config", str(path), "--check-config", env=env)
+        assert done.returncode == 78
+        assert done.stderr == (
+            f"musiqued: config error: {path}: http.token: starts or ends with whitespace; "
+            "remove it\n"
+        )
+        assert "tk-42x" not in done.stdout + done.stderr
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "http_token").write_text("tk-42x\n")
+    path.write_text("[http]\n")
+    config = load_config(path, environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert config.http.token.get_secret_value() == "tk-42x"
+
+
 def test_check_config_masks_secrets(tmp_path: Path) -> None:
     """``musiqued --check-config`` prints the effective config; every secret is masked."""
     path = tmp_path / "m.toml"
@@ -187,6 +215,61 @@ def test_unreadable_file_exits_78(tmp_path: Path) -> None:
     done = musiqued("--config", str(tmp_path), "--check-config")
     assert done.returncode == 78
     assert done.stderr.strip() == f"musiqued: config error: {tmp_path}: cannot read: Is a directory"
+
+
+def _musiqued_as_nobody(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """``musiqued ARGS`` (its click command) in a child process running as nobody: (exit
+    status, stderr). A fork, not an exec: this Python lives where nobody may not look."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        status = 70
+        try:
+            os.dup2(write_end, 1)
+            os.dup2(write_end, 2)
+            # pytest replaced the sys streams with its capture: back to the descriptors.
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.environ.update(env)
+            command()(args, prog_name="musiqued")
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as output:
+        printed = output.read().decode()
+    _, wait_status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(wait_status), printed
+
+
+def test_unreadable_file_is_78_through_the_option_and_the_environment(workdir: Path) -> None:
+    """A config file the daemon's user may not read gives the same one line and exit 78
+    (which systemd does not restart) whether named by --config or by $MUSIQUED_CONFIG; not
+    click's usage error and exit 2. As nobody when the tests run as root (root reads
+    anything), else as ourselves with the file at mode 000."""
+    path = workdir / "secret.toml"
+    path.write_text("[daemon]\n")
+    workdir.chmod(0o755)
+    expected = f"musiqued: config error: {path}: cannot read: Permission denied\n"
+    for args, env in (
+        (["--config", str(path)], {}),
+        ([], {"MUSIQUED_CONFIG": str(path)}),
+    ):
+        if os.geteuid() == 0:
+            path.chmod(0o600)
+            status, printed = _musiqued_as_nobody(args, env)
+        else:
+            path.chmod(0)
+            done = musiqued(*args, env=env)
+            status, printed = done.returncode, done.stdout + done.stderr
+        assert (status, printed) == (78, expected)
 
 
 def test_permission_denied_is_a_config_error(workdir: Path) -> None:

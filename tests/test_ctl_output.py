@@ -11,14 +11,18 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from musiquectl.terminal import ERASE_LINE, display_width
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.history_support import generated, seed
 from tests.import_helpers import wait_pages
 from tests.support import VENV_BIN, DaemonProcess
-from tests.tty import run_on_tty
+from tests.tty import TtyProcess, run_on_tty
+from tests.untrusted import assert_inert
 
-TIMESTAMP = re.compile(r"^ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ")
 
 
 def test_piped_tables_keep_a_header_and_stats_labels_its_blocks(
@@ -74,17 +78,50 @@ def test_history_says_when_it_stopped_at_its_limit(
 def test_history_keeps_the_timestamp_on_one_line_at_80_columns(
     workdir: Path, start_daemon: StartDaemon
 ) -> None:
-    """On an 80-column terminal every row starts with its whole local timestamp; long names
-    wrap in their own cells instead."""
+    """On an 80-column terminal every row starts with its whole local timestamp, under a bold
+    header; long names wrap in their own cells instead."""
     seed(workdir / "musique.db", generated(20))
     daemon = start_daemon()
     shown = run_on_tty("history", "-n", "20", socket_path=daemon.socket_path, columns=80)
     assert shown.returncode == 0, shown.plain
-    lines = shown.plain.splitlines()[2:-1]  # the header, its rule; the limit notice
+    header, *lines = shown.plain.splitlines()
+    assert header.split() == ["played", "(local)", "artist", "title", "album", "source"]
+    assert shown.output.startswith(b"\x1b[1mplayed (local)")  # the header, in bold
     assert all(len(line) <= 80 for line in lines)
+    assert len(lines) > 20  # names did wrap
     assert sum(bool(TIMESTAMP.match(line)) for line in lines) == 20
     for line in lines:
-        assert TIMESTAMP.match(line) or line.startswith(" " * 20), line
+        assert TIMESTAMP.match(line) or line.startswith(" " * 21), line
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_a_followed_import_redraws_one_line_in_place(
+    columns: int, lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """On a terminal a followed import draws one line, redrawn in place (carriage return,
+    erase line): the job's state, a bar of blocks, its details, cut to the terminal's width
+    less a column; the last drawing is the finished job with a full bar, then the summary
+    starts on a line of its own."""
+    lastfm_sim.reset(size=600, seed=3)
+    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=20.0, page_size=50))
+    shown = run_on_tty("import", "--all", socket_path=daemon.socket_path, columns=columns)
+    assert shown.returncode == 0, shown.text
+    assert_inert(shown.text, progress=True)
+    started, drawn, summary = shown.text.split("\n", 2)
+    assert started == "import job 1 started (Ctrl-C detaches, the job goes on)"
+    assert drawn.startswith(ERASE_LINE)
+    frames = drawn.split(ERASE_LINE)[1:]
+    assert len(frames) >= 2  # the job as started, the job done
+    assert all(display_width(frame) <= columns - 1 for frame in frames), frames
+    cells = 10 if columns == 80 else 30  # the details first: the bar takes the room left
+    done = f"import job 1: done {'█' * cells} page 12/12 (100%), 600 imported, 0 skipped, "
+    assert frames[-1].startswith(done)
+    if columns == 80:  # the rest of the details is cut
+        assert frames[-1].endswith("…")
+        assert display_width(frames[-1]) == 79
+    else:
+        assert re.fullmatch(re.escape(done) + r"0 errors, \d+ scrobbles/s, ETA \S+", frames[-1])
+    assert summary.startswith("Import job 1 finished\n")
 
 
 def test_export_to_stdout_and_the_json_summary(workdir: Path, start_daemon: StartDaemon) -> None:
@@ -211,3 +248,32 @@ def test_a_followed_import_survives_a_daemon_restart(
     assert "Import job 1 finished" in follower.out
     summary = follower.out[follower.out.index("Import job 1 finished") + 1 :]
     assert "  imported:         1500" in summary
+
+
+def test_notices_during_the_bar_get_lines_of_their_own(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """On a terminal, the notices of a daemon restart during a followed import take the
+    bar's line (erased first, not written after the bar), and the bar is drawn again under
+    them until the job is done."""
+    lastfm_sim.reset(size=1500, seed=12)
+    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=6.0, page_size=50))
+    follower = TtyProcess("import", "--all", socket_path=daemon.socket_path, columns=120)
+    try:
+        daemon.wait_until(lambda: daemon.call("jobs.list", {"limit": 1}))
+        wait_pages(daemon, 1, 2)
+        follower.wait_for("import job 1: running")
+        assert daemon.stop() == 0
+        follower.wait_for("lost musiqued")
+        daemon.start()
+        follower.wait_for("musiqued is back; carrying on")
+        assert follower.proc.wait(60) == 0
+    finally:
+        follower.close()
+    text = follower.output.decode()
+    assert_inert(text, progress=True)
+    lost = text.index(f"{ERASE_LINE}musiquectl: lost musiqued at {daemon.socket_path}")
+    back = text.index("\nmusiquectl: musiqued is back; carrying on\n", lost)  # right under
+    assert f"{ERASE_LINE}import job 1: running" in text[:lost]
+    assert f"{ERASE_LINE}import job 1: done" in text[back:]
+    assert "\nImport job 1 finished\n" in text[back:]

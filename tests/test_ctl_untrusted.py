@@ -1,7 +1,7 @@
 """Untrusted names through every command, as bytes on a terminal and piped.
 
 One daemon for the module: the simulated Last.fm holds a scrobble for each hostile name
-(``tests/untrusted.py``: escape sequences, C1, bidi, tab and newline, rich markup, emoji
+(``tests/untrusted.py``: escape sequences, C1, bidi, tab and newline, markup, emoji
 codes) as artist, title and album; they are imported with ``musiquectl import``, their albums
 described by the AI simulator from those names, a hostile track is playing now, and three
 listens with hostile names are held here that Last.fm lacks (``verify`` reports them).
@@ -35,7 +35,7 @@ from tests.tty import TtyProcess, run_on_tty
 from tests.untrusted import HOSTILE, assert_inert, failing_lastfm
 
 DAY = 86400
-WIDE = 240  # wide enough that rich never wraps a cell: each name stays on one line
+WIDE = 240  # wide enough that no cell wraps: each name stays on one line
 PLAYING = (HOSTILE[1], HOSTILE[7], HOSTILE[11])  # title-setting artist, bidi title, markup album
 ONLY_HERE = HOSTILE[:3]
 

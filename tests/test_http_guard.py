@@ -171,6 +171,43 @@ def test_token_login_sets_a_session_cookie(
     assert call(port, "GET", "/api/v1/status", headers=forged)[0] == 401
 
 
+def test_token_is_compared_exactly_after_the_scheme(
+    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+) -> None:
+    """``Authorization``: the scheme in any case, then one or more spaces, then exactly the
+    token (whitespace around the whole value is not part of it, as HTTP says); a tab after
+    the scheme, a longer or shorter token, or another scheme get 401. The login form's token
+    must match exactly too: no whitespace difference is accepted anywhere."""
+    port = free_port()
+    start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": "tk-42x"})
+    path = "/api/v1/status"
+    for accepted in (
+        "Bearer tk-42x",
+        "bearer tk-42x",
+        "BEARER   tk-42x",
+        "Bearer tk-42x   ",  # HTTP drops whitespace around a header's value
+    ):
+        assert call(port, "GET", path, headers={"Authorization": accepted})[0] == 200, accepted
+    for refused in (
+        "Bearer\ttk-42x",
+        "Bearer  tk-42x x",
+        "Bearer tk-42",
+        "Bearer tk-42xx",
+        "Bearer TK-42X",
+        "Bearertk-42x",
+        "Bearer",
+        "tk-42x",
+        "Basic " + base64.b64encode(b"u:tk-42x").decode(),
+    ):
+        status, body, _ = call(port, "GET", path, headers={"Authorization": refused})
+        assert status == 401, refused
+        assert body["detail"].startswith("missing or wrong token")
+    for wrong in (" tk-42x", "tk-42x ", "tk-42x\n", "TK-42X"):
+        status, body, _ = call(port, "POST", "/api/v1/session", body={"token": wrong})
+        assert (status, body["detail"]) == (401, "wrong token"), wrong
+    assert call(port, "POST", "/api/v1/session", body={"token": "tk-42x"})[0] == 204
+
+
 def test_page_api_checks_its_parameters(http_port: int) -> None:
     """Bad bodies and parameters get 400/422 with the reason; unknown jobs 404."""
     port = http_port

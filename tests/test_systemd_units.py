@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from musiqued.config import HttpConfig
 from tests.support import ROOT, VENV_BIN
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -136,6 +137,15 @@ def test_units_say_what_the_contract_asks() -> None:
         "ListenStream=%t/musiqued/musiqued.sock" in (UNITS / "user" / "musiqued.socket").read_text()
     )
     assert "g musique" in (UNITS / "musique.sysusers").read_text()
+
+
+def test_units_bound_descriptors() -> None:
+    """Both service units set LimitNOFILE=4096 (systemd's default soft limit is 1024), and
+    the HTTP connection cap's default fits in half of it, as the daemon requires."""
+    for unit in (UNITS / "musiqued.service", UNITS / "user" / "musiqued.service"):
+        text = unit.read_text(encoding="utf-8")
+        assert re.findall(r"^LimitNOFILE=.*$", text, re.MULTILINE) == ["LimitNOFILE=4096"], unit
+    assert HttpConfig().max_connections <= 4096 // 2
 
 
 @pytest.mark.slow

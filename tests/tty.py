@@ -21,7 +21,7 @@ from pathlib import Path
 from tests.support import VENV_BIN
 
 SGR = re.compile(rb"\x1b\[[0-9;]*m")
-"""Select Graphic Rendition: the only sequence rich writes for a table (bold headers)."""
+"""Select Graphic Rendition: the only sequence musiquectl writes for a table (a bold header)."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class TtyRun:
 
     @property
     def plain(self) -> str:
-        """The output without rich's own styling: what the person reads."""
+        """The output without musiquectl's own styling (bold): what the person reads."""
         return SGR.sub(b"", self.output).decode("utf-8")
 
 

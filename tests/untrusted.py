@@ -61,11 +61,12 @@ RAW_SEQUENCES = ("\x1b[31m", "\x1b]", "\x1bP", "\x1b[2J", "\x1b[2K", "\x9b", "\u
 def assert_inert(text: str, *, progress: bool = False) -> None:
     """Nothing in ``text`` a terminal would act on, but newlines and tabs (between cells).
 
-    ``progress``: rich's live bar (a terminal only) moves the cursor with its own CSI
-    sequences and carriage returns: those are allowed, the hostile ones still are not.
+    ``progress``: the live bar of a followed job (a terminal only) redraws its line with a
+    carriage return and an erase-line sequence of its own: those are allowed, the hostile ones
+    still are not.
     """
     for sequence in RAW_SEQUENCES:
-        if not (progress and sequence == "\x1b[2K"):  # rich's bar erases its own line
+        if not (progress and sequence == "\x1b[2K"):  # the bar erases its own line
             assert sequence not in text, (sequence, text)
     if progress:
         text = _CSI.sub("", text).replace("\r", "")

@@ -55,8 +55,10 @@ def command(extra_methods: Sequence[Method] = ()) -> click.Command:
     @click.option(
         "--config",
         "config_path",
-        # Not dir_okay=False: click would exit 2; a bad path is a config error (exit 78).
-        type=click.Path(path_type=Path),
+        # click checks nothing (no dir_okay=False, no readable check): it would exit 2 with
+        # its usage text, and systemd restart it every 5 s. A path that is missing, a
+        # directory or unreadable is a config error: one line, exit 78, as $MUSIQUED_CONFIG.
+        type=click.Path(path_type=Path, readable=False),
         help="Configuration file (TOML or JSON). Default: $MUSIQUED_CONFIG, "
         "/etc/musique/musiqued.toml for root, else $XDG_CONFIG_HOME/musique/musiqued.toml.",
     )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from musiqued import __version__, wire
+from musiqued.aio import cancel_and_wait
 from musiqued.app.config import load_config
 from musiqued.app.logs import JobLogs, register_config_secrets, register_obtained_secret
 from musiqued.app.systemd import Notifier
@@ -241,17 +242,14 @@ class Daemon:
         log.info("musiqued stopping")
         slow = asyncio.get_running_loop().call_later(SLOW_STOP_S, _report_slow_stop)
         await self.rpc.stop_accepting()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in list(self._tasks):
+            await cancel_and_wait(task)
         while self._opened:
             name, close = self._opened.pop()
             log.debug("closing component", component=name)
             try:
-                await asyncio.wait_for(close(), STOP_TIMEOUT_S)
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await close()
             except TimeoutError:
                 log.error("component did not stop in time", component=name)
             except Exception:

@@ -9,16 +9,19 @@ the page               ``page.py``: ``/``, ``/settings``, ``/static/...``
 the page's JSON API    ``rest.py``: ``/api/v1/jobs``, ``/api/v1/imports``, ...
 live events            ``live.py``: ``/api/v1/events`` (WebSocket)
 safety                 ``guard.py``: Host/Origin checks, token and session cookie, CSP
+limits                 ``limits.py``: connection cap, request and idle timeouts
 =====================  ===================================================================
 
 Errors are ``{"detail": ...}`` with a fitting status: 401 bad token, 403 refused (foreign
-Host or Origin), 404 unknown, 409 conflict, 422 bad parameter, 502 upstream failure, 503
-not configured. Off loopback the configuration must set ``[http] token`` (checked when the
+Host or Origin), 404 unknown, 408 body too slow, 409 conflict, 413 body too large, 422 bad
+parameter, 502 upstream failure, 503 not configured or too many connections. Off loopback the configuration must set ``[http] token`` (checked when the
 config loads).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 import structlog
@@ -28,6 +31,7 @@ from musiqued.config import parse_listen
 from musiqued.errors import MusiqueError
 from musiqued.http.common import Handler, HttpProblem, error, status_of
 from musiqued.http.guard import Guard, add_security_headers
+from musiqued.http.limits import MAX_BODY_BYTES, ConnectionLimiter
 from musiqued.http.live import LiveEvents
 from musiqued.http.original import OriginalApi
 from musiqued.http.page import Page
@@ -38,6 +42,9 @@ if TYPE_CHECKING:
     from musiqued.services.facade import Services
 
 log = structlog.get_logger("musiqued.http")
+
+BACKLOG = 128
+"""Connections the kernel holds for us before we accept them (aiohttp's default)."""
 
 
 class HttpApi:
@@ -53,17 +60,28 @@ class HttpApi:
         self._services = services
         self._config = config
         self._guard = Guard(config)
-        self._live = LiveEvents(services.events)
+        self._live = LiveEvents(services.events, max_sockets=config.max_websockets)
         self._job_log = job_log
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._limiter: ConnectionLimiter | None = None
         self._listen = ""
 
     @property
     def address(self) -> str | None:
         return self._listen or None
 
-    def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors, self._guard.middleware])
+    @property
+    def connection_count(self) -> int:
+        return self._limiter.count if self._limiter is not None else 0
+
+    def build_app(self, limiter: ConnectionLimiter | None = None) -> web.Application:
+        middlewares = [self._errors, self._guard.middleware]
+        if limiter is not None:
+            # Inside _errors (its 408/413 become JSON), before the guard (a refused request
+            # is a request too: its connection is busy meanwhile, then idle).
+            middlewares.insert(1, limiter.middleware)
+        app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
         app.on_response_prepare.append(add_security_headers)
         app.add_routes(OriginalApi(self._services).routes())
         app.add_routes(PageApi(self._services, self._job_log).routes())
@@ -77,30 +95,54 @@ class HttpApi:
         if not listen:
             return
         host, port = parse_listen(listen)
-        runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        limiter = ConnectionLimiter(self._config)
+        runner = web.AppRunner(
+            self.build_app(limiter),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+        )
         await runner.setup()
+        assert runner.server is not None
         try:
-            await web.TCPSite(runner, host or None, port, shutdown_timeout=2.0).start()
+            # Not web.TCPSite: it hands aiohttp's protocol factory (runner.server) to
+            # create_server itself, and the limiter must stand between them.
+            server = await asyncio.get_running_loop().create_server(
+                limiter.wrap(runner.server), host or None, port, backlog=BACKLOG
+            )
         except OSError as exc:
             await runner.cleanup()
             raise MusiqueError(
                 f"cannot listen for HTTP on {listen} ([http] listen): {exc.strerror or exc}"
             ) from None
-        self._runner = runner
+        self._runner, self._server, self._limiter = runner, server, limiter
         self._listen = listen
         log.info("http api listening", listen=listen, page=page_url(listen))
 
     async def close(self) -> None:
         runner, self._runner, self._listen = self._runner, None, ""
+        server, self._server = self._server, None
+        limiter, self._limiter = self._limiter, None
+        if server is not None:
+            server.close()
         if runner is not None:
             # Open pages first: a WebSocket would hold the shutdown for its whole timeout.
             await self._live.close()
             await runner.cleanup()
+        if limiter is not None:
+            limiter.close()
+        if server is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await server.wait_closed()
 
     async def reconfigure(self, config: HttpConfig) -> None:
         """After a reload: rebind if ``[http] listen`` changed (the token is read per request)."""
         self._config = config
         self._guard.reconfigure(config)
+        self._live.reconfigure(max_sockets=config.max_websockets)
+        if self._limiter is not None:
+            self._limiter.reconfigure(config)
         if config.listen != self._listen:
             await self.close()
             await self.open()

@@ -82,8 +82,10 @@ def validated(model: type[M], raw: Mapping[str, Any]) -> M:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object; an empty body is ``{}``."""
-    if not request.can_read_body:
+    """The request's JSON object; an empty body is ``{}``.
+
+    Not ``can_read_body``: the limits middleware has read the body already (aiohttp keeps it)."""
+    if not request.body_exists:
         return {}
     try:
         body = await request.json()

@@ -15,6 +15,11 @@ A browser lets any page it shows send requests to ``http://127.0.0.1:8000``; thr
   cookie set by its login form (a browser cannot put a header on a WebSocket). The cookie
   is HttpOnly and SameSite=Strict, and its value is derived from the token, so a new
   token logs every browser out. Without a valid one, only the login form is served.
+  The token is compared exactly, character for character, wherever it is given: the
+  header's scheme may be in any case (``bearer``) and followed by several spaces, and what
+  follows them is the token (HTTP drops whitespace at the end of a header's value); the
+  login form's ``token`` is taken as sent. A configured token cannot start or end with
+  whitespace (the config is refused), so no whitespace difference is ever accepted.
 
 Every answer also carries a Content-Security-Policy that allows scripts, styles,
 images and connections from this origin only, and no inline script.
@@ -153,10 +158,8 @@ class Guard:
         token = self.token
         if not token:
             return True
-        scheme, _, given = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        ):
+        given = bearer_token(request.headers.get(hdrs.AUTHORIZATION, ""))
+        if given is not None and hmac.compare_digest(given.encode(), token.encode()):
             return True
         cookie = request.cookies.get(COOKIE, "")
         return hmac.compare_digest(cookie.encode(), session_value(token).encode())
@@ -191,6 +194,17 @@ class Guard:
         response = web.Response(status=204)
         response.del_cookie(COOKIE, path="/")
         return response
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` value, exactly as sent, or None.
+
+    The scheme is case-insensitive (RFC 9110) and the spaces after it are a separator, not
+    part of the token; a tab there is not a separator, so the token would start with it."""
+    scheme, separator, rest = authorization.partition(" ")
+    if not separator or scheme.lower() != "bearer":
+        return None
+    return rest.lstrip(" ")
 
 
 def _is_websocket(request: web.Request) -> bool:

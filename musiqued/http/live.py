@@ -5,7 +5,8 @@ notifications of ``events.subscribe`` (topics ``daemon job scrobble now_playing 
 enrichment``). The first message is ``{"topic": "hello", "data": {"topics": [...]}}``. A
 client may send ``{"topics": [...]}`` to narrow what it gets. Events are dropped, oldest
 first, for a client that reads too slowly (the bus's bounded queue); the page then re-reads
-the state it shows on its own schedule.
+the state it shows on its own schedule. At most ``[http] max_websockets`` are open at once;
+one more is answered 503 (the page retries later).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from musiqued.aio import cancel_and_wait
+from musiqued.http.common import HttpProblem
 from musiqued.services.events import TOPICS
 
 if TYPE_CHECKING:
@@ -29,27 +32,48 @@ MAX_CLIENT_MESSAGE = 4096
 
 
 class LiveEvents:
-    def __init__(self, events: EventBus) -> None:
+    def __init__(self, events: EventBus, *, max_sockets: int) -> None:
         self._events = events
+        self._max_sockets = max_sockets
+        self._open = 0  # counted here: the weak set may still hold closed ones
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+
+    def reconfigure(self, *, max_sockets: int) -> None:
+        self._max_sockets = max_sockets
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get(PATH, self.stream)]
 
     async def stream(self, request: web.Request) -> web.WebSocketResponse:
+        if self._open >= self._max_sockets:
+            raise HttpProblem(
+                503,
+                f"too many open pages following events (the limit is {self._max_sockets}); "
+                "close some, or raise [http] max_websockets",
+                kind="too_many_websockets",
+                headers={"Retry-After": "10"},
+            )
+        self._open += 1
+        try:
+            return await self._stream(request)
+        finally:
+            self._open -= 1
+
+    async def _stream(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_CLIENT_MESSAGE)
         await ws.prepare(request)
         self._sockets.add(ws)
         subscription = self._events.subscribe(TOPICS)
-        await ws.send_json({"topic": "hello", "data": {"topics": list(TOPICS)}})
-        sender = asyncio.create_task(self._send(ws, subscription), name="http-events")
+        sender: asyncio.Task[None] | None = None
         try:
+            await ws.send_json({"topic": "hello", "data": {"topics": list(TOPICS)}})
+            sender = asyncio.create_task(self._send(ws, subscription), name="http-events")
             async for _ in ws:  # the page sends nothing; this waits for it to leave
                 pass
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await sender
+            if sender is not None:
+                with contextlib.suppress(ConnectionError):
+                    await cancel_and_wait(sender)
             subscription.close()
         return ws
 

@@ -94,7 +94,8 @@ class OriginalApi:
             if job["state"] in FINISHED:
                 return job
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(next_event(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await next_event()
 
     async def job(self, request: web.Request) -> web.Response:
         job_id = query_int(request.match_info["job_id"], "job_id", 1)

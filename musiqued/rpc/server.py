@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 
 from musiqued import wire
+from musiqued.aio import cancel_and_wait
 from musiqued.rpc import protocol
 from musiqued.rpc.dispatch import Dispatcher
 from musiqued.rpc.listener import BACKLOG, SocketListener
@@ -74,17 +75,16 @@ class _Connection:
         for subscription in self.subscriptions:
             subscription.close()
         for task in self.pushers:
-            task.cancel()
-        for task in self.pushers:
-            with contextlib.suppress(asyncio.CancelledError, OSError, ConnectionError):
-                await task
+            with contextlib.suppress(OSError, ConnectionError):
+                await cancel_and_wait(task)
         transport = self.writer.transport
         if transport.get_write_buffer_size():
             # Unsent answers to a peer that is not reading: do not wait for it.
             transport.abort()
         self.writer.close()
         with contextlib.suppress(OSError, ConnectionError):
-            await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+            async with asyncio.timeout(1.0):
+                await self.writer.wait_closed()
 
 
 async def _discard_until_newline(reader: asyncio.StreamReader, limit_s: float = 1.0) -> None:
@@ -170,9 +170,7 @@ class RpcServer:
         await self.stop_accepting()
         self._closing = True
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await cancel_and_wait(self._sweeper)
             self._sweeper = None
         for task, connection in tuple(self._connections.items()):
             if not connection.busy:
@@ -182,13 +180,11 @@ class RpcServer:
             _, late = await asyncio.wait(pending, timeout=grace)
             for task in late:
                 log.warning("rpc request still running at shutdown; cancelling it")
-                task.cancel()
-            for task in late:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._server.wait_closed()
             self._server = None
 
     async def _sweep_idle(self) -> None:

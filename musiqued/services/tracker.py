@@ -22,7 +22,6 @@ unknown user, suspended key), which needs a human: the tracker stops and says wh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import random
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from musiqued.aio import cancel_and_wait, wait_event
 from musiqued.config import TrackerConfig
 from musiqued.errors import (
     ConflictError,
@@ -226,9 +226,7 @@ class Tracker:
     async def _cancel(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._next_poll_at = None
         self._set_now_playing(None)
 
@@ -320,9 +318,7 @@ class Tracker:
             if remaining <= 0:
                 return
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), remaining)
-            except TimeoutError:
+            if not await wait_event(self._wake, remaining):
                 return
             if not self._failures:
                 delay = self.interval_seconds

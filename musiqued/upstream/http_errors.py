@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
 
 from musiqued.errors import (
     FatalUpstreamError,
@@ -80,6 +82,8 @@ class HttpStatusErrors:
 
 def connection_reason(exc: aiohttp.ClientError) -> str:
     """What went wrong on the way to the service, in words, never with the URL."""
+    import aiohttp  # the caller caught one of its errors: already loaded
+
     if isinstance(exc, aiohttp.TooManyRedirects | aiohttp.RedirectClientError):
         return "it redirected the request (redirects are not followed)"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):

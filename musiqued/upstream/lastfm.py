@@ -28,9 +28,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 import orjson
 
 from musiqued.config import LastfmConfig
@@ -44,6 +43,9 @@ from musiqued.models import NowPlaying, RecentTracksPage, Scrobble, web_url
 from musiqued.upstream.http_errors import connection_reason
 from musiqued.upstream.ratelimit import Governor, Priority
 
+if TYPE_CHECKING:
+    import aiohttp
+
 DOCUMENTED_MAX_LIMIT = 200
 TRANSIENT_CODES = frozenset({8, 11, 16})
 RATE_LIMIT_CODE = 29
@@ -54,7 +56,25 @@ _IMAGE_ORDER = ("mega", "extralarge", "large", "medium", "small", "")
 T = TypeVar("T")
 
 
-def _nothing() -> None:
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A retry about to happen: what failed, which attempt comes next, after how long."""
+
+    error: UpstreamError
+    attempt: int
+    pause: float
+
+    def describe(self) -> str:
+        """In words, for a person watching (``upstream_trouble``)."""
+        return (
+            f"retrying: {self.error.message} (attempt {self.attempt}, next in {self.pause:.0f} s)"
+        )
+
+
+RetryListener = Callable[[Retry], None]
+
+
+def _nothing(_: Retry) -> None:
     return None
 
 
@@ -83,7 +103,7 @@ class RetryPolicy:
         attempt: Callable[[], Awaitable[T]],
         governor: Governor,
         *,
-        on_retry: Callable[[], None] = _nothing,
+        on_retry: RetryListener = _nothing,
     ) -> T:
         """``attempt()`` until it succeeds: transient errors retried after a pause, 29 (rate
         limit) slows the governor down first; the last error is raised once the attempts or
@@ -93,18 +113,20 @@ class RetryPolicy:
         while True:
             try:
                 return await attempt()
-            except RateLimitedError:
+            except RateLimitedError as exc:
                 limited += 1
                 governor.penalize()
                 pause = self.delay(min(limited, 3))
                 if limited >= self.rate_limited_attempts or self._spent(started, pause):
                     raise
-            except TransientUpstreamError:
+                error: UpstreamError = exc
+            except TransientUpstreamError as exc:
                 transient += 1
                 pause = self.delay(transient - 1)
                 if transient >= self.attempts or self._spent(started, pause):
                     raise
-            on_retry()
+                error = exc
+            on_retry(Retry(error, transient + limited + 1, pause))
             await asyncio.sleep(pause)
 
     def _spent(self, started: float, pause: float) -> bool:
@@ -380,6 +402,7 @@ class LastfmClient:
         self.retry = retry or RetryPolicy()
         self._session_key = session_key or config.session_key.get_secret_value()
         self._session: aiohttp.ClientSession | None = None
+        self._opened = False
         self._page_size = config.page_size
         self.requests = 0
         self.retries = 0
@@ -401,18 +424,29 @@ class LastfmClient:
         return bool(self._session_key and self.config.api_secret.get_secret_value())
 
     async def open(self) -> None:
+        """Ready to call; the HTTP session (and aiohttp, ~0.1 s of imports) comes with the
+        first request, so a daemon without Last.fm settings never loads it."""
+        self._opened = True
+
+    async def close(self) -> None:
+        self._opened = False
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if not self._opened:
+            raise RuntimeError("LastfmClient.open() was not called")
         if self._session is None:
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 # The governor bounds concurrency; the connector must not queue behind it.
                 connector=aiohttp.TCPConnector(limit=0),
                 headers={"User-Agent": "musiqued (+https://github.com/musique)"},
                 raise_for_status=False,
             )
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        return self._session
 
     # -- the API -------------------------------------------------------------------------
 
@@ -425,7 +459,9 @@ class LastfmClient:
         to_ts: int | None = None,
         extended: bool = True,
         priority: Priority = Priority.IMPORT,
+        on_retry: RetryListener = _nothing,
     ) -> RecentTracksPage:
+        """One page of ``user.getRecentTracks``; ``on_retry`` hears of each retry first."""
         wanted = limit if limit is not None else self._page_size
         params = {
             "user": self.config.username,
@@ -438,7 +474,9 @@ class LastfmClient:
         if to_ts is not None:
             params["to"] = str(to_ts)
         try:
-            data = await self._call("user.getRecentTracks", params, priority, signed=self.signed)
+            data = await self._call(
+                "user.getRecentTracks", params, priority, signed=self.signed, on_retry=on_retry
+            )
         except FatalUpstreamError as exc:
             if (
                 exc.upstream_code != 6
@@ -455,6 +493,7 @@ class LastfmClient:
                 to_ts=to_ts,
                 extended=extended,
                 priority=priority,
+                on_retry=on_retry,
             )
         result = parse_recent_tracks(data)
         if 0 < result.per_page < wanted and wanted == self._page_size:
@@ -496,6 +535,7 @@ class LastfmClient:
         priority: Priority,
         *,
         signed: bool = False,
+        on_retry: RetryListener = _nothing,
     ) -> dict[str, Any]:
         query = {"method": method, **params, "api_key": self.config.api_key.get_secret_value()}
         if signed:
@@ -503,21 +543,24 @@ class LastfmClient:
                 query["sk"] = self._session_key
             query["api_sig"] = sign(query, self.config.api_secret.get_secret_value())
         query["format"] = "json"
+
+        def retrying(retry: Retry) -> None:
+            self.retries += 1
+            on_retry(retry)
+
         return await self.retry.run(
-            lambda: self._attempt(query, priority), self.governor, on_retry=self._count_retry
+            lambda: self._attempt(query, priority), self.governor, on_retry=retrying
         )
 
-    def _count_retry(self) -> None:
-        self.retries += 1
-
     async def _attempt(self, query: dict[str, str], priority: Priority) -> dict[str, Any]:
-        if self._session is None:
-            raise RuntimeError("LastfmClient.open() was not called")
+        session = self._http()
+        import aiohttp  # loaded by _http(): a dictionary lookup from here on
+
         async with self.governor.slot(priority):
             self.requests += 1
             try:
                 # Never follow a redirect: the query carries the keys to wherever it points.
-                async with self._session.get(
+                async with session.get(
                     self.config.api_url,
                     params=query,
                     timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds),

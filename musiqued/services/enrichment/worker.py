@@ -28,7 +28,6 @@ seconds while work is held back).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from musiqued.aio import cancel_and_wait, wait_event
 from musiqued.config import AiConfig, EnrichmentConfig, SpotifyConfig
 from musiqued.errors import (
     FatalUpstreamError,
@@ -170,9 +170,7 @@ class Enricher:
     async def _stop_task(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _build_clients(self) -> None:
         """Clients for the configured optional services (their modules load only then)."""
@@ -238,8 +236,7 @@ class Enricher:
                 delay = HELD_BACK_S * 5
                 lane.paused_until = time.time() + delay
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lane.wake.wait(), delay)
+                await wait_event(lane.wake, delay)
 
     async def _step(self, lane: Lane) -> float:
         """Process one row; returns how long to wait before the next step."""

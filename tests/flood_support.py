@@ -1,0 +1,190 @@
+"""Slow HTTP clients in bulk, for the connection-limit test and its benchmark: requests whose
+headers never end, keep-alive connections left idle, and what they cost the daemon.
+
+The daemon is started with systemd's default soft descriptor limit (1024, what a unit
+without ``LimitNOFILE=`` gets), so the attack reproduces what it does under systemd.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import selectors
+import socket
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from musiquectl.client import Client, ClientError
+
+SYSTEMD_DEFAULT_NOFILE = 1024
+# The request line and one header, never the blank line that ends the headers.
+HALF_SENT = b"GET /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+COMPLETE = b"GET /favicon.svg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+@contextmanager
+def nofile_soft_limit(limit: int) -> Iterator[None]:
+    """Processes started inside get ``limit`` as their soft descriptor limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def allow_descriptors(count: int) -> None:
+    """Let this process hold ``count`` more sockets (raises the soft limit up to the hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = len(os.listdir("/proc/self/fd")) + count + 64
+    if soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            raise RuntimeError(f"need {wanted} descriptors, the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def open_slow(
+    port: int, count: int, payload: bytes, *, timeout: float = 2.0
+) -> list[socket.socket]:
+    """``count`` connections that each sent ``payload`` and then nothing more. A connection
+    the daemon refuses or never accepts (connect times out) is not in the list."""
+    opened = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(payload)
+        except OSError:
+            sock.close()
+            continue
+        opened.append(sock)
+    return opened
+
+
+def open_idle_keepalives(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections that made one complete request, read its answer, and
+    stay open without another request (an HTTP/1.1 client keeping its connection); those
+    that got no answer are not in the list."""
+    kept = []
+    for sock in open_slow(port, count, COMPLETE):
+        sock.settimeout(10)
+        try:
+            answer = read_answer(sock)
+        except OSError:
+            answer = b""
+        if answer.startswith(b"HTTP/1.1 200"):
+            kept.append(sock)
+        else:
+            sock.close()
+    return kept
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """One whole answer (headers and a ``Content-Length`` body); b"" if the connection ends."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b""
+        raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b""
+        body += chunk
+    return raw
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the daemon ended a connection: what it sent first (b"" if nothing) and when
+    (``time.monotonic()``)."""
+
+    answer: bytes
+    at: float
+
+
+def wait_closed(sockets: list[socket.socket], timeout: float) -> list[Ending | None]:
+    """Wait until the daemon has closed each socket (EOF or reset), at most ``timeout``
+    seconds in all; one entry per socket, None for those still open."""
+    endings: dict[socket.socket, Ending] = {}
+    answers: dict[socket.socket, bytes] = {}
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        for sock in sockets:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        while len(endings) < len(sockets):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for key, _ in selector.select(left):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    chunk = sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""  # reset: closed too
+                if chunk:
+                    answers[sock] = answers.get(sock, b"") + chunk
+                    continue
+                selector.unregister(sock)
+                endings[sock] = Ending(answers.get(sock, b""), time.monotonic())
+    return [endings.get(sock) for sock in sockets]
+
+
+def close_all(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        sock.close()
+
+
+@dataclass(frozen=True)
+class RpcProbe:
+    calls: int
+    failures: int
+    median_ms: float
+    max_ms: float
+    first_error: str
+
+
+def probe_rpc(socket_path: Path, seconds: float) -> RpcProbe:
+    """``daemon.status`` on a fresh connection (as each musiquectl run makes) for ``seconds``."""
+    latencies: list[float] = []
+    failures = 0
+    first_error = ""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            with Client(socket_path, timeout=5) as client:
+                client.call("daemon.status")
+        except (ClientError, OSError) as exc:
+            failures += 1
+            first_error = first_error or str(exc)
+            time.sleep(0.05)  # a failing socket answers at once: do not spin
+            continue
+        latencies.append((time.perf_counter() - started) * 1000)
+    return RpcProbe(
+        calls=len(latencies) + failures,
+        failures=failures,
+        median_ms=statistics.median(latencies) if latencies else float("nan"),
+        max_ms=max(latencies) if latencies else float("nan"),
+        first_error=first_error,
+    )
