@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,9 @@ class DaemonError(ClientError):
         self.data = data
 
 
+RECEIVE_BYTES = 256 * 1024
+
+
 class _Idle(Exception):
     """Nothing arrived within the idle time given to ``notifications``."""
 
@@ -58,7 +61,8 @@ class Client:
         self.path = path
         self._timeout = timeout
         self._sock: socket.socket | None = None
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._scanned = 0  # how much of _buffer holds no newline
         self._ids = itertools.count(1)
         # Events that arrive while a call waits for its answer are kept for notifications().
         self._pending: collections.deque[dict[str, Any]] = collections.deque()
@@ -94,7 +98,15 @@ class Client:
             self._sock.close()
             self._sock = None
 
-    def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        params: dict[str, Any] | list[Any] | None = None,
+        *,
+        stream: Callable[[str], object] | None = None,
+    ) -> Any:
+        """The result of ``method``; for a streamed method, ``stream`` is given each part of
+        the answer (``wire.STREAM_METHOD`` notifications) as it arrives, before the result."""
         request_id = f"cli:{method}#{os.getpid()}.{next(self._ids)}"
         request: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
         if params is not None:
@@ -102,12 +114,21 @@ class Client:
         self._send(request)
         assert self._sock is not None
         self._sock.settimeout(self._timeout)  # events() may have changed it
+        loads = _stream_loads() if stream is not None else json.loads
         while True:
-            message = self._receive()
+            message = self._receive(loads)
             if message.get("id") == request_id or "method" not in message:
                 break
             if message.get("method") == wire.EVENT_METHOD:
                 self._pending.append(message.get("params") or {})
+            elif message.get("method") == wire.STREAM_METHOD and stream is not None:
+                part = message.get("params")
+                if not isinstance(part, dict) or part.get("id") != request_id:
+                    continue
+                data = part.get("data")
+                if not isinstance(data, str):
+                    raise ClientError(f"unexpected part of an answer: {str(part)[:200]}")
+                stream(data)
         if "error" in message:
             error = message["error"]
             raise DaemonError(error.get("code", 0), error.get("message", "?"), error.get("data"))
@@ -145,11 +166,16 @@ class Client:
         except OSError as exc:
             raise Unreachable(self.path, f"connection lost: {exc}") from None
 
-    def _receive(self, *, idle_ok: bool = False) -> dict[str, Any]:
+    def _receive(
+        self, loads: Callable[[bytearray], Any] = json.loads, *, idle_ok: bool = False
+    ) -> dict[str, Any]:
         assert self._sock is not None
-        while b"\n" not in self._buffer:
+        # Streamed answers come in lines of up to 1 MiB, back to back: each byte is looked
+        # at once for the newline, and taking a line off the front copies nothing else.
+        while (end := self._buffer.find(b"\n", self._scanned)) < 0:
+            self._scanned = len(self._buffer)
             try:
-                chunk = self._sock.recv(65536)
+                chunk = self._sock.recv(RECEIVE_BYTES)
             except TimeoutError:
                 if idle_ok:
                     raise _Idle from None
@@ -159,14 +185,24 @@ class Client:
             if not chunk:
                 raise Unreachable(self.path, "the daemon closed the connection")
             self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        line = self._buffer[:end]
+        del self._buffer[: end + 1]
+        self._scanned = 0
         try:
-            message = json.loads(line)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError
-            raise ClientError(f"unreadable answer from the daemon: {line[:200]!r}") from None
+            message = loads(line)
+        except ValueError:  # JSONDecodeError (json's, orjson's) and UnicodeDecodeError
+            raise ClientError(f"unreadable answer from the daemon: {bytes(line[:200])!r}") from None
         if isinstance(message, dict):
             return message
-        raise ClientError(f"unexpected answer from the daemon: {line[:200]!r}")
+        raise ClientError(f"unexpected answer from the daemon: {bytes(line[:200])!r}")
+
+
+def _stream_loads() -> Callable[[bytearray], Any]:
+    """The JSON decoder for a streamed answer: orjson (a dependency of the daemon, loaded
+    only here to keep start-up light) reads its megabytes of escaped text 3x faster."""
+    import orjson
+
+    return orjson.loads
 
 
 def _refused(path: Path) -> Unreachable:

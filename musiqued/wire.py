@@ -29,6 +29,9 @@ FORBIDDEN = -32005
 
 SYSTEM_SOCKET = Path("/run/musiqued/musiqued.sock")
 EVENT_METHOD = "event"
+STREAM_METHOD = "stream"
+"""Notifications carrying part of a streamed answer: ``{"id": <the request's id>, "data": str}``;
+the answer itself (the result or an error) follows the last of them."""
 
 
 def user_socket() -> Path | None:

@@ -1,9 +1,8 @@
-"""``musiquectl export``: every format parses back to the stored history, streams, and is safe."""
+"""``musiquectl export``: every format is the stored history byte for byte, streams, and is
+safe."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import subprocess
 import time
@@ -12,75 +11,45 @@ from typing import Any
 
 import pytest
 
-from musiqued.models import Scrobble, iso_utc
+from tests.export_support import FIELDS, HoldingRelay, expected_of, parse, rendered
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.history_support import generated, seed
-from tests.support import VENV_BIN
-
-FIELDS = [
-    "timestamp",
-    "date",
-    "artist",
-    "title",
-    "album",
-    "artist_mbid",
-    "album_mbid",
-    "track_mbid",
-    "source",
-]
+from tests.support import VENV_BIN, DaemonProcess
 
 
-def parse(fmt: str, text: str) -> list[dict[str, Any]]:
-    """Read an export back into listens (CSV's empty cells mean null)."""
-    if fmt == "json":
-        return list(json.loads(text))
-    if fmt == "jsonl":
-        return [json.loads(line) for line in text.splitlines()]
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    assert rows[0] == FIELDS
-    return [
-        {f: (int(v) if f == "timestamp" else (v or None)) for f, v in zip(FIELDS, row, strict=True)}
-        for row in rows[1:]
-    ]
-
-
-def expected_of(scrobbles: list[Scrobble]) -> list[dict[str, Any]]:
-    return [
-        {
-            "timestamp": s.timestamp,
-            "date": iso_utc(s.timestamp),
-            "artist": s.artist,
-            "title": s.title,
-            "album": s.album or None,
-            "artist_mbid": s.artist_mbid or None,
-            "album_mbid": s.album_mbid or None,
-            "track_mbid": s.track_mbid or None,
-            "source": "import",
-        }
-        for s in sorted(scrobbles, key=lambda s: s.timestamp)
-    ]
+def exported(daemon: DaemonProcess, *args: str) -> bytes:
+    """What ``musiquectl export ARGS`` writes on stdout, as bytes (``run_ctl``'s text mode
+    would turn CRLF into LF); it must succeed and say nothing on stderr."""
+    done = subprocess.run(
+        [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "export", *args],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    return done.stdout
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_export_formats_round_trip(fmt: str, workdir: Path, start_daemon: StartDaemon) -> None:
-    """Each format, to stdout and to a file, parses back field by field to the stored listens."""
-    scrobbles = generated(523)
+    """Each format, to stdout and to a file, parses back field by field to the stored listens,
+    and is byte for byte what Python's ``csv`` and ``json`` modules write for them."""
+    scrobbles = generated(5230)
     seed(workdir / "musique.db", scrobbles)
     daemon = start_daemon()
     expected = expected_of(scrobbles)
-    out = daemon.ctl("export", "--format", fmt, "--page-size", "100")
-    assert out.returncode == 0, out.stderr
-    assert parse(fmt, out.stdout) == expected
+    assert exported(daemon, "--format", fmt) == rendered(fmt, expected)
     target = workdir / f"out.{fmt}"
     written = daemon.ctl("export", "--format", fmt, "-o", str(target))
     assert written.returncode == 0, written.stderr
-    assert "exported 523 listens" in written.stderr
+    assert "exported 5,230 listens" in written.stderr
     raw = target.read_bytes()
+    assert raw == rendered(fmt, expected)
     assert parse(fmt, raw.decode("utf-8")) == expected
     if fmt == "csv":
         assert raw.startswith(",".join(FIELDS).encode() + b"\r\n")  # RFC 4180 line ends
-        assert raw.count(b"\r\n") == 524
+        assert raw.count(b"\r\n") == 5231
     assert [p.name for p in workdir.iterdir() if p.name.endswith(".part")] == []
 
 
@@ -95,11 +64,9 @@ def test_export_period_and_empty(workdir: Path, start_daemon: StartDaemon) -> No
     kept = [s for s in scrobbles if since <= s.timestamp < until]
     assert parse("jsonl", out.stdout) == expected_of(kept)
     for fmt in ("csv", "json", "jsonl"):
-        empty = daemon.ctl(
-            "export", "--format", fmt, "--since", "2001-01-01", "--until", "2001-01-02"
-        )
-        assert empty.returncode == 0, empty.stderr
-        assert parse(fmt, empty.stdout) == []
+        empty = exported(daemon, "--format", fmt, "--since", "2001-01-01", "--until", "2001-01-02")
+        assert parse(fmt, empty.decode()) == []
+        assert empty == rendered(fmt, [])
 
 
 def test_broken_pipe_ends_quietly(workdir: Path, start_daemon: StartDaemon) -> None:
@@ -114,8 +81,6 @@ def test_broken_pipe_ends_quietly(workdir: Path, start_daemon: StartDaemon) -> N
             "export",
             "--format",
             "csv",
-            "--page-size",
-            "200",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -140,21 +105,23 @@ def test_broken_pipe_ends_quietly(workdir: Path, start_daemon: StartDaemon) -> N
 
 
 def test_file_is_atomic_on_failure(workdir: Path, start_daemon: StartDaemon) -> None:
-    """When the export fails midway (the daemon dies), the old file stays and no temp is left."""
-    seed(workdir / "musique.db", generated(3000))
+    """When the export fails midway (the daemon dies), the old file stays and no temp is left;
+    musiquectl says it lost the daemon (exit 3)."""
+    seed(workdir / "musique.db", generated(20000))  # ~2 MB of CSV
     daemon = start_daemon()
     target = workdir / "listens.csv"
     target.write_text("previous export\n", encoding="utf-8")
+    # The daemon's first 512 KiB (a few parts of the answer) reach musiquectl, the rest is
+    # held back: the export is midway for as long as the test needs.
+    relay = HoldingRelay(workdir / "relay.sock", daemon.socket_path, limit=512 * 1024)
     proc = subprocess.Popen(
         [
             str(VENV_BIN / "musiquectl"),
             "--socket",
-            str(daemon.socket_path),
+            str(relay.path),
             "export",
             "--format",
             "csv",
-            "--page-size",
-            "1",
             "-o",
             str(target),
         ],
@@ -164,13 +131,17 @@ def test_file_is_atomic_on_failure(workdir: Path, start_daemon: StartDaemon) -> 
     def partial() -> list[Path]:
         return [p for p in workdir.iterdir() if p.name.endswith(".part") and p.stat().st_size]
 
-    deadline = time.monotonic() + 30
-    while not partial() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert partial(), "the export never started writing"
-    daemon.kill()
-    _, err = proc.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 30
+        while not partial() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert partial(), "the export never started writing"
+        daemon.kill()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        relay.close()
     assert proc.returncode == 3, err
+    assert b"the daemon closed the connection" in err
     assert target.read_text(encoding="utf-8") == "previous export\n"
     assert [p.name for p in workdir.iterdir() if p.name.endswith(".part")] == []
 

@@ -1,88 +1,31 @@
 """``export``: every listen of a period, exact, as CSV, JSON or JSON lines.
 
-``export`` streams ``history.list`` pages straight to the output, so memory stays flat in
-both processes whatever the size of the history; a file is written under a temporary name
-in the same directory and renamed only once complete. The data is written as stored (no
-control character is altered): it is data for programs, not a display.
+The daemon formats the listens as it reads them and streams the text (``history.export``);
+``export`` writes each part as it arrives, so memory stays flat in both processes whatever
+the size of the history. A file is written under a temporary name in the same directory and
+renamed only once complete. The data is written as stored (no control character is
+altered): it is data for programs, not a display.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.client import Client
 from musiquectl.options import Moment, period, since_until
 from musiquectl.output import echo, print_json
 
-LISTEN_FIELDS = (
-    "timestamp",
-    "date",
-    "artist",
-    "title",
-    "album",
-    "artist_mbid",
-    "album_mbid",
-    "track_mbid",
-    "source",
-)
-EXPORT_PAGE = 2000
 STDOUT = "-"
-
-
-def iter_pages(
-    client: Client, window: dict[str, Any], page_size: int
-) -> Iterator[list[dict[str, Any]]]:
-    """``history.list`` pages, oldest first, one in memory at a time."""
-    after: str | None = None
-    while True:
-        params = {**window, "limit": page_size}
-        if after is not None:
-            params["after"] = after
-        result = client.call("history.list", params)
-        yield result["listens"]
-        after = result["next"]
-        if after is None:
-            return
-
-
-def write_listens(out: IO[str], fmt: str, pages: Iterator[list[dict[str, Any]]]) -> int:
-    """Write every listen in ``fmt``; returns how many."""
-    written = 0
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180: CRLF line ends
-        writer.writerow(LISTEN_FIELDS)
-        for page in pages:
-            writer.writerows(
-                ["" if (v := x.get(f)) is None else v for f in LISTEN_FIELDS] for x in page
-            )
-            written += len(page)
-    elif fmt == "jsonl":
-        for page in pages:
-            out.write("".join(_json_listen(x) + "\n" for x in page))
-            written += len(page)
-    else:
-        out.write("[")
-        for page in pages:
-            for x in page:
-                out.write(("\n" if written == 0 else ",\n") + _json_listen(x))
-                written += 1
-        out.write("\n]\n" if written else "]\n")
-    return written
-
-
-def _json_listen(listen: dict[str, Any]) -> str:
-    return json.dumps({f: listen.get(f) for f in LISTEN_FIELDS}, ensure_ascii=False)
+TIMEOUT_S = 300
+"""How long a silent daemon is waited for; a running export never pauses that long."""
 
 
 @contextlib.contextmanager
@@ -138,7 +81,6 @@ def _target(output: str | None) -> Path | None:
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Write to FILE atomically (temporary file, then rename); - or none: stdout.",
 )
-@click.option("--page-size", default=EXPORT_PAGE, hidden=True, type=click.IntRange(1, 5000))
 @pass_context
 def export(
     ctx: Context,
@@ -146,15 +88,14 @@ def export(
     *,
     fmt: str,
     output: str | None,
-    page_size: int,
     since: Moment | None,
     until: Moment | None,
 ) -> None:
     """Export listens, oldest first, with every field of a listen.
 
     Fields: timestamp (Unix seconds, UTC), date (ISO 8601 UTC), artist, title, album,
-    artist_mbid, album_mbid, track_mbid, source. Streams page by page, so any size fits
-    in a few megabytes of memory. With -o FILE, --json prints a summary
+    artist_mbid, album_mbid, track_mbid, source. Written as the daemon reads them, so any
+    size fits in a few megabytes of memory. With -o FILE, --json prints a summary
     ({"exported", "format", "path"}) once the file is complete.
 
     \b
@@ -163,18 +104,18 @@ def export(
       musiquectl export --format jsonl --since 2024-01-01 | gzip > 2024.jsonl.gz
       musiquectl export --format json --since 7d -o - | jq length
     """
-    window = period(since, until)
+    params = {**period(since, until), "format": fmt}
     target = _target(output)
     if target is None:
         with (
-            ctx.client(timeout=300) as client,
+            ctx.client(timeout=TIMEOUT_S) as client,
             open(sys.stdout.fileno(), "w", encoding="utf-8", newline="", closefd=False) as out,
         ):
-            write_listens(out, fmt, iter_pages(client, window, page_size))
+            client.call("history.export", params, stream=out.write)
         return
     # The file first: a bad path fails before the daemon is asked for anything.
-    with atomic_file(target) as out, ctx.client(timeout=300) as client:
-        exported = write_listens(out, fmt, iter_pages(client, window, page_size))
+    with atomic_file(target) as out, ctx.client(timeout=TIMEOUT_S) as client:
+        exported = client.call("history.export", params, stream=out.write)["exported"]
     if ctx.json:
         print_json({"exported": exported, "format": fmt, "path": str(target.resolve())})
     else:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.commands.export import iter_pages
+from musiquectl.client import Client
 from musiquectl.jobs_view import LISTEN_COLUMNS, listen_rows
 from musiquectl.options import Moment, period, since_until
 from musiquectl.output import (
@@ -90,6 +91,22 @@ def history(ctx: Context, limit: int, since: Moment | None, until: Moment | None
     _listens_table(listens)
     if result.get("next") is not None:
         _stopped_at(len(listens), result.get("total"), "the oldest of this period")
+
+
+def iter_pages(
+    client: Client, window: dict[str, int], page_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """``history.list`` pages, oldest first, one in memory at a time."""
+    after: str | None = None
+    while True:
+        params: dict[str, Any] = {**window, "limit": page_size}
+        if after is not None:
+            params["after"] = after
+        result = client.call("history.list", params)
+        yield result["listens"]
+        after = result["next"]
+        if after is None:
+            return
 
 
 def _every_listen(ctx: Context, window: dict[str, int]) -> None:

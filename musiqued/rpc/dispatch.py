@@ -19,7 +19,7 @@ from musiqued import wire
 from musiqued.errors import MusiqueError
 from musiqued.rpc import protocol
 from musiqued.rpc.protocol import RpcError
-from musiqued.rpc.table import CallContext, Connection, Method, Peer
+from musiqued.rpc.table import CallContext, CallerGone, Connection, Method, Peer
 from musiqued.services.facade import Services
 
 log = structlog.get_logger("musiqued.rpc")
@@ -147,11 +147,17 @@ class Dispatcher:
         structlog.contextvars.bind_contextvars(rpc_id=request_id)
         try:
             result = await self._call(
-                request, CallContext(self._services, connection, peer, request_id, self._methods)
+                request,
+                CallContext(
+                    self._services, connection, peer, request_id, self._methods, request.id
+                ),
             )
         except RpcError as exc:
             outcome = f"error {exc.code}"
             return None if request.is_notification else protocol.failure(request.id, exc)
+        except CallerGone:
+            outcome = "caller gone"
+            raise  # the connection ends; the server knows what to do
         finally:
             if _stdlib_log.isEnabledFor(logging.DEBUG):
                 log.debug(
@@ -169,6 +175,9 @@ class Dispatcher:
         method = self._methods.get(request.method)
         if method is None:
             raise protocol.MethodNotFound(f"method not found: {request.method}")
+        if method.streamed and request.is_notification:
+            # Its answer is all it does, and a notification is never answered.
+            raise protocol.InvalidRequest(f"{request.method} streams its answer; give it an id")
         raw = request.params
         if isinstance(raw, list):
             names = list(method.params.model_fields)
@@ -184,7 +193,7 @@ class Dispatcher:
             raise _params_error(exc) from None
         try:
             return await method.handler(ctx, params)
-        except RpcError:
+        except (RpcError, CallerGone):
             raise
         except MusiqueError as exc:
             raise _as_rpc_error(exc) from None

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from musiqued import wire
+from musiqued.rpc import protocol
 from musiqued.timespec import TIMESTAMP_RANGE, parse_moment
 
 if TYPE_CHECKING:
@@ -34,12 +36,24 @@ class Connection(Protocol):
 
     def attach(self, subscription: Subscription) -> None: ...
 
+    async def send(self, data: bytes) -> None:
+        """Write ``data`` (whole lines); returns once the peer is reading it (back-pressure)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Peer:
     pid: int
     uid: int
     gid: int
+
+
+class CallerGone(ConnectionError):
+    """The caller went away (or stopped reading) while its answer was being streamed: the
+    call ends there, nothing to answer and nothing wrong with the daemon."""
+
+
+# Worst case for the JSON of one character of text: a control character becomes \u00XX.
+_MAX_ESCAPE = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +64,31 @@ class CallContext:
     connection: Connection
     peer: Peer
     request_id: str
+    """Names the call in the log (the client's string id, or one made up)."""
     methods: Mapping[str, Method]
+    reply_to: protocol.Id = None
+    """The request's own id, which its answer and streamed parts carry."""
+
+    async def stream(self, text: str) -> None:
+        """Send ``text`` as the next part of a streamed answer (``wire.STREAM_METHOD``
+        notifications, in order, the answer after them), cut so that no line exceeds
+        ``wire.MAX_LINE_BYTES`` however the text escapes; returns when the peer has taken it
+        (a peer that stops reading stalls only its own call, then loses its connection)."""
+        envelope = {"id": self.reply_to, "data": ""}
+        overhead = len(protocol.encode(protocol.notification(wire.STREAM_METHOD, envelope)))
+        size = (wire.MAX_LINE_BYTES - overhead) // _MAX_ESCAPE
+        if size < 1024:
+            raise protocol.InvalidRequest(
+                "the request's id is too long for a streamed answer", kind="id_too_long"
+            )
+        for start in range(0, len(text), size):
+            envelope["data"] = text[start : start + size]
+            try:
+                await self.connection.send(
+                    protocol.encode(protocol.notification(wire.STREAM_METHOD, envelope))
+                )
+            except (ConnectionError, OSError) as exc:
+                raise CallerGone(str(exc)) from None
 
 
 Handler = Callable[[CallContext, Any], Awaitable[Any]]
@@ -62,6 +100,8 @@ class Method:
     params: type[Params]
     handler: Handler
     summary: str
+    streamed: bool = False
+    """The answer comes in ``wire.STREAM_METHOD`` notifications before the result."""
 
 
 def _to_timestamp(value: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from musiqued.services import export
 from musiqued.storage import history
 from musiqued.storage.db import Database
 from musiqued.storage.enrichment import list_albums
@@ -38,6 +39,18 @@ class Library:
     ) -> tuple[list[dict[str, Any]], history.Cursor | None]:
         """Listens of ``[since, until)`` oldest first, after the cursor ``after``."""
         return await history.list_page(self._db, since=since, until=until, after=after, limit=limit)
+
+    async def export(
+        self,
+        fmt: export.Format,
+        *,
+        since: int | None,
+        until: int | None,
+        write: export.Write,
+    ) -> int:
+        """Every listen of ``[since, until)`` in ``fmt``, written through ``write`` as it is
+        read (``services/export.py``); returns how many."""
+        return await export.export(self._db, fmt, since=since, until=until, write=write)
 
     async def summary(self, *, since: int | None, until: int | None, top: int) -> dict[str, Any]:
         return await history.summary(self._db, since=since, until=until, top=top)

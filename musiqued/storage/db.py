@@ -4,18 +4,20 @@ Writes go through ``Writer``: one plain ``sqlite3`` connection on its own thread
 functions of ``(conn, …)``, each transaction run whole in one hop (``write``,
 ``write_each``). Reads use a second connection through aiosqlite's public API, which WAL
 lets run beside the writer. ``generation`` counts committed write hops, so results cached
-against it (``fetchall(cached=True)``) stay exact.
+against it (``fetchall(cached=True)``) stay exact. A long read (an export) gets a connection
+and a thread of its own for its duration (``scan``), read in batches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 import structlog
@@ -23,6 +25,7 @@ import structlog
 from musiqued.errors import SchemaTooNewError, StoreError
 from musiqued.storage.dbfile import Found, prepare
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
+from musiqued.storage.scan import read_batches
 from musiqued.storage.writer import Writer
 
 PRAGMAS = (
@@ -36,6 +39,10 @@ PRAGMAS = (
 log = structlog.get_logger("musiqued.storage")
 
 T = TypeVar("T")
+
+MAX_SCANS = 4
+"""Long reads (``Database.scan``) running at once; more wait for a free one. Each holds a
+connection, its thread and its page cache while it runs."""
 
 
 def _migrate(path: Path, conn: sqlite3.Connection) -> None:
@@ -78,6 +85,7 @@ class Database:
         # re-running the query on every call (``fetchall(cached=True)``).
         self.generation = 0
         self._cache: dict[tuple[str, str, tuple[object, ...]], tuple[int, object]] = {}
+        self._scans = asyncio.Semaphore(MAX_SCANS)
 
     async def open(self) -> None:
         try:
@@ -231,3 +239,23 @@ class Database:
             self._cache.clear()
         self._cache[key] = (generation, value)
         return value
+
+    async def scan(
+        self,
+        sql: str,
+        params: tuple[object, ...],
+        size: int,
+        shape: Callable[[list[tuple[Any, ...]]], T],
+    ) -> AsyncGenerator[tuple[int, T], None]:
+        """A long read (an export): ``(len(rows), shape(rows))`` for each batch of up to
+        ``size`` rows, on a connection and a thread of its own (``storage/scan.py``); at
+        most ``MAX_SCANS`` at once. Iterate it inside ``contextlib.aclosing``."""
+        async with self._scans:
+            if self._reader is None:
+                raise StoreError("database is not open")
+            batches = read_batches(
+                self.path, PRAGMAS[1:], sql=sql, params=params, size=size, shape=shape
+            )
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    yield batch

@@ -9,11 +9,14 @@ costs the same at the start and at the end of a million listens.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from musiqued.storage.db import Database
 from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_dict
+
+T = TypeVar("T")
 
 NO_END = 2**62
 """An ``until`` past any real timestamp, so queries keep one shape."""
@@ -191,6 +194,45 @@ async def window_identities(db: Database, low: int, high: int) -> list[dict[str,
         {**listen_dict(r), "identity": (r["timestamp"], r["artist_key"], r["title_key"])}
         for r in rows
     ]
+
+
+# A listen as ``listen_shape`` makes it, computed by SQLite: ``date`` is ``models.iso_utc``
+# (the same text for every storable timestamp, 1970 to 9999), empty album and MBIDs are null.
+EXPORT_SQL = f"""
+SELECT
+    l.timestamp, strftime('%Y-%m-%dT%H:%M:%SZ', l.timestamp, 'unixepoch'), ar.name, t.title,
+    NULLIF(al.title, ''), NULLIF(ar.mbid, ''), NULLIF(al.mbid, ''), NULLIF(l.track_mbid, ''),
+    l.source
+FROM {LISTEN_FROM}
+WHERE l.timestamp >= ? AND l.timestamp < ?
+ORDER BY l.timestamp, l.id
+"""
+EXPORT_FIELDS = (
+    "timestamp",
+    "date",
+    "artist",
+    "title",
+    "album",
+    "artist_mbid",
+    "album_mbid",
+    "track_mbid",
+    "source",
+)
+"""The fields of a listen, in the order of ``export_rows``' tuples (and of every export)."""
+
+
+def export_rows(
+    db: Database,
+    *,
+    since: int | None,
+    until: int | None,
+    batch: int,
+    shape: Callable[[list[tuple[Any, ...]]], T],
+) -> AsyncGenerator[tuple[int, T], None]:
+    """Every listen of ``[since, until)`` oldest first, as tuples of ``EXPORT_FIELDS``, in
+    batches of up to ``batch`` handed to ``shape`` on the scan's thread: ``(len(rows),
+    shape(rows))`` each (``Database.scan``: iterate it inside ``contextlib.aclosing``)."""
+    return db.scan(EXPORT_SQL, _bounds(since, until), batch, shape)
 
 
 async def oldest_timestamp(db: Database) -> int | None:

@@ -50,7 +50,13 @@ def _description(methods: tuple[Method, ...]) -> dict[str, Any]:
         "version": __version__,
         "api_version": wire.API_VERSION,
         "methods": [
-            {"name": m.name, "summary": m.summary, "params": m.params.model_json_schema()}
+            {
+                "name": m.name,
+                "summary": m.summary,
+                "params": m.params.model_json_schema(),
+                # Its answer comes in `stream` notifications before the result.
+                "streamed": m.streamed,
+            }
             for m in methods
         ],
     }

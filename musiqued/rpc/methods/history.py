@@ -7,6 +7,7 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 
 from musiqued.rpc.table import CallContext, Method, Params, Timestamp
+from musiqued.services.export import Format
 from musiqued.storage import history
 
 MAX_PAGE = 5000
@@ -59,6 +60,17 @@ async def list_listens(ctx: CallContext, params: ListParams) -> dict[str, Any]:
     return result
 
 
+class ExportParams(_Period):
+    format: Format
+
+
+async def export(ctx: CallContext, params: ExportParams) -> dict[str, Any]:
+    exported = await ctx.services.library.export(
+        params.format, since=params.since, until=params.until, write=ctx.stream
+    )
+    return {"exported": exported, "format": params.format}
+
+
 class SummaryParams(_Period):
     top: int = Field(default=10, ge=1, le=100)
 
@@ -77,6 +89,15 @@ METHODS = (
         list_listens,
         "Listens oldest first in [since, until), paged with the opaque `next` cursor; a first "
         "page that does not hold the whole period also gives its `total`.",
+    ),
+    Method(
+        "history.export",
+        ExportParams,
+        export,
+        "Every listen of [since, until) oldest first as `format` (csv, json or jsonl, as "
+        "`musiquectl export` writes them), streamed: `stream` notifications "
+        "`{id, data}` carry the text in order, then the result `{exported, format}`.",
+        streamed=True,
     ),
     Method(
         "stats.summary",
