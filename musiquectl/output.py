@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import shutil
 import sys
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
@@ -145,8 +144,19 @@ def table(
 
 
 def _width() -> int:
-    """The terminal's columns now (it may have been resized since the last line)."""
-    return shutil.get_terminal_size().columns
+    """The terminal's columns now (it may have been resized since the last line); ``COLUMNS``
+    wins, as in ``shutil.get_terminal_size`` (not imported: it pulls in the compressors)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    stdout = sys.__stdout__
+    try:
+        return (os.get_terminal_size(stdout.fileno()).columns if stdout else 0) or 80
+    except (ValueError, OSError):
+        return 80
 
 
 def _styled() -> bool:
