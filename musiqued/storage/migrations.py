@@ -185,6 +185,87 @@ AFTER UPDATE OF date, artist_id, track_id ON listening_history BEGIN
         ON CONFLICT (track_id) DO UPDATE SET n = n + 1;
 END;
 """
+# Running counts of the enrichment queue, so that ``daemon.status`` (asked on every call,
+# while an import writes a page every few milliseconds and every cached read goes stale)
+# reads a few rows instead of grouping the whole queue: rows per source and state, and per
+# job the albums whose every row is done or skipped (``jobs.albums_enriched``). The triggers
+# keep them exact for every insert, state change and deletion; a row's item and job never
+# change. ``tests/test_enrichment_totals.py`` checks them against the full queries.
+# "+q.job_id": look the album's rows up by item (a few rows), never through the job's index
+# (all the rows of the job: a cost that grows with the import).
+_OTHERS = """FROM enrichment_queue q WHERE q.item_kind = 'album' AND q.item_id = {row}.item_id
+    AND +q.job_id = {row}.job_id AND q.id != {row}.id"""
+# In parentheses: NOT binds more loosely than the arithmetic the deltas do with them.
+_OTHERS_DONE = "(NOT EXISTS (SELECT 1 {others} AND q.state NOT IN ('done', 'skipped')))"
+_OTHERS_EXIST = "(EXISTS (SELECT 1 {others}))"
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2)
+
+def _job_albums_delta(row: str, delta: str) -> str:
+    return f"""INSERT INTO job_albums_enriched (job_id, n)
+        SELECT {row}.job_id, d FROM (SELECT {delta} AS d) WHERE d != 0
+        ON CONFLICT (job_id) DO UPDATE SET n = n + excluded.n;"""
+
+
+def _schema_v3() -> str:
+    new_others, old_others = _OTHERS.format(row="NEW"), _OTHERS.format(row="OLD")
+    new_done = "(NEW.state IN ('done', 'skipped'))"
+    old_done = "(OLD.state IN ('done', 'skipped'))"
+    new_rest_done = _OTHERS_DONE.format(others=new_others)
+    old_rest_done = _OTHERS_DONE.format(others=old_others)
+    new_rest = _OTHERS_EXIST.format(others=new_others)
+    old_rest = _OTHERS_EXIST.format(others=old_others)
+    album = "{row}.item_kind = 'album' AND {row}.job_id IS NOT NULL"
+    return f"""
+CREATE TABLE enrichment_totals (
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (source, state)
+) WITHOUT ROWID;
+CREATE TABLE job_albums_enriched (job_id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+
+INSERT INTO enrichment_totals
+    SELECT source, state, COUNT(*) FROM enrichment_queue GROUP BY source, state;
+INSERT INTO job_albums_enriched
+    SELECT job_id, COUNT(*) FROM (
+        SELECT job_id, item_id FROM enrichment_queue
+        WHERE job_id IS NOT NULL AND item_kind = 'album'
+        GROUP BY job_id, item_id
+        HAVING SUM(state NOT IN ('done', 'skipped')) = 0)
+    GROUP BY job_id;
+
+CREATE TRIGGER enrichment_totals_insert AFTER INSERT ON enrichment_queue BEGIN
+    INSERT INTO enrichment_totals VALUES (NEW.source, NEW.state, 1)
+        ON CONFLICT (source, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER enrichment_totals_update AFTER UPDATE OF source, state ON enrichment_queue
+WHEN OLD.source IS NOT NEW.source OR OLD.state IS NOT NEW.state BEGIN
+    UPDATE enrichment_totals SET n = n - 1 WHERE source = OLD.source AND state = OLD.state;
+    INSERT INTO enrichment_totals VALUES (NEW.source, NEW.state, 1)
+        ON CONFLICT (source, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER enrichment_totals_delete AFTER DELETE ON enrichment_queue BEGIN
+    UPDATE enrichment_totals SET n = n - 1 WHERE source = OLD.source AND state = OLD.state;
+END;
+
+-- An album is enriched when it has rows and every one is done or skipped: each trigger
+-- adds (after - before) for the album of the row it saw, the other rows being as they are.
+CREATE TRIGGER job_albums_insert AFTER INSERT ON enrichment_queue
+WHEN {album.format(row="NEW")} BEGIN
+    {_job_albums_delta("NEW", f"({new_rest_done} AND {new_done}) - ({new_rest} AND {new_rest_done})")}
+END;
+CREATE TRIGGER job_albums_update AFTER UPDATE OF state ON enrichment_queue
+WHEN {album.format(row="NEW")} AND {old_done} != {new_done} BEGIN
+    {_job_albums_delta("NEW", f"{new_rest_done} * ({new_done} - {old_done})")}
+END;
+CREATE TRIGGER job_albums_delete AFTER DELETE ON enrichment_queue
+WHEN {album.format(row="OLD")} BEGIN
+    {_job_albums_delta("OLD", f"({old_rest} AND {old_rest_done}) - ({old_rest_done} AND {old_done})")}
+END;
+"""
+
+
+SCHEMA_V3 = _schema_v3()
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)
 LATEST_VERSION = len(MIGRATIONS)
