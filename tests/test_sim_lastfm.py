@@ -213,6 +213,17 @@ def test_generated_history_is_realistic_and_deterministic() -> None:
     assert first[0].timestamp <= 1_700_000_000
 
 
+def test_no_listen_comes_twice_in_one_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Last.fm drops an identical scrobble at the same second: a generated history never
+    holds one, even in a run of several same-second listens (A, B, A). Same-second listens
+    made common here so that such runs occur in a small history."""
+    monkeypatch.setattr("musiqued.sim.history.SAME_SECOND_SHARE", 0.6)
+    listens = History.generate(3, 20_000, end=1_700_000_000).scrobbles()
+    runs = sum(1 for a, c in zip(listens, listens[2:], strict=False) if a.timestamp == c.timestamp)
+    assert runs > 100
+    assert len({s.identity for s in listens}) == 20_000
+
+
 @pytest.mark.parametrize("days", [365, 20])
 def test_long_history_fits_after_2003(days: int) -> None:
     """A history too long for its span at a normal pace (a million listens over ~23 years;

@@ -154,20 +154,25 @@ class History:
         pauses: list[int] = []  # and the pause between sittings before it
         pause = 0
         last: Track | None = None
+        # The titles of the listens at the current second: Last.fm drops an identical
+        # scrobble at the same second, so none may come twice (not only after itself).
+        this_second: set[str] = set()
         while len(tracks) < size:
             for track in reversed(catalog.session(rng)):  # we walk back in time
                 if len(tracks) >= size:
                     break
+                title = track.title.casefold()
                 same_second = (
                     last is not None
                     and rng.random() < SAME_SECOND_SHARE
-                    and track.title.casefold() != last.title.casefold()
+                    and title not in this_second
                 )
                 songs.append(0 if same_second else rng.randint(150, 330))
                 pauses.append(pause)
                 pause = 0
                 tracks.append(track)
                 last = track
+                this_second = this_second | {title} if same_second else {title}
             pause = rng.randint(1800, 40000)  # between sessions
         history = cls(_timeline(newest, songs, pauses), tracks)
         history.catalog = catalog.all_tracks
