@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from musiqued.models import Scrobble
-from musiqued.services.import_plan import Plan, ShortPage, expand, ranges, short_page
+from musiqued.services.import_plan import PageSet, Plan, ShortPage, expand, ranges, short_page
 
 
 def _scrobbles(*timestamps: int) -> list[Scrobble]:
@@ -24,6 +26,24 @@ def test_ranges_fold_consecutive_pages() -> None:
 def test_ranges_and_expand_are_inverse(pages: set[int]) -> None:
     """Any set of pages survives the checkpoint's compact form unchanged."""
     assert expand(ranges(pages)) == pages
+
+
+@given(st.lists(st.integers(min_value=1, max_value=60), max_size=80), st.integers(1, 61))
+def test_page_set_is_a_set_of_pages(added: list[int], probe: int) -> None:
+    """Pages added in any order, again or next to others: the spans are the set's, sorted
+    and disjoint; membership, size and a copy agree with a plain set."""
+    pages, plain = PageSet(), set()
+    for page in added:
+        pages.add(page)
+        plain.add(page)
+        copy = pages.copy()
+        assert list(copy) == sorted(plain)
+    assert pages == plain
+    assert len(pages) == len(plain)
+    assert (probe in pages) == (probe in plain)
+    spans = pages.spans()
+    assert spans == ranges(plain)
+    assert all(a[1] + 1 < b[0] for a, b in itertools.pairwise(spans))
 
 
 def test_first_plan_counts_the_window_or_the_limit() -> None:
@@ -73,7 +93,7 @@ def test_a_second_sweep_walks_the_whole_window_again() -> None:
     """When back-dated scrobbles change the window, the next sweep plans every page of it
     anew, keeps counting pages after the first sweep's, and has no limit."""
     first = Plan.first(per_page=200, window_total=1000, limit=None)
-    first.done = {1, 2, 3, 4, 5}
+    first.done = PageSet({1, 2, 3, 4, 5})
     second = first.again(1150)
     assert (second.sweep, second.base_pages, second.pages_total) == (2, 5, 6)
     assert (second.expected, second.window_total, second.limit) == (1150, 1150, None)

@@ -460,7 +460,7 @@ class Importer:
         trigger as they are made.
         """
         active_s = job.active_s()
-        done = set(plan.done)
+        done = plan.done.copy()
         short = dict(plan.short)
         unusable = dict(plan.unusable)
         broken = dict(plan.broken)
