@@ -88,6 +88,8 @@ class PageSet:
             return len(self) == len(other) and all(page in self for page in other)
         return NotImplemented
 
+    __hash__ = None  # type: ignore[assignment]  # mutable, like set
+
     def __repr__(self) -> str:
         return f"PageSet.of_spans({self.spans()})"
 

@@ -4,7 +4,10 @@ Writes go through ``Writer``: one plain ``sqlite3`` connection on its own thread
 functions of ``(conn, …)``, each transaction run whole in one hop (``write``,
 ``write_each``). Reads use a second connection through aiosqlite's public API, which WAL
 lets run beside the writer. ``generation`` counts committed write hops, so results cached
-against it (``fetchall(cached=True)``) stay exact. A long read (an export) gets a connection
+against it (``fetchall(cached=True)``) stay exact; the cached reads asked lately are read
+again at the end of each write hop, on the writer's connection, so that ``daemon.status``
+during an import (a write every few milliseconds) finds them fresh instead of opening a
+read of its own (which SQLite may hold back for a while as the WAL turns over). A long read (an export) gets a connection
 and a thread of its own for its duration (``scan``), read in batches.
 """
 
@@ -15,6 +18,7 @@ import contextlib
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -40,6 +44,15 @@ log = structlog.get_logger("musiqued.storage")
 
 T = TypeVar("T")
 
+CacheKey = tuple[str, str, tuple[object, ...]]
+Params = tuple[object, ...] | dict[str, object]
+
+REFRESH_WINDOW_S = 2.0
+"""A cached read asked within this long is read again by each write hop, ahead of its next
+caller; one not asked for longer is left until it is."""
+MAX_REFRESHED = 16
+"""At most this many of them per write hop (``daemon.status`` asks five)."""
+
 MAX_SCANS = 4
 """Long reads (``Database.scan``) running at once; more wait for a free one. Each holds a
 connection, its thread and its page cache while it runs."""
@@ -60,6 +73,10 @@ def _migrate(path: Path, conn: sqlite3.Connection) -> None:
         shutil.copy2(path, backup)
     for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;")
+
+
+def _cached_value(kind: str, rows: list[sqlite3.Row]) -> object:
+    return tuple(rows) if kind == "all" else (rows[0] if rows else None)
 
 
 def _reason(path: Path, exc: Exception) -> str:
@@ -84,7 +101,12 @@ class Database:
         # Bumped after every write hop: read results cached against it stay exact without
         # re-running the query on every call (``fetchall(cached=True)``).
         self.generation = 0
-        self._cache: dict[tuple[str, str, tuple[object, ...]], tuple[int, object]] = {}
+        self._cache: dict[CacheKey, tuple[int, object]] = {}
+        self._asked: dict[CacheKey, tuple[str, str, Params, float]] = {}
+        self._hops = 0
+        """Write hops submitted; the cache takes a hop's reads only if no later hop has
+        stored its own (hops end in order, but their callers may resume out of order)."""
+        self._stored_hop = 0
         self._scans = asyncio.Semaphore(MAX_SCANS)
 
     async def open(self) -> None:
@@ -154,10 +176,39 @@ class Database:
 
     async def write_each(self, works: Sequence[Callable[[sqlite3.Connection], T]]) -> list[T]:
         """Each of ``works`` as its OWN transaction, in order, in one hop (``Writer``)."""
+        self._hops += 1
+        hop = self._hops
+        asked = self._refreshable()
+        fresh: list[tuple[CacheKey, object]] = []
+
+        def read_again(conn: sqlite3.Connection) -> None:
+            cursor = conn.cursor()
+            cursor.row_factory = sqlite3.Row
+            try:
+                for key, kind, sql, params in asked:
+                    rows = cursor.execute(sql, params).fetchall()
+                    fresh.append((key, _cached_value(kind, rows)))
+            except sqlite3.Error:
+                fresh.clear()  # the writes stand; each caller reads for itself instead
+            finally:
+                cursor.close()
+
         try:
-            return await self._writer.transactions(works)
+            return await self._writer.transactions(works, read_again if asked else None)
         finally:
             self.generation += 1
+            if fresh and hop > self._stored_hop:
+                self._stored_hop = hop
+                for key, value in fresh:
+                    self._cache[key] = (self.generation, value)
+
+    def _refreshable(self) -> list[tuple[CacheKey, str, str, Params]]:
+        """The cached reads asked in the last ``REFRESH_WINDOW_S``, newest first."""
+        now = time.monotonic()
+        for key in [k for k, asked in self._asked.items() if now - asked[3] > REFRESH_WINDOW_S]:
+            del self._asked[key]
+        recent = sorted(self._asked.items(), key=lambda item: -item[1][3])[:MAX_REFRESHED]
+        return [(key, kind, sql, params) for key, (kind, sql, params, _) in recent]
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         """One statement as its own transaction; returns the rows it changed."""
@@ -216,25 +267,27 @@ class Database:
         row = await self.fetchone(sql, params, cached=cached)
         return None if row is None else row[0]
 
-    async def _cached(
-        self, kind: str, sql: str, params: tuple[object, ...] | dict[str, object]
-    ) -> object:
+    async def _cached(self, kind: str, sql: str, params: Params) -> object:
         """Reads that are asked far more often than the data changes (``daemon.status`` on
-        every call: COUNT(*) over a million listens takes ~4 ms, and each aiosqlite await is
-        a thread hop) run again only after a write committed.
+        every call: each aiosqlite await is a thread hop, queued behind the other reads) run
+        again only after a write committed, and then by the write hop itself, ahead of their
+        next caller (``write_each``).
 
         Exact because every write goes through the writer, which bumps ``generation`` after
         its hop. Only for queries whose result depends on the data and params alone (not on
         ``'now'``).
         """
         key = (kind, sql, params if isinstance(params, tuple) else tuple(sorted(params.items())))
+        self._asked[key] = (kind, sql, params, time.monotonic())
         hit = self._cache.get(key)
         if hit is not None and hit[0] == self.generation:
             return hit[1]
+        return await self._read_into_cache(key, kind, sql, params)
+
+    async def _read_into_cache(self, key: CacheKey, kind: str, sql: str, params: Params) -> object:
         # Read the generation first: a commit landing during the query makes the entry stale.
         generation = self.generation
-        rows = await self._rows(sql, params)
-        value: object = tuple(rows) if kind == "all" else (rows[0] if rows else None)
+        value = _cached_value(kind, await self._rows(sql, params))
         if len(self._cache) > 256:
             self._cache.clear()
         self._cache[key] = (generation, value)

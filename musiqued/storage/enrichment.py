@@ -213,7 +213,7 @@ async def counts(db: Database) -> dict[str, dict[str, int]]:
     """Rows per source and state."""
     table = {source: dict.fromkeys(STATES, 0) for source in SOURCES}
     # The running counts (migrations.SCHEMA_V3), not a GROUP BY over the whole queue.
-    rows = await db.fetchall("SELECT source, state, n FROM enrichment_totals")
+    rows = await db.fetchall("SELECT source, state, n FROM enrichment_totals", cached=True)
     for source, state, count in rows:
         table.setdefault(source, dict.fromkeys(STATES, 0))[state] = int(count)
     return table

@@ -226,7 +226,9 @@ async def albums_enriched(db: Database, job_ids: Sequence[int]) -> dict[int, int
     # Kept by triggers (migrations.SCHEMA_V3): grouping the job's queue rows on every
     # daemon.status would cost a millisecond per few thousand albums.
     rows = await db.fetchall(
-        f"SELECT job_id, n FROM job_albums_enriched WHERE job_id IN ({marks})", tuple(job_ids)
+        f"SELECT job_id, n FROM job_albums_enriched WHERE job_id IN ({marks})",
+        tuple(job_ids),
+        cached=True,
     )
     return {int(r[0]): int(r[1]) for r in rows}
 

@@ -104,16 +104,25 @@ class Writer:
         """``work(conn)`` on the writer's thread, outside any transaction of ours."""
         return await self._submit(lambda: self._guarded(work))
 
-    async def transactions(self, works: Sequence[Callable[[sqlite3.Connection], T]]) -> list[T]:
+    async def transactions(
+        self,
+        works: Sequence[Callable[[sqlite3.Connection], T]],
+        after: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> list[T]:
         """Each of ``works`` as its OWN transaction, one after another, all in one hop.
 
         The first that raises is rolled back and its exception propagates; those before it
         stay committed, those after it never run. So a unit may count on every earlier one
-        having committed (an import page's checkpoint names the pages before it).
+        having committed (an import page's checkpoint names the pages before it). ``after``
+        runs once they all committed, in the same hop, before any other write: reads that
+        see exactly what they left.
         """
 
         def run_all(conn: sqlite3.Connection) -> list[T]:
-            return [in_transaction(conn, work) for work in works]
+            results = [in_transaction(conn, work) for work in works]
+            if after is not None:
+                after(conn)
+            return results
 
         return await self.run(run_all)
 
