@@ -169,6 +169,12 @@ def _trouble_details(job: dict[str, Any]) -> None:
     missing = job.get("missing")
     if isinstance(missing, dict):
         for where in missing.get("where") or []:
+            if where.get("last_page") is not None:
+                pages = f"pages {where.get('page')}-{where.get('last_page')}"
+                if where.get("last_page") == where.get("page"):
+                    pages = f"page {where.get('page')}"
+                echo(f"  {pages}: {where.get('missing')} missing (never fetched)")
+                continue
             echo(
                 f"  page {where.get('page')}: {where.get('missing')} missing between "
                 f"{_iso_local(where.get('from'))} and {_iso_local(where.get('to'))}"

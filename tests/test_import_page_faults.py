@@ -151,7 +151,8 @@ def test_unusable_body_that_persists_fails_with_what_was_wrong(
 ) -> None:
     """A page whose body stays unusable as a whole is retried like any transient fault;
     the job then fails (resumable) with what was wrong with it, never an internal error,
-    and ``musiquectl jobs show`` prints that."""
+    and with the pages it never stored as its gap (``missing``: how many, which pages;
+    ``musiquectl jobs show`` prints both). Resumed once Last.fm answers, it ends exact."""
     lastfm_sim.reset(size=1000, seed=74)
     daemon = fast_daemon(start_daemon, lastfm_sim)
     lastfm_sim.sim.faults.force(kind, 10_000, page=4)
@@ -161,5 +162,20 @@ def test_unusable_body_that_persists_fails_with_what_was_wrong(
     assert said in job["error"]
     assert "internal error" not in job["error"]
     assert "ExceptionGroup" not in daemon.logs()
+    stored = stored_count(daemon.workdir / "musique.db")
+    assert stored == job["tracks_imported"] < 1000
+    assert job["missing"]["count"] == 1000 - stored
+    never = [w for w in job["missing"]["where"] if w.get("last_page") is not None]
+    assert never, job["missing"]
+    assert never[0]["page"] <= 4 <= never[-1]["last_page"], job["missing"]
+    assert sum(w["missing"] for w in never) == 1000 - stored
     shown = daemon.ctl("jobs", "show", str(job["job_id"]))
     assert said in shown.stdout
+    assert f"{1000 - stored:,} listens not stored" in shown.stdout
+    assert "(never fetched)" in shown.stdout
+
+    lastfm_sim.sim.faults.clear()
+    daemon.call("jobs.resume", {"job_id": job["job_id"]})
+    final = wait_job(daemon, job["job_id"])
+    assert (final["state"], final["missing"], final["tracks_imported"]) == ("done", None, 1000)
+    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())

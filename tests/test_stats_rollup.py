@@ -12,7 +12,7 @@ from typing import Any
 
 from musiqued.models import Scrobble
 from musiqued.storage import Database
-from musiqued.storage.history import summary
+from musiqued.storage.history import count_window, summary
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.history_support import generated, store
@@ -76,6 +76,20 @@ async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> No
         _same(await summary(db, top=50), await summary(db, top=50, **EVERYTHING))
         rows = await db.fetchall("SELECT COUNT(*) FROM listening_history")
         assert (await summary(db))["listens"] == rows[0][0]
+        rng = random.Random(5)
+        stamps = [s.timestamp for s in history]
+        periods = [(None, None), (None, stamps[1500]), (stamps[700], None)] + [
+            tuple(sorted(rng.sample(range(min(stamps) - 90_000, max(stamps) + 90_000), 2)))
+            for _ in range(40)
+        ]
+        for since, until in periods:
+            low = -(2**62) if since is None else since
+            high = 2**62 if until is None else until
+            counted = await db.scalar(
+                "SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?",
+                (low, high),
+            )
+            assert await count_window(db, since, until) == counted, (since, until)
     finally:
         await db.close()
 
@@ -105,6 +119,9 @@ def _check(daemon: DaemonProcess, rng: random.Random) -> None:
         inside = [x for x in listens if low <= x["timestamp"] < high]
         period = daemon.call("stats.summary", {"since": low, "until": high})
         assert _as_brute(period) == _brute_force(inside)
+        # history.list's total of a period: whole days from the totals, the ends counted.
+        first = daemon.call("history.list", {"since": low, "until": high, "limit": 1})
+        assert first.get("total", len(first["listens"])) == len(inside)
 
 
 def test_summary_exact_after_every_path_that_writes(

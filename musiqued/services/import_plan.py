@@ -148,6 +148,8 @@ class Plan:
     Last.fm holds): still missing."""
     gap: int | None = None
     """Scrobbles still missing when the job last ended (None: no gap found)."""
+    unfetched: PageSet = field(default_factory=PageSet)
+    """Pages the job never stored because Last.fm kept failing (part of ``gap``)."""
 
     @classmethod
     def first(cls, *, per_page: int, window_total: int, limit: int | None) -> Plan:
@@ -188,6 +190,7 @@ class Plan:
             unusable={int(row[0]): int(row[1]) for row in checkpoint.get("unusable", [])},
             broken={int(row[0]): int(row[2]) for row in checkpoint.get("unusable", []) if row[2]},
             gap=checkpoint.get("gap"),
+            unfetched=expand(checkpoint.get("unfetched", [])),
         )
 
     def dump(
@@ -212,6 +215,7 @@ class Plan:
             "short": [s.dump() for s in sorted(kept, key=lambda s: s.page)],
             "unusable": [[page, flawed[page], damaged.get(page, 0)] for page in sorted(flawed)],
             "gap": self.gap,
+            "unfetched": ranges(self.unfetched),
         }
 
     def todo(self) -> list[int]:
@@ -243,6 +247,11 @@ class Plan:
     def missing(self) -> int:
         """Scrobbles the committed short pages lacked."""
         return sum(s.missing for s in self.short.values())
+
+    def not_fetched(self) -> tuple[PageSet, int]:
+        """The pages of this sweep not stored yet, and the scrobbles they hold."""
+        pages = PageSet(p for p in range(1, self.pages_total + 1) if p not in self.done)
+        return pages, sum(self.kept_size(p) for p in pages)
 
 
 def short_page(

@@ -31,10 +31,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from musiqued.config import LastfmConfig
-from musiqued.errors import TransientUpstreamError
+from musiqued.errors import TransientUpstreamError, UpstreamError
 from musiqued.models import RecentTracksPage, Scrobble, iso_utc
-from musiqued.services.import_plan import Plan, ShortPage, short_page
-from musiqued.services.jobs import JobContext, JobKind, JobRunner
+from musiqued.services.import_plan import PageSet, Plan, ShortPage, ranges, short_page
+from musiqued.services.jobs import JobContext, JobKind, JobRunner, find_error
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.services.window import WindowPager
 from musiqued.storage import jobs as store
@@ -231,7 +231,7 @@ class Importer:
             plan = await self._first_page(job)
         rewalks = 0
         while True:
-            await self._pages(job, plan, plan.todo())
+            await self._sweep_pages(job, plan, plan.todo())
             probe = await self._fetch(job, 1, 1)
             if plan.limit is None and probe.total != plan.window_total and plan.sweep < MAX_SWEEPS:
                 # Back-dated scrobbles (Last.fm takes them up to 14 days late) that land
@@ -255,14 +255,33 @@ class Importer:
                     missing=missing,
                     pages=sorted(plan.short),
                 )
-                await self._pages(job, plan, sorted(plan.short))
+                await self._sweep_pages(job, plan, sorted(plan.short))
                 continue
             if missing:
                 raise await self._gap(job, plan, missing)
-            if plan.gap is not None:
-                plan.gap = None
+            if plan.gap is not None or plan.unfetched:
+                plan.gap, plan.unfetched = None, PageSet()
                 await self._save_plan(job, plan)
             return
+
+    async def _sweep_pages(self, job: JobContext, plan: Plan, todo: list[int]) -> None:
+        """``_pages``; when Last.fm fails for good on a page, the pages still not stored are
+        recorded as the job's gap before it ends (its ``missing`` says how many and where),
+        so a failed import never leaves its gap to be guessed."""
+        try:
+            await self._pages(job, plan, todo)
+        except Exception as exc:
+            if find_error(exc, UpstreamError) is None:
+                raise
+            plan.unfetched, lacking = plan.not_fetched()
+            plan.gap = plan.missing + lacking
+            await self._save_plan(job, plan)
+            job.log.error(
+                "import stopped with pages not fetched",
+                missing=plan.gap,
+                pages=ranges(plan.unfetched)[:20],
+            )
+            raise
 
     async def _missing(self, job: JobContext, plan: Plan, reported: int) -> int:
         """Scrobbles Last.fm reports for the window that are not stored: neither stored nor

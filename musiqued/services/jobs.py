@@ -356,8 +356,8 @@ class JobRunner:
     async def _ended_by(self, job_id: int, exc: Exception) -> None:
         """Record why a job's task ended early; storage failures pause or interrupt it."""
         job_log = log.bind(job_id=job_id)
-        full = _find(exc, StorageFullError)
-        gone = _find(exc, DatabaseGoneError)
+        full = find_error(exc, StorageFullError)
+        gone = find_error(exc, DatabaseGoneError)
         if full is not None:
             free = self._db.free_bytes()
             reason = (
@@ -539,13 +539,13 @@ def _blocked_by(job_id: int, job_kind: str, state: str, kind: str) -> str:
     )
 
 
-def _find(exc: BaseException, kind: type[E]) -> E | None:
+def find_error(exc: BaseException, kind: type[E]) -> E | None:
     """The first ``kind`` error in ``exc``, looking inside exception groups (TaskGroup)."""
     if isinstance(exc, kind):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            found = _find(inner, kind)
+            found = find_error(inner, kind)
             if found is not None:
                 return found
     return None
@@ -553,7 +553,7 @@ def _find(exc: BaseException, kind: type[E]) -> E | None:
 
 def _error_message(exc: BaseException) -> str | None:
     """The first deliberate error's message, looking inside exception groups (TaskGroup)."""
-    found = _find(exc, MusiqueError)
+    found = find_error(exc, MusiqueError)
     return None if found is None else found.message
 
 
@@ -564,4 +564,4 @@ def _leaf_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-__all__ = ["ACTIVE_STATES", "JobContext", "JobKind", "JobRunner"]
+__all__ = ["ACTIVE_STATES", "JobContext", "JobKind", "JobRunner", "find_error"]

@@ -1,4 +1,4 @@
-"""SQLite storage: one writer connection behind a lock, one reader, repositories per table."""
+"""SQLite storage: one writer connection on its own thread, one reader, repositories per table."""
 
 from musiqued.storage.db import Database
 

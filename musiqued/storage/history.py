@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from musiqued.models import utc_day
 from musiqued.storage.db import Database
 from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_dict
 
@@ -20,6 +21,9 @@ T = TypeVar("T")
 
 NO_END = 2**62
 """An ``until`` past any real timestamp, so queries keep one shape."""
+DAY = 86400
+LAST_DAY = 253_402_214_400
+"""9999-12-31T00:00:00Z: the last UTC day a date string can name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,10 +246,22 @@ async def oldest_timestamp(db: Database) -> int | None:
 
 
 async def count_window(db: Database, since: int | None, until: int | None) -> int:
-    """Listens in ``[since, until)`` (None: unbounded on that side)."""
+    """Listens in ``[since, until)`` (None: unbounded on that side): the whole UTC days
+    inside from the running totals (``day_totals``), the part days at either end from the
+    listens, so the count costs two days' listens at most, whatever the history's size."""
     low, high = _bounds(since, until)
-    value = await db.scalar(
-        "SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?",
-        (low, high),
-    )
+    first_day = -(-max(low, 0) // DAY) * DAY
+    end_day = min(high, LAST_DAY) // DAY * DAY
+    if first_day >= end_day:
+        value = await db.scalar(
+            "SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?",
+            (low, high),
+        )
+    else:
+        value = await db.scalar(
+            "SELECT (SELECT COALESCE(SUM(n), 0) FROM day_totals WHERE day >= ? AND day < ?)"
+            " + (SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?)"
+            " + (SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?)",
+            (utc_day(first_day), utc_day(end_day), low, first_day, end_day, high),
+        )
     return int(value) if isinstance(value, int) else 0

@@ -240,7 +240,7 @@ def _missing(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
     count = int(gap) if isinstance(gap, int) else sum(int(entry[1]) for entry in short)
     if not count:
         return None
-    where = [
+    where: list[dict[str, Any]] = [
         {
             "page": page,
             "missing": lacking,
@@ -249,6 +249,13 @@ def _missing(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
         }
         for page, lacking, newest, oldest in short
     ]
+    # Pages never stored (Last.fm kept failing on one, the job ended): a span each, with
+    # the scrobbles the job would have stored from it (every page full but the last).
+    per_page = int(checkpoint.get("per_page") or 0)
+    expected = int(checkpoint.get("expected") or 0)
+    for first, last in checkpoint.get("unfetched") or []:
+        held = max(0, min(expected, last * per_page) - (first - 1) * per_page)
+        where.append({"page": first, "last_page": last, "missing": held, "from": None, "to": None})
     return {"count": count, "where": where}
 
 
