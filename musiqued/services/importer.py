@@ -24,6 +24,7 @@ count as imported, as in the original.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -273,6 +274,13 @@ class Importer:
         except Exception as exc:
             if find_error(exc, UpstreamError) is None:
                 raise
+            # The pages committed are those the last checkpoint names: the writer's hop for
+            # the last batch may have committed after its task was cancelled.
+            row = await store.get(self._db, job.job_id)
+            committed = Plan.load(json.loads(row["checkpoint"])) if row is not None else None
+            if committed is not None:
+                plan.done, plan.short = committed.done, committed.short
+                plan.unusable, plan.broken = committed.unusable, committed.broken
             plan.unfetched, lacking = plan.not_fetched()
             plan.gap = plan.missing + lacking
             await self._save_plan(job, plan)

@@ -123,10 +123,14 @@ def main() -> None:
                     missing = (job.get("missing") or {}).get("count", 0)
                     if mode == "persistent":
                         # A gap is fine only when it is said: failed with the count
-                        # missing, and nothing stored that is not in the history.
+                        # missing (what is stored and what is missing make the history,
+                        # but for entries counted as errors), nothing stored that is not
+                        # in the history.
+                        accounted = len(stored) + missing
                         good = (
                             job["state"] == "failed"
                             and missing > 0
+                            and args.size - job["tracks_errors"] <= accounted <= args.size
                             and set(stored) <= set(expected)
                             and len(stored) == job["tracks_imported"]
                         )
