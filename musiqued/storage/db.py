@@ -7,8 +7,9 @@ lets run beside the writer. ``generation`` counts committed write hops, so resul
 against it (``fetchall(cached=True)``) stay exact; the cached reads asked lately are read
 again at the end of each write hop, on the writer's connection, so that ``daemon.status``
 during an import (a write every few milliseconds) finds them fresh instead of opening a
-read of its own (which SQLite may hold back for a while as the WAL turns over). A long read (an export) gets a connection
-and a thread of its own for its duration (``scan``), read in batches.
+read of its own (which SQLite may hold back for a while as the WAL turns over). A long
+read (an export) gets a connection and a thread of its own for its duration (``scan``),
+read in batches.
 """
 
 from __future__ import annotations
