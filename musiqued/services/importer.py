@@ -27,7 +27,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ from musiqued.storage.db import Database
 from musiqued.storage.history import count_window
 from musiqued.storage.jobs import PageProgress
 from musiqued.storage.listens import PreparedPage, StoreResult, newest_listen, prepare_page
+from musiqued.storage.writer import WriteChain
 
 DEFAULT_LIMIT = 1000
 MAX_SWEEPS = 3
@@ -125,13 +126,18 @@ class _Visit:
         )
 
 
+PageWritten = tuple[StoreResult, dict[str, Any]]
+"""What a page's transaction did, and the job's row after it (the progress event)."""
+PageWrite = Callable[[sqlite3.Connection], PageWritten]
+
+
 def _page_transaction(
     job_id: int, ready: _Ready, checkpoint: dict[str, Any], visit: _Visit, active_s: float
-) -> Callable[[sqlite3.Connection], tuple[StoreResult, dict[str, Any]]]:
+) -> PageWrite:
     """One page and its checkpoint, to run on the writer's thread (values only, no live
     state)."""
 
-    def transaction(conn: sqlite3.Connection) -> tuple[StoreResult, dict[str, Any]]:
+    def transaction(conn: sqlite3.Connection) -> PageWritten:
         result = ready.prepared.write(conn)
         row = store.write_page_progress(
             conn,
@@ -387,17 +393,37 @@ class Importer:
     ) -> None:
         # The pages waiting when the writer comes round go to the writer's thread together:
         # still one transaction each, but run back to back, not each after a round trip
-        # through the event loop (which is busy parsing the next pages meanwhile).
+        # through the event loop (which is busy parsing the next pages meanwhile). The next
+        # batch is handed over while the last one runs (in a chain: it never commits if the
+        # last one failed), so the thread does not wait for the loop between batches.
+        chain = WriteChain()
+        hops: list[asyncio.Task[list[PageWritten]]] = []  # at most two: running, queued
         ended = False
-        while not ended and (ready := await fetched.get()) is not None:
-            batch = [ready]
-            while not fetched.empty():
-                more = fetched.get_nowait()
-                if more is None:
-                    ended = True
-                    break
-                batch.append(more)
-            await self._write(job, plan, batch)
+        try:
+            while not ended and (ready := await fetched.get()) is not None:
+                batch = [ready]
+                while not fetched.empty():
+                    more = fetched.get_nowait()
+                    if more is None:
+                        ended = True
+                        break
+                    batch.append(more)
+                units = self._stage(job, plan, batch)
+                hops.append(asyncio.create_task(self._db.write_each(units, chain)))
+                if len(hops) == 2:
+                    await self._written(job, hops[0])
+                    del hops[0]
+            while hops:
+                await self._written(job, hops[0])
+                del hops[0]
+        finally:
+            if hops:
+                # Their hops are the writer thread's already: let them end (commit, or fail
+                # on the chain) before anything reads the job's state again.
+                await asyncio.wait(hops)
+                for hop in hops:
+                    if not hop.cancelled():
+                        hop.exception()  # the first failure is the one that propagates
 
     async def _first_page(self, job: JobContext) -> Plan:
         """Page 1 tells the window's size: plan the job and store the page in one go."""
@@ -477,35 +503,37 @@ class Importer:
         return _Ready(page, prepared, reasons, gap, len(reasons) - fetched.unstorable)
 
     async def _write(self, job: JobContext, plan: Plan, batch: list[_Ready]) -> None:
-        """Store each page of ``batch`` with its checkpoint in its own transaction.
+        """Store each page of ``batch`` with its checkpoint (``_stage``), and say so."""
+        await self._written(job, self._db.write_each(self._stage(job, plan, batch)))
 
-        The rows, their JSON parameters and the checkpoints are prepared here; the
-        transactions (BEGIN, one statement per table, the job's counters returning the row
-        the progress event shows, COMMIT) then run in ONE hop on the writer's thread, in
-        order, stopping at the first that fails: so page N's checkpoint may name the pages
-        of the batch before it. New albums are tagged and counted by the ``albums_enqueue``
-        trigger as they are made.
+    def _stage(self, job: JobContext, plan: Plan, batch: list[_Ready]) -> list[PageWrite]:
+        """The transactions storing each page of ``batch`` with its checkpoint; ``plan``
+        records the pages as it will be once they commit.
+
+        Recorded now, not after the commit, because the next batch's checkpoints build on
+        this one (they are made while it is written). If a hop fails, the job goes back to
+        the checkpoint last committed. The transactions (BEGIN, one statement per table,
+        the job's counters returning the row the progress event shows, COMMIT) run in ONE
+        hop on the writer's thread, in order, stopping at the first that fails: so page N's
+        checkpoint may name the pages of the batch before it. New albums are tagged and
+        counted by the ``albums_enqueue`` trigger as they are made.
         """
         active_s = job.active_s()
-        done = plan.done.copy()
-        short = dict(plan.short)
-        unusable = dict(plan.unusable)
-        broken = dict(plan.broken)
         units = []
         for ready in batch:
-            visit = _Visit.of(plan, ready, unusable.get(ready.page, 0))
-            done.add(ready.page)
+            visit = _Visit.of(plan, ready, plan.unusable.get(ready.page, 0))
+            plan.done.add(ready.page)
             if ready.short is None:
-                short.pop(ready.page, None)
+                plan.short.pop(ready.page, None)
             else:
-                short[ready.page] = ready.short
+                plan.short[ready.page] = ready.short
                 job.log.warning(
                     "page stayed short; recorded",
                     page=ready.page,
                     missing=ready.short.missing,
                 )
             if ready.reasons:
-                unusable[ready.page] = len(ready.reasons)
+                plan.unusable[ready.page] = len(ready.reasons)
                 job.log.warning(
                     "unusable entries in a page; counted as errors",
                     page=ready.page,
@@ -513,25 +541,19 @@ class Importer:
                     reasons=ready.reasons[:3],
                 )
             else:
-                unusable.pop(ready.page, None)
+                plan.unusable.pop(ready.page, None)
             if ready.broken:
-                broken[ready.page] = ready.broken
+                plan.broken[ready.page] = ready.broken
             else:
-                broken.pop(ready.page, None)
+                plan.broken.pop(ready.page, None)
             units.append(
-                _page_transaction(
-                    job.job_id,
-                    ready,
-                    plan.dump(done, short.values(), unusable, broken),
-                    visit,
-                    active_s,
-                )
+                _page_transaction(job.job_id, ready, plan.dump(plan.done), visit, active_s)
             )
-        results = await self._db.write_each(units)
-        plan.done.update(ready.page for ready in batch)
-        plan.short = short
-        plan.unusable = unusable
-        plan.broken = broken
+        return units
+
+    async def _written(self, job: JobContext, hop: Awaitable[list[PageWritten]]) -> None:
+        """Wait for a batch's hop; wake the enricher for new albums; publish each page."""
+        results = await hop
         if any(result.new_albums for result, _ in results):
             self._on_new_albums()
         for _, row in results:

@@ -31,7 +31,7 @@ from musiqued.errors import SchemaTooNewError, StoreError
 from musiqued.storage.dbfile import Found, prepare
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
 from musiqued.storage.scan import read_batches
-from musiqued.storage.writer import Writer
+from musiqued.storage.writer import WriteChain, Writer
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -175,8 +175,13 @@ class Database:
         """
         return (await self.write_each([work]))[0]
 
-    async def write_each(self, works: Sequence[Callable[[sqlite3.Connection], T]]) -> list[T]:
-        """Each of ``works`` as its OWN transaction, in order, in one hop (``Writer``)."""
+    async def write_each(
+        self,
+        works: Sequence[Callable[[sqlite3.Connection], T]],
+        chain: WriteChain | None = None,
+    ) -> list[T]:
+        """Each of ``works`` as its OWN transaction, in order, in one hop (``Writer``); in
+        ``chain``, only if no earlier hop of the chain failed (``WriteChain``)."""
         self._hops += 1
         hop = self._hops
         asked = self._refreshable()
@@ -195,7 +200,7 @@ class Database:
                 cursor.close()
 
         try:
-            return await self._writer.transactions(works, read_again if asked else None)
+            return await self._writer.transactions(works, read_again if asked else None, chain)
         finally:
             self.generation += 1
             if fresh and hop > self._stored_hop:

@@ -52,6 +52,19 @@ def in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection]
     return result
 
 
+class WriteChain:
+    """Hops handed to the writer one after another without waiting for each: they commit in
+    order, and once one has failed the later ones fail without running.
+
+    For writes that build on each other (an import page's checkpoint names the pages of the
+    hops before it): queueing the next hop while the last one runs keeps the writer's
+    thread busy, and the chain keeps a later hop from committing over an earlier failure.
+    """
+
+    def __init__(self) -> None:
+        self.failed = False
+
+
 class Writer:
     """Owns the writing connection and the thread it lives on."""
 
@@ -100,14 +113,20 @@ class Writer:
                 self.gone = f"the database file {self.path} was replaced while musiqued ran"
         return self.gone
 
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work(conn)`` on the writer's thread, outside any transaction of ours."""
-        return await self._submit(lambda: self._guarded(work))
+    async def run(
+        self, work: Callable[[sqlite3.Connection], T], chain: WriteChain | None = None
+    ) -> T:
+        """``work(conn)`` on the writer's thread, outside any transaction of ours; in
+        ``chain``: not run if an earlier hop of the chain failed."""
+        if chain is None:
+            return await self._submit(lambda: self._guarded(work))
+        return await self._submit(lambda: self._chained(chain, work))
 
     async def transactions(
         self,
         works: Sequence[Callable[[sqlite3.Connection], T]],
         after: Callable[[sqlite3.Connection], None] | None = None,
+        chain: WriteChain | None = None,
     ) -> list[T]:
         """Each of ``works`` as its OWN transaction, one after another, all in one hop.
 
@@ -124,7 +143,16 @@ class Writer:
                 after(conn)
             return results
 
-        return await self.run(run_all)
+        return await self.run(run_all, chain)
+
+    def _chained(self, chain: WriteChain, work: Callable[[sqlite3.Connection], T]) -> T:
+        if chain.failed:
+            raise StoreError("not written: an earlier write it builds on failed")
+        try:
+            return self._guarded(work)
+        except BaseException:
+            chain.failed = True
+            raise
 
     def _guarded(self, work: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn

@@ -26,6 +26,7 @@ import asyncio
 import csv
 import hashlib
 import json
+import selectors
 import socket
 import sqlite3
 import statistics
@@ -44,6 +45,7 @@ from musiqued.config import LastfmConfig  # noqa: E402
 from musiqued.models import Scrobble  # noqa: E402
 from musiqued.sim.history import History  # noqa: E402
 from musiqued.storage import listens  # noqa: E402
+from musiqued.storage.db import PRAGMAS  # noqa: E402
 from musiqued.storage.migrations import MIGRATIONS  # noqa: E402
 from musiqued.upstream.lastfm import LastfmClient  # noqa: E402
 from musiqued.upstream.ratelimit import Governor  # noqa: E402
@@ -160,8 +162,8 @@ def storage_only(workdir: Path, pages: list[list[Scrobble]]) -> float:
     """The same pages written by the daemon's own page write (with a job checkpoint, as the
     import does), one transaction each, on bare sqlite3 in one thread."""
     conn = sqlite3.connect(workdir / "storage-only.db", isolation_level=None)
-    for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "cache_size = -16000"):
-        conn.execute(f"PRAGMA {pragma}")
+    for pragma in PRAGMAS:  # the daemon's own (WAL, foreign keys, cache)
+        conn.execute(pragma)
     for script in MIGRATIONS:
         conn.executescript(script)
     conn.execute("INSERT INTO jobs (kind, state, created_at) VALUES ('import', 'running', 0)")
@@ -182,18 +184,47 @@ def storage_only(workdir: Path, pages: list[list[Scrobble]]) -> float:
     return total / elapsed
 
 
-def status_latencies(path: Path, stop: threading.Event, out: list[float]) -> None:
-    """One client calling ``daemon.status`` back to back until ``stop``; latencies in ms."""
+def status_latencies(path: Path, clients: int, stop: threading.Event, out: list[float]) -> None:
+    """``clients`` connections calling ``daemon.status`` back to back (1 ms apart) until
+    ``stop``; latencies in ms.
+
+    One thread drives them all through a selector: a thread per client would measure, too,
+    how long each waits for this process's GIL behind the others.
+    """
     request = b'{"jsonrpc":"2.0","method":"daemon.status","id":1}\n'
-    with socket.socket(socket.AF_UNIX) as sock:
+    selector = selectors.DefaultSelector()
+    sent_at: dict[socket.socket, float] = {}
+    due: dict[socket.socket, float] = {}
+    received: dict[socket.socket, bytes] = {}
+    for _ in range(clients):
+        sock = socket.socket(socket.AF_UNIX)
         sock.connect(str(path))
-        reader = sock.makefile("rb")
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+        due[sock], received[sock] = 0.0, b""
+    try:
         while not stop.is_set():
-            started = time.perf_counter()
-            sock.sendall(request)
-            reader.readline()
-            out.append((time.perf_counter() - started) * 1000)
-            time.sleep(0.001)
+            now = time.perf_counter()
+            for sock, when in list(due.items()):
+                if when <= now:
+                    del due[sock]
+                    sent_at[sock] = time.perf_counter()
+                    sock.sendall(request)
+            wait = max(min(due.values(), default=now + 0.01) - time.perf_counter(), 0.0)
+            for key, _ in selector.select(min(wait, 0.01)):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                received[sock] += sock.recv(65536)
+                if received[sock].endswith(b"\n"):
+                    done = time.perf_counter()
+                    out.append((done - sent_at.pop(sock)) * 1000)
+                    received[sock] = b""
+                    due[sock] = done + 0.001
+    finally:
+        for key in list(selector.get_map().values()):
+            selector.unregister(key.fileobj)
+            key.fileobj.close()  # type: ignore[union-attr]
+        selector.close()
 
 
 def page_costs(samples: list[tuple[int, float]], pages: int) -> tuple[float, float]:
@@ -332,18 +363,13 @@ def main() -> None:
                 try:
                     stop = threading.Event()
                     latencies: list[float] = []
-                    clients = [
-                        threading.Thread(
-                            target=status_latencies, args=(daemon.socket_path, stop, latencies)
-                        )
-                        for _ in range(10)
-                    ]
-                    for client in clients:
-                        client.start()
+                    clients = threading.Thread(
+                        target=status_latencies, args=(daemon.socket_path, 10, stop, latencies)
+                    )
+                    clients.start()
                     rate, _, _ = end_to_end(daemon, 200_000)
                     stop.set()
-                    for client in clients:
-                        client.join()
+                    clients.join()
                 finally:
                     daemon.stop(60)
                 quantiles = statistics.quantiles(latencies, n=100)

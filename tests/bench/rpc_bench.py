@@ -6,7 +6,8 @@ Prints its figures; not a test.
 
 Targets on a 2-core machine, HTTP listener off, Spotify and AI unconfigured: start to READY
 <= 0.4 s median; idle RSS <= 45 MB; >= 10,000 calls/s with 50 clients and p99 <= 5 ms;
-``musiquectl --json status`` <= 45 ms median.
+``musiquectl --json status`` <= 45 ms median where bare python takes 16 ms (printed as the
+ratio of the two medians in this run: <= 2.81).
 """
 
 from __future__ import annotations
@@ -204,9 +205,15 @@ def main() -> None:
                 f"musiquectl --json status: median {ctl * 1000:.1f} ms; bare python -c pass "
                 f"{medians['bare'] * 1000:.1f} ms; musiquectl's own share {share * 1000:.1f} ms, "
                 f"of which importing click {(medians['click'] - medians['bare']) * 1000:.1f} ms "
-                f"(40 interleaved runs each; target <= 45 ms: {verdict(ctl <= 0.045)}; "
-                f"with bare python at the issue's 16 ms that is a share <= 29 ms: "
-                f"{verdict(share <= 0.029)})"
+                f"(40 interleaved runs each)"
+            )
+            # The target (45 ms where bare python takes 16 ms) as a ratio to bare python in
+            # this run: both are mostly Python starting and importing, which scale together
+            # with the machine.
+            ratio = ctl / medians["bare"]
+            print(
+                f"musiquectl --json status / bare python: {ratio:.2f} "
+                f"(target <= {45 / 16:.2f}, the issue's 45 ms over 16 ms: {verdict(ratio <= 45 / 16)})"
             )
         finally:
             stop(proc)
