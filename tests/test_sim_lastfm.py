@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import json
 import subprocess
@@ -188,6 +189,19 @@ def test_extended_and_plain_shapes(lastfm_sim: SimulatedLastfm) -> None:
     ]  # fmt: skip
     assert list(extended["artist"]) == ["url", "mbid", "image", "name"]
     assert [i["size"] for i in extended["image"]] == ["small", "medium", "large", "extralarge"]
+
+
+def test_dates_read_as_last_fm_writes_them(lastfm_sim: SimulatedLastfm) -> None:
+    """Each listen's date text is its UTC time as ``%d %b %Y, %H:%M`` in English, and its URL
+    the track's page, on every page of a history spanning years (leap days included)."""
+    lastfm_sim.reset(size=600, seed=9)
+    history = {(s.timestamp, s.title): s for s in lastfm_sim.scrobbles()}
+    for page in (1, 2, 3):
+        for track in recent(lastfm_sim, page=page, limit=200, extended=page % 2)["track"]:
+            uts = int(track["date"]["uts"])
+            moment = datetime.datetime.fromtimestamp(uts, tz=datetime.UTC)
+            assert track["date"]["#text"] == moment.strftime("%d %b %Y, %H:%M")
+            assert track["url"] == history[(uts, track["name"])].track_url
 
 
 def test_attr_comes_after_track_on_even_pages(lastfm_sim: SimulatedLastfm) -> None:

@@ -13,7 +13,7 @@ from musiqued.errors import SchemaTooNewError
 from musiqued.models import Scrobble
 from musiqued.storage import Database
 from musiqued.storage.listens import count_listens, prepare_page, recent_listens
-from musiqued.storage.migrations import LATEST_VERSION
+from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
 from tests.history_support import store
 from tests.support import DaemonProcess, base_sections, write_config
 
@@ -198,3 +198,33 @@ async def test_text_with_nul_and_odd_characters_is_stored_unchanged(db: Database
         type(step).__name__ == "JsonStep"
         for step in prepare_page(_page(20, 3), source="import", job_id=None).steps
     )
+
+
+def test_a_page_write_after_a_rolled_back_one_stores_it_whole(tmp_path: Path) -> None:
+    """The page writer (a temporary table and its trigger, made on a connection's first page)
+    is undone with that page's transaction; the next page makes it again. Counts and totals
+    are those of the pages committed, whichever page came first."""
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    try:
+        for script in MIGRATIONS:
+            conn.executescript(script)
+        conn.execute("BEGIN")
+        assert prepare_page(_page(1000, 5), source="import", job_id=None).write(conn).imported == 5
+        conn.execute("ROLLBACK")
+        for start, artist in ((2000, "Other"), (1000, "Artist")):
+            conn.execute("BEGIN")
+            page = prepare_page(_page(start, 5, artist), source="import", job_id=None)
+            result = page.write(conn, want_new=True)
+            conn.execute("COMMIT")
+            assert (result.imported, result.skipped, result.new_albums) == (5, 0, 1)
+            assert [s.timestamp for s in result.new] == list(range(start, start + 5))
+        again = prepare_page(_page(1000, 5), source="import", job_id=None).write(conn)
+        assert (again.imported, again.skipped, again.new_albums) == (0, 5, 0)
+        assert conn.execute("SELECT COUNT(*) FROM listening_history").fetchone() == (10,)
+        assert conn.execute("SELECT SUM(n) FROM day_totals").fetchone() == (10,)
+        assert conn.execute("SELECT n FROM artist_totals ORDER BY artist_id").fetchall() == [
+            (5,),
+            (5,),
+        ]
+    finally:
+        conn.close()

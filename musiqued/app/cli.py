@@ -123,11 +123,18 @@ def command(extra_methods: Sequence[Method] = ()) -> click.Command:
 main = command()
 
 
+# The writer's thread gives the GIL up for every SQLite call and must win it back from the
+# event loop, which may hold it for the whole default interval (5 ms) while it parses a page:
+# a tenth of that made a full-speed import ~10 % faster (tests/bench/import_bench.py).
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
 def _run(coro: object) -> int:
     # Everything imported and built so far lives as long as the process: keep it out of
     # the collector's way, so full collections stay short and do not show in RPC latency.
     gc.collect()
     gc.freeze()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
         import uvloop
     except ImportError:

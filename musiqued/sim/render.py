@@ -48,9 +48,30 @@ def _album_ref(mbid: str, title: str) -> dict[str, str]:
     return {"mbid": mbid, "#text": title}
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_EPOCH = dt.date(1970, 1, 1)
+DAY = 86400
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: int) -> str:
+    date = _EPOCH + dt.timedelta(days=day)
+    return f"{date.day:02d} {_MONTHS[date.month - 1]} {date.year}"
+
+
 def _date(timestamp: int) -> dict[str, str]:
-    moment = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
-    return {"uts": str(timestamp), "#text": moment.strftime("%d %b %Y, %H:%M")}
+    """``{"uts", "#text"}``, the text as Last.fm writes it (``strftime("%d %b %Y, %H:%M")``
+    in UTC, English months): the day's part made once per day, as a page's listens share
+    their days and each ``strftime`` would cost as much as the rest of the entry."""
+    seconds = timestamp % DAY
+    text = f"{_day_text(timestamp // DAY)}, {seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+    return {"uts": str(timestamp), "#text": text}
+
+
+@lru_cache(maxsize=65536)
+def _track_url(track: Track) -> str:
+    """``track.page_url``, quoted once per track rather than once per listen."""
+    return track.page_url
 
 
 _NOW_PLAYING_ATTR = {"nowplaying": "true"}
@@ -69,7 +90,7 @@ def track_entry(timestamp: int | None, track: Track, *, extended: bool) -> dict[
                 "artist": _artist_extended(track.artist),
                 "mbid": track.mbid,
                 "image": image,
-                "url": track.page_url,
+                "url": _track_url(track),
                 "streamable": "0",
                 "album": album,
                 "name": track.title,
@@ -82,7 +103,7 @@ def track_entry(timestamp: int | None, track: Track, *, extended: bool) -> dict[
             "image": image,
             "date": _date(timestamp),
             "streamable": "0",
-            "url": track.page_url,
+            "url": _track_url(track),
             "name": track.title,
             "album": album,
         }
@@ -96,9 +117,9 @@ def track_entry(timestamp: int | None, track: Track, *, extended: bool) -> dict[
     }
     if timestamp is None:
         entry["@attr"] = _NOW_PLAYING_ATTR
-        entry["url"] = track.page_url
+        entry["url"] = _track_url(track)
     else:
-        entry["url"] = track.page_url
+        entry["url"] = _track_url(track)
         entry["date"] = _date(timestamp)
     return entry
 

@@ -25,8 +25,8 @@ Source = Literal["import", "tracker"]
 # Each statement takes a whole page as ONE JSON array of rows (``json_each``), not one
 # execution per row (executemany): Python's sqlite3 releases the GIL around every step, and
 # each time it must win it back from the busy event loop; per row, that convoy made an
-# import several times slower than the same writes on an idle thread. One step per table
-# hands the GIL over a handful of times per page.
+# import several times slower than the same writes on an idle thread. The page trigger
+# below runs them all from one statement.
 INSERT_ARTIST = """
 INSERT INTO artists (name, name_key, mbid, url)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true
@@ -92,24 +92,68 @@ WHERE timestamp = ? AND track_id = (
 """
 
 # The page's new listens (ids above the largest before the page) added to the running
-# totals, one statement per table (see migrations.SCHEMA_V2). NOT INDEXED keeps SQLite on the
-# rowid range: left to itself it reads the date or album index whole to skip the GROUP BY's
-# sort, a cost that grows with the history (quadratic over an import).
-_NEW_LISTENS = "FROM listening_history NOT INDEXED WHERE id > ?"
-ROLLUP_STATEMENTS = (
-    f"""INSERT INTO day_totals (day, n)
-    SELECT date, COUNT(*) {_NEW_LISTENS} GROUP BY date
+# totals, one statement per table (see migrations.SCHEMA_V2). The "+" keeps SQLite on the
+# rowid range of the new rows: left to itself it reads the date or album index whole to skip
+# the GROUP BY's sort, a cost that grows with the history (quadratic over an import).
+# (``NOT INDEXED`` would say the same, but SQLite refuses it inside a trigger.)
+_ROLLUPS = (
+    """INSERT INTO day_totals (day, n)
+    SELECT date, COUNT(*) FROM listening_history WHERE id > {before} GROUP BY +date
     ON CONFLICT (day) DO UPDATE SET n = n + excluded.n""",
-    f"""INSERT INTO artist_totals (artist_id, n)
-    SELECT artist_id, COUNT(*) {_NEW_LISTENS} GROUP BY artist_id
+    """INSERT INTO artist_totals (artist_id, n)
+    SELECT artist_id, COUNT(*) FROM listening_history WHERE id > {before} GROUP BY +artist_id
     ON CONFLICT (artist_id) DO UPDATE SET n = n + excluded.n""",
-    f"""INSERT INTO album_totals (album_id, n)
-    SELECT album_id, COUNT(*) {_NEW_LISTENS} AND album_id IS NOT NULL GROUP BY album_id
+    """INSERT INTO album_totals (album_id, n)
+    SELECT album_id, COUNT(*) FROM listening_history
+    WHERE id > {before} AND +album_id IS NOT NULL GROUP BY +album_id
     ON CONFLICT (album_id) DO UPDATE SET n = n + excluded.n""",
-    f"""INSERT INTO track_totals (track_id, n)
-    SELECT track_id, COUNT(*) {_NEW_LISTENS} GROUP BY track_id
+    """INSERT INTO track_totals (track_id, n)
+    SELECT track_id, COUNT(*) FROM listening_history WHERE id > {before} GROUP BY +track_id
     ON CONFLICT (track_id) DO UPDATE SET n = n + excluded.n""",
 )
+ROLLUP_STATEMENTS = tuple(sql.format(before="?") for sql in _ROLLUPS)
+
+# A page as ONE statement: its four JSON arrays inserted as a row of a temporary table, whose
+# trigger runs the inserts and the running totals, and records what they did. Python's
+# sqlite3 releases the GIL around every statement and must win it back from the event loop
+# (busy parsing the next pages) after each: a dozen hand-overs a page cost the import's
+# writer a third of its time; one is cheap. (Per connection; made by the first page written.)
+PAGE_INBOX = "mq_page_inbox"
+PAGE_RESULT = "mq_page_result"
+_PAGE_WRITER = (  # run one by one: executescript would commit the page's open transaction
+    f"CREATE TEMP TABLE {PAGE_INBOX} (artists TEXT, albums TEXT, tracks TEXT, listens TEXT)",
+    f"CREATE TEMP TABLE {PAGE_RESULT} (before INTEGER, new_albums INTEGER, imported INTEGER)",
+    f"INSERT INTO {PAGE_RESULT} VALUES (0, 0, 0)",
+    f"""CREATE TEMP TRIGGER {PAGE_INBOX}_write AFTER INSERT ON {PAGE_INBOX} BEGIN
+    {INSERT_ARTIST.replace("json_each(?)", "json_each(NEW.artists)").strip()};
+    {INSERT_ALBUM.replace("json_each(?)", "json_each(NEW.albums)").strip()};
+    UPDATE {PAGE_RESULT} SET new_albums = changes();
+    {INSERT_TRACK.replace("json_each(?)", "json_each(NEW.tracks)").strip()};
+    UPDATE {PAGE_RESULT} SET before = (SELECT COALESCE(MAX(id), 0) FROM listening_history);
+    {INSERT_LISTEN.replace("json_each(?)", "json_each(NEW.listens)").strip()};
+    UPDATE {PAGE_RESULT} SET imported = changes();
+    {";".join(sql.format(before=f"(SELECT before FROM {PAGE_RESULT})") for sql in _ROLLUPS)};
+    DELETE FROM {PAGE_INBOX};
+END""",
+)
+_WRITE_PAGE = f"INSERT INTO temp.{PAGE_INBOX} VALUES (?, ?, ?, ?)"
+_PAGE_WRITTEN = f"SELECT before, new_albums, imported FROM temp.{PAGE_RESULT}"
+
+
+def _write_json_page(conn: sqlite3.Connection, rows: tuple[str, ...]) -> tuple[int, int, int]:
+    """``(largest id before the page, albums made or completed, listens stored)``."""
+    try:
+        conn.execute(_WRITE_PAGE, rows)
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc) or PAGE_INBOX not in str(exc):
+            raise
+        # The connection's first page (or the first since a rollback undid the table).
+        for statement in _PAGE_WRITER:
+            conn.execute(statement)
+        conn.execute(_WRITE_PAGE, rows)
+    before, new_albums, imported = conn.execute(_PAGE_WRITTEN).fetchone()
+    return int(before), int(new_albums), int(imported)
+
 
 # A track is one row per (artist, title), but Last.fm may give one title several MBIDs (one
 # per release): the listen keeps the MBID it was scrobbled with, empty ones included.
@@ -173,13 +217,10 @@ _NUL_IN_JSON = "\\u0000"
 
 @dataclass(frozen=True, slots=True)
 class JsonStep:
-    """One insert with the page's rows as one JSON array: one step of SQLite per table."""
+    """One insert's rows as one JSON array (run by the page trigger, ``PAGE_INBOX``)."""
 
     sql: str
     rows: str
-
-    def run(self, conn: sqlite3.Connection) -> int:
-        return max(conn.execute(self.sql, (self.rows,)).rowcount, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,16 +309,21 @@ class PreparedPage:
         """Run the statements inside the open transaction (blocking: the writer's thread)."""
         if not self.size:
             return StoreResult(0, 0, 0, 0, [])
-        artists, albums, tracks, listen = self.steps
-        artists.run(conn)
-        new_albums = albums.run(conn)
-        tracks.run(conn)
-        row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history").fetchone()
-        before = int(row[0]) if row else 0
-        imported = listen.run(conn)
-        if imported:
-            for statement in ROLLUP_STATEMENTS:
-                conn.execute(statement, (before,))
+        json_rows = tuple(step.rows for step in self.steps if isinstance(step, JsonStep))
+        if len(json_rows) == len(self.steps):
+            before, new_albums, imported = _write_json_page(conn, json_rows)
+        else:  # a page holding a NUL character: its rows go through PAGE_ROWS_TABLE
+            tables = [step for step in self.steps if isinstance(step, TableStep)]
+            artists, albums, tracks, listen = tables
+            artists.run(conn)
+            new_albums = albums.run(conn)
+            tracks.run(conn)
+            row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history").fetchone()
+            before = int(row[0]) if row else 0
+            imported = listen.run(conn)
+            if imported:
+                for statement in ROLLUP_STATEMENTS:
+                    conn.execute(statement, (before,))
         existing = self.size - imported
         refreshed = 0
         if self.refresh is not None and existing:
