@@ -116,8 +116,8 @@ ROLLUP_STATEMENTS = tuple(sql.format(before="?") for sql in _ROLLUPS)
 # A page as ONE statement: its four JSON arrays inserted as a row of a temporary table, whose
 # trigger runs the inserts and the running totals, and records what they did. Python's
 # sqlite3 releases the GIL around every statement and must win it back from the event loop
-# (busy parsing the next pages) after each: a dozen hand-overs a page cost the import's
-# writer a third of its time; one is cheap. (Per connection; made by the first page written.)
+# (busy parsing the next pages) after each: with a statement per table, that waiting took
+# about a fifth of the import writer's time. (Per connection; made by the first page written.)
 PAGE_INBOX = "mq_page_inbox"
 PAGE_RESULT = "mq_page_result"
 _PAGE_WRITER = (  # run one by one: executescript would commit the page's open transaction
