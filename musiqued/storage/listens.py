@@ -198,7 +198,7 @@ class PageRows:
     def steps(self) -> list[Step]:
         """The four inserts as steps for ``PreparedPage``: JSON parameters, or (a page whose
         text holds a NUL character) rows bound one by one."""
-        json_steps = [JsonStep(sql, params[0]) for sql, params in self.statements()]
+        json_steps = [JsonStep(orjson.dumps(rows).decode()) for _, rows in self._by_statement()]
         if not any(_NUL_IN_JSON in step.rows for step in json_steps):
             return list(json_steps)
         return [TableStep(_from_table(sql), rows) for sql, rows in self._by_statement()]
@@ -219,7 +219,6 @@ _NUL_IN_JSON = "\\u0000"
 class JsonStep:
     """One insert's rows as one JSON array (run by the page trigger, ``PAGE_INBOX``)."""
 
-    sql: str
     rows: str
 
 

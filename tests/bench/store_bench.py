@@ -1,5 +1,5 @@
 """Store benchmark: writing 200-row pages with one aiosqlite await per row versus the
-daemon's page write (one statement per table, one hop to the writer thread). Prints its
+daemon's page write (one statement per page, one hop to the writer thread). Prints its
 figures; not a test.
 
     .venv/bin/python tests/bench/store_bench.py [--pages 20]
