@@ -304,3 +304,20 @@ def test_a_hung_lastfm_is_reported_in_bounded_time(
     assert "-32004" in result.stderr
     assert elapsed < AUTH_DEADLINE_S + 10
     assert daemon.call("daemon.status")["pid"] > 0
+
+
+def test_lastfm_client_is_loaded_after_start_only_when_configured(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """With Last.fm set, aiohttp is loaded once the daemon is up, before any request (the
+    first import after a start does not wait for it); without, it never is."""
+    names = {"names": ["aiohttp"]}
+    bare = start_daemon(hooks=True)
+    bare.call("daemon.status")
+    assert bare.call("test.modules", names) == {"loaded": []}
+    bare.stop()
+
+    requests_before = lastfm_sim.stats().get("requests", 0)
+    daemon = start_daemon(hooks=True, **lastfm_sim.sections())
+    daemon.wait_until(lambda: daemon.call("test.modules", names) == {"loaded": ["aiohttp"]})
+    assert lastfm_sim.stats().get("requests", 0) == requests_before

@@ -124,9 +124,10 @@ main = command()
 
 
 # The writer's thread gives the GIL up for every SQLite call and must win it back from the
-# event loop, which may hold it for the whole default interval (5 ms) while it parses a page:
-# a tenth of that made a full-speed import ~10 % faster (tests/bench/import_bench.py).
-GIL_SWITCH_INTERVAL_S = 0.0005
+# event loop, which may hold it for the whole default interval (5 ms) while it parses a page.
+# At 50 µs the writer's thread waited half as long between hops as at 0.5 ms, and a
+# full-speed import ran ~7 % faster (tests/bench/import_bench.py, measured in this daemon).
+GIL_SWITCH_INTERVAL_S = 0.00005
 
 
 def _run(coro: object) -> int:

@@ -217,6 +217,8 @@ class Daemon:
                 await self._open_http()
         self.spawn("status", self._status_loop())
         self.notifier.ready(self.status_line())
+        if self.config.lastfm.configured:
+            self.spawn("lastfm warm-up", self.lastfm.warm())
         log.info(
             "musiqued ready",
             socket=str(self.socket_path),

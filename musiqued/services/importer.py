@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -41,9 +40,10 @@ from musiqued.services.window import WindowPager
 from musiqued.storage import jobs as store
 from musiqued.storage.db import Database
 from musiqued.storage.history import count_window
+from musiqued.storage.job_pages import write_job_page
 from musiqued.storage.jobs import PageProgress
 from musiqued.storage.listens import PreparedPage, StoreResult, newest_listen, prepare_page
-from musiqued.storage.writer import WriteChain
+from musiqued.storage.writer import OwnTransaction, WriteChain
 
 DEFAULT_LIMIT = 1000
 MAX_SWEEPS = 3
@@ -128,7 +128,7 @@ class _Visit:
 
 PageWritten = tuple[StoreResult, dict[str, Any]]
 """What a page's transaction did, and the job's row after it (the progress event)."""
-PageWrite = Callable[[sqlite3.Connection], PageWritten]
+PageWrite = OwnTransaction[PageWritten]
 
 
 def _page_transaction(
@@ -136,26 +136,17 @@ def _page_transaction(
 ) -> PageWrite:
     """One page and its checkpoint, to run on the writer's thread (values only, no live
     state)."""
-
-    def transaction(conn: sqlite3.Connection) -> PageWritten:
-        result = ready.prepared.write(conn)
-        row = store.write_page_progress(
-            conn,
-            job_id,
-            PageProgress(
-                checkpoint=checkpoint,
-                imported=result.imported + (result.refreshed if visit.first else 0),
-                skipped=result.skipped if visit.first else 0,
-                errors=visit.errors,
-                reasons=visit.reasons,
-                replaces=visit.replaces,
-                active_s=active_s,
-                pages=1 if visit.new_page else 0,
-            ),
-        )
-        return result, row
-
-    return transaction
+    progress = PageProgress(
+        checkpoint=checkpoint,
+        errors=visit.errors,
+        reasons=visit.reasons,
+        replaces=visit.replaces,
+        active_s=active_s,
+        pages=1 if visit.new_page else 0,
+    )
+    return OwnTransaction(
+        lambda conn: write_job_page(conn, job_id, ready.prepared, progress, first_visit=visit.first)
+    )
 
 
 class Importer:
@@ -512,10 +503,10 @@ class Importer:
 
         Recorded now, not after the commit, because the next batch's checkpoints build on
         this one (they are made while it is written). If a hop fails, the job goes back to
-        the checkpoint last committed. The transactions (BEGIN, one statement per table,
-        the job's counters returning the row the progress event shows, COMMIT) run in ONE
-        hop on the writer's thread, in order, stopping at the first that fails: so page N's
-        checkpoint may name the pages of the batch before it. New albums are tagged and
+        the checkpoint last committed. The transactions (each page and its job's counters
+        in one statement, ``write_job_page``, then the row the progress event shows) run in
+        ONE hop on the writer's thread, in order, stopping at the first that fails: so page
+        N's checkpoint may name the pages of the batch before it. New albums are tagged and
         counted by the ``albums_enqueue`` trigger as they are made.
         """
         active_s = job.active_s()

@@ -31,7 +31,7 @@ from musiqued.errors import SchemaTooNewError, StoreError
 from musiqued.storage.dbfile import Found, prepare
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
 from musiqued.storage.scan import read_batches
-from musiqued.storage.writer import WriteChain, Writer
+from musiqued.storage.writer import Unit, WriteChain, Writer
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -177,7 +177,7 @@ class Database:
 
     async def write_each(
         self,
-        works: Sequence[Callable[[sqlite3.Connection], T]],
+        works: Sequence[Unit[T]],
         chain: WriteChain | None = None,
     ) -> list[T]:
         """Each of ``works`` as its OWN transaction, in order, in one hop (``Writer``); in

@@ -1,8 +1,9 @@
 """The ``jobs`` table: import and verify jobs, their counters and their checkpoints.
 
 A job's progress (counters and checkpoint) is written by ``write_page_progress`` inside the
-caller's transaction, the same one that stores the rows the page covers, so a crash can never
-leave a checkpoint that claims rows which are not there, nor rows the checkpoint forgets.
+caller's transaction, the same one that stores the rows the page covers (an import page: in
+the same statement, ``job_pages``), so a crash can never leave a checkpoint that claims rows
+which are not there, nor rows the checkpoint forgets.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 from musiqued.errors import NotFoundError
 from musiqued.models import iso_utc
@@ -170,23 +173,63 @@ JOB_COLUMNS = (
 """The ``jobs`` columns in table order: what ``write_page_progress`` returns, as ``job_dict``
 reads."""
 
-_RECORD_PAGE = f"""
+PROGRESS_VALUES = (
+    "checkpoint",
+    "pages",
+    "imported",
+    "skipped",
+    "errors",
+    "reasons",
+    "max_reasons",
+    "replaces",
+    "active_s",
+    "job_id",
+)
+"""The values ``record_page_statement`` takes (``PageProgress``'s, and the job's id)."""
+
+
+def record_page_statement(value: Mapping[str, str]) -> str:
+    """The UPDATE adding one page's progress to its job, each of ``PROGRESS_VALUES`` given as
+    an SQL expression (``:name`` parameters here; a trigger's ``NEW`` columns elsewhere)."""
+    return f"""
 UPDATE jobs SET
-    checkpoint = :checkpoint,
-    pages_done = pages_done + :pages,
-    tracks_imported = tracks_imported + :imported,
-    tracks_skipped = tracks_skipped + :skipped,
-    tracks_errors = tracks_errors + :errors,
-    error_reasons = CASE WHEN :reasons IS NULL AND :replaces IS NULL THEN error_reasons ELSE (
+    checkpoint = {value["checkpoint"]},
+    pages_done = pages_done + {value["pages"]},
+    tracks_imported = tracks_imported + {value["imported"]},
+    tracks_skipped = tracks_skipped + {value["skipped"]},
+    tracks_errors = tracks_errors + {value["errors"]},
+    error_reasons = CASE WHEN {value["reasons"]} IS NULL AND {value["replaces"]} IS NULL
+        THEN error_reasons ELSE (
         SELECT json_group_array(value) FROM (
             SELECT value FROM json_each(jobs.error_reasons)
-            WHERE :replaces IS NULL OR substr(value, 1, length(:replaces)) != :replaces
-            UNION ALL SELECT value FROM json_each(COALESCE(:reasons, '[]'))
-            LIMIT :max_reasons)) END,
-    active_s = :active_s
-WHERE id = :job_id
-RETURNING {", ".join(JOB_COLUMNS)}
-"""
+            WHERE {value["replaces"]} IS NULL
+                OR substr(value, 1, length({value["replaces"]})) != {value["replaces"]}
+            UNION ALL SELECT value FROM json_each(COALESCE({value["reasons"]}, '[]'))
+            LIMIT {value["max_reasons"]})) END,
+    active_s = {value["active_s"]}
+WHERE id = {value["job_id"]}"""
+
+
+_RECORD_PAGE = (
+    record_page_statement({name: f":{name}" for name in PROGRESS_VALUES})
+    + f"\nRETURNING {', '.join(JOB_COLUMNS)}"
+)
+
+
+def progress_values(job_id: int, progress: PageProgress) -> dict[str, Any]:
+    """``PROGRESS_VALUES`` for one page of a job, as statement parameters."""
+    return {
+        "checkpoint": json.dumps(progress.checkpoint, separators=(",", ":")),
+        "pages": progress.pages,
+        "imported": progress.imported,
+        "skipped": progress.skipped,
+        "errors": progress.errors,
+        "reasons": json.dumps(list(progress.reasons)) if progress.reasons else None,
+        "max_reasons": MAX_ERROR_REASONS,
+        "replaces": progress.replaces,
+        "active_s": progress.active_s,
+        "job_id": job_id,
+    }
 
 
 def write_page_progress(
@@ -198,21 +241,7 @@ def write_page_progress(
     albums are counted by the ``albums_enqueue`` trigger as the page's albums are made.
     """
     # fetchall: a RETURNING statement left unfinished would hold up the COMMIT.
-    rows = conn.execute(
-        _RECORD_PAGE,
-        {
-            "checkpoint": json.dumps(progress.checkpoint, separators=(",", ":")),
-            "pages": progress.pages,
-            "imported": progress.imported,
-            "skipped": progress.skipped,
-            "errors": progress.errors,
-            "reasons": json.dumps(list(progress.reasons)) if progress.reasons else None,
-            "max_reasons": MAX_ERROR_REASONS,
-            "replaces": progress.replaces,
-            "active_s": progress.active_s,
-            "job_id": job_id,
-        },
-    ).fetchall()
+    rows = conn.execute(_RECORD_PAGE, progress_values(job_id, progress)).fetchall()
     if not rows:
         raise NotFoundError(f"no job {job_id}")
     return dict(zip(JOB_COLUMNS, rows[0], strict=True))
@@ -259,6 +288,16 @@ def _missing(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
     return {"count": count, "where": where}
 
 
+def _loads(text: str) -> Any:
+    # orjson: daemon.status shows every active job, and clients poll it many times a second
+    # during an import; json.loads was a tenth of such a call. (The standard library reads
+    # what orjson refuses, such as NaN.)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def job_dict(
     row: sqlite3.Row | Mapping[str, Any], *, albums_enriched: int | None = None
 ) -> dict[str, Any]:
@@ -266,7 +305,7 @@ def job_dict(
     processed = row["tracks_imported"] + row["tracks_skipped"] + row["tracks_errors"]
     active_s = float(row["active_s"] or 0.0)
     rate = round(processed / active_s, 1) if active_s > 0 else 0.0
-    checkpoint = json.loads(row["checkpoint"] or "{}")
+    checkpoint = _loads(row["checkpoint"] or "{}")
     expected = checkpoint.get("expected")
     eta: float | None = None
     if row["state"] == "done":
@@ -277,7 +316,7 @@ def job_dict(
         "job_id": row["id"],
         "kind": row["kind"],
         "state": row["state"],
-        "params": json.loads(row["params"] or "{}"),
+        "params": _loads(row["params"] or "{}"),
         "created_at": row["created_at"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
@@ -294,8 +333,8 @@ def job_dict(
         "missing": _missing(checkpoint),
         "upstream_trouble": None,
         "error": row["error"],
-        "error_reasons": json.loads(row["error_reasons"] or "[]"),
-        "result": json.loads(row["result"] or "{}"),
+        "error_reasons": _loads(row["error_reasons"] or "[]"),
+        "result": _loads(row["result"] or "{}"),
         "window": {"from": row["window_from"], "to": row["window_to"]},
         "expected": expected,
         "active_s": round(active_s, 3),

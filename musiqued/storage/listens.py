@@ -121,10 +121,11 @@ ROLLUP_STATEMENTS = tuple(sql.format(before="?") for sql in _ROLLUPS)
 PAGE_INBOX = "mq_page_inbox"
 PAGE_RESULT = "mq_page_result"
 _PAGE_WRITER = (  # run one by one: executescript would commit the page's open transaction
-    f"CREATE TEMP TABLE {PAGE_INBOX} (artists TEXT, albums TEXT, tracks TEXT, listens TEXT)",
-    f"CREATE TEMP TABLE {PAGE_RESULT} (before INTEGER, new_albums INTEGER, imported INTEGER)",
-    f"INSERT INTO {PAGE_RESULT} VALUES (0, 0, 0)",
-    f"""CREATE TEMP TRIGGER {PAGE_INBOX}_write AFTER INSERT ON {PAGE_INBOX} BEGIN
+    f"CREATE TEMP TABLE IF NOT EXISTS {PAGE_INBOX}"
+    " (artists TEXT, albums TEXT, tracks TEXT, listens TEXT)",
+    f"CREATE TEMP TABLE IF NOT EXISTS {PAGE_RESULT} (before INT, new_albums INT, imported INT)",
+    f"INSERT INTO {PAGE_RESULT} SELECT 0, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM {PAGE_RESULT})",
+    f"""CREATE TEMP TRIGGER IF NOT EXISTS {PAGE_INBOX}_write AFTER INSERT ON {PAGE_INBOX} BEGIN
     {INSERT_ARTIST.replace("json_each(?)", "json_each(NEW.artists)").strip()};
     {INSERT_ALBUM.replace("json_each(?)", "json_each(NEW.albums)").strip()};
     UPDATE {PAGE_RESULT} SET new_albums = changes();
@@ -140,16 +141,26 @@ _WRITE_PAGE = f"INSERT INTO temp.{PAGE_INBOX} VALUES (?, ?, ?, ?)"
 _PAGE_WRITTEN = f"SELECT before, new_albums, imported FROM temp.{PAGE_RESULT}"
 
 
+def create_page_writer(conn: sqlite3.Connection) -> None:
+    """Make the page statement's temporary table and trigger on ``conn``, if not there yet
+    (per connection; a rollback of the transaction that made them undoes them)."""
+    for statement in _PAGE_WRITER:
+        conn.execute(statement)
+
+
+def lacks_table(exc: sqlite3.OperationalError, *tables: str) -> bool:
+    """Did a statement fail because one of the (temporary) ``tables`` is not there?"""
+    return "no such table" in str(exc) and any(table in str(exc) for table in tables)
+
+
 def _write_json_page(conn: sqlite3.Connection, rows: tuple[str, ...]) -> tuple[int, int, int]:
     """``(largest id before the page, albums made or completed, listens stored)``."""
     try:
         conn.execute(_WRITE_PAGE, rows)
     except sqlite3.OperationalError as exc:
-        if "no such table" not in str(exc) or PAGE_INBOX not in str(exc):
+        if not lacks_table(exc, PAGE_INBOX):
             raise
-        # The connection's first page (or the first since a rollback undid the table).
-        for statement in _PAGE_WRITER:
-            conn.execute(statement)
+        create_page_writer(conn)  # the connection's first page, or the first since a rollback
         conn.execute(_WRITE_PAGE, rows)
     before, new_albums, imported = conn.execute(_PAGE_WRITTEN).fetchone()
     return int(before), int(new_albums), int(imported)
@@ -304,12 +315,19 @@ class PreparedPage:
     refresh: list[tuple[Any, ...]] | None
     """``skip_existing=False``: the album, loved flag and MBID to set on listens stored before."""
 
+    @property
+    def json_rows(self) -> tuple[str, ...] | None:
+        """The page statement's four JSON arrays; None for a page that holds a NUL character
+        (its rows go through ``PAGE_ROWS_TABLE``)."""
+        rows = tuple(step.rows for step in self.steps if isinstance(step, JsonStep))
+        return rows if len(rows) == len(self.steps) else None
+
     def write(self, conn: sqlite3.Connection, *, want_new: bool = False) -> StoreResult:
         """Run the statements inside the open transaction (blocking: the writer's thread)."""
         if not self.size:
             return StoreResult(0, 0, 0, 0, [])
-        json_rows = tuple(step.rows for step in self.steps if isinstance(step, JsonStep))
-        if len(json_rows) == len(self.steps):
+        json_rows = self.json_rows
+        if json_rows is not None:
             before, new_albums, imported = _write_json_page(conn, json_rows)
         else:  # a page holding a NUL character: its rows go through PAGE_ROWS_TABLE
             tables = [step for step in self.steps if isinstance(step, TableStep)]

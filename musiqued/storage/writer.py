@@ -20,8 +20,9 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 from musiqued.errors import DatabaseGoneError, StorageFullError, StoreError
 
@@ -50,6 +51,37 @@ def in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection]
             conn.execute("ROLLBACK")
         raise
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class OwnTransaction(Generic[T]):
+    """A unit of ``Writer.transactions`` that is its own transaction (one statement, which
+    SQLite commits by itself, or its own BEGIN … COMMIT): run as it is.
+
+    Why: the writer's thread gives the GIL up for every statement and waits to win it back
+    from the busy event loop; a BEGIN and a COMMIT around a one-statement page are two more
+    of those waits.
+    """
+
+    work: Callable[[sqlite3.Connection], T]
+
+    def __call__(self, conn: sqlite3.Connection) -> T:
+        try:
+            result = self.work(conn)
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+            raise StoreError("a write that should commit by itself left its transaction open")
+        return result
+
+
+Unit: TypeAlias = Callable[[sqlite3.Connection], T] | OwnTransaction[T]
+"""What ``Writer.transactions`` runs: a function it wraps in BEGIN IMMEDIATE … COMMIT, or an
+``OwnTransaction``."""
 
 
 class WriteChain:
@@ -124,11 +156,11 @@ class Writer:
 
     async def transactions(
         self,
-        works: Sequence[Callable[[sqlite3.Connection], T]],
+        works: Sequence[Unit[T]],
         after: Callable[[sqlite3.Connection], None] | None = None,
         chain: WriteChain | None = None,
     ) -> list[T]:
-        """Each of ``works`` as its OWN transaction, one after another, all in one hop.
+        """Each of ``works`` as its OWN transaction (``Unit``), one after another, all in one hop.
 
         The first that raises is rolled back and its exception propagates; those before it
         stay committed, those after it never run. So a unit may count on every earlier one
@@ -138,7 +170,10 @@ class Writer:
         """
 
         def run_all(conn: sqlite3.Connection) -> list[T]:
-            results = [in_transaction(conn, work) for work in works]
+            results = [
+                work(conn) if isinstance(work, OwnTransaction) else in_transaction(conn, work)
+                for work in works
+            ]
             if after is not None:
                 after(conn)
             return results
