@@ -9,6 +9,7 @@ the GIL, which the event loop holds while it parses the next pages.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from typing import Any
 
@@ -132,14 +133,9 @@ def _statements(
     first_visit: bool,
 ) -> tuple[StoreResult, dict[str, Any]]:
     result = page.write(conn)
-    counted = PageProgress(
-        checkpoint=progress.checkpoint,
+    counted = dataclasses.replace(
+        progress,
         imported=progress.imported + result.imported + (result.refreshed if first_visit else 0),
         skipped=progress.skipped + (result.skipped if first_visit else 0),
-        errors=progress.errors,
-        reasons=progress.reasons,
-        active_s=progress.active_s,
-        pages=progress.pages,
-        replaces=progress.replaces,
     )
     return result, write_page_progress(conn, job_id, counted)
