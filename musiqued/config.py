@@ -145,7 +145,7 @@ class AiConfig(_Section):
 def parse_listen(listen: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:8000`` for IPv6; an empty host means every interface)."""
     host, sep, port = listen.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdecimal() or not 0 < int(port) < 65536:
         raise ValueError(f"{listen!r} is not host:port, e.g. '127.0.0.1:8000'")
     return host.removeprefix("[").removesuffix("]"), int(port)
 

@@ -44,9 +44,9 @@ def parse_moment(text: str, now: float) -> int:
 
 def _seconds(text: str, now: float) -> int:
     value = text.strip()
-    if value.startswith("@") and value[1:].isdigit():
+    if value.startswith("@") and value[1:].isdecimal():
         return int(value[1:])
-    if value.isdigit() and len(value) != _BASIC_DATE_DIGITS:
+    if value.isdecimal() and len(value) != _BASIC_DATE_DIGITS:
         return int(value)
     age = _AGE.match(value)
     if age is not None:

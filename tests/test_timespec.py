@@ -47,6 +47,9 @@ def test_forms_that_are_moments(text: str, expected: int) -> None:
         ("", "'' is not a moment"),
         ("3mo", "'3mo': unknown unit 'mo'; units are s, m (minutes), h, d, w, y (365 days)"),
         ("\x1b[2J", "'\\x1b[2J' is not a moment"),
+        # A digit to str.isdigit, not to int(): it once ended in a bare ValueError.
+        ("@\u00b2", "'@²' is not a moment"),
+        ("\u00b2", "'²' is not a moment"),
         (
             "@99999999999999999999",
             "'@99999999999999999999' is out of range (at most 9007199254740992 seconds)",

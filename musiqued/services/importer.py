@@ -372,8 +372,11 @@ class Importer:
         while not pages.empty():
             page = pages.get_nowait()
             answer = await self._fetch(job, page, plan.per_page, expect=plan.expected_size(page))
-            # Prepared here, while the writer commits earlier pages: the writer's own turn
-            # per page is then only the checkpoint and the transaction.
+            # Prepared here, while the writer commits earlier pages (the writer's own turn per
+            # page is then only the checkpoint and the transaction), and in a turn of the
+            # loop of its own: RPC clients are answered between reading a page and
+            # preparing it, not after both, and after the other fetchers' pages.
+            await asyncio.sleep(0)
             await fetched.put(self._prepare(job, plan, page, answer))
 
     async def _writer(

@@ -394,7 +394,7 @@ class LastfmSim:
             return "rate_limited"
         params = params or {}
         raw_page = params.get("page", "1")
-        page = int(raw_page) if raw_page.isdigit() else None
+        page = int(raw_page) if raw_page.isdecimal() else None
         kind = self.faults.draw(params.get("method", "").lower(), page)
         if kind is not None:
             with self.lock:

@@ -40,7 +40,7 @@ class Cursor:
     def decode(cls, text: str) -> Cursor:
         """Raises ``ValueError`` for anything ``encode`` cannot have produced."""
         timestamp, sep, listen_id = text.partition(".")
-        if not sep or not timestamp.lstrip("-").isdigit() or not listen_id.isdigit():
+        if not sep or not timestamp.lstrip("-").isdecimal() or not listen_id.isdecimal():
             raise ValueError(f"{text!r} is not a cursor returned by history.list")
         cursor = cls(int(timestamp), int(listen_id))
         if abs(cursor.timestamp) >= NO_END or cursor.listen_id >= 2**63:

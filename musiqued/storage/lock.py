@@ -86,7 +86,7 @@ def _holder(fd: int) -> int | None:
     deadline = time.monotonic() + _PID_WAIT_S
     while True:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-        if text.isdigit():
+        if text.isdecimal():
             return int(text)
         if time.monotonic() >= deadline:
             return None

@@ -193,7 +193,7 @@ def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
         raw_code = data["error"]
         if isinstance(raw_code, bool) or not isinstance(raw_code, int | str):
             raw_code = ""
-        code = int(raw_code) if str(raw_code).isdigit() else 0
+        code = int(raw_code) if str(raw_code).isdecimal() else 0
         message = str(data.get("message") or "")[:500]
         if not code:
             raise TransientUpstreamError(
@@ -277,7 +277,7 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | _Refus
             unstorable=title is not None,
         )
     uts = date.get("uts") if isinstance(date, dict) else None
-    if not isinstance(uts, str) or not uts.removeprefix("-").isdigit():
+    if not isinstance(uts, str) or not uts.removeprefix("-").isdecimal():
         return _Refused(f"{where}: date without Unix seconds ({_shown(date)})")
     timestamp = int(uts)
     if not 0 < timestamp <= now + FUTURE_SLACK_S:
@@ -303,7 +303,7 @@ def _count(attr: dict[str, Any], key: str, default: int) -> int:
     value = attr.get(key)
     if value is None or value == "":
         return default
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isdecimal():
         return int(value)
     raise TransientUpstreamError(
         f"Last.fm sent a page whose @attr.{key} is not a number ({_shown(value)})",
@@ -430,10 +430,11 @@ class LastfmClient:
         self._opened = True
 
     async def warm(self) -> None:
-        """Load aiohttp in a thread (once the daemon is up): the first request after a start
-        (``musiquectl import`` right after ``systemctl start``) then does not wait ~0.1 s
-        for its imports on the event loop."""
+        """Load aiohttp and msgspec (``plain_page``) in a thread, once the daemon is up: the
+        first request after a start (``musiquectl import`` right after ``systemctl start``)
+        then does not wait ~0.1 s for its imports on the event loop."""
         await asyncio.to_thread(importlib.import_module, "aiohttp")
+        await asyncio.to_thread(importlib.import_module, "musiqued.upstream.plain_page")
 
     async def close(self) -> None:
         self._opened = False
@@ -480,9 +481,26 @@ class LastfmClient:
             params["from"] = str(from_ts)
         if to_ts is not None:
             params["to"] = str(to_ts)
+        from musiqued.upstream.plain_page import read_plain_page  # loaded by warm()
+
+        username = self.config.username
+
+        def read(status: int, body: bytes) -> RecentTracksPage | dict[str, Any]:
+            # A plain page is read straight into scrobbles; any other answer the general
+            # way, which says what is wrong with it (plain_page's docstring).
+            plain = None
+            if status == 200:
+                plain = read_plain_page(body, time.time() + FUTURE_SLACK_S)
+            return plain if plain is not None else classify(status, body, username)
+
         try:
-            data = await self._call(
-                "user.getRecentTracks", params, priority, signed=self.signed, on_retry=on_retry
+            answer = await self._request(
+                "user.getRecentTracks",
+                params,
+                priority,
+                signed=self.signed,
+                on_retry=on_retry,
+                read=read,
             )
         except FatalUpstreamError as exc:
             if (
@@ -502,7 +520,7 @@ class LastfmClient:
                 priority=priority,
                 on_retry=on_retry,
             )
-        result = parse_recent_tracks(data)
+        result = answer if isinstance(answer, RecentTracksPage) else parse_recent_tracks(answer)
         if 0 < result.per_page < wanted and wanted == self._page_size:
             self._page_size = max(result.per_page, 1)
         return result
@@ -544,6 +562,28 @@ class LastfmClient:
         signed: bool = False,
         on_retry: RetryListener = _nothing,
     ) -> dict[str, Any]:
+        username = self.config.username
+        return await self._request(
+            method,
+            params,
+            priority,
+            signed=signed,
+            on_retry=on_retry,
+            read=lambda status, body: classify(status, body, username),
+        )
+
+    async def _request(
+        self,
+        method: str,
+        params: dict[str, str],
+        priority: Priority,
+        *,
+        signed: bool,
+        on_retry: RetryListener,
+        read: Callable[[int, bytes], T],
+    ) -> T:
+        """``method`` until it succeeds or fails for good (``RetryPolicy``); ``read`` turns
+        an answer's status and body into the result, raising its error if it is one."""
         query = {"method": method, **params, "api_key": self.config.api_key.get_secret_value()}
         if signed:
             if self._session_key:
@@ -556,10 +596,12 @@ class LastfmClient:
             on_retry(retry)
 
         return await self.retry.run(
-            lambda: self._attempt(query, priority), self.governor, on_retry=retrying
+            lambda: self._attempt(query, priority, read), self.governor, on_retry=retrying
         )
 
-    async def _attempt(self, query: dict[str, str], priority: Priority) -> dict[str, Any]:
+    async def _attempt(
+        self, query: dict[str, str], priority: Priority, read: Callable[[int, bytes], T]
+    ) -> T:
         session = self._http()
         import aiohttp  # loaded by _http(): a dictionary lookup from here on
 
@@ -584,7 +626,7 @@ class LastfmClient:
                 raise TransientUpstreamError(
                     f"cannot reach Last.fm: {connection_reason(exc)}", kind="connection"
                 ) from None
-        return classify(status, body, self.config.username)
+        return read(status, body)
 
 
 __all__ = [

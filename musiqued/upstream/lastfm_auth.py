@@ -125,7 +125,7 @@ def translate(error: pylast.PyLastError, username: str) -> UpstreamError:
         status, details = error.status, str(error.details)[:500]
         if isinstance(status, int):  # pylast's own words for an HTTP 5xx
             return TransientUpstreamError(f"Last.fm answered HTTP {status}", status=status)
-        code = int(status) if str(status).isdigit() else 0
+        code = int(status) if str(status).isdecimal() else 0
         if not code:
             return _malformed(f"an error without a code ({details!r})")
         return lastfm_error(code, details, status=None, username=username)

@@ -106,7 +106,7 @@ def largest_image(images: Any) -> str | None:
 
 def _year(release_date: Any) -> int | None:
     text = str(release_date or "")[:4]
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdecimal() else None
 
 
 def best_album(items: Sequence[Any], artist: str, title: str) -> SpotifyAlbum | None:
