@@ -119,6 +119,38 @@ async def test_a_job_runs_its_steps_to_done(database: Database, bus: EventBus) -
     assert steps.starts == [0]
 
 
+async def test_active_shows_each_committed_step_and_no_caller_changes(
+    database: Database, bus: EventBus
+) -> None:
+    """``active()`` (daemon.status's jobs) keeps the form it last showed a job's row in:
+    after each commit it shows the new row, live fields stay live, and what a caller does
+    to an answer is not in the next one."""
+    steps = Steps(database, total=3)
+    with subscribed(bus) as events:
+        async with running(database, bus, JobKind("import", steps.run, label="stepping")) as jobs:
+            job_id = await jobs.submit("import", {"n": 3})
+            await next_event(events, "job", job_id=job_id, event="state", state="running")
+            for step in (1, 2):
+                steps.allow(1)
+                await next_event(events, "job", job_id=job_id, pages_done=step)
+                first, again = await jobs.active(), await jobs.active()
+                assert first == again
+                assert (first[0]["pages_done"], first[0]["tracks_imported"]) == (step, step)
+                first[0]["pages_done"] = -1
+                first[0]["state"] = "scribbled"
+                shown = (await jobs.active())[0]
+                assert (shown["pages_done"], shown["state"]) == (step, "running")
+                jobs.set_trouble(job_id, "Last.fm answered 503; retrying")
+                assert (await jobs.active())[0]["upstream_trouble"] == (
+                    "Last.fm answered 503; retrying"
+                )
+                jobs.set_trouble(job_id, None)
+                assert (await jobs.active())[0]["upstream_trouble"] is None
+            steps.allow(1)
+            await ended(events, job_id)
+            assert await jobs.active() == []
+
+
 async def test_pause_then_resume_goes_on_from_the_checkpoint(
     database: Database, bus: EventBus
 ) -> None:

@@ -56,6 +56,9 @@ log = structlog.get_logger("musiqued.daemon")
 STOP_TIMEOUT_S = 8.0
 SLOW_STOP_S = 5.0
 """A stop still going on after this long logs what it waits for."""
+DATABASE_LOOK_S = 0.25
+"""How stale ``daemon.status`` may be about the database file being deleted or replaced
+(the status loop looks every second as well)."""
 
 
 def _report_slow_stop() -> None:
@@ -138,6 +141,7 @@ class Daemon:
         self._opened: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._database_error: str | None = None
+        self._database_checked = float("-inf")
 
         self.events = EventBus()
         database = config.daemon.database
@@ -334,7 +338,11 @@ class Daemon:
             await self._open_http()
 
     async def status(self) -> dict[str, Any]:
-        self._check_database()
+        # Looked at again when the last look is a little old, not on every call: clients
+        # poll this many times a second during an import, and each stat(2) hands the GIL
+        # to the writer's thread, which the event loop then waits to win back.
+        if time.monotonic() - self._database_checked >= DATABASE_LOOK_S:
+            self._check_database()
         governor = self.lastfm.governor
         return {
             "version": __version__,
@@ -382,6 +390,7 @@ class Daemon:
         (the writer refuses every write from then on)."""
         if self._database_error is not None:
             return
+        self._database_checked = time.monotonic()
         problem = self.db.check_file()
         if problem is None:
             return

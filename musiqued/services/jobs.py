@@ -87,6 +87,8 @@ SPACE_POLL_S = 2.0
 """How often a job paused for lack of space looks at the free space again."""
 SPACE_MARGIN = 1 << 20
 """Free bytes beyond what was free at the failure that count as "space is back"."""
+SHOWN_JOBS_KEPT = 64
+"""Jobs whose last shown form is kept (``JobRunner._shown``) before they are all dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,12 @@ class JobRunner:
         self._space_watch: asyncio.Task[None] | None = None
         self._trouble: dict[int, str] = {}
         """Running jobs → the upstream trouble they are retrying through."""
+        # The last row each job was shown from, and how: daemon.status shows the active jobs
+        # on every call, clients poll it many times a second, and the row changes only
+        # when a write commits (a row read from the cache is the same object till then).
+        self._shown: dict[
+            int, tuple[sqlite3.Row | Mapping[str, Any], int | None, dict[str, Any]]
+        ] = {}
 
     def register(self, kind: JobKind) -> None:
         if kind.name in self._kinds:
@@ -479,7 +487,13 @@ class JobRunner:
     def _dict(
         self, row: sqlite3.Row | Mapping[str, Any], albums_enriched: int | None
     ) -> dict[str, Any]:
-        job = store.job_dict(row, albums_enriched=albums_enriched)
+        shown = self._shown.get(row["id"])
+        if shown is None or shown[0] is not row or shown[1] != albums_enriched:
+            if len(self._shown) > SHOWN_JOBS_KEPT:
+                self._shown.clear()
+            shown = (row, albums_enriched, store.job_dict(row, albums_enriched=albums_enriched))
+            self._shown[row["id"]] = shown
+        job = dict(shown[2])  # the live fields below change between calls
         held = self._held.get(row["id"])
         if held is not None:
             job["state"], job["error"] = held
