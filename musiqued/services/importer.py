@@ -351,11 +351,12 @@ class Importer:
             pages.put_nowait(page)
         workers = max(1, min(self._settings.max_in_flight, len(todo)))
         fetched: asyncio.Queue[_Ready | None] = asyncio.Queue(workers)
+        preparing = asyncio.Lock()
 
         async def fetch_all() -> None:
             async with asyncio.TaskGroup() as fetchers:
                 for _ in range(workers):
-                    fetchers.create_task(self._fetcher(job, plan, pages, fetched))
+                    fetchers.create_task(self._fetcher(job, plan, pages, fetched, preparing))
             await fetched.put(None)
 
         async with asyncio.TaskGroup() as group:
@@ -368,16 +369,18 @@ class Importer:
         plan: Plan,
         pages: asyncio.Queue[int],
         fetched: asyncio.Queue[_Ready | None],
+        preparing: asyncio.Lock,
     ) -> None:
         while not pages.empty():
             page = pages.get_nowait()
             answer = await self._fetch(job, page, plan.per_page, expect=plan.expected_size(page))
             # Prepared here, while the writer commits earlier pages (the writer's own turn per
-            # page is then only the checkpoint and the transaction), and in a turn of the
-            # loop of its own: RPC clients are answered between reading a page and
-            # preparing it, not after both, and after the other fetchers' pages.
-            await asyncio.sleep(0)
-            await fetched.put(self._prepare(job, plan, page, answer))
+            # page is then only the checkpoint and the transaction), one page per turn of
+            # the event loop: RPC clients are answered between them.
+            async with preparing:
+                ready = self._prepare(job, plan, page, answer)
+                await asyncio.sleep(0)
+            await fetched.put(ready)
 
     async def _writer(
         self,

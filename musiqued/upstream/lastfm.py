@@ -407,6 +407,10 @@ class LastfmClient:
         self._page_size = config.page_size
         self.requests = 0
         self.retries = 0
+        # Answers are read one per turn of the event loop (``_attempt``): a page takes a
+        # millisecond or more to read, and several fetched together would otherwise be
+        # read in one turn, with every RPC client's call waiting behind them all.
+        self._reading = asyncio.Lock()
 
     def reconfigure(self, config: LastfmConfig, session_key: str = "") -> None:
         """New settings (daemon reload) on the same HTTP session: in-flight calls carry on."""
@@ -626,7 +630,10 @@ class LastfmClient:
                 raise TransientUpstreamError(
                     f"cannot reach Last.fm: {connection_reason(exc)}", kind="connection"
                 ) from None
-        return read(status, body)
+        async with self._reading:
+            result = read(status, body)
+            await asyncio.sleep(0)  # the turn ends here; the next answer is read in another
+        return result
 
 
 __all__ = [
