@@ -7,6 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
+from musiqued.models import web_url
 from musiqued.upstream.ai import TRUNCATION_MARK
 from musiqued.upstream.lastfm import parse_album_info
 from tests.fixtures.daemon import StartDaemon
@@ -112,3 +115,23 @@ def test_lastfm_album_links_are_kept_only_when_http() -> None:
     )
     assert info.url == ""
     assert info.image_url == "https://lastfm.freetls.fastly.net/i/u/a.png"
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("https://www.last.fm/music/A", True),
+        ("http://www.last.fm/music/A", True),
+        ("HTTPS://www.last.fm/music/A", True),
+        ("Http://x", True),
+        ("https:/x", False),
+        ("javascript:alert(1)", False),
+        ("data:image/png;base64,AAAA", False),
+        (" https://x", False),
+        ("", False),
+        (None, False),
+        (["https://x"], False),
+    ],
+)
+def test_a_link_is_kept_only_when_http_in_any_case(value: object, kept: bool) -> None:
+    assert web_url(value) == (value if kept else None)

@@ -4,7 +4,7 @@
     pages fetched and parsed by LastfmClient without storing (fetch-only); the same pages
     written by the import's own page write (``prepare_page``, ``write_job_page``) on bare
     sqlite3 in one thread (storage-only). Target: end-to-end >= 0.85 of storage-only, in the
-    same run.
+    same run: the median of three rounds' ratios, each round timing both.
 (d) ``daemon.status`` from 10 concurrent clients while a 200,000-scrobble import runs at full
     speed: p50 and p99 latency. Target: p99 <= 5 ms.
 (b) 3,000,000 scrobbles (``--size-b``): the import ends exact (count, and a digest of the
@@ -59,6 +59,9 @@ BIN = Path(sys.executable).parent
 NO_LIMIT = 100_000.0
 SEED = 1
 DAY = 86400
+ROUNDS = 3
+"""(a) is timed this many times, end-to-end then storage-only each time: this shared host's
+speed drifts between runs (ratios of single runs ranged 0.79-0.94 for the same code)."""
 
 
 class Simulator(SimulatorProcess):
@@ -165,10 +168,10 @@ async def fetch_only(sim: Simulator) -> tuple[float, list[list[Scrobble]]]:
         await client.close()
 
 
-def storage_only(workdir: Path, pages: list[list[Scrobble]]) -> float:
+def storage_only(database: Path, pages: list[list[Scrobble]]) -> float:
     """The same pages written as the import writes them (``write_job_page``: each page with
     its job's checkpoint, its own transaction), on bare sqlite3 in one thread."""
-    conn = sqlite3.connect(workdir / "storage-only.db", isolation_level=None)
+    conn = sqlite3.connect(database, isolation_level=None)
     for pragma in PRAGMAS:  # the daemon's own (WAL, foreign keys, cache)
         conn.execute(pragma)
     for script in MIGRATIONS:
@@ -340,24 +343,42 @@ def main() -> None:
         if not args.only_b:
             sim = Simulator(200_000, workdir, end)
             try:
-                # Each timed part starts with the disk's writeback of the last one done (sync):
-                # its fsyncs would otherwise wait behind those pages.
-                os.sync()
-                daemon = start_daemon(workdir, "a", sim.lastfm())
-                try:
-                    e2e, _, _ = end_to_end(daemon, 200_000)
-                    small = at_size(daemon)
-                finally:
-                    daemon.stop(60)
                 fetch, pages = asyncio.run(fetch_only(sim))
-                os.sync()
-                store = storage_only(workdir, pages)
+                rounds: list[tuple[float, float]] = []
+                for number in range(1, ROUNDS + 1):
+                    # Each timed part starts with the disk's writeback of the last one done
+                    # (sync): its fsyncs would otherwise wait behind those pages.
+                    os.sync()
+                    daemon = start_daemon(workdir, f"a{number}", sim.lastfm())
+                    try:
+                        e2e, _, _ = end_to_end(daemon, 200_000)
+                        if number == 1:
+                            small = at_size(daemon)
+                    finally:
+                        daemon.stop(60)
+                    os.sync()
+                    store = storage_only(workdir / f"storage-only-{number}.db", pages)
+                    rounds.append((e2e, store))
                 del pages
-                print("(a) 200,000 scrobbles, no rate limit, page_size 200, max_in_flight 4")
-                print(f"    end-to-end import   {e2e:10,.0f} scrobbles/s")
+                print(
+                    "(a) 200,000 scrobbles, no rate limit, page_size 200, max_in_flight 4; "
+                    f"{ROUNDS} rounds of end-to-end then storage-only"
+                )
+                for number, (e2e, store) in enumerate(rounds, start=1):
+                    print(
+                        f"    round {number}: end-to-end {e2e:,.0f}/s, storage-only "
+                        f"{store:,.0f}/s, ratio {e2e / store:.3f}"
+                    )
+                e2e = statistics.median(e2e for e2e, _ in rounds)
+                store = statistics.median(store for _, store in rounds)
+                ratio = statistics.median(e2e / store for e2e, store in rounds)
+                print(f"    end-to-end import   {e2e:10,.0f} scrobbles/s (median)")
                 print(f"    fetch-only          {fetch:10,.0f} scrobbles/s")
-                print(f"    storage-only        {store:10,.0f} scrobbles/s")
-                print(f"    end-to-end / storage-only {e2e / store:6.3f}   (target >= 0.85)")
+                print(f"    storage-only        {store:10,.0f} scrobbles/s (median)")
+                print(
+                    f"    end-to-end / storage-only {ratio:6.3f}   (median of the rounds' "
+                    "ratios; target >= 0.85)"
+                )
                 # Both halves need the same two cores (the simulator's pages, the daemon's
                 # parsing, the writer): done one after the other, they would give this.
                 serial = 1 / (1 / fetch + 1 / store)
@@ -381,8 +402,11 @@ def main() -> None:
                 quantiles = statistics.quantiles(latencies, n=100)
                 print("(d) daemon.status from 10 clients during a full-speed import")
                 print(f"    calls               {len(latencies):10,}   import {rate:,.0f}/s")
+                over = sum(latency > 5 for latency in latencies) / len(latencies)
                 print(f"    p50                 {quantiles[49]:10.2f} ms")
+                print(f"    p95                 {quantiles[94]:10.2f} ms")
                 print(f"    p99                 {quantiles[98]:10.2f} ms   (target <= 5 ms)")
+                print(f"    calls over 5 ms     {over:10.2%}")
             finally:
                 sim.stop()
             share = rate_limited(workdir, end)
