@@ -389,6 +389,15 @@ def parse_album_info(data: dict[str, Any]) -> AlbumInfo:
     )
 
 
+_LOADED_ON_DEMAND = ("aiohttp", "musiqued.upstream.plain_page")
+"""What only requests need: loaded by ``LastfmClient._load``, never at the daemon's start."""
+
+
+def _load_modules() -> None:
+    for name in _LOADED_ON_DEMAND:
+        importlib.import_module(name)
+
+
 class LastfmClient:
     def __init__(
         self,
@@ -411,6 +420,7 @@ class LastfmClient:
         # millisecond or more to read, and several fetched together would otherwise be
         # read in one turn, with every RPC client's call waiting behind them all.
         self._reading = asyncio.Lock()
+        self._loading: asyncio.Future[None] | None = None
 
     def reconfigure(self, config: LastfmConfig, session_key: str = "") -> None:
         """New settings (daemon reload) on the same HTTP session: in-flight calls carry on."""
@@ -429,19 +439,31 @@ class LastfmClient:
         return bool(self._session_key and self.config.api_secret.get_secret_value())
 
     async def open(self) -> None:
-        """Ready to call; the HTTP session (and aiohttp, ~0.1 s of imports) comes with the
-        first request, so a daemon without Last.fm settings never loads it."""
+        """Ready to call; the HTTP session (and aiohttp, ~0.1 s of imports, loaded in a
+        thread) comes with ``warm`` or the first request, so a daemon without Last.fm
+        settings never loads it."""
         self._opened = True
 
     async def warm(self) -> None:
-        """Load aiohttp and msgspec (``plain_page``) in a thread, once the daemon is up: the
-        first request after a start (``musiquectl import`` right after ``systemctl start``)
-        then does not wait ~0.1 s for its imports on the event loop."""
-        await asyncio.to_thread(importlib.import_module, "aiohttp")
-        await asyncio.to_thread(importlib.import_module, "musiqued.upstream.plain_page")
+        """Load aiohttp and msgspec (``plain_page``) now, in a thread (the daemon asks once
+        it is up): the first request after a start (``musiquectl import`` right after
+        ``systemctl start``) then does not wait ~0.1 s for them."""
+        await self._load()
+
+    async def _load(self) -> None:
+        # In a thread, once, awaited by every request until done: a request importing them
+        # on the event loop while the thread did would hold the loop on the module's import
+        # lock, every RPC client with it (~80 ms, seen as the import bench's first calls).
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(asyncio.to_thread(_load_modules))
+        if not self._loading.done():
+            await asyncio.shield(self._loading)
+        self._loading.result()
 
     async def close(self) -> None:
         self._opened = False
+        if self._loading is not None and not self._loading.done():
+            await asyncio.wait([self._loading])  # a thread's import cannot be stopped
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -485,7 +507,8 @@ class LastfmClient:
             params["from"] = str(from_ts)
         if to_ts is not None:
             params["to"] = str(to_ts)
-        from musiqued.upstream.plain_page import read_plain_page  # loaded by warm()
+        await self._load()
+        from musiqued.upstream.plain_page import read_plain_page  # loaded: a lookup
 
         username = self.config.username
 
@@ -606,8 +629,9 @@ class LastfmClient:
     async def _attempt(
         self, query: dict[str, str], priority: Priority, read: Callable[[int, bytes], T]
     ) -> T:
+        await self._load()
         session = self._http()
-        import aiohttp  # loaded by _http(): a dictionary lookup from here on
+        import aiohttp  # loaded by _load(): a dictionary lookup from here on
 
         async with self.governor.slot(priority):
             self.requests += 1
