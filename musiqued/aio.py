@@ -1,4 +1,4 @@
-"""Two asyncio idioms that must be exactly right, in one place.
+"""Asyncio idioms that must be exactly right, in one place.
 
 Python 3.11's ``asyncio.wait_for`` loses a cancellation when the awaited thing finishes at
 the same moment (the result is returned and the caller never learns it was cancelled); a
@@ -33,3 +33,17 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def give_way() -> None:
+    """Let the event loop poll for I/O, and run what that woke, before going on.
+
+    One ``sleep(0)`` only moves the caller behind the callbacks already queued; whatever
+    the poll that follows wakes (an RPC client's call) is queued behind the caller again.
+    The second ``sleep(0)`` puts the caller after those too: a task doing a millisecond of
+    work per step lets every waiting call be answered between its steps. (So on uvloop, the
+    daemon's loop, whose I/O callbacks run during the poll; the standard loop queues them,
+    and its woken tasks come one turn later.)
+    """
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)

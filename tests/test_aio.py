@@ -1,14 +1,18 @@
 """The asyncio idioms in ``musiqued.aio``: a wait on an event that is set at the moment its
 task is cancelled still ends the task; cancelling a task never swallows the canceller's own
-cancellation."""
+cancellation; ``give_way`` lets what the loop's poll wakes run first (on uvloop, the
+daemon's loop)."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Awaitable, Callable
 
 import pytest
+import uvloop
 
-from musiqued.aio import cancel_and_wait, wait_event
+from musiqued.aio import cancel_and_wait, give_way, wait_event
 
 
 async def _loop_on(event: asyncio.Event) -> None:
@@ -70,3 +74,41 @@ async def test_cancel_and_wait_on_a_task_that_ends_cancelled() -> None:
     await asyncio.sleep(0)
     await cancel_and_wait(task)
     assert task.cancelled()
+
+
+async def _one_turn() -> None:
+    await asyncio.sleep(0)
+
+
+async def _order(pause: Callable[[], Awaitable[None]]) -> list[str]:
+    """A busy task pauses just as data reaches a socket another task waits on: which of
+    the two goes on first."""
+    order: list[str] = []
+    loop = asyncio.get_running_loop()
+    readable, writer = socket.socketpair()
+    woken: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(readable, lambda: woken.done() or woken.set_result(None))
+
+    async def busy() -> None:
+        await asyncio.sleep(0)  # both tasks are under way
+        writer.send(b"a call")
+        await pause()
+        order.append("busy")
+
+    async def waiting() -> None:
+        await woken
+        order.append("woken by the poll")
+
+    try:
+        await asyncio.gather(busy(), waiting())
+    finally:
+        loop.remove_reader(readable)
+        readable.close()
+        writer.close()
+    return order
+
+
+def test_give_way_lets_what_the_poll_wakes_go_first() -> None:
+    assert uvloop.run(_order(give_way)) == ["woken by the poll", "busy"]
+    # One turn is not enough: the woken task is queued behind the busy one again.
+    assert uvloop.run(_order(_one_turn)) == ["busy", "woken by the poll"]

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from musiqued.aio import give_way
 from musiqued.config import LastfmConfig
 from musiqued.errors import TransientUpstreamError, UpstreamError
 from musiqued.models import RecentTracksPage, Scrobble, iso_utc
@@ -379,7 +380,7 @@ class Importer:
             # the event loop: RPC clients are answered between them.
             async with preparing:
                 ready = self._prepare(job, plan, page, answer)
-                await asyncio.sleep(0)
+                await give_way()
             await fetched.put(ready)
 
     async def _writer(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from musiqued.aio import give_way
 from musiqued.config import LastfmConfig
 from musiqued.errors import (
     FatalUpstreamError,
@@ -656,7 +657,7 @@ class LastfmClient:
                 ) from None
         async with self._reading:
             result = read(status, body)
-            await asyncio.sleep(0)  # the turn ends here; the next answer is read in another
+            await give_way()  # the turn ends here; the next answer is read in another
         return result
 
 
