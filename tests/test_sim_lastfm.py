@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from musiqued.sim.history import EARLIEST, History
-from musiqued.sim.lastfm import LastfmSim, api_signature
+from musiqued.sim.lastfm import LastfmSim, PageCache, api_signature
 from tests.fixtures.lastfm import SimulatedLastfm, running_sim
 from tests.support import VENV_BIN, free_port
 
@@ -470,3 +470,63 @@ def test_musique_sim_command_serves(tmp_path: Path) -> None:
         if proc.stderr is not None:
             proc.stderr.close()
     assert code == 0
+
+
+def _page(sim: LastfmSim, **params: str) -> bytes:
+    status, body = sim.handle(
+        {
+            "method": "user.getrecenttracks",
+            "user": "simuser",
+            "api_key": sim.settings.api_key,
+            "format": "json",
+            **params,
+        }
+    )
+    assert status == 200
+    return body
+
+
+def test_the_page_cache_serves_what_rendering_would() -> None:
+    """``page_cache_mb`` (benchmarks) never changes an answer: two simulators, one keeping
+    pages and one rendering each, answer the same through every change that shapes a page."""
+    kept, rendered = LastfmSim(), LastfmSim()
+    for sim in (kept, rendered):
+        sim.reset(300, seed=3, end=1_700_000_000)
+    kept.configure(page_cache_mb=1)
+    asks = [
+        {"limit": "50", "page": "2"},
+        {"limit": "50", "page": "2", "extended": "1"},
+        {"limit": "50", "page": "3"},
+        {"limit": "50", "page": "2", "to": "1699990000"},
+        {"limit": "20", "page": "2", "to": "1699990000"},
+        {"limit": "50", "page": "2", "from": "1699900000"},
+    ]
+    changes: list[Any] = [
+        lambda sim: None,
+        lambda sim: sim.add_scrobbles(3, at=1_700_000_100),
+        lambda sim: sim.configure(attr_position="first"),
+        lambda sim: sim.configure(page_cache_mb=sim.settings.page_cache_mb),
+        lambda sim: sim.set_now_playing("Artist", "Title"),
+        lambda sim: sim.clear_now_playing(),
+        lambda sim: sim.add_rows([{"timestamp": 1_699_999_000, "artist": "A", "title": "T"}]),
+        lambda sim: sim.reset(120, seed=4, end=1_700_000_000),
+    ]
+    for change in changes:
+        change(kept)
+        change(rendered)
+        for _ in range(2):  # the second time from memory
+            for ask in asks:
+                assert _page(kept, **ask) == _page(rendered, **ask)
+
+
+def test_the_page_cache_keeps_at_most_its_size() -> None:
+    cache = PageCache()
+    for n in range(5):
+        cache.put(("page", n), bytes(400), limit=1000)
+    assert cache.get(("page", 4)) is not None
+    assert cache.get(("page", 3)) is not None
+    assert cache.get(("page", 2)) is None  # 3 x 400 bytes would be over 1,000
+    cache.get(("page", 3))  # now the most recent
+    cache.put(("page", 5), bytes(400), limit=1000)
+    assert cache.get(("page", 3)) is not None
+    assert cache.get(("page", 4)) is None

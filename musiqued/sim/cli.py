@@ -146,6 +146,14 @@ def retry_after_option(command: F) -> F:
     help="Largest page size accepted (200 is Last.fm's documented maximum).",
 )
 @click.option(
+    "--page-cache-mb",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Serve a recent-tracks page asked again from memory, keeping up to this many MB "
+    "of them (benchmarks: Last.fm's own CPU is not on its client's machine).",
+)
+@click.option(
     "--certfile",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Serve HTTPS with this certificate chain (PEM); `musiquectl lastfm login` needs it.",
@@ -171,6 +179,7 @@ def lastfm(  # noqa: PLR0917 (click passes every option)
     fault_kinds: str,
     forced: tuple[str, ...],
     max_limit: int,
+    page_cache_mb: int,
     certfile: Path | None,
     keyfile: Path | None,
 ) -> None:
@@ -194,6 +203,7 @@ def lastfm(  # noqa: PLR0917 (click passes every option)
         private=private,
         rate_limit=rate_limit,
         max_limit=max_limit,
+        page_cache_mb=page_cache_mb,
     )
     if history_file is not None:
         sim = LastfmSim.from_file(history_file, settings)

@@ -38,7 +38,7 @@ import socket
 import struct
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,10 @@ class Settings:
     attr_position: str = "mixed"  # "first", "last", or "mixed" (after track on even pages)
     auto_approve: bool = True  # tokens are approved without visiting /api/auth/
     token_lifetime: float = 3600.0  # seconds a web-auth token can be exchanged (error 15 after)
+    # Rendered recent-tracks pages kept, in MB, and served again from memory when asked again
+    # (same window, page, size and shape, history unchanged); 0: every answer is rendered.
+    # For benchmarks: Last.fm's own CPU is not on its client's machine, this simulator's is.
+    page_cache_mb: int = 0
 
 
 def api_signature(params: dict[str, str], secret: str) -> str:
@@ -119,6 +123,31 @@ class ApiError(Exception):
         self.status = status if status is not None else default_status
 
 
+class PageCache:
+    """Rendered pages by key, the least recently used dropped past a size in bytes."""
+
+    def __init__(self) -> None:
+        self._bodies: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._size = 0
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        body = self._bodies.get(key)
+        if body is not None:
+            self._bodies.move_to_end(key)
+        return body
+
+    def put(self, key: tuple[Any, ...], body: bytes, limit: int) -> None:
+        self._bodies[key] = body
+        self._size += len(body)
+        while self._size > limit and self._bodies:
+            _, dropped = self._bodies.popitem(last=False)
+            self._size -= len(dropped)
+
+    def clear(self) -> None:
+        self._bodies.clear()
+        self._size = 0
+
+
 class LastfmSim:
     """The simulated service's state and request handling; every method is thread-safe."""
 
@@ -134,6 +163,7 @@ class LastfmSim:
         self._sessions: dict[str, str] = {}
         self._builder = TrackBuilder()
         self._add_seq = 0
+        self._pages = PageCache()
         self.registered = int(time.time()) - 20 * 365 * 86400
 
     # -- control (thread-safe) -----------------------------------------------------------
@@ -158,6 +188,7 @@ class LastfmSim:
             self.history = history
             self.now_playing = None
             self.stats.clear()
+            self._pages.clear()
 
     def configure(self, **changes: Any) -> Settings:
         known = {f.name for f in fields(Settings)}
@@ -166,6 +197,10 @@ class LastfmSim:
             raise ValueError(f"unknown settings {unknown}")
         with self.lock:
             self.settings = replace(self.settings, **changes)
+            # Pages kept stay good unless a setting that shapes them changed (or none are
+            # to be kept any more).
+            if set(changes) - {"page_cache_mb"} or not self.settings.page_cache_mb:
+                self._pages.clear()
             if "rate_limit" in changes:
                 self.rate_limit.set(float(changes["rate_limit"]))
             return self.settings
@@ -188,6 +223,7 @@ class LastfmSim:
                     if self.history.add(timestamp, track):
                         added.append(track.scrobble(timestamp))
                         break
+            self._pages.clear()
         return added
 
     def add_rows(self, rows: list[dict[str, Any]]) -> list[Scrobble]:
@@ -198,6 +234,7 @@ class LastfmSim:
                 track = self._builder.track(row)
                 if self.history.add(int(row["timestamp"]), track):
                     added.append(track.scrobble(int(row["timestamp"])))
+            self._pages.clear()
         return added
 
     def set_now_playing(self, artist: str, title: str, album: str = "") -> None:
@@ -346,6 +383,15 @@ class LastfmSim:
         start, stop = self.history.window(from_ts, to_ts)
         total = stop - start
         first = min(stop, start + (page - 1) * limit)
+        # The now-playing entry and a spoiled page are never kept; anything else that shapes
+        # the body is in the key (the history's and the settings' changes clear the cache).
+        key = None
+        if settings.page_cache_mb and page_fault is None and self.now_playing is None:
+            key = (id(self.history), len(self.history), start, stop, limit, page, extended)
+            kept = self._pages.get(key)
+            if kept is not None:
+                self.stats["pages_from_memory"] += 1
+                return kept
         entries: list[tuple[int | None, Track]] = []
         if self.now_playing is not None:
             entries.append((None, self.now_playing))
@@ -362,7 +408,7 @@ class LastfmSim:
             ) -> tuple[Any, dict[str, Any]]:
                 return spoil(page_fault, tracks, attr, coin=coin)
 
-        return render.recent_tracks(
+        body = render.recent_tracks(
             entries,
             user=settings.username,
             page=page,
@@ -373,6 +419,9 @@ class LastfmSim:
             attr_last=attr_last,
             spoil=spoiler,
         )
+        if key is not None:
+            self._pages.put(key, body, settings.page_cache_mb << 20)
+        return body
 
     def _counts(self) -> dict[str, int]:
         catalog = self.history.catalog
