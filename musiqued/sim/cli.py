@@ -33,7 +33,7 @@ async def run_until_signal(
     ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     """Serve ``app`` (over HTTPS with ``ssl_context``) until SIGINT/SIGTERM."""
-    from musiqued.sim.server import bound_port, serve
+    from musiqued.sim.server import bound_port, close_runner, serve
 
     runner = await serve(app, host, port, ssl_context=ssl_context)
     stop = asyncio.Event()
@@ -44,7 +44,7 @@ async def run_until_signal(
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await close_runner(runner)
 
 
 def serve_until_signal(
