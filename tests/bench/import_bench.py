@@ -8,7 +8,7 @@
 (d) ``daemon.status`` from 10 concurrent clients while a 200,000-scrobble import runs at full
     speed: p50, p95 and p99 latency. Target: p99 <= 5 ms. Measured twice: the simulator
     serving its pages from memory (the target's case: a real Last.fm's CPU is not on this
-    machine), and rendering each page, which takes a third of a core from the daemon.
+    machine), and rendering each page, which takes a fifth of a core from the daemon.
 (b) 3,000,000 scrobbles (``--size-b``): the import ends exact (count, and a digest of the
     identity set equal to the simulator's history), the daemon's peak RSS (target <= 120 MB),
     the cost of a page over the first and the last 5 % of the pages (target: last <= 1.2 x
@@ -390,7 +390,7 @@ def main() -> None:
         if not args.only_b:
             # Every page is rendered once (by fetch-only) and served from memory after that:
             # Last.fm's own CPU is not on its client's machine, where this simulator's would
-            # take a third of a core from the daemon. (d) is measured both ways.
+            # take a fifth of a core from the daemon. (d) is measured both ways.
             sim = Simulator(200_000, workdir, end, page_cache_mb=PAGE_CACHE_MB)
             try:
                 fetch, pages = asyncio.run(fetch_only(sim))
