@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import signal
 import socket
@@ -222,8 +221,6 @@ class Daemon:
                 await self._open_http()
         self.spawn("status", self._status_loop())
         self.notifier.ready(self.status_line())
-        if self.config.lastfm.configured:
-            self.spawn("lastfm warm-up", self._warm_lastfm())
         log.info(
             "musiqued ready",
             socket=str(self.socket_path),
@@ -231,12 +228,6 @@ class Daemon:
             database=str(self.config.daemon.database),
             lastfm_configured=self.config.lastfm.configured,
         )
-
-    async def _warm_lastfm(self) -> None:
-        await self.lastfm.warm()
-        # What it loaded (aiohttp, msgspec) lives as long as the process, like what was
-        # frozen before the loop started (cli._run): out of the full collections' way too.
-        gc.freeze()
 
     async def _open_http(self) -> None:
         """The HTTP front end, only when ``[http] listen`` is set (aiohttp.web loads then)."""

@@ -82,10 +82,6 @@ class LastfmConnection:
             self._on_secret(stored_key)
         self.client.reconfigure(self.config, await stored_session_key(self._db, self.config))
 
-    async def warm(self) -> None:
-        """Make the first call after start as quick as the next (``LastfmClient.warm``)."""
-        await self.client.warm()
-
     async def close(self) -> None:
         await self.client.close()
 

@@ -22,6 +22,7 @@ the page actually served, so a caller plans its pages from the first answer.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import importlib
 import random
@@ -397,6 +398,9 @@ _LOADED_ON_DEMAND = ("aiohttp", "musiqued.upstream.plain_page")
 def _load_modules() -> None:
     for name in _LOADED_ON_DEMAND:
         importlib.import_module(name)
+    # What they loaded lives as long as the process, like what was frozen before the loop
+    # started (app/cli.py): out of the full collections' way too.
+    gc.freeze()
 
 
 class LastfmClient:
@@ -441,20 +445,14 @@ class LastfmClient:
 
     async def open(self) -> None:
         """Ready to call; the HTTP session (and aiohttp, ~0.1 s of imports, loaded in a
-        thread) comes with ``warm`` or the first request, so a daemon without Last.fm
-        settings never loads it."""
+        thread) comes with the first request, so a daemon asked nothing of Last.fm never
+        loads it."""
         self._opened = True
 
-    async def warm(self) -> None:
-        """Load aiohttp and msgspec (``plain_page``) now, in a thread (the daemon asks once
-        it is up): the first request after a start (``musiquectl import`` right after
-        ``systemctl start``) then does not wait ~0.1 s for them."""
-        await self._load()
-
     async def _load(self) -> None:
-        # In a thread, once, awaited by every request until done: a request importing them
-        # on the event loop while the thread did would hold the loop on the module's import
-        # lock, every RPC client with it (~80 ms, seen as the import bench's first calls).
+        # aiohttp and msgspec (``plain_page``), ~0.1 s and ~12 MB: by the first request, not
+        # at start (an idle daemon with Last.fm set stays light), in a thread (the event
+        # loop goes on answering), once, awaited by every request until done.
         if self._loading is None:
             self._loading = asyncio.ensure_future(asyncio.to_thread(_load_modules))
         if not self._loading.done():

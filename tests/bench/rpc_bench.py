@@ -24,19 +24,61 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
+
+from tests.support import SimulatorProcess  # noqa: E402
+
 REQUEST = b'{"jsonrpc":"2.0","method":"daemon.status","id":1}\n'
 
 
-def write_config(workdir: Path) -> Path:
+def write_config(workdir: Path, lastfm_url: str | None = None, *, tracker: bool = False) -> Path:
     path = workdir / "musiqued.toml"
-    path.write_text(
-        f'[daemon]\nsocket = "{workdir / "d.sock"}"\ndatabase = "{workdir / "m.db"}"\n',
-        encoding="utf-8",
-    )
+    text = f'[daemon]\nsocket = "{workdir / "d.sock"}"\ndatabase = "{workdir / "m.db"}"\n'
+    if lastfm_url is not None:
+        text += (
+            f'[lastfm]\napi_key = "simkey"\nusername = "simuser"\napi_url = "{lastfm_url}/2.0/"\n'
+        )
+    if tracker:
+        text += "[tracker]\nautostart = true\n"
+    path.write_text(text, encoding="utf-8")
     return path
+
+
+def status(sock_path: Path) -> dict[str, Any]:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(sock_path))
+        s.sendall(REQUEST)
+        answer = b""
+        while not answer.endswith(b"\n"):
+            answer += s.recv(65536)
+    result: dict[str, Any] = json.loads(answer)["result"]
+    return result
+
+
+def idle_with_lastfm(workdir: Path, *, tracker: bool) -> float:
+    """Idle RSS (MB) with Last.fm set against a simulated Last.fm: the tracker not started
+    (the default: nothing asked of Last.fm, so aiohttp is not loaded), or started and past
+    its first poll (what the tracker needs, aiohttp, counts then)."""
+    run = workdir / ("with-tracker" if tracker else "with-lastfm")
+    run.mkdir()
+    sim = SimulatorProcess("lastfm", "--size", "1000", workdir=run)
+    try:
+        proc, _ = start(run, write_config(run, sim.url, tracker=tracker))
+        try:
+            sock_path = run / "d.sock"
+            wait_answers(sock_path)
+            while tracker and status(sock_path)["tracker"]["last_poll_at"] is None:
+                time.sleep(0.05)
+            time.sleep(2)  # settle, as for the idle figure without Last.fm
+            return rss_mb(proc.pid)
+        finally:
+            stop(proc)
+    finally:
+        sim.stop()
 
 
 def start(workdir: Path, config: Path) -> tuple[subprocess.Popen[bytes], float]:
@@ -183,7 +225,10 @@ def main() -> None:
             wait_answers(sock_path)
             time.sleep(2)  # settle: idle means after start-up, not during it
             idle = rss_mb(proc.pid)
-            print(f"daemon idle RSS: {idle:.1f} MB (target <= 45 MB: {verdict(idle <= 45)})")
+            print(
+                f"daemon idle RSS: {idle:.1f} MB (HTTP listener off, Last.fm, Spotify, AI "
+                f"unconfigured; target <= 45 MB: {verdict(idle <= 45)})"
+            )
             path = str(sock_path)
             report_load("daemon.status, 1 client", *load(path, 1, args.seconds))
             report_load("daemon.status, 50 clients", *load(path, 50, args.seconds))
@@ -217,6 +262,16 @@ def main() -> None:
             )
         finally:
             stop(proc)
+        with_lastfm = idle_with_lastfm(workdir, tracker=False)
+        print(
+            f"daemon idle RSS with Last.fm set (HTTP listener off, Spotify and AI "
+            f"unconfigured): {with_lastfm:.1f} MB (target <= 45 MB: {verdict(with_lastfm <= 45)})"
+        )
+        tracking = idle_with_lastfm(workdir, tracker=True)
+        print(
+            f"daemon RSS with the tracker running, after its first poll (aiohttp loaded): "
+            f"{tracking:.1f} MB"
+        )
 
 
 if __name__ == "__main__":
