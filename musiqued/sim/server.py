@@ -13,38 +13,10 @@ import asyncio
 import contextlib
 import ssl
 import threading
-import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
-
-class OpenTransports:
-    """The connections that asked something, so that none outlives the server's loop.
-
-    aiohttp's shutdown closes each connection it knows, but a close waits for the answer
-    being written to drain: a client still connected and not reading (a daemon stopped after
-    the simulator, say) keeps the socket open past the loop's end, and it is then collected
-    as an unclosed socket in whatever runs next. ``close_runner`` aborts what is left.
-    """
-
-    def __init__(self) -> None:
-        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
-
-    @web.middleware
-    async def middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        if request.transport is not None:
-            self._transports.add(request.transport)
-        return await handler(request)
-
-    def abort_all(self) -> None:
-        for transport in list(self._transports):
-            transport.abort()  # nothing for one already closed
-
-
-OPEN_TRANSPORTS = web.AppKey("open_transports", OpenTransports)
 SHUTDOWN_GRACE_S = 2.0
 """How long a stopping simulator lets answers under way finish (aiohttp's own: 60 s, which a
 client that stopped reading would hold a test's teardown for)."""
@@ -55,8 +27,6 @@ async def serve(
 ) -> web.AppRunner:
     """Start serving ``app`` (over HTTPS with ``ssl_context``); the caller cleans it up
     (``close_runner``)."""
-    app[OPEN_TRANSPORTS] = transports = OpenTransports()
-    app.middlewares.append(transports.middleware)
     runner = web.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S
     )
@@ -74,24 +44,36 @@ async def add_site(
 
 
 async def close_runner(runner: web.AppRunner) -> None:
-    """Clean the runner up, close the connections accepted while its sites closed, and
-    abort those still draining an answer (``OpenTransports``).
+    """Clean the runner up; then cut off every connection it had, and those accepted while
+    its sites closed.
 
-    Such a connection (a client calling at the moment the simulator stops) reaches the server
-    after ``cleanup`` has closed every connection it knew of; left open it would outlive the
-    event loop and be collected as an unclosed socket in whatever runs next.
+    aiohttp's shutdown closes each connection it knows, but a close waits for the answer
+    being written to drain: a client still connected and not reading (a daemon stopped after
+    the simulator, say) kept the socket open past the loop's end. A connection accepted as
+    the simulator stops reaches the server after ``cleanup`` closed the ones it knew of.
+    Either, left open, would be collected as an unclosed socket in whatever runs next.
     """
     server = runner.server
-    await runner.cleanup()
     if server is None:
+        await runner.cleanup()
         return
+    transports = _transports(server)
+    await runner.cleanup()
     for _ in range(_ACCEPT_STEPS):
         await asyncio.sleep(0)
+    transports += _transports(server)
     await server.shutdown(0)
-    transports = runner.app.get(OPEN_TRANSPORTS)
-    if transports is not None:
-        transports.abort_all()
-        await asyncio.sleep(0)  # their sockets close in the callbacks abort() scheduled
+    for transport in transports:
+        transport.abort()  # nothing for one already closed
+    await asyncio.sleep(0)  # their sockets close in the callbacks abort() scheduled
+
+
+def _transports(server: web.Server) -> list[asyncio.Transport]:
+    return [
+        handler.transport
+        for handler in server.connections
+        if isinstance(handler.transport, asyncio.Transport)
+    ]
 
 
 # Loop iterations from a socket accepted to its protocol's connection_made (accept task,

@@ -406,7 +406,11 @@ async function startImport(event) {
   try {
     const { job_id: id } = await api("POST", "/api/v1/imports", body);
     $("import-dialog").close();
-    mergeJob(await api("GET", `/api/v1/jobs/${id}`), true);
+    const job = await api("GET", `/api/v1/jobs/${id}`);
+    // Followed whatever its state: one that failed at once (a private profile) has its
+    // reason to show in the import panel all the same.
+    follow(job);
+    mergeJob(job, true);
     renderJobs();
   } catch (error) {
     show(problem, error.message);
