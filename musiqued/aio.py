@@ -10,7 +10,9 @@ around ``await task`` swallows the caller's own cancellation along with the task
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
@@ -47,3 +49,29 @@ async def give_way() -> None:
     """
     await asyncio.sleep(0)
     await asyncio.sleep(0)
+
+
+class TurnMemo(Generic[T]):
+    """A value shared by everyone who asks for it during one turn of the event loop.
+
+    Kept until the callbacks already queued when it was kept have run, so calls handled in
+    the same turn share it and a call that arrives later (any reply sent meanwhile, or any
+    I/O polled meanwhile, comes after) computes it afresh: a client never sees a value older
+    than the answer to its previous call.
+    """
+
+    def __init__(self) -> None:
+        self._value: T | None = None
+
+    def get(self) -> T | None:
+        """The value kept this turn, or None."""
+        return self._value
+
+    def keep(self, value: T) -> T:
+        if self._value is None:
+            asyncio.get_running_loop().call_soon(self._forget)
+        self._value = value
+        return value
+
+    def _forget(self) -> None:
+        self._value = None

@@ -1,18 +1,21 @@
 """The asyncio idioms in ``musiqued.aio``: a wait on an event that is set at the moment its
 task is cancelled still ends the task; cancelling a task never swallows the canceller's own
 cancellation; ``give_way`` lets what the loop's poll wakes run first (on uvloop, the
-daemon's loop)."""
+daemon's loop); a ``TurnMemo`` is shared by the calls of one turn and never outlives it."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
+import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import uvloop
 
-from musiqued.aio import cancel_and_wait, give_way, wait_event
+from musiqued.aio import TurnMemo, cancel_and_wait, give_way, wait_event
 
 
 async def _loop_on(event: asyncio.Event) -> None:
@@ -112,3 +115,108 @@ def test_give_way_lets_what_the_poll_wakes_go_first() -> None:
     assert uvloop.run(_order(give_way)) == ["woken by the poll", "busy"]
     # One turn is not enough: the woken task is queued behind the busy one again.
     assert uvloop.run(_order(_one_turn)) == ["busy", "woken by the poll"]
+
+
+class _CountingServer:
+    """A line server answering each line with a value from a ``TurnMemo`` over ``state``
+    (the daemon's ``daemon.status`` in miniature); counts how often it was computed."""
+
+    def __init__(self) -> None:
+        self.state = 0
+        self.computed = 0
+        self.connections = 0
+        self.connected = asyncio.Event()
+        self._memo: TurnMemo[str] = TurnMemo()
+
+    def _value(self) -> str:
+        shared = self._memo.get()
+        if shared is not None:
+            return shared
+        self.computed += 1
+        return self._memo.keep(f"state {self.state}")
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.connected.set()
+        while line := await reader.readline():
+            if line.startswith(b"set "):
+                self.state = int(line.split()[1])
+            writer.write(self._value().encode() + b"\n")
+        writer.close()
+
+
+def _in_turn_memo_server(
+    scenario: Callable[[_CountingServer, Path], Awaitable[list[str]]],
+) -> tuple[list[str], int]:
+    async def main() -> tuple[list[str], int]:
+        counting = _CountingServer()
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "s"
+            server = await asyncio.start_unix_server(counting.serve, path=str(path))
+            async with server:
+                answers = await scenario(counting, path)
+        return answers, counting.computed
+
+    return uvloop.run(main())
+
+
+async def _calls_after_replies(counting: _CountingServer, path: Path) -> list[str]:
+    """One client: each call changes the state and reads the answer, 50 times."""
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    answers = []
+    for n in range(50):
+        writer.write(f"set {n}\n".encode())
+        answers.append((await reader.readline()).decode().strip())
+    writer.close()
+    return answers
+
+
+def test_turn_memo_never_outlives_the_reply() -> None:
+    """A call made after the previous answer arrived sees the state as it is then, each time
+    (a memo kept until a timer, or never forgotten, answers the older state)."""
+    answers, computed = _in_turn_memo_server(_calls_after_replies)
+    assert answers == [f"state {n}" for n in range(50)]
+    assert computed == 50
+
+
+async def _burst(counting: _CountingServer, path: Path) -> list[str]:
+    """Five clients' calls reach the loop while it is busy: it answers them in one turn."""
+    clients = []
+    for _ in range(5):
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(str(path))
+        clients.append(client)
+    while counting.connections < len(clients):  # each handler waits for its line
+        counting.connected.clear()
+        await counting.connected.wait()
+    sent = threading.Event()
+
+    def send_all() -> None:
+        for client in clients:
+            client.sendall(b"status\n")
+        sent.set()
+
+    threading.Thread(target=send_all).start()
+    assert sent.wait(5)  # the loop is busy (blocked here) while the calls arrive
+    answers = []
+    for client in clients:
+        client.setblocking(False)
+    for client in clients:
+        while not (data := await _recv_line(client)):
+            pass
+        answers.append(data)
+        client.close()
+    return answers
+
+
+async def _recv_line(client: socket.socket) -> str:
+    loop = asyncio.get_running_loop()
+    return (await loop.sock_recv(client, 100)).decode().strip()
+
+
+def test_turn_memo_is_shared_by_a_burst() -> None:
+    """Calls that queued while the loop was busy are handled in one turn: the value is
+    computed once for all five."""
+    answers, computed = _in_turn_memo_server(_burst)
+    assert answers == ["state 0"] * 5
+    assert computed == 1

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from musiqued import __version__, wire
-from musiqued.aio import cancel_and_wait
+from musiqued.aio import TurnMemo, cancel_and_wait
 from musiqued.app.config import load_config
 from musiqued.app.logs import JobLogs, register_config_secrets, register_obtained_secret
 from musiqued.app.systemd import Notifier
@@ -141,6 +141,9 @@ class Daemon:
         self._tasks: set[asyncio.Task[None]] = set()
         self._database_error: str | None = None
         self._database_checked = float("-inf")
+        # Clients poll daemon.status many times a second during an import; those answered
+        # in the same turn of the loop (a burst that queued while it was busy) share one.
+        self._status_this_turn: TurnMemo[dict[str, Any]] = TurnMemo()
 
         self.events = EventBus()
         database = config.daemon.database
@@ -329,13 +332,17 @@ class Daemon:
             await self._open_http()
 
     async def status(self) -> dict[str, Any]:
+        """What ``daemon.status`` answers; shared by the calls of one loop turn: read only."""
+        shared = self._status_this_turn.get()
+        if shared is not None:
+            return shared
         # Looked at again when the last look is a little old, not on every call: clients
         # poll this many times a second during an import, and each stat(2) hands the GIL
         # to the writer's thread, which the event loop then waits to win back.
         if time.monotonic() - self._database_checked >= DATABASE_LOOK_S:
             self._check_database()
         governor = self.lastfm.governor
-        return {
+        answer = {
             "version": __version__,
             "api_version": wire.API_VERSION,
             "pid": os.getpid(),
@@ -362,6 +369,7 @@ class Daemon:
             "subscribers": self.events.subscriber_count,
             "status": self.status_line(),
         }
+        return self._status_this_turn.keep(answer)
 
     # -- what the daemon reports ---------------------------------------------------------
 
