@@ -62,7 +62,8 @@ async def close_runner(runner: web.AppRunner) -> None:
     for _ in range(_ACCEPT_STEPS):
         await asyncio.sleep(0)
     transports += _transports(server)
-    await server.shutdown(0)
+    # Not server.shutdown() for the late ones: aiohttp reads a timeout of 0 as none at all,
+    # and would wait for an answer under way to a client that stopped reading, for ever.
     for transport in transports:
         transport.abort()  # nothing for one already closed
     await asyncio.sleep(0)  # their sockets close in the callbacks abort() scheduled
