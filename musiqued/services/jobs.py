@@ -162,8 +162,6 @@ class JobRunner:
         self._shown: dict[
             int, tuple[sqlite3.Row | Mapping[str, Any], int | None, dict[str, Any]]
         ] = {}
-        # The active jobs' rows and albums enriched, and the write generation they were read at.
-        self._active_read: tuple[int, list[sqlite3.Row], dict[int, int]] | None = None
 
     def register(self, kind: JobKind) -> None:
         if kind.name in self._kinds:
@@ -230,14 +228,8 @@ class JobRunner:
         return [self._dict(row, enriched.get(row["id"], 0)) for row in rows]
 
     async def active(self) -> list[dict[str, Any]]:
-        # daemon.status asks on every call: its rows are read again only after a commit.
-        generation = self._db.generation  # first: a commit during the reads makes it stale
-        read = self._active_read
-        if read is None or read[0] != generation:
-            rows = await store.active(self._db)
-            enriched = await store.albums_enriched(self._db, [r["id"] for r in rows])
-            read = self._active_read = (generation, rows, enriched)
-        _, rows, enriched = read
+        rows = await store.active(self._db)
+        enriched = await store.albums_enriched(self._db, [r["id"] for r in rows])
         return [self._dict(row, enriched.get(row["id"], 0)) for row in rows]
 
     async def pause(self, job_id: int) -> dict[str, Any]:

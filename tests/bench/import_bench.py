@@ -66,10 +66,10 @@ NO_LIMIT = 100_000.0
 SEED = 1
 DAY = 86400
 ROUNDS = 3
-PAGE_CACHE_MB = 400
-"""The 200,000-scrobble simulator's rendered pages kept (extended pages: ~250 MB)."""
 """(a) is timed this many times, end-to-end then storage-only each time: this shared host's
 speed drifts between runs (ratios of single runs ranged 0.79-0.94 for the same code)."""
+PAGE_CACHE_MB = 400
+"""The 200,000-scrobble simulator's rendered pages kept (extended pages: ~250 MB)."""
 
 
 class Simulator(SimulatorProcess):

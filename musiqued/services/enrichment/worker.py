@@ -124,7 +124,6 @@ class Enricher:
         self._ai: AiClient | None = None
         self._sources: dict[tuple[str, str], Source] = {}
         self._status_cache: tuple[int, dict[str, dict[str, int]]] | None = None
-        self._summary: tuple[dict[str, dict[str, int]], dict[str, int]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -392,14 +391,10 @@ class Enricher:
     async def summary(self) -> dict[str, int]:
         """``daemon.status``'s ``enrichment``: rows pending, failed, done."""
         table = await self._counts()
-        summed = self._summary
-        if summed is None or summed[0] is not table:  # the table is kept until a commit
-            totals = {
-                state: sum(row[state] for row in table.values())
-                for state in ("pending", "failed", "done")
-            }
-            summed = self._summary = (table, totals)
-        return dict(summed[1])
+        return {
+            state: sum(row[state] for row in table.values())
+            for state in ("pending", "failed", "done")
+        }
 
     async def status(self) -> dict[str, Any]:
         table = await self._counts()
