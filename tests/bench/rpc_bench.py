@@ -24,39 +24,29 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
-from tests.support import SimulatorProcess  # noqa: E402
+from musiquectl.client import Client  # noqa: E402
+from tests.support import SimulatorProcess, base_sections  # noqa: E402
+from tests.support import write_config as support_write_config  # noqa: E402
 
 REQUEST = b'{"jsonrpc":"2.0","method":"daemon.status","id":1}\n'
 
 
 def write_config(workdir: Path, lastfm_url: str | None = None, *, tracker: bool = False) -> Path:
-    path = workdir / "musiqued.toml"
-    text = f'[daemon]\nsocket = "{workdir / "d.sock"}"\ndatabase = "{workdir / "m.db"}"\n'
+    sections = base_sections(workdir)
     if lastfm_url is not None:
-        text += (
-            f'[lastfm]\napi_key = "simkey"\nusername = "simuser"\napi_url = "{lastfm_url}/2.0/"\n'
-        )
+        sections["lastfm"] = {
+            "api_key": "simkey",
+            "username": "simuser",
+            "api_url": f"{lastfm_url}/2.0/",
+        }
     if tracker:
-        text += "[tracker]\nautostart = true\n"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def status(sock_path: Path) -> dict[str, Any]:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(sock_path))
-        s.sendall(REQUEST)
-        answer = b""
-        while not answer.endswith(b"\n"):
-            answer += s.recv(65536)
-    result: dict[str, Any] = json.loads(answer)["result"]
-    return result
+        sections["tracker"] = {"autostart": True}
+    return support_write_config(workdir / "musiqued.toml", sections)
 
 
 def idle_with_lastfm(workdir: Path, *, tracker: bool) -> float:
@@ -71,8 +61,10 @@ def idle_with_lastfm(workdir: Path, *, tracker: bool) -> float:
         try:
             sock_path = run / "d.sock"
             wait_answers(sock_path)
-            while tracker and status(sock_path)["tracker"]["last_poll_at"] is None:
-                time.sleep(0.05)
+            if tracker:
+                with Client(sock_path, timeout=30) as client:
+                    while client.call("tracker.status")["last_poll_at"] is None:
+                        time.sleep(0.05)
             time.sleep(2)  # settle, as for the idle figure without Last.fm
             return rss_mb(proc.pid)
         finally:
