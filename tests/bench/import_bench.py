@@ -10,7 +10,11 @@
     with the simulator serving its pages from memory (the target's case: a real Last.fm's CPU
     is not on this machine); then one import with each page rendered, which takes a fifth of
     a core from the daemon. Printed first: how often the idle machine stalls a core for over
-    a millisecond (``core_stalls.py``), a floor under the figures.
+    a millisecond (``core_stalls.py``), a floor under the figures. After each of the three
+    imports, the floor of that moment: the same work (the writer's, and the parsing at the
+    import's rate) in two processes of their own while an idle daemon answers the same
+    clients (``import_load.py``), which is the best a daemon doing none of an import's work
+    in its own process could do on these cores; the imports' p99 over the floor's p99.
 (b) 3,000,000 scrobbles (``--size-b``): the import ends exact (count, and a digest of the
     identity set equal to the simulator's history), the daemon's peak RSS (target <= 120 MB),
     the cost of a page over the first and the last 5 % of the pages (target: last <= 1.2 x
@@ -173,9 +177,10 @@ def end_to_end(daemon: DaemonProcess, size: int) -> tuple[float, dict[str, Any],
     return size / (job["finished_at"] - job["created_at"]), job, samples
 
 
-async def fetch_only(sim: Simulator) -> tuple[float, list[list[Scrobble]]]:
-    """The same pages fetched and parsed by LastfmClient, 4 in flight, nothing stored."""
-    config = LastfmConfig.model_validate(sim.lastfm())
+async def fetch_only(lastfm: dict[str, Any]) -> tuple[float, list[list[Scrobble]]]:
+    """The same pages fetched and parsed by LastfmClient, 4 in flight, nothing stored
+    (``lastfm``: the simulator's settings)."""
+    config = LastfmConfig.model_validate(lastfm)
     client = LastfmClient(config, Governor(NO_LIMIT, config.max_in_flight))
     await client.open()
     try:
@@ -248,14 +253,14 @@ def status_latencies(path: Path, clients: int, stop: threading.Event, out: list[
                     sock.sendall(request)
             wait = max(min(due.values(), default=now + 0.01) - time.perf_counter(), 0.0)
             for key, _ in selector.select(min(wait, 0.01)):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                received[sock] += sock.recv(65536)
-                if received[sock].endswith(b"\n"):
+                answering = key.fileobj
+                assert isinstance(answering, socket.socket)
+                received[answering] += answering.recv(65536)
+                if received[answering].endswith(b"\n"):
                     done = time.perf_counter()
-                    out.append((done - sent_at.pop(sock)) * 1000)
-                    received[sock] = b""
-                    due[sock] = done + 0.001
+                    out.append((done - sent_at.pop(answering)) * 1000)
+                    received[answering] = b""
+                    due[answering] = done + 0.001
     finally:
         for key in list(selector.get_map().values()):
             selector.unregister(key.fileobj)
@@ -283,6 +288,61 @@ def status_during_import(workdir: Path, sim: Simulator, name: str) -> tuple[list
     finally:
         daemon.stop(60)
     return latencies, rate
+
+
+def status_during_load(workdir: Path, sim: Simulator, name: str, rate: float) -> list[float]:
+    """(d)'s floor: ``daemon.status`` latencies (ms) from 10 clients to an idle daemon while
+    the work of an import at ``rate`` scrobbles/s runs in two other processes
+    (``import_load.py``): the writer's, on a database of its own, and the parsing, paced."""
+    os.sync()
+    daemon = start_daemon(workdir, name, sim.lastfm())
+    settings = json.dumps(sim.lastfm())
+    load = [
+        ("--write", str(workdir / name / "load.db")),
+        ("--parse", str(rate / sim.lastfm()["page_size"])),
+    ]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("import_load.py")), *work, settings],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for work in load
+    ]
+    try:
+        for work, worker in zip(load, workers, strict=True):
+            assert worker.stdout is not None
+            if worker.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"import_load.py {work[0]} did not start")
+        stop = threading.Event()
+        latencies: list[float] = []
+        clients = threading.Thread(
+            target=status_latencies, args=(daemon.socket_path, 10, stop, latencies)
+        )
+        clients.start()
+        try:
+            for worker in workers:
+                assert worker.stdin is not None
+                worker.stdin.write("go\n")
+                worker.stdin.close()
+            for worker in workers:
+                worker.wait(timeout=600)
+        finally:
+            stop.set()
+            clients.join()
+        if any(worker.returncode for worker in workers):
+            raise RuntimeError("import_load.py failed")
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+        daemon.stop(60)
+    return latencies
+
+
+def percentile_99(latencies: list[float]) -> float:
+    return statistics.quantiles(latencies, n=100)[98]
 
 
 def latency_figures(latencies: list[float]) -> str:
@@ -408,7 +468,7 @@ def main() -> None:
             # take a fifth of a core from the daemon. (d) is measured both ways.
             sim = Simulator(200_000, workdir, end, page_cache_mb=PAGE_CACHE_MB)
             try:
-                fetch, pages = asyncio.run(fetch_only(sim))
+                fetch, pages = asyncio.run(fetch_only(sim.lastfm()))
                 rounds: list[tuple[float, float]] = []
                 for number in range(1, ROUNDS + 1):
                     # Each timed part starts with the disk's writeback of the last one done
@@ -465,21 +525,30 @@ def main() -> None:
                     "from memory, one rendering each page"
                 )
                 pooled: list[float] = []
+                floor: list[float] = []
                 runs = [("pages from memory", PAGE_CACHE_MB)] * ROUNDS + [("each page rendered", 0)]
                 for number, (label, megabytes) in enumerate(runs, start=1):
                     sim.keep_pages(megabytes)
                     served = sim.pages_from_memory()
                     latencies, rate = status_during_import(workdir, sim, f"d{number}")
                     served = sim.pages_from_memory() - served
-                    if megabytes:
-                        pooled += latencies
                     print(
                         f"    {label:<19} {latency_figures(latencies)}; import {rate:,.0f}/s, "
                         f"{served:,} pages from memory"
                     )
+                    if megabytes:
+                        pooled += latencies
+                        # Right after it, so the host's noise of the moment weighs on both.
+                        outside = status_during_load(workdir, sim, f"d{number}-floor", rate)
+                        floor += outside
+                        print(f"      its work outside  {latency_figures(outside)}")
                 print(
                     f"    the {ROUNDS} imports' calls together: {latency_figures(pooled)}"
                     "   (target p99 <= 5 ms)"
+                )
+                print(
+                    f"    the same work outside the daemon:   {latency_figures(floor)}; "
+                    f"the imports' p99 is {percentile_99(pooled) / percentile_99(floor):.2f}x this"
                 )
             finally:
                 sim.stop()
@@ -510,9 +579,9 @@ def main() -> None:
             )
             print(f"    daemon peak RSS     {hwm / 1024:10,.1f} MB   (target <= 120 MB)")
             print(f"    page cost, first 5% {first * 1000:10.2f} ms")
-            ratio = f"{last / first:.2f}" if first > 0 else "n/a (too few samples)"
+            growth = f"{last / first:.2f}" if first > 0 else "n/a (too few samples)"
             print(
-                f"    page cost, last 5%  {last * 1000:10.2f} ms   ratio {ratio}   (target <= 1.2)"
+                f"    page cost, last 5%  {last * 1000:10.2f} ms   ratio {growth}   (target <= 1.2)"
             )
             for key, seconds in large.items():
                 before = f"   at 200,000: {small[key]:.3f} s" if key in small else ""
