@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import hashlib
 import json
@@ -49,6 +50,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -268,23 +270,31 @@ def status_latencies(path: Path, clients: int, stop: threading.Event, out: list[
         selector.close()
 
 
+@contextlib.contextmanager
+def status_clients(daemon: DaemonProcess) -> Iterator[list[float]]:
+    """10 clients calling ``daemon.status`` (``status_latencies``, on a thread of their own)
+    while the block runs; the latencies (ms), all of them once it ends."""
+    stop = threading.Event()
+    latencies: list[float] = []
+    clients = threading.Thread(
+        target=status_latencies, args=(daemon.socket_path, 10, stop, latencies)
+    )
+    clients.start()
+    try:
+        yield latencies
+    finally:
+        stop.set()
+        clients.join()
+
+
 def status_during_import(workdir: Path, sim: Simulator, name: str) -> tuple[list[float], float]:
     """(d): ``daemon.status`` latencies (ms) from 10 clients while a new daemon imports the
     whole history at full speed, and the import's rate."""
     os.sync()  # the last part's writeback (its kernel threads want the cores too) done first
     daemon = start_daemon(workdir, name, sim.lastfm())
     try:
-        stop = threading.Event()
-        latencies: list[float] = []
-        clients = threading.Thread(
-            target=status_latencies, args=(daemon.socket_path, 10, stop, latencies)
-        )
-        clients.start()
-        try:
+        with status_clients(daemon) as latencies:
             rate, _, _ = end_to_end(daemon, 200_000)
-        finally:
-            stop.set()
-            clients.join()
     finally:
         daemon.stop(60)
     return latencies, rate
@@ -301,36 +311,29 @@ def status_during_load(workdir: Path, sim: Simulator, name: str, rate: float) ->
         ("--write", str(workdir / name / "load.db")),
         ("--parse", str(rate / sim.lastfm()["page_size"])),
     ]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("import_load.py")), *work, settings],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for work in load
-    ]
+    workers: list[subprocess.Popen[str]] = []
     try:
+        for work in load:
+            script = Path(__file__).with_name("import_load.py")
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, str(script), *work, settings],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
         for work, worker in zip(load, workers, strict=True):
             assert worker.stdout is not None
             if worker.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"import_load.py {work[0]} did not start")
-        stop = threading.Event()
-        latencies: list[float] = []
-        clients = threading.Thread(
-            target=status_latencies, args=(daemon.socket_path, 10, stop, latencies)
-        )
-        clients.start()
-        try:
+        with status_clients(daemon) as latencies:
             for worker in workers:
                 assert worker.stdin is not None
                 worker.stdin.write("go\n")
                 worker.stdin.close()
             for worker in workers:
                 worker.wait(timeout=600)
-        finally:
-            stop.set()
-            clients.join()
         if any(worker.returncode for worker in workers):
             raise RuntimeError("import_load.py failed")
     finally:
