@@ -305,19 +305,19 @@ def status_during_load(workdir: Path, sim: Simulator, name: str, rate: float) ->
     the work of an import at ``rate`` scrobbles/s runs in two other processes
     (``import_load.py``): the writer's, on a database of its own, and the parsing, paced."""
     os.sync()
-    daemon = start_daemon(workdir, name, sim.lastfm())
-    settings = json.dumps(sim.lastfm())
+    lastfm = sim.lastfm()
+    daemon = start_daemon(workdir, name, lastfm)
+    script = Path(__file__).with_name("import_load.py")
     load = [
         ("--write", str(workdir / name / "load.db")),
-        ("--parse", str(rate / sim.lastfm()["page_size"])),
+        ("--parse", str(rate / lastfm["page_size"])),
     ]
     workers: list[subprocess.Popen[str]] = []
     try:
         for work in load:
-            script = Path(__file__).with_name("import_load.py")
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, str(script), *work, settings],
+                    [sys.executable, str(script), *work, json.dumps(lastfm)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
