@@ -55,8 +55,10 @@ def serve_until_signal(
     ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     """Run ``app`` in its own event loop until SIGINT/SIGTERM (or Ctrl-C)."""
+    from musiqued.sim.server import run
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_until_signal(app, host, port, banner, ssl_context))
+        run(run_until_signal(app, host, port, banner, ssl_context))
 
 
 def server_tls(certfile: Path | None, keyfile: Path | None) -> ssl.SSLContext | None:

@@ -13,13 +13,29 @@ import asyncio
 import contextlib
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
+import uvloop
 from aiohttp import web
+
+T = TypeVar("T")
 
 SHUTDOWN_GRACE_S = 2.0
 """How long a stopping simulator lets answers under way finish (aiohttp's own: 60 s, which a
 client that stopped reading would hold a test's teardown for)."""
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on an event loop of its own, uvloop's (as the daemon's), as every simulator
+    runs: in ``musique-sim`` and on a ``ThreadedServer``'s thread.
+
+    Not asyncio's own loop: it makes a connection's transport a loop step after accepting
+    it, and if its server closed meanwhile that fails and the socket is left open (CPython
+    gh-109564, open in 3.11 to 3.14), which a simulator stopping while the daemon still polls
+    it runs into. uvloop makes the transport in the accept itself.
+    """
+    return uvloop.run(main)
 
 
 async def serve(
@@ -44,25 +60,26 @@ async def add_site(
 
 
 async def close_runner(runner: web.AppRunner) -> None:
-    """Clean the runner up; then cut off every connection it had, and those accepted while
-    its sites closed.
+    """Stop accepting, clean the runner up, then cut off every connection it had.
 
     aiohttp's shutdown closes each connection it knows, but a close waits for the answer
     being written to drain: a client still connected and not reading (a daemon stopped after
-    the simulator, say) kept the socket open past the loop's end. A connection accepted as
-    the simulator stops reaches the server after ``cleanup`` closed the ones it knew of.
-    Either, left open, would be collected as an unclosed socket in whatever runs next.
+    the simulator, say) kept the socket open past the loop's end, to be collected as an
+    unclosed socket in whatever runs next. The sites are stopped first, and the connections
+    accepted by then have reached the server, before they are listed: one reaching it later,
+    while aiohttp's shutdown waits for the others, would be dropped from its list unclosed.
     """
     server = runner.server
     if server is None:
         await runner.cleanup()
         return
-    transports = _transports(server)
-    await runner.cleanup()
+    for site in list(runner.sites):
+        await site.stop()
     for _ in range(_ACCEPT_STEPS):
         await asyncio.sleep(0)
-    transports += _transports(server)
-    # Not server.shutdown() for the late ones: aiohttp reads a timeout of 0 as none at all,
+    transports = _transports(server)
+    await runner.cleanup()
+    # Not server.shutdown() for the ones left: aiohttp reads a timeout of 0 as none at all,
     # and would wait for an answer under way to a client that stopped reading, for ever.
     for transport in transports:
         transport.abort()  # nothing for one already closed
@@ -70,11 +87,8 @@ async def close_runner(runner: web.AppRunner) -> None:
 
 
 def _transports(server: web.Server) -> list[asyncio.Transport]:
-    return [
-        handler.transport
-        for handler in server.connections
-        if isinstance(handler.transport, asyncio.Transport)
-    ]
+    # Not an isinstance check: uvloop's transports are not asyncio.Transport subclasses.
+    return [handler.transport for handler in server.connections if handler.transport is not None]
 
 
 # Loop iterations from a socket accepted to its protocol's connection_made (accept task,
@@ -136,7 +150,7 @@ class ThreadedServer:
         return f"https://{self.host}:{self.tls_port}"
 
     def _run(self, port: int) -> None:
-        asyncio.run(self._main(port))
+        run(self._main(port))
 
     async def _main(self, port: int) -> None:
         self._loop = asyncio.get_running_loop()
