@@ -54,11 +54,21 @@ def open_page(driver: WebDriver, url: str) -> float:
     wait_for(
         driver,
         lambda d: (
-            d.find_element(By.TAG_NAME, "body").get_attribute("data-link") == "live"
-            and d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true"
+            body_attribute(d, "data-link") == "live" and body_attribute(d, "data-loaded") == "true"
         ),
     )
     return time.monotonic() - started
+
+
+def body_attribute(driver: WebDriver, name: str) -> str | None:
+    """The page's ``<body>`` attribute ``name``, read in one command: a body found by one
+    command and read by the next may belong to a document a reload (the login's, say)
+    replaced meanwhile, which chromedriver reports as an unknown error ("Node with given id
+    does not belong to the document"), not as a stale element."""
+    value = driver.execute_script(
+        "return document.body && document.body.getAttribute(arguments[0]);", name
+    )
+    return None if value is None else str(value)
 
 
 def by_id(driver: WebDriver, element_id: str) -> WebElement:

@@ -16,6 +16,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
 from tests.page_support import (
+    body_attribute,
     by_id,
     classes,
     click_job_button,
@@ -240,9 +241,7 @@ def test_token_asks_for_a_login_first(
     token.clear()
     token.send_keys("page-token-123")
     by_id(browser, "login-submit").click()
-    wait_for(
-        browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-link") == "live"
-    )
+    wait_for(browser, lambda d: link_mode(d) == "live")
     wait_for(
         browser, lambda d: "listens" in text_of(d, "listens") and "–" not in text_of(d, "listens")
     )
@@ -319,7 +318,7 @@ def test_page_polls_while_its_socket_is_down_and_reconnects(
 
 
 def link_mode(driver: WebDriver) -> str:
-    return str(driver.find_element(By.TAG_NAME, "body").get_attribute("data-link"))
+    return str(body_attribute(driver, "data-link"))
 
 
 def test_import_errors_are_said_in_words(
