@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from selenium.common.exceptions import StaleElementReferenceException
@@ -58,6 +59,21 @@ def open_page(driver: WebDriver, url: str) -> float:
         ),
     )
     return time.monotonic() - started
+
+
+@contextmanager
+def script_on_every_page(driver: WebDriver, source: str) -> Iterator[None]:
+    """Run ``source`` in every document the browser opens from now on, before the page's
+    own scripts; the browser is shared between tests, so the script goes when this ends."""
+    added = driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Page.addScriptToEvaluateOnNewDocument", {"source": source}
+    )
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": added["identifier"]}
+        )
 
 
 def body_attribute(driver: WebDriver, name: str) -> str | None:

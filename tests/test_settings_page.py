@@ -23,6 +23,7 @@ from tests.page_support import (
     job_row,
     open_page,
     page_daemon,
+    script_on_every_page,
     text_of,
     wait_for,
 )
@@ -295,26 +296,24 @@ def test_page_polls_while_its_socket_is_down_and_reconnects(
     # A network fault for the page's WebSockets only, switched by the test: while
     # window.__cutSockets is set, new ones go to a path without a WebSocket (404), while the
     # rest of the HTTP API stays reachable.
-    browser.execute_cdp_cmd(  # type: ignore[attr-defined]
-        "Page.addScriptToEvaluateOnNewDocument",
-        {
-            "source": "const Real = window.WebSocket;"
-            "window.WebSocket = class extends Real {"
-            " constructor(u, p) { super(window.__cutSockets ? u + '-cut' : u, p); } };"
-        },
+    cut_sockets = (
+        "const Real = window.WebSocket;"
+        "window.WebSocket = class extends Real {"
+        " constructor(u, p) { super(window.__cutSockets ? u + '-cut' : u, p); } };"
     )
-    open_page(browser, url)
-    browser.execute_script("window.__cutSockets = true")
-    daemon.stop()
-    wait_for(browser, lambda d: link_mode(d) == "polling")
-    assert "polling every 5 s" in text_of(browser, "link")
-    daemon.start()
-    (added,) = lastfm_sim.add_scrobbles(1, at=int(time.time()))
-    wait_for(browser, lambda d: added.title in text_of(d, "tracker-last"), timeout=30)
-    assert link_mode(browser) == "polling"
-    screenshot("polling")
-    browser.execute_script("window.__cutSockets = false")
-    wait_for(browser, lambda d: link_mode(d) == "live", timeout=30)
+    with script_on_every_page(browser, cut_sockets):
+        open_page(browser, url)
+        browser.execute_script("window.__cutSockets = true")
+        daemon.stop()
+        wait_for(browser, lambda d: link_mode(d) == "polling")
+        assert "polling every 5 s" in text_of(browser, "link")
+        daemon.start()
+        (added,) = lastfm_sim.add_scrobbles(1, at=int(time.time()))
+        wait_for(browser, lambda d: added.title in text_of(d, "tracker-last"), timeout=30)
+        assert link_mode(browser) == "polling"
+        screenshot("polling")
+        browser.execute_script("window.__cutSockets = false")
+        wait_for(browser, lambda d: link_mode(d) == "live", timeout=30)
 
 
 def link_mode(driver: WebDriver) -> str:
@@ -357,3 +356,56 @@ def test_import_errors_are_said_in_words(
     assert by_id(browser, "import-dialog").get_attribute("open") is not None
     screenshot("import-refused")
     daemon.call("jobs.cancel", {"job_id": running})
+
+
+# The page's answers to GET /api/v1/jobs/<id> are held until the page has handled a job's
+# "failed" event (released a task later, once every listener of that event has run).
+HOLD_JOB_ANSWERS_PAST_FAILURE = """
+window.__failureSeen = new Promise((resolve) => {
+  const Real = window.WebSocket;
+  window.WebSocket = class extends Real {
+    constructor(u, p) {
+      super(u, p);
+      this.addEventListener("message", (event) => {
+        const message = JSON.parse(event.data);
+        if (message.topic === "job" && message.data.state === "failed") setTimeout(resolve, 0);
+      });
+    }
+  };
+});
+const realFetch = window.fetch;
+window.fetch = async (url, init) => {
+  const answer = await realFetch(url, init);
+  if (/\\/api\\/v1\\/jobs\\/\\d+$/.test(String(url))) {
+    await window.__failureSeen;
+    document.body.dataset.lateAnswer = "delivered";
+  }
+  return answer;
+};
+"""
+
+
+def test_an_answer_older_than_the_failure_does_not_undo_it(
+    browser: WebDriver,
+    start_daemon: StartDaemon,
+    lastfm_sim: SimulatedLastfm,
+) -> None:
+    """The page asks for the import it started while the job still runs; the answer
+    ("running") reaches it only after the event saying the job failed. The page keeps
+    showing the failure and its reason."""
+    lastfm_sim.reset(size=400, seed=10)
+    daemon, url = page_daemon(start_daemon, lastfm_sim)
+    lastfm_sim.configure(private=True)
+    # Every Last.fm answer takes a second: the job is still running when the page asks.
+    lastfm_sim.set_faults(rate=1.0, kinds=["slow"], slow_seconds=1.0)
+    with script_on_every_page(browser, HOLD_JOB_ANSWERS_PAST_FAILURE):
+        open_page(browser, url)
+        by_id(browser, "import-open").click()
+        by_id(browser, "import-start").click()
+        wait_for(browser, lambda d: body_attribute(d, "data-late-answer") == "delivered", 60)
+    job = daemon.call("jobs.list")[0]
+    assert job["state"] == "failed"
+    assert "hides its recent tracks" in job["error"]
+    assert text_of(browser, "import-title-line") == f"Import #{job['job_id']}: failed"
+    assert job["error"] in text_of(browser, "import-trouble")
+    assert "failed" in job_row(browser, job["job_id"]).text

@@ -207,7 +207,10 @@ async function applyInterval(event) {
 
 function mergeJob(job, announce) {
   const before = page.jobs.get(job.job_id);
-  page.jobs.set(job.job_id, { ...(before || {}), ...job });
+  // Answers and events reach the page in no set order: an answer the daemon gave while the
+  // job ran can arrive after the event saying it ended. An ended job never runs again.
+  const outdated = before && FINAL.has(before.state) && !FINAL.has(job.state);
+  if (!outdated) page.jobs.set(job.job_id, { ...(before || {}), ...job });
   const now = page.jobs.get(job.job_id);
   if (now.kind === "import" && (ACTIVE.has(now.state) || now.state === "paused")) {
     follow(now);
