@@ -10,9 +10,14 @@ around ``await task`` swallows the caller's own cancellation along with the task
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Generic, TypeVar
+from collections.abc import Generator
+from typing import Any, Generic, TypeAlias, TypeVar
 
 T = TypeVar("T")
+
+Turns: TypeAlias = Generator[None, None, T]
+"""Work that may pause wherever it yields, and returns its result: run by ``in_turns`` on
+the event loop (others run at each pause), or by ``at_once`` anywhere else."""
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
@@ -49,6 +54,29 @@ async def give_way() -> None:
     """
     await asyncio.sleep(0)
     await asyncio.sleep(0)
+
+
+async def in_turns(work: Turns[T]) -> T:
+    """The result of ``work``, with everything waiting on the event loop run (``give_way``)
+    at each of its pauses: a page's milliseconds of parsing are then several short turns,
+    and an RPC client's call waits for one of them, not for the whole page."""
+    while True:
+        try:
+            next(work)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        await give_way()
+
+
+def at_once(work: Turns[T]) -> T:
+    """The result of ``work``, without pausing."""
+    while True:
+        try:
+            next(work)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
 
 class TurnMemo(Generic[T]):

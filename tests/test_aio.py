@@ -1,11 +1,13 @@
 """The asyncio idioms in ``musiqued.aio``: a wait on an event that is set at the moment its
 task is cancelled still ends the task; cancelling a task never swallows the canceller's own
 cancellation; ``give_way`` lets what the loop's poll wakes run first (on uvloop, the
-daemon's loop); a ``TurnMemo`` is shared by the calls of one turn and never outlives it."""
+daemon's loop); work done ``in_turns`` lets the rest of the loop run at each of its pauses;
+a ``TurnMemo`` is shared by the calls of one turn and never outlives it."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import tempfile
 import threading
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import uvloop
 
-from musiqued.aio import TurnMemo, cancel_and_wait, give_way, wait_event
+from musiqued.aio import TurnMemo, Turns, at_once, cancel_and_wait, give_way, in_turns, wait_event
 
 
 async def _loop_on(event: asyncio.Event) -> None:
@@ -77,6 +79,40 @@ async def test_cancel_and_wait_on_a_task_that_ends_cancelled() -> None:
     await asyncio.sleep(0)
     await cancel_and_wait(task)
     assert task.cancelled()
+
+
+def _three_parts(log: list[str]) -> Turns[str]:
+    for part in ("first", "second", "third"):
+        if part != "first":
+            yield
+        log.append(part)
+    return "done"
+
+
+async def test_work_in_turns_lets_the_loop_run_at_each_pause() -> None:
+    log: list[str] = []
+    stop = asyncio.Event()
+
+    async def other() -> None:
+        while not stop.is_set():
+            log.append("other")
+            await asyncio.sleep(0)
+
+    running = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    log.clear()
+    assert await in_turns(_three_parts(log)) == "done"
+    stop.set()
+    await running
+    parts = [i for i, entry in enumerate(log) if entry != "other"]
+    assert [log[i] for i in parts] == ["first", "second", "third"]
+    assert all(b - a > 1 for a, b in itertools.pairwise(parts))
+
+
+def test_work_at_once_runs_without_a_loop() -> None:
+    log: list[str] = []
+    assert at_once(_three_parts(log)) == "done"
+    assert log == ["first", "second", "third"]
 
 
 async def _one_turn() -> None:

@@ -19,7 +19,8 @@ from musiqued.models import RecentTracksPage
 from musiqued.sim.lastfm import LastfmSim
 from musiqued.sim.pagefaults import PAGE_FAULTS
 from musiqued.upstream.lastfm import FUTURE_SLACK_S, classify, parse_recent_tracks
-from musiqued.upstream.plain_page import read_plain_page
+from musiqued.upstream.plain_page import ENTRIES_PER_TURN, plain_page_in_turns, read_plain_page
+from tests.support import pauses_of
 
 RECORDED = Path(__file__).parent / "data" / "lastfm"
 END = 1_700_000_000
@@ -73,6 +74,17 @@ def test_a_simulated_page_is_read_fast_and_the_same(extended: bool) -> None:
     assert page.page == 2
     assert page.per_page == 60
     assert page.total == 500
+
+
+def test_a_long_page_is_read_in_parts_and_the_same() -> None:
+    """On the event loop a page is read in parts (the RPC clients' calls are answered
+    between them): after the decoding, and every ENTRIES_PER_TURN scrobbles."""
+    body = sim_page(extended=True, size=500, page=1)
+    page, pauses = pauses_of(plain_page_in_turns(body, time.time() + FUTURE_SLACK_S))
+    assert page == general(body)
+    assert page is not None
+    assert len(page.scrobbles) == 500
+    assert pauses == 1 + (500 - 1) // ENTRIES_PER_TURN
 
 
 def test_one_entry_as_a_bare_object_and_an_empty_page() -> None:

@@ -12,10 +12,16 @@ import pytest
 from musiqued.errors import SchemaTooNewError
 from musiqued.models import Scrobble
 from musiqued.storage import Database
-from musiqued.storage.listens import count_listens, prepare_page, recent_listens
+from musiqued.storage.listens import (
+    SCROBBLES_PER_TURN,
+    count_listens,
+    prepare_page,
+    prepare_page_in_turns,
+    recent_listens,
+)
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
 from tests.history_support import store
-from tests.support import DaemonProcess, base_sections, write_config
+from tests.support import DaemonProcess, base_sections, pauses_of, write_config
 
 
 @pytest.fixture
@@ -198,6 +204,22 @@ async def test_text_with_nul_and_odd_characters_is_stored_unchanged(db: Database
         type(step).__name__ == "JsonStep"
         for step in prepare_page(_page(20, 3), source="import", job_id=None).steps
     )
+
+
+@pytest.mark.parametrize("skip_existing", [True, False])
+def test_a_page_is_prepared_in_parts_and_the_same(skip_existing: bool) -> None:
+    """On the event loop a page's rows are made in parts (RPC calls are answered between
+    them): every SCROBBLES_PER_TURN scrobbles, then the statements' JSON."""
+    scrobbles = [
+        Scrobble(timestamp=1000 + i, artist=f"Artist {i % 7}", title=f"Song {i}", album=f"A{i % 3}")
+        for i in range(1000)
+    ]
+    whole = prepare_page(scrobbles, source="import", job_id=4, skip_existing=skip_existing)
+    parted, pauses = pauses_of(
+        prepare_page_in_turns(scrobbles, source="import", job_id=4, skip_existing=skip_existing)
+    )
+    assert parted == whole
+    assert pauses == (1000 - 1) // SCROBBLES_PER_TURN + 1
 
 
 def test_a_page_write_after_a_rolled_back_one_stores_it_whole(tmp_path: Path) -> None:

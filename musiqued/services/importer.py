@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from musiqued.aio import give_way
+from musiqued.aio import give_way, in_turns
 from musiqued.config import LastfmConfig
 from musiqued.errors import TransientUpstreamError, UpstreamError
 from musiqued.models import RecentTracksPage, Scrobble, iso_utc
@@ -43,7 +43,12 @@ from musiqued.storage.db import Database
 from musiqued.storage.history import count_window
 from musiqued.storage.job_pages import write_job_page
 from musiqued.storage.jobs import PageProgress
-from musiqued.storage.listens import PreparedPage, StoreResult, newest_listen, prepare_page
+from musiqued.storage.listens import (
+    PreparedPage,
+    StoreResult,
+    newest_listen,
+    prepare_page_in_turns,
+)
 from musiqued.storage.writer import OwnTransaction, WriteChain
 
 DEFAULT_LIMIT = 1000
@@ -376,10 +381,10 @@ class Importer:
             page = pages.get_nowait()
             answer = await self._fetch(job, page, plan.per_page, expect=plan.expected_size(page))
             # Prepared here, while the writer commits earlier pages (the writer's own turn per
-            # page is then only the checkpoint and the transaction), one page per turn of
-            # the event loop: RPC clients are answered between them.
+            # page is then only the checkpoint and the transaction), one page at a time, in
+            # turns of the event loop: RPC clients are answered between them.
             async with preparing:
-                ready = self._prepare(job, plan, page, answer)
+                ready = await self._prepare(job, plan, page, answer)
                 await give_way()
             await fetched.put(ready)
 
@@ -463,7 +468,7 @@ class Importer:
             )
         )
         if plan.pages_total:
-            await self._write(job, plan, [self._prepare(job, plan, 1, first)])
+            await self._write(job, plan, [await self._prepare(job, plan, 1, first)])
         else:
             await job.published()
         return plan
@@ -480,18 +485,22 @@ class Importer:
             expect=expect,
         )
 
-    def _prepare(self, job: JobContext, plan: Plan, page: int, fetched: RecentTracksPage) -> _Ready:
+    async def _prepare(
+        self, job: JobContext, plan: Plan, page: int, fetched: RecentTracksPage
+    ) -> _Ready:
         inside, reasons = outside_window(page, fetched.scrobbles, job.window_from, job.window_to)
         reasons = [f"page {page}: {reason}" for reason in fetched.rejected] + reasons
         # Unstorable scrobbles (blank names, timestamps out of range) are Last.fm's own data;
         # anything else refused (no date, wrong types, outside the window) is a broken
         # answer: the page is short by those entries too.
         gap = short_page(page, plan.expected_size(page), inside, fetched.unstorable)
-        prepared = prepare_page(
-            plan.keep(page, inside),
-            source="import",
-            job_id=job.job_id,
-            skip_existing=bool(job.params.get("skip_existing", True)),
+        prepared = await in_turns(
+            prepare_page_in_turns(
+                plan.keep(page, inside),
+                source="import",
+                job_id=job.job_id,
+                skip_existing=bool(job.params.get("skip_existing", True)),
+            )
         )
         if gap is not None and plan.limit is not None:
             # Only the part of the page inside the N newest counts (the unstorable entries

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import orjson
 
+from musiqued.aio import Turns, at_once
 from musiqued.models import Scrobble, iso_utc, utc_day
 from musiqued.storage.db import Database
 
@@ -254,36 +255,52 @@ class TableStep:
 Step = JsonStep | TableStep
 
 
+# Scrobbles turned into rows per turn of the event loop (``prepare_page_in_turns``): about
+# 0.6 ms of work, where a whole page takes some 3.5 ms.
+SCROBBLES_PER_TURN = 250
+
+
 def page_rows(scrobbles: Sequence[Scrobble], *, source: Source, job_id: int | None) -> PageRows:
+    return at_once(_page_rows_in_turns(scrobbles, source=source, job_id=job_id))
+
+
+def _page_rows_in_turns(
+    scrobbles: Sequence[Scrobble], *, source: Source, job_id: int | None
+) -> Turns[PageRows]:
     artists: dict[str, tuple[Any, ...]] = {}
     albums: dict[tuple[str, str], tuple[Any, ...]] = {}
     tracks: dict[tuple[str, str], tuple[Any, ...]] = {}
     listens: list[tuple[Any, ...]] = []
-    for s in scrobbles:
-        artist_key = s.artist.casefold()
-        title_key = s.title.casefold()
-        album_key = s.album.casefold()
-        artists.setdefault(artist_key, (s.artist, artist_key, s.artist_mbid, s.artist_url))
-        if s.album:
-            albums.setdefault(
-                (artist_key, album_key), (s.album, album_key, s.album_mbid, job_id, artist_key)
+    for start in range(0, len(scrobbles), SCROBBLES_PER_TURN):
+        if start:
+            yield
+        for s in scrobbles[start : start + SCROBBLES_PER_TURN]:
+            artist_key = s.artist.casefold()
+            title_key = s.title.casefold()
+            album_key = s.album.casefold()
+            artists.setdefault(artist_key, (s.artist, artist_key, s.artist_mbid, s.artist_url))
+            if s.album:
+                albums.setdefault(
+                    (artist_key, album_key),
+                    (s.album, album_key, s.album_mbid, job_id, artist_key),
+                )
+            tracks.setdefault(
+                (artist_key, title_key),
+                (s.title, title_key, s.track_mbid, s.track_url, artist_key),
             )
-        tracks.setdefault(
-            (artist_key, title_key), (s.title, title_key, s.track_mbid, s.track_url, artist_key)
-        )
-        listens.append(
-            (
-                s.timestamp,
-                utc_day(s.timestamp),
-                album_key,
-                source,
-                int(s.loved),
-                job_id,
-                s.track_mbid,
-                title_key,
-                artist_key,
+            listens.append(
+                (
+                    s.timestamp,
+                    utc_day(s.timestamp),
+                    album_key,
+                    source,
+                    int(s.loved),
+                    job_id,
+                    s.track_mbid,
+                    title_key,
+                    artist_key,
+                )
             )
-        )
     return PageRows(list(artists.values()), list(albums.values()), list(tracks.values()), listens)
 
 
@@ -299,7 +316,22 @@ def prepare_page(
     Only the statements' JSON is kept (and the refresh rows if asked): an import holds
     several prepared pages at once, and the peak memory of a long import counts.
     """
-    rows = page_rows(scrobbles, source=source, job_id=job_id)
+    return at_once(
+        prepare_page_in_turns(scrobbles, source=source, job_id=job_id, skip_existing=skip_existing)
+    )
+
+
+def prepare_page_in_turns(
+    scrobbles: Sequence[Scrobble],
+    *,
+    source: Source,
+    job_id: int | None,
+    skip_existing: bool = True,
+) -> Turns[PreparedPage]:
+    """``prepare_page``, pausing after every ``SCROBBLES_PER_TURN`` scrobbles' rows and
+    before their statements' JSON is made."""
+    rows = yield from _page_rows_in_turns(scrobbles, source=source, job_id=job_id)
+    yield
     refresh = None
     if not skip_existing:
         refresh = [(r[2], r[4], r[6], r[0], r[8], r[7]) for r in rows.listens]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from musiqued.aio import give_way
+from musiqued.aio import give_way, in_turns
 from musiqued.config import LastfmConfig
 from musiqued.errors import (
     FatalUpstreamError,
@@ -421,9 +421,10 @@ class LastfmClient:
         self._page_size = config.page_size
         self.requests = 0
         self.retries = 0
-        # Answers are read one per turn of the event loop (``_attempt``): a page takes a
-        # millisecond or more to read, and several fetched together would otherwise be
-        # read in one turn, with every RPC client's call waiting behind them all.
+        # Answers are read one at a time, each in turns of the event loop of its own
+        # (``_attempt``; a page in several, ``plain_page_in_turns``): a page takes some
+        # 4 ms to read, and several fetched together would otherwise be read in one turn,
+        # with every RPC client's call waiting behind them all.
         self._reading = asyncio.Lock()
         self._loading: asyncio.Future[None] | None = None
 
@@ -507,16 +508,16 @@ class LastfmClient:
         if to_ts is not None:
             params["to"] = str(to_ts)
         await self._load()
-        from musiqued.upstream.plain_page import read_plain_page  # loaded: a lookup
+        from musiqued.upstream.plain_page import plain_page_in_turns  # loaded: a lookup
 
         username = self.config.username
 
-        def read(status: int, body: bytes) -> RecentTracksPage | dict[str, Any]:
+        async def read(status: int, body: bytes) -> RecentTracksPage | dict[str, Any]:
             # A plain page is read straight into scrobbles; any other answer the general
             # way, which says what is wrong with it (plain_page's docstring).
             plain = None
             if status == 200:
-                plain = read_plain_page(body, time.time() + FUTURE_SLACK_S)
+                plain = await in_turns(plain_page_in_turns(body, time.time() + FUTURE_SLACK_S))
             return plain if plain is not None else classify(status, body, username)
 
         try:
@@ -589,13 +590,12 @@ class LastfmClient:
         on_retry: RetryListener = _nothing,
     ) -> dict[str, Any]:
         username = self.config.username
+
+        async def read(status: int, body: bytes) -> dict[str, Any]:
+            return classify(status, body, username)
+
         return await self._request(
-            method,
-            params,
-            priority,
-            signed=signed,
-            on_retry=on_retry,
-            read=lambda status, body: classify(status, body, username),
+            method, params, priority, signed=signed, on_retry=on_retry, read=read
         )
 
     async def _request(
@@ -606,7 +606,7 @@ class LastfmClient:
         *,
         signed: bool,
         on_retry: RetryListener,
-        read: Callable[[int, bytes], T],
+        read: Callable[[int, bytes], Awaitable[T]],
     ) -> T:
         """``method`` until it succeeds or fails for good (``RetryPolicy``); ``read`` turns
         an answer's status and body into the result, raising its error if it is one."""
@@ -626,7 +626,10 @@ class LastfmClient:
         )
 
     async def _attempt(
-        self, query: dict[str, str], priority: Priority, read: Callable[[int, bytes], T]
+        self,
+        query: dict[str, str],
+        priority: Priority,
+        read: Callable[[int, bytes], Awaitable[T]],
     ) -> T:
         await self._load()
         session = self._http()
@@ -654,7 +657,7 @@ class LastfmClient:
                     f"cannot reach Last.fm: {connection_reason(exc)}", kind="connection"
                 ) from None
         async with self._reading:
-            result = read(status, body)
+            result = await read(status, body)
             await give_way()  # the turn ends here; the next answer is read in another
         return result
 

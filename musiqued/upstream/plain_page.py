@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from musiqued.aio import Turns, at_once
 from musiqued.models import RecentTracksPage, Scrobble, web_url
 
 # The structs hold only text and each other (never a cycle): untracked by the collector,
@@ -116,18 +117,30 @@ def _scrobble(entry: _Entry, latest: float) -> Scrobble | None:
     )
 
 
+# Scrobbles read per turn of the event loop (``plain_page_in_turns``): about 0.7 ms of
+# work here, where the whole page takes some 4 ms.
+ENTRIES_PER_TURN = 250
+
+
 def read_plain_page(body: bytes, latest: float) -> RecentTracksPage | None:
     """The page ``body`` holds if it is a plain one (module docstring), else None.
 
     ``latest``: the last Unix second a scrobble may carry (later ones are refused, by the
     general way).
     """
+    return at_once(plain_page_in_turns(body, latest))
+
+
+def plain_page_in_turns(body: bytes, latest: float) -> Turns[RecentTracksPage | None]:
+    """``read_plain_page``, pausing after the decoding and after every ``ENTRIES_PER_TURN``
+    scrobbles."""
     try:
         answer = _DECODER.decode(body)
     except msgspec.DecodeError:  # ValidationError included: not plain, or not JSON at all
         return None
     if answer.error is not _UNSET:
         return None
+    yield
     recent = answer.recenttracks
     entries: list[_Entry]
     if isinstance(recent.track, list):
@@ -137,11 +150,14 @@ def read_plain_page(body: bytes, latest: float) -> RecentTracksPage | None:
     else:
         entries = []
     scrobbles = []
-    for entry in entries:
-        scrobble = _scrobble(entry, latest)
-        if scrobble is None:
-            return None
-        scrobbles.append(scrobble)
+    for start in range(0, len(entries), ENTRIES_PER_TURN):
+        if start:
+            yield
+        for entry in entries[start : start + ENTRIES_PER_TURN]:
+            scrobble = _scrobble(entry, latest)
+            if scrobble is None:
+                return None
+            scrobbles.append(scrobble)
     counts = recent.counts if isinstance(recent.counts, _Counts) else _Counts()
     page = _count(counts.page, 1)
     per_page = _count(counts.perPage, 0)
@@ -159,4 +175,4 @@ def read_plain_page(body: bytes, latest: float) -> RecentTracksPage | None:
     )
 
 
-__all__ = ["read_plain_page"]
+__all__ = ["ENTRIES_PER_TURN", "plain_page_in_turns", "read_plain_page"]
