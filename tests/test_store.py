@@ -3,6 +3,7 @@ rule, and page writes."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -220,6 +221,11 @@ def test_a_page_is_prepared_in_parts_and_the_same(skip_existing: bool) -> None:
     )
     assert parted == whole
     assert pauses == (1000 - 1) // SCROBBLES_PER_TURN + 1
+    # Each artist, album and track once across the parts, every listen in order.
+    assert whole.json_rows is not None
+    artists, albums, tracks, listens = (json.loads(rows) for rows in whole.json_rows)
+    assert (len(artists), len(albums), len(tracks), len(listens)) == (7, 21, 1000, 1000)
+    assert [row[0] for row in listens] == [s.timestamp for s in scrobbles]
 
 
 def test_a_page_write_after_a_rolled_back_one_stores_it_whole(tmp_path: Path) -> None:
