@@ -56,27 +56,32 @@ async def give_way() -> None:
     await asyncio.sleep(0)
 
 
+def _next_step(work: Turns[T]) -> StopIteration | None:
+    """Run ``work`` to its next pause (None) or to its end (the StopIteration holding its
+    result)."""
+    try:
+        next(work)
+    except StopIteration as done:
+        return done
+    return None
+
+
 async def in_turns(work: Turns[T]) -> T:
     """The result of ``work``, with everything waiting on the event loop run (``give_way``)
     at each of its pauses: a page's milliseconds of parsing are then several short turns,
     and an RPC client's call waits for one of them, not for the whole page."""
-    while True:
-        try:
-            next(work)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+    while (done := _next_step(work)) is None:
         await give_way()
+    result: T = done.value
+    return result
 
 
 def at_once(work: Turns[T]) -> T:
     """The result of ``work``, without pausing."""
-    while True:
-        try:
-            next(work)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+    while (done := _next_step(work)) is None:
+        pass
+    result: T = done.value
+    return result
 
 
 class TurnMemo(Generic[T]):
