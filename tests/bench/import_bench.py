@@ -14,7 +14,9 @@
     imports, the floor of that moment: the same work (the writer's, and the parsing at the
     import's rate) in two processes of their own while an idle daemon answers the same
     clients (``import_load.py``), which is the best a daemon doing none of an import's work
-    in its own process could do on these cores; the imports' p99 over the floor's p99.
+    in its own process could do on these cores; the imports' p99 over the floor's p99. For
+    each import, where the CPU went (``cpu_use.py``): the daemon's event loop and its other
+    threads, the simulator, the clients, and how busy the two cores were.
 (b) 3,000,000 scrobbles (``--size-b``): the import ends exact (count, and a digest of the
     identity set equal to the simulator's history), the daemon's peak RSS (target <= 120 MB),
     the cost of a page over the first and the last 5 % of the pages (target: last <= 1.2 x
@@ -68,6 +70,7 @@ from musiqued.storage.migrations import MIGRATIONS  # noqa: E402
 from musiqued.upstream.lastfm import LastfmClient  # noqa: E402
 from musiqued.upstream.ratelimit import Governor  # noqa: E402
 from tests.bench.core_stalls import measure as measure_core_stalls  # noqa: E402
+from tests.bench.cpu_use import CpuUse  # noqa: E402
 from tests.support import DaemonProcess, SimulatorProcess, write_config  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -287,17 +290,25 @@ def status_clients(daemon: DaemonProcess) -> Iterator[list[float]]:
         clients.join()
 
 
-def status_during_import(workdir: Path, sim: Simulator, name: str) -> tuple[list[float], float]:
+def status_during_import(
+    workdir: Path, sim: Simulator, name: str
+) -> tuple[list[float], float, str]:
     """(d): ``daemon.status`` latencies (ms) from 10 clients while a new daemon imports the
-    whole history at full speed, and the import's rate."""
+    whole history at full speed, the import's rate, and where the CPU went meanwhile."""
     os.sync()  # the last part's writeback (its kernel threads want the cores too) done first
     daemon = start_daemon(workdir, name, sim.lastfm())
     try:
+        assert daemon.proc is not None
         with status_clients(daemon) as latencies:
+            cpu = CpuUse(
+                {"daemon": daemon.proc.pid, "simulator": sim.proc.pid, "clients": os.getpid()},
+                loop_of="daemon",
+            )
             rate, _, _ = end_to_end(daemon, 200_000)
+            use = cpu.summary()
     finally:
         daemon.stop(60)
-    return latencies, rate
+    return latencies, rate, use
 
 
 def status_during_load(workdir: Path, sim: Simulator, name: str, rate: float) -> list[float]:
@@ -533,12 +544,13 @@ def main() -> None:
                 for number, (label, megabytes) in enumerate(runs, start=1):
                     sim.keep_pages(megabytes)
                     served = sim.pages_from_memory()
-                    latencies, rate = status_during_import(workdir, sim, f"d{number}")
+                    latencies, rate, use = status_during_import(workdir, sim, f"d{number}")
                     served = sim.pages_from_memory() - served
                     print(
                         f"    {label:<19} {latency_figures(latencies)}; import {rate:,.0f}/s, "
                         f"{served:,} pages from memory"
                     )
+                    print(f"      {use}")
                     if megabytes:
                         pooled += latencies
                         # Right after it, so the host's noise of the moment weighs on both.
