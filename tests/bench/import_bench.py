@@ -15,8 +15,9 @@
     import's rate) in two processes of their own while an idle daemon answers the same
     clients (``import_load.py``), which is the best a daemon doing none of an import's work
     in its own process could do on these cores; the imports' p99 over the floor's p99. For
-    each import, where the CPU went (``cpu_use.py``): the daemon's event loop and its other
-    threads, the simulator, the clients, and how busy the two cores were.
+    each import and each floor, where the CPU went (``cpu_use.py``): the daemon's event loop
+    and its other threads, the floor's two processes, the simulator, the clients, and how
+    busy the two cores were.
 (b) 3,000,000 scrobbles (``--size-b``): the import ends exact (count, and a digest of the
     identity set equal to the simulator's history), the daemon's peak RSS (target <= 120 MB),
     the cost of a page over the first and the last 5 % of the pages (target: last <= 1.2 x
@@ -311,13 +312,27 @@ def status_during_import(
     return latencies, rate, use
 
 
-def status_during_load(workdir: Path, sim: Simulator, name: str, rate: float) -> list[float]:
+def ended_unreaped(process: subprocess.Popen[str], timeout: float) -> None:
+    """Wait for ``process`` to end without reaping it: until it is, its CPU times stay
+    readable in /proc (``cpu_use``)."""
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {process.pid} still running after {timeout}s")
+        time.sleep(0.05)
+
+
+def status_during_load(
+    workdir: Path, sim: Simulator, name: str, rate: float
+) -> tuple[list[float], str]:
     """(d)'s floor: ``daemon.status`` latencies (ms) from 10 clients to an idle daemon while
     the work of an import at ``rate`` scrobbles/s runs in two other processes
-    (``import_load.py``): the writer's, on a database of its own, and the parsing, paced."""
+    (``import_load.py``): the writer's, on a database of its own, and the parsing, paced;
+    and where the CPU went meanwhile."""
     os.sync()
     lastfm = sim.lastfm()
     daemon = start_daemon(workdir, name, lastfm)
+    assert daemon.proc is not None
     script = Path(__file__).with_name("import_load.py")
     load = [
         ("--write", str(workdir / name / "load.db")),
@@ -339,20 +354,31 @@ def status_during_load(workdir: Path, sim: Simulator, name: str, rate: float) ->
             if worker.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"import_load.py {work[0]} did not start")
         with status_clients(daemon) as latencies:
+            cpu = CpuUse(
+                {
+                    "daemon": daemon.proc.pid,
+                    "writer": workers[0].pid,
+                    "parser": workers[1].pid,
+                    "simulator": sim.proc.pid,
+                    "clients": os.getpid(),
+                },
+                loop_of="daemon",
+            )
             for worker in workers:
                 assert worker.stdin is not None
                 worker.stdin.write("go\n")
                 worker.stdin.close()
             for worker in workers:
-                worker.wait(timeout=600)
-        if any(worker.returncode for worker in workers):
+                ended_unreaped(worker, timeout=600)
+            use = cpu.summary()
+        if any(worker.wait() for worker in workers):
             raise RuntimeError("import_load.py failed")
     finally:
         for worker in workers:
             worker.kill()
             worker.wait()
         daemon.stop(60)
-    return latencies
+    return latencies, use
 
 
 def percentile_99(latencies: list[float]) -> float:
@@ -554,9 +580,10 @@ def main() -> None:
                     if megabytes:
                         pooled += latencies
                         # Right after it, so the host's noise of the moment weighs on both.
-                        outside = status_during_load(workdir, sim, f"d{number}-floor", rate)
+                        outside, use = status_during_load(workdir, sim, f"d{number}-floor", rate)
                         floor += outside
                         print(f"      its work outside  {latency_figures(outside)}")
+                        print(f"        {use}")
                 print(
                     f"    the {ROUNDS} imports' calls together: {latency_figures(pooled)}"
                     "   (target p99 <= 5 ms)"
