@@ -1,8 +1,9 @@
 """Where the CPU went while a bench ran: per process, and the daemon's event loop apart.
 
-Read from the kernel's scheduler accounting (``/proc/PID/task/TID/schedstat``: time on a
-core, and time runnable but waiting for one) and ``/proc/stat`` (the whole machine, kernel
-threads such as writeback included). A latency figure from a machine whose cores are near
+Read from the kernel's accounting: ``/proc/PID/task/TID/schedstat`` (a thread's time on a
+core, and its time runnable but waiting for one), ``/proc/PID/stat`` (a process's CPU time,
+its ended threads included) and ``/proc/stat`` (the whole machine, kernel threads such as
+writeback included). A latency figure from a machine whose cores are near
 full says as much about the machine as about the daemon: this shows which it was.
 """
 
@@ -25,9 +26,6 @@ class TaskTimes:
 
     def __sub__(self, other: TaskTimes) -> TaskTimes:
         return TaskTimes(self.running_s - other.running_s, self.waiting_s - other.waiting_s)
-
-    def __add__(self, other: TaskTimes) -> TaskTimes:
-        return TaskTimes(self.running_s + other.running_s, self.waiting_s + other.waiting_s)
 
 
 def thread_times(pid: int) -> dict[int, TaskTimes]:
