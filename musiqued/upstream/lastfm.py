@@ -422,9 +422,9 @@ class LastfmClient:
         self.requests = 0
         self.retries = 0
         # Answers are read one at a time, each in turns of the event loop of its own
-        # (``_attempt``; a page in several, ``plain_page_in_turns``): a page takes some
-        # 4 ms to read, and several fetched together would otherwise be read in one turn,
-        # with every RPC client's call waiting behind them all.
+        # (``_attempt``; a page in several, ``plain_page_in_turns``): a page takes about
+        # 1 ms to read at 200 scrobbles, 4 ms at 1,000, and several fetched together would
+        # otherwise be read in one turn, with every RPC client's call waiting behind them.
         self._reading = asyncio.Lock()
         self._loading: asyncio.Future[None] | None = None
 

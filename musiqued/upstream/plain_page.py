@@ -118,7 +118,7 @@ def _scrobble(entry: _Entry, latest: float) -> Scrobble | None:
 
 
 # Scrobbles read per turn of the event loop (``plain_page_in_turns``): about 0.7 ms of
-# work here, where the whole page takes some 4 ms.
+# work here, where a page of 1,000 (the most ``page_size`` allows) takes some 4 ms.
 ENTRIES_PER_TURN = 250
 
 

@@ -41,6 +41,7 @@ from musiqued.models import utc_day  # noqa: E402
 from musiqued.storage.db import PRAGMAS  # noqa: E402
 from musiqued.storage.history import EXPORT_FIELDS, EXPORT_SQL, NO_END  # noqa: E402
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS  # noqa: E402
+from tests.bench.cpu_use import process_cpu_s  # noqa: E402
 from tests.support import DaemonProcess, base_sections, short_tmp, write_config  # noqa: E402
 
 START = 1_262_304_000  # 2010-01-01T00:00:00Z
@@ -107,12 +108,6 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time process ``pid`` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class Run:
     seconds: float
@@ -154,7 +149,7 @@ def watch_peak(pid: int, peak: list[int]) -> None:
 def run_export(socket_path: Path, daemon_pid: int, fmt: str, out: Path) -> Run:
     """``musiquectl export --format FMT -o OUT``; exits if musiquectl fails."""
     ctl = Path(sys.executable).parent / "musiquectl"
-    began, daemon_cpu = time.perf_counter(), cpu_seconds(daemon_pid)
+    began, daemon_cpu = time.perf_counter(), process_cpu_s(daemon_pid)
     proc = subprocess.Popen(
         [str(ctl), "--socket", str(socket_path), "export", "--format", fmt, "-o", str(out)],
         stderr=subprocess.DEVNULL,
@@ -168,7 +163,7 @@ def run_export(socket_path: Path, daemon_pid: int, fmt: str, out: Path) -> Run:
     if code := os.waitstatus_to_exitcode(status):
         raise SystemExit(f"musiquectl export --format {fmt} exited with {code}")
     client_cpu = usage.ru_utime + usage.ru_stime
-    return Run(seconds, cpu_seconds(daemon_pid) - daemon_cpu + client_cpu, peak[0], client_cpu)
+    return Run(seconds, process_cpu_s(daemon_pid) - daemon_cpu + client_cpu, peak[0], client_cpu)
 
 
 def status_latencies(socket_path: Path, stop: threading.Event) -> list[float]:
