@@ -67,6 +67,21 @@ class Scrobble:
 
 
 @dataclass(frozen=True, slots=True)
+class Listen:
+    """A stored listen as the history holds it (empty strings where nothing is known)."""
+
+    timestamp: int
+    artist: str
+    title: str
+    album: str
+    artist_mbid: str
+    album_mbid: str
+    track_mbid: str
+    source: str
+    loved: bool
+
+
+@dataclass(frozen=True, slots=True)
 class NowPlaying:
     artist: str
     title: str

@@ -14,7 +14,7 @@ from typing import Any
 from musiqued.models import Scrobble, iso_utc
 
 # The README's columns, written out here rather than imported: the test holds the contract.
-HEADER = "timestamp,date,artist,title,album,artist_mbid,album_mbid,track_mbid,source"
+HEADER = "timestamp,date,artist,title,album,artist_mbid,album_mbid,track_mbid,source,loved"
 FIELDS = HEADER.split(",")
 
 
@@ -26,10 +26,23 @@ def parse(fmt: str, text: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in text.splitlines()]
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert rows[0] == FIELDS
-    return [
-        {f: (int(v) if f == "timestamp" else (v or None)) for f, v in zip(FIELDS, row, strict=True)}
-        for row in rows[1:]
-    ]
+    return [{f: _cell(f, v) for f, v in zip(FIELDS, row, strict=True)} for row in rows[1:]]
+
+
+def _cell(field: str, value: str) -> Any:
+    if field == "timestamp":
+        return int(value)
+    if field == "loved":
+        return value == "true"
+    return value or None
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 def rendered(fmt: str, listens: list[dict[str, Any]]) -> bytes:
@@ -39,7 +52,7 @@ def rendered(fmt: str, listens: list[dict[str, Any]]) -> bytes:
         out = io.StringIO(newline="")
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(FIELDS)
-        writer.writerows(["" if x[f] is None else x[f] for f in FIELDS] for x in listens)
+        writer.writerows([_csv_cell(x[f]) for f in FIELDS] for x in listens)
         return out.getvalue().encode()
     objects = [json.dumps({f: x[f] for f in FIELDS}, ensure_ascii=False) for x in listens]
     if fmt == "jsonl":
@@ -59,6 +72,7 @@ def expected_of(scrobbles: list[Scrobble]) -> list[dict[str, Any]]:
             "album_mbid": s.album_mbid or None,
             "track_mbid": s.track_mbid or None,
             "source": "import",
+            "loved": s.loved,
         }
         for s in sorted(scrobbles, key=lambda s: s.timestamp)
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from musiqued.models import Scrobble
 from musiqued.storage.db import Database
-from musiqued.storage.listens import Source, StoreResult, prepare_page
+from musiqued.storage.listens import PageStored, Source, write_page
 
 
 def ts(iso: str) -> int:
@@ -23,11 +23,13 @@ async def store(
     *,
     source: Source = "import",
     skip_existing: bool = True,
-) -> StoreResult:
+) -> PageStored:
     """Write ``scrobbles`` as one page, through the daemon's own page write, in one
     transaction."""
-    prepared = prepare_page(scrobbles, source=source, job_id=None, skip_existing=skip_existing)
-    return await db.write(prepared.write)
+    async with db.transaction() as conn:
+        return await write_page(
+            conn, scrobbles, source=source, job_id=None, refresh=not skip_existing
+        )
 
 
 def seed(database: Path, scrobbles: Sequence[Scrobble], page: int = 500) -> None:

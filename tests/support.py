@@ -23,16 +23,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from musiquectl.client import Client, ClientError, DaemonError, Unreachable
 from musiqued import wire
 from tests.rawrpc import RawConnection, request
-
-if TYPE_CHECKING:
-    from musiqued.aio import Turns
-
-T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -378,15 +373,3 @@ def wait_for_event(
     with EventStream(socket_path, [topic]) as events:
         cause()
         return events.wait_for(topic, match, timeout=timeout, **fields)
-
-
-def pauses_of(work: Turns[T]) -> tuple[T, int]:
-    """``work``'s result, and how many times it paused on the way."""
-    pauses = 0
-    while True:
-        try:
-            next(work)
-        except StopIteration as done:
-            result: T = done.value
-            return result, pauses
-        pauses += 1

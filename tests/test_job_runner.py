@@ -6,7 +6,6 @@ known point (pause, resume, cancel, failure, a restart). The schema knows two ki
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -60,10 +59,8 @@ class Steps:
                 self._failed.add(job.job_id)
                 raise failure(str(job.params["with"]))
             progress = PageProgress(checkpoint={"steps": step}, imported=1, active_s=job.active_s())
-            unit = functools.partial(
-                store.write_page_progress, job_id=job.job_id, progress=progress
-            )
-            row = await self.db.write(unit)
+            async with self.db.transaction() as conn:
+                row = await store.write_page_progress(conn, job.job_id, progress)
             await job.published(row)
 
 

@@ -3,7 +3,7 @@ rule, and page writes."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,16 +13,10 @@ import pytest
 from musiqued.errors import SchemaTooNewError
 from musiqued.models import Scrobble
 from musiqued.storage import Database
-from musiqued.storage.listens import (
-    SCROBBLES_PER_TURN,
-    count_listens,
-    prepare_page,
-    prepare_page_in_turns,
-    recent_listens,
-)
-from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
+from musiqued.storage.listens import count_listens, recent_listens, write_page
+from musiqued.storage.migrations import LATEST_VERSION
 from tests.history_support import store
-from tests.support import DaemonProcess, base_sections, pauses_of, write_config
+from tests.support import DaemonProcess, base_sections, write_config
 
 
 @pytest.fixture
@@ -154,37 +148,56 @@ async def test_each_listen_keeps_its_track_mbid(db: Database) -> None:
         Scrobble(timestamp=300, artist="Artist", title="Song"),
     ]
     await store(db, page, source="import")
-    assert [x["track_mbid"] for x in reversed(await recent_listens(db, 10))] == [
-        mbid_a,
-        mbid_b,
-        None,
-    ]
+    assert [x.track_mbid for x in reversed(await recent_listens(db, 10))] == [mbid_a, mbid_b, ""]
     fixed = [Scrobble(timestamp=300, artist="Artist", title="Song", track_mbid=mbid_a)]
     await store(db, fixed, source="import", skip_existing=False)
-    assert (await recent_listens(db, 1))[0]["track_mbid"] == mbid_a
+    assert (await recent_listens(db, 1))[0].track_mbid == mbid_a
 
 
-async def test_cached_count_follows_writes(db: Database) -> None:
-    """The listens count daemon.status shows is cached, yet exact after every write."""
+async def test_count_follows_writes_and_rollbacks(db: Database) -> None:
+    """The listens count daemon.status shows (the running totals) is exact after every
+    write, and a transaction that fails leaves nothing of itself."""
     assert await count_listens(db) == 0
     await store(db, _page(1, 5), source="import")
     assert await count_listens(db) == 5
     await db.execute("DELETE FROM listening_history WHERE timestamp < 3")
     assert await count_listens(db) == 3
 
-    def delete_then_fail(conn: sqlite3.Connection) -> None:
-        conn.execute("DELETE FROM listening_history")
-        raise RuntimeError("rolled back")
+    async def delete_then_fail() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM listening_history")
+            raise RuntimeError("rolled back")
 
     with pytest.raises(RuntimeError):
-        await db.write(delete_then_fail)
+        await delete_then_fail()
     assert await count_listens(db) == 3
 
 
+async def test_a_cancelled_transaction_is_rolled_back_and_the_next_writes(db: Database) -> None:
+    """A page write cancelled half-way (a paused job) leaves nothing behind, and the next
+    writer finds no transaction left open."""
+    started = asyncio.Event()
+
+    async def interrupted() -> None:
+        async with db.transaction() as conn:
+            await write_page(conn, _page(1000, 5), source="import", job_id=None)
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(interrupted())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await count_listens(db) == 0
+    result = await store(db, _page(1000, 5))
+    assert (result.imported, result.skipped) == (5, 0)
+    assert await count_listens(db) == 5
+
+
 async def test_text_with_nul_and_odd_characters_is_stored_unchanged(db: Database) -> None:
-    """A NUL character (which SQLite's JSON strings end at), U+E000 and bidi controls in a
-    name, title, album or MBID: stored and read back exactly; a page without them takes the
-    one-statement-per-table path."""
+    """A NUL character, U+E000 and bidi controls in a name, title, album or MBID: stored and
+    read back exactly, and recognised as the same listens when stored again."""
     odd = [
         Scrobble(timestamp=10, artist="nul\x00byte", title="t\x00\x00", album="a\x00"),
         Scrobble(timestamp=11, artist="\ue000private", title="\u202eevil", album="x\x00y"),
@@ -192,67 +205,30 @@ async def test_text_with_nul_and_odd_characters_is_stored_unchanged(db: Database
     ]
     result = await store(db, odd)
     assert result.imported == 3
-    back = sorted(await recent_listens(db, 10), key=lambda x: x["timestamp"])
-    assert [(x["artist"], x["title"], x["album"]) for x in back] == [
+    back = sorted(await recent_listens(db, 10), key=lambda x: x.timestamp)
+    assert [(x.artist, x.title, x.album) for x in back] == [
         ("nul\x00byte", "t\x00\x00", "a\x00"),
         ("\ue000private", "\u202eevil", "x\x00y"),
-        ("plain", "song", None),
+        ("plain", "song", ""),
     ]
-    assert back[2]["track_mbid"] == "m\x00bid"
+    assert back[2].track_mbid == "m\x00bid"
     again = await store(db, odd)
     assert (again.imported, again.skipped) == (0, 3)
-    assert all(
-        type(step).__name__ == "JsonStep"
-        for step in prepare_page(_page(20, 3), source="import", job_id=None).steps
-    )
 
 
-@pytest.mark.parametrize("skip_existing", [True, False])
-def test_a_page_is_prepared_in_parts_and_the_same(skip_existing: bool) -> None:
-    """On the event loop a page's rows are made in parts (RPC calls are answered between
-    them): every SCROBBLES_PER_TURN scrobbles, then the statements' JSON."""
-    scrobbles = [
-        Scrobble(timestamp=1000 + i, artist=f"Artist {i % 7}", title=f"Song {i}", album=f"A{i % 3}")
-        for i in range(1000)
-    ]
-    whole = prepare_page(scrobbles, source="import", job_id=4, skip_existing=skip_existing)
-    parted, pauses = pauses_of(
-        prepare_page_in_turns(scrobbles, source="import", job_id=4, skip_existing=skip_existing)
-    )
-    assert parted == whole
-    assert pauses == (1000 - 1) // SCROBBLES_PER_TURN + 1
-    # Each artist, album and track once across the parts, every listen in order.
-    assert whole.json_rows is not None
-    artists, albums, tracks, listens = (json.loads(rows) for rows in whole.json_rows)
-    assert (len(artists), len(albums), len(tracks), len(listens)) == (7, 21, 1000, 1000)
-    assert [row[0] for row in listens] == [s.timestamp for s in scrobbles]
-
-
-def test_a_page_write_after_a_rolled_back_one_stores_it_whole(tmp_path: Path) -> None:
-    """The page writer (a temporary table and its trigger, made on a connection's first page)
-    is undone with that page's transaction; the next page makes it again. Counts and totals
-    are those of the pages committed, whichever page came first."""
-    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
-    try:
-        for script in MIGRATIONS:
-            conn.executescript(script)
-        conn.execute("BEGIN")
-        assert prepare_page(_page(1000, 5), source="import", job_id=None).write(conn).imported == 5
-        conn.execute("ROLLBACK")
-        for start, artist in ((2000, "Other"), (1000, "Artist")):
-            conn.execute("BEGIN")
-            page = prepare_page(_page(start, 5, artist), source="import", job_id=None)
-            result = page.write(conn, want_new=True)
-            conn.execute("COMMIT")
-            assert (result.imported, result.skipped, result.new_albums) == (5, 0, 1)
-            assert [s.timestamp for s in result.new] == list(range(start, start + 5))
-        again = prepare_page(_page(1000, 5), source="import", job_id=None).write(conn)
-        assert (again.imported, again.skipped, again.new_albums) == (0, 5, 0)
-        assert conn.execute("SELECT COUNT(*) FROM listening_history").fetchone() == (10,)
-        assert conn.execute("SELECT SUM(n) FROM day_totals").fetchone() == (10,)
-        assert conn.execute("SELECT n FROM artist_totals ORDER BY artist_id").fetchall() == [
-            (5,),
-            (5,),
-        ]
-    finally:
-        conn.close()
+async def test_pages_in_any_order_keep_counts_and_totals(db: Database) -> None:
+    """Pages stored out of order, one of them twice: counts and running totals are those of
+    the listens stored, and the tracker's page reads back exactly what it added."""
+    for start, artist in ((2000, "Other"), (1000, "Artist")):
+        async with db.transaction() as conn:
+            result = await write_page(
+                conn, _page(start, 5, artist), source="import", job_id=None, want_new=True
+            )
+        assert (result.imported, result.skipped, result.new_albums) == (5, 0, 1)
+        assert [listen.timestamp for listen in result.new] == list(range(start, start + 5))
+    again = await store(db, _page(1000, 5))
+    assert (again.imported, again.skipped, again.new_albums) == (0, 5, 0)
+    assert await db.scalar("SELECT COUNT(*) FROM listening_history") == 10
+    assert await db.scalar("SELECT SUM(n) FROM quarter_totals") == 10
+    totals = await db.fetchall("SELECT n FROM artist_totals ORDER BY artist_id")
+    assert [row[0] for row in totals] == [5, 5]

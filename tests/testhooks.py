@@ -67,8 +67,7 @@ async def modules(_: CallContext, params: ModulesParams) -> dict[str, Any]:
 class RetryParams(Params):
     base_delay: float = Field(default=0.01, ge=0)
     max_delay: float = Field(default=0.05, ge=0)
-    page_pauses: tuple[float, ...] = (0.05, 0.05, 0.05)
-    short_page_pauses: tuple[float, ...] = (0.05, 0.05, 0.05)
+    page_pauses: tuple[float, ...] = (0.05, 0.05, 0.05, 0.05)
 
 
 async def lastfm_retry(ctx: CallContext, params: RetryParams) -> dict[str, Any]:
@@ -76,7 +75,6 @@ async def lastfm_retry(ctx: CallContext, params: RetryParams) -> dict[str, Any]:
         base_delay=params.base_delay,
         max_delay=params.max_delay,
         page_pauses=params.page_pauses,
-        short_page_pauses=params.short_page_pauses,
     )
     ctx.services.lastfm.client.retry = policy
     return {"retry": repr(policy)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -123,19 +122,7 @@ def command(extra_methods: Sequence[Method] = ()) -> click.Command:
 main = command()
 
 
-# The writer's thread gives the GIL up for every SQLite call and must win it back from the
-# event loop, which may hold it for the whole default interval (5 ms) while it parses a page.
-# At 50 µs the writer's thread waited half as long between hops as at 0.5 ms, and a
-# full-speed import ran ~7 % faster (tests/bench/import_bench.py, measured in this daemon).
-GIL_SWITCH_INTERVAL_S = 0.00005
-
-
 def _run(coro: object) -> int:
-    # Everything imported and built so far lives as long as the process: keep it out of
-    # the collector's way, so full collections stay short and do not show in RPC latency.
-    gc.collect()
-    gc.freeze()
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
         import uvloop
     except ImportError:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from musiqued import __version__, wire
-from musiqued.aio import TurnMemo, cancel_and_wait
+from musiqued.aio import cancel_and_wait
 from musiqued.app.config import load_config
 from musiqued.app.logs import JobLogs, register_config_secrets, register_obtained_secret
 from musiqued.app.systemd import Notifier
@@ -55,9 +55,6 @@ log = structlog.get_logger("musiqued.daemon")
 STOP_TIMEOUT_S = 8.0
 SLOW_STOP_S = 5.0
 """A stop still going on after this long logs what it waits for."""
-DATABASE_LOOK_S = 0.25
-"""How stale ``daemon.status`` may be about the database file being deleted or replaced
-(the status loop looks every second as well)."""
 
 
 def _report_slow_stop() -> None:
@@ -140,10 +137,6 @@ class Daemon:
         self._opened: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._database_error: str | None = None
-        self._database_checked = float("-inf")
-        # Clients poll daemon.status many times a second during an import; those answered
-        # in the same turn of the loop (a burst that queued while it was busy) share one.
-        self._status_this_turn: TurnMemo[dict[str, Any]] = TurnMemo()
 
         self.events = EventBus()
         database = config.daemon.database
@@ -153,24 +146,17 @@ class Daemon:
         )
         self.db = Database(database)
         self.services = build_services(config, self.db, self.events, control=self)
-        self.lastfm = self.services.lastfm
-        self.jobs = self.services.jobs
-        self.importer = self.services.importer
-        self.verifier = self.services.verifier
-        self.tracker = self.services.tracker
-        self.enricher = self.services.enricher
-        self.dispatcher = Dispatcher(with_extra(METHODS, extra_methods), self.services)
         self.rpc = RpcServer(
-            self.dispatcher,
+            Dispatcher(with_extra(METHODS, extra_methods), self.services),
             listener=self.listener,
             policy=AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids),
             idle_timeout=config.daemon.idle_timeout_seconds,
         )
-        self.http: HttpApi | None = None
+        self.http = self._http_api(config) if config.http.listen else None
         self._status_lines: tuple[Callable[[], str | None], ...] = (
-            self.jobs.status_line,
-            self.tracker.status_line,
-            self.enricher.status_line,
+            self.services.jobs.status_line,
+            self.services.tracker.status_line,
+            self.services.enricher.status_line,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -190,8 +176,16 @@ class Daemon:
                 loop.remove_signal_handler(signum)
         return 0
 
+    def _http_api(self, config: Config) -> HttpApi:
+        """The HTTP front end (``[http] listen``); aiohttp.web loads only then."""
+        from musiqued.http.api import HttpApi
+
+        return HttpApi(self.services, config.http, job_log=self.job_logs.records)
+
     def _components(self) -> list[tuple[str, Component]]:
         """In open order; closed in reverse."""
+        services = self.services
+        http: list[tuple[str, Component]] = [("http api", self.http)] if self.http else []
         return [
             # First, before anything touches the database or the socket: one daemon per
             # database, then one per socket (a second daemon stops here, exit 75).
@@ -200,14 +194,15 @@ class Daemon:
             ("socket", self.listener),
             ("database", self.db),
             # First of the services: every one calls Last.fm through it.
-            ("lastfm", self.lastfm),
+            ("lastfm", services.lastfm),
             # Before the job runner: resumed imports wake it.
-            ("enricher", self.enricher),
+            ("enricher", services.enricher),
             # It resumes interrupted jobs, which use every component before it.
-            ("jobs", self.jobs),
+            ("jobs", services.jobs),
             # After the job runner: a long gap is handed to an import job.
-            ("tracker", self.tracker),
+            ("tracker", services.tracker),
             # Last: clients are served once everything they may call is up.
+            *http,
             ("rpc server", self.rpc),
         ]
 
@@ -220,8 +215,6 @@ class Daemon:
         for name, component in self._components():
             await component.open()
             self._opened.append((name, component.close))
-            if name == "tracker":
-                await self._open_http()
         self.spawn("status", self._status_loop())
         self.notifier.ready(self.status_line())
         log.info(
@@ -231,17 +224,6 @@ class Daemon:
             database=str(self.config.daemon.database),
             lastfm_configured=self.config.lastfm.configured,
         )
-
-    async def _open_http(self) -> None:
-        """The HTTP front end, only when ``[http] listen`` is set (aiohttp.web loads then)."""
-        if self.http is not None or not self.config.http.listen:
-            return
-        from musiqued.http.api import HttpApi
-
-        http = HttpApi(self.services, self.config.http, job_log=self.job_logs.records)
-        await http.open()
-        self.http = http
-        self._opened.append(("http api", http.close))
 
     async def stop(self) -> None:
         """Stop accepting, cancel our tasks, close components in reverse."""
@@ -321,28 +303,26 @@ class Daemon:
         """Hand each component its new section."""
         self.rpc.set_policy(AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids))
         self.rpc.idle_timeout = config.daemon.idle_timeout_seconds
-        self.importer.reconfigure(config.lastfm)
-        self.verifier.reconfigure(config.lastfm)
-        await self.tracker.reconfigure(config.tracker)
-        await self.lastfm.reconfigure(config.lastfm)
-        await self.enricher.reconfigure(enrichment_sections(config))
+        services = self.services
+        services.importer.reconfigure(config.lastfm)
+        services.verifier.reconfigure(config.lastfm)
+        await services.tracker.reconfigure(config.tracker)
+        await services.lastfm.reconfigure(config.lastfm)
+        await services.enricher.reconfigure(enrichment_sections(config))
         if self.http is not None:
             await self.http.reconfigure(config.http)
-        else:
-            await self._open_http()
+        elif config.http.listen:
+            # A reload that sets [http] listen starts the listener; it then closes with
+            # the rest, before the RPC server (opened after it at start).
+            self.http = self._http_api(config)
+            await self.http.open()
+            self._opened.insert(len(self._opened) - 1, ("http api", self.http.close))
 
     async def status(self) -> dict[str, Any]:
-        """What ``daemon.status`` answers; shared by the calls of one loop turn: read only."""
-        shared = self._status_this_turn.get()
-        if shared is not None:
-            return shared
-        # Looked at again when the last look is a little old, not on every call: clients
-        # poll this many times a second during an import, and each stat(2) hands the GIL
-        # to the writer's thread, which the event loop then waits to win back.
-        if time.monotonic() - self._database_checked >= DATABASE_LOOK_S:
-            self._check_database()
-        governor = self.lastfm.governor
-        answer = {
+        """What ``daemon.status`` answers."""
+        self._check_database()
+        governor = self.services.lastfm.governor
+        return {
             "version": __version__,
             "api_version": wire.API_VERSION,
             "pid": os.getpid(),
@@ -356,20 +336,19 @@ class Daemon:
                 "spotify": self.config.spotify.configured,
                 "ai": self.config.ai.configured,
             },
-            "tracker": await self.tracker.status(),
-            "jobs": await self.jobs.active(),
+            "tracker": await self.services.tracker.status(),
+            "jobs": await self.services.jobs.active(),
             # The shared Last.fm request rate: below nominal after error 29, then recovering.
             "governor": {
                 "rate": round(governor.rate, 3),
                 "nominal_rate": governor.nominal_rate,
                 "penalties": governor.penalties,
             },
-            "enrichment": await self.enricher.summary(),
+            "enrichment": await self.services.enricher.summary(),
             "listens": await self.services.library.count(),
             "subscribers": self.events.subscriber_count,
             "status": self.status_line(),
         }
-        return self._status_this_turn.keep(answer)
 
     # -- what the daemon reports ---------------------------------------------------------
 
@@ -389,7 +368,6 @@ class Daemon:
         (the writer refuses every write from then on)."""
         if self._database_error is not None:
             return
-        self._database_checked = time.monotonic()
         problem = self.db.check_file()
         if problem is None:
             return

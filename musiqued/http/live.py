@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from musiqued.aio import cancel_and_wait
+from musiqued.contract.shapes import event_params
 from musiqued.http.common import HttpProblem
 from musiqued.services.events import TOPICS
 
@@ -81,7 +82,7 @@ class LiveEvents:
     async def _send(ws: web.WebSocketResponse, subscription: Subscription) -> None:
         while not ws.closed:
             event = await subscription.get()
-            await ws.send_str(json.dumps(event.as_params(), ensure_ascii=False))
+            await ws.send_str(json.dumps(event_params(event), ensure_ascii=False))
 
     async def close(self) -> None:
         """On shutdown: tell every page the daemon is going away (they reconnect later)."""

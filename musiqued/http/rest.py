@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from musiqued.contract.shapes import listen_shape
 from musiqued.http.common import HttpProblem, json_body, query_int, validated
 from musiqued.rpc.methods.enrich import AlbumsParams
 from musiqued.rpc.methods.history import RecentParams
@@ -120,7 +121,8 @@ class PageApi:
 
     async def recent(self, request: web.Request) -> web.Response:
         params = validated(RecentParams, request.query)
-        return web.json_response(await self._services.library.recent(params.limit))
+        listens = await self._services.library.recent(params.limit)
+        return web.json_response([listen_shape(listen) for listen in listens])
 
 
 def _job_id(request: web.Request) -> int:

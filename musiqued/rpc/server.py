@@ -14,6 +14,7 @@ import structlog
 
 from musiqued import wire
 from musiqued.aio import cancel_and_wait
+from musiqued.contract.shapes import event_params
 from musiqued.rpc import protocol
 from musiqued.rpc.dispatch import Dispatcher
 from musiqued.rpc.listener import BACKLOG, SocketListener
@@ -65,7 +66,7 @@ class _Connection:
             while True:
                 event = await subscription.get()
                 await self.send(
-                    protocol.encode(protocol.notification(wire.EVENT_METHOD, event.as_params()))
+                    protocol.encode(protocol.notification(wire.EVENT_METHOD, event_params(event)))
                 )
         except (ConnectionError, OSError):
             # The reading side notices the closed transport and ends the conversation.

@@ -22,9 +22,6 @@ class Event:
     data: dict[str, Any]
     at: float = field(default_factory=time.time)
 
-    def as_params(self) -> dict[str, Any]:
-        return {"topic": self.topic, "at": self.at, "data": self.data}
-
 
 class Subscription:
     def __init__(self, bus: EventBus, topics: frozenset[str], maxsize: int) -> None:

@@ -6,10 +6,9 @@ per listen; JSON, one array of those objects. An object is written exactly as
 ``json.dumps(listen, ensure_ascii=False)`` writes it, and a CSV row as ``csv.writer`` does:
 the bytes are what they were when ``musiquectl`` formatted each page itself.
 
-Rows come from ``history.export_rows`` in batches, each formatted on the scan's thread (next
-to where it was read, off the event loop) and handed to ``write``; only a few batches are
-read ahead of what ``write`` has taken, so memory stays flat whatever the size of the
-history.
+Rows come from ``history.export_rows`` in batches, each formatted and handed to ``write``
+before the next is read, so memory stays flat whatever the size of the history. ``loved`` is
+``true`` or ``false`` in every format.
 """
 
 from __future__ import annotations
@@ -60,9 +59,13 @@ def json_objects(rows: Sequence[Row], template: bytes) -> bytes:
     return (template * len(rows)) % tuple(values)
 
 
+def _loved_as_bool(rows: Sequence[Row]) -> list[Row]:
+    return [(*row[:-1], bool(row[-1])) for row in rows]
+
+
 class _Form(Protocol):
-    """A format: ``rows`` runs on the scan's thread, batch after batch; ``head`` before
-    the first and ``tail`` after the last, on the event loop. Never two at once."""
+    """A format: ``rows`` for each batch in turn, ``head`` before the first and ``tail``
+    after the last."""
 
     def head(self) -> str: ...
     def rows(self, rows: Sequence[Row]) -> str: ...
@@ -93,7 +96,8 @@ class _Csv:
         return self._lines.take()
 
     def rows(self, rows: Sequence[Row]) -> str:
-        self._writer.writerows(rows)  # None is an empty cell
+        # None is an empty cell; loved is written as JSON writes it.
+        self._writer.writerows((*row[:-1], "true" if row[-1] else "false") for row in rows)
         return self._lines.take()
 
     def tail(self, count: int) -> str:
@@ -107,7 +111,7 @@ class _JsonLines:
         return ""
 
     def rows(self, rows: Sequence[Row]) -> str:
-        return json_objects(rows, self._template).decode()
+        return json_objects(_loved_as_bool(rows), self._template).decode()
 
     def tail(self, count: int) -> str:
         return ""
@@ -125,7 +129,7 @@ class _JsonArray:
         return "["
 
     def rows(self, rows: Sequence[Row]) -> str:
-        text = json_objects(rows, self._template).decode()
+        text = json_objects(_loved_as_bool(rows), self._template).decode()
         if self._first:
             self._first = False
             return "\n" + text[2:]
@@ -142,17 +146,16 @@ async def export(
     db: Database, fmt: Format, *, since: int | None, until: int | None, write: Write
 ) -> int:
     """Write every listen of ``[since, until)``, oldest first, in ``fmt`` through ``write``
-    (its awaits are the back-pressure: batches are read only a few ahead of what it has
-    taken); returns how many listens were written."""
+    (its awaits are the back-pressure); returns how many listens were written."""
     form = _FORMS[fmt]()
     count = 0
     if head := form.head():
         await write(head)
-    batches = history.export_rows(db, since=since, until=until, batch=BATCH, shape=form.rows)
+    batches = history.export_rows(db, since=since, until=until, batch=BATCH)
     async with contextlib.aclosing(batches):
-        async for rows, text in batches:
-            count += rows
-            await write(text)
+        async for rows in batches:
+            count += len(rows)
+            await write(form.rows(rows))
     if tail := form.tail(count):
         await write(tail)
     return count

@@ -26,35 +26,26 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from musiqued.aio import give_way, in_turns
 from musiqued.config import LastfmConfig
 from musiqued.errors import TransientUpstreamError, UpstreamError
 from musiqued.models import RecentTracksPage, Scrobble, iso_utc
 from musiqued.services.import_plan import PageSet, Plan, ShortPage, ranges, short_page
 from musiqued.services.jobs import JobContext, JobKind, JobRunner, find_error
 from musiqued.services.lastfm_session import LastfmConnection
-from musiqued.services.window import WindowPager
+from musiqued.services.window import MAX_REWALKS, WindowPager
 from musiqued.storage import jobs as store
 from musiqued.storage.db import Database
 from musiqued.storage.history import count_window
-from musiqued.storage.job_pages import write_job_page
 from musiqued.storage.jobs import PageProgress
-from musiqued.storage.listens import (
-    PreparedPage,
-    StoreResult,
-    newest_listen,
-    prepare_page_in_turns,
-)
-from musiqued.storage.writer import OwnTransaction, WriteChain
+from musiqued.storage.listens import newest_listen, write_page
 
 DEFAULT_LIMIT = 1000
 MAX_SWEEPS = 3
-MAX_REWALKS = 2
-"""Rounds of fetching the short pages again once the sweep is over, before the gap is final."""
+"""Sweeps of the whole window when back-dated scrobbles change it during the import."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +60,10 @@ class ImportRequest:
 
 @dataclass(frozen=True, slots=True)
 class _Ready:
-    """A fetched page, validated and turned into its statements, waiting for the writer."""
+    """A fetched page, validated, waiting for the writer."""
 
     page: int
-    prepared: PreparedPage
+    scrobbles: list[Scrobble]
     reasons: list[str]
     short: ShortPage | None
     broken: int = 0
@@ -132,29 +123,6 @@ class _Visit:
         )
 
 
-PageWritten = tuple[StoreResult, dict[str, Any]]
-"""What a page's transaction did, and the job's row after it (the progress event)."""
-PageWrite = OwnTransaction[PageWritten]
-
-
-def _page_transaction(
-    job_id: int, ready: _Ready, checkpoint: dict[str, Any], visit: _Visit, active_s: float
-) -> PageWrite:
-    """One page and its checkpoint, to run on the writer's thread (values only, no live
-    state)."""
-    progress = PageProgress(
-        checkpoint=checkpoint,
-        errors=visit.errors,
-        reasons=visit.reasons,
-        replaces=visit.replaces,
-        active_s=active_s,
-        pages=1 if visit.new_page else 0,
-    )
-    return OwnTransaction(
-        lambda conn: write_job_page(conn, job_id, ready.prepared, progress, first_visit=visit.first)
-    )
-
-
 class Importer:
     """Starts import jobs and runs their body inside the job runner."""
 
@@ -200,7 +168,7 @@ class Importer:
         if request.incremental:
             newest = await newest_listen(self._db)
             if newest is not None:
-                window_from = max(window_from or 0, int(newest["timestamp"]))
+                window_from = max(window_from or 0, newest.timestamp)
         limit = request.limit
         if (
             limit is None
@@ -277,8 +245,8 @@ class Importer:
         except Exception as exc:
             if find_error(exc, UpstreamError) is None:
                 raise
-            # The pages committed are those the last checkpoint names: the writer's hop for
-            # the last batch may have committed after its task was cancelled.
+            # The pages committed are those the last checkpoint names: the last page's
+            # transaction may have committed just as its task was cancelled.
             row = await store.get(self._db, job.job_id)
             committed = Plan.load(json.loads(row["checkpoint"])) if row is not None else None
             if committed is not None:
@@ -334,21 +302,20 @@ class Importer:
         )
 
     async def _save_plan(self, job: JobContext, plan: Plan) -> None:
-        checkpoint = plan.dump(plan.done)
-        total = plan.base_pages + plan.pages_total
-        await self._db.write(
-            lambda conn: store.write_plan(
-                conn, job.job_id, checkpoint=checkpoint, pages_total=total
+        async with self._db.transaction() as conn:
+            await store.write_plan(
+                conn,
+                job.job_id,
+                checkpoint=plan.dump(plan.done),
+                pages_total=plan.base_pages + plan.pages_total,
             )
-        )
 
     async def _pages(self, job: JobContext, plan: Plan, todo: list[int]) -> None:
         """Fetch and store the pages ``todo``.
 
-        ``max_in_flight`` fetchers keep requests going while ONE writer commits the pages
-        as they arrive: a fetcher never waits for its page's transaction (writes are
-        serialised anyway), so Last.fm and SQLite both stay busy. The hand-over queue holds
-        at most one page per fetcher, which bounds memory.
+        ``max_in_flight`` fetchers keep requests going while one writer stores the pages as
+        they arrive, each in a transaction of its own with the job's checkpoint. The
+        hand-over queue holds at most one page per fetcher, which bounds memory.
         """
         if not todo:
             return
@@ -357,17 +324,20 @@ class Importer:
             pages.put_nowait(page)
         workers = max(1, min(self._settings.max_in_flight, len(todo)))
         fetched: asyncio.Queue[_Ready | None] = asyncio.Queue(workers)
-        preparing = asyncio.Lock()
 
         async def fetch_all() -> None:
             async with asyncio.TaskGroup() as fetchers:
                 for _ in range(workers):
-                    fetchers.create_task(self._fetcher(job, plan, pages, fetched, preparing))
+                    fetchers.create_task(self._fetcher(job, plan, pages, fetched))
             await fetched.put(None)
+
+        async def write_all() -> None:
+            while (ready := await fetched.get()) is not None:
+                await self._write(job, plan, ready)
 
         async with asyncio.TaskGroup() as group:
             group.create_task(fetch_all())
-            group.create_task(self._writer(job, plan, fetched))
+            group.create_task(write_all())
 
     async def _fetcher(
         self,
@@ -375,58 +345,11 @@ class Importer:
         plan: Plan,
         pages: asyncio.Queue[int],
         fetched: asyncio.Queue[_Ready | None],
-        preparing: asyncio.Lock,
     ) -> None:
         while not pages.empty():
             page = pages.get_nowait()
             answer = await self._fetch(job, page, plan.per_page, expect=plan.expected_size(page))
-            # Prepared here, while the writer commits earlier pages (the writer's own turn per
-            # page is then only the checkpoint and the transaction), one page at a time, in
-            # turns of the event loop: RPC clients are answered between them.
-            async with preparing:
-                ready = await self._prepare(job, plan, page, answer)
-                await give_way()
-            await fetched.put(ready)
-
-    async def _writer(
-        self,
-        job: JobContext,
-        plan: Plan,
-        fetched: asyncio.Queue[_Ready | None],
-    ) -> None:
-        # The pages waiting when the writer comes round go to the writer's thread together:
-        # still one transaction each, but run back to back, not each after a round trip
-        # through the event loop (which is busy parsing the next pages meanwhile). The next
-        # batch is handed over while the last one runs (in a chain: it never commits if the
-        # last one failed), so the thread does not wait for the loop between batches.
-        chain = WriteChain()
-        hops: list[asyncio.Task[list[PageWritten]]] = []  # at most two: running, queued
-        ended = False
-        try:
-            while not ended and (ready := await fetched.get()) is not None:
-                batch = [ready]
-                while not fetched.empty():
-                    more = fetched.get_nowait()
-                    if more is None:
-                        ended = True
-                        break
-                    batch.append(more)
-                units = self._stage(job, plan, batch)
-                hops.append(asyncio.create_task(self._db.write_each(units, chain)))
-                if len(hops) == 2:
-                    await self._written(job, hops[0])
-                    del hops[0]
-            while hops:
-                await self._written(job, hops[0])
-                del hops[0]
-        finally:
-            if hops:
-                # Their hops are the writer thread's already: let them end (commit, or fail
-                # on the chain) before anything reads the job's state again.
-                await asyncio.wait(hops)
-                for hop in hops:
-                    if not hop.cancelled():
-                        hop.exception()  # the first failure is the one that propagates
+            await fetched.put(self._prepare(job, plan, page, answer))
 
     async def _first_page(self, job: JobContext) -> Plan:
         """Page 1 tells the window's size: plan the job and store the page in one go."""
@@ -457,18 +380,16 @@ class Importer:
             per_page=per_page,
             playcount=playcount,
         )
-        checkpoint = plan.dump(())
-        await self._db.write(
-            lambda conn: store.write_plan(
+        async with self._db.transaction() as conn:
+            await store.write_plan(
                 conn,
                 job.job_id,
-                checkpoint=checkpoint,
+                checkpoint=plan.dump(()),
                 pages_total=plan.pages_total,
                 total_scrobbles=playcount,
             )
-        )
         if plan.pages_total:
-            await self._write(job, plan, [await self._prepare(job, plan, 1, first)])
+            await self._write(job, plan, self._prepare(job, plan, 1, first))
         else:
             await job.published()
         return plan
@@ -485,83 +406,77 @@ class Importer:
             expect=expect,
         )
 
-    async def _prepare(
-        self, job: JobContext, plan: Plan, page: int, fetched: RecentTracksPage
-    ) -> _Ready:
+    def _prepare(self, job: JobContext, plan: Plan, page: int, fetched: RecentTracksPage) -> _Ready:
         inside, reasons = outside_window(page, fetched.scrobbles, job.window_from, job.window_to)
         reasons = [f"page {page}: {reason}" for reason in fetched.rejected] + reasons
         # Unstorable scrobbles (blank names, timestamps out of range) are Last.fm's own data;
         # anything else refused (no date, wrong types, outside the window) is a broken
         # answer: the page is short by those entries too.
         gap = short_page(page, plan.expected_size(page), inside, fetched.unstorable)
-        prepared = await in_turns(
-            prepare_page_in_turns(
-                plan.keep(page, inside),
-                source="import",
-                job_id=job.job_id,
-                skip_existing=bool(job.params.get("skip_existing", True)),
-            )
-        )
         if gap is not None and plan.limit is not None:
             # Only the part of the page inside the N newest counts (the unstorable entries
             # may lie either side of the cut: no more than the page as a whole lacks).
             lacking = min(gap.missing, plan.kept_size(page) - len(plan.keep(page, inside)))
             gap = ShortPage(gap.page, lacking, gap.newest, gap.oldest) if lacking > 0 else None
-        return _Ready(page, prepared, reasons, gap, len(reasons) - fetched.unstorable)
+        kept = plan.keep(page, inside)
+        return _Ready(page, kept, reasons, gap, len(reasons) - fetched.unstorable)
 
-    async def _write(self, job: JobContext, plan: Plan, batch: list[_Ready]) -> None:
-        """Store each page of ``batch`` with its checkpoint (``_stage``), and say so."""
-        await self._written(job, self._db.write_each(self._stage(job, plan, batch)))
+    async def _write(self, job: JobContext, plan: Plan, ready: _Ready) -> None:
+        """Store a page with the job's checkpoint and counters in one transaction, and say so.
 
-    def _stage(self, job: JobContext, plan: Plan, batch: list[_Ready]) -> list[PageWrite]:
-        """The transactions storing each page of ``batch`` with its checkpoint; ``plan``
-        records the pages as it will be once they commit.
-
-        Recorded now, not after the commit, because the next batch's checkpoints build on
-        this one (they are made while it is written). If a hop fails, the job goes back to
-        the checkpoint last committed. The transactions (each page and its job's counters
-        in one statement, ``write_job_page``, then the row the progress event shows) run in
-        ONE hop on the writer's thread, in order, stopping at the first that fails: so page
-        N's checkpoint may name the pages of the batch before it. New albums are tagged and
-        counted by the ``albums_enqueue`` trigger as they are made.
+        ``plan`` records the page as done first: the checkpoint written is the plan as it
+        stands once the page commits. If the transaction fails, the job ends and resumes
+        from the checkpoint last committed.
         """
-        active_s = job.active_s()
-        units = []
-        for ready in batch:
-            visit = _Visit.of(plan, ready, plan.unusable.get(ready.page, 0))
-            plan.done.add(ready.page)
-            if ready.short is None:
-                plan.short.pop(ready.page, None)
-            else:
-                plan.short[ready.page] = ready.short
-                job.log.warning(
-                    "page stayed short; recorded",
-                    page=ready.page,
-                    missing=ready.short.missing,
-                )
-            if ready.reasons:
-                plan.unusable[ready.page] = len(ready.reasons)
-                job.log.warning(
-                    "unusable entries in a page; counted as errors",
-                    page=ready.page,
-                    count=len(ready.reasons),
-                    reasons=ready.reasons[:3],
-                )
-            else:
-                plan.unusable.pop(ready.page, None)
-            if ready.broken:
-                plan.broken[ready.page] = ready.broken
-            else:
-                plan.broken.pop(ready.page, None)
-            units.append(
-                _page_transaction(job.job_id, ready, plan.dump(plan.done), visit, active_s)
+        visit = _Visit.of(plan, ready, plan.unusable.get(ready.page, 0))
+        self._record(job, plan, ready)
+        refresh = not job.params.get("skip_existing", True)
+        async with self._db.transaction() as conn:
+            stored = await write_page(
+                conn, ready.scrobbles, source="import", job_id=job.job_id, refresh=refresh
             )
-        return units
-
-    async def _written(self, job: JobContext, hop: Awaitable[list[PageWritten]]) -> None:
-        """Wait for a batch's hop; wake the enricher for new albums; publish each page."""
-        results = await hop
-        if any(result.new_albums for result, _ in results):
+            # What the page newly stored counts as imported; on its first visit, the rest
+            # (stored before) as skipped, or as imported when refreshed.
+            row = await store.write_page_progress(
+                conn,
+                job.job_id,
+                PageProgress(
+                    checkpoint=plan.dump(plan.done),
+                    imported=stored.imported + (stored.refreshed if visit.first else 0),
+                    skipped=stored.skipped if visit.first else 0,
+                    errors=visit.errors,
+                    reasons=visit.reasons,
+                    replaces=visit.replaces,
+                    active_s=job.active_s(),
+                    pages=1 if visit.new_page else 0,
+                ),
+            )
+        if stored.new_albums:
             self._on_new_albums()
-        for _, row in results:
-            await job.published(row)
+        await job.published(row)
+
+    @staticmethod
+    def _record(job: JobContext, plan: Plan, ready: _Ready) -> None:
+        """Note in ``plan`` what storing ``ready`` settles: done, short, unusable entries."""
+        plan.done.add(ready.page)
+        if ready.short is None:
+            plan.short.pop(ready.page, None)
+        else:
+            plan.short[ready.page] = ready.short
+            job.log.warning(
+                "page stayed short; recorded", page=ready.page, missing=ready.short.missing
+            )
+        if ready.reasons:
+            plan.unusable[ready.page] = len(ready.reasons)
+            job.log.warning(
+                "unusable entries in a page; counted as errors",
+                page=ready.page,
+                count=len(ready.reasons),
+                reasons=ready.reasons[:3],
+            )
+        else:
+            plan.unusable.pop(ready.page, None)
+        if ready.broken:
+            plan.broken[ready.page] = ready.broken
+        else:
+            plan.broken.pop(ready.page, None)

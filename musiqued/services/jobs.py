@@ -1,13 +1,7 @@
-"""The generic job runner: one owned asyncio task per running job, a persistent state machine.
+"""The generic job runner: one owned asyncio task per running job, its state persisted.
 
-States (``jobs.state``)::
-
-    queued ──► running ──► done
-                 │  ▲ ├──► failed      (an error; ``resume`` retries from the checkpoint)
-                 │  │ └──► cancelled   (final)
-                 ▼  │
-               paused                  (``pause``; ``resume`` continues from the checkpoint)
-    running ──► interrupted            (the daemon stopped while the job ran)
+The states and the moves between them are the table in ``job_states``; the free-space
+watch for jobs a full disk stopped is ``space_watch``.
 
 Restart policy: when the daemon starts, every job left ``running`` (the daemon crashed or
 was killed), ``queued`` or ``interrupted`` (clean stop) is resumed by itself from its
@@ -32,13 +26,11 @@ Plugging a new kind in (how ``verify`` joins)::
     async def run_verify(job: JobContext) -> None:
         # job.params: the dict given to submit(); job.window_from / job.window_to: frozen
         # at creation; job.checkpoint: what the last committed unit of work stored.
-        # Do the work in units; commit each unit with its progress in ONE transaction, a
-        # plain function run on the database's writer thread:
-        def unit(conn: sqlite3.Connection) -> dict[str, Any]:
+        # Do the work in units; commit each unit with its progress in ONE transaction:
+        async with db.transaction() as conn:
             ...  # write the unit's rows
-            return storage.jobs.write_page_progress(conn, job.job_id, PageProgress(
+            row = await storage.jobs.write_page_progress(conn, job.job_id, PageProgress(
                 checkpoint={...}, imported=..., skipped=..., active_s=job.active_s()))
-        row = await db.write(unit)
         await job.published(row)  # progress event + STATUS= refresh
         # return → done; raise a MusiqueError → failed with its message.
 
@@ -55,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -73,22 +64,15 @@ from musiqued.errors import (
     StoreError,
 )
 from musiqued.services.events import EventBus
+from musiqued.services.job_states import REQUESTS, RESUMED_AT_START, target_of
+from musiqued.services.space_watch import SpaceWatch
 from musiqued.storage import jobs as store
-from musiqued.storage.db import Database
+from musiqued.storage.db import Database, Row
 from musiqued.storage.jobs import ACTIVE_STATES, JobState
 
 log = structlog.get_logger("musiqued.jobs")
 
 E = TypeVar("E", bound=BaseException)
-
-RESUMABLE_AT_START: tuple[JobState, ...] = ("running", "queued", "interrupted")
-RESUMABLE: tuple[JobState, ...] = ("paused", "failed", "interrupted")
-SPACE_POLL_S = 2.0
-"""How often a job paused for lack of space looks at the free space again."""
-SPACE_MARGIN = 1 << 20
-"""Free bytes beyond what was free at the failure that count as "space is back"."""
-SHOWN_JOBS_KEPT = 64
-"""Jobs whose last shown form is kept (``JobRunner._shown``) before they are all dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +92,7 @@ class JobKind:
 class JobContext:
     """What a job body sees: its parameters, frozen window, checkpoint, and progress hooks."""
 
-    def __init__(self, runner: JobRunner, row: sqlite3.Row) -> None:
+    def __init__(self, runner: JobRunner, row: Row) -> None:
         self._runner = runner
         self.job_id: int = row["id"]
         self.kind: str = row["kind"]
@@ -151,17 +135,9 @@ class JobRunner:
         self._started = False
         self._held: dict[int, tuple[JobState, str]] = {}
         """Jobs whose state could not be written (the disk was full): what it should say."""
-        self._short_of_space: dict[int, int] = {}
-        """Jobs paused for lack of space → the free bytes when their write failed."""
-        self._space_watch: asyncio.Task[None] | None = None
+        self._space = SpaceWatch(db, resume=self.resume, write_held=self._write_held)
         self._trouble: dict[int, str] = {}
         """Running jobs → the upstream trouble they are retrying through."""
-        # The last row each job was shown from, and how: daemon.status shows the active jobs
-        # on every call, clients poll it many times a second, and the row changes only
-        # when a write commits (a row read from the cache is the same object till then).
-        self._shown: dict[
-            int, tuple[sqlite3.Row | Mapping[str, Any], int | None, dict[str, Any]]
-        ] = {}
 
     def register(self, kind: JobKind) -> None:
         if kind.name in self._kinds:
@@ -174,7 +150,8 @@ class JobRunner:
         """Resume the jobs a previous run left running, queued or interrupted, and those the
         daemon paused for lack of space (a person's pause clears ``error``)."""
         self._started = True
-        rows = await store.with_states(self._db, (*RESUMABLE_AT_START, "paused"))
+        self._space.open()
+        rows = await store.with_states(self._db, (*RESUMED_AT_START, "paused"))
         for row in rows:
             if row["state"] == "paused" and not row["error"]:
                 continue
@@ -184,9 +161,7 @@ class JobRunner:
     async def close(self) -> None:
         """Interrupt running jobs: their checkpoints are committed, they resume at next start."""
         self._started = False
-        if self._space_watch is not None:
-            await cancel_and_wait(self._space_watch)
-            self._space_watch = None
+        await self._space.close()
         for job_id in list(self._tasks):
             with contextlib.suppress(StoreError):  # logged; the next start resumes it
                 await self._halt(job_id, "interrupted", error=None)
@@ -234,13 +209,11 @@ class JobRunner:
 
     async def pause(self, job_id: int) -> dict[str, Any]:
         """Pause a queued or running job; a paused one is left as it is (idempotent)."""
-        return await self._request_halt(job_id, "paused", allowed=("queued", "running"))
+        return await self._request_halt(job_id, "pause")
 
     async def cancel(self, job_id: int) -> dict[str, Any]:
         """Cancel a job that has work left; a cancelled one is left as it is (idempotent)."""
-        return await self._request_halt(
-            job_id, "cancelled", allowed=("queued", "running", "paused", "interrupted", "failed")
-        )
+        return await self._request_halt(job_id, "cancel")
 
     async def resume(self, job_id: int) -> dict[str, Any]:
         async with self._lock:
@@ -248,35 +221,27 @@ class JobRunner:
             state = self._state_of(row)
             if state in ("running", "queued") and job_id in self._tasks:
                 return await self._render(row)
-            if state not in RESUMABLE:
-                raise ConflictError(
-                    f"job {job_id} is {state}; only a paused, failed or interrupted "
-                    "job can be resumed"
-                )
+            target = target_of("resume", job_id, state)
             job_kind = self._kind_of(row)
             if job_kind.ready is not None:
                 job_kind.ready()
             if job_kind.exclusive:
                 await self._check_no_conflict(row["kind"], besides=job_id)
-            await store.set_state(self._db, job_id, "queued")
+            await store.set_state(self._db, job_id, target)
             self._held.pop(job_id, None)
-            self._short_of_space.pop(job_id, None)
+            self._space.forget(job_id)
             await self._launch(job_id, row["kind"], at_start=False)
         return await self.get(job_id)
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _request_halt(
-        self, job_id: int, target: JobState, *, allowed: tuple[JobState, ...]
-    ) -> dict[str, Any]:
+    async def _request_halt(self, job_id: int, request: str) -> dict[str, Any]:
         async with self._lock:
             row = await self._row(job_id)
             state = self._state_of(row)
-            if state == target:
+            if state == REQUESTS[request][0]:
                 return await self._render(row)
-            if state not in allowed:
-                raise ConflictError(f"job {job_id} is {state}; it cannot be {target}")
-            await self._halt(job_id, target, error=None)
+            await self._halt(job_id, target_of(request, job_id, state), error=None)
         return await self.get(job_id)
 
     async def _halt(self, job_id: int, target: JobState, *, error: str | None) -> None:
@@ -290,7 +255,7 @@ class JobRunner:
             row["state"] in ("running", "queued") or held or target == "cancelled"
         ):
             ctx_active = self._latest.get(job_id, {}).get("active_s")
-            self._short_of_space.pop(job_id, None)
+            self._space.forget(job_id)
             try:
                 await store.set_state(self._db, job_id, target, error=error, active_s=ctx_active)
             except StoreError as exc:
@@ -373,9 +338,8 @@ class JobRunner:
                 f"free (or `musiquectl jobs resume {job_id}`)"
             )
             job_log.error("job paused: no space left", error=reason, free_bytes=free)
-            self._short_of_space[job_id] = free or 0
             await self._record(job_id, "paused", reason)
-            self._watch_space()
+            self._space.paused_for_space(job_id)
             return
         if gone is not None:
             job_log.error("job interrupted: the database file is gone", error=gone.message)
@@ -412,47 +376,22 @@ class JobRunner:
             state=state,
             cause=cause.message,
         )
-        self._watch_space()
+        self._space.watch()
 
-    def _state_of(self, row: sqlite3.Row | Mapping[str, Any]) -> JobState:
+    def _state_of(self, row: Row | Mapping[str, Any]) -> JobState:
         held = self._held.get(row["id"])
         state: JobState = held[0] if held is not None else row["state"]
         return state
 
-    def _watch_space(self) -> None:
-        if not self._started:
-            return
-        if self._space_watch is None or self._space_watch.done():
-            self._space_watch = asyncio.create_task(self._watch_space_loop(), name="job space")
-
-    async def _watch_space_loop(self) -> None:
-        """Once space is back: write the states held in memory, resume the jobs paused for
-        lack of space."""
-        while self._short_of_space or self._held:
-            await asyncio.sleep(SPACE_POLL_S)
-            if self._db.check_file() is not None:
-                return  # nothing can be written any more; daemon.status says why
-            for job_id, (state, error) in list(self._held.items()):
-                if job_id not in self._short_of_space and job_id not in self._tasks:
-                    with contextlib.suppress(StoreError):
-                        await store.set_state(self._db, job_id, state, error=error)
-                        self._held.pop(job_id, None)
-            free = self._db.free_bytes()
-            for job_id, at_failure in list(self._short_of_space.items()):
-                if free is not None and free < at_failure + SPACE_MARGIN:
-                    continue
-                try:
-                    await self.resume(job_id)
-                except StorageFullError:
-                    self._short_of_space[job_id] = self._db.free_bytes() or 0
-                    continue
-                except MusiqueError as exc:
-                    log.warning(
-                        "job not resumed after space came back", job_id=job_id, error=exc.message
-                    )
-                    self._short_of_space.pop(job_id, None)
-                    continue
-                log.info("space is back; job resumed", job_id=job_id, free_bytes=free)
+    async def _write_held(self) -> bool:
+        """Write the states held in memory (for jobs without a task); True while some are
+        still held."""
+        for job_id, (state, error) in list(self._held.items()):
+            if job_id not in self._space.waiting and job_id not in self._tasks:
+                with contextlib.suppress(StoreError):
+                    await store.set_state(self._db, job_id, state, error=error)
+                    self._held.pop(job_id, None)
+        return bool(self._held)
 
     def set_trouble(self, job_id: int, trouble: str | None) -> None:
         if self._trouble.get(job_id) == trouble:
@@ -471,29 +410,19 @@ class JobRunner:
         self, job_id: int, event: str, *, row: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """Send the job's committed state as a ``job`` event; remember it for STATUS=."""
-        current: sqlite3.Row | Mapping[str, Any] = (
-            row if row is not None else await self._row(job_id)
-        )
+        current: Row | Mapping[str, Any] = row if row is not None else await self._row(job_id)
         job = self._dict(current, None)
         if current["state"] == "running":
             self._latest[job_id] = job
         self._events.publish("job", event=event, **job)
         return job
 
-    async def _render(self, row: sqlite3.Row) -> dict[str, Any]:
+    async def _render(self, row: Row) -> dict[str, Any]:
         enriched = await store.albums_enriched(self._db, [row["id"]])
         return self._dict(row, enriched.get(row["id"], 0))
 
-    def _dict(
-        self, row: sqlite3.Row | Mapping[str, Any], albums_enriched: int | None
-    ) -> dict[str, Any]:
-        shown = self._shown.get(row["id"])
-        if shown is None or shown[0] is not row or shown[1] != albums_enriched:
-            if len(self._shown) > SHOWN_JOBS_KEPT:
-                self._shown.clear()
-            shown = (row, albums_enriched, store.job_dict(row, albums_enriched=albums_enriched))
-            self._shown[row["id"]] = shown
-        job = dict(shown[2])  # the live fields below change between calls
+    def _dict(self, row: Row | Mapping[str, Any], albums_enriched: int | None) -> dict[str, Any]:
+        job = store.job_dict(row, albums_enriched=albums_enriched)
         held = self._held.get(row["id"])
         if held is not None:
             job["state"], job["error"] = held
@@ -505,13 +434,13 @@ class JobRunner:
                 job.update(kind.extra())
         return job
 
-    async def _row(self, job_id: int) -> sqlite3.Row:
+    async def _row(self, job_id: int) -> Row:
         row = await store.get(self._db, job_id)
         if row is None:
             raise NotFoundError(f"no job {job_id}")
         return row
 
-    def _kind_of(self, row: sqlite3.Row) -> JobKind:
+    def _kind_of(self, row: Row) -> JobKind:
         kind = self._kinds.get(row["kind"])
         if kind is None:
             raise ConflictError(f"job {row['id']} has an unknown kind {row['kind']!r}")
@@ -529,8 +458,7 @@ class JobRunner:
             trouble = self._trouble.get(job_id)
             parts.append(f"{label} job {job_id}: {percent}" + (f" ({trouble})" if trouble else ""))
         parts.extend(
-            f"job {job_id} paused: no space left for the database"
-            for job_id in sorted(self._short_of_space)
+            f"job {job_id} paused: no space left for the database" for job_id in self._space.waiting
         )
         return ", ".join(parts) or None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from musiqued.models import Listen
 from musiqued.services import export
 from musiqued.storage import history
 from musiqued.storage.db import Database
@@ -18,14 +19,14 @@ class Library:
         self._db = db
 
     async def count(self) -> int:
-        """Every stored listen (cached until the next write)."""
+        """Every stored listen."""
         return await count_listens(self._db)
 
     async def count_period(self, *, since: int | None, until: int | None) -> int:
         """Listens in ``[since, until)``."""
         return await history.count_window(self._db, since, until)
 
-    async def recent(self, limit: int) -> list[dict[str, Any]]:
+    async def recent(self, limit: int) -> list[Listen]:
         """The latest ``limit`` listens, newest first."""
         return await recent_listens(self._db, limit)
 
@@ -36,7 +37,7 @@ class Library:
         until: int | None,
         after: history.Cursor | None,
         limit: int,
-    ) -> tuple[list[dict[str, Any]], history.Cursor | None]:
+    ) -> tuple[list[Listen], history.Cursor | None]:
         """Listens of ``[since, until)`` oldest first, after the cursor ``after``."""
         return await history.list_page(self._db, since=since, until=until, after=after, limit=limit)
 
@@ -53,6 +54,7 @@ class Library:
         return await export.export(self._db, fmt, since=since, until=until, write=write)
 
     async def summary(self, *, since: int | None, until: int | None, top: int) -> dict[str, Any]:
+        """``stats.summary``'s figures; ``first_listen`` and ``last_listen`` are ``Listen``."""
         return await history.summary(self._db, since=since, until=until, top=top)
 
     async def albums(

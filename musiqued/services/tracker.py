@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import random
 import time
 from collections.abc import Callable
@@ -46,7 +45,7 @@ from musiqued.services.events import EventBus
 from musiqued.services.importer import Importer, ImportRequest
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.storage.db import Database
-from musiqued.storage.listens import newest_listen, prepare_page, scrobble_dict
+from musiqued.storage.listens import newest_listen, store_page
 from musiqued.storage.state import get_state, set_state
 from musiqued.upstream.ratelimit import Priority
 
@@ -251,10 +250,10 @@ class Tracker:
         newest = await newest_listen(self._db)
         last_track = (
             {
-                "artist": newest["artist"],
-                "title": newest["title"],
-                "album": newest["album"] or None,
-                "timestamp": newest["timestamp"],
+                "artist": newest.artist,
+                "title": newest.title,
+                "album": newest.album or None,
+                "timestamp": newest.timestamp,
             }
             if newest is not None
             else None
@@ -376,7 +375,7 @@ class Tracker:
 
     async def _poll(self, client: LastfmClient) -> None:
         newest = await newest_listen(self._db)
-        from_ts = int(newest["timestamp"]) - POLL_OVERLAP_S if newest is not None else None
+        from_ts = int(newest.timestamp) - POLL_OVERLAP_S if newest is not None else None
         first = await client.recent_tracks(page=1, from_ts=from_ts, priority=Priority.TRACKER)
         self._set_now_playing(first.now_playing)
         await self._check_catch_up_job()
@@ -411,10 +410,9 @@ class Tracker:
                 )
             if not page.scrobbles:
                 continue
-            prepared = prepare_page(page.scrobbles, source="tracker", job_id=None)
-            result = await self._db.write(functools.partial(prepared.write, want_new=True))
-            for scrobble in result.new:
-                self._events.publish("scrobble", **scrobble_dict(scrobble, "tracker"))
+            result = await store_page(self._db, page.scrobbles, source="tracker", want_new=True)
+            for listen in result.new:
+                self._events.publish("scrobble", **dataclasses.asdict(listen))
             self._recorded += len(result.new)
             found += len(result.new)
             if result.new:
@@ -471,7 +469,7 @@ class Tracker:
         found = 0
         if newest is not None:
             from_ts = int(now) - self._config.late_sweep_days * DAY_S
-            to_ts = int(newest["timestamp"]) + 1
+            to_ts = int(newest.timestamp) + 1
             page_number, total_pages = 1, 1
             while from_ts < to_ts and page_number <= total_pages:
                 # Background work: the live poll's requests go first.

@@ -13,14 +13,13 @@ the running summary in the same transaction, so a resumed job continues where it
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from musiqued.config import LastfmConfig
-from musiqued.models import Scrobble
+from musiqued.models import Listen, Scrobble
 from musiqued.services.jobs import JobContext, JobKind, JobRunner
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.services.window import WindowPager
@@ -28,7 +27,7 @@ from musiqued.storage import history
 from musiqued.storage import jobs as store
 from musiqued.storage.db import Database
 from musiqued.storage.jobs import PageProgress
-from musiqued.storage.listens import StoreResult, prepare_page
+from musiqued.storage.listens import write_page
 
 DAY = 86400
 DEFAULT_DAYS = 30
@@ -83,13 +82,13 @@ class DayDiff:
     only_here: list[dict[str, Any]]
 
 
-def diff_day(remote: list[Scrobble], local: list[dict[str, Any]]) -> DayDiff:
+def diff_day(remote: list[Scrobble], local: list[tuple[Listen, tuple[int, str, str]]]) -> DayDiff:
     """Compare a day's scrobbles with its stored listens by identity (pure).
 
-    ``local`` rows carry their ``identity`` (``history.window_identities``); what is only
-    here is returned without it, as a listen.
+    ``local``: each listen with its identity (``history.window_identities``); what is only
+    here is returned as the listen's fields.
     """
-    local_ids = {x["identity"] for x in local}
+    local_ids = {identity for _, identity in local}
     remote_ids = {s.identity for s in remote}
     seen: set[tuple[int, str, str]] = set()
     missing: list[Scrobble] = []
@@ -97,41 +96,12 @@ def diff_day(remote: list[Scrobble], local: list[dict[str, Any]]) -> DayDiff:
         if s.identity not in local_ids and s.identity not in seen:
             seen.add(s.identity)
             missing.append(s)
-    only_here = [
-        {k: v for k, v in x.items() if k != "identity"}
-        for x in local
-        if x["identity"] not in remote_ids
-    ]
+    only_here = [asdict(listen) for listen, identity in local if identity not in remote_ids]
     return DayDiff(missing, only_here)
 
 
 def day_name(moment: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(moment))
-
-
-def _day_transaction(
-    job_id: int,
-    missing: list[Scrobble],
-    progress: Callable[[int], tuple[PageProgress, dict[str, Any]]],
-    *,
-    repair: bool,
-) -> Callable[[sqlite3.Connection], tuple[StoreResult | None, dict[str, Any]]]:
-    """Store a day's missing listens (if repairing) with the job's progress, in one go.
-
-    ``progress(added)`` gives the unit's counters and the job's ``result`` once the number
-    of listens added is known.
-    """
-    page = prepare_page(missing, source="import", job_id=job_id) if repair and missing else None
-
-    def transaction(conn: sqlite3.Connection) -> tuple[StoreResult | None, dict[str, Any]]:
-        result = page.write(conn) if page is not None else None
-        unit, summary = progress(result.imported if result is not None else 0)
-        # The result first: the row the progress returns (the job event) then carries it.
-        store.write_result(conn, job_id, summary)
-        row = store.write_page_progress(conn, job_id, unit)
-        return result, row
-
-    return transaction
 
 
 class Verifier:
@@ -181,11 +151,10 @@ class Verifier:
         if not job.checkpoint:
             summary.days_total = len(windows)
             checkpoint = {"next": next_start, "summary": asdict(summary)}
-            await self._db.write(
-                lambda conn: store.write_plan(
+            async with self._db.transaction() as conn:
+                await store.write_plan(
                     conn, job.job_id, checkpoint=checkpoint, pages_total=len(windows)
                 )
-            )
         todo = [w for w in windows if w[0] >= next_start]
         job.log.info("verify planned", days=len(windows), days_left=len(todo))
         repair = bool(job.params.get("repair", True))
@@ -229,20 +198,22 @@ class Verifier:
         room = SAMPLE_SIZE - len(summary.only_here_sample)
         summary.only_here_sample.extend(diff.only_here[: max(room, 0)])
         active_s = job.active_s()
-
-        def progress(added: int) -> tuple[PageProgress, dict[str, Any]]:
-            # Runs on the writer's thread: only this job's own summary is touched.
-            summary.listens_added += added
-            unit = PageProgress(
-                checkpoint={"next": high, "summary": asdict(summary)},
-                imported=added,
-                active_s=active_s,
+        async with self._db.transaction() as conn:
+            result = None
+            if repair and diff.missing:
+                result = await write_page(conn, diff.missing, source="import", job_id=job.job_id)
+            summary.listens_added += result.imported if result is not None else 0
+            # The result first: the row the progress returns (the job event) then carries it.
+            await store.write_result(conn, job.job_id, self.result(summary, repair=repair))
+            row = await store.write_page_progress(
+                conn,
+                job.job_id,
+                PageProgress(
+                    checkpoint={"next": high, "summary": asdict(summary)},
+                    imported=result.imported if result is not None else 0,
+                    active_s=active_s,
+                ),
             )
-            return unit, self.result(summary, repair=repair)
-
-        result, row = await self._db.write(
-            _day_transaction(job.job_id, diff.missing, progress, repair=repair)
-        )
         if result is not None and result.new_albums:
             self._on_new_albums()
         await job.published(row)

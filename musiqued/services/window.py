@@ -1,9 +1,15 @@
-"""Paging a frozen window of ``user.getRecentTracks`` for jobs (imports and verifies).
+"""Paging a frozen window of ``user.getRecentTracks`` for jobs: the one retry policy of a page.
 
-The Last.fm client already retries each request a few times with a short backoff; a job
-must survive longer outages than that. The pager asks again after longer pauses before the
-job fails (and the job stays resumable from its checkpoint). The pauses are the client's
-``RetryPolicy`` (``page_pauses``, ``short_page_pauses``).
+How hard a job insists on one page, from the inside out:
+
+1. Each request is retried by the Last.fm client through transient failures and error 29
+   (``upstream.lastfm.RetryPolicy``: a few attempts, jittered backoff, the governor slowed).
+2. A request that still fails, or a page that comes back with fewer scrobbles than its place
+   in the window holds (short, empty, broken entries), is asked again after each of the
+   policy's ``page_pauses``; the fullest answer wins. A request failing past the last pause fails the
+   job (resumable from its checkpoint); a page that stays short is recorded by the importer.
+3. Once a sweep of the window is over, the importer walks the pages that stayed short again,
+   ``MAX_REWALKS`` times, before the gap is final.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from musiqued.services.jobs import JobContext
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.upstream.lastfm import Retry
 from musiqued.upstream.ratelimit import Priority
+
+MAX_REWALKS = 2
+"""Rounds of fetching the short pages again once a sweep is over, before the gap is final."""
 
 
 class WindowPager:
@@ -34,53 +43,17 @@ class WindowPager:
     ) -> RecentTracksPage:
         """Page ``page`` of ``[from_ts, to_ts)`` at ``limit`` per page, for ``job``.
 
-        ``expect``: the scrobbles this page must hold; a page that comes back with fewer
-        (short, empty, or with broken entries: no date, wrong types) is fetched again after
-        each of the policy's ``short_page_pauses``, and the fullest answer is returned: the
-        caller records a page that stayed short. Scrobbles Last.fm holds that cannot be
+        ``expect``: the scrobbles this page must hold. Scrobbles Last.fm holds that cannot be
         stored (a blank name, a timestamp out of range) are the same every time: a page
         whole but for those is asked once more only.
         """
-        best = await self._fetch(job, page=page, limit=limit, from_ts=from_ts, to_ts=to_ts)
-        pauses = self._lastfm.require().retry.short_page_pauses
-        for attempt, pause in enumerate(pauses, start=1):
-            if len(best.scrobbles) >= expect:
-                break
-            if attempt > 1 and len(best.scrobbles) + best.unstorable >= expect:
-                break
-            job.log.warning(
-                "page came back short; fetching it again",
-                page=page,
-                expected=expect,
-                got=len(best.scrobbles),
-                unusable=len(best.rejected),
-                attempt=attempt,
-            )
-            job.report_trouble(
-                f"Last.fm served page {page} short ({len(best.scrobbles)} of {expect}); "
-                f"asking again in {pause:g} s"
-            )
-            await asyncio.sleep(pause)
-            again = await self._fetch(job, page=page, limit=limit, from_ts=from_ts, to_ts=to_ts)
-            if len(again.scrobbles) > len(best.scrobbles):
-                best = again
-        return best
-
-    async def _fetch(
-        self,
-        job: JobContext,
-        *,
-        page: int,
-        limit: int,
-        from_ts: int | None,
-        to_ts: int | None,
-    ) -> RecentTracksPage:
         lastfm = self._lastfm.require()
 
         def retrying(retry: Retry) -> None:
             job.report_trouble(retry.describe())
 
-        for attempt, pause in enumerate((*lastfm.retry.page_pauses, None)):
+        best: RecentTracksPage | None = None
+        for attempt, pause in enumerate((*lastfm.retry.page_pauses, None), start=1):
             try:
                 answer = await lastfm.recent_tracks(
                     page=page,
@@ -91,6 +64,9 @@ class WindowPager:
                     on_retry=retrying,
                 )
             except TransientUpstreamError as exc:
+                if pause is None and best is not None:
+                    job.report_trouble(None)
+                    return best
                 if pause is None:
                     raise TransientUpstreamError(
                         f"Last.fm kept failing on page {page} ({exc.message}); "
@@ -99,14 +75,27 @@ class WindowPager:
                         status=exc.status,
                     ) from exc
                 job.log.warning(
-                    "page failed; retrying", page=page, attempt=attempt + 1, error=exc.message
+                    "page failed; retrying", page=page, attempt=attempt, error=exc.message
                 )
-                job.report_trouble(
-                    f"Last.fm keeps failing on page {page} ({exc.message}); "
-                    f"trying again in {pause:g} s"
-                )
-                await asyncio.sleep(pause)
+                trouble = f"Last.fm keeps failing on page {page} ({exc.message})"
             else:
-                job.report_trouble(None)
-                return answer
-        raise AssertionError("unreachable")
+                if best is None or len(answer.scrobbles) > len(best.scrobbles):
+                    best = answer
+                whole = len(best.scrobbles) >= expect or (
+                    attempt > 1 and len(best.scrobbles) + best.unstorable >= expect
+                )
+                if whole or pause is None:
+                    job.report_trouble(None)
+                    return best
+                job.log.warning(
+                    "page came back short; fetching it again",
+                    page=page,
+                    expected=expect,
+                    got=len(best.scrobbles),
+                    unusable=len(best.rejected),
+                    attempt=attempt,
+                )
+                trouble = f"Last.fm served page {page} short ({len(best.scrobbles)} of {expect})"
+            job.report_trouble(f"{trouble}; asking again in {pause:g} s")
+            await asyncio.sleep(pause)
+        raise AssertionError("unreachable: the last pause returns or raises")

@@ -1,4 +1,4 @@
-"""SQLite storage: one writer connection on its own thread, one reader, repositories per table."""
+"""SQLite storage through aiosqlite: the database, and one module of queries per subject."""
 
 from musiqued.storage.db import Database
 

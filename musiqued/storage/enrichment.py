@@ -8,13 +8,12 @@ holds the writer lock for a few milliseconds at a time and imports keep their pa
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from musiqued.storage.db import Database
+from musiqued.storage.db import Database, Row
 
 SOURCES = ("lastfm", "spotify", "ai")
 STATES = ("pending", "running", "done", "failed", "skipped")
@@ -142,16 +141,14 @@ async def finish(
     """Record a row's outcome, and in the same transaction the data it found."""
     now = time.time()
 
-    def record(conn: sqlite3.Connection) -> None:
+    async with db.transaction() as conn:
         for sql, params in updates:
-            conn.execute(sql, params)
-        conn.execute(
+            await conn.execute(sql, params)
+        await conn.execute(
             "UPDATE enrichment_queue SET state = ?, result = ?, last_error = ?, "
             "attempts = attempts + ?, updated_at = ? WHERE id = ?",
             (state, result, error, int(attempted), now, item.id),
         )
-
-    await db.write(record)
 
 
 async def retry_later(
@@ -213,7 +210,7 @@ async def counts(db: Database) -> dict[str, dict[str, int]]:
     """Rows per source and state."""
     table = {source: dict.fromkeys(STATES, 0) for source in SOURCES}
     # The running counts (migrations.SCHEMA_V3), not a GROUP BY over the whole queue.
-    rows = await db.fetchall("SELECT source, state, n FROM enrichment_totals", cached=True)
+    rows = await db.fetchall("SELECT source, state, n FROM enrichment_totals")
     for source, state, count in rows:
         table.setdefault(source, dict.fromkeys(STATES, 0))[state] = int(count)
     return table
@@ -300,7 +297,7 @@ def description_update(album_id: int, text: str, model: str) -> tuple[str, tuple
 # -- albums.list ---------------------------------------------------------------------------
 
 
-def album_dict(row: sqlite3.Row) -> dict[str, Any]:
+def album_dict(row: Row) -> dict[str, Any]:
     return {
         "artist": row["artist"],
         "title": row["title"],

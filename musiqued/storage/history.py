@@ -9,21 +9,19 @@ costs the same at the start and at the end of a million listens.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from musiqued.models import utc_day
+from musiqued.models import Listen, utc_day
 from musiqued.storage.db import Database
-from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_dict
-
-T = TypeVar("T")
+from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_of
 
 NO_END = 2**62
 """An ``until`` past any real timestamp, so queries keep one shape."""
 DAY = 86400
-LAST_DAY = 253_402_214_400
-"""9999-12-31T00:00:00Z: the last UTC day a date string can name."""
+QUARTER = 900
+"""The running totals' unit (``quarter_totals``): listens per UTC quarter hour."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +57,7 @@ async def list_page(
     until: int | None = None,
     after: Cursor | None = None,
     limit: int = 1000,
-) -> tuple[list[dict[str, Any]], Cursor | None]:
+) -> tuple[list[Listen], Cursor | None]:
     """Listens oldest first after ``after``; the cursor is None when nothing follows."""
     low, high = _bounds(since, until)
     start = after if after is not None else Cursor(low, -1)
@@ -72,7 +70,7 @@ async def list_page(
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = Cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
-    return [listen_dict(row) for row in rows], cursor
+    return [listen_of(row) for row in rows], cursor
 
 
 # One scan of the period, grouped per (track, album) into a small materialised table;
@@ -108,7 +106,7 @@ SELECT
 # ``_SUMMARY`` over everything, ties broken the same way, without reading every listen.
 _SUMMARY_ALL = """
 SELECT
-    (SELECT COALESCE(SUM(n), 0) FROM day_totals) AS listens,
+    (SELECT COALESCE(SUM(n), 0) FROM quarter_totals) AS listens,
     (SELECT COUNT(*) FROM artist_totals WHERE n > 0) AS artists,
     (SELECT COUNT(*) FROM album_totals WHERE n > 0) AS albums,
     (SELECT COUNT(*) FROM track_totals WHERE n > 0) AS tracks,
@@ -137,7 +135,8 @@ _EDGE = (
 async def summary(
     db: Database, *, since: int | None = None, until: int | None = None, top: int = 10
 ) -> dict[str, Any]:
-    """The ``stats.summary`` result for ``[since, until)``; ``per_day`` days are UTC days."""
+    """The ``stats.summary`` figures for ``[since, until)`` (``first_listen`` and
+    ``last_listen`` as ``Listen``); ``per_day`` days are UTC days."""
     low, high = _bounds(since, until)
     everything = since is None and until is None
     row = await db.fetchone(
@@ -154,8 +153,8 @@ async def summary(
         "artists": row["artists"],
         "albums": row["albums"],
         "tracks": row["tracks"],
-        "first_listen": listen_dict(first) if first else None,
-        "last_listen": listen_dict(last) if last else None,
+        "first_listen": listen_of(first) if first else None,
+        "last_listen": listen_of(last) if last else None,
         "top_artists": [
             {"artist": name, "listens": n} for name, n in json.loads(row["top_artists"])
         ],
@@ -169,8 +168,11 @@ async def summary(
 
 async def per_day_all(db: Database) -> list[dict[str, Any]]:
     """``per_day`` over the whole history, from the running totals."""
-    rows = await db.fetchall("SELECT day, n FROM day_totals WHERE n > 0 ORDER BY day")
-    return [{"day": r["day"], "listens": r["n"]} for r in rows]
+    rows = await db.fetchall(
+        "SELECT quarter / 96 AS day, SUM(n) AS n FROM quarter_totals"
+        " GROUP BY day HAVING SUM(n) > 0 ORDER BY day"
+    )
+    return [{"day": utc_day(r["day"] * DAY), "listens": r["n"]} for r in rows]
 
 
 async def per_day(
@@ -186,7 +188,9 @@ async def per_day(
     return [{"day": r["date"], "listens": r["n"]} for r in rows]
 
 
-async def window_identities(db: Database, low: int, high: int) -> list[dict[str, Any]]:
+async def window_identities(
+    db: Database, low: int, high: int
+) -> list[tuple[Listen, tuple[int, str, str]]]:
     """Every listen in ``[low, high)`` with its identity, for comparing with Last.fm."""
     rows = await db.fetchall(
         f"SELECT {LISTEN_COLUMNS}, ar.name_key AS artist_key, t.title_key AS title_key"
@@ -194,19 +198,17 @@ async def window_identities(db: Database, low: int, high: int) -> list[dict[str,
         " ORDER BY l.timestamp, l.id",
         (low, high),
     )
-    return [
-        {**listen_dict(r), "identity": (r["timestamp"], r["artist_key"], r["title_key"])}
-        for r in rows
-    ]
+    return [(listen_of(r), (r["timestamp"], r["artist_key"], r["title_key"])) for r in rows]
 
 
-# A listen as ``listen_shape`` makes it, computed by SQLite: ``date`` is ``models.iso_utc``
-# (the same text for every storable timestamp, 1970 to 9999), empty album and MBIDs are null.
+# The exports' columns, computed by SQLite as the exports write them: ``date`` in ISO 8601
+# UTC (``models.iso_utc``'s text for every storable timestamp, 1970 to 9999); an empty
+# album or MBID is NULL.
 EXPORT_SQL = f"""
 SELECT
     l.timestamp, strftime('%Y-%m-%dT%H:%M:%SZ', l.timestamp, 'unixepoch'), ar.name, t.title,
     NULLIF(al.title, ''), NULLIF(ar.mbid, ''), NULLIF(al.mbid, ''), NULLIF(l.track_mbid, ''),
-    l.source
+    l.source, l.loved
 FROM {LISTEN_FROM}
 WHERE l.timestamp >= ? AND l.timestamp < ?
 ORDER BY l.timestamp, l.id
@@ -221,22 +223,17 @@ EXPORT_FIELDS = (
     "album_mbid",
     "track_mbid",
     "source",
+    "loved",
 )
 """The fields of a listen, in the order of ``export_rows``' tuples (and of every export)."""
 
 
 def export_rows(
-    db: Database,
-    *,
-    since: int | None,
-    until: int | None,
-    batch: int,
-    shape: Callable[[list[tuple[Any, ...]]], T],
-) -> AsyncGenerator[tuple[int, T], None]:
+    db: Database, *, since: int | None, until: int | None, batch: int
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
     """Every listen of ``[since, until)`` oldest first, as tuples of ``EXPORT_FIELDS``, in
-    batches of up to ``batch`` handed to ``shape`` on the scan's thread: ``(len(rows),
-    shape(rows))`` each (``Database.scan``: iterate it inside ``contextlib.aclosing``)."""
-    return db.scan(EXPORT_SQL, _bounds(since, until), batch, shape)
+    batches of up to ``batch`` (``Database.scan``: iterate it inside ``contextlib.aclosing``)."""
+    return db.scan(EXPORT_SQL, _bounds(since, until), batch)
 
 
 async def oldest_timestamp(db: Database) -> int | None:
@@ -246,22 +243,23 @@ async def oldest_timestamp(db: Database) -> int | None:
 
 
 async def count_window(db: Database, since: int | None, until: int | None) -> int:
-    """Listens in ``[since, until)`` (None: unbounded on that side): the whole UTC days
-    inside from the running totals (``day_totals``), the part days at either end from the
-    listens, so the count costs two days' listens at most, whatever the history's size."""
+    """Listens in ``[since, until)`` (None: unbounded on that side): the whole quarter hours
+    inside from the running totals (``quarter_totals``), the parts at either end from the
+    listens, so the count costs a few thousand rows at most, whatever the history's size."""
     low, high = _bounds(since, until)
-    first_day = -(-max(low, 0) // DAY) * DAY
-    end_day = min(high, LAST_DAY) // DAY * DAY
-    if first_day >= end_day:
+    first = -(-max(low, 0) // QUARTER)
+    end = min(high, NO_END) // QUARTER
+    if first >= end:
         value = await db.scalar(
             "SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?",
             (low, high),
         )
     else:
         value = await db.scalar(
-            "SELECT (SELECT COALESCE(SUM(n), 0) FROM day_totals WHERE day >= ? AND day < ?)"
+            "SELECT (SELECT COALESCE(SUM(n), 0) FROM quarter_totals"
+            " WHERE quarter >= ? AND quarter < ?)"
             " + (SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?)"
             " + (SELECT COUNT(*) FROM listening_history WHERE timestamp >= ? AND timestamp < ?)",
-            (utc_day(first_day), utc_day(end_day), low, first_day, end_day, high),
+            (first, end, low, first * QUARTER, end * QUARTER, high),
         )
     return int(value) if isinstance(value, int) else 0

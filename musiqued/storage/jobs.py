@@ -1,25 +1,24 @@
 """The ``jobs`` table: import and verify jobs, their counters and their checkpoints.
 
 A job's progress (counters and checkpoint) is written by ``write_page_progress`` inside the
-caller's transaction, the same one that stores the rows the page covers (an import page: in
-the same statement, ``job_pages``), so a crash can never leave a checkpoint that claims rows
-which are not there, nor rows the checkpoint forgets.
+caller's transaction, the same one that stores the rows the page covers, so a crash can
+never leave a checkpoint that claims rows which are not there, nor rows the checkpoint
+forgets.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
+import aiosqlite
 
 from musiqued.errors import NotFoundError
 from musiqued.models import iso_utc
-from musiqued.storage.db import Database
+from musiqued.storage.db import Database, Row
 
 JobState = Literal["queued", "running", "paused", "done", "failed", "cancelled", "interrupted"]
 STATES: tuple[JobState, ...] = (
@@ -64,8 +63,8 @@ async def create(
     window_to: int | None = None,
     state: JobState = "queued",
 ) -> int:
-    def insert(conn: sqlite3.Connection) -> int:
-        cursor = conn.execute(
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
             "INSERT INTO jobs (kind, state, params, created_at, window_from, window_to) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (kind, state, json.dumps(params), time.time(), window_from, window_to),
@@ -73,30 +72,23 @@ async def create(
         assert cursor.lastrowid is not None
         return int(cursor.lastrowid)
 
-    return await db.write(insert)
 
-
-async def get(db: Database, job_id: int) -> sqlite3.Row | None:
+async def get(db: Database, job_id: int) -> Row | None:
     return await db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
 
 
-async def list_jobs(db: Database, limit: int) -> list[sqlite3.Row]:
+async def list_jobs(db: Database, limit: int) -> list[Row]:
     return await db.fetchall("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
 
 
-async def with_states(
-    db: Database, states: Iterable[str], *, cached: bool = False
-) -> list[sqlite3.Row]:
+async def with_states(db: Database, states: Iterable[str]) -> list[Row]:
     chosen = tuple(states)
     marks = ", ".join("?" for _ in chosen)
-    return await db.fetchall(
-        f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id", chosen, cached=cached
-    )
+    return await db.fetchall(f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id", chosen)
 
 
-async def active(db: Database) -> list[sqlite3.Row]:
-    # daemon.status asks on every call; re-read only after a write (see Database.fetchall).
-    return await with_states(db, ACTIVE_STATES, cached=True)
+async def active(db: Database) -> list[Row]:
+    return await with_states(db, ACTIVE_STATES)
 
 
 async def set_state(
@@ -125,8 +117,8 @@ async def set_state(
     )
 
 
-def write_plan(
-    conn: sqlite3.Connection,
+async def write_plan(
+    conn: aiosqlite.Connection,
     job_id: int,
     *,
     checkpoint: dict[str, Any],
@@ -134,91 +126,46 @@ def write_plan(
     total_scrobbles: int | None = None,
 ) -> None:
     """Record what the job found it has to do (inside the caller's transaction)."""
-    conn.execute(
+    await conn.execute(
         "UPDATE jobs SET checkpoint = ?, pages_total = COALESCE(?, pages_total), "
         "total_scrobbles = COALESCE(?, total_scrobbles) WHERE id = ?",
         (json.dumps(checkpoint), pages_total, total_scrobbles, job_id),
     )
 
 
-def write_result(conn: sqlite3.Connection, job_id: int, result: dict[str, Any]) -> None:
+async def write_result(conn: aiosqlite.Connection, job_id: int, result: dict[str, Any]) -> None:
     """A job's own findings (a verify's summary), in the caller's transaction."""
-    conn.execute("UPDATE jobs SET result = ? WHERE id = ?", (json.dumps(result), job_id))
+    await conn.execute("UPDATE jobs SET result = ? WHERE id = ?", (json.dumps(result), job_id))
 
 
-JOB_COLUMNS = (
-    "id",
-    "kind",
-    "state",
-    "params",
-    "created_at",
-    "started_at",
-    "finished_at",
-    "window_from",
-    "window_to",
-    "checkpoint",
-    "pages_done",
-    "pages_total",
-    "tracks_imported",
-    "tracks_skipped",
-    "tracks_errors",
-    "error_reasons",
-    "albums_enriched",
-    "total_albums_to_enrich",
-    "total_scrobbles",
-    "active_s",
-    "result",
-    "error",
-)
-"""The ``jobs`` columns in table order: what ``write_page_progress`` returns, as ``job_dict``
-reads."""
-
-PROGRESS_VALUES = (
-    "checkpoint",
-    "pages",
-    "imported",
-    "skipped",
-    "errors",
-    "reasons",
-    "max_reasons",
-    "replaces",
-    "active_s",
-    "job_id",
-)
-"""The values ``record_page_statement`` takes (``PageProgress``'s, and the job's id)."""
-
-
-def record_page_statement(value: Mapping[str, str]) -> str:
-    """The UPDATE adding one page's progress to its job, each of ``PROGRESS_VALUES`` given as
-    an SQL expression (``:name`` parameters here; a trigger's ``NEW`` columns elsewhere)."""
-    return f"""
+_RECORD_PAGE = """
 UPDATE jobs SET
-    checkpoint = {value["checkpoint"]},
-    pages_done = pages_done + {value["pages"]},
-    tracks_imported = tracks_imported + {value["imported"]},
-    tracks_skipped = tracks_skipped + {value["skipped"]},
-    tracks_errors = tracks_errors + {value["errors"]},
-    error_reasons = CASE WHEN {value["reasons"]} IS NULL AND {value["replaces"]} IS NULL
-        THEN error_reasons ELSE (
+    checkpoint = :checkpoint,
+    pages_done = pages_done + :pages,
+    tracks_imported = tracks_imported + :imported,
+    tracks_skipped = tracks_skipped + :skipped,
+    tracks_errors = tracks_errors + :errors,
+    error_reasons = CASE WHEN :reasons IS NULL AND :replaces IS NULL THEN error_reasons ELSE (
         SELECT json_group_array(value) FROM (
             SELECT value FROM json_each(jobs.error_reasons)
-            WHERE {value["replaces"]} IS NULL
-                OR substr(value, 1, length({value["replaces"]})) != {value["replaces"]}
-            UNION ALL SELECT value FROM json_each(COALESCE({value["reasons"]}, '[]'))
-            LIMIT {value["max_reasons"]})) END,
-    active_s = {value["active_s"]}
-WHERE id = {value["job_id"]}"""
+            WHERE :replaces IS NULL OR substr(value, 1, length(:replaces)) != :replaces
+            UNION ALL SELECT value FROM json_each(COALESCE(:reasons, '[]'))
+            LIMIT :max_reasons)) END,
+    active_s = :active_s
+WHERE id = :job_id
+RETURNING *
+"""
 
 
-_RECORD_PAGE = (
-    record_page_statement({name: f":{name}" for name in PROGRESS_VALUES})
-    + f"\nRETURNING {', '.join(JOB_COLUMNS)}"
-)
+async def write_page_progress(
+    conn: aiosqlite.Connection, job_id: int, progress: PageProgress
+) -> dict[str, Any]:
+    """Add one page's counters and store the new checkpoint, in the caller's transaction.
 
-
-def progress_values(job_id: int, progress: PageProgress) -> dict[str, Any]:
-    """``PROGRESS_VALUES`` for one page of a job, as statement parameters."""
-    return {
+    Returns the job's row as it will commit (the progress event needs no second read). New
+    albums are counted by the ``albums_enqueue`` trigger as the page's albums are made.
+    """
+    values = {
         "checkpoint": json.dumps(progress.checkpoint, separators=(",", ":")),
         "pages": progress.pages,
         "imported": progress.imported,
@@ -230,21 +177,10 @@ def progress_values(job_id: int, progress: PageProgress) -> dict[str, Any]:
         "active_s": progress.active_s,
         "job_id": job_id,
     }
-
-
-def write_page_progress(
-    conn: sqlite3.Connection, job_id: int, progress: PageProgress
-) -> dict[str, Any]:
-    """Add one page's counters and store the new checkpoint, in the caller's transaction.
-
-    Returns the job's row as it will commit (the progress event needs no second read). New
-    albums are counted by the ``albums_enqueue`` trigger as the page's albums are made.
-    """
-    # fetchall: a RETURNING statement left unfinished would hold up the COMMIT.
-    rows = conn.execute(_RECORD_PAGE, progress_values(job_id, progress)).fetchall()
+    rows = list(await conn.execute_fetchall(_RECORD_PAGE, values))
     if not rows:
         raise NotFoundError(f"no job {job_id}")
-    return dict(zip(JOB_COLUMNS, rows[0], strict=True))
+    return dict(rows[0])
 
 
 async def albums_enriched(db: Database, job_ids: Sequence[int]) -> dict[int, int]:
@@ -252,12 +188,10 @@ async def albums_enriched(db: Database, job_ids: Sequence[int]) -> dict[int, int
     if not job_ids:
         return {}
     marks = ", ".join("?" for _ in job_ids)
-    # Kept by triggers (migrations.SCHEMA_V3): grouping the job's queue rows on every
-    # daemon.status would cost a millisecond per few thousand albums.
+    # Kept by triggers (migrations.SCHEMA_V3): grouping the job's queue rows would cost a
+    # millisecond per few thousand albums.
     rows = await db.fetchall(
-        f"SELECT job_id, n FROM job_albums_enriched WHERE job_id IN ({marks})",
-        tuple(job_ids),
-        cached=True,
+        f"SELECT job_id, n FROM job_albums_enriched WHERE job_id IN ({marks})", tuple(job_ids)
     )
     return {int(r[0]): int(r[1]) for r in rows}
 
@@ -288,24 +222,12 @@ def _missing(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
     return {"count": count, "where": where}
 
 
-def _loads(text: str) -> Any:
-    # orjson: daemon.status shows every active job, and clients poll it many times a second
-    # during an import; json.loads was a tenth of such a call. (The standard library reads
-    # what orjson refuses, such as NaN.)
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-
-
-def job_dict(
-    row: sqlite3.Row | Mapping[str, Any], *, albums_enriched: int | None = None
-) -> dict[str, Any]:
+def job_dict(row: Row | Mapping[str, Any], *, albums_enriched: int | None = None) -> dict[str, Any]:
     """A job as the RPC contract shows it (DESIGN.md), plus ``error_reasons``."""
     processed = row["tracks_imported"] + row["tracks_skipped"] + row["tracks_errors"]
     active_s = float(row["active_s"] or 0.0)
     rate = round(processed / active_s, 1) if active_s > 0 else 0.0
-    checkpoint = _loads(row["checkpoint"] or "{}")
+    checkpoint = json.loads(row["checkpoint"] or "{}")
     expected = checkpoint.get("expected")
     eta: float | None = None
     if row["state"] == "done":
@@ -316,7 +238,7 @@ def job_dict(
         "job_id": row["id"],
         "kind": row["kind"],
         "state": row["state"],
-        "params": _loads(row["params"] or "{}"),
+        "params": json.loads(row["params"] or "{}"),
         "created_at": row["created_at"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
@@ -333,8 +255,8 @@ def job_dict(
         "missing": _missing(checkpoint),
         "upstream_trouble": None,
         "error": row["error"],
-        "error_reasons": _loads(row["error_reasons"] or "[]"),
-        "result": _loads(row["result"] or "{}"),
+        "error_reasons": json.loads(row["error_reasons"] or "[]"),
+        "result": json.loads(row["result"] or "{}"),
         "window": {"from": row["window_from"], "to": row["window_to"]},
         "expected": expected,
         "active_s": round(active_s, 3),

@@ -130,7 +130,7 @@ CREATE INDEX enrichment_queue_job ON enrichment_queue (job_id) WHERE job_id IS N
 
 -- Every new album and artist enters the queue, whichever path created it. An album a job
 -- created is tagged with it and counted on it here, in the insert itself: an import page
--- then needs no extra statements (each is a thread hop) to find its new albums.
+-- then needs no statements of its own to find its new albums.
 CREATE TRIGGER albums_enqueue AFTER INSERT ON albums BEGIN
     INSERT OR IGNORE INTO enrichment_queue (item_kind, item_id, source, job_id)
     VALUES ('album', NEW.id, 'lastfm', NEW.job_id), ('album', NEW.id, 'spotify', NEW.job_id),
@@ -145,8 +145,7 @@ END;
 
 # Running totals of the whole history, so that ``stats.summary`` over everything reads a few
 # thousand rows instead of every listen. Inserts are counted by the page write itself
-# (``listens.ROLLUP_STATEMENTS``, a handful of statements per page, in the page's
-# transaction); updates of a listen's album (``skip_existing = false``) and deletions keep
+# (``listens.write_page``, a handful of statements per page, in the page's transaction); updates of a listen's album (``skip_existing = false``) and deletions keep
 # them exact through the triggers below. ``tests/test_stats_rollup.py`` checks them against a
 # full aggregate after every path that writes listens.
 SCHEMA_V2 = """
@@ -185,9 +184,8 @@ AFTER UPDATE OF date, artist_id, track_id ON listening_history BEGIN
         ON CONFLICT (track_id) DO UPDATE SET n = n + 1;
 END;
 """
-# Running counts of the enrichment queue, so that ``daemon.status`` (asked on every call,
-# while an import writes a page every few milliseconds and every cached read goes stale)
-# reads a few rows instead of grouping the whole queue: rows per source and state, and per
+# Running counts of the enrichment queue, so that ``daemon.status`` reads a few rows instead
+# of grouping the whole queue: rows per source and state, and per
 # job the albums whose every row is done or skipped (``jobs.albums_enriched``). The triggers
 # keep them exact for every insert, state change and deletion; a row's item and job never
 # change. ``tests/test_enrichment_totals.py`` checks them against the full queries.
@@ -267,5 +265,34 @@ END;
 
 SCHEMA_V3 = _schema_v3()
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)
+# Listens per UTC quarter hour (``timestamp / 900``) instead of per UTC day: every zone's
+# day, week, month and year starts on a quarter hour (offsets of 30 and 45 minutes
+# included), so a period's count in any zone is a sum of whole quarters, exact.
+SCHEMA_V4 = """
+CREATE TABLE quarter_totals (quarter INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+INSERT INTO quarter_totals SELECT timestamp / 900, COUNT(*) FROM listening_history GROUP BY 1;
+DROP TRIGGER listening_history_totals_delete;
+DROP TRIGGER listening_history_totals_moved;
+DROP TABLE day_totals;
+CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history BEGIN
+    UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+END;
+CREATE TRIGGER listening_history_totals_moved
+AFTER UPDATE OF timestamp, artist_id, track_id ON listening_history BEGIN
+    UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+    INSERT INTO quarter_totals VALUES (NEW.timestamp / 900, 1)
+        ON CONFLICT (quarter) DO UPDATE SET n = n + 1;
+    INSERT INTO artist_totals VALUES (NEW.artist_id, 1)
+        ON CONFLICT (artist_id) DO UPDATE SET n = n + 1;
+    INSERT INTO track_totals VALUES (NEW.track_id, 1)
+        ON CONFLICT (track_id) DO UPDATE SET n = n + 1;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4)
 LATEST_VERSION = len(MIGRATIONS)

@@ -22,19 +22,17 @@ the page actually served, so a caller plans its pages from the first answer.
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
-import importlib
 import random
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+import aiohttp
 import orjson
 
-from musiqued.aio import give_way, in_turns
 from musiqued.config import LastfmConfig
 from musiqued.errors import (
     FatalUpstreamError,
@@ -45,9 +43,6 @@ from musiqued.errors import (
 from musiqued.models import NowPlaying, RecentTracksPage, Scrobble, web_url
 from musiqued.upstream.http_errors import connection_reason
 from musiqued.upstream.ratelimit import Governor, Priority
-
-if TYPE_CHECKING:
-    import aiohttp
 
 DOCUMENTED_MAX_LIMIT = 200
 TRANSIENT_CODES = frozenset({8, 11, 16})
@@ -83,19 +78,18 @@ def _nothing(_: Retry) -> None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How the daemon insists with Last.fm: each call here, each page of a job's window in
-    ``services/window.py``."""
+    """How the daemon insists with Last.fm: each call here; each page of a job's window also
+    after the call's attempts (``page_pauses``, ``services/window.py``)."""
 
     attempts: int = 6  # transient failures tolerated per call, the first try included
     rate_limited_attempts: int = 12  # 29 answers tolerated per call
     base_delay: float = 0.5
     max_delay: float = 30.0
     budget_seconds: float | None = None  # no retry starts past this (someone is waiting)
-    page_pauses: tuple[float, ...] = (2.0, 5.0, 15.0)
-    """Pauses before asking again for a job's page once a call has spent its attempts."""
-    short_page_pauses: tuple[float, ...] = (0.5, 2.0, 5.0)
-    """Pauses before asking again for a page that came back short or with unusable entries
-    (Last.fm does serve such pages now and then; asked again, it serves them whole)."""
+    page_pauses: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0)
+    """Pauses before asking again for a job's page that failed past the call's attempts, or
+    came back short or with unusable entries (Last.fm does serve such pages now and then;
+    asked again, it serves them whole)."""
 
     def delay(self, attempt: int) -> float:
         """Full jitter: a random pause up to base·2^attempt (capped)."""
@@ -391,18 +385,6 @@ def parse_album_info(data: dict[str, Any]) -> AlbumInfo:
     )
 
 
-_LOADED_ON_DEMAND = ("aiohttp", "musiqued.upstream.plain_page")
-"""What only requests need: loaded by ``LastfmClient._load``, never at the daemon's start."""
-
-
-def _load_modules() -> None:
-    for name in _LOADED_ON_DEMAND:
-        importlib.import_module(name)
-    # What they loaded lives as long as the process, like what was frozen before the loop
-    # started (app/cli.py): out of the full collections' way too.
-    gc.freeze()
-
-
 class LastfmClient:
     def __init__(
         self,
@@ -421,12 +403,6 @@ class LastfmClient:
         self._page_size = config.page_size
         self.requests = 0
         self.retries = 0
-        # Answers are read one at a time, each in turns of the event loop of its own
-        # (``_attempt``; a page in several, ``plain_page_in_turns``): a page takes about
-        # 1 ms to read at 200 scrobbles, 4 ms at 1,000, and several fetched together would
-        # otherwise be read in one turn, with every RPC client's call waiting behind them.
-        self._reading = asyncio.Lock()
-        self._loading: asyncio.Future[None] | None = None
 
     def reconfigure(self, config: LastfmConfig, session_key: str = "") -> None:
         """New settings (daemon reload) on the same HTTP session: in-flight calls carry on."""
@@ -445,25 +421,11 @@ class LastfmClient:
         return bool(self._session_key and self.config.api_secret.get_secret_value())
 
     async def open(self) -> None:
-        """Ready to call; the HTTP session (and aiohttp, ~0.1 s of imports, loaded in a
-        thread) comes with the first request, so a daemon asked nothing of Last.fm never
-        loads it."""
+        """Ready to call; the HTTP session comes with the first request."""
         self._opened = True
-
-    async def _load(self) -> None:
-        # aiohttp and msgspec (``plain_page``), ~0.1 s and ~12 MB: by the first request, not
-        # at start (an idle daemon with Last.fm set stays light), in a thread (the event
-        # loop goes on answering), once, awaited by every request until done.
-        if self._loading is None:
-            self._loading = asyncio.ensure_future(asyncio.to_thread(_load_modules))
-        if not self._loading.done():
-            await asyncio.shield(self._loading)
-        self._loading.result()
 
     async def close(self) -> None:
         self._opened = False
-        if self._loading is not None and not self._loading.done():
-            await asyncio.wait([self._loading])  # a thread's import cannot be stopped
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -472,8 +434,6 @@ class LastfmClient:
         if not self._opened:
             raise RuntimeError("LastfmClient.open() was not called")
         if self._session is None:
-            import aiohttp
-
             self._session = aiohttp.ClientSession(
                 # The governor bounds concurrency; the connector must not queue behind it.
                 connector=aiohttp.TCPConnector(limit=0),
@@ -507,27 +467,9 @@ class LastfmClient:
             params["from"] = str(from_ts)
         if to_ts is not None:
             params["to"] = str(to_ts)
-        await self._load()
-        from musiqued.upstream.plain_page import plain_page_in_turns  # loaded: a lookup
-
-        username = self.config.username
-
-        async def read(status: int, body: bytes) -> RecentTracksPage | dict[str, Any]:
-            # A plain page is read straight into scrobbles; any other answer the general
-            # way, which says what is wrong with it (plain_page's docstring).
-            plain = None
-            if status == 200:
-                plain = await in_turns(plain_page_in_turns(body, time.time() + FUTURE_SLACK_S))
-            return plain if plain is not None else classify(status, body, username)
-
         try:
-            answer = await self._request(
-                "user.getRecentTracks",
-                params,
-                priority,
-                signed=self.signed,
-                on_retry=on_retry,
-                read=read,
+            answer = await self._call(
+                "user.getRecentTracks", params, priority, signed=self.signed, on_retry=on_retry
             )
         except FatalUpstreamError as exc:
             if (
@@ -547,7 +489,7 @@ class LastfmClient:
                 priority=priority,
                 on_retry=on_retry,
             )
-        result = answer if isinstance(answer, RecentTracksPage) else parse_recent_tracks(answer)
+        result = parse_recent_tracks(answer)
         if 0 < result.per_page < wanted and wanted == self._page_size:
             self._page_size = max(result.per_page, 1)
         return result
@@ -589,27 +531,8 @@ class LastfmClient:
         signed: bool = False,
         on_retry: RetryListener = _nothing,
     ) -> dict[str, Any]:
-        username = self.config.username
-
-        async def read(status: int, body: bytes) -> dict[str, Any]:
-            return classify(status, body, username)
-
-        return await self._request(
-            method, params, priority, signed=signed, on_retry=on_retry, read=read
-        )
-
-    async def _request(
-        self,
-        method: str,
-        params: dict[str, str],
-        priority: Priority,
-        *,
-        signed: bool,
-        on_retry: RetryListener,
-        read: Callable[[int, bytes], Awaitable[T]],
-    ) -> T:
-        """``method`` until it succeeds or fails for good (``RetryPolicy``); ``read`` turns
-        an answer's status and body into the result, raising its error if it is one."""
+        """``method`` until it succeeds or fails for good (``RetryPolicy``): the parsed body
+        of a good answer, else the error the answer means (``classify``)."""
         query = {"method": method, **params, "api_key": self.config.api_key.get_secret_value()}
         if signed:
             if self._session_key:
@@ -622,19 +545,11 @@ class LastfmClient:
             on_retry(retry)
 
         return await self.retry.run(
-            lambda: self._attempt(query, priority, read), self.governor, on_retry=retrying
+            lambda: self._attempt(query, priority), self.governor, on_retry=retrying
         )
 
-    async def _attempt(
-        self,
-        query: dict[str, str],
-        priority: Priority,
-        read: Callable[[int, bytes], Awaitable[T]],
-    ) -> T:
-        await self._load()
+    async def _attempt(self, query: dict[str, str], priority: Priority) -> dict[str, Any]:
         session = self._http()
-        import aiohttp  # loaded by _load(): a dictionary lookup from here on
-
         async with self.governor.slot(priority):
             self.requests += 1
             try:
@@ -656,10 +571,7 @@ class LastfmClient:
                 raise TransientUpstreamError(
                     f"cannot reach Last.fm: {connection_reason(exc)}", kind="connection"
                 ) from None
-        async with self._reading:
-            result = await read(status, body)
-            await give_way()  # the turn ends here; the next answer is read in another
-        return result
+        return classify(status, body, self.config.username)
 
 
 __all__ = [

@@ -6,6 +6,7 @@ from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from musiqued.contract.shapes import listen_shape
 from musiqued.rpc.table import CallContext, Method, Params, Timestamp
 from musiqued.services.export import Format
 from musiqued.storage import history
@@ -29,7 +30,7 @@ class RecentParams(Params):
 
 
 async def recent(ctx: CallContext, params: RecentParams) -> list[dict[str, Any]]:
-    return await ctx.services.library.recent(params.limit)
+    return [listen_shape(listen) for listen in await ctx.services.library.recent(params.limit)]
 
 
 class ListParams(_Period):
@@ -51,7 +52,10 @@ async def list_listens(ctx: CallContext, params: ListParams) -> dict[str, Any]:
         after=history.Cursor.decode(params.after) if params.after else None,
         limit=params.limit,
     )
-    result: dict[str, Any] = {"listens": listens, "next": cursor.encode() if cursor else None}
+    result: dict[str, Any] = {
+        "listens": [listen_shape(listen) for listen in listens],
+        "next": cursor.encode() if cursor else None,
+    }
     if params.after is None and cursor is not None:
         # A first page that does not hold the whole period says how many there are in all.
         result["total"] = await ctx.services.library.count_period(
@@ -76,9 +80,13 @@ class SummaryParams(_Period):
 
 
 async def summary(ctx: CallContext, params: SummaryParams) -> dict[str, Any]:
-    return await ctx.services.library.summary(
+    summary = await ctx.services.library.summary(
         since=params.since, until=params.until, top=params.top
     )
+    for edge in ("first_listen", "last_listen"):
+        if summary[edge] is not None:
+            summary[edge] = listen_shape(summary[edge])
+    return summary
 
 
 METHODS = (

@@ -123,7 +123,6 @@ class Enricher:
         self._spotify: SpotifyClient | None = None
         self._ai: AiClient | None = None
         self._sources: dict[tuple[str, str], Source] = {}
-        self._status_cache: tuple[int, dict[str, dict[str, int]]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -378,26 +377,16 @@ class Enricher:
 
     # -- what it reports -----------------------------------------------------------------
 
-    async def _counts(self) -> dict[str, dict[str, int]]:
-        db = self._db
-        cached = self._status_cache
-        if cached is not None and cached[0] == db.generation:
-            return cached[1]
-        generation = db.generation
-        table = await store.counts(db)
-        self._status_cache = (generation, table)
-        return table
-
     async def summary(self) -> dict[str, int]:
         """``daemon.status``'s ``enrichment``: rows pending, failed, done."""
-        table = await self._counts()
+        table = await store.counts(self._db)
         return {
             state: sum(row[state] for row in table.values())
             for state in ("pending", "failed", "done")
         }
 
     async def status(self) -> dict[str, Any]:
-        table = await self._counts()
+        table = await store.counts(self._db)
         failures = await store.last_failures(self._db)
         configured = set(self._configured_sources())
         by_source: dict[str, Any] = {}

@@ -1,0 +1,1 @@
+"""What both front ends (the RPC server and the HTTP API) answer with: the wire shapes."""
