@@ -162,9 +162,22 @@ def test_truncated_json_keeps_what_came_before_and_says_where() -> None:
         entries.extend(formats.read("spotify", io.BytesIO(cut), "Streaming_History_Audio_1.json"))
     assert tally(entries) == {"play": 3}
     assert raised.value.kind == "broken_json"
-    message = raised.value.message
-    assert message.startswith("Streaming_History_Audio_1.json: the JSON breaks after entry 3")
-    assert "\n" not in message
+    assert raised.value.message == (
+        "Streaming_History_Audio_1.json: the JSON breaks after entry 3 (parse error: premature "
+        "EOF); the entries before it were read"
+    )
+
+
+def test_json_not_in_utf8_is_a_clear_error() -> None:
+    """A JSON file with a Latin-1 byte in a name: refused in one line saying so, without
+    the parser's excerpt of the file."""
+    data = files.json_file([files.spotify_play(END, track="Café")]).replace(b"\xc3\xa9", b"\xe9")
+    with pytest.raises(BadFileError) as raised:
+        read_all("spotify", data, "endsong_0.json")
+    assert raised.value.message == (
+        "endsong_0.json: the JSON breaks before its first entry (lexical error: invalid bytes "
+        "in UTF8 string.)"
+    )
 
 
 def test_truncated_maloja_export_says_where() -> None:

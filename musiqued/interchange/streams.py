@@ -55,11 +55,19 @@ def json_items(file: Readable, prefix: str, name: str) -> Iterator[tuple[int, An
             yield number, item
     except ijson.JSONError as exc:
         place = f"after entry {number}" if number else "before its first entry"
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        read = "; the entries before it were read" if number else ""
         raise BadFileError(
-            f"{name}: the JSON breaks {place} ({reason}); the entries before it were read",
-            kind="broken_json",
+            f"{name}: the JSON breaks {place} ({_parser_says(exc)}){read}", kind="broken_json"
         ) from None
+
+
+def _parser_says(exc: Exception) -> str:
+    """The parser's reason, without the excerpt of the file it shows on the lines after it
+    (yajl gives bytes)."""
+    said = exc.args[0] if exc.args else ""
+    text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first.strip() or type(exc).__name__
 
 
 def text_lines(file: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
