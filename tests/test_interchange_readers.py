@@ -14,6 +14,7 @@ import pytest
 from musiqued.errors import BadFileError
 from musiqued.interchange import formats
 from musiqued.interchange.entries import Entry, Origin, Play, Skipped, Unreadable
+from musiqued.interchange.streams import MAX_LINE_BYTES
 from tests import interchange_files as files
 
 END = 1_655_495_586  # 2022-06-17T19:53:06Z
@@ -356,3 +357,24 @@ def test_blank_names_are_unreadable() -> None:
     data = files.json_file([files.spotify_play(END, artist="  ")])
     (entry,) = read_all("spotify", data)
     assert entry == Unreadable("entry 1", "no artist (title 'Song')")
+
+
+def test_an_overlong_line_is_unreadable_and_the_rest_is_read() -> None:
+    """A line longer than 1 MiB (a wrong file, a broken export) is one unreadable entry; the
+    lines after it are read as usual, in every line format."""
+    huge = b"x" * (MAX_LINE_BYTES + 10)
+    lines = files.json_lines([files.listenbrainz_listen(END)])
+    assert tally(read_all("listenbrainz", huge + b"\n" + lines)) == {"unreadable": 1, "play": 1}
+    row = files.lastfm_csv([["A", "B", "C", "31 Jan 2021 20:15"]])
+    entries = read_all("lastfm-csv", row + huge + b"\n" + row)
+    assert tally(entries) == {"play": 2, "unreadable": 1}
+    assert entries[1] == Unreadable("line 2", "longer than 1 MiB")
+    log = files.scrobbler_log([["A", "B", "C", "1", "200", "L", str(END), ""]])
+    assert tally(read_all("scrobbler-log", log + huge + b"\n" + log.split(b"\n")[-2])) == {
+        "play": 2,
+        "unreadable": 1,
+    }
+    exact = b"y" * MAX_LINE_BYTES  # as long as allowed: read, and unreadable only as JSON
+    (entry,) = read_all("listenbrainz", exact + b"\n")
+    assert isinstance(entry, Unreadable)
+    assert entry.reason.startswith("not JSON (")

@@ -12,29 +12,34 @@ import calendar
 import csv
 import datetime as dt
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO
 
 from musiqued.interchange.entries import Entry, Play, Unreadable, checked
-from musiqued.interchange.streams import text_lines
+from musiqued.interchange.streams import TOO_LONG, text_lines
 
 MONTHS = {name.casefold(): number for number, name in enumerate(calendar.month_abbr) if name}
 """English month abbreviations ("jan" → 1), not the locale's."""
 _HEADER = ("artist", "album", "title", "date")
 
 
-def read(file: BinaryIO, name: str) -> Iterator[Entry]:
+def read(file: IO[bytes], name: str) -> Iterator[Entry]:
     """Each row of a Last.fm CSV; a line that is not UTF-8 ends it with ``BadFileError``."""
     numbered = text_lines(file, name)
     number = 0
+    too_long = False
 
     def lines() -> Iterator[str]:
-        nonlocal number
-        for number, line in numbered:  # noqa: B007 (the row's line is read below)
-            yield line
+        nonlocal number, too_long
+        for at, line in numbered:
+            number, too_long = at, line is None
+            yield line or ""
 
     for row in csv.reader(lines()):
         where = f"line {number}"
-        if not row or row == [""]:
+        if too_long:
+            yield Unreadable(where, TOO_LONG)
+            continue
+        if not row:
             continue
         if number == 1 and tuple(field.strip().casefold() for field in row) == _HEADER:
             continue

@@ -25,7 +25,9 @@ import orjson
 from musiqued.interchange.entries import Entry, Play, Unreadable, checked
 from musiqued.interchange.streams import (
     BOM,
+    TOO_LONG,
     ZIP_MAGIC,
+    byte_lines,
     json_items,
     text_field,
     whole_number,
@@ -63,11 +65,13 @@ def read_zip(file: BinaryIO, name: str) -> Iterator[Entry]:
 
 def read_lines(file: IO[bytes], *, where_prefix: str = "") -> Iterator[Entry]:
     """One listen per line; blank lines are not entries."""
-    for number, raw in enumerate(file, start=1):
-        data = raw.removeprefix(BOM) if number == 1 else raw
+    for number, data in byte_lines(file):
+        where = f"{where_prefix}line {number}"
+        if data is None:
+            yield Unreadable(where, TOO_LONG)
+            continue
         if not data.strip():
             continue
-        where = f"{where_prefix}line {number}"
         try:
             item = orjson.loads(data)
         except orjson.JSONDecodeError as exc:

@@ -12,7 +12,6 @@ back as one artist, joined by ``ARTIST_JOIN``, so a one-artist scrobble keeps it
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from musiqued.interchange.entries import Entry, Play, Unreadable, checked
 from musiqued.interchange.streams import Readable, json_items, text_field, whole_number

@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO
 
 from musiqued.interchange.entries import Entry, Play, Skipped, Unreadable, checked
-from musiqued.interchange.streams import text_lines
+from musiqued.interchange.streams import TOO_LONG, text_lines
 
 HEADER = "#AUDIOSCROBBLER/"
 
 
-def read(file: BinaryIO, name: str, *, local_zone: dt.tzinfo) -> Iterator[Entry]:
+def read(file: IO[bytes], name: str, *, local_zone: dt.tzinfo) -> Iterator[Entry]:
     """Each track line; ``local_zone`` is the zone of a ``#TZ/UNKNOWN`` log's times."""
     zone: dt.tzinfo | None = None  # None: UTC, until a #TZ/UNKNOWN line says otherwise
     for number, line in text_lines(file, name):
+        if line is None:
+            yield Unreadable(f"line {number}", TOO_LONG)
+            continue
         if line.startswith("#"):
             if line.strip().upper() == "#TZ/UNKNOWN":
                 zone = local_zone

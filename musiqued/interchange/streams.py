@@ -17,6 +17,10 @@ from musiqued.errors import BadFileError
 
 BOM = b"\xef\xbb\xbf"
 ZIP_MAGIC = b"PK\x03\x04"
+MAX_LINE_BYTES = 1024 * 1024
+"""The longest line an entry of a line format may take: a longer one is unreadable (and a
+file that is one endless line costs no more memory than this)."""
+TOO_LONG = f"longer than {MAX_LINE_BYTES // 1024 // 1024} MiB"
 
 
 class Readable(Protocol):
@@ -70,15 +74,35 @@ def _parser_says(exc: Exception) -> str:
     return first.strip() or type(exc).__name__
 
 
-def text_lines(file: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
-    """Each line of ``file`` as UTF-8 text without its line end, numbered from 1.
+def byte_lines(file: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """Each line of ``file`` without its line end (LF or CRLF), numbered from 1, a leading
+    byte order mark dropped; None for a line longer than ``MAX_LINE_BYTES``, which is read
+    past a piece at a time, never held whole."""
+    number = 0
+    while raw := file.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = file.readline(MAX_LINE_BYTES)
+            yield number, None
+            continue
+        if number == 1:
+            raw = raw.removeprefix(BOM)
+        yield number, raw.removesuffix(b"\n").removesuffix(b"\r")
+
+
+def text_lines(file: IO[bytes], name: str) -> Iterator[tuple[int, str | None]]:
+    """Each line of ``file`` as UTF-8 text, as ``byte_lines`` cuts them (None for a line
+    too long).
 
     A line that is not UTF-8 ends the reading with ``BadFileError`` naming the line: a file
     in another encoding would otherwise be stored garbled. The lines before it have been
     yielded.
     """
-    for number, raw in enumerate(file, start=1):
-        data = raw.removeprefix(BOM) if number == 1 else raw
+    for number, data in byte_lines(file):
+        if data is None:
+            yield number, None
+            continue
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -87,7 +111,7 @@ def text_lines(file: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
                 f"column {exc.start + 1}); save the file as UTF-8 and import it again",
                 kind="not_utf8",
             ) from None
-        yield number, text.removesuffix("\n").removesuffix("\r")
+        yield number, text
 
 
 def text_field(value: object) -> str | None:
