@@ -378,3 +378,15 @@ def test_an_overlong_line_is_unreadable_and_the_rest_is_read() -> None:
     (entry,) = read_all("listenbrainz", exact + b"\n")
     assert isinstance(entry, Unreadable)
     assert entry.reason.startswith("not JSON (")
+
+
+def test_an_unreadable_entry_quotes_its_field_short_and_on_one_line() -> None:
+    """A reason quotes the offending value escaped (a newline or escape stays visible text)
+    and cut short, whatever the file holds."""
+    data = files.json_file([{**files.spotify_play(END), "ts": "\x1b[2J\n" + "9" * 10_000}])
+    (entry,) = read_all("spotify", data)
+    assert isinstance(entry, Unreadable)
+    assert entry.reason.startswith("no end time and played milliseconds (ts '\\x1b[2J\\n999")
+    assert "\n" not in entry.reason
+    assert "\x1b" not in entry.reason
+    assert len(entry.reason) < 200

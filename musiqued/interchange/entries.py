@@ -79,12 +79,20 @@ class Unreadable:
 Entry = Play | Skipped | Unreadable
 
 
+def excerpt(value: object, limit: int = 60) -> str:
+    """``value`` as a reason quotes it: its repr (control characters escaped, so a reason
+    stays one line), cut to ``limit`` characters (a log line is no place for a whole
+    field)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def checked(play: Play, where: str) -> Entry:
     """``play``, or why it cannot be stored: a blank artist or title, a start before 1970."""
     if not play.artist.strip():
-        return Unreadable(where, f"no artist (title {play.title!r})")
+        return Unreadable(where, f"no artist (title {excerpt(play.title)})")
     if not play.title.strip():
-        return Unreadable(where, f"no title (artist {play.artist!r})")
+        return Unreadable(where, f"no title (artist {excerpt(play.artist)})")
     if play.timestamp <= 0:
         return Unreadable(where, f"a start at {play.timestamp}, before 1970")
     return play

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import IO
 
-from musiqued.interchange.entries import Entry, Play, Unreadable, checked
+from musiqued.interchange.entries import Entry, Play, Unreadable, checked, excerpt
 from musiqued.interchange.streams import TOO_LONG, text_lines
 
 MONTHS = {name.casefold(): number for number, name in enumerate(calendar.month_abbr) if name}
@@ -49,7 +49,7 @@ def read(file: IO[bytes], name: str) -> Iterator[Entry]:
         artist, album, title, date = row
         timestamp = parse_date(date)
         if timestamp is None:
-            yield Unreadable(where, f"date {date!r} is not like '31 Jan 2021 20:15'")
+            yield Unreadable(where, f"date {excerpt(date)} is not like '31 Jan 2021 20:15'")
             continue
         yield checked(
             Play(timestamp=timestamp, artist=artist, title=title, origin="lastfm-csv", album=album),

@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import IO
 
-from musiqued.interchange.entries import Entry, Play, Skipped, Unreadable, checked
+from musiqued.interchange.entries import Entry, Play, Skipped, Unreadable, checked, excerpt
 from musiqued.interchange.streams import TOO_LONG, text_lines
 
 HEADER = "#AUDIOSCROBBLER/"
@@ -51,9 +51,9 @@ def _track(line: str, where: str, zone: dt.tzinfo | None) -> Entry:
     artist, album, title, _position, seconds, rating, start = fields[:7]
     mbid = fields[7] if len(fields) == 8 else ""
     if rating not in ("L", "S"):
-        return Unreadable(where, f"rating {rating!r}, not L or S")
+        return Unreadable(where, f"rating {excerpt(rating)}, not L or S")
     if not start.isdecimal():
-        return Unreadable(where, f"start {start!r} is not Unix seconds")
+        return Unreadable(where, f"start {excerpt(start)} is not Unix seconds")
     if rating == "S":
         return Skipped("rated_skip", where)
     timestamp = int(start)
@@ -61,7 +61,7 @@ def _track(line: str, where: str, zone: dt.tzinfo | None) -> Entry:
         try:
             wall = dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=zone)
         except (OverflowError, ValueError, OSError):
-            return Unreadable(where, f"start {start!r} is out of range")
+            return Unreadable(where, f"start {excerpt(start)} is out of range")
         timestamp = int(wall.timestamp())
     return checked(
         Play(

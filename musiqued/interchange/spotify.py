@@ -43,6 +43,7 @@ from musiqued.interchange.entries import (
     Skipped,
     Unreadable,
     checked,
+    excerpt,
 )
 from musiqued.interchange.streams import (
     ZIP_MAGIC,
@@ -91,8 +92,8 @@ def _extended(entry: dict[str, Any], where: str) -> Entry:
     if end is None or played is None or played < 0:
         return Unreadable(
             where,
-            f"no end time and played milliseconds (ts {entry.get('ts')!r}, "
-            f"ms_played {entry.get('ms_played')!r})",
+            f"no end time and played milliseconds (ts {excerpt(entry.get('ts'))}, "
+            f"ms_played {excerpt(entry.get('ms_played'))})",
         )
     if entry.get("spotify_episode_uri") or entry.get("episode_name"):
         return Skipped("podcast", where)
@@ -128,8 +129,8 @@ def _account_data(entry: dict[str, Any], where: str) -> Entry:
     if end is None or played is None or played < 0:
         return Unreadable(
             where,
-            f"no end time and played milliseconds (endTime {entry.get('endTime')!r}, "
-            f"msPlayed {entry.get('msPlayed')!r})",
+            f"no end time and played milliseconds (endTime {excerpt(entry.get('endTime'))}, "
+            f"msPlayed {excerpt(entry.get('msPlayed'))})",
         )
     if "podcastName" in entry or "episodeName" in entry:
         return Skipped("podcast", where)
