@@ -56,6 +56,11 @@ def spotify_zip() -> bytes:
             ),
             "lastfm-csv",
         ),
+        (
+            "undated-first.csv",
+            files.lastfm_csv([["A", "B", "C", ""], ["A", "B", "C", "31 Jan 2021 20:15"]]),
+            "lastfm-csv",
+        ),
         (".scrobbler.log", files.scrobbler_log([]), "scrobbler-log"),
     ],
 )

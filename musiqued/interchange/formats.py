@@ -127,15 +127,14 @@ def _first_keys(text: bytes, prefix: str) -> set[str]:
 
 
 def _looks_like_lastfm_csv(text: bytes) -> bool:
-    """The first line (or the one after a header) has four fields ending in a Last.fm date.
-    Only the start is decoded, leniently: a file in another encoding is still recognised,
-    and its reading then says which line is not UTF-8."""
-    lines = text.decode("utf-8", "replace").splitlines()[:2]
-    for number, row in enumerate(csv.reader(lines)):
+    """Among the first lines, each of four fields, one ends in a Last.fm date (the others may
+    be a header or rows without a date). Only the start is decoded, leniently: a file in
+    another encoding is still recognised, and its reading then says which line is not
+    UTF-8."""
+    lines = text.decode("utf-8", "replace").splitlines()[:5]
+    for row in csv.reader(lines):
         if len(row) != 4:
             return False
         if lastfm_csv.parse_date(row[3]) is not None:
             return True
-        if number > 0 or row[3].strip().casefold() != "date":
-            return False
     return False
