@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from musiqued.interchange import formats
 from musiqued.interchange.entries import Play
@@ -179,3 +181,31 @@ def test_writers_produce_text_batch_by_batch() -> None:
     maloja = MalojaExport(1)
     parts = [maloja.head(), maloja.rows(LISTENS[:1]), maloja.rows(LISTENS[1:2]), maloja.tail(2)]
     assert json.loads("".join(parts))["scrobbles"][1]["track"]["title"] == "Ohio"
+
+
+names = st.text(min_size=1, max_size=40).filter(lambda text: bool(text.strip()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=2**31 - 1),
+            names,
+            names,
+            st.one_of(st.none(), names),
+        ),
+        max_size=8,
+    ),
+    fmt=st.sampled_from(["listenbrainz", "maloja"]),
+)
+def test_any_text_reads_back_unchanged(
+    rows: list[tuple[int, str, str, str | None]], fmt: ExportFormat
+) -> None:
+    """Whatever the names hold (NUL, control characters, line and paragraph separators,
+    any script), each format reads back every start, artist, title and album unchanged."""
+    listens = [stored(timestamp, artist, title, album) for timestamp, artist, title, album in rows]
+    plays = read_back(fmt, export(fmt, listens))
+    assert [(p.timestamp, p.artist, p.title, p.album) for p in plays] == [
+        (timestamp, artist, title, album or "") for timestamp, artist, title, album in rows
+    ]
