@@ -142,6 +142,34 @@ class AiConfig(_Section):
         return bool(self.api_url and self.model)
 
 
+class ImportConfig(_Section):
+    """File imports (``[import]``).
+
+    ``match_window_s``: a play read from a file is a listen already stored when the artist
+    and title match and the two starts are at most this many seconds apart. The sources'
+    clocks disagree by the following, and the default, 180 s, covers them together:
+
+    - Last.fm's, ListenBrainz's and Maloja's times, and a ``.scrobbler.log``'s, are the
+      start of the play by the player's clock, which network time keeps within seconds.
+      A client that queues scrobbles (offline, or until the track has played long enough)
+      sends each with its start, so the queue delays the sending, not the time.
+    - A Last.fm CSV and Spotify's account-data history give the minute only: a play is
+      up to 59 s before the time they show.
+    - Spotify writes the end of a play and how long it played; its start, the end minus
+      the time played, is later than the true start by every pause in between: a minute
+      or two for a paused track, more only for a long pause.
+
+    So 60 s of a clock shown to the minute, plus two minutes of pauses and clock drift.
+    A wider window gains little and costs precision where one track is played over and
+    over (its plays follow each other about its length apart, three to four minutes for
+    most songs): each stored listen answers for one play at most, the nearest, so counts
+    stay right, but a wide window can pair a play with its neighbour's listen. 0 matches
+    exact starts only (imports of this daemon's own exports).
+    """
+
+    match_window_s: int = Field(default=180, ge=0, le=86_400)
+
+
 def parse_listen(listen: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:8000`` for IPv6; an empty host means every interface)."""
     host, sep, port = listen.strip().rpartition(":")
@@ -201,10 +229,14 @@ class Config(_Section):
     spotify: SpotifyConfig = SpotifyConfig()
     ai: AiConfig = AiConfig()
     http: HttpConfig = HttpConfig()
+    # ``import`` is a Python keyword: the section is read and shown under its TOML name.
+    imports: ImportConfig = Field(default_factory=ImportConfig, alias="import")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, every secret replaced by a mask."""
-        data: dict[str, Any] = self.model_dump(mode="json")
+        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True)
         for section, keys in SECRET_KEYS.items():
             for key in keys:
                 value = getattr(getattr(self, section), key).get_secret_value()

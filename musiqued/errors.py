@@ -12,6 +12,7 @@
     ├── NotConfiguredError          a feature lacks its credentials
     ├── NotFoundError               no such job / item
     ├── ConflictError               e.g. an import is already running
+    ├── BadFileError                a file to import is none of the known formats, or breaks
     └── UpstreamError               Last.fm, Spotify or the AI endpoint failed
         ├── TransientUpstreamError  retry later (5xx, timeouts, Last.fm 8/11/16, malformed)
         │   └── RateLimitedError    slow down (Last.fm 29, HTTP 429)
@@ -92,6 +93,15 @@ class NotFoundError(MusiqueError):
 class ConflictError(MusiqueError):
     code = wire.CONFLICT
     kind = "conflict"
+
+
+class BadFileError(MusiqueError):
+    """A file handed over for import cannot be read (further): the message names the file and
+    says where and why, in one line. ``kind`` tells which: ``unknown_format``, ``not_utf8``,
+    ``broken_json``, ``broken_zip``."""
+
+    code = wire.INVALID_PARAMS
+    kind = "bad_file"
 
 
 class UpstreamError(MusiqueError):

@@ -41,11 +41,12 @@ def test_example_file_documents_every_key_with_its_default(
     for name in ("RUNTIME_DIRECTORY", "STATE_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
     data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
-    for section, model in Config.model_fields.items():
+    for name, model in Config.model_fields.items():
         assert model.annotation is not None
+        section = model.alias or name
         fields = set(model.annotation.model_fields)  # type: ignore[union-attr]
         assert set(data[section]) == fields, f"[{section}] differs from the model"
-    assert set(data) == set(Config.model_fields)
+    assert set(data) == {model.alias or name for name, model in Config.model_fields.items()}
     assert load_config(EXAMPLE, environ={}) == Config()
 
 
@@ -160,7 +161,7 @@ def test_check_config_masks_secrets(tmp_path: Path) -> None:
     assert printed["spotify"]["client_secret"] == "********"
     assert printed["http"]["token"] == "********"
     assert printed["lastfm"]["api_secret"] == ""
-    assert set(printed) == set(Config.model_fields)
+    assert set(printed) == {model.alias or name for name, model in Config.model_fields.items()}
     for section, keys in SECRET_KEYS.items():
         assert set(keys) <= set(printed[section])
 

@@ -1,0 +1,126 @@
+"""Handing files to the daemon: musiquectl opens them, the daemon gets the open descriptors.
+
+Under systemd the daemon runs as a user of its own and cannot read the person's files, and
+it never opens a path a client names. So ``musiquectl`` opens each PATH itself (read only)
+and passes the descriptors over the control socket (``SCM_RIGHTS``), with the request.
+
+The wire shape: the request is an ordinary JSON-RPC request line, for instance::
+
+    {"jsonrpc": "2.0", "method": "import.file", "id": "cli:import.file#4242.1",
+     "params": {"files": [{"name": "~/Downloads/Streaming_History_Audio_2022.json",
+                           "fd": 0, "size": 12845120}, ...],
+                "format": "auto", "dry_run": false}}
+
+and the descriptors travel as one ``SCM_RIGHTS`` array attached to the first bytes of that
+line (one ``sendmsg``; the rest of a long line follows as plain bytes). ``fd`` is the
+file's index in that array, ``name`` the path as the user gave it (for detection by its
+base name and for messages only), ``size`` its size when opened. The daemon reads its
+socket with ``recvmsg``, so the descriptors that arrive with a line's first bytes belong to
+that line; a request whose ``files`` do not name each received descriptor exactly once is
+refused, and the descriptors are closed. ``musiquectl`` closes its own copies once sent.
+Linux passes at most ``MAX_FILES`` descriptors in one message.
+
+Standard library only: ``musiquectl`` imports this on its start-up path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from musiquectl.client import ClientError
+
+MAX_FILES = 253
+"""Linux's ``SCM_MAX_FD``: the most descriptors one message carries."""
+
+
+class FileRefused(ClientError):
+    """A PATH cannot be handed over; the message names it and says why, in one line."""
+
+
+@dataclass
+class OpenedFiles:
+    """Files opened for handing over: their names as given, descriptors and sizes."""
+
+    names: list[str] = field(default_factory=list)
+    fds: list[int] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+
+    def params(self) -> list[dict[str, Any]]:
+        """The request's ``files``: each file's name, index among the descriptors, size."""
+        return [
+            {"name": name, "fd": index, "size": size}
+            for index, (name, size) in enumerate(zip(self.names, self.sizes, strict=True))
+        ]
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds.clear()
+
+    def __enter__(self) -> OpenedFiles:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def open_files(paths: Sequence[str]) -> OpenedFiles:
+    """Each of ``paths`` opened read only; ``FileRefused`` (none left open) for a path that
+    cannot be opened or is not a regular file, or for more than ``MAX_FILES`` of them."""
+    if len(paths) > MAX_FILES:
+        raise FileRefused(f"{len(paths)} files at once; hand over at most {MAX_FILES} per call")
+    opened = OpenedFiles()
+    try:
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+            except OSError as exc:
+                raise FileRefused(f"{_shown(path)}: cannot open: {exc.strerror}") from None
+            opened.fds.append(fd)
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
+                raise FileRefused(f"{_shown(path)}: not a regular file")
+            # Opened without blocking (a FIFO would wait for a writer); a regular file's
+            # reads never block, so the daemon gets it as an ordinary blocking descriptor.
+            os.set_blocking(fd, True)
+            opened.names.append(path)
+            opened.sizes.append(status.st_size)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
+def send_request(sock: socket.socket, request: dict[str, Any], opened: OpenedFiles) -> None:
+    """``request`` as one line on ``sock``, ``opened``'s descriptors attached to it; the
+    descriptors are closed here once sent (the daemon holds its own)."""
+    line = json.dumps(request).encode() + b"\n"
+    try:
+        sent = socket.send_fds(sock, [line], opened.fds)
+        if sent < len(line):
+            sock.sendall(line[sent:])
+    finally:
+        opened.close()
+
+
+def import_request(
+    request_id: str, opened: OpenedFiles, *, fmt: str = "auto", dry_run: bool = False
+) -> dict[str, Any]:
+    """The ``import.file`` request for ``opened`` (see the module's docstring)."""
+    return {
+        "jsonrpc": "2.0",
+        "method": "import.file",
+        "id": request_id,
+        "params": {"files": opened.params(), "format": fmt, "dry_run": dry_run},
+    }
+
+
+def _shown(path: str) -> str:
+    """A path for a one-line message: control characters made visible."""
+    return path if path.isprintable() else repr(path)[1:-1]

@@ -1,0 +1,105 @@
+"""musiquectl's side of the file handover: each PATH opened read only, the descriptors sent
+over a Unix socket with the JSON-RPC request line they belong to."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from musiquectl.files import MAX_FILES, FileRefused, import_request, open_files, send_request
+
+
+def open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_descriptors_travel_with_their_request_line(tmp_path: Path) -> None:
+    """The receiving end gets the request line and, with its first bytes, one descriptor per
+    file, in the order ``files`` names them; each reads the file's bytes from its start; a
+    line longer than one send arrives whole; the sender keeps no descriptor open."""
+    first = tmp_path / "Streaming_History_Audio_2022.json"
+    first.write_bytes(b'\xef\xbb\xbf[{"ts": "2022-06-17T19:53:06Z"}]')
+    second = tmp_path / "scrobbles.csv"
+    second.write_bytes(b"A,B,C,31 Jan 2021 20:15\r\n")
+    before = open_descriptors()
+    sender, receiver = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with sender, receiver:
+        opened = open_files([str(first), str(second)])
+        request = import_request("cli:import.file#1.1", opened, fmt="auto", dry_run=True)
+        request["params"]["padding"] = "x" * 300_000  # more than one send carries
+        receiver.settimeout(10)
+        # The receiver reads while the sender sends: the line is larger than the buffers.
+        received = bytearray()
+        descriptors: list[int] = []
+        thread = threading.Thread(target=send_request, args=(sender, request, opened))
+        thread.start()
+        while not received.endswith(b"\n"):
+            data, fds, _flags, _address = socket.recv_fds(receiver, 65536, MAX_FILES)
+            assert data, "the sender closed before the end of the line"
+            received += data
+            descriptors += fds
+        thread.join()
+        assert not opened.fds
+        try:
+            message = json.loads(received)
+            assert message["method"] == "import.file"
+            assert message["params"]["files"] == [
+                {"name": str(first), "fd": 0, "size": first.stat().st_size},
+                {"name": str(second), "fd": 1, "size": second.stat().st_size},
+            ]
+            assert message["params"]["dry_run"] is True
+            assert len(descriptors) == 2
+            assert os.read(descriptors[0], 100) == first.read_bytes()
+            assert os.read(descriptors[1], 100) == second.read_bytes()
+        finally:
+            for fd in descriptors:
+                os.close(fd)
+    assert open_descriptors() == before
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda base: base / "missing.json", "cannot open: No such file or directory"),
+        (lambda base: base, "not a regular file"),
+    ],
+)
+def test_a_path_that_cannot_be_handed_over_is_refused_naming_it(
+    tmp_path: Path, make: object, reason: str
+) -> None:
+    """A missing file or a directory among the paths: one line naming it and why, and no
+    descriptor of the others left open."""
+    good = tmp_path / "good.jsonl"
+    good.write_text("{}\n")
+    bad = make(tmp_path)  # type: ignore[operator]
+    before = open_descriptors()
+    with pytest.raises(FileRefused) as raised:
+        open_files([str(good), str(bad)])
+    assert str(raised.value) == f"{bad}: {reason}"
+    assert open_descriptors() == before
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    """A named pipe is no file to import: refused at once (opening it does not block)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(FileRefused, match=r"pipe: not a regular file$"):
+        open_files([str(fifo)])
+
+
+def test_more_files_than_one_message_carries_are_refused(tmp_path: Path) -> None:
+    """More paths than Linux passes in one message: refused before anything is opened."""
+    with pytest.raises(FileRefused, match=rf"^{MAX_FILES + 1} files at once"):
+        open_files([str(tmp_path / "x")] * (MAX_FILES + 1))
+
+
+def test_a_path_with_control_characters_is_shown_visibly(tmp_path: Path) -> None:
+    """The refusal stays one line whatever the path holds."""
+    with pytest.raises(FileRefused) as raised:
+        open_files([f"{tmp_path}/a\nb\x1b[0m"])
+    assert str(raised.value) == f"{tmp_path}/a\\nb\\x1b[0m: cannot open: No such file or directory"
