@@ -26,6 +26,7 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "spotify": ("client_id", "client_secret"),
     "ai": ("api_key",),
     "http": ("token",),
+    "listenbrainz": ("token",),
 }
 
 
@@ -142,6 +143,35 @@ class AiConfig(_Section):
         return bool(self.api_url and self.model)
 
 
+class ListenbrainzConfig(_Section):
+    """The mirror to ListenBrainz, or to any server speaking its API (Maloja, Koito)."""
+
+    enabled: bool = False
+    api_url: str = "https://api.listenbrainz.org/"
+    """The API root: ``1/submit-listens`` and ``1/validate-token`` are under it."""
+    token: SecretStr = SecretStr("")
+
+    @field_validator("api_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s):// URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("token")
+    @classmethod
+    def _token_usable(cls, value: SecretStr) -> SecretStr:
+        # It goes into a header ("Authorization: Token …"), which ends at a line break and
+        # ListenBrainz splits at the first space.
+        if any(c.isspace() or not c.isprintable() for c in value.get_secret_value()):
+            raise ValueError("contains whitespace or control characters; remove them")
+        return value
+
+    @property
+    def configured(self) -> bool:
+        return self.enabled and bool(self.token.get_secret_value())
+
+
 def parse_listen(listen: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:8000`` for IPv6; an empty host means every interface)."""
     host, sep, port = listen.strip().rpartition(":")
@@ -201,6 +231,7 @@ class Config(_Section):
     spotify: SpotifyConfig = SpotifyConfig()
     ai: AiConfig = AiConfig()
     http: HttpConfig = HttpConfig()
+    listenbrainz: ListenbrainzConfig = ListenbrainzConfig()
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, every secret replaced by a mask."""
