@@ -26,6 +26,7 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "spotify": ("client_id", "client_secret"),
     "ai": ("api_key",),
     "http": ("token",),
+    "listenbrainz": ("token",),
 }
 
 
@@ -170,6 +171,35 @@ class ImportConfig(_Section):
     match_window_s: int = Field(default=180, ge=0, le=86_400)
 
 
+class ListenbrainzConfig(_Section):
+    """The mirror to ListenBrainz, or to any server speaking its API (Maloja, Koito)."""
+
+    enabled: bool = False
+    api_url: str = "https://api.listenbrainz.org/"
+    """The API root: ``1/submit-listens`` and ``1/validate-token`` are under it."""
+    token: SecretStr = SecretStr("")
+
+    @field_validator("api_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s):// URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("token")
+    @classmethod
+    def _token_usable(cls, value: SecretStr) -> SecretStr:
+        # It goes into a header ("Authorization: Token …"), which ends at a line break and
+        # ListenBrainz splits at the first space.
+        if any(c.isspace() or not c.isprintable() for c in value.get_secret_value()):
+            raise ValueError("contains whitespace or control characters; remove them")
+        return value
+
+    @property
+    def configured(self) -> bool:
+        return self.enabled and bool(self.token.get_secret_value())
+
+
 def parse_listen(listen: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:8000`` for IPv6; an empty host means every interface)."""
     host, sep, port = listen.strip().rpartition(":")
@@ -231,6 +261,8 @@ class Config(_Section):
     http: HttpConfig = HttpConfig()
     # ``import`` is a Python keyword: the section is read and shown under its TOML name.
     imports: ImportConfig = Field(default_factory=ImportConfig, alias="import")
+
+    listenbrainz: ListenbrainzConfig = ListenbrainzConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

@@ -13,10 +13,12 @@
     ├── NotFoundError               no such job / item
     ├── ConflictError               e.g. an import is already running
     ├── BadFileError                a file to import is none of the known formats, or breaks
-    └── UpstreamError               Last.fm, Spotify or the AI endpoint failed
+    └── UpstreamError               Last.fm, Spotify, the AI endpoint or ListenBrainz failed
         ├── TransientUpstreamError  retry later (5xx, timeouts, Last.fm 8/11/16, malformed)
         │   └── RateLimitedError    slow down (Last.fm 29, HTTP 429)
-        └── FatalUpstreamError      needs a human (bad key, unknown user, private profile)
+        ├── FatalUpstreamError      needs a human (bad key, unknown user, private profile)
+        └── RefusedError            the service refused what was sent (ListenBrainz's 400):
+                                    sending it again will not help, nor will a human
 
 Each error that can reach an RPC client carries its JSON-RPC ``code`` and a stable ``kind``
 string, so the RPC layer maps them without knowing the business logic.
@@ -143,3 +145,18 @@ class FatalUpstreamError(UpstreamError):
     """Retrying will not help: a human must fix credentials or the username."""
 
     kind = "upstream_fatal"
+
+
+class RefusedError(UpstreamError):
+    """The service refused what was sent, with its reason; other submissions go on."""
+
+    kind = "refused"
+
+    def __init__(
+        self, message: str, *, reason: str, listen: dict[str, object] | None = None, **kw: object
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.reason = reason
+        """The service's own words (untrusted text)."""
+        self.listen = listen
+        """The listen the service named as refused, if its answer named one."""

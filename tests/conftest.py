@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.daemon",
     "tests.fixtures.journald",
     "tests.fixtures.lastfm",
+    "tests.fixtures.listenbrainz",
     "tests.fixtures.enrichment",
     "tests.fixtures.browser",
     "tests.fixtures.services",

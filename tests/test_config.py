@@ -310,3 +310,39 @@ def test_daemon_refuses_bad_config_with_78(tmp_path: Path) -> None:
     done = musiqued("--config", str(path))
     assert done.returncode == 78
     assert f"{path}: lastfm.requests_per_second: Input should be greater than 0" in done.stderr
+
+
+def test_listenbrainz_section(tmp_path: Path) -> None:
+    """``[listenbrainz]``: off by default; its token comes from the file, else the credential
+    ``listenbrainz_token``, else MUSIQUED_LISTENBRAINZ_TOKEN, and is masked by
+    ``--check-config``; the API root always ends with a slash; a token a header cannot carry
+    and a URL that is not http(s) are one-line errors that do not show the token."""
+    assert not Config().listenbrainz.configured
+    assert Config().listenbrainz.api_url == "https://api.listenbrainz.org/"
+    path = tmp_path / "m.toml"
+    path.write_text('[listenbrainz]\nenabled = true\napi_url = "http://127.0.0.1:9/apis/lb"\n')
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    env = {"MUSIQUED_LISTENBRAINZ_TOKEN": "lb-from-env"}
+    config = load_config(path, environ=env)
+    assert config.listenbrainz.token.get_secret_value() == "lb-from-env"
+    assert config.listenbrainz.api_url == "http://127.0.0.1:9/apis/lb/"
+    assert config.listenbrainz.configured
+    (creds / "listenbrainz_token").write_text("lb-from-cred\n")
+    env["CREDENTIALS_DIRECTORY"] = str(creds)
+    assert load_config(path, environ=env).listenbrainz.token.get_secret_value() == "lb-from-cred"
+    done = musiqued("--config", str(path), "--check-config", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "lb-from-cred" not in done.stdout + done.stderr
+    assert json.loads(done.stdout)["listenbrainz"]["token"] == "********"
+    for text, reason in (
+        ('[listenbrainz]\ntoken = "lb-secret x"\n', "listenbrainz.token: contains whitespace"),
+        ('[listenbrainz]\ntoken = "lb-secret\\n"\n', "listenbrainz.token: contains whitespace"),
+        ('[listenbrainz]\napi_url = "ftp://lb"\n', "listenbrainz.api_url: 'ftp://lb' is not"),
+    ):
+        path.write_text(text)
+        done = musiqued("--config", str(path), "--check-config")
+        assert done.returncode == 78
+        assert done.stderr.startswith(f"musiqued: config error: {path}: {reason}")
+        assert done.stderr.count("\n") == 1
+        assert "lb-secret" not in done.stderr

@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., None])
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Simulated Last.fm, Spotify and AI services for tests, demos and benchmarks."""
+    """Simulated Last.fm, Spotify, AI and ListenBrainz services for tests, demos and benchmarks."""
 
 
 async def run_until_signal(
@@ -312,5 +312,67 @@ def ai(  # noqa: PLR0917 (click passes every option)
     banner = (
         f"simulated AI: http://{host}:{{port}}/1/ai/1/openai/chat/completions (any path ending "
         f"/chat/completions), models {list(models)} (admin API under /admin/)"
+    )
+    serve_until_signal(make_app(sim), host, port, banner)
+
+
+@main.command()
+@address_options(8768)
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    default=("simlbtoken:simuser",),
+    show_default=True,
+    metavar="TOKEN:USER",
+    help="A user token the server accepts and the user it belongs to (repeatable).",
+)
+@click.option(
+    "--limit", default=50, show_default=True, help="Requests per window for a valid token."
+)
+@click.option(
+    "--ip-limit", default=30, show_default=True, help="Requests per window without a token."
+)
+@click.option("--window", default=10, show_default=True, help="Seconds per rate-limit window.")
+@fault_rate_option(HTTP_FAULTS)
+@retry_after_option
+def listenbrainz(  # noqa: PLR0917 (click passes every option)
+    host: str,
+    port: int,
+    tokens: tuple[str, ...],
+    limit: int,
+    ip_limit: int,
+    window: int,
+    fault_rate: float,
+    retry_after: float,
+) -> None:
+    """Simulated ListenBrainz API: POST /1/submit-listens and GET /1/validate-token.
+
+    It checks submissions as ListenBrainz does and sends its X-RateLimit-* headers.
+
+    \b
+    Configure musiqued with:
+      [listenbrainz] enabled = true  api_url = "http://HOST:PORT/"  token = "TOKEN"
+    """
+    from musiqued.sim.listenbrainz import ListenBrainzSim, Settings
+
+    pairs = []
+    for spec in tokens:
+        token, sep, user = spec.partition(":")
+        if not sep or not token or not user or " " in token:
+            raise click.BadParameter(f"{spec!r} is not TOKEN:USER", param_hint="--token")
+        pairs.append((token, user))
+    try:
+        settings = Settings(tokens=tuple(pairs), limit=limit, ip_limit=ip_limit, window=window)
+        sim = ListenBrainzSim(settings)
+        sim.faults.configure(rate=fault_rate, retry_after=retry_after)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    from musiqued.sim.listenbrainz import make_app
+
+    users = ", ".join(f"{user!r}" for _, user in pairs)
+    banner = (
+        f"simulated ListenBrainz: api_url http://{host}:{{port}}/ users {users}, "
+        f"{limit} requests per {window} s per token (admin API under /admin/)"
     )
     serve_until_signal(make_app(sim), host, port, banner)

@@ -33,11 +33,14 @@ class Fault:
 class ServiceFaults:
     """Thread-safe: tests drive it from their own thread while the server runs."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, known: Sequence[str] = KINDS) -> None:
+        """``known``: the kinds this service's answers can break with (``KINDS`` and any of
+        its own, which its handler answers itself)."""
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
+        self.known: tuple[str, ...] = tuple(known)
         self.rate = 0.0
-        self.kinds: tuple[str, ...] = KINDS
+        self.kinds: tuple[str, ...] = self.known
         self.retry_after = 2.0
         self._forced: list[Fault] = []
         self._down_until = 0.0
@@ -52,24 +55,24 @@ class ServiceFaults:
         seed: int | None = None,
     ) -> None:
         if kinds is not None:
-            unknown = sorted(set(kinds) - set(KINDS))
+            unknown = sorted(set(kinds) - set(self.known))
             if unknown:
-                raise ValueError(f"unknown fault kinds {unknown}; known: {list(KINDS)}")
+                raise ValueError(f"unknown fault kinds {unknown}; known: {list(self.known)}")
         if rate is not None and not 0.0 <= rate <= 1.0:
             raise ValueError("the fault rate is a share between 0 and 1")
         with self._lock:
             if rate is not None:
                 self.rate = rate
             if kinds is not None:
-                self.kinds = tuple(kinds) or KINDS
+                self.kinds = tuple(kinds) or self.known
             if retry_after is not None:
                 self.retry_after = retry_after
             if seed is not None:
                 self._rng.seed(seed)
 
     def force(self, kind: str, count: int = 1, retry_after: float | None = None) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; known: {list(KINDS)}")
+        if kind not in self.known:
+            raise ValueError(f"unknown fault kind {kind!r}; known: {list(self.known)}")
         with self._lock:
             after = self.retry_after if retry_after is None else retry_after
             self._forced.extend(Fault(kind, after) for _ in range(count))
