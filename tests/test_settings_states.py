@@ -163,6 +163,31 @@ def test_speed_and_time_left_stop_while_paused_or_retrying(
     daemon.call("jobs.cancel", {"job_id": job_id})
 
 
+def test_a_second_sweep_says_it_is_re_checking(
+    browser: WebDriver,
+    screenshot: Screenshot,
+    start_daemon: StartDaemon,
+    lastfm_sim: SimulatedLastfm,
+) -> None:
+    """Scrobbles back-dated into the window while an import runs make it walk the window
+    again; meanwhile "Time left" says it is re-checking instead of counting down to
+    nothing ("0 s" while pages remain)."""
+    lastfm_sim.reset(size=1000, seed=26)
+    daemon, url = page_daemon(
+        start_daemon, lastfm_sim, lastfm={"requests_per_second": 4.0, "max_in_flight": 1}
+    )
+    middle = lastfm_sim.scrobbles()[500].timestamp
+    open_page(browser, url)
+    job_id = daemon.call("import.start", {"all": True})["job_id"]
+    wait_for(browser, lambda d: "scrobbles/s" in text_of(d, "import-rate"))
+    lastfm_sim.add_scrobbles(3, at=middle)
+
+    wait_for(browser, lambda d: text_of(d, "import-eta").startswith("re-checking"), timeout=60)
+    both_widths(browser, screenshot, "import-rechecking", "import")
+    wait_for(browser, lambda d: text_of(d, "import-title-line").endswith("done"), timeout=60)
+    assert daemon.call("jobs.get", {"job_id": job_id})["tracks_imported"] == 1003
+
+
 def test_an_enrichment_error_goes_once_the_source_recovers(
     browser: WebDriver,
     screenshot: Screenshot,

@@ -498,7 +498,8 @@ function pace(job) {
     // have shifted while the import ran.
     return [rate, "re-checking pages for scrobbles that moved during the import"];
   }
-  return [rate, job.eta_s === null || job.eta_s === undefined ? "–" : duration(job.eta_s)];
+  if (job.eta_s === null || job.eta_s === undefined) return [rate, "–"];
+  return [rate, job.eta_s < 1 ? "less than a second" : duration(job.eta_s)];
 }
 
 function openImport() {
