@@ -69,7 +69,15 @@ class ImageCache:
         return list(self._sizes)
 
     async def open(self) -> None:
-        await asyncio.to_thread(self._scan)
+        try:
+            await asyncio.to_thread(self._scan)
+        except OSError as exc:
+            # Covers are a nicety: the daemon runs without them (each is then a placeholder).
+            log.warning(
+                "image cache unusable",
+                directory=str(self.directory),
+                error=exc.strerror or str(exc),
+            )
         self._evict()
 
     def _scan(self) -> None:
