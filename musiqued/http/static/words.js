@@ -95,6 +95,9 @@ export function progressText(job) {
   return `${unit} ${job.pages_done.toLocaleString()} / ${total}`;
 }
 
+const SAID = new Set(["job_id", "job_kind"]); // the dialog's title says them
+const MOMENT = /(_at|^window_from|^window_to|^since|^until)$/; // seconds since 1970
+
 // One record as a person reads it: its time, its message, then its details in words.
 export function logLine(record) {
   const line = el("div", { cls: `log-line log-${record.level}` });
@@ -103,8 +106,11 @@ export function logLine(record) {
   const level = ["warning", "error", "critical"].includes(record.level) ? `${record.level}: ` : "";
   line.append(el("span", { text: `${level}${record.event}` }));
   const details = Object.entries(record.fields || {})
-    .filter(([, value]) => value !== null && value !== undefined)
-    .map(([key, value]) => `${key.replaceAll("_", " ")}: ${describe(value)}`);
+    .filter(([key, value]) => value !== null && value !== undefined && !SAID.has(key))
+    .map(([key, value]) => {
+      const shown = MOMENT.test(key) && typeof value === "number" ? localTime(value) : describe(value);
+      return `${key.replaceAll("_", " ")}: ${shown}`;
+    });
   if (details.length) line.append(el("span", { cls: "fields", text: ` — ${details.join("; ")}` }));
   return line;
 }
