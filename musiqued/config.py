@@ -117,6 +117,28 @@ class EnrichmentConfig(_Section):
     max_albums_per_import: int = Field(default=0, ge=0)
     max_attempts: int = Field(default=4, ge=1, le=100)  # transient failures before 'failed'
     retry_seconds: float = Field(default=30.0, gt=0)  # first backoff; doubles per attempt
+    # Covers and artist images are downloaded only from under these (upstream answers are
+    # untrusted: an image URL could point anywhere, the daemon's own network included).
+    image_url_prefixes: tuple[str, ...] = (
+        "https://lastfm.freetls.fastly.net/",
+        "https://i.scdn.co/",
+    )
+    image_cache_mb: float = Field(default=500, ge=0)
+
+    @field_validator("image_url_prefixes")
+    @classmethod
+    def _prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in value:
+            scheme, sep, rest = prefix.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest.split("/")[0]:
+                raise ValueError(
+                    f"{prefix!r} is not an http(s) URL prefix such as 'https://i.scdn.co/'"
+                )
+        return value
+
+    @property
+    def image_cache_bytes(self) -> int:
+        return int(self.image_cache_mb * 1024 * 1024)
 
 
 class SpotifyConfig(_Section):

@@ -107,3 +107,57 @@ def click_job_button(driver: WebDriver, job_id: int, action: str) -> None:
     """Click a job's button (Pause, Resume, Cancel, Log) once it is there."""
     selector = f'#jobs-body button[data-job="{job_id}"][data-action="{action}"]'
     wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).click() is None)
+
+
+PHONE_WIDTH = 390
+
+
+@contextmanager
+def phone_view(driver: WebDriver, width: int = PHONE_WIDTH, height: int = 844) -> Iterator[None]:
+    """The page as a phone shows it: a viewport ``width`` CSS pixels wide (the browser is
+    shared between tests, so the desktop viewport comes back when this ends)."""
+    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
+    )
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # type: ignore[attr-defined]
+
+
+WIDER_THAN_THE_SCREEN = """
+const width = document.documentElement.clientWidth;
+const wide = [];
+for (const node of document.querySelectorAll("body *")) {
+  if (node.closest(".scroll") || node.closest("[hidden]") || node.closest("dialog:not([open])")) continue;
+  const box = node.getBoundingClientRect();
+  if (box.width && (box.left < -0.5 || box.right > width + 0.5)) {
+    wide.push(`${node.tagName.toLowerCase()}#${node.id}.${node.className}: ${Math.round(box.left)}..${Math.round(box.right)}`);
+  }
+}
+return {
+  width: width,
+  scrollWidth: document.documentElement.scrollWidth,
+  wide: wide.slice(0, 10),
+};
+"""
+
+
+def wider_than_the_screen(driver: WebDriver) -> list[str]:
+    """Elements that stick out of the viewport sideways (those inside a ``.scroll`` box
+    scroll in it), and the page itself if it scrolls sideways."""
+    found = driver.execute_script(WIDER_THAN_THE_SCREEN)
+    problems = [str(item) for item in found["wide"]]
+    if found["scrollWidth"] > found["width"]:
+        problems.append(f"the page is {found['scrollWidth']} px wide in {found['width']} px")
+    return problems
+
+
+def console_problems(driver: WebDriver) -> list[str]:
+    """Errors and warnings the browser's console got since it was last read."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")  # type: ignore[attr-defined]
+        if entry["level"] in ("SEVERE", "WARNING")
+    ]

@@ -85,12 +85,16 @@ def test_import_enriches_every_album_and_artist(
         assert album["url"]
         # The right candidate, though the simulator never lists it first.
         assert album["spotify_id"] == SpotifySim.album_id(album["artist"], album["title"])
-        assert album["image_spotify"] == SpotifySim.album_image(album["artist"], album["title"])
+        assert album["image_spotify"] == SpotifySim.album_image(
+            album["artist"], album["title"], spotify_sim.base_url
+        )
         assert album["title"] in album["description"]
         assert album["description_model"] == "sim-llm"
         assert album["description_at"]
     for artist in _rows(daemon, "SELECT name, image_spotify, spotify_id FROM artists"):
-        assert artist["image_spotify"] == SpotifySim.artist_image(artist["name"])
+        assert artist["image_spotify"] == SpotifySim.artist_image(
+            artist["name"], spotify_sim.base_url
+        )
 
     # The prompt carried the facts: artist, album, tracks listened, the Last.fm wiki.
     prompts = [m[-1]["content"] for m in ai_sim.sim.prompt_log()]

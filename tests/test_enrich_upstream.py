@@ -36,10 +36,10 @@ async def test_best_match_is_not_the_first_hit(spotify_sim: SimulatedSpotify) ->
             album = await client.album(artist, title)
             assert album is not None
             assert album.spotify_id == SpotifySim.album_id(artist, title)
-            assert album.image_url == SpotifySim.album_image(artist, title)
+            assert album.image_url == SpotifySim.album_image(artist, title, spotify_sim.base_url)
             found = await client.artist(artist)
             assert found is not None
-            assert found.image_url == SpotifySim.artist_image(artist)
+            assert found.image_url == SpotifySim.artist_image(artist, spotify_sim.base_url)
         spotify_sim.sim.set_missing(albums=[("Nobody", "Nothing")], artists=["Nobody"])
         assert await client.album("Nobody", "Nothing") is None
         assert await client.artist("Nobody") is None

@@ -8,6 +8,7 @@ the original API       ``original.py``: ``/api/v1/services/...``, answers unchan
 the page               ``page.py``: ``/``, ``/settings``, ``/static/...``
 the page's JSON API    ``rest.py``: ``/api/v1/jobs``, ``/api/v1/imports``, ...
 live events            ``live.py``: ``/api/v1/events`` (WebSocket)
+images                 ``images.py``: ``/images/<name>``, from the daemon's image cache
 safety                 ``guard.py``: Host/Origin checks, token and session cookie, CSP
 limits                 ``limits.py``: connection cap, request and idle timeouts
 =====================  ===================================================================
@@ -31,6 +32,7 @@ from musiqued.config import parse_listen
 from musiqued.errors import MusiqueError
 from musiqued.http.common import Handler, HttpProblem, error, status_of
 from musiqued.http.guard import Guard, add_security_headers
+from musiqued.http.images import ImageRoutes
 from musiqued.http.limits import MAX_BODY_BYTES, ConnectionLimiter
 from musiqued.http.live import LiveEvents
 from musiqued.http.original import OriginalApi
@@ -88,6 +90,7 @@ class HttpApi:
         app.add_routes(self._live.routes())
         app.add_routes(self._guard.routes())
         app.add_routes(Page(self._guard).routes())
+        app.add_routes(ImageRoutes(self._services.enricher.images).routes())
         return app
 
     async def open(self) -> None:

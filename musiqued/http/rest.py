@@ -12,7 +12,8 @@
     POST /api/v1/tracker/start             tracker.start; JSON body {interval_seconds?}
     POST /api/v1/tracker/stop              tracker.stop
     GET  /api/v1/enrichment                enrich.status
-    GET  /api/v1/albums?query=&artist=&limit=   albums.list
+    GET  /api/v1/albums?query=&artist=&limit=   albums.list, each with ``image``: its cover's
+                                           local URL (``/images/<name>``)
     GET  /api/v1/history/recent?limit=     history.recent
 
 Each calls the same service as the RPC method named, and checks its parameters with that
@@ -33,6 +34,7 @@ from musiqued.rpc.methods.history import RecentParams
 from musiqued.rpc.methods.imports import StartParams as ImportParams
 from musiqued.rpc.methods.jobs import JobParams, ListParams
 from musiqued.rpc.methods.tracker import StartParams as TrackerParams
+from musiqued.services.image_cache import local_image_url
 from musiqued.services.importer import ImportRequest
 
 if TYPE_CHECKING:
@@ -113,10 +115,14 @@ class PageApi:
 
     async def albums(self, request: web.Request) -> web.Response:
         params = validated(AlbumsParams, request.query)
+        albums = await self._services.library.albums(
+            query=params.query, artist=params.artist, limit=params.limit
+        )
         return web.json_response(
-            await self._services.library.albums(
-                query=params.query, artist=params.artist, limit=params.limit
-            )
+            [
+                {**album, "image": local_image_url(album["image_spotify"] or album["image_lastfm"])}
+                for album in albums
+            ]
         )
 
     async def recent(self, request: web.Request) -> web.Response:

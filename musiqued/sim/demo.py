@@ -105,6 +105,10 @@ username = "{USERNAME}"
 api_url = "{self.sim_url}/2.0/"
 requests_per_second = 50.0
 
+[enrichment]
+# The simulators serve the covers themselves: the daemon may fetch them there.
+image_url_prefixes = ["{self.sim_url}/i/u/", "http://127.0.0.1:{self.spotify_port}/image/"]
+
 [spotify]
 client_id = "simclient"
 client_secret = "simclientsecret"

@@ -5,7 +5,9 @@ API (``/2.0/``, GET or POST, ``format=json``): ``user.getRecentTracks``, ``user.
 them: 10 invalid key, 26 suspended key, 6 user not found / invalid parameters, 13 bad
 signature, 9 bad session, 17 private profile (unless a valid session key signs the call),
 4/14/15 bad, unapproved or expired token, 29 rate limit. ``/api/auth/?api_key=K&token=T`` is
-the page a user opens to approve a token (the simulator approves it). Without
+the page a user opens to approve a token (the simulator approves it). ``album.getInfo``'s
+images point at the simulator itself, which serves real PNG bytes at ``/i/u/<size>/<name>``
+(``sim/images.py``). Without
 ``format=json`` the ``auth.*`` methods answer in Last.fm's XML (``sim/lastfm_xml.py``), as
 Last.fm does: that is what pylast reads. Served over HTTPS as well when given a certificate
 (``sim/server.py``), since pylast speaks only HTTPS.
@@ -51,9 +53,11 @@ from musiqued.sim import lastfm_xml, render
 from musiqued.sim.admin import admin_routes
 from musiqued.sim.faults import Faults, RateLimit
 from musiqued.sim.history import History, Track, TrackBuilder, total_pages
+from musiqued.sim.images import image_response
 from musiqued.sim.pagefaults import PAGE_FAULTS, spoil
 
 API_PATH = "/2.0/"
+IMAGE_PATH = "/i/u"  # as Last.fm's image host: /i/u/<size>/<name>
 _ERRORS = {
     4: (403, "Invalid authentication token supplied"),
     6: (404, "User not found"),
@@ -269,15 +273,21 @@ class LastfmSim:
     # -- the API -------------------------------------------------------------------------
 
     def handle(
-        self, params: dict[str, str], *, count: bool = True, page_fault: str | None = None
+        self,
+        params: dict[str, str],
+        *,
+        count: bool = True,
+        page_fault: str | None = None,
+        image_base: str = render.IMAGE_BASE,
     ) -> tuple[int, bytes]:
         """Answer one API call: HTTP status and body; ``page_fault`` breaks a recent-tracks
-        page's content (``sim/pagefaults.py``)."""
+        page's content (``sim/pagefaults.py``); ``album.getInfo``'s images are under
+        ``image_base`` (the simulator's own ``/i/u/`` as its server answers)."""
         with self.lock:
             method = params.get("method", "").lower()
             xml = wants_xml(params)
             try:
-                body = self._dispatch(method, params, page_fault)
+                body = self._dispatch(method, params, page_fault, image_base)
             except ApiError as exc:
                 outcome = f"error:{exc.code}"
                 status = exc.status
@@ -291,7 +301,9 @@ class LastfmSim:
                     self.stats["xml"] += 1
             return status, body
 
-    def _dispatch(self, method: str, params: dict[str, str], page_fault: str | None) -> bytes:
+    def _dispatch(
+        self, method: str, params: dict[str, str], page_fault: str | None, image_base: str
+    ) -> bytes:
         settings = self.settings
         if params.get("api_key") != settings.api_key:
             raise ApiError(10)
@@ -316,7 +328,7 @@ class LastfmSim:
             album = self.history.find_album(params.get("artist", ""), params.get("album", ""))
             if album is None:
                 raise ApiError(6, "Album not found")
-            return render.album_info(album)
+            return render.album_info(album, image_base=image_base)
         raise ApiError(3, "Invalid Method - No method with that name in this package", 400)
 
     def _check_signature(self, params: dict[str, str]) -> str | None:
@@ -497,7 +509,7 @@ async def api(request: web.Request) -> web.StreamResponse:
         return _json(body, status)
     if fault is not None:
         return await _faulty(request, sim, fault, params)
-    status, body = sim.handle(params)
+    status, body = sim.handle(params, image_base=f"{request.url.origin()}{IMAGE_PATH}")
     if wants_xml(params):
         return web.Response(
             body=body, status=status, content_type=lastfm_xml.CONTENT_TYPE, charset="utf-8"
@@ -548,11 +560,17 @@ async def auth_page(request: web.Request) -> web.Response:
     )
 
 
+async def image(request: web.Request) -> web.Response:
+    """An image's bytes at the URL ``album.getInfo`` gave (``/i/u/<size>/<name>``)."""
+    return image_response(request.match_info["name"])
+
+
 def make_app(sim: LastfmSim) -> web.Application:
     app = web.Application()
     app[SIM_KEY] = sim
     app.router.add_route("GET", API_PATH, api)
     app.router.add_route("POST", API_PATH, api)
     app.router.add_get("/api/auth/", auth_page)
+    app.router.add_get(IMAGE_PATH + "/{size}/{name}", image)
     app.router.add_routes(admin_routes(sim))
     return app

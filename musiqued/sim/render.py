@@ -22,10 +22,12 @@ _ALBUM_SIZES = (*_TRACK_SIZES, ("mega", "300x300"), ("", "300x300"))
 
 
 @lru_cache(maxsize=65536)
-def images(name: str, sizes: tuple[tuple[str, str], ...] = _TRACK_SIZES) -> list[dict[str, str]]:
+def images(
+    name: str, sizes: tuple[tuple[str, str], ...] = _TRACK_SIZES, base: str = IMAGE_BASE
+) -> list[dict[str, str]]:
     if not name:
         return [{"size": size, "#text": ""} for size, _ in sizes]
-    return [{"size": size, "#text": f"{IMAGE_BASE}/{path}/{name}"} for size, path in sizes]
+    return [{"size": size, "#text": f"{base}/{path}/{name}"} for size, path in sizes]
 
 
 @lru_cache(maxsize=65536)
@@ -193,7 +195,10 @@ def wiki_summary(album: Album) -> str:
     )
 
 
-def album_info(album: Album, *, user_playcount: int | None = None) -> bytes:
+def album_info(
+    album: Album, *, user_playcount: int | None = None, image_base: str = IMAGE_BASE
+) -> bytes:
+    """``image_base``: where the album's images are (the simulator's own URL serves them)."""
     tags = [{"url": "https://www.last.fm/tag/rock", "name": "rock"}]
     if album.year:
         tags.append({"url": f"https://www.last.fm/tag/{album.year}", "name": str(album.year)})
@@ -202,7 +207,7 @@ def album_info(album: Album, *, user_playcount: int | None = None) -> bytes:
         "mbid": album.mbid,
         "tags": {"tag": tags},
         "playcount": str(album.listeners * 7),
-        "image": images(album.image, _ALBUM_SIZES),
+        "image": images(album.image, _ALBUM_SIZES, image_base),
         "url": album.page_url,
         "name": album.title,
         "listeners": str(album.listeners),

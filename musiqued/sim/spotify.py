@@ -11,7 +11,8 @@ Artists" come before it), so a client has to pick by names rather than take the 
 
 Admin API (JSON): ``GET /admin/stats``, ``GET /admin/requests`` (recent requests with their
 monotonic time and status), ``POST /admin/faults`` (see ``webfaults.admin_faults``),
-``POST /admin/missing {albums: [[artist, title]], artists: [name]}``.
+``POST /admin/missing {albums: [[artist, title]], artists: [name]}``. Images point at the
+simulator itself, which serves real PNG bytes at ``/image/<id><size>`` (``sim/images.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
+from musiqued.sim.images import image_response
 from musiqued.sim.webfaults import ServiceFaults, admin_faults, fault_response
 
 API_PREFIX = "/v1/"
@@ -49,8 +51,11 @@ def spotify_id(*parts: str) -> str:
     return "".join(chars)
 
 
-def image_url(item_id: str, size: int) -> str:
-    return f"https://i.scdn.co/image/{item_id}{size:04d}"
+IMAGE_HOST = "https://i.scdn.co"
+
+
+def image_url(item_id: str, size: int, base: str = IMAGE_HOST) -> str:
+    return f"{base}/image/{item_id}{size:04d}"
 
 
 def parse_query(q: str) -> tuple[dict[str, str], str]:
@@ -99,13 +104,13 @@ class SpotifySim:
         return spotify_id("artist", name.casefold())
 
     @classmethod
-    def album_image(cls, artist: str, title: str) -> str:
-        """The largest image of the right album."""
-        return image_url(cls.album_id(artist, title), 640)
+    def album_image(cls, artist: str, title: str, base: str = IMAGE_HOST) -> str:
+        """The largest image of the right album, as a simulator at ``base`` answers it."""
+        return image_url(cls.album_id(artist, title), 640, base)
 
     @classmethod
-    def artist_image(cls, name: str) -> str:
-        return image_url(cls.artist_id(name), 640)
+    def artist_image(cls, name: str, base: str = IMAGE_HOST) -> str:
+        return image_url(cls.artist_id(name), 640, base)
 
     def set_missing(
         self, albums: list[tuple[str, str]] | None = None, artists: list[str] | None = None
@@ -157,12 +162,16 @@ class SpotifySim:
 
     # -- search ----------------------------------------------------------------------------
 
-    def search(self, q: str, kind: str, limit: int, offset: int) -> dict[str, Any]:
+    def search(
+        self, q: str, kind: str, limit: int, offset: int, image_base: str = IMAGE_HOST
+    ) -> dict[str, Any]:
         filters, text = parse_query(q)
         if kind == "album":
             items = self._album_candidates(filters.get("artist", ""), filters.get("album", text))
         else:
             items = self._artist_candidates(filters.get("artist", text))
+        if image_base != IMAGE_HOST:
+            items = [{**item, "images": _rebased(item["images"], image_base)} for item in items]
         page = items[offset : offset + limit]
         with self._lock:
             images = self.images
@@ -234,6 +243,10 @@ class SpotifySim:
         if not missing:
             decoys.insert(rng.randint(1, len(decoys)), _artist(self.artist_id(name), name, rng))
         return decoys
+
+
+def _rebased(images: list[dict[str, Any]], base: str) -> list[dict[str, Any]]:
+    return [{**image, "url": base + image["url"].removeprefix(IMAGE_HOST)} for image in images]
 
 
 def _images(item_id: str, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
@@ -338,7 +351,10 @@ def make_app(sim: SpotifySim) -> web.Application:
                 status=400, body=_error(400, "Invalid limit"), content_type="application/json"
             )
         sim.record(request.path, 200)
-        return _json(sim.search(query["q"], kind, limit, offset))
+        return _json(sim.search(query["q"], kind, limit, offset, str(request.url.origin())))
+
+    async def image(request: web.Request) -> web.Response:
+        return image_response(request.match_info["name"])
 
     async def stats(_: web.Request) -> web.Response:
         log = sim.request_log()
@@ -366,6 +382,7 @@ def make_app(sim: SpotifySim) -> web.Application:
     app = web.Application()
     app.router.add_post(TOKEN_PATH, token)
     app.router.add_get(f"{API_PREFIX}search", search)
+    app.router.add_get("/image/{name}", image)
     app.router.add_get("/admin/stats", stats)
     app.router.add_get("/admin/requests", requests)
     app.router.add_post("/admin/faults", faults)

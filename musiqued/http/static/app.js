@@ -1,82 +1,41 @@
 // The Settings page. Every string from the daemon is put in the page as text
-// (textContent, with control characters made visible), never parsed as HTML.
+// (textContent, with control characters made visible), never parsed as HTML: words.js.
+
+import {
+  ACTIVE,
+  FINAL,
+  duration,
+  el,
+  fraction,
+  localTime,
+  logLine,
+  message,
+  n,
+  pace,
+  progressText,
+  show,
+  showMessage,
+  song,
+} from "./words.js";
 
 const $ = (id) => document.getElementById(id);
-const ACTIVE = new Set(["queued", "running"]);
-const FINAL = new Set(["done", "failed", "cancelled"]);
 const POLL_MS = 5000;
-const JOBS_SHOWN = 15;
+const JOBS_FIRST = 10; // rows shown at first; "Show more jobs" adds JOBS_MORE
+const JOBS_MORE = 20;
 
 const page = {
   status: null,
   jobs: new Map(), // job_id → job
+  jobsShown: JOBS_FIRST,
+  jobsMayHaveMore: false,
   followed: null, // the import shown in the import card
-  chart: [], // [seconds since followed, fraction done]
-  chartStart: 0,
+  down: false, // the daemon does not answer
+  trackerFailing: false, // running, but its last poll failed
   socket: null,
   pollTimer: null,
   reconnectMs: 1000,
   pending: new Map(), // debounced refreshes
 };
-
-// -- text -------------------------------------------------------------------------------
-
-// C0/C1 controls and bidi overrides are shown, not obeyed: a name cannot hide or reorder text.
-const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-function visible(value) {
-  return String(value).replace(INVISIBLE, (c) => {
-    const code = c.charCodeAt(0);
-    if (code < 0x20) return String.fromCharCode(0x2400 + code); // ␀ … ␟
-    if (code === 0x7f) return "\u2421"; // ␡
-    return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
-  });
-}
-
-function show(node, value) {
-  node.textContent = value === null || value === undefined || value === "" ? "–" : visible(value);
-}
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "text") node.textContent = visible(value);
-    else if (key === "cls") node.className = value;
-    else if (key.startsWith("data-")) node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
-function localTime(at) {
-  if (at === null || at === undefined || at === "") return "–";
-  const date = typeof at === "number" ? new Date(at * 1000) : new Date(at);
-  return Number.isNaN(date.getTime()) ? String(at) : date.toLocaleString();
-}
-
-function duration(seconds) {
-  if (seconds === null || seconds === undefined) return "–";
-  let s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  if (h) return `${h} h ${String(m).padStart(2, "0")} min`;
-  if (m) return `${m} min ${String(s).padStart(2, "0")} s`;
-  return `${s} s`;
-}
-
-function n(number) {
-  return typeof number === "number" ? number.toLocaleString() : "–";
-}
-
-function song(track) {
-  if (!track) return null;
-  const parts = [track.artist, track.title];
-  if (track.album) parts.push(track.album);
-  return parts.join(" — ");
-}
 
 // -- talking to the daemon --------------------------------------------------------------
 
@@ -93,7 +52,14 @@ async function api(method, path, body) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(path, init);
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    setDown(true); // no answer at all: the daemon is stopped or unreachable
+    throw new ApiError(0, "the daemon is not answering");
+  }
+  setDown(false);
   if (response.status === 401) {
     location.reload(); // the token changed: back to the login form
     throw new ApiError(401, "logged out");
@@ -117,8 +83,36 @@ function later(name, action, ms = 250) {
 }
 
 function report(error) {
-  if (error instanceof ApiError && error.status === 401) return;
+  // A daemon that does not answer is one state of the page (setDown), not a notice per call.
+  if (error instanceof ApiError && (error.status === 401 || error.status === 0)) return;
   notify({ title: "Something went wrong", lines: [["", error.message]], kind: "failure" });
+}
+
+function setDown(down) {
+  if (page.down === down) return;
+  page.down = down;
+  document.body.dataset.daemon = down ? "down" : "up";
+  $("down").hidden = !down;
+  if (down) {
+    setLink("down");
+    const card = $("tracker");
+    card.classList.remove("tracker-running", "tracker-stopped", "tracker-failing");
+    card.classList.add("tracker-unknown");
+    show($("tracker-icon"), "?");
+    show($("tracker-state"), "Unknown: the daemon is not answering");
+    show($("tracker-next"), null);
+    show($("tracker-now"), "unknown");
+    const followed = page.jobs.get(page.followed);
+    if (followed && !FINAL.has(followed.state)) {
+      show($("import-title-line"), `Import #${followed.job_id}: unknown while the daemon is not answering`);
+      show($("import-rate"), null);
+      show($("import-eta"), null);
+    }
+  } else {
+    setLink(page.socket && page.socket.readyState === WebSocket.OPEN ? "live" : "polling");
+    later("all", refreshAll, 0); // what changed meanwhile
+  }
+  for (const button of document.querySelectorAll("main button")) button.disabled = down;
 }
 
 // -- tracker ----------------------------------------------------------------------------
@@ -133,28 +127,42 @@ async function refreshStatus() {
   renderJobs();
 }
 
+// Running, and Last.fm answering: a tracker whose every poll fails is not shown as fine.
+function trackerMode(tracker) {
+  if (!tracker.running) return "stopped";
+  return tracker.consecutive_failures > 0 ? "failing" : "running";
+}
+
 function renderTracker(tracker, configured) {
   const card = $("tracker");
   const running = Boolean(tracker.running);
-  card.classList.toggle("tracker-running", running);
-  card.classList.toggle("tracker-stopped", !running);
-  card.classList.remove("tracker-unknown");
-  show($("tracker-icon"), running ? "▶" : "■");
-  show($("tracker-state"), running ? "● Running" : "● Stopped");
+  const mode = trackerMode(tracker);
+  page.trackerFailing = mode === "failing";
+  for (const name of ["running", "stopped", "failing", "unknown"]) {
+    card.classList.toggle(`tracker-${name}`, name === mode);
+  }
+  show($("tracker-icon"), { running: "▶", stopped: "■", failing: "!" }[mode]);
+  const failures = tracker.consecutive_failures;
+  const states = {
+    running: "● Running",
+    stopped: "● Stopped",
+    failing: `● Running, but Last.fm is not answering (${failures} ${failures === 1 ? "poll" : "polls"} failed in a row)`,
+  };
+  show($("tracker-state"), states[mode]);
   show($("tracker-interval"), `${tracker.interval_seconds} s`);
   const input = $("interval-input");
   if (document.activeElement !== input && !input.dataset.edited) {
     input.value = String(tracker.interval_seconds);
   }
   showLastTrack(tracker.last_track);
-  show($("tracker-now"), song(tracker.now_playing) || "nothing");
+  showNowPlaying(tracker.now_playing);
   show($("tracker-next"), running ? localTime(tracker.next_poll_at) : null);
   show($("tracker-recorded"), `${tracker.scrobbles_recorded} since the daemon started`);
   let problem = tracker.last_error || "none";
   if (configured && !configured.lastfm) {
     problem = "Last.fm is not configured: set [lastfm] api_key and username";
   }
-  show($("tracker-error"), problem);
+  showMessage($("tracker-error"), problem);
   const toggle = $("tracker-toggle");
   toggle.textContent = running ? "Stop the tracker" : "Start the tracker";
   toggle.classList.toggle("danger", running);
@@ -170,12 +178,28 @@ function showLastTrack(track) {
   lastShown = track;
   const node = $("tracker-last");
   if (!track) {
-    show(node, "none yet");
+    show(node, "No listen stored yet");
     return;
   }
   node.textContent = "";
-  node.append(el("span", { cls: "song", text: song(track) }));
-  if (track.timestamp) node.append(el("span", { cls: "muted", text: ` (${localTime(track.timestamp)})` }));
+  node.append(song(track));
+  if (track.timestamp) node.append(" ", el("span", { cls: "muted", text: `(${localTime(track.timestamp)})` }));
+}
+
+// What Last.fm said was playing is only known while its polls succeed: while they fail the
+// track may have ended long ago.
+function showNowPlaying(playing) {
+  const node = $("tracker-now");
+  if (page.trackerFailing) {
+    show(node, "unknown while Last.fm is not answering");
+    return;
+  }
+  if (!playing) {
+    show(node, "Nothing playing right now");
+    return;
+  }
+  node.textContent = "";
+  node.append(song(playing));
 }
 
 function chosenInterval() {
@@ -226,22 +250,33 @@ function mergeJob(job, announce) {
 }
 
 async function refreshJobs() {
-  const jobs = await api("GET", `/api/v1/jobs?limit=${JOBS_SHOWN}`);
+  const jobs = await api("GET", `/api/v1/jobs?limit=${page.jobsShown + 1}`);
+  page.jobsMayHaveMore = jobs.length > page.jobsShown;
   for (const job of jobs.slice().reverse()) mergeJob(job, true);
+  if (page.followed === null) {
+    // After a reload the import card shows the newest import, also one that just ended.
+    const newest = jobs.find((job) => job.kind === "import");
+    if (newest) {
+      follow(newest);
+      renderImport(page.jobs.get(newest.job_id));
+    }
+  }
   renderJobs();
 }
 
-function progressText(job) {
-  const total = job.pages_total ? job.pages_total : "?";
-  return `page ${job.pages_done} / ${total}`;
+async function showMoreJobs() {
+  page.jobsShown += JOBS_MORE;
+  await refreshJobs();
 }
 
 function renderJobs() {
   // Rows are kept and updated in place: progress events come several times a second, and
   // a row rebuilt under the pointer would swallow a click on its buttons.
   const body = $("jobs-body");
-  const jobs = [...page.jobs.values()].sort((a, b) => b.job_id - a.job_id).slice(0, JOBS_SHOWN);
+  const all = [...page.jobs.values()].sort((a, b) => b.job_id - a.job_id);
+  const jobs = all.slice(0, page.jobsShown);
   $("jobs-empty").hidden = jobs.length > 0;
+  $("jobs-more").hidden = !(page.jobsMayHaveMore || all.length > jobs.length);
   const shown = new Set(jobs.map((job) => String(job.job_id)));
   for (const row of [...body.children]) if (!shown.has(row.dataset.jobId)) row.remove();
   let previous = null;
@@ -268,8 +303,8 @@ function fillJobRow(row, job) {
     row.dataset.stateKey = stateKey;
     cells[2].textContent = "";
     cells[2].append(el("span", { cls: `job-state job-${job.state}`, text: job.state }));
-    if (job.error) cells[2].append(el("div", { cls: "muted", text: job.error }));
-    if (job.upstream_trouble) cells[2].append(el("div", { cls: "warning", text: job.upstream_trouble }));
+    if (job.error) cells[2].append(el("div", { cls: "muted" }, message(job.error)));
+    if (job.upstream_trouble) cells[2].append(el("div", { cls: "warning" }, message(job.upstream_trouble)));
   }
   show(cells[3], progressText(job));
   show(cells[4], `${n(job.tracks_imported)} / ${n(job.tracks_skipped)} / ${n(job.tracks_errors)}`);
@@ -308,18 +343,12 @@ async function jobAction(event) {
 
 async function showLog(id) {
   const answer = await api("GET", `/api/v1/jobs/${id}/log`);
-  show($("log-title"), `Job #${id}: its log records`);
+  show($("log-title"), `Job #${id}: what the daemon logged`);
   show($("log-note"), answer.note);
   const lines = $("log-lines");
   lines.textContent = "";
-  if (answer.records.length === 0) lines.append(el("div", { cls: "log-line", text: "(no record kept)" }));
-  for (const record of answer.records) {
-    const fields = Object.entries(record.fields || {})
-      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-      .join(" ");
-    const text = `${localTime(record.at)}  ${record.level.padEnd(7)} ${record.event}  ${fields}`;
-    lines.append(el("div", { cls: `log-line log-${record.level}`, text }));
-  }
+  if (answer.records.length === 0) lines.append(el("div", { cls: "log-line", text: "Nothing logged for this job since the daemon started." }));
+  for (const record of answer.records) lines.append(logLine(record));
   $("log-dialog").showModal();
 }
 
@@ -328,15 +357,7 @@ async function showLog(id) {
 function follow(job) {
   if (page.followed === job.job_id) return;
   page.followed = job.job_id;
-  page.chart = [];
-  page.chartStart = performance.now();
   $("import-progress").hidden = false;
-}
-
-function fraction(job) {
-  if (job.state === "done") return 1;
-  if (job.pages_total) return Math.min(job.pages_done / job.pages_total, 1);
-  return 0;
 }
 
 function renderImport(job) {
@@ -348,41 +369,13 @@ function renderImport(job) {
     $("import-counts"),
     `${n(job.tracks_imported)} imported, ${n(job.tracks_skipped)} skipped, ${n(job.tracks_errors)} errors`,
   );
-  show($("import-rate"), `${job.rate_per_s} scrobbles/s`);
-  show($("import-eta"), ACTIVE.has(job.state) ? duration(job.eta_s) : null);
+  const [rate, left] = pace(job);
+  show($("import-rate"), rate);
+  show($("import-eta"), left);
   const trouble = $("import-trouble");
   const words = job.upstream_trouble || job.error;
   trouble.hidden = !words;
-  if (words) show(trouble, words);
-  page.chart.push([(performance.now() - page.chartStart) / 1000, fraction(job)]);
-  drawChart();
-}
-
-function drawChart() {
-  const canvas = $("import-chart");
-  const ctx = canvas.getContext("2d");
-  const { width, height } = canvas;
-  ctx.clearRect(0, 0, width, height);
-  ctx.strokeStyle = "#dde1e6";
-  ctx.beginPath();
-  for (const y of [0.25, 0.5, 0.75]) {
-    ctx.moveTo(0, height * y);
-    ctx.lineTo(width, height * y);
-  }
-  ctx.stroke();
-  const points = page.chart;
-  if (points.length === 0) return;
-  const span = Math.max(points[points.length - 1][0], 1);
-  ctx.strokeStyle = "#2457a6";
-  ctx.lineWidth = 2;
-  ctx.beginPath();
-  points.forEach(([t, f], i) => {
-    const x = (t / span) * (width - 4) + 2;
-    const y = height - 2 - f * (height - 4);
-    if (i === 0) ctx.moveTo(x, y);
-    else ctx.lineTo(x, y);
-  });
-  ctx.stroke();
+  if (words) showMessage(trouble, words);
 }
 
 function openImport() {
@@ -416,7 +409,7 @@ async function startImport(event) {
     mergeJob(job, true);
     renderJobs();
   } catch (error) {
-    show(problem, error.message);
+    showMessage(problem, error.message);
     problem.hidden = false;
   }
 }
@@ -432,7 +425,7 @@ function ended(job) {
     lines.push(["Total Last.fm scrobbles", job.total_scrobbles]);
   }
   lines.push(["Duration", duration(job.active_s)]);
-  if (job.error) lines.push(["Error", job.error]);
+  if (job.error) lines.push(["Error", message(job.error)]);
   const name = job.kind === "import" ? "Import" : "Verification";
   const outcome = { done: "finished", failed: "failed", cancelled: "cancelled" }[job.state];
   notify({
@@ -447,7 +440,8 @@ function notify({ title, lines, kind, job }) {
   const list = el("dl");
   for (const [label, value] of lines) {
     if (label) list.append(el("dt", { text: label }));
-    list.append(el("dd", { text: typeof value === "number" ? value.toLocaleString() : value }));
+    if (value instanceof Node) list.append(el("dd", {}, value));
+    else list.append(el("dd", { text: typeof value === "number" ? value.toLocaleString() : value }));
   }
   const close = el("button", { type: "button", cls: "close", text: "×", title: "dismiss" });
   const notice = el("div", { cls: `notice ${kind}`, "data-job-id": job ? String(job) : "" }, close, el("h3", { text: title }), list);
@@ -478,22 +472,33 @@ async function refreshEnrichment() {
       ),
     );
   }
-  show($("enrichment-error"), status.last_error || "none");
+  // Only trouble that lasts: a source that recovered is paused no more, and blocked only
+  // until a reload; its old errors are history (the failed column counts what they cost).
+  const current = Object.entries(status.by_source || {})
+    .filter(([, row]) => row.last_error && (row.blocked || row.paused_until))
+    .map(([source, row]) => `${source}: ${row.blocked || row.last_error}`);
+  const node = $("enrichment-error");
+  node.className = current.length ? "warning" : "";
+  if (current.length) showMessage(node, current.join("; "));
+  else show(node, status.failed ? `none now (${n(status.failed)} failed earlier)` : "none");
 }
 
 async function refreshAlbums() {
   const albums = await api("GET", "/api/v1/albums?limit=8");
   const list = $("albums-list");
   list.textContent = "";
-  if (albums.length === 0) list.append(el("li", { cls: "muted", text: "No album yet." }));
+  $("albums-empty").hidden = albums.length > 0;
   for (const album of albums) {
-    const item = el("li", {}, el("span", { text: `${album.artist} — ${album.title}` }));
-    item.append(el("span", { cls: "muted", text: ` (${album.listens} listens)` }));
+    const cover = el("img", { cls: "cover", alt: "", loading: "lazy", width: 56, height: 56 });
+    cover.src = album.image || "/static/placeholder.svg";
+    const words = el("div");
+    words.append(el("bdi", { text: album.artist }), " — ", el("bdi", { text: album.title }));
+    words.append(" ", el("span", { cls: "muted", text: `(${n(album.listens)} listens)` }));
     if (album.description) {
       const text = album.description.length > 220 ? `${album.description.slice(0, 220)}…` : album.description;
-      item.append(el("span", { cls: "desc", text }));
+      words.append(el("span", { cls: "desc", dir: "auto", text }));
     }
-    list.append(item);
+    list.append(el("li", {}, cover, words));
   }
 }
 
@@ -506,21 +511,28 @@ async function refreshAll() {
 function setLink(mode) {
   const link = $("link");
   link.className = `pill link-${mode}`;
-  const words = { live: "live", connecting: "connecting…", polling: "reconnecting · polling every 5 s" };
+  const words = {
+    live: "live",
+    connecting: "connecting…",
+    polling: "reconnecting · polling every 5 s",
+    down: "daemon not answering",
+  };
   link.textContent = words[mode];
-  document.body.dataset.link = mode;
+  // The live link's own state, apart from whether the daemon answers (data-daemon).
+  if (mode !== "down") document.body.dataset.link = mode;
+  else if (document.body.dataset.link === "live") document.body.dataset.link = "polling";
 }
 
-function handle(message) {
-  const data = message.data || {};
-  switch (message.topic) {
+function handle(event) {
+  const data = event.data || {};
+  switch (event.topic) {
     case "scrobble":
       showLastTrack(data);
       later("status", refreshStatus);
       later("albums", refreshAlbums, 2000);
       break;
     case "now_playing":
-      show($("tracker-now"), song(data.now_playing) || "nothing");
+      showNowPlaying(data.now_playing);
       break;
     case "job":
       mergeJob(data, true);
@@ -569,7 +581,7 @@ function connect() {
 function disconnected(socket) {
   if (socket !== null && page.socket !== socket) return;
   page.socket = null;
-  setLink("polling");
+  setLink(page.down ? "down" : "polling");
   if (page.pollTimer === null) {
     page.pollTimer = setInterval(() => refreshAll().catch(() => {}), POLL_MS);
   }
@@ -596,6 +608,7 @@ $("import-all").addEventListener("change", () => {
   $("import-limit").disabled = $("import-all").checked;
 });
 $("jobs-body").addEventListener("click", guarded(jobAction));
+$("jobs-more").addEventListener("click", guarded(showMoreJobs));
 $("log-close").addEventListener("click", () => $("log-dialog").close());
 
 setLink("connecting");

@@ -37,6 +37,8 @@ class Outcome:
     state: str
     result: str
     updates: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
+    image_url: str | None = None
+    """An image found: the worker keeps a copy (``services/image_cache.py``)."""
 
 
 NOT_FOUND = Outcome("done", "not found")
@@ -69,7 +71,7 @@ class LastfmAlbums:
         update = store.lastfm_album_update(
             item.item_id, info.url, info.image_url, info.wiki_summary, info.release_year
         )
-        return Outcome("done", ", ".join(found) or "nothing", [update])
+        return Outcome("done", ", ".join(found) or "nothing", [update], info.image_url)
 
 
 class SpotifyAlbums:
@@ -85,7 +87,7 @@ class SpotifyAlbums:
         update = store.spotify_album_update(
             item.item_id, album.spotify_id, album.image_url, album.release_year
         )
-        return Outcome("done", "image" if album.image_url else "id", [update])
+        return Outcome("done", "image" if album.image_url else "id", [update], album.image_url)
 
 
 class SpotifyArtists:
@@ -99,7 +101,7 @@ class SpotifyArtists:
         if artist is None:
             return NOT_FOUND
         update = store.spotify_artist_update(item.item_id, artist.spotify_id, artist.image_url)
-        return Outcome("done", "image" if artist.image_url else "id", [update])
+        return Outcome("done", "image" if artist.image_url else "id", [update], artist.image_url)
 
 
 class AiDescriptions:
