@@ -171,7 +171,8 @@ def _write_json_page(conn: sqlite3.Connection, rows: tuple[str, ...]) -> tuple[i
 # per release): the listen keeps the MBID it was scrobbled with, empty ones included.
 LISTEN_COLUMNS = """
     l.id, l.timestamp, ar.name AS artist, t.title AS title, COALESCE(al.title, '') AS album,
-    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source
+    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source,
+    l.loved
 """
 LISTEN_FROM = """
     listening_history l
@@ -411,7 +412,7 @@ ListenValues = tuple[int, str, str, str, str, str, str, str]
 """timestamp, artist, title, album, artist_mbid, album_mbid, track_mbid, source."""
 
 
-def listen_shape(values: ListenValues) -> dict[str, Any]:
+def listen_shape(values: ListenValues, *, loved: bool = False) -> dict[str, Any]:
     """A listen as the RPC contract shows it (``history.*``, exports, ``scrobble`` events).
 
     The one place that shape is made: ``listen_dict`` for stored rows and ``scrobble_dict``
@@ -428,13 +429,14 @@ def listen_shape(values: ListenValues) -> dict[str, Any]:
         "album_mbid": album_mbid or None,
         "track_mbid": track_mbid or None,
         "source": source,
+        "loved": loved,
     }
 
 
 def listen_dict(row: sqlite3.Row) -> dict[str, Any]:
     """A stored listen: a row starting with ``LISTEN_COLUMNS`` (id, then the listen's fields)."""
     values: ListenValues = row[1:9]  # LISTEN_COLUMNS after the id, in that order
-    return listen_shape(values)
+    return listen_shape(values, loved=bool(row[9]))
 
 
 def scrobble_dict(scrobble: Scrobble, source: Source) -> dict[str, Any]:
@@ -449,7 +451,8 @@ def scrobble_dict(scrobble: Scrobble, source: Source) -> dict[str, Any]:
             scrobble.album_mbid,
             scrobble.track_mbid,
             source,
-        )
+        ),
+        loved=scrobble.loved,
     )
 
 
