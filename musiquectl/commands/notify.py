@@ -106,7 +106,13 @@ class Notifier:
 
     @classmethod
     def open(cls, expire_ms: int) -> Notifier:
-        from jeepney.io.blocking import open_dbus_connection
+        try:
+            from jeepney.io.blocking import open_dbus_connection
+        except ImportError:
+            raise click.ClickException(
+                "musiquectl notify needs jeepney, in the notify extra: "
+                "pip install 'musique[notify]' (make install includes it)"
+            ) from None
 
         if not os.environ.get("DBUS_SESSION_BUS_ADDRESS") and not os.environ.get("XDG_RUNTIME_DIR"):
             raise click.ClickException(
