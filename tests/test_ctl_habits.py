@@ -11,6 +11,7 @@ from pathlib import Path
 
 from musiquectl.cli import COMMAND_MODULES
 from musiqued import wire
+from musiqued.app.config import SYSTEM_CONFIG
 from musiqued.models import Scrobble
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
@@ -132,7 +133,8 @@ def test_history_marks_loved_listens(workdir: Path, start_daemon: StartDaemon) -
 
 def test_config_check_names_the_file_and_every_problem(tmp_path: Path) -> None:
     """``musiqued --check-config`` says which file it read (or that the default one is not
-    there); a file with several problems has each named on the one error line."""
+    there, and, run as root, which user file it leaves unread); a file with several problems
+    has each named on the one error line."""
     env = {**os.environ, "MUSIQUED_CONFIG": "", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
 
     def check(*args: str) -> subprocess.CompletedProcess[str]:
@@ -148,10 +150,24 @@ def test_config_check_names_the_file_and_every_problem(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text("[tracker]\ninterval_seconds = 30\n")
     assert check("--config", str(good)).stderr == f"musiqued: read {good}\n"
+    # Root's default is the system file; this machine may have one (a real install).
+    system_default = os.geteuid() == 0 and SYSTEM_CONFIG.exists()
     default = check()
-    assert default.returncode == 0
-    assert default.stderr.startswith("musiqued: no configuration file at ")
-    assert "(the default path); the defaults are used" in default.stderr
+    if system_default:
+        assert default.stderr == f"musiqued: read {SYSTEM_CONFIG}\n"
+    else:
+        assert default.returncode == 0
+        assert default.stderr.startswith("musiqued: no configuration file at ")
+        assert "(the default path); the defaults are used" in default.stderr
+    user_file = tmp_path / "xdg" / "musique" / "musiqued.toml"
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text("[tracker]\ninterval_seconds = 30\n")
+    with_user_file = check().stderr
+    if os.geteuid() != 0:
+        assert with_user_file == f"musiqued: read {user_file}\n"
+    elif not system_default:  # not read, and named with the way to read it
+        assert f"{user_file} is there but not read" in with_user_file
+        assert f"pass --config {user_file} to use it" in with_user_file
     bad = tmp_path / "bad.toml"
     bad.write_text("[daemon]\nsokcet = 1\n[lastfm]\npage_size = 5000\n[tracker]\nx = 1\n")
     done = check("--config", str(bad))
