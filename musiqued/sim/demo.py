@@ -78,7 +78,7 @@ class Demo:
     def say(self, text: str) -> None:
         click.secho(f"\n▶ {text}", bold=True)
 
-    def stop_here(self, process: subprocess.Popen[bytes]) -> None:
+    def adopt(self, process: subprocess.Popen[bytes]) -> None:
         """Stop ``process`` (a foreground musiquectl) with the demo, if it is still running."""
         self._procs.append(process)
 
@@ -227,7 +227,7 @@ def track_live(demo: Demo) -> None:
         [str(BIN / "musiquectl"), "--socket", str(demo.socket), "watch"],
         start_new_session=True,
     )
-    demo.stop_here(watch)
+    demo.adopt(watch)
     try:
         time.sleep(0.5)
         demo.sim_admin("scrobbles", {"n": 1})
@@ -236,7 +236,8 @@ def track_live(demo: Demo) -> None:
         )
         time.sleep(5)
     finally:
-        watch.send_signal(signal.SIGINT)
+        # SIGTERM, not Ctrl-C's SIGINT: a watch still starting up would print a traceback.
+        watch.terminate()
         watch.wait(10)
     demo.say("the tracker's status and the newest listens")
     demo.ctl("tracker", "status")
@@ -286,8 +287,10 @@ def running_demo(size: int) -> Iterator[Demo]:
             demo.start_daemon()
             yield demo
         finally:
-            # A second Ctrl-C must not cut the stopping short and leave a server behind.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            # A second Ctrl-C (or a SIGTERM) must not cut the stopping short and leave a
+            # server or the folder behind.
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
             with contextlib.suppress(OSError):
                 demo.say("stopping musiqued and the simulators")
             demo.stop()
