@@ -13,7 +13,18 @@ import pytest
 
 from tests.support import ROOT
 
-LEFT_OUT = (".git", ".venv", "build", "*.egg-info", "tests", "__pycache__", ".*_cache", "docs")
+LEFT_OUT = (
+    ".git",
+    ".venv",
+    ".hypothesis",
+    "build",
+    "*.egg-info",
+    "tests",
+    "__pycache__",
+    ".*_cache",
+    "docs",
+)
+"""What the build does not read, and what other tests may be writing meanwhile."""
 STATIC = ("index.html", "app.js", "style.css", "login.html", "login.js", "favicon.svg")
 MAN_PAGES = ("man1/musiquectl.1", "man5/musiqued.toml.5", "man8/musiqued.8")
 
