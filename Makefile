@@ -12,7 +12,12 @@ APPDIR ?= $(LIBDIR)/musique
 INSTALL_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 UNITDIR ?= $(LIBDIR)/systemd/system
 USERUNITDIR ?= $(LIBDIR)/systemd/user
+MANDIR ?= $(PREFIX)/share/man
 BUILDDIR ?= build/install
+# Exact versions and hashes (make lock): what an install runs on, and what the tests run on.
+LOCK := requirements.lock
+TEST_LOCK := requirements-test.lock
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --no-header --quiet
 
 # The suite runs on several workers (pytest-xdist): every test has its own directory, ports
 # and daemon; the tests that share the session's journald run on one worker (loadgroup).
@@ -21,15 +26,29 @@ PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadgroup
 # midnight UTC (Debian's faketime: installed if missing, as root).
 CLOCK_TESTS ?= tests/test_tracker.py tests/test_import_jobs.py tests/test_tracker_service.py tests/test_importer_service.py
 
-.PHONY: venv test test-clock lint test-tools demo install install-app install-units install-config clean bench
+.PHONY: venv test test-clock lint test-tools demo install install-app install-units install-config install-man man lock clean bench
 
-$(BIN)/musiqued: pyproject.toml
+# The dependencies from the lock file (hashes checked), then the project itself, editable.
+$(BIN)/musiqued: pyproject.toml $(TEST_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --require-hashes -r $(TEST_LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 venv: $(BIN)/musiqued
+
+# requirements.lock: what an install needs (with the notify and uvloop extras);
+# requirements-test.lock: that, plus the test extra, at the same versions. Pins already in
+# the files are kept unless pyproject.toml asks otherwise: `make lock UPGRADE=--upgrade`
+# moves everything to the newest allowed.
+lock: venv
+	$(BIN)/uv pip compile pyproject.toml --extra notify --extra uvloop $(LOCK_FLAGS) $(UPGRADE) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra test $(LOCK_FLAGS) $(UPGRADE) -c $(LOCK) -o $(TEST_LOCK)
+
+# The man pages, from the click commands and etc/musiqued.toml (committed: installing needs
+# no generator; tests/test_man_pages.py checks they are up to date).
+man: venv
+	$(BIN)/python man/generate.py
 
 lint: venv
 	$(BIN)/ruff check musiqued musiquectl tests
@@ -37,9 +56,10 @@ lint: venv
 	$(BIN)/mypy
 
 # Programs the tests drive: Chromium and its WebDriver (the Settings page), dbus-daemon
-# (desktop notifications). Installed with apt-get when missing and run as root; otherwise
+# (desktop notifications), groff and man (the man pages). Installed with apt-get when missing and run as root; otherwise
 # the exact packages to install are printed (the tests then fail under CI=true, skip elsewhere).
-TEST_TOOLS := chromium:chromium chromedriver:chromium-driver dbus-daemon:dbus-daemon
+TEST_TOOLS := chromium:chromium chromedriver:chromium-driver dbus-daemon:dbus-daemon \
+	groff:groff-base man:man-db
 
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do \
@@ -72,14 +92,15 @@ bench: venv
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
 
-# `make install` = install-app install-units install-config, then (as root, on a live
-# systemd, without DESTDIR) sysusers, tmpfiles and daemon-reload.
-# install-app: a self-contained venv in $(APPDIR), its console scripts linked into
-# $(BINDIR). With DESTDIR it is built in the staging tree and its paths rewritten to the
-# final ones. install-units: the units with ExecStart= pointing at $(BINDIR), and the
-# sysusers.d/tmpfiles.d snippets. install-config: the example configuration, never
-# overwriting one that is already there.
-install: install-app install-units install-config
+# `make install` = install-app install-units install-config install-man, then (as root, on a
+# live systemd, without DESTDIR) sysusers, tmpfiles and daemon-reload.
+# install-app: a self-contained venv in $(APPDIR) (the dependencies from $(LOCK), hashes
+# checked, then the project's wheel), its console scripts linked into $(BINDIR). With
+# DESTDIR it is built in the staging tree and its paths rewritten to the final ones.
+# install-units: the units with ExecStart= pointing at $(BINDIR), and the sysusers.d/tmpfiles.d
+# snippets. install-config: the example configuration, never overwriting one that is already
+# there. install-man: the man pages into $(MANDIR).
+install: install-app install-units install-config install-man
 	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then \
 	  systemd-sysusers '$(LIBDIR)/sysusers.d/musique.conf'; \
 	  systemd-tmpfiles --create '$(LIBDIR)/tmpfiles.d/musique.conf'; \
@@ -96,7 +117,9 @@ install-app:
 	rm -rf '$(DESTDIR)$(APPDIR)'
 	$(INSTALL_PYTHON) -m venv --without-pip '$(DESTDIR)$(APPDIR)'
 	$(INSTALL_PYTHON) -m pip --python '$(DESTDIR)$(APPDIR)/bin/python' install -q --no-compile \
-	  --no-warn-script-location '$(BUILDDIR)'/wheels/*.whl
+	  --no-warn-script-location --require-hashes -r $(LOCK)
+	$(INSTALL_PYTHON) -m pip --python '$(DESTDIR)$(APPDIR)/bin/python' install -q --no-compile \
+	  --no-warn-script-location --no-deps '$(BUILDDIR)'/wheels/*.whl
 	if [ -n '$(DESTDIR)' ]; then \
 	  grep -rlI --null -F '$(DESTDIR)$(APPDIR)' '$(DESTDIR)$(APPDIR)/bin' '$(DESTDIR)$(APPDIR)/pyvenv.cfg' \
 	    | xargs -0 -r sed -i 's|$(DESTDIR)$(APPDIR)|$(APPDIR)|g'; \
@@ -119,6 +142,11 @@ install-units:
 	install -D -m 0644 systemd/musique.sysusers '$(DESTDIR)$(LIBDIR)/sysusers.d/musique.conf'
 	sed 's|/etc/musique/|$(SYSCONFDIR)/musique/|g' systemd/musique.tmpfiles > '$(BUILDDIR)/musique.tmpfiles'
 	install -D -m 0644 '$(BUILDDIR)/musique.tmpfiles' '$(DESTDIR)$(LIBDIR)/tmpfiles.d/musique.conf'
+
+install-man:
+	install -D -m 0644 man/musiquectl.1 '$(DESTDIR)$(MANDIR)/man1/musiquectl.1'
+	install -D -m 0644 man/musiqued.8 '$(DESTDIR)$(MANDIR)/man8/musiqued.8'
+	install -D -m 0644 man/musiqued.toml.5 '$(DESTDIR)$(MANDIR)/man5/musiqued.toml.5'
 
 install-config:
 	install -D -m 0644 etc/musiqued.toml '$(DESTDIR)$(PREFIX)/share/doc/musique/musiqued.toml.example'

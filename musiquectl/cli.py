@@ -31,11 +31,12 @@ class Context:
     """What every command gets: where the daemon is and whether to print raw JSON.
     (A plain class: ``dataclasses`` costs musiquectl's start-up a few milliseconds.)"""
 
-    __slots__ = ("json", "socket_path")
+    __slots__ = ("json", "socket_path", "verbose")
 
-    def __init__(self, socket_path: Path, json: bool) -> None:
+    def __init__(self, socket_path: Path, json: bool, verbose: bool = False) -> None:
         self.socket_path = socket_path
         self.json = json
+        self.verbose = verbose
 
     def client(self, timeout: float | None = 30.0) -> Client:
         return Client(self.socket_path, timeout=timeout)
@@ -46,6 +47,42 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+GLOBAL_FLAGS = frozenset({"--json", "--no-header", "-v", "--verbose"})
+GLOBAL_VALUED = frozenset({"--socket"})
+"""The group's options, also accepted after the subcommand (``musiquectl albums X --json``)."""
+
+
+def split_global_options(args: list[str]) -> tuple[list[str], list[str]]:
+    """The group's options wherever they were typed (up to a ``--``, after which
+    everything is an argument), and the rest in order."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        name = arg.partition("=")[0]
+        if arg in GLOBAL_FLAGS:
+            hoisted.append(arg)
+        elif name in GLOBAL_VALUED:
+            hoisted.append(arg)
+            if "=" not in arg and index + 1 < len(args):
+                index += 1
+                hoisted.append(args[index])
+        else:
+            rest.append(arg)
+        index += 1
+    return hoisted, rest
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """``args`` with the group's options moved before the subcommand."""
+    hoisted, rest = split_global_options(args)
+    return hoisted + rest
 
 
 COMMAND_MODULES = {
@@ -70,6 +107,9 @@ only its own module (``musiquectl --json status`` does not pay for ``export``)."
 
 
 class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMAND_MODULES)
 
@@ -107,23 +147,32 @@ class _Group(click.Group):
     is_flag=True,
     help="Tables without their header line (and title): rows only, for scripts.",
 )
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show errors with their JSON-RPC code and kind."
+)
 @click.version_option(package_name="musique", prog_name="musiquectl")
 @click.pass_context
-def cli(ctx: click.Context, socket_path: str | None, as_json: bool, no_header: bool) -> None:
+def cli(
+    ctx: click.Context, socket_path: str | None, as_json: bool, no_header: bool, verbose: bool
+) -> None:
     """Control musiqued, the Last.fm listening-history daemon.
+
+    --socket, --json, --no-header and -v may also come after the command.
 
     \b
     Examples:
       musiquectl status
+      musiquectl history -n 5 --json
       musiquectl --json call daemon.status
     """
     show_headers(not no_header)
-    ctx.obj = Context(socket_path=wire.discover_socket(socket_path), json=as_json)
+    ctx.obj = Context(socket_path=wire.discover_socket(socket_path), json=as_json, verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
     try:
-        code = cli.main(args=argv, prog_name="musiquectl", standalone_mode=False)
+        code = cli.main(args=args, prog_name="musiquectl", standalone_mode=False)
     except click.exceptions.Abort:
         echo(err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -135,9 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         echo(exc.advice, err=True)
         sys.exit(EXIT_UNREACHABLE)
     except DaemonError as exc:
-        kind = exc.data.get("kind") if isinstance(exc.data, dict) else None
-        suffix = f" [{kind}]" if kind else ""
-        warn(f"error {exc.code}{suffix}: {exc.message}")
+        warn(_daemon_error(exc, verbose=_with_codes(args)))
         sys.exit(EXIT_DAEMON_ERROR)
     except JobUnsuccessful as exc:
         warn(exc.line)
@@ -155,6 +202,21 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     # click returns the status of an explicit exit (--help, --version, ctx.exit) unraised.
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _with_codes(args: list[str]) -> bool:
+    """``-v`` or ``--json`` given, wherever typed (the error outlives the command's context)."""
+    hoisted, _ = split_global_options(args)
+    return bool({"-v", "--verbose", "--json"} & set(hoisted))
+
+
+def _daemon_error(exc: DaemonError, *, verbose: bool) -> str:
+    """The daemon's message; with its JSON-RPC code and kind for ``-v`` and ``--json``."""
+    if not verbose:
+        return exc.message
+    kind = exc.data.get("kind") if isinstance(exc.data, dict) else None
+    suffix = f" [{kind}]" if kind else ""
+    return f"error {exc.code}{suffix}: {exc.message}"
 
 
 def _quiet_broken_pipe() -> NoReturn:

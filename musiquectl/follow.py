@@ -65,8 +65,8 @@ class _Bar:
         self._bar = ProgressBar()
 
     def update(self, job: dict[str, Any]) -> None:
-        head, detail = progress_parts(job)
-        self._bar.show(head, detail, done=job.get("pages_done") or 0, total=job.get("pages_total"))
+        head, parts = progress_parts(job, short=True)
+        self._bar.show(head, parts, done=job.get("pages_done") or 0, total=job.get("pages_total"))
 
     def close(self) -> None:
         self._bar.close()

@@ -10,18 +10,35 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from musiquectl.output import count, duration, echo, key_values, local_time, table
+from musiquectl.output import (
+    compact,
+    count,
+    duration,
+    echo,
+    key_values,
+    local_time,
+    number,
+    table,
+)
 
 ACTIVE = frozenset({"queued", "running"})
 UNSUCCESSFUL = frozenset({"failed", "cancelled", "interrupted"})
 """A job shown or followed that ends in one of these makes ``musiquectl`` exit 1."""
-LISTEN_COLUMNS = ("played (local)", "artist", "title", "album", "source")
+LISTEN_COLUMNS = ("played (local)", "artist", "title", "album", "source", "loved")
+LOVED = "♥"
 SHOWN_REASONS = 10
 
 
 def listen_rows(listens: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [
-        (local_time(x["timestamp"]), x["artist"], x["title"], x.get("album") or "", x["source"])
+        (
+            local_time(x["timestamp"]),
+            x["artist"],
+            x["title"],
+            x.get("album") or "",
+            x["source"],
+            LOVED if x.get("loved") else "",
+        )
         for x in listens
     ]
 
@@ -35,43 +52,55 @@ def _result(job: dict[str, Any]) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
-def progress_parts(job: dict[str, Any]) -> tuple[str, str]:
-    """``("import job 3: running", "page 2/8 (25%), …")``: the bar's label and its details."""
+def _eta(job: dict[str, Any]) -> str:
+    eta = job.get("eta_s")
+    return f"{duration(eta)} left" if eta is not None else "? left"
+
+
+def progress_parts(job: dict[str, Any], *, short: bool = False) -> tuple[str, list[str]]:
+    """The label and the details of a job's progress, the details most important first: for
+    an import its speed and time left, then its page and counters. ``short``: the live
+    line's forms (``import 3``, ``80.0k new``), for 80 columns."""
     done, total = job.get("pages_done") or 0, job.get("pages_total") or 0
-    head = f"{job['kind']} job {job['job_id']}: {job['state']}"
+    shown = compact if short else number
+    state = "" if short and job["state"] == "running" else f": {job['state']}"
+    head = f"{job['kind']} job {job['job_id']}{state}"
+    of_total = shown(total) if total else "?"
     if job["kind"] == "verify":
         result = _result(job)
+        days = int(result.get("days_different") or 0)
+        missing = int(result.get("listens_missing") or 0)
         parts = [
-            f"day {done}/{total or '?'}{_percent(done, total)}",
-            count(int(result.get("days_different") or 0), "day") + " different",
-            count(int(result.get("listens_missing") or 0), "listen") + " missing",
+            f"day {shown(done)}/{of_total}" + ("" if short else _percent(done, total)),
+            f"{shown(days)} {'diff' if short else 'day' if days == 1 else 'days'}"
+            + ("" if short else " different"),
+            f"{shown(missing)} missing" if short else count(missing, "listen") + " missing",
         ]
         if result.get("repair", True):
-            parts.append(f"{result.get('listens_added') or 0} added")
-        parts.append(f"{result.get('listens_only_here') or 0} only here")
+            parts.append(f"{shown(result.get('listens_added') or 0)} added")
+        parts.append(f"{shown(result.get('listens_only_here') or 0)} only here")
     else:
-        eta = job.get("eta_s")
+        rate = job.get("rate_per_s") or 0
         parts = [
-            f"page {done}/{total or '?'}{_percent(done, total)}",
-            f"{job.get('tracks_imported') or 0} imported",
-            f"{job.get('tracks_skipped') or 0} skipped",
-            f"{job.get('tracks_errors') or 0} errors",
-            f"{job.get('rate_per_s') or 0:.0f} scrobbles/s",
-            f"ETA {duration(eta) if eta is not None else '?'}",
+            f"{shown(round(rate))} scrobbles/s" if not short else f"{shown(rate)}/s",
+            *([_eta(job)] if job["state"] in ACTIVE else []),
+            f"page {shown(done)}/{of_total}" + ("" if short else _percent(done, total)),
+            f"{shown(job.get('tracks_imported') or 0)} {'new' if short else 'imported'}",
+            f"{shown(job.get('tracks_skipped') or 0)} {'skip' if short else 'skipped'}",
+            f"{shown(job.get('tracks_errors') or 0)} {'err' if short else 'errors'}",
         ]
-        missing = job.get("missing")
-        if isinstance(missing, dict) and missing.get("count"):
-            parts.append(count(int(missing["count"]), "listen") + " missing")
-    detail = ", ".join(parts)
+        missing_listens = job.get("missing")
+        if isinstance(missing_listens, dict) and missing_listens.get("count"):
+            parts.append(count(int(missing_listens["count"]), "listen") + " missing")
     if job.get("upstream_trouble"):
-        detail += f"; Last.fm: {job['upstream_trouble']}"
-    return head, detail
+        parts.append(f"Last.fm: {job['upstream_trouble']}")
+    return head, parts
 
 
 def progress_line(job: dict[str, Any]) -> str:
     """One line of progress, as printed when not on a terminal."""
-    head, detail = progress_parts(job)
-    return f"{head}, {detail}"
+    head, parts = progress_parts(job)
+    return ", ".join([head, *parts])
 
 
 def _window(job: dict[str, Any]) -> str:
@@ -97,13 +126,16 @@ def _import_pairs(job: dict[str, Any]) -> list[tuple[str, Any]]:
     enriched, queued = job.get("albums_enriched") or 0, job.get("total_albums_to_enrich") or 0
     pairs: list[tuple[str, Any]] = [
         ("params", " ".join(f"{k}={v}" for k, v in shown.items()) or "-"),
-        ("pages", f"{job['pages_done']}/{job['pages_total'] or '?'}"),
+        (
+            "pages",
+            f"{number(job['pages_done'])}/{number(job['pages_total']) if job['pages_total'] else '?'}",
+        ),
         ("imported", job["tracks_imported"]),
         ("skipped", job["tracks_skipped"]),
         ("errors", job["tracks_errors"]),
         ("albums enriched", albums_enriched(enriched, queued)),
         ("total scrobbles", job["total_scrobbles"]),
-        ("rate", f"{job['rate_per_s']} scrobbles/s"),
+        ("rate", f"{number(job['rate_per_s'])} scrobbles/s"),
     ]
     if job.get("eta_s") is not None and job["state"] in ACTIVE:
         pairs.append(("eta", duration(job["eta_s"])))
@@ -113,9 +145,9 @@ def _import_pairs(job: dict[str, Any]) -> list[tuple[str, Any]]:
 def albums_enriched(enriched: int, queued: int) -> str:
     """The figure as it is when printed: enrichment goes on in the background after a job."""
     if enriched >= queued:
-        return f"{enriched} of {queued}"
+        return f"{number(enriched)} of {number(queued)}"
     return (
-        f"{enriched} of {queued} so far; the rest goes on in the background "
+        f"{number(enriched)} of {number(queued)} so far; the rest goes on in the background "
         "(`musiquectl enrich status`)"
     )
 
@@ -133,13 +165,13 @@ def _verify_pairs(job: dict[str, Any]) -> list[tuple[str, Any]]:
     missing = int(result.get("listens_missing") or 0)
     added = int(result.get("listens_added") or 0)
     return [
-        ("days checked", f"{checked} of {total}"),
-        ("days different", f"{different}: {named} (UTC days)" if days else different),
-        ("listens missing", f"{missing} (Last.fm has them, they were not here)"),
-        ("listens added", added if repair else f"{added} (--no-repair: reported only)"),
+        ("days checked", f"{number(checked)} of {number(total)}"),
+        ("days different", f"{number(different)}: {named} (UTC days)" if days else different),
+        ("listens missing", f"{number(missing)} (Last.fm has them, they were not here)"),
+        ("listens added", added if repair else f"{number(added)} (--no-repair: reported only)"),
         (
             "listens only here",
-            f"{result.get('listens_only_here') or 0} (Last.fm no longer has them; kept)",
+            f"{number(result.get('listens_only_here') or 0)} (Last.fm no longer has them; kept)",
         ),
     ]
 
@@ -210,6 +242,12 @@ def render_job(job: dict[str, Any]) -> None:
     _trouble_details(job)
     if job["kind"] == "verify":
         _only_here(job)
+    _resume_hint(job)
+
+
+def _resume_hint(job: dict[str, Any]) -> None:
+    if job["state"] == "paused":
+        echo(f"paused; resume with `musiquectl jobs resume {job['job_id']}`")
 
 
 _TITLES = {"done": "finished", "failed": "FAILED"}
@@ -239,8 +277,7 @@ def render_summary(job: dict[str, Any]) -> None:
     _trouble_details(job)
     if job["kind"] == "verify":
         _only_here(job)
-    if job["state"] == "paused":
-        echo(f"paused; resume with `musiquectl jobs resume {job['job_id']}`")
+    _resume_hint(job)
 
 
 def outcome_line(job: dict[str, Any]) -> str:

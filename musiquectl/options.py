@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import click
 
 from musiquectl.output import local_time
-from musiqued.timespec import FORMS, MomentError, parse_moment
+from musiqued.timespec import FORMS, MomentError, parse_duration, parse_moment
 
 
 class Moment(NamedTuple):
@@ -29,6 +29,21 @@ def _moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
         return Moment(value, parse_moment(value, time.time()))
     except MomentError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def interval_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> float | None:
+    """A duration of at least one second (``--interval 2.5``, ``--interval 1m``)."""
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except MomentError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds < 1:
+        raise click.BadParameter(f"{value!r} is shorter than 1 second")
+    return seconds
 
 
 _SINCE_HELP = f"From this moment (inclusive): {FORMS}; an age means that long ago."

@@ -99,13 +99,36 @@ def duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
+def number(n: float | None) -> str:
+    """Every count a person reads: ``80,004``; a fraction keeps one decimal (``2.5``)."""
+    if n is None:
+        return "-"
+    if not float(n).is_integer():
+        return f"{n:,.1f}"
+    return f"{int(n):,}"
+
+
+def compact(n: float) -> str:
+    """A count in at most five characters, for the live line: ``950``, ``80.0k``, ``1.2M``."""
+    for limit, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= limit:
+            return f"{n / limit:.1f}{unit}" if abs(n) < limit * 100 else f"{n / limit:.0f}{unit}"
+    return f"{n:.0f}"
+
+
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``1 listen``, ``1,370 listens``."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+    return f"{number(n)} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _cell(value: Any) -> str:
     return "" if value is None else visible(str(value))
+
+
+def _shown_cell(value: Any) -> str:
+    """A cell on a terminal: numbers as ``number`` writes them (piped, a table keeps plain
+    digits: it is read by scripts)."""
+    return number(value) if _is_number(value) else _cell(value)
 
 
 def table(
@@ -132,7 +155,7 @@ def table(
         return
     lines = table_lines(
         [_cell(c) for c in columns],
-        [[_cell(v) for v in row] for row in rows],
+        [[_shown_cell(v) for v in row] for row in rows],
         _width(),
         title=visible(title) if title else None,
         no_wrap=[_cell(c) for c in no_wrap],
@@ -165,9 +188,15 @@ def _styled() -> bool:
 
 
 def key_values(pairs: Sequence[tuple[str, Any]]) -> None:
+    """``key: value`` lines, values aligned; a number as ``number`` writes it."""
     width = max((len(k) for k, _ in pairs), default=0)
     for key, value in pairs:
-        echo(f"{key + ':':<{width + 1}} {'' if value is None else value}")
+        shown = number(value) if _is_number(value) else "" if value is None else value
+        echo(f"{key + ':':<{width + 1}} {shown}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class ProgressBar:
@@ -178,8 +207,11 @@ class ProgressBar:
         self._shown: str | None = None
         SETTINGS.live = self
 
-    def show(self, head: str, detail: str, *, done: int, total: int | None) -> None:
-        line = progress_line(visible(head), visible(detail), done=done, total=total, width=_width())
+    def show(self, head: str, parts: Sequence[str], *, done: int, total: int | None) -> None:
+        """``parts`` most important first: those that do not fit the width are left out."""
+        line = progress_line(
+            visible(head), [visible(p) for p in parts], done=done, total=total, width=_width()
+        )
         if line != self._shown:
             click.echo(ERASE_LINE + line, nl=False)
             self._shown = line

@@ -28,6 +28,8 @@ PARTIAL = " ▏▎▍▌▋▊▉"
 ELLIPSIS = "…"
 BAR_CELLS = (10, 30)
 """The shortest and the longest bar."""
+PART_GAP = ", "
+"""Between two details of the progress line."""
 
 
 def char_width(char: str) -> int:
@@ -178,12 +180,23 @@ def bar(done: int, total: int | None, cells: int) -> str:
     return shown + EMPTY * (cells - len(shown))
 
 
-def progress_line(head: str, detail: str, *, done: int, total: int | None, width: int) -> str:
-    """``head``, the bar, ``detail`` on one line, cut to ``width - 1`` columns (the last
-    column stays free: a full line would leave the cursor waiting to wrap).
+def progress_line(
+    head: str, parts: Sequence[str], *, done: int, total: int | None, width: int
+) -> str:
+    """``head``, the bar and as many of ``parts`` (most important first) as fit, on one line
+    of at most ``width - 1`` columns (the last column stays free: a full line would leave
+    the cursor waiting to wrap).
 
     The details matter more than the bar: it takes the room they leave, 10 to 30 cells.
     """
-    room = width - 1 - display_width(head) - display_width(detail) - 2
-    line = f"{head} {bar(done, total, min(BAR_CELLS[1], max(BAR_CELLS[0], room)))} {detail}"
-    return truncate(line, width - 1)
+    room = width - 1 - display_width(head) - 2 - BAR_CELLS[0]
+    shown: list[str] = []
+    for part in parts:
+        needed = display_width(part) + (len(PART_GAP) if shown else 0)
+        if needed > room and shown:
+            break
+        shown.append(part)
+        room -= needed
+    detail = PART_GAP.join(shown)
+    cells = min(BAR_CELLS[1], BAR_CELLS[0] + max(0, room))
+    return truncate(f"{head} {bar(done, total, cells)} {detail}", width - 1)

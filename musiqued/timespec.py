@@ -1,37 +1,63 @@
-"""Moments as people and scripts write them: one parser for ``musiquectl`` and the RPC params.
+"""Moments and durations as people and scripts write them: one parser for ``musiquectl``,
+the RPC params and the HTTP API, so each accepts what the others do.
 
 Standard library only: ``musiquectl`` imports this on its start-up path.
 
-Accepted forms (one wording for every error, wherever the moment was given):
+Moments (one wording for every error, wherever the moment was given):
 
 - Unix seconds: an integer (``1714521600``), or ``@1714521600``. Exactly eight digits are
   an ISO 8601 basic date instead (``20261130`` is 30 November 2026, not a moment of 1970:
   Last.fm did not exist then, and ISO 8601 says so).
 - ISO 8601: a date (``2026-11-30``, ``20261130``) or a datetime (``2026-11-30T08:00``,
   ``…Z``, ``…+01:00``); without a zone it means UTC.
-- An age: a number and a unit, that long before now: ``30s``, ``15m`` (minutes), ``12h``,
-  ``7d``, ``2w``, ``1y`` (365 days); the unit is case-insensitive (``30D`` = ``30d``).
+- An age, that long before now: a number and a unit (``30s``, ``15m`` or ``15min``,
+  ``12h``, ``7d``, ``2w``, ``1month`` (30 days), ``1y`` (365 days); the unit may be spelt
+  out, plural, capitalised, and followed by ``ago``: ``2 weeks ago``); ``last week``,
+  ``last month``, ``last year`` (one of that unit before now).
+- ``now``; ``today`` and ``yesterday``: the start of that day in local time (the machine's
+  zone: the daemon's for the RPC and HTTP API).
+
+Durations (``--interval``, ``interval_seconds``): seconds, fractions allowed (``2.5``), or a
+number and a unit as above (``90s``, ``1.5m``, ``1h``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 TIMESTAMP_RANGE = 2**53
 """Unix seconds beyond this (either sign) are refused: no history reaches that far, and
 SQLite's integers end at 2**63."""
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+DAY = 86400
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY, "w": 7 * DAY, "month": 30 * DAY, "y": 365 * DAY}
+SPELLINGS = {
+    "s": ("s", "sec", "secs", "second", "seconds"),
+    "m": ("m", "min", "mins", "minute", "minutes"),
+    "h": ("h", "hr", "hrs", "hour", "hours"),
+    "d": ("d", "day", "days"),
+    "w": ("w", "wk", "wks", "week", "weeks"),
+    "month": ("mo", "mon", "month", "months"),
+    "y": ("y", "yr", "yrs", "year", "years"),
+}
+"""Each unit and the ways it may be written (lower case; input is compared lower-cased)."""
+_UNIT_OF = {spelling: unit for unit, names in SPELLINGS.items() for spelling in names}
+UNIT_HELP = "units s, m (minutes), h, d, w, month (30 days), y (365 days)"
 FORMS = (
     "Unix seconds, an ISO 8601 date or datetime (2024-05-01, 20240501, 2024-05-01T18:30, "
-    "naive means UTC), or an age like 30d (units s, m, h, d, w, y)"
+    f"naive means UTC), an age like 30d or 2w ({UNIT_HELP}), 'last week', 'today', "
+    "'yesterday' or 'now'"
 )
-_AGE = re.compile(r"^(\d+)\s*([a-z]+)$", re.IGNORECASE)
+DURATION_FORMS = f"seconds (2.5) or a number and a unit like 90s or 1m ({UNIT_HELP})"
+_AMOUNT = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-z]+)(?:\s+ago)?$", re.IGNORECASE | re.ASCII)
+_LAST = re.compile(r"^last\s+([a-z]+)$", re.IGNORECASE | re.ASCII)
 _BASIC_DATE_DIGITS = 8
 
 
 class MomentError(ValueError):
-    """Not a moment; the message says what was given and which forms work."""
+    """Not a moment (or not a duration); the message says what was given and which forms
+    work."""
 
 
 def parse_moment(text: str, now: float) -> int:
@@ -42,21 +68,54 @@ def parse_moment(text: str, now: float) -> int:
     return seconds
 
 
+def parse_duration(text: str) -> float:
+    """Seconds for ``text``: a plain number of seconds, or a number and a unit."""
+    value = text.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        amount = _AMOUNT.match(value)
+        if amount is None:
+            raise MomentError(f"{text!r} is not a duration: use {DURATION_FORMS}") from None
+        seconds = float(amount.group(1)) * UNITS[_unit(amount.group(2), text)]
+    if not math.isfinite(seconds) or abs(seconds) > TIMESTAMP_RANGE:
+        raise MomentError(f"{text!r} is out of range (at most {TIMESTAMP_RANGE} seconds)")
+    return seconds
+
+
+def _unit(written: str, text: str) -> str:
+    unit = _UNIT_OF.get(written.lower())
+    if unit is None:
+        raise MomentError(f"{text!r}: unknown unit {written!r}; {UNIT_HELP}")
+    return unit
+
+
+def _start_of_local_day(now: float, days_back: int) -> int:
+    today = dt.datetime.fromtimestamp(now).astimezone().date()
+    day = today - dt.timedelta(days=days_back)
+    return int(dt.datetime.combine(day, dt.time()).astimezone().timestamp())
+
+
+_WORDS = {"today": 0, "yesterday": 1}
+
+
 def _seconds(text: str, now: float) -> int:
     value = text.strip()
+    lowered = " ".join(value.lower().split())
     if value.startswith("@") and value[1:].isdecimal():
         return int(value[1:])
     if value.isdecimal() and len(value) != _BASIC_DATE_DIGITS:
         return int(value)
-    age = _AGE.match(value)
-    if age is not None:
-        unit = age.group(2).lower()
-        if unit not in UNITS:
-            raise MomentError(
-                f"{text!r}: unknown unit {age.group(2)!r}; units are s, m (minutes), h, d, w, "
-                "y (365 days)"
-            )
-        return int(now) - int(age.group(1)) * UNITS[unit]
+    if lowered == "now":
+        return int(now)
+    if lowered in _WORDS:
+        return _start_of_local_day(now, _WORDS[lowered])
+    last = _LAST.match(lowered)
+    if last is not None:
+        return int(now) - UNITS[_unit(last.group(1), text)]
+    amount = _AMOUNT.match(value)
+    if amount is not None:
+        return int(now - float(amount.group(1)) * UNITS[_unit(amount.group(2), text)])
     try:
         moment = dt.datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:

@@ -15,6 +15,12 @@ MAX_BATCH = 100
 """The most requests one batch may hold."""
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 """The longest answer line the daemon builds (a batch's answers together)."""
+MAX_LISTENS = 5000
+"""The most listens one ``history.recent`` or ``history.list`` call returns."""
+MAX_ALBUMS = 1000
+"""The most albums one ``albums.list`` call returns."""
+MAX_TOP = 100
+"""The longest top-artists/albums/tracks lists ``stats.summary`` gives."""
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

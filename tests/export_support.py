@@ -1,4 +1,4 @@
-"""Exports as the README defines them, to compare ``musiquectl export`` with, byte for byte."""
+"""Exports as docs/musiquectl.md defines them, to compare ``musiquectl export`` with, byte for byte."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from musiqued.models import Scrobble, iso_utc
 
-# The README's columns, written out here rather than imported: the test holds the contract.
+# The documented columns, written out here rather than imported: the test holds the contract.
 HEADER = "timestamp,date,artist,title,album,artist_mbid,album_mbid,track_mbid,source,loved"
 FIELDS = HEADER.split(",")
 

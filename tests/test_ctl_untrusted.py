@@ -122,7 +122,7 @@ def test_history_shows_every_name_as_its_text(scene: Scene) -> None:
             assert f"{h.shown}" in out, h.name
     piped = scene.daemon.ctl("history", "-n", "20").stdout.splitlines()
     rows = [line.split("\t") for line in piped[1:]]
-    assert all(len(row) == 5 for row in rows)  # a tab or newline never breaks a row
+    assert all(len(row) == 6 for row in rows)  # a tab or newline never breaks a row
     shown = {row[1] for row in rows}
     assert {h.shown for h in HOSTILE} <= shown
 

@@ -84,7 +84,7 @@ def test_recent_and_ctl_history(workdir: Path, start_daemon: StartDaemon) -> Non
     human = daemon.ctl("history", "-n", "3")
     assert human.returncode == 0, human.stderr
     lines = human.stdout.splitlines()
-    assert lines[0] == "played (local)\tartist\ttitle\talbum\tsource"
+    assert lines[0] == "played (local)\tartist\ttitle\talbum\tsource\tloved"
     assert len(lines) == 4
     assert recent[0]["title"] in lines[1]
     assert human.stderr == "3 of 30 listens shown (the newest); -n N shows more, -n 0 all of them\n"

@@ -1,5 +1,5 @@
 """The HTTP front end as a local web page must be: cross-site requests, foreign Host names
-(DNS rebinding) and missing tokens refused; scripts like the README's curl lines unaffected."""
+(DNS rebinding) and missing tokens refused; scripts like the curl lines of docs/http-api.md unaffected."""
 
 from __future__ import annotations
 

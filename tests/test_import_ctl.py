@@ -21,7 +21,10 @@ def test_import_prints_progress_lines_and_summary(
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "import job 1 started (Ctrl-C detaches, the job goes on)"
-    assert any(line.startswith("import job 1: running, page ") for line in lines)
+    assert any(
+        re.match(r"import job 1: running, \d+ scrobbles/s, \S+ left, page \d+/", line)
+        for line in lines
+    ), lines
     assert "Import job 1 finished" in lines
     summary = {
         key.strip(): value.strip()
@@ -29,10 +32,10 @@ def test_import_prints_progress_lines_and_summary(
             line.partition(":") for line in lines[lines.index("Import job 1 finished") + 1 :]
         )
     }
-    assert summary["imported"] == "1500"
+    assert summary["imported"] == "1,500"
     assert summary["skipped"] == "0"
     assert summary["errors"] == "0"
-    assert summary["total scrobbles"] == "1500"
+    assert summary["total scrobbles"] == "1,500"
     assert int(summary["albums to enrich"]) > 0
     assert "duration" in summary
     queued = int(summary["albums to enrich"])
@@ -63,7 +66,10 @@ def test_import_json_detach_and_jobs(
     job_id = json.loads(detached.stdout)["job_id"]
     conflict = daemon.ctl("import", "10")
     assert conflict.returncode == 1
-    assert "-32003" in conflict.stderr
+    assert conflict.stderr.startswith(f"musiquectl: job {job_id} (import) is running: ")
+    assert "-32003" not in conflict.stderr  # the code is for -v and --json
+    verbose = daemon.ctl("import", "10", "-v")
+    assert verbose.stderr.startswith(f"musiquectl: error -32003 [conflict]: job {job_id} ")
     assert daemon.ctl("jobs", "pause", str(job_id)).stdout.strip() == f"job {job_id}: paused"
     listing = daemon.ctl("jobs").stdout.splitlines()
     assert listing[0].split("\t")[:5] == ["id", "kind", "state", "created", "progress"]

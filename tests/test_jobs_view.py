@@ -53,17 +53,18 @@ MISSING = {
 
 
 def test_progress_line_names_missing_listens_and_upstream_trouble() -> None:
-    """The progress line adds the listens missing and the retry in progress, when there are."""
+    """The progress line starts with the speed and the time left, and adds the listens
+    missing and the retry in progress, when there are."""
     plain = progress_line(_import_job())
     assert plain == (
-        "import job 7: running, page 3/8 (37%), 600 imported, 0 skipped, 0 errors, "
-        "150 scrobbles/s, ETA 7s"
+        "import job 7: running, 150 scrobbles/s, 7s left, page 3/8 (37%), 600 imported, "
+        "0 skipped, 0 errors"
     )
     troubled = progress_line(
         _import_job(missing=MISSING, upstream_trouble="retrying page 5 in 8 s after HTTP 503")
     )
     assert troubled == (
-        f"{plain}, 12 listens missing; Last.fm: retrying page 5 in 8 s after HTTP 503"
+        f"{plain}, 12 listens missing, Last.fm: retrying page 5 in 8 s after HTTP 503"
     )
 
 
@@ -91,3 +92,11 @@ def test_summary_and_last_line_of_a_failed_job(capsys: pytest.CaptureFixture[str
     assert (
         outcome_line({**job, "state": "cancelled", "error": None}) == "import job 7 was cancelled"
     )
+
+
+def test_jobs_show_of_a_paused_job_says_how_to_resume_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``jobs show`` of a paused job ends with the command that resumes it."""
+    render_job(_import_job(state="paused"))
+    assert capsys.readouterr().out.endswith("paused; resume with `musiquectl jobs resume 7`\n")

@@ -301,6 +301,6 @@ def test_a_hung_lastfm_is_reported_in_bounded_time(
         elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert f"Last.fm did not answer within {AUTH_DEADLINE_S:g} s" in result.stderr
-    assert "-32004" in result.stderr
+    assert "-32004" not in result.stderr  # the code is for -v and --json
     assert elapsed < AUTH_DEADLINE_S + 10
     assert daemon.call("daemon.status")["pid"] > 0

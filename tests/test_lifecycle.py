@@ -110,7 +110,8 @@ def test_reload_rpc_with_broken_file(start_daemon: StartDaemon, workdir: Path) -
     assert str(daemon.config_path) in error["message"]
     result = daemon.ctl("reload")
     assert result.returncode == 1
-    assert "config_invalid" in result.stderr
+    assert result.stderr.startswith("musiquectl: configuration not reloaded, ")
+    assert "[config_invalid]" in daemon.ctl("reload", "-v").stderr
     daemon.config_path.write_text(
         daemon.config_path.read_text().replace("[daemon]\nbogus = 1\n", "")
     )

@@ -150,9 +150,10 @@ def test_units_bound_descriptors() -> None:
 
 @pytest.mark.slow
 def test_make_install_builds_the_tree(tmp_path: Path) -> None:
-    """``make install DESTDIR=… PREFIX=/usr``: a venv in /usr/lib/musique whose scripts name
-    their final paths, commands in /usr/bin, units pointing there, sysusers/tmpfiles
-    snippets, the example config; a second run keeps an edited config."""
+    """``make install DESTDIR=… PREFIX=/usr``: a venv in /usr/lib/musique with the lock
+    file's exact versions, whose scripts name their final paths, commands in /usr/bin, units
+    pointing there, sysusers/tmpfiles snippets, the man pages, the example config; a second
+    run keeps an edited config."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     dest = tmp_path / "root"
@@ -191,6 +192,26 @@ def test_make_install_builds_the_tree(tmp_path: Path) -> None:
     assert (dest / "usr/lib/systemd/user/musiqued.socket").is_file()
     assert "musique" in (dest / "usr/lib/sysusers.d/musique.conf").read_text(encoding="utf-8")
     assert (dest / "usr/lib/tmpfiles.d/musique.conf").is_file()
+    for page in ("man1/musiquectl.1", "man8/musiqued.8", "man5/musiqued.toml.5"):
+        installed = dest / "usr/share/man" / page
+        assert installed.read_bytes() == (ROOT / "man" / page.split("/")[1]).read_bytes()
+    pins = {
+        line.split("==")[0]: line.split("==")[1].split()[0]
+        for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines()
+        if "==" in line and not line.startswith((" ", "#"))
+    }
+    frozen = subprocess.run(
+        [str(app / "bin/python"), "-m", "pip", "freeze"]
+        if (app / "bin/pip").exists()
+        else ["python3", "-m", "pip", "--python", str(app / "bin/python"), "freeze"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    installed_pins = dict(line.split("==", 1) for line in frozen.splitlines() if "==" in line)
+    for name in ("aiohttp", "pydantic", "click", "uvloop", "jeepney"):
+        assert installed_pins.get(name) == pins[name], name  # the lock's exact versions
     config = dest / "etc/musique/musiqued.toml"
     assert config.read_bytes() == (ROOT / "etc/musiqued.toml").read_bytes()
     assert config.stat().st_mode & 0o777 == 0o640

@@ -163,13 +163,17 @@ def test_the_bar_fills_by_eighths() -> None:
 
 def test_the_progress_line_keeps_the_last_column_free() -> None:
     """Head, bar and details on one line; the bar (10 to 30 cells) takes the room the
-    details leave; on a narrow terminal the line is cut with an ellipsis one column short of
-    the width."""
-    head, detail = "import job 3: running", "page 2/8 (25%), 100 imported"
-    wide = progress_line(head, detail, done=2, total=8, width=200)
+    details leave; details that do not fit are left out whole, the last first, one column
+    short of the width; a first detail too long for any room is cut with an ellipsis."""
+    head, parts = "import job 3", ["12/s", "8s left", "page 2/8", "100 new"]
+    detail = ", ".join(parts)
+    wide = progress_line(head, parts, done=2, total=8, width=200)
     assert wide == f"{head} {'███████▌' + '░' * 22} {detail}"
-    snug = progress_line(head, detail, done=2, total=8, width=len(head + detail) + 2 + 16 + 1)
+    snug = progress_line(head, parts, done=2, total=8, width=len(head + detail) + 2 + 16 + 1)
     assert snug == f"{head} {'████' + '░' * 12} {detail}"
-    narrow = progress_line(head, detail, done=2, total=8, width=40)
-    assert narrow == f"{head} ██▌░░░░░░░ page …"
-    assert display_width(narrow) == 39
+    narrow = progress_line(head, parts, done=2, total=8, width=40)
+    assert narrow == f"{head} ███░░░░░░░░░ 12/s, 8s left"
+    assert display_width(narrow) <= 39
+    tiny = progress_line(head, ["a very long first detail"], done=2, total=8, width=30)
+    assert tiny == f"{head} ██▌░░░░░░░ a ve…"
+    assert display_width(tiny) == 29

@@ -309,7 +309,7 @@ def test_tracker_commands_without_lastfm_say_not_configured(start_daemon: StartD
     assert _status(daemon)["running"] is False
     result = daemon.ctl("tracker", "start")
     assert result.returncode == 1
-    assert "-32001" in result.stderr
+    assert result.stderr.startswith("musiquectl: Last.fm is not configured: ")
 
 
 def test_ctl_tracker_commands_and_json_watch(

@@ -15,6 +15,7 @@ from musiquectl.output import (
     duration,
     echo,
     key_values,
+    number,
     on_terminal,
     print_json,
     print_json_line,
@@ -54,8 +55,8 @@ def render_status(status: dict[str, Any]) -> None:
         pairs.append(
             (
                 "enrichment",
-                f"{enrichment.get('pending', 0)} pending, {enrichment.get('done', 0)} done, "
-                f"{enrichment.get('failed', 0)} failed",
+                f"{number(enrichment.get('pending', 0))} pending, {number(enrichment.get('done', 0))} done, "
+                f"{number(enrichment.get('failed', 0))} failed",
             )
         )
     key_values(pairs)

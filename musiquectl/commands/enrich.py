@@ -8,6 +8,7 @@ import click
 
 from musiquectl.cli import Context, pass_context
 from musiquectl.output import echo, key_values, local_time, print_json, print_result, table
+from musiqued import wire
 
 SOURCES = ("lastfm", "spotify", "ai")
 DESCRIPTION_WIDTH = 60
@@ -106,7 +107,14 @@ def _start(text: str | None) -> str:
 @click.command()
 @click.argument("query", required=False)
 @click.option("--artist", help="Only albums whose artist name contains this.")
-@click.option("-n", "--limit", default=50, show_default=True, type=click.IntRange(1, 5000))
+@click.option(
+    "-n",
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, wire.MAX_ALBUMS),
+    help=f"How many albums, at most {wire.MAX_ALBUMS:,}.",
+)
 @pass_context
 def albums(ctx: Context, query: str | None, artist: str | None, limit: int) -> None:
     """Albums, most listened first, with their images and description.

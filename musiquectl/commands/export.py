@@ -21,7 +21,7 @@ import click
 
 from musiquectl.cli import Context, pass_context
 from musiquectl.options import Moment, period, since_until
-from musiquectl.output import echo, print_json
+from musiquectl.output import echo, number, print_json
 
 STDOUT = "-"
 TIMEOUT_S = 300
@@ -65,13 +65,40 @@ def _target(output: str | None) -> Path | None:
     return path
 
 
+FORMATS = {
+    "csv": ".csv",
+    "json": ".json",
+    "jsonl": ".jsonl",
+}
+"""Each format the daemon writes (``history.export``) and the file extension that chooses
+it: a new format is one line here."""
+
+
+def _format(fmt: str | None, target: Path | None, output: str | None) -> str:
+    """``--format``, else the one ``-o FILE``'s extension names; a usage error if neither."""
+    if fmt is not None:
+        return fmt
+    by_extension = {extension: name for name, extension in FORMATS.items()}
+    if target is not None and target.suffix.lower() in by_extension:
+        return by_extension[target.suffix.lower()]
+    extensions = ", ".join(FORMATS.values())
+    if target is None:
+        raise click.UsageError(
+            f"--format is needed when writing to stdout; choose from: {', '.join(FORMATS)}"
+        )
+    raise click.UsageError(
+        f"-o {output}: cannot tell the format from its extension ({extensions}); "
+        f"give --format ({', '.join(FORMATS)})"
+    )
+
+
 @click.command()
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "jsonl"]),
-    required=True,
-    help="csv: RFC 4180 with a header; json: one array; jsonl: one listen per line.",
+    type=click.Choice(list(FORMATS)),
+    help="csv: RFC 4180 with a header; json: one array; jsonl: one listen per line. "
+    "Default: from -o FILE's extension.",
 )
 @since_until
 @click.option(
@@ -86,7 +113,7 @@ def export(
     ctx: Context,
     /,
     *,
-    fmt: str,
+    fmt: str | None,
     output: str | None,
     since: Moment | None,
     until: Moment | None,
@@ -100,12 +127,13 @@ def export(
 
     \b
     Examples:
-      musiquectl export --format csv -o listens.csv
+      musiquectl export -o listens.csv
       musiquectl export --format jsonl --since 2024-01-01 | gzip > 2024.jsonl.gz
       musiquectl export --format json --since 7d -o - | jq length
     """
-    params = {**period(since, until), "format": fmt}
     target = _target(output)
+    fmt = _format(fmt, target, output)
+    params = {**period(since, until), "format": fmt}
     if target is None:
         with (
             ctx.client(timeout=TIMEOUT_S) as client,
@@ -119,7 +147,7 @@ def export(
     if ctx.json:
         print_json({"exported": exported, "format": fmt, "path": str(target.resolve())})
     else:
-        echo(f"exported {exported:,} listens to {target}", err=True)
+        echo(f"exported {number(exported)} listens to {target}", err=True)
 
 
 COMMANDS = (export,)

@@ -16,10 +16,12 @@ from musiquectl.output import (
     echo,
     key_values,
     local_time,
+    number,
     print_json,
     print_result,
     table,
 )
+from musiqued import wire
 
 ALL_PAGE = 1000
 _TIME_COLUMN = (LISTEN_COLUMNS[0],)
@@ -31,9 +33,9 @@ def _listens_table(listens: list[dict[str, Any]], *, header: bool = True) -> Non
 
 def _stopped_at(shown: int, total: int | None, which: str) -> None:
     """Say that the row limit cut the list (on stderr: stdout stays the rows)."""
-    of = f" of {total:,}" if total is not None else ""
+    of = f" of {number(total)}" if total is not None else ""
     echo(
-        f"{shown:,}{of} listens shown ({which}); -n N shows more, -n 0 all of them",
+        f"{number(shown)}{of} listens shown ({which}); -n N shows more, -n 0 all of them",
         err=True,
     )
 
@@ -45,8 +47,9 @@ def _stopped_at(shown: int, total: int | None, which: str) -> None:
     "limit",
     default=20,
     show_default=True,
-    type=click.IntRange(0, 5000),
-    help="How many listens; 0: every one (oldest first, page by page).",
+    type=click.IntRange(0, wire.MAX_LISTENS),
+    help=f"How many listens, at most {wire.MAX_LISTENS:,}; 0: every one (oldest first, "
+    "page by page).",
 )
 @since_until
 @pass_context
@@ -136,7 +139,8 @@ def _describe(listen: dict[str, Any] | None) -> str:
 
 
 def render_stats(stats: dict[str, Any]) -> None:
-    """The figures, then three labelled blocks: top artists, top albums, listens per day."""
+    """The figures, then four labelled blocks: top artists, albums and tracks, listens per
+    day."""
     key_values(
         [
             ("listens", stats["listens"]),
@@ -160,6 +164,15 @@ def render_stats(stats: dict[str, Any]) -> None:
         [(i, a["album"], a["artist"], a["listens"]) for i, a in enumerate(stats["top_albums"], 1)],
         title="Top albums",
     )
+    echo()
+    table(
+        ("#", "title", "artist", "listens"),
+        [
+            (i, t["title"], t["artist"], t["listens"])
+            for i, t in enumerate(stats.get("top_tracks") or [], 1)
+        ],
+        title="Top tracks",
+    )
     days = stats["per_day"][-14:]
     peak = max((d["listens"] for d in days), default=0)
     echo()
@@ -172,17 +185,28 @@ def render_stats(stats: dict[str, Any]) -> None:
 
 @click.command()
 @since_until
+@click.option(
+    "--top",
+    "top",
+    metavar="N",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, wire.MAX_TOP),
+    help=f"How many top artists, albums and tracks, at most {wire.MAX_TOP}.",
+)
 @pass_context
-def stats(ctx: Context, since: Moment | None, until: Moment | None) -> None:
-    """Counts, first and last listen, top artists and albums, listens per day.
+def stats(ctx: Context, since: Moment | None, until: Moment | None, top: int) -> None:
+    """Counts, first and last listen, top artists, albums and tracks, listens per day.
 
     \b
     Examples:
       musiquectl stats
-      musiquectl stats --since 2024-01-01 --until 2025-01-01
-      musiquectl --json stats --since 30d
+      musiquectl stats --since 2024-01-01 --until 2025-01-01 --top 25
+      musiquectl stats --since 'last week'
+      musiquectl stats --since 1month --json
     """
-    print_result(ctx.call("stats.summary", period(since, until)), render_stats, as_json=ctx.json)
+    params = {**period(since, until), "top": top}
+    print_result(ctx.call("stats.summary", params), render_stats, as_json=ctx.json)
 
 
 COMMANDS = (history, stats)

@@ -9,12 +9,13 @@ import click
 from musiquectl.cli import Context, pass_context
 from musiquectl.follow import follow, open_live, report
 from musiquectl.jobs_view import ACTIVE, render_job
-from musiquectl.output import echo, local_time, print_json, table
+from musiquectl.output import echo, local_time, number, print_json, table
 
 
 def _progress(job: dict[str, Any]) -> str:
     unit = "days" if job["kind"] == "verify" else "pages"
-    return f"{job['pages_done']}/{job['pages_total'] or '?'} {unit}"
+    total = job["pages_total"]
+    return f"{number(job['pages_done'])}/{number(total) if total else '?'} {unit}"
 
 
 @click.group(invoke_without_command=True)
@@ -43,7 +44,7 @@ def jobs(click_ctx: click.Context, limit: int) -> None:
         ("id", "kind", "state", "created", "progress", "imported", "skipped", "errors", "error"),
         [
             (
-                j["job_id"],
+                str(j["job_id"]),  # an id, not a count: no thousands separator
                 j["kind"],
                 j["state"],
                 local_time(j["created_at"]),

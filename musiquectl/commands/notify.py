@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from musiquectl.cli import Context, pass_context
-from musiquectl.output import warn
+from musiquectl.output import number, warn
 from musiquectl.text import visible
 
 if TYPE_CHECKING:
@@ -59,9 +59,9 @@ def job_notification(job: dict[str, Any]) -> tuple[str, str]:
     outcome = {"done": "finished", "failed": "failed", "cancelled": "cancelled"}[job["state"]]
     summary = f"Import #{job['job_id']} {outcome}"
     figures = (
-        f"{job.get('tracks_imported', 0):,} imported, {job.get('tracks_skipped', 0):,} skipped, "
-        f"{job.get('tracks_errors', 0):,} errors; "
-        f"{job.get('total_scrobbles') or 0:,} scrobbles on Last.fm"
+        f"{number(job.get('tracks_imported', 0))} imported, {number(job.get('tracks_skipped', 0))} skipped, "
+        f"{number(job.get('tracks_errors', 0))} errors; "
+        f"{number(job.get('total_scrobbles') or 0)} scrobbles on Last.fm"
     )
     lines = [figures, job["error"]] if job.get("error") else [figures]
     return summary, "\n".join(markup_escaped(line) for line in lines)
@@ -106,7 +106,13 @@ class Notifier:
 
     @classmethod
     def open(cls, expire_ms: int) -> Notifier:
-        from jeepney.io.blocking import open_dbus_connection
+        try:
+            from jeepney.io.blocking import open_dbus_connection
+        except ImportError:
+            raise click.ClickException(
+                "musiquectl notify needs jeepney, in the notify extra: "
+                "pip install 'musique[notify]' (make install includes it)"
+            ) from None
 
         if not os.environ.get("DBUS_SESSION_BUS_ADDRESS") and not os.environ.get("XDG_RUNTIME_DIR"):
             raise click.ClickException(

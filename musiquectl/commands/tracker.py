@@ -10,16 +10,19 @@ import click
 
 from musiquectl.cli import Context, pass_context
 from musiquectl.live import LiveConnection
+from musiquectl.options import interval_option
 from musiquectl.output import (
     duration,
     echo,
     key_values,
     local_time,
+    number,
     print_json,
     print_json_line,
     print_result,
     warn,
 )
+from musiqued.timespec import DURATION_FORMS
 
 WATCH_TOPICS = ("scrobble", "now_playing", "job", "tracker")
 ALL_TOPICS = ("daemon", "job", "scrobble", "now_playing", "tracker", "enrichment")
@@ -48,11 +51,11 @@ def tracker_pairs(status: dict[str, Any], *, detailed: bool = True) -> list[tupl
     if detailed:
         recorded = status.get("scrobbles_recorded", 0)
         plural = "" if recorded == 1 else "s"
-        pairs.append(("recorded", f"{recorded} scrobble{plural} since the daemon started"))
+        pairs.append(("recorded", f"{number(recorded)} scrobble{plural} since the daemon started"))
         sweep_at = status.get("last_sweep_at")
         if sweep_at:
             found = status.get("last_sweep_found")
-            pairs.append(("late sweep", f"{_clock(sweep_at)}, found {found or 0}"))
+            pairs.append(("late sweep", f"{_clock(sweep_at)}, found {number(found or 0)}"))
     if status.get("catching_up_job_id") is not None:
         pairs.append(("catching up", f"import job {status['catching_up_job_id']}"))
     if status.get("last_error"):
@@ -91,9 +94,10 @@ def tracker() -> None:
 @tracker.command("start")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=1),
+    callback=interval_option,
     metavar="S",
-    help="Seconds between polls (also changes the interval of a running tracker).",
+    help=f"Time between polls, at least 1 s: {DURATION_FORMS} (also changes the interval "
+    "of a running tracker).",
 )
 @pass_context
 def tracker_start(ctx: Context, interval: float | None) -> None:
@@ -183,7 +187,7 @@ def _describe_job(data: dict[str, Any]) -> str:
     if job.get("pages_done") is not None:
         parts.append(f"page {job['pages_done']}/{job.get('pages_total') or '?'}")
     if job.get("tracks_imported") is not None:
-        parts.append(f"{job['tracks_imported']} imported")
+        parts.append(f"{number(job['tracks_imported'])} imported")
     if job.get("eta_s"):
         parts.append(f"eta {duration(job['eta_s'])}")
     if job.get("error"):

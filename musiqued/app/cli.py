@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from musiqued import __version__
-from musiqued.app.config import load_config
+from musiqued.app.config import config_source, load_config
 from musiqued.errors import (
     AlreadyRunningError,
     ConfigError,
@@ -64,7 +64,8 @@ def command(extra_methods: Sequence[Method] = ()) -> click.Command:
     @click.option(
         "--check-config",
         is_flag=True,
-        help="Validate the configuration, print it with secrets masked, and exit.",
+        help="Validate the configuration, say which file was read, print the configuration "
+        "with secrets masked, and exit.",
     )
     @click.option(
         "--log-target",
@@ -89,6 +90,7 @@ def command(extra_methods: Sequence[Method] = ()) -> click.Command:
             _fail(f"config error: {exc.message}", EX_CONFIG)
             return
         if check_config:
+            click.echo(f"musiqued: {config_source(config_path)}", err=True)
             click.echo(json.dumps(config.masked(), indent=2))
             return
 

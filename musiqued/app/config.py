@@ -112,14 +112,33 @@ def _fill_secrets(data: dict[str, Any], environ: dict[str, str]) -> dict[str, An
 
 
 def _describe(path: Path, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    reason = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        reason = "unknown key"
-    more = len(exc.errors()) - 1
-    suffix = f" (and {more} more)" if more else ""
-    return f"{path}: {key}: {reason}{suffix}"
+    """Every problem, on one line: ``FILE: key: reason; key: reason``."""
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        reason = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            reason = "unknown key"
+        problems.append(f"{key}: {reason}")
+    return f"{path}: {'; '.join(problems)}"
+
+
+def config_source(path: Path | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Which file ``load_config`` reads, in words, for ``musiqued --check-config``."""
+    env = os.environ if environ is None else environ
+    chosen = path or default_config_path(env)
+    if chosen.exists() or path is not None or env.get("MUSIQUED_CONFIG"):
+        return f"read {chosen}"
+    said = f"no configuration file at {chosen} (the default path); the defaults are used"
+    if chosen == SYSTEM_CONFIG:
+        xdg = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        user_file = Path(xdg) / "musique" / "musiqued.toml"
+        if user_file.exists():
+            said += (
+                f". {user_file} is there but not read: as root the default is {SYSTEM_CONFIG};"
+                f" pass --config {user_file} to use it"
+            )
+    return said
 
 
 def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:

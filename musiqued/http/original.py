@@ -5,7 +5,7 @@
     POST /api/v1/services/lastfm/import-history?limit=&skip_existing=   run an import, wait
     GET  /api/v1/services/import/{job_id}                               a job's progress
     GET  /api/v1/services/tracker/status
-    POST /api/v1/services/tracker/start[?interval_seconds=]
+    POST /api/v1/services/tracker/start[?interval_seconds=]   seconds (2.5) or 90s, 1m…
     POST /api/v1/services/tracker/stop
 
 Paths and answers are the original's: ``last_track`` is its ``"Artist|Title|Album"``
@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from musiqued.http.common import error, query_bool, query_int
+from musiqued.http.common import error, query_bool, query_int, validated
+from musiqued.rpc.methods.tracker import StartParams as TrackerParams
 from musiqued.services.importer import DEFAULT_LIMIT, ImportRequest
 
 if TYPE_CHECKING:
@@ -105,9 +106,8 @@ class OriginalApi:
         return web.json_response(original_tracker_status(await self._services.tracker.status()))
 
     async def tracker_start(self, request: web.Request) -> web.Response:
-        interval = request.query.get("interval_seconds")
-        seconds = float(query_int(interval, "interval_seconds", 1)) if interval else None
-        started = await self._services.tracker.start(seconds)
+        params = validated(TrackerParams, request.query)
+        started = await self._services.tracker.start(params.interval_seconds)
         return web.json_response({"status": "started", "already_running": not started})
 
     async def tracker_stop(self, _: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from musiqued import wire
 from musiqued.rpc import protocol
-from musiqued.timespec import TIMESTAMP_RANGE, parse_moment
+from musiqued.timespec import TIMESTAMP_RANGE, parse_duration, parse_moment
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -128,3 +128,12 @@ def _to_timestamp(value: Any) -> Any:
 
 
 Timestamp = Annotated[int, BeforeValidator(_to_timestamp)]
+
+
+def _to_seconds(value: Any) -> Any:
+    """A string is read by ``timespec.parse_duration`` (``2.5``, ``90s``, ``1m``), as
+    ``musiquectl`` reads it; a number is seconds."""
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+Seconds = Annotated[float, BeforeValidator(_to_seconds)]

@@ -6,7 +6,13 @@ writes a temporary configuration, starts ``musiqued`` against them, runs ``musiq
 the tracker live, shows the enriched albums and the statistics, then stops everything cleanly.
 The daemon's HTTP listener is on (a free loopback port): the Settings page's URL is printed
 at the start, and on a terminal the demo waits for Enter at the end so the page can be
-looked at.
+looked at. Its last lines say where to go next.
+
+Stopping it: Ctrl-C (or SIGTERM, or the reader of a pipe leaving: ``make demo | head``) at
+any step stops the daemon and the simulators, and removes the temporary folder, without a
+traceback. Every process it starts runs in a session of its own, so the terminal's Ctrl-C
+reaches only the demo, which stops them in order (a musiquectl caught starting up would
+otherwise print Python's traceback).
 
 Extending it: append a step to ``STEPS`` (a function taking the running ``Demo``); it runs
 after the import steps, while the simulator and the daemon are up. ``Demo.ctl`` runs
@@ -71,6 +77,10 @@ class Demo:
 
     def say(self, text: str) -> None:
         click.secho(f"\n▶ {text}", bold=True)
+
+    def adopt(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop ``process`` (a foreground musiquectl) with the demo, if it is still running."""
+        self._procs.append(process)
 
     def start_simulator(self, size: int = SIZE) -> None:
         self.say(f"starting the simulated Last.fm with {size:,} scrobbles")
@@ -141,6 +151,7 @@ listen = "127.0.0.1:{self.http_port}"
             [str(BIN / "musiquectl"), "--socket", str(self.socket), *args],
             check=False,
             capture_output=quiet,
+            start_new_session=True,  # Ctrl-C is the demo's to handle: see main()
         )
 
     def sim_admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -156,6 +167,8 @@ listen = "127.0.0.1:{self.http_port}"
             return None
 
     def stop(self) -> None:
+        """Stop every process the demo started, the newest first (the daemon before the
+        simulators it talks to)."""
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -169,7 +182,13 @@ listen = "127.0.0.1:{self.http_port}"
     def _spawn(self, program: str, *args: str, log: str) -> None:
         with (self.workdir / log).open("ab") as out:
             self._procs.append(
-                subprocess.Popen([str(BIN / program), *args], stdout=out, stderr=out)
+                subprocess.Popen(
+                    [str(BIN / program), *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,  # the demo stops it, in order, not the terminal
+                )
             )
 
     def _wait(self, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -208,7 +227,11 @@ def track_live(demo: Demo) -> None:
     demo.ctl("tracker", "start", "--interval", "2")
     demo.say("musiquectl watch, while the simulated Last.fm gets a scrobble and a now playing")
     click.secho("$ musiquectl watch", fg="cyan")
-    watch = subprocess.Popen([str(BIN / "musiquectl"), "--socket", str(demo.socket), "watch"])
+    watch = subprocess.Popen(
+        [str(BIN / "musiquectl"), "--socket", str(demo.socket), "watch"],
+        start_new_session=True,
+    )
+    demo.adopt(watch)
     try:
         time.sleep(0.5)
         demo.sim_admin("scrobbles", {"n": 1})
@@ -217,7 +240,8 @@ def track_live(demo: Demo) -> None:
         )
         time.sleep(5)
     finally:
-        watch.send_signal(signal.SIGINT)
+        # SIGTERM, not Ctrl-C's SIGINT: a watch still starting up would print a traceback.
+        watch.terminate()
         watch.wait(10)
     demo.say("the tracker's status and the newest listens")
     demo.ctl("tracker", "status")
@@ -234,9 +258,9 @@ def show_enrichment(demo: Demo) -> None:
 
 def show_stats(demo: Demo) -> None:
     demo.say("the statistics of the last 30 days, and an export")
-    demo.ctl("stats", "--since", "30d")
+    demo.ctl("stats", "--since", "30d", "--top", "5")
     export = demo.workdir / "listens.csv"
-    demo.ctl("export", "--format", "csv", "-o", str(export))
+    demo.ctl("export", "-o", str(export))
     rows = export.read_text(encoding="utf-8").count("\n") - 1
     click.echo(f"{export.name}: {rows:,} listens")
 
@@ -254,25 +278,81 @@ STEPS.extend([track_live, show_enrichment, show_stats, keep_page_open])
 
 
 @contextlib.contextmanager
-def running_demo() -> Iterator[Demo]:
+def running_demo(size: int) -> Iterator[Demo]:
+    """The simulators and the daemon up in a temporary folder; on the way out, however it
+    is left (an error, Ctrl-C, SIGTERM, a closed pipe), every process stopped and the
+    folder removed."""
     with tempfile.TemporaryDirectory(prefix="musique-demo-", dir="/tmp") as name:
         demo = Demo(Path(name))
         try:
-            demo.start_simulator()
+            click.echo(f"working in {demo.workdir} (removed at the end)")
+            demo.start_simulator(size)
             demo.write_config()
             demo.start_daemon()
             yield demo
         finally:
-            demo.say("stopping musiqued and the simulator")
+            # A second Ctrl-C (or a SIGTERM) must not cut the stopping short and leave a
+            # server or the folder behind.
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
+            with contextlib.suppress(OSError):
+                demo.say("stopping musiqued and the simulators")
             demo.stop()
 
 
-def main() -> None:
+def where_next(page_url: str) -> None:
+    """The last lines: where a person goes from here."""
+    readme = README if README.is_file() else "/usr/local/share/doc/musique/README.md"
+    click.secho("\ndemo finished. Where next:", bold=True)
+    click.echo(
+        f"  - the library's pages (here they were at {page_url}): set [http] listen in "
+        "musiqued.toml and open that address"
+    )
+    click.echo("  - musiquectl --help, and each command's --help, with examples")
+    click.echo(f"  - the README: {readme}")
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP end the demo as Ctrl-C does: through the same clean-up."""
+    raise KeyboardInterrupt
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--size",
+    default=SIZE,
+    show_default=True,
+    type=click.IntRange(100, 1_000_000),
+    help="Scrobbles in the simulated Last.fm history.",
+)
+def main(size: int) -> None:
+    """The whole story offline: a simulated Last.fm (and Spotify and AI), musiqued against
+    it, an import, the tracker followed live, enrichment, statistics and an export.
+
+    Everything runs in a temporary folder, removed at the end; Ctrl-C at any step stops
+    everything the demo started.
+    """
     os.environ.pop("MUSIQUED_SOCKET", None)
-    with running_demo() as demo:
-        for step in STEPS:
-            step(demo)
-    click.secho("\ndemo finished", bold=True)
+    # Line by line, so that the demo's lines and its musiquectl's keep their order in a pipe,
+    # and a reader that leaves is noticed at the next line.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    try:
+        with running_demo(size) as demo:
+            for step in STEPS:
+                step(demo)
+        where_next(demo.page_url)
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            click.echo("\ndemo interrupted; everything it started is stopped", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader left (``make demo | head``): what is still buffered goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import uvloop
 from aiohttp import web
 
 T = TypeVar("T")
@@ -33,8 +32,13 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     Not asyncio's own loop: it makes a connection's transport a loop step after accepting
     it, and if its server closed meanwhile that fails and the socket is left open (CPython
     gh-109564, open in 3.11 to 3.14), which a simulator stopping while the daemon still polls
-    it runs into. uvloop makes the transport in the accept itself.
+    it runs into. uvloop makes the transport in the accept itself. Without the uvloop extra,
+    asyncio's own loop it is.
     """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
     return uvloop.run(main)
 
 

@@ -99,7 +99,14 @@ SELECT
               GROUP BY album_id ORDER BY n DESC, album_id LIMIT :top) top
         JOIN albums al ON al.id = top.album_id
         JOIN artists ar ON ar.id = al.artist_id
-        ORDER BY top.n DESC, ar.name_key, al.title_key)) AS top_albums
+        ORDER BY top.n DESC, ar.name_key, al.title_key)) AS top_albums,
+    (SELECT json_group_array(json_array(artist, title, n)) FROM (
+        SELECT ar.name AS artist, t.title AS title, top.n AS n
+        FROM (SELECT track_id, SUM(n) AS n FROM g
+              GROUP BY track_id ORDER BY n DESC, track_id LIMIT :top) top
+        JOIN tracks t ON t.id = top.track_id
+        JOIN artists ar ON ar.id = t.artist_id
+        ORDER BY top.n DESC, ar.name_key, t.title_key)) AS top_tracks
 """
 
 # The whole history, from the running totals (migrations.SCHEMA_V2): the same figures as
@@ -122,7 +129,14 @@ SELECT
               ORDER BY n DESC, album_id LIMIT :top) top
         JOIN albums al ON al.id = top.album_id
         JOIN artists ar ON ar.id = al.artist_id
-        ORDER BY top.n DESC, ar.name_key, al.title_key)) AS top_albums
+        ORDER BY top.n DESC, ar.name_key, al.title_key)) AS top_albums,
+    (SELECT json_group_array(json_array(artist, title, n)) FROM (
+        SELECT ar.name AS artist, t.title AS title, top.n AS n
+        FROM (SELECT track_id, n FROM track_totals WHERE n > 0
+              ORDER BY n DESC, track_id LIMIT :top) top
+        JOIN tracks t ON t.id = top.track_id
+        JOIN artists ar ON ar.id = t.artist_id
+        ORDER BY top.n DESC, ar.name_key, t.title_key)) AS top_tracks
 """
 
 _EDGE = (
@@ -161,6 +175,10 @@ async def summary(
         "top_albums": [
             {"artist": artist, "album": title, "listens": n}
             for artist, title, n in json.loads(row["top_albums"])
+        ],
+        "top_tracks": [
+            {"artist": artist, "title": title, "listens": n}
+            for artist, title, n in json.loads(row["top_tracks"])
         ],
         "per_day": days,
     }

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from musiqued import wire
 from musiqued.rpc.table import CallContext, Method, NoParams, Params
 
 
@@ -27,7 +28,7 @@ async def run(ctx: CallContext, params: RunParams) -> dict[str, Any]:
 class AlbumsParams(Params):
     query: str | None = Field(default=None, max_length=500)
     artist: str | None = Field(default=None, max_length=500)
-    limit: int = Field(default=50, ge=1, le=1000)
+    limit: int = Field(default=50, ge=1, le=wire.MAX_ALBUMS)
 
 
 async def albums(ctx: CallContext, params: AlbumsParams) -> list[dict[str, Any]]:

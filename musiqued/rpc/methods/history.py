@@ -6,12 +6,13 @@ from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from musiqued import wire
 from musiqued.contract.shapes import listen_shape
 from musiqued.rpc.table import CallContext, Method, Params, Timestamp
 from musiqued.services.export import Format
 from musiqued.storage import history
 
-MAX_PAGE = 5000
+MAX_PAGE = wire.MAX_LISTENS
 
 
 class _Period(Params):
@@ -76,7 +77,7 @@ async def export(ctx: CallContext, params: ExportParams) -> dict[str, Any]:
 
 
 class SummaryParams(_Period):
-    top: int = Field(default=10, ge=1, le=100)
+    top: int = Field(default=10, ge=1, le=wire.MAX_TOP)
 
 
 async def summary(ctx: CallContext, params: SummaryParams) -> dict[str, Any]:
@@ -111,6 +112,6 @@ METHODS = (
         "stats.summary",
         SummaryParams,
         summary,
-        "Counts, first/last listen, top artists and albums, listens per UTC day.",
+        "Counts, first/last listen, top artists, albums and tracks, listens per UTC day.",
     ),
 )

@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import Field
 
-from musiqued.rpc.table import CallContext, Method, NoParams, Params
+from musiqued.rpc.table import CallContext, Method, NoParams, Params, Seconds
 
 
 class StartParams(Params):
-    interval_seconds: float | None = Field(default=None, ge=1)
+    interval_seconds: Seconds | None = Field(default=None, ge=1)
 
 
 async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:
