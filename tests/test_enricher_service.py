@@ -18,8 +18,10 @@ from musiqued.config import AiConfig, EnrichmentConfig, SpotifyConfig
 from musiqued.models import Scrobble
 from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
+from musiqued.services.image_cache import ImageCache
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.storage.db import Database
+from musiqued.upstream.images import ImageFetcher
 from tests.fixtures.enrichment import SimulatedAi, SimulatedSpotify
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import eventually, store_scrobbles
@@ -72,11 +74,21 @@ def sections(
     )
 
 
+def image_cache(database: Database, chosen: EnrichmentSections) -> ImageCache:
+    """Where the enricher downloads images, as the daemon builds it (never opened here:
+    what the sources find is refused by the allowlist or kept in its directory)."""
+    return ImageCache(
+        database.path.parent / "images",
+        ImageFetcher(chosen.enrichment.image_url_prefixes),
+        chosen.enrichment.image_cache_bytes,
+    )
+
+
 @asynccontextmanager
 async def enriching(
     database: Database, bus: EventBus, lastfm: LastfmConnection, chosen: EnrichmentSections
 ) -> AsyncIterator[Enricher]:
-    enricher = Enricher(database, lastfm, bus, chosen)
+    enricher = Enricher(database, lastfm, bus, chosen, image_cache(database, chosen))
     await enricher.open()
     try:
         yield enricher
@@ -236,7 +248,9 @@ async def test_close_right_after_a_wake_up_ends_the_lanes(
     lastfm_sim.reset(size=10, seed=7)
     await store_scrobbles(database, lastfm_sim.scrobbles())
     for _ in range(5):
-        enricher = Enricher(database, lastfm_connection, bus, sections())
+        enricher = Enricher(
+            database, lastfm_connection, bus, sections(), image_cache(database, sections())
+        )
         await enricher.open()
         await settled(enricher)  # every lane idle, waiting to be woken
         enricher.wake()

@@ -36,6 +36,7 @@ from musiqued.rpc.server import RpcServer
 from musiqued.rpc.table import Method
 from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
+from musiqued.services.image_cache import ImageCache
 from musiqued.services.facade import DaemonControl, Services
 from musiqued.services.importer import Importer
 from musiqued.services.jobs import JobRunner
@@ -46,6 +47,7 @@ from musiqued.services.verifier import Verifier
 from musiqued.services.window import WindowPager
 from musiqued.storage import Database
 from musiqued.storage.lock import DatabaseLock
+from musiqued.upstream.images import ImageFetcher
 
 if TYPE_CHECKING:
     from musiqued.http.api import HttpApi
@@ -97,7 +99,13 @@ def build_services(
     )
     jobs = JobRunner(db, events)
     pager = WindowPager(lastfm)
-    enricher = Enricher(db, lastfm, events, enrichment_sections(config))
+    # Covers and artist images, downloaded once beside the database, served by the front ends.
+    images = ImageCache(
+        db.path.parent / "images",
+        ImageFetcher(config.enrichment.image_url_prefixes),
+        config.enrichment.image_cache_bytes,
+    )
+    enricher = Enricher(db, lastfm, events, enrichment_sections(config), images)
     # Job kinds register with the runner as they are built, before it resumes old jobs.
     importer = Importer(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     verifier = Verifier(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
@@ -112,6 +120,7 @@ def build_services(
         enricher=enricher,
         lastfm=lastfm,
         library=Library(db),
+        images=images,
     )
 
 
@@ -195,6 +204,7 @@ class Daemon:
             ("database", self.db),
             # First of the services: every one calls Last.fm through it.
             ("lastfm", services.lastfm),
+            ("images", services.images),
             # Before the job runner: resumed imports wake it.
             ("enricher", services.enricher),
             # It resumes interrupted jobs, which use every component before it.
@@ -308,6 +318,9 @@ class Daemon:
         services.verifier.reconfigure(config.lastfm)
         await services.tracker.reconfigure(config.tracker)
         await services.lastfm.reconfigure(config.lastfm)
+        services.images.reconfigure(
+            config.enrichment.image_url_prefixes, config.enrichment.image_cache_bytes
+        )
         await services.enricher.reconfigure(enrichment_sections(config))
         if self.http is not None:
             await self.http.reconfigure(config.http)

@@ -90,7 +90,7 @@ class HttpApi:
         app.add_routes(self._live.routes())
         app.add_routes(self._guard.routes())
         app.add_routes(Page(self._guard).routes())
-        app.add_routes(ImageRoutes(self._services.enricher.images).routes())
+        app.add_routes(ImageRoutes(self._services.images).routes())
         return app
 
     async def open(self) -> None:
