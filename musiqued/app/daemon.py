@@ -238,7 +238,12 @@ class Daemon:
             return
         from musiqued.http.api import HttpApi
 
-        http = HttpApi(self.services, self.config.http, job_log=self.job_logs.records)
+        http = HttpApi(
+            self.services,
+            self.config.http,
+            state_dir=self.config.daemon.database.parent,
+            job_log=self.job_logs.records,
+        )
         await http.open()
         self.http = http
         self._opened.append(("http api", http.close))

@@ -7,8 +7,10 @@ a reload), implemented by the composition root in ``musiqued.app``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from musiqued.services.web_login import WebLogins
 
 if TYPE_CHECKING:
     from musiqued.services.enrichment import Enricher
@@ -40,3 +42,5 @@ class Services:
     enricher: Enricher
     lastfm: LastfmConnection
     library: Library
+    # One-time links to the web page: minted over the socket, redeemed over HTTP.
+    web_logins: WebLogins = field(default_factory=WebLogins)
