@@ -18,9 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-TIMESTAMP_RANGE = 2**53
-"""Unix seconds beyond this (either sign) are refused: no history reaches that far, and
-SQLite's integers end at 2**63."""
+EARLIEST = -62135510400
+"""0001-01-02T00:00:00Z; LATEST is 9999-12-31T00:00:00Z. Unix seconds outside them are
+refused: no history reaches that far, and a day inside the years 1..9999 is what any time
+zone can still show as a date."""
+LATEST = 253402214400
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 FORMS = (
     "Unix seconds, an ISO 8601 date or datetime (2024-05-01, 20240501, 2024-05-01T18:30, "
@@ -37,9 +39,13 @@ class MomentError(ValueError):
 def parse_moment(text: str, now: float) -> int:
     """Unix seconds for ``text`` (ages count back from ``now``)."""
     seconds = _seconds(text, now)
-    if abs(seconds) > TIMESTAMP_RANGE:
-        raise MomentError(f"{text!r} is out of range (at most {TIMESTAMP_RANGE} seconds)")
+    if not EARLIEST <= seconds <= LATEST:
+        raise MomentError(out_of_range(text))
     return seconds
+
+
+def out_of_range(given: object) -> str:
+    return f"{given!r} is out of range (Unix seconds from {EARLIEST} to {LATEST}: years 1 to 9999)"
 
 
 def _seconds(text: str, now: float) -> int:

@@ -91,9 +91,9 @@ def tracker() -> None:
 @tracker.command("start")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=1),
+    type=click.FloatRange(min=1, max=86400),
     metavar="S",
-    help="Seconds between polls (also changes the interval of a running tracker).",
+    help="Seconds between polls, 1 to 86400 (also changes the interval of a running tracker).",
 )
 @pass_context
 def tracker_start(ctx: Context, interval: float | None) -> None:

@@ -58,13 +58,13 @@ def query_bool(value: str, name: str) -> bool:
     raise HttpProblem(422, f"{name} must be true or false, not {value!r}")
 
 
-def query_int(value: str, name: str, minimum: int) -> int:
+def query_int(value: str, name: str, minimum: int, maximum: int) -> int:
     try:
         number = int(value)
     except ValueError:
         raise HttpProblem(422, f"{name} must be an integer") from None
-    if number < minimum:
-        raise HttpProblem(422, f"{name} must be at least {minimum}")
+    if not minimum <= number <= maximum:
+        raise HttpProblem(422, f"{name} must be from {minimum} to {maximum}")
     return number
 
 

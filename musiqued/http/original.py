@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from musiqued.config import DAY_S
 from musiqued.http.common import error, query_bool, query_int
+from musiqued.rpc.methods.imports import MAX_LIMIT
+from musiqued.rpc.methods.jobs import MAX_JOB_ID
 from musiqued.services.importer import DEFAULT_LIMIT, ImportRequest
 
 if TYPE_CHECKING:
@@ -68,7 +71,7 @@ class OriginalApi:
     async def import_history(self, request: web.Request) -> web.Response:
         """Start an import job and answer, once it is over, with the original's JSON."""
         query = request.query
-        limit = query_int(query.get("limit", str(DEFAULT_LIMIT)), "limit", 1)
+        limit = query_int(query.get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
         skip_existing = query_bool(query.get("skip_existing", "true"), "skip_existing")
         importer = self._services.importer
         subscription = self._services.events.subscribe(["job"])
@@ -98,7 +101,7 @@ class OriginalApi:
                     await next_event()
 
     async def job(self, request: web.Request) -> web.Response:
-        job_id = query_int(request.match_info["job_id"], "job_id", 1)
+        job_id = query_int(request.match_info["job_id"], "job_id", 1, MAX_JOB_ID)
         return web.json_response(await self._services.jobs.get(job_id))
 
     async def tracker_status(self, _: web.Request) -> web.Response:
@@ -106,7 +109,9 @@ class OriginalApi:
 
     async def tracker_start(self, request: web.Request) -> web.Response:
         interval = request.query.get("interval_seconds")
-        seconds = float(query_int(interval, "interval_seconds", 1)) if interval else None
+        seconds = (
+            float(query_int(interval, "interval_seconds", 1, int(DAY_S))) if interval else None
+        )
         started = await self._services.tracker.start(seconds)
         return web.json_response({"status": "started", "already_running": not started})
 

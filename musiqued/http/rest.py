@@ -30,7 +30,7 @@ from musiqued.http.common import HttpProblem, json_body, query_int, validated
 from musiqued.rpc.methods.enrich import AlbumsParams
 from musiqued.rpc.methods.history import RecentParams
 from musiqued.rpc.methods.imports import StartParams as ImportParams
-from musiqued.rpc.methods.jobs import JobParams, ListParams
+from musiqued.rpc.methods.jobs import MAX_JOB_ID, ListParams
 from musiqued.rpc.methods.tracker import StartParams as TrackerParams
 from musiqued.services.importer import ImportRequest
 
@@ -125,4 +125,4 @@ class PageApi:
 
 def _job_id(request: web.Request) -> int:
     raw = request.match_info["job_id"]
-    return validated(JobParams, {"job_id": query_int(raw, "job_id", 1)}).job_id
+    return query_int(raw, "job_id", 1, MAX_JOB_ID)
