@@ -15,6 +15,8 @@ MAX_BATCH = 100
 """The most requests one batch may hold."""
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 """The longest answer line the daemon builds (a batch's answers together)."""
+MAX_QUERY_CHARS = 500
+"""The longest search text (``albums.list`` ``query`` and ``artist``)."""
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

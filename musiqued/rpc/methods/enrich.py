@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from musiqued import wire
 from musiqued.rpc.table import CallContext, Method, NoParams, Params
 
 
@@ -25,8 +26,8 @@ async def run(ctx: CallContext, params: RunParams) -> dict[str, Any]:
 
 
 class AlbumsParams(Params):
-    query: str | None = Field(default=None, max_length=500)
-    artist: str | None = Field(default=None, max_length=500)
+    query: str | None = Field(default=None, max_length=wire.MAX_QUERY_CHARS)
+    artist: str | None = Field(default=None, max_length=wire.MAX_QUERY_CHARS)
     limit: int = Field(default=50, ge=1, le=1000)
 
 
