@@ -206,3 +206,36 @@ def test_a_scrobble_with_very_long_names_is_notified(
         proc.wait(10)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_a_clean_stop_with_followers_connected_logs_no_error(
+    notifications: tuple[str, NotificationServer], start_daemon: StartDaemon
+) -> None:
+    """SIGTERM while ``status --watch`` and ``notify`` are connected: the daemon exits 0
+    and logs no error and no traceback, each of two times."""
+    address, _ = notifications
+    daemon = start_daemon()
+    for _ in range(2):
+        followers = [
+            subprocess.Popen(
+                [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), *command],
+                env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": address},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for command in (("status", "--watch"), ("notify",))
+        ]
+        try:
+            daemon.wait_until(lambda: daemon.subscribers() == 2)
+            daemon.signal(signal.SIGTERM)
+            assert daemon.proc is not None
+            assert daemon.proc.wait(15) == 0
+        finally:
+            for follower in followers:
+                follower.kill()
+                follower.wait(10)
+        errors = [r for r in daemon.log_records() if r.get("level") in ("error", "critical")]
+        assert errors == []
+        assert "Traceback" not in daemon.logs()
+        assert "CancelledError" not in daemon.logs()
+        daemon.start()

@@ -227,6 +227,12 @@ class RpcServer:
         except asyncio.CancelledError:
             if not self._closing:
                 raise
+            # The stop asked for this end: handled, so the connection's own clean-up below
+            # (its event pushers cancelled) runs to the end, and the task ends normally.
+            # asyncio's stream protocol asks a cancelled task for its exception and logs
+            # the CancelledError as an error otherwise.
+            while task.cancelling():
+                task.uncancel()
         except Exception:
             log.exception("rpc connection failed")
         finally:
