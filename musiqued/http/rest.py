@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from musiqued.http.common import HttpProblem, json_body, query_int, validated
+from musiqued.http.common import HttpProblem, bulk_json, json_body, query_int, validated
 from musiqued.rpc.methods.enrich import AlbumsParams
 from musiqued.rpc.methods.history import RecentParams
 from musiqued.rpc.methods.imports import StartParams as ImportParams
@@ -64,9 +64,11 @@ class PageApi:
     async def status(self, _: web.Request) -> web.Response:
         return web.json_response(await self._services.control.status())
 
-    async def jobs(self, request: web.Request) -> web.Response:
+    async def jobs(self, request: web.Request) -> web.StreamResponse:
         params = validated(ListParams, request.query)
-        return web.json_response(await self._services.jobs.recent(params.limit))
+        return await bulk_json(
+            request, self._services.answers, lambda: self._services.jobs.recent(params.limit)
+        )
 
     async def job(self, request: web.Request) -> web.Response:
         return web.json_response(await self._services.jobs.get(_job_id(request)))
@@ -110,17 +112,21 @@ class PageApi:
     async def enrichment(self, _: web.Request) -> web.Response:
         return web.json_response(await self._services.enricher.status())
 
-    async def albums(self, request: web.Request) -> web.Response:
+    async def albums(self, request: web.Request) -> web.StreamResponse:
         params = validated(AlbumsParams, request.query)
-        return web.json_response(
-            await self._services.library.albums(
-                query=params.query, artist=params.artist, limit=params.limit
-            )
+        library = self._services.library
+        return await bulk_json(
+            request,
+            self._services.answers,
+            lambda: library.albums(query=params.query, artist=params.artist, limit=params.limit),
         )
 
-    async def recent(self, request: web.Request) -> web.Response:
+    async def recent(self, request: web.Request) -> web.StreamResponse:
         params = validated(RecentParams, request.query)
-        return web.json_response(await self._services.library.recent(params.limit))
+        library = self._services.library
+        return await bulk_json(
+            request, self._services.answers, lambda: library.recent(params.limit)
+        )
 
 
 def _job_id(request: web.Request) -> int:

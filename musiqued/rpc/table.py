@@ -39,6 +39,9 @@ class Connection(Protocol):
     async def send(self, data: bytes) -> None:
         """Write ``data`` (whole lines); returns once the peer is reading it (back-pressure)."""
 
+    def gone(self) -> bool:
+        """The peer closed its end entirely (a half-closed peer still reads its answers)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Peer:
@@ -102,6 +105,9 @@ class Method:
     summary: str
     streamed: bool = False
     """The answer comes in ``wire.STREAM_METHOD`` notifications before the result."""
+    bulk: bool = False
+    """Its answer grows with its parameters (a list of up to thousands): built in turn,
+    within what all clients may hold (``services.answers``)."""
 
 
 def _to_timestamp(value: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from musiqued.services.answers import AnswerBudget
 from musiqued.services.web_login import WebLogins
 
 if TYPE_CHECKING:
@@ -44,3 +45,5 @@ class Services:
     library: Library
     # One-time links to the web page: minted over the socket, redeemed over HTTP.
     web_logins: WebLogins = field(default_factory=WebLogins)
+    # What all clients together may hold in answers (socket and HTTP share it).
+    answers: AnswerBudget = field(default_factory=AnswerBudget)

@@ -56,5 +56,6 @@ METHODS = (
         AlbumsParams,
         albums,
         "Albums with listens, images and description, most listened first.",
+        bulk=True,
     ),
 )

@@ -40,7 +40,7 @@ async def start(ctx: CallContext, params: StartParams) -> dict[str, Any]:
 METHODS = (
     Method("import.start", StartParams, start, "Start a history import job; returns its id."),
     Method("import.status", jobs.JobParams, jobs.get, "Alias of jobs.get."),
-    Method("import.list", jobs.ListParams, jobs.list_jobs, "Alias of jobs.list."),
+    Method("import.list", jobs.ListParams, jobs.list_jobs, "Alias of jobs.list.", bulk=True),
     Method("import.cancel", jobs.JobParams, jobs.cancel, "Alias of jobs.cancel."),
     Method("import.pause", jobs.JobParams, jobs.pause, "Alias of jobs.pause."),
     Method("import.resume", jobs.JobParams, jobs.resume, "Alias of jobs.resume."),
