@@ -25,6 +25,7 @@ from musiqued import __version__, wire
 from musiqued.aio import TurnMemo, cancel_and_wait
 from musiqued.app.config import load_config
 from musiqued.app.logs import JobLogs, register_config_secrets, register_obtained_secret
+from musiqued.app.reload import keep_restart_only, refuse_lost_lastfm
 from musiqued.app.systemd import Notifier
 from musiqued.config import Config
 from musiqued.errors import ConfigError
@@ -309,6 +310,17 @@ class Daemon:
                 f"configuration not reloaded, the previous one stays in force: {exc.message}",
                 kind="config_invalid",
             ) from None
+        new, needs_restart = keep_restart_only(self.config, new)
+        try:
+            refuse_lost_lastfm(self.config, new, await self.jobs.active())
+        except ConfigError as exc:
+            log.error("reload refused; keeping the previous configuration", error=exc.message)
+            self.notifier.ready(self.status_line())
+            raise
+        if needs_restart:
+            log.warning(
+                "reload: settings that need a restart keep their value", needs_restart=needs_restart
+            )
         changed = sorted(
             section
             for section in type(new).model_fields
@@ -320,6 +332,8 @@ class Daemon:
         self.notifier.ready(self.status_line())
         log.info("configuration reloaded", changed=changed)
         self.events.publish("daemon", event="reloaded", changed=changed)
+        if needs_restart:
+            return {"status": "reloaded", "changed": changed, "needs_restart": needs_restart}
         return {"status": "reloaded", "changed": changed}
 
     async def _reconfigure(self, config: Config) -> None:
