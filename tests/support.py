@@ -66,6 +66,14 @@ def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
     return path
 
 
+HTTP_TOKEN = "test-http-token-0123456789"
+"""The ``[http] token`` tests configure when the token itself is not what they check."""
+
+
+def bearer(token: str = HTTP_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def base_sections(workdir: Path, **extra: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     sections: dict[str, dict[str, Any]] = {
         "daemon": {"socket": str(workdir / "d.sock"), "database": str(workdir / "musique.db")}
@@ -161,6 +169,15 @@ class DaemonProcess:
     def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
         with Client(self.socket_path, timeout=30) as client:
             return client.call(method, params)
+
+    def http_token(self) -> str:
+        """The token the daemon made beside its database (no ``[http] token`` set)."""
+        return (self.workdir / "http-token").read_text(encoding="utf-8").strip()
+
+    def http_login_url(self) -> str:
+        """A one-time link to the web page, as ``musiquectl web`` gets it."""
+        url: str = self.call("http.login_url")["url"]
+        return url
 
     def call_error(self, method: str, params: dict[str, Any] | None = None) -> DaemonError:
         try:

@@ -25,6 +25,7 @@ from musiqued import __version__, wire
 from musiqued.aio import cancel_and_wait
 from musiqued.app.config import load_config
 from musiqued.app.logs import JobLogs, register_config_secrets, register_obtained_secret
+from musiqued.app.reload import keep_restart_only, refuse_lost_lastfm
 from musiqued.app.systemd import Notifier
 from musiqued.config import Config
 from musiqued.errors import ConfigError
@@ -36,8 +37,8 @@ from musiqued.rpc.server import RpcServer
 from musiqued.rpc.table import Method
 from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
-from musiqued.services.image_cache import ImageCache
 from musiqued.services.facade import DaemonControl, Services
+from musiqued.services.image_cache import ImageCache
 from musiqued.services.importer import Importer
 from musiqued.services.jobs import JobRunner
 from musiqued.services.lastfm_session import LastfmConnection
@@ -189,7 +190,12 @@ class Daemon:
         """The HTTP front end (``[http] listen``); aiohttp.web loads only then."""
         from musiqued.http.api import HttpApi
 
-        return HttpApi(self.services, config.http, job_log=self.job_logs.records)
+        return HttpApi(
+            self.services,
+            config.http,
+            state_dir=config.daemon.database.parent,
+            job_log=self.job_logs.records,
+        )
 
     def _components(self) -> list[tuple[str, Component]]:
         """In open order; closed in reverse."""
@@ -296,6 +302,17 @@ class Daemon:
                 f"configuration not reloaded, the previous one stays in force: {exc.message}",
                 kind="config_invalid",
             ) from None
+        new, needs_restart = keep_restart_only(self.config, new)
+        try:
+            refuse_lost_lastfm(self.config, new, await self.services.jobs.active())
+        except ConfigError as exc:
+            log.error("reload refused; keeping the previous configuration", error=exc.message)
+            self.notifier.ready(self.status_line())
+            raise
+        if needs_restart:
+            log.warning(
+                "reload: settings that need a restart keep their value", needs_restart=needs_restart
+            )
         changed = sorted(
             section
             for section in type(new).model_fields
@@ -307,6 +324,8 @@ class Daemon:
         self.notifier.ready(self.status_line())
         log.info("configuration reloaded", changed=changed)
         self.events.publish("daemon", event="reloaded", changed=changed)
+        if needs_restart:
+            return {"status": "reloaded", "changed": changed, "needs_restart": needs_restart}
         return {"status": "reloaded", "changed": changed}
 
     async def _reconfigure(self, config: Config) -> None:

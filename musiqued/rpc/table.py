@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from musiqued import wire
 from musiqued.rpc import protocol
-from musiqued.timespec import TIMESTAMP_RANGE, parse_duration, parse_moment
+from musiqued.timespec import EARLIEST, LATEST, out_of_range, parse_duration, parse_moment
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,6 +38,9 @@ class Connection(Protocol):
 
     async def send(self, data: bytes) -> None:
         """Write ``data`` (whole lines); returns once the peer is reading it (back-pressure)."""
+
+    def gone(self) -> bool:
+        """The peer closed its end entirely (a half-closed peer still reads its answers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,9 @@ class Method:
     summary: str
     streamed: bool = False
     """The answer comes in ``wire.STREAM_METHOD`` notifications before the result."""
+    bulk: bool = False
+    """Its answer grows with its parameters (a list of up to thousands): built in turn,
+    within what all clients may hold (``services.answers``)."""
 
 
 def _to_timestamp(value: Any) -> Any:
@@ -115,16 +121,23 @@ def _to_timestamp(value: Any) -> Any:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("must be a finite number of Unix seconds")
-        if abs(value) > TIMESTAMP_RANGE:
-            raise ValueError(f"{value!r} is out of range (at most {TIMESTAMP_RANGE} seconds)")
+        if not EARLIEST <= value <= LATEST:
+            raise ValueError(out_of_range(value))
         seconds = int(value)
     elif isinstance(value, str):
         return parse_moment(value, time.time())  # refuses what is out of range itself
     else:
         return value
-    if abs(seconds) > TIMESTAMP_RANGE:
-        raise ValueError(f"{seconds} is out of range (at most {TIMESTAMP_RANGE} seconds)")
+    if not EARLIEST <= seconds <= LATEST:
+        raise ValueError(out_of_range(seconds))
     return seconds
+
+
+def not_in_future(since: int | None) -> None:
+    """A job's window that starts after now cannot hold anything: refused, as ``musiquectl``
+    refuses ``--since`` in the future."""
+    if since is not None and since > time.time():
+        raise ValueError(f"since {since} is in the future")
 
 
 Timestamp = Annotated[int, BeforeValidator(_to_timestamp)]

@@ -7,8 +7,11 @@ a reload), implemented by the composition root in ``musiqued.app``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from musiqued.services.answers import AnswerBudget
+from musiqued.services.web_login import WebLogins
 
 if TYPE_CHECKING:
     from musiqued.services.enrichment import Enricher
@@ -42,3 +45,7 @@ class Services:
     lastfm: LastfmConnection
     library: Library
     images: ImageCache
+    # One-time links to the web page: minted over the socket, redeemed over HTTP.
+    web_logins: WebLogins = field(default_factory=WebLogins)
+    # What all clients together may hold in answers (socket and HTTP share it).
+    answers: AnswerBudget = field(default_factory=AnswerBudget)

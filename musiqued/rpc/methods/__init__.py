@@ -14,6 +14,7 @@ from musiqued.rpc.methods import (
     lastfm,
     tracker,
     verify,
+    web,
 )
 from musiqued.rpc.table import Method
 
@@ -37,6 +38,7 @@ METHODS = _table(
     verify.METHODS,
     lastfm.METHODS,
     enrich.METHODS,
+    web.METHODS,
 )
 
 

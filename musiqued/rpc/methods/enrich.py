@@ -26,8 +26,8 @@ async def run(ctx: CallContext, params: RunParams) -> dict[str, Any]:
 
 
 class AlbumsParams(Params):
-    query: str | None = Field(default=None, max_length=500)
-    artist: str | None = Field(default=None, max_length=500)
+    query: str | None = Field(default=None, max_length=wire.MAX_QUERY_CHARS)
+    artist: str | None = Field(default=None, max_length=wire.MAX_QUERY_CHARS)
     limit: int = Field(default=50, ge=1, le=wire.MAX_ALBUMS)
 
 
@@ -56,5 +56,6 @@ METHODS = (
         AlbumsParams,
         albums,
         "Albums with listens, images and description, most listened first.",
+        bulk=True,
     ),
 )

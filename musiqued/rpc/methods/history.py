@@ -91,13 +91,14 @@ async def summary(ctx: CallContext, params: SummaryParams) -> dict[str, Any]:
 
 
 METHODS = (
-    Method("history.recent", RecentParams, recent, "The latest listens, newest first."),
+    Method("history.recent", RecentParams, recent, "The latest listens, newest first.", bulk=True),
     Method(
         "history.list",
         ListParams,
         list_listens,
         "Listens oldest first in [since, until), paged with the opaque `next` cursor; a first "
         "page that does not hold the whole period also gives its `total`.",
+        bulk=True,
     ),
     Method(
         "history.export",

@@ -44,7 +44,7 @@ async def resume(ctx: CallContext, params: JobParams) -> dict[str, Any]:
 
 
 METHODS = (
-    Method("jobs.list", ListParams, list_jobs, "Jobs of every kind, newest first."),
+    Method("jobs.list", ListParams, list_jobs, "Jobs of every kind, newest first.", bulk=True),
     Method("jobs.get", JobParams, get, "One job with its counters and progress."),
     Method("jobs.pause", JobParams, pause, "Pause a job at its last committed unit of work."),
     Method("jobs.resume", JobParams, resume, "Resume a paused, failed or interrupted job."),

@@ -6,11 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
+from musiqued.config import DAY_S
 from musiqued.rpc.table import CallContext, Method, NoParams, Params, Seconds
 
 
 class StartParams(Params):
-    interval_seconds: Seconds | None = Field(default=None, ge=1)
+    interval_seconds: Seconds | None = Field(default=None, ge=1, le=DAY_S)
 
 
 async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:
