@@ -134,22 +134,23 @@ def test_a_followed_import_redraws_one_line_in_place(
     assert summary.startswith("Import job 1 finished\n")
 
 
-def test_export_to_stdout_and_the_json_summary(workdir: Path, start_daemon: StartDaemon) -> None:
+def test_export_to_stdout_and_the_json_summary(
+    history_daemon: DaemonProcess, tmp_path: Path
+) -> None:
     """``-o -`` writes to standard output; ``--json export -o FILE`` prints a JSON summary
     once the file is complete."""
-    seed(workdir / "musique.db", generated(40))
-    daemon = start_daemon()
+    daemon = history_daemon
     to_stdout = daemon.ctl("export", "--format", "jsonl", "-o", "-")
     assert to_stdout.returncode == 0, to_stdout.stderr
-    assert len(to_stdout.stdout.splitlines()) == 40
-    target = workdir / "listens.json"
+    assert len(to_stdout.stdout.splitlines()) == 90
+    target = tmp_path / "listens.json"
     summary = daemon.ctl("--json", "export", "--format", "json", "-o", str(target))
     assert summary.returncode == 0, summary.stderr
-    assert json.loads(summary.stdout) == {"exported": 40, "format": "json", "path": str(target)}
-    assert len(json.loads(target.read_text())) == 40
-    human = daemon.ctl("export", "--format", "csv", "-o", str(workdir / "l.csv"))
+    assert json.loads(summary.stdout) == {"exported": 90, "format": "json", "path": str(target)}
+    assert len(json.loads(target.read_text())) == 90
+    human = daemon.ctl("export", "--format", "csv", "-o", str(tmp_path / "l.csv"))
     assert human.stdout == ""
-    assert human.stderr == f"exported 40 listens to {workdir / 'l.csv'}\n"
+    assert human.stderr == f"exported 90 listens to {tmp_path / 'l.csv'}\n"
 
 
 class _Running:
