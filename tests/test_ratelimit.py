@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from musiqued.upstream.ratelimit import Governor, Priority
 from tests.fixtures.clock import FakeClock
+
+
+async def settled(condition: Callable[[], bool]) -> None:
+    """Let the tasks run until ``condition`` holds (it needs only turns of the loop)."""
+    for _ in range(100):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the tasks never got there")
 
 
 async def requests_at(clock: FakeClock, governor: Governor, count: int) -> list[float]:
@@ -67,15 +77,14 @@ async def test_waiting_requests_go_by_priority() -> None:
             order.append(name)
 
     hold = asyncio.create_task(holder())
-    await asyncio.sleep(0.01)
+    await settled(lambda: governor.in_flight == 1)
     waiters = [
         asyncio.create_task(waiter("enrich", Priority.ENRICH)),
         asyncio.create_task(waiter("import", Priority.IMPORT)),
         asyncio.create_task(waiter("tracker", Priority.TRACKER)),
         asyncio.create_task(waiter("enrich2", Priority.ENRICH)),
     ]
-    await asyncio.sleep(0.01)
-    assert governor.waiting == 4
+    await settled(lambda: governor.waiting == 4)
     release.set()
     await asyncio.gather(hold, *waiters)
     assert order == ["tracker", "import", "enrich", "enrich2"]
@@ -153,9 +162,9 @@ async def test_cancelled_waiter_gives_its_place_back() -> None:
             pass
 
     hold = asyncio.create_task(holder())
-    await asyncio.sleep(0.01)
+    await settled(lambda: governor.in_flight == 1)
     doomed = asyncio.create_task(waiter())
-    await asyncio.sleep(0.01)
+    await settled(lambda: governor.waiting == 1)
     doomed.cancel()
     release.set()
     await hold
