@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from tests.fixtures.daemon import StartDaemon
+import pytest
+
+from tests.fixtures.daemon import StartDaemon, daemon_for_a_module
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.support import DaemonProcess, base_sections, write_config
 from tests.tracker_support import (
@@ -116,9 +119,21 @@ def test_running_state_and_interval_persist_and_autostart_applies_when_nothing_s
     assert "tracking every 9 s" in daemon.call("daemon.status")["status"]
 
 
-def test_tracker_commands_without_lastfm_say_not_configured(start_daemon: StartDaemon) -> None:
+@pytest.fixture(scope="module")
+def bare_daemon() -> Iterator[DaemonProcess]:
+    """A daemon without Last.fm, for the module's tests that only ask it things."""
+    with daemon_for_a_module() as daemon:
+        yield daemon.start()
+
+
+BARE = pytest.mark.xdist_group("test_tracker-bare")
+"""On one worker, the tests that share ``bare_daemon``."""
+
+
+@BARE
+def test_tracker_commands_without_lastfm_say_not_configured(bare_daemon: DaemonProcess) -> None:
     """Without Last.fm credentials, tracker.start is refused with -32001; status still works."""
-    daemon = start_daemon()
+    daemon = bare_daemon
     assert daemon.call_error("tracker.start").code == -32001
     assert _status(daemon)["running"] is False
     result = daemon.ctl("tracker", "start")
@@ -183,11 +198,12 @@ def test_ctl_tracker_commands_and_json_watch(
     assert _status(daemon)["running"] is False
 
 
-def test_the_daemon_and_the_simulator_share_one_clock(start_daemon: StartDaemon) -> None:
+@BARE
+def test_the_daemon_and_the_simulator_share_one_clock(bare_daemon: DaemonProcess) -> None:
     """The daemon (its own process) and the simulated Last.fm (in the suite's process) agree
     on what "now" is, even under faketime: an import window ends at the daemon's now,
     scrobbles are added at the simulator's."""
-    daemon = start_daemon()
+    daemon = bare_daemon
     with daemon.events("daemon") as events:
         before = time.time()
         daemon.call("daemon.reload")
