@@ -297,24 +297,29 @@ async def test_a_wall_clock_jump_leaves_the_polls_on_time(
 ) -> None:
     """The wall clock jumping two days ahead, then back three hours, moves no poll: each
     comes one interval after the last, status shows the next one an interval from the
-    wall clock's now, and nothing scrobbled meanwhile is missed."""
+    wall clock's now, nothing scrobbled meanwhile is missed, and each jump is logged."""
     lastfm_sim.reset(size=5, seed=15)
     events = bus.subscribe(["scrobble"])
     config = TrackerConfig(interval_seconds=60, late_sweep_interval_seconds=3600)
-    async with tracking(database, bus, lastfm_sim.config(), config, fake_clock) as t:
-        await t.tracker.start()
-        await scrobbled(events, 5)
-        await fake_clock.sleeping()
-        for jump in (2 * 86400, -3 * 3600):
-            fake_clock.jump(jump)
-            added = lastfm_sim.add_scrobbles(n=1)
-            status = await t.tracker.status()
-            assert status["next_poll_at"] == round(fake_clock.now() + 60, 3)
-            await fake_clock.advance(60)
-            recorded = await next_event(events, "scrobble")
-            assert recorded["timestamp"] == added[0].timestamp
+    with structlog.testing.capture_logs() as logs:
+        async with tracking(database, bus, lastfm_sim.config(), config, fake_clock) as t:
+            await t.tracker.start()
+            await scrobbled(events, 5)
             await fake_clock.sleeping()
+            for jump in (2 * 86400, -3 * 3600):
+                fake_clock.jump(jump)
+                added = lastfm_sim.add_scrobbles(n=1)
+                status = await t.tracker.status()
+                assert status["next_poll_at"] == round(fake_clock.now() + 60, 3)
+                await fake_clock.advance(60)
+                recorded = await next_event(events, "scrobble")
+                assert recorded["timestamp"] == added[0].timestamp
+                await fake_clock.sleeping()
     assert identities(database.path) == lastfm_sim.expected()
+    jumps = [
+        entry["seconds"] for entry in logs if entry["event"].startswith("the wall clock jumped")
+    ]
+    assert jumps == [2 * 86400, -3 * 3600]
 
 
 async def driving(clock: FakeClock, awaited: Awaitable[T]) -> T:
