@@ -8,9 +8,10 @@ waits takes a ``Clock`` in its constructor, with ``SYSTEM_CLOCK`` as the default
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Protocol
+
+from musiqued.aio import cancel_and_wait
 
 
 class Clock(Protocol):
@@ -50,8 +51,5 @@ async def sleep_or_wake(clock: Clock, wake: asyncio.Event, seconds: float) -> bo
         await asyncio.wait({waiting, sleeping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (waiting, sleeping):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
     return wake.is_set()
