@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
+from musiqued.contract.params import TrackerParams
 from musiqued.rpc.methods.history import ListParams
-from musiqued.rpc.methods.tracker import StartParams as TrackerParams
 from musiqued.timespec import MomentError, parse_duration, parse_moment
 
 NOW = 1_790_000_000.5

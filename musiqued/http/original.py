@@ -22,10 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from musiqued.contract.params import MAX_JOB_ID, MAX_LIMIT, TrackerParams
 from musiqued.http.common import error, query_bool, query_int, validated
-from musiqued.rpc.methods.imports import MAX_LIMIT
-from musiqued.rpc.methods.jobs import MAX_JOB_ID
-from musiqued.rpc.methods.tracker import StartParams as TrackerParams
 from musiqued.services.importer import DEFAULT_LIMIT, ImportRequest
 
 if TYPE_CHECKING:

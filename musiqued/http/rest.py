@@ -27,13 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from musiqued.contract.params import (
+    MAX_JOB_ID,
+    AlbumsParams,
+    ImportParams,
+    JobListParams,
+    RecentParams,
+    TrackerParams,
+)
 from musiqued.contract.shapes import listen_shape
 from musiqued.http.common import HttpProblem, bulk_json, json_body, query_int, validated
-from musiqued.rpc.methods.enrich import AlbumsParams
-from musiqued.rpc.methods.history import RecentParams
-from musiqued.rpc.methods.imports import StartParams as ImportParams
-from musiqued.rpc.methods.jobs import MAX_JOB_ID, ListParams
-from musiqued.rpc.methods.tracker import StartParams as TrackerParams
 from musiqued.services.image_cache import local_image_url
 from musiqued.services.importer import ImportRequest
 
@@ -68,7 +71,7 @@ class PageApi:
         return web.json_response(await self._services.control.status())
 
     async def jobs(self, request: web.Request) -> web.StreamResponse:
-        params = validated(ListParams, request.query)
+        params = validated(JobListParams, request.query)
         return await bulk_json(
             request, self._services.answers, lambda: self._services.jobs.recent(params.limit)
         )

@@ -1,34 +1,23 @@
-"""What a method is: a name, a pydantic params model, an async handler, a one-line summary."""
+"""What a method is: a name, a pydantic params model, an async handler, a one-line summary.
+
+The params models' base and value types live in ``contract.params`` (the HTTP API shares
+them) and are named here too, for the method modules."""
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from typing import TYPE_CHECKING, Any, Protocol
 
 from musiqued import wire
+from musiqued.contract.params import NoParams, Params, Seconds, Timestamp, not_in_future
 from musiqued.rpc import protocol
-from musiqued.timespec import EARLIEST, LATEST, out_of_range, parse_duration, parse_moment
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from musiqued.services.events import Subscription
     from musiqued.services.facade import Services
-
-
-class Params(BaseModel):
-    """Base of every params model: frozen, unknown keys refused."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class NoParams(Params):
-    pass
 
 
 class Connection(Protocol):
@@ -110,43 +99,15 @@ class Method:
     within what all clients may hold (``services.answers``)."""
 
 
-def _to_timestamp(value: Any) -> Any:
-    """A JSON number is Unix seconds; a string is read by ``timespec.parse_moment`` (ISO 8601,
-    ``20261130`` as a date, an age like ``30d``), as ``musiquectl`` reads it; within range."""
-    if value is None or isinstance(value, bool):
-        return value
-    seconds: int
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number of Unix seconds")
-        if not EARLIEST <= value <= LATEST:
-            raise ValueError(out_of_range(value))
-        seconds = int(value)
-    elif isinstance(value, str):
-        return parse_moment(value, time.time())  # refuses what is out of range itself
-    else:
-        return value
-    if not EARLIEST <= seconds <= LATEST:
-        raise ValueError(out_of_range(seconds))
-    return seconds
-
-
-def not_in_future(since: int | None) -> None:
-    """A job's window that starts after now cannot hold anything: refused, as ``musiquectl``
-    refuses ``--since`` in the future."""
-    if since is not None and since > time.time():
-        raise ValueError(f"since {since} is in the future")
-
-
-Timestamp = Annotated[int, BeforeValidator(_to_timestamp)]
-
-
-def _to_seconds(value: Any) -> Any:
-    """A string is read by ``timespec.parse_duration`` (``2.5``, ``90s``, ``1m``), as
-    ``musiquectl`` reads it; a number is seconds."""
-    return parse_duration(value) if isinstance(value, str) else value
-
-
-Seconds = Annotated[float, BeforeValidator(_to_seconds)]
+__all__ = [
+    "CallContext",
+    "CallerGone",
+    "Connection",
+    "Method",
+    "NoParams",
+    "Params",
+    "Peer",
+    "Seconds",
+    "Timestamp",
+    "not_in_future",
+]
