@@ -41,6 +41,7 @@ from musiqued.services.importer import Importer
 from musiqued.services.jobs import JobRunner
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.services.library import Library
+from musiqued.services.mirror import Mirror
 from musiqued.services.tracker import Tracker
 from musiqued.services.verifier import Verifier
 from musiqued.services.window import WindowPager
@@ -112,6 +113,7 @@ def build_services(
         enricher=enricher,
         lastfm=lastfm,
         library=Library(db),
+        mirror=Mirror(db, events, config.listenbrainz),
     )
 
 
@@ -157,6 +159,7 @@ class Daemon:
             self.services.jobs.status_line,
             self.services.tracker.status_line,
             self.services.enricher.status_line,
+            self.services.mirror.status_line,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -201,6 +204,8 @@ class Daemon:
             ("jobs", services.jobs),
             # After the job runner: a long gap is handed to an import job.
             ("tracker", services.tracker),
+            # After the tracker: it follows the listens the tracker and the jobs store.
+            ("mirror", services.mirror),
             # Last: clients are served once everything they may call is up.
             *http,
             ("rpc server", self.rpc),
@@ -309,6 +314,7 @@ class Daemon:
         await services.tracker.reconfigure(config.tracker)
         await services.lastfm.reconfigure(config.lastfm)
         await services.enricher.reconfigure(enrichment_sections(config))
+        await services.mirror.reconfigure(config.listenbrainz)
         if self.http is not None:
             await self.http.reconfigure(config.http)
         elif config.http.listen:
@@ -345,6 +351,7 @@ class Daemon:
                 "penalties": governor.penalties,
             },
             "enrichment": await self.services.enricher.summary(),
+            "mirror": await self.services.mirror.status(),
             "listens": await self.services.library.count(),
             "subscribers": self.events.subscriber_count,
             "status": self.status_line(),

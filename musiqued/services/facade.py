@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from musiqued.services.jobs import JobRunner
     from musiqued.services.lastfm_session import LastfmConnection
     from musiqued.services.library import Library
+    from musiqued.services.mirror import Mirror
     from musiqued.services.tracker import Tracker
     from musiqued.services.verifier import Verifier
 
@@ -40,3 +41,4 @@ class Services:
     enricher: Enricher
     lastfm: LastfmConnection
     library: Library
+    mirror: Mirror
