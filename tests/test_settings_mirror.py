@@ -1,0 +1,59 @@
+"""The Settings page's mirror card in a real headless Chromium, against musiqued and the
+simulated ListenBrainz."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.history_support import generated, seed
+from tests.page_support import by_id, open_page, text_of, wait_for
+from tests.support import free_port
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    from tests.fixtures.daemon import StartDaemon
+    from tests.fixtures.listenbrainz import SimulatedListenBrainz
+
+
+def test_mirror_card_shows_progress_and_pauses(
+    browser: WebDriver,
+    start_daemon: StartDaemon,
+    workdir: Path,
+    listenbrainz_sim: SimulatedListenBrainz,
+) -> None:
+    """Once the backlog is sent the card says so with the count; Pause pauses the daemon's
+    mirror and Resume sends again."""
+    seed(workdir / "musique.db", generated(1200))
+    port = free_port()
+    daemon = start_daemon(**listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    daemon.wait_until(lambda: daemon.call("mirror.status")["pending"] == 0, timeout=30)
+    open_page(browser, f"http://127.0.0.1:{port}/settings")
+    wait_for(browser, lambda d: text_of(d, "mirror-state") == "Up to date")
+    assert text_of(browser, "mirror-submitted") == "1,200 listens"
+    assert text_of(browser, "mirror-pending") == "0"
+    by_id(browser, "mirror-toggle").click()
+    wait_for(browser, lambda d: text_of(d, "mirror-state") == "Paused")
+    assert daemon.call("mirror.status")["paused"] is True
+    assert text_of(browser, "mirror-toggle") == "Resume"
+    by_id(browser, "mirror-toggle").click()
+    wait_for(browser, lambda d: text_of(d, "mirror-toggle") == "Pause")
+    assert daemon.call("mirror.status")["paused"] is False
+
+
+def test_mirror_card_says_a_refused_token_needs_a_human(
+    browser: WebDriver,
+    start_daemon: StartDaemon,
+    listenbrainz_sim: SimulatedListenBrainz,
+) -> None:
+    """A token the server refuses shows on the card as stopped, with the error in words."""
+    port = free_port()
+    daemon = start_daemon(
+        **listenbrainz_sim.sections(token="wrong-token"), http={"listen": f"127.0.0.1:{port}"}
+    )
+    daemon.wait_until(lambda: daemon.call("mirror.status")["state"] == "stopped", timeout=20)
+    open_page(browser, f"http://127.0.0.1:{port}/settings")
+    wait_for(browser, lambda d: text_of(d, "mirror-state").startswith("Stopped: needs a human"))
+    assert "check listenbrainz.token" in text_of(browser, "mirror-error")
+    assert "wrong-token" not in browser.page_source
