@@ -209,3 +209,22 @@ async def test_pause_holds_and_resume_sends(
         await mirror.resume()
         await eventually(lambda: caught_up(mirror))
     assert len(listenbrainz_sim.listens()) == 4
+
+
+async def test_a_server_that_names_no_refused_listen_gets_halves(
+    database: Database, bus: EventBus, listenbrainz_sim: SimulatedListenBrainz
+) -> None:
+    """A server that refuses a payload without naming the listen (as Maloja does) gets it in
+    halves until the bad listen stands alone: it is recorded and skipped, the others arrive
+    once, in a few requests."""
+    listenbrainz_sim.configure(name_refused=False)
+    good = scrobbles(16)
+    future = Scrobble(timestamp=int(time.time()) + 3 * 86400, artist="Ahead", title="Of Time")
+    await store(database, [*good[:11], future, *good[11:]])
+    async with running_mirror(database, bus, listenbrainz_sim.config()) as mirror:
+        status = await eventually(lambda: caught_up(mirror))
+    assert (status["submitted"], status["refused"]) == (16, 1)
+    assert len(listenbrainz_sim.listens()) == 16
+    assert listenbrainz_sim.identities() == identities(good)
+    submissions = [r for r in listenbrainz_sim.requests() if r["path"] == "/1/submit-listens"]
+    assert len(submissions) <= 2 * 5 + 1  # two halves per level of a 17-listen payload

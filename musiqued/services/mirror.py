@@ -157,6 +157,8 @@ SINGLE_AT_MOST = 10
 """Listens the tracker has just stored go as ``single``, one per request, when no more than
 this many are pending; more, or any stored by another path, go as an ``import``."""
 RATE_WINDOW_S = 60.0
+RETRY_S = 30.0
+"""The pause after an unexpected failure (the database full or gone) before trying again."""
 WAKE_TOPICS = ("scrobble", "job", "now_playing")
 
 
@@ -210,6 +212,7 @@ class Mirror:
         self._subscription: Subscription | None = None
         self._paused = False
         self._server: str | None = None
+        self._validated = False
         self._user: str | None = None
         self._position = 0
         self._submitted = 0
@@ -248,7 +251,9 @@ class Mirror:
             return
         self._config = config
         self._client.reconfigure(config)
-        self._server = self._user = None
+        # Checked again before the next request; a payload in flight is still recorded for
+        # the server it went to.
+        self._validated = False
         self._stopped = None
         self._last_error = None
         self._pending = None
@@ -276,7 +281,9 @@ class Mirror:
         return await self.status()
 
     async def status(self) -> dict[str, Any]:
-        if self._pending is None or not self._active:
+        if not self._config.configured:
+            self._pending = 0
+        elif self._pending is None or not self._active:
             self._pending = await count_pending(self._db, self._position)
         return {
             "enabled": self._config.configured,
@@ -377,11 +384,17 @@ class Mirror:
                 continue
             except FatalUpstreamError as exc:
                 self._stop(exc.message)
+            except Exception as exc:
+                # The database, most likely (full, gone): say so, try again later.
+                log.exception("mirror failed; trying again", retry_s=RETRY_S)
+                self._last_error = f"mirror failed: {exc}"
+                await self._wait(RETRY_S, self._changed)
 
     async def _step(self, generation: int) -> None:
-        if self._server is None:
+        if not self._validated:
             user = await self._call(generation, self._client.validate_token)
             self._user = user
+            self._validated = True
             self._server = f"{self._config.api_url} {user}"
             position = await read_position(self._db, self._server)
             self._position = position.acknowledged_id
