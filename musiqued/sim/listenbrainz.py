@@ -21,7 +21,8 @@ Admin API (JSON) for tests and demos:
 =======  =====================  ==========================================================
 GET      /admin/listens         ``{"users": {name: {"listens": [received, in order],
                                 "playing_now": track_metadata or null}}}``
-GET      /admin/requests        every API request: path, status, listen type, count, error
+GET      /admin/requests        every API request: path, status, time (Unix s), listen type,
+                                count, error
 GET      /admin/stats           request counts by status, listens received, faults
 POST     /admin/faults          ``webfaults.admin_faults``; kinds: those of ``webfaults``,
                                 ``401`` (token refused) and ``slow`` (answered late)
@@ -259,7 +260,9 @@ class ListenBrainzSim:
 
     def record(self, path: str, status: int, **details: Any) -> None:
         with self._lock:
-            self._requests.append({"path": path, "status": status, **details})
+            self._requests.append(
+                {"path": path, "status": status, "at": self.clock(), **details}
+            )
             self._statuses[str(status)] += 1
 
 
