@@ -88,6 +88,8 @@ async def test_backlog_arrives_once_in_import_payloads(
     assert status["submitted"] == 2500
     assert listenbrainz_sim.identities() == identities(history)
     assert len(listenbrainz_sim.listens()) == 2500
+    info = listenbrainz_sim.listens()[0]["track_metadata"]["additional_info"]
+    assert (info["submission_client"], info["music_service"]) == ("musiqued", "last.fm")
     submissions = [r for r in listenbrainz_sim.requests() if r["path"] == "/1/submit-listens"]
     assert [(r["listen_type"], r["listens"]) for r in submissions] == [
         ("import", 1000),

@@ -31,6 +31,9 @@ PENDING_FIELDS = (
     "source",
 )
 
+ORIGIN_OF_SOURCE = {"import": "lastfm", "tracker": "lastfm"}
+"""Where a listen was first scrobbled, by the path that stored it: both read Last.fm."""
+
 
 @dataclass(frozen=True, slots=True)
 class MirrorPosition:
@@ -45,7 +48,7 @@ class PendingListen:
 
     id: int
     fields: dict[str, Any]
-    """The ``PENDING_FIELDS`` of the listen."""
+    """The ``PENDING_FIELDS`` of the listen and its ``origin``."""
 
 
 async def read_position(db: Database, server: str) -> MirrorPosition:
@@ -64,7 +67,16 @@ async def pending_listens(db: Database, after_id: int, limit: int) -> list[Pendi
         f"SELECT {PENDING_COLUMNS} FROM {LISTEN_FROM} WHERE l.id > ? ORDER BY l.id LIMIT ?",
         (after_id, limit),
     )
-    return [PendingListen(int(row["id"]), {k: row[k] for k in PENDING_FIELDS}) for row in rows]
+    return [
+        PendingListen(
+            int(row["id"]),
+            {
+                **{k: row[k] for k in PENDING_FIELDS},
+                "origin": ORIGIN_OF_SOURCE.get(row["source"], ""),
+            },
+        )
+        for row in rows
+    ]
 
 
 async def count_pending(db: Database, after_id: int) -> int:
