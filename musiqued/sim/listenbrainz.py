@@ -260,9 +260,7 @@ class ListenBrainzSim:
 
     def record(self, path: str, status: int, **details: Any) -> None:
         with self._lock:
-            self._requests.append(
-                {"path": path, "status": status, "at": self.clock(), **details}
-            )
+            self._requests.append({"path": path, "status": status, "at": self.clock(), **details})
             self._statuses[str(status)] += 1
 
 
