@@ -1,10 +1,13 @@
-"""The Settings page's mirror card in a real headless Chromium, against musiqued and the
-simulated ListenBrainz."""
+"""The Settings page's mirror card in a real headless Chromium, and the endpoints behind it,
+against musiqued and the simulated ListenBrainz."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tests.history_support import generated, seed
 from tests.page_support import by_id, open_page, text_of, wait_for
@@ -15,6 +18,17 @@ if TYPE_CHECKING:
 
     from tests.fixtures.daemon import StartDaemon
     from tests.fixtures.listenbrainz import SimulatedListenBrainz
+
+
+def post(url: str) -> tuple[int, Any]:
+    """POST an empty JSON body: the status and the JSON answer, whatever the status."""
+    request = urllib.request.Request(url, data=b"{}", method="POST")  # noqa: S310
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return int(answer.status), json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), json.loads(exc.read())
 
 
 def test_mirror_card_shows_progress_and_pauses(
@@ -57,3 +71,20 @@ def test_mirror_card_says_a_refused_token_needs_a_human(
     wait_for(browser, lambda d: text_of(d, "mirror-state").startswith("Stopped: needs a human"))
     assert "check listenbrainz.token" in text_of(browser, "mirror-error")
     assert "wrong-token" not in browser.page_source
+
+
+def test_mirror_endpoints_pause_resume_and_refuse_other_actions(
+    start_daemon: StartDaemon, listenbrainz_sim: SimulatedListenBrainz
+) -> None:
+    """POST /api/v1/mirror/pause and /resume answer the mirror's status; another action is a
+    404 saying what can be done, and changes nothing."""
+    port = free_port()
+    daemon = start_daemon(**listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    base = f"http://127.0.0.1:{port}/api/v1/mirror"
+    status, body = post(f"{base}/pause")
+    assert (status, body["paused"], body["state"]) == (200, True, "paused")
+    status, body = post(f"{base}/explode")
+    assert (status, body["detail"]) == (404, "the mirror can be paused or resumed")
+    assert daemon.call("mirror.status")["paused"] is True
+    status, body = post(f"{base}/resume")
+    assert (status, body["paused"]) == (200, False)
