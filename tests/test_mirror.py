@@ -16,7 +16,7 @@ from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.listenbrainz import SimulatedListenBrainz
 from tests.history_support import generated, seed
 from tests.support import DaemonProcess, base_sections, write_config
-from tests.tracker_support import caught_up, identities
+from tests.tracker_support import Watch, caught_up, identities
 
 FAST = {"interval_seconds": 2, "late_sweep_interval_seconds": 3600}
 
@@ -78,13 +78,19 @@ def test_live_scrobbles_and_now_playing_are_forwarded(
     daemon.call("tracker.start")
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=20)
     daemon.wait_until(lambda: mirrored(daemon), timeout=20)
-    with daemon.events("mirror") as events:
+    watch = Watch(daemon)
+    try:
         added = lastfm_sim.add_new_scrobbles(n=1)
         began = time.monotonic()
         wanted = (added[0].timestamp, added[0].artist.casefold(), added[0].title.casefold())
         daemon.wait_until(lambda: wanted in received(listenbrainz_sim), timeout=15, interval=0.05)
         assert time.monotonic() - began <= FAST["interval_seconds"] + 5
-        events.wait_for("mirror", event="progress")
+        line = watch.wait_for("mirror ")
+        assert "progress" in line
+        assert "pending=0" in line
+        assert watch.interrupt() == 0
+    finally:
+        watch.close()
     last = [r for r in listenbrainz_sim.requests() if r.get("listen_type")][-1]
     assert (last["listen_type"], last["listens"]) == ("single", 1)
     assert sorted(received(listenbrainz_sim)) == sorted(lastfm_sim.expected())
