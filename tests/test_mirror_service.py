@@ -230,3 +230,26 @@ async def test_a_server_that_names_no_refused_listen_gets_halves(
     assert listenbrainz_sim.identities() == identities(good)
     submissions = [r for r in listenbrainz_sim.requests() if r["path"] == "/1/submit-listens"]
     assert len(submissions) <= 2 * 5 + 1  # two halves per level of a 17-listen payload
+
+
+async def test_server_errors_back_off_then_recover(database: Database, bus: EventBus) -> None:
+    """Three 503s in a row: the mirror waits longer after each (1-2 s, 2-4 s, 4-8 s), says it
+    is failing, then that it recovered, and the backlog then arrives whole."""
+    clock = FakeClock()
+    settings = Settings(tokens=((LB_TOKEN, LB_USER),), limit=1000, ip_limit=1000, window=10)
+    sim = ListenBrainzSim(settings, clock=clock.time)
+    history = scrobbles(30)
+    await store(database, history)
+    sim.faults.force("http503", count=3)
+    watching = bus.subscribe(["mirror"])
+    with running_listenbrainz(sim) as simulated:
+        async with running_mirror(database, bus, simulated.config(), clock.mirror_clock()) as m:
+            failing = await next_event(watching, "mirror", event="failing")
+            assert "HTTP 503" in failing["error"]
+            await next_event(watching, "mirror", event="recovered")
+            await eventually(lambda: caught_up(m))
+    first, second, third = clock.waits[:3]
+    assert 1 <= first <= 2
+    assert 2 <= second <= 4
+    assert 4 <= third <= 8
+    assert simulated.identities() == identities(history)
