@@ -12,6 +12,7 @@ from musiqued.rpc.methods import (
     imports,
     jobs,
     lastfm,
+    mirror,
     tracker,
     verify,
     web,
@@ -39,6 +40,7 @@ METHODS = _table(
     lastfm.METHODS,
     enrich.METHODS,
     web.METHODS,
+    mirror.METHODS,
 )
 
 
