@@ -181,6 +181,11 @@ def test_check_config_masks_secrets(tmp_path: Path) -> None:
             "daemon.socket_mode: '01777' is outside",
         ),
         ("uids.toml", "[daemon]\nallowed_uids = ['root']\n", "daemon.allowed_uids.0: "),
+        (
+            "zone.toml",
+            "[daemon]\ntimezone = 'Europe/Atlantis'\n",
+            "daemon.timezone: 'Europe/Atlantis' is not an IANA time zone name",
+        ),
         ("bad.toml", "[daemon\nsocket = 1\n", "invalid TOML"),
         ("bad.json", '{"daemon": {"socket": }', "invalid JSON at line 1"),
         ("top.json", "[1, 2]", "the top level must be a table"),

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 from musiqued import wire
 from musiqued.rpc import protocol
@@ -97,16 +97,17 @@ Handler = Callable[[CallContext, Any], Awaitable[Any]]
 @dataclass(frozen=True, slots=True)
 class Method:
     name: str
-    params: type[Params]
+    params: type[BaseModel]
     handler: Handler
     summary: str
     streamed: bool = False
     """The answer comes in ``wire.STREAM_METHOD`` notifications before the result."""
 
 
-def _to_timestamp(value: Any) -> Any:
+def _to_timestamp(value: Any, info: ValidationInfo) -> Any:
     """A JSON number is Unix seconds; a string is read by ``timespec.parse_moment`` (ISO 8601,
-    ``20261130`` as a date, an age like ``30d``), as ``musiquectl`` reads it; within range."""
+    ``20261130`` as a date, an age like ``30d``), as ``musiquectl`` reads it; within range.
+    A date is midnight in the validation context's ``zone`` (the daemon's)."""
     if value is None or isinstance(value, bool):
         return value
     seconds: int
@@ -119,7 +120,8 @@ def _to_timestamp(value: Any) -> Any:
             raise ValueError(f"{value!r} is out of range (at most {TIMESTAMP_RANGE} seconds)")
         seconds = int(value)
     elif isinstance(value, str):
-        return parse_moment(value, time.time())  # refuses what is out of range itself
+        zone = info.context.get("zone") if isinstance(info.context, dict) else None
+        return parse_moment(value, time.time(), zone)  # refuses what is out of range itself
     else:
         return value
     if abs(seconds) > TIMESTAMP_RANGE:

@@ -12,6 +12,7 @@ from musiqued.rpc.methods import (
     imports,
     jobs,
     lastfm,
+    library,
     tracker,
     verify,
 )
@@ -37,6 +38,7 @@ METHODS = _table(
     verify.METHODS,
     lastfm.METHODS,
     enrich.METHODS,
+    library.METHODS,
 )
 
 
