@@ -101,6 +101,11 @@ COMMAND_MODULES = {
     "enrich": "enrich",
     "albums": "enrich",
     "notify": "notify",
+    "top": "library",
+    "search": "library",
+    "album": "library",
+    "artist": "library",
+    "year": "library",
 }
 """Each command and the module under ``musiquectl.commands`` that defines it: a call loads
 only its own module (``musiquectl --json status`` does not pay for ``export``)."""
