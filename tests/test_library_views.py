@@ -236,3 +236,27 @@ async def test_search_by_album_and_title_with_dates_and_loved(
     assert [listen.timestamp for listen in everything["listens"]] == [
         s.timestamp for s in newest[:3]
     ]
+
+
+async def test_search_for_a_common_word_pages_like_a_rare_one(database: Database) -> None:
+    """A word matching more listens than ``FEW_MATCHES`` (read by walking the history) gives
+    the same pages as the same search over fewer: newest first, none repeated or missed."""
+    from musiqued.storage.library import FEW_MATCHES
+
+    count = FEW_MATCHES + 600
+    listens = [
+        Scrobble(timestamp=START + 60 * i, artist="Sigur Rós", title=f"Song {i % 40}")
+        for i in range(count)
+    ] + [Scrobble(timestamp=START + 60 * i + 1, artist="Other", title="x") for i in range(300)]
+    for start in range(0, len(listens), 2000):
+        await store_scrobbles(database, listens[start : start + 2000])
+    library = Library(database)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = await library.search(q="ROS", since=None, until=None, limit=5000, cursor=cursor)
+        seen += [listen.timestamp for listen in page["listens"]]
+        if page["next_cursor"] is None:
+            break
+        cursor = Cursor.decode(page["next_cursor"])
+    assert seen == sorted((s.timestamp for s in listens if s.artist == "Sigur Rós"), reverse=True)

@@ -176,7 +176,8 @@ async def search_page(
     limit: int,
 ) -> tuple[list[Listen], Cursor | None]:
     """Listens newest first, older than ``before``, in ``[low, high)``; with ``terms``, only
-    those where each term matches the track (with its artist) or the album."""
+    those where each term matches the track (with its artist) or the album. The first term
+    decides the plan (``FEW_MATCHES``), so a page costs little for rare and common words."""
     start = before if before is not None else Cursor(_high(high), 0)
     values: dict[str, object] = {
         "low": _low(low),
@@ -185,9 +186,16 @@ async def search_page(
         "limit": limit + 1,
     }
     where = "(l.timestamp, l.id) < (:ts, :id) AND l.timestamp >= :low"
-    if terms:
-        # The first (longest) word finds the candidates through the listens' track and album
-        # indexes; every other word must match the track or the album too.
+    for i, term in enumerate(terms):
+        values[f"w{i}"] = term
+        if i or not await _few_matches(db, term):
+            where += (
+                f" AND (l.track_id IN {_TRACKS_MATCHING.format(i=i)}"
+                f" OR l.album_id IN {_ALBUMS_MATCHING.format(i=i)})"
+            )
+            continue
+        # The first (longest) word matches few listens: find them through the listens'
+        # track and album indexes rather than walk the history until enough turn up.
         window = "(timestamp, id) < (:ts, :id) AND timestamp >= :low"
         where = (
             f"l.id IN (SELECT id FROM listening_history WHERE {window}"
@@ -195,13 +203,6 @@ async def search_page(
             f" UNION SELECT id FROM listening_history WHERE {window}"
             f" AND album_id IN {_ALBUMS_MATCHING.format(i=0)})"
         )
-        for i, term in enumerate(terms):
-            values[f"w{i}"] = term
-            if i:
-                where += (
-                    f" AND (l.track_id IN {_TRACKS_MATCHING.format(i=i)}"
-                    f" OR l.album_id IN {_ALBUMS_MATCHING.format(i=i)})"
-                )
     rows = await db.fetchall(
         f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} WHERE {where}"
         " ORDER BY l.timestamp DESC, l.id DESC LIMIT :limit",
@@ -211,6 +212,22 @@ async def search_page(
     rows = rows[:limit]
     cursor = Cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
     return [listen_of(row) for row in rows], cursor
+
+
+FEW_MATCHES = 20_000
+"""Up to this many listens, a search collects its word's listens through the indexes;
+beyond, it walks the history newest first, where matches are then frequent."""
+
+
+async def _few_matches(db: Database, term: str) -> bool:
+    value = await db.scalar(
+        "SELECT COALESCE((SELECT SUM(n) FROM track_totals WHERE track_id IN"
+        " (SELECT rowid FROM track_search WHERE track_search MATCH :w)), 0)"
+        " + COALESCE((SELECT SUM(n) FROM album_totals WHERE album_id IN"
+        " (SELECT rowid FROM album_search WHERE album_search MATCH :w)), 0)",
+        {"w": term},
+    )
+    return isinstance(value, int) and value <= FEW_MATCHES
 
 
 async def album_row(db: Database, album_id: int) -> Row | None:
@@ -338,8 +355,11 @@ async def listens_between(db: Database, low: int, high: int, limit: int) -> list
 
 async def history_span(db: Database) -> tuple[int, int] | None:
     """The first and last stored timestamps."""
+    # Two subqueries: each reads one end of the timestamp index; MIN and MAX together in one
+    # SELECT would read the whole table.
     row = await db.fetchone(
-        "SELECT MIN(timestamp) AS lo, MAX(timestamp) AS hi FROM listening_history"
+        "SELECT (SELECT MIN(timestamp) FROM listening_history) AS lo,"
+        " (SELECT MAX(timestamp) FROM listening_history) AS hi"
     )
     if row is None or row["lo"] is None:
         return None
