@@ -176,7 +176,7 @@ async def search_page(
     limit: int,
 ) -> tuple[list[Listen], Cursor | None]:
     """Listens newest first, older than ``before``, in ``[low, high)``; with ``terms``, only
-    those where each term matches the track (with its artist) or the album. The first term
+    those where each term matches the track (with its artist) or the album. The rarest term
     decides the plan (``FEW_MATCHES``), so a page costs little for rare and common words."""
     start = before if before is not None else Cursor(_high(high), 0)
     values: dict[str, object] = {
@@ -186,19 +186,21 @@ async def search_page(
         "limit": limit + 1,
     }
     where = "(l.timestamp, l.id) < (:ts, :id) AND l.timestamp >= :low"
-    for i, term in enumerate(terms):
+    counted = sorted([(await _matches(db, term), term) for term in terms])
+    for i, (_, term) in enumerate(counted):
         values[f"w{i}"] = term
-        if i or not await _few_matches(db, term):
-            where += (
-                f" AND (l.track_id IN {_TRACKS_MATCHING.format(i=i)}"
-                f" OR l.album_id IN {_ALBUMS_MATCHING.format(i=i)})"
-            )
-            continue
-        # The first (longest) word matches few listens: find them through the listens'
-        # track and album indexes rather than walk the history until enough turn up.
+        # "+": each word filters the listens found otherwise, never drives the search
+        # through the track index (which would gather and sort all of a common word's).
+        where += (
+            f" AND (+l.track_id IN {_TRACKS_MATCHING.format(i=i)}"
+            f" OR +l.album_id IN {_ALBUMS_MATCHING.format(i=i)})"
+        )
+    if counted and counted[0][0] <= FEW_MATCHES:
+        # The rarest word matches few listens: find them through the listens' track and
+        # album indexes rather than walk the history until enough turn up.
         window = "(timestamp, id) < (:ts, :id) AND timestamp >= :low"
-        where = (
-            f"l.id IN (SELECT id FROM listening_history WHERE {window}"
+        where += (
+            f" AND l.id IN (SELECT id FROM listening_history WHERE {window}"
             f" AND track_id IN {_TRACKS_MATCHING.format(i=0)}"
             f" UNION SELECT id FROM listening_history WHERE {window}"
             f" AND album_id IN {_ALBUMS_MATCHING.format(i=0)})"
@@ -219,7 +221,22 @@ FEW_MATCHES = 20_000
 beyond, it walks the history newest first, where matches are then frequent."""
 
 
-async def _few_matches(db: Database, term: str) -> bool:
+_MANY_ITEMS = 2000
+"""A word matching more tracks or albums than this is common: its listens are not summed."""
+
+
+async def _matches(db: Database, term: str) -> int:
+    """How many listens ``term`` matches (from the running totals), or more than
+    ``FEW_MATCHES`` for a word found in many names (not counted: that costs time)."""
+    items = await db.scalar(
+        "SELECT (SELECT COUNT(*) FROM (SELECT rowid FROM track_search"
+        "  WHERE track_search MATCH :w LIMIT :cap))"
+        " + (SELECT COUNT(*) FROM (SELECT rowid FROM album_search"
+        "  WHERE album_search MATCH :w LIMIT :cap))",
+        {"w": term, "cap": _MANY_ITEMS + 1},
+    )
+    if isinstance(items, int) and items > _MANY_ITEMS:
+        return FEW_MATCHES + 1
     value = await db.scalar(
         "SELECT COALESCE((SELECT SUM(n) FROM track_totals WHERE track_id IN"
         " (SELECT rowid FROM track_search WHERE track_search MATCH :w)), 0)"
@@ -227,7 +244,7 @@ async def _few_matches(db: Database, term: str) -> bool:
         " (SELECT rowid FROM album_search WHERE album_search MATCH :w)), 0)",
         {"w": term},
     )
-    return isinstance(value, int) and value <= FEW_MATCHES
+    return value if isinstance(value, int) else 0
 
 
 async def album_row(db: Database, album_id: int) -> Row | None:
