@@ -71,16 +71,7 @@ class LibraryViews:
         if since is not None and until is not None and until > since:
             previous_period = {"since": 2 * since - until, "until": since}
             previous = await library.ranks(self._db, kind, 2 * since - until, since, ids)
-        found = await library.items(self._db, kind, ids)
-        items = []
-        for rank, (item_id, listens) in enumerate(top, start=1):
-            row = found[item_id]
-            item: dict[str, Any] = {"rank": rank, "id": item_id, "artist": row["artist"]}
-            if kind != "artists":
-                item["artist_id"] = row["artist_id"]
-                item["title"] = row["title"]
-            item.update(listens=listens, image=_image(row), previous_rank=previous.get(item_id))
-            items.append(item)
+        items = await self._ranked(kind, top, previous)
         return {
             "kind": kind,
             "since": since,
@@ -89,6 +80,24 @@ class LibraryViews:
             "previous": previous_period,
             "items": items,
         }
+
+    async def _ranked(
+        self, kind: Kind, top: list[tuple[int, int]], previous: dict[int, int] | None
+    ) -> list[dict[str, Any]]:
+        """``(id, listens)`` pairs, most first, as ranked items with names and images."""
+        found = await library.items(self._db, kind, [item_id for item_id, _ in top])
+        items = []
+        for rank, (item_id, listens) in enumerate(top, start=1):
+            row = found[item_id]
+            item: dict[str, Any] = {"rank": rank, "id": item_id, "artist": row["artist"]}
+            if kind != "artists":
+                item["artist_id"] = row["artist_id"]
+                item["title"] = row["title"]
+            item.update(listens=listens, image=_image(row))
+            if previous is not None:
+                item["previous_rank"] = previous.get(item_id)
+            items.append(item)
+        return items
 
     async def timeline(
         self, *, since: int, until: int, bucket: Bucket, zone: dt.tzinfo
@@ -224,14 +233,8 @@ class LibraryViews:
         high = zones.midnight(dt.date(year + 1, 1, 1), zone) if year < dt.MAXYEAR else 2**53
         days = await library.local_counts(self._db, low, high, zone, unit=zones.DAY)
         listens = sum(days.values())
-        distinct = await library.distinct_counts(self._db, low, high)
-        tops = {
-            kind: (await self.top(kind, since=low, until=high, limit=TOP_OF_PAGE, zone=zone))[
-                "items"
-            ]
-            for kind in ("artists", "albums", "tracks")
-        }
-        new_artists = await library.first_heard(self._db, low, high, PAGE_LIST)
+        figures = await library.year_figures(self._db, low, high, top=TOP_OF_PAGE, fresh=PAGE_LIST)
+        new_artists = await self._ranked("artists", figures["fresh"], None)
         busiest = max(sorted(days.items()), key=lambda item: item[1], default=None)
         months: Counter[int] = Counter()
         for day, n in days.items():
@@ -242,23 +245,16 @@ class LibraryViews:
             "since": low,
             "until": high,
             "listens": listens,
-            "artists": distinct["artists"],
-            "albums": distinct["albums"],
-            "tracks": distinct["tracks"],
+            "artists": figures["artists"],
+            "albums": figures["albums"],
+            "tracks": figures["tracks"],
             "days_with_listens": len(days),
-            "top_artists": tops["artists"],
-            "top_albums": tops["albums"],
-            "top_tracks": tops["tracks"],
-            "new_artists_count": await library.count_first_heard(self._db, low, high),
+            "top_artists": await self._ranked("artists", figures["top_artists"], None),
+            "top_albums": await self._ranked("albums", figures["top_albums"], None),
+            "top_tracks": await self._ranked("tracks", figures["top_tracks"], None),
+            "new_artists_count": figures["new_artists"],
             "new_artists": [
-                {
-                    "id": a["id"],
-                    "artist": a["artist"],
-                    "listens": a["listens"],
-                    "first_timestamp": a["first_timestamp"],
-                    "image": _image(a),
-                }
-                for a in new_artists
+                {key: a[key] for key in ("id", "artist", "listens", "image")} for a in new_artists
             ],
             "busiest_day": (
                 {"day": _date_text(zones.day_of(busiest[0])), "listens": busiest[1]}

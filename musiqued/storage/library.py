@@ -10,6 +10,7 @@ are exact in every zone and read a few thousand rows for a year.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -284,11 +285,14 @@ async def album_tracks(db: Database, album_id: int) -> list[Row]:
 async def edges(db: Database, kind: Kind, item_id: int) -> tuple[Listen | None, Listen | None]:
     """The first and the last listen of an artist, album or track."""
     column = _COLUMN[kind]
+    # An album's listens have no index in time order: "+" sorts its few listens rather
+    # than walk the whole history's timestamp index until one of them turns up.
+    order_by = "+l.timestamp" if kind == "albums" else "l.timestamp"
     found: list[Listen | None] = []
     for order in ("ASC", "DESC"):
         row = await db.fetchone(
             f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} WHERE l.{column} = ?"
-            f" ORDER BY l.timestamp {order}, l.id {order} LIMIT 1",
+            f" ORDER BY {order_by} {order}, l.id {order} LIMIT 1",
             (item_id,),
         )
         found.append(listen_of(row) if row is not None else None)
@@ -321,44 +325,52 @@ async def artist_tracks(db: Database, artist_id: int, limit: int) -> list[Row]:
     )
 
 
-async def distinct_counts(db: Database, low: int, high: int) -> Row:
-    """Artists, albums and tracks heard in ``[low, high)``."""
-    row = await db.fetchone(
-        "SELECT COUNT(DISTINCT artist_id) AS artists, COUNT(DISTINCT album_id) AS albums,"
-        " COUNT(DISTINCT track_id) AS tracks"
-        " FROM listening_history INDEXED BY listening_history_period"
-        " WHERE timestamp >= ? AND timestamp < ?",
-        (low, high),
-    )
+# A year in one read of its listens: grouped per (artist, album, track) into a small
+# materialised table that every figure is then taken from.
+_YEAR = """
+WITH g AS MATERIALIZED (
+    SELECT artist_id, album_id, track_id, COUNT(*) AS n
+    FROM listening_history INDEXED BY listening_history_period
+    WHERE timestamp >= :low AND timestamp < :high
+    GROUP BY artist_id, album_id, track_id
+),
+a AS MATERIALIZED (SELECT artist_id AS id, SUM(n) AS n FROM g GROUP BY artist_id),
+fresh AS MATERIALIZED (
+    SELECT id, n FROM a WHERE NOT EXISTS (
+        SELECT 1 FROM listening_history e WHERE e.artist_id = a.id AND e.timestamp < :low)
+)
+SELECT
+    (SELECT COUNT(*) FROM a) AS artists,
+    (SELECT COUNT(DISTINCT album_id) FROM g) AS albums,
+    (SELECT COUNT(DISTINCT track_id) FROM g) AS tracks,
+    (SELECT COUNT(*) FROM fresh) AS new_artists,
+    (SELECT json_group_array(json_array(id, n)) FROM
+        (SELECT id, n FROM a ORDER BY n DESC, id LIMIT :top)) AS top_artists,
+    (SELECT json_group_array(json_array(id, n)) FROM
+        (SELECT album_id AS id, SUM(n) AS n FROM g WHERE album_id IS NOT NULL
+         GROUP BY album_id ORDER BY n DESC, album_id LIMIT :top)) AS top_albums,
+    (SELECT json_group_array(json_array(id, n)) FROM
+        (SELECT track_id AS id, SUM(n) AS n FROM g
+         GROUP BY track_id ORDER BY n DESC, track_id LIMIT :top)) AS top_tracks,
+    (SELECT json_group_array(json_array(id, n)) FROM
+        (SELECT id, n FROM fresh ORDER BY n DESC, id LIMIT :fresh)) AS fresh
+"""
+
+
+async def year_figures(
+    db: Database, low: int, high: int, *, top: int, fresh: int
+) -> dict[str, Any]:
+    """Distinct artists, albums and tracks of ``[low, high)``, its top ``top`` of each as
+    ``(id, listens)``, and the artists first heard then (``new_artists`` of them; the
+    ``fresh`` most listened as ``(id, listens)``)."""
+    row = await db.fetchone(_YEAR, {"low": low, "high": high, "top": top, "fresh": fresh})
     assert row is not None
-    return row
-
-
-async def first_heard(db: Database, low: int, high: int, limit: int) -> list[Row]:
-    """Artists whose first listen ever lies in ``[low, high)``, most listened then first."""
-    return await db.fetchall(
-        "SELECT ar.id, ar.name AS artist, ar.image_spotify, ar.image_lastfm, g.n AS listens,"
-        " g.first AS first_timestamp FROM"
-        " (SELECT artist_id, COUNT(*) AS n, MIN(timestamp) AS first"
-        "  FROM listening_history INDEXED BY listening_history_period"
-        "  WHERE timestamp >= :low AND timestamp < :high GROUP BY artist_id) g"
-        " JOIN artists ar ON ar.id = g.artist_id"
-        " WHERE NOT EXISTS (SELECT 1 FROM listening_history e"
-        "  WHERE e.artist_id = g.artist_id AND e.timestamp < :low)"
-        " ORDER BY g.n DESC, ar.name_key LIMIT :limit",
-        {"low": low, "high": high, "limit": limit},
-    )
-
-
-async def count_first_heard(db: Database, low: int, high: int) -> int:
-    value = await db.scalar(
-        "SELECT COUNT(*) FROM (SELECT DISTINCT artist_id FROM listening_history"
-        " INDEXED BY listening_history_period WHERE timestamp >= :low AND timestamp < :high) g"
-        " WHERE NOT EXISTS (SELECT 1 FROM listening_history e"
-        "  WHERE e.artist_id = g.artist_id AND e.timestamp < :low)",
-        {"low": low, "high": high},
-    )
-    return int(value) if isinstance(value, int) else 0
+    figures: dict[str, Any] = {
+        key: row[key] for key in ("artists", "albums", "tracks", "new_artists")
+    }
+    for key in ("top_artists", "top_albums", "top_tracks", "fresh"):
+        figures[key] = [(int(i), int(n)) for i, n in json.loads(row[key])]
+    return figures
 
 
 async def listens_between(db: Database, low: int, high: int, limit: int) -> list[Listen]:
