@@ -103,6 +103,11 @@ COMMAND_MODULES = {
     "notify": "notify",
     "web": "web",
     "mirror": "mirror",
+    "top": "library",
+    "search": "library",
+    "album": "library",
+    "artist": "library",
+    "year": "library",
 }
 """Each command and the module under ``musiquectl.commands`` that defines it: a call loads
 only its own module (``musiquectl --json status`` does not pay for ``export``)."""

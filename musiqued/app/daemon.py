@@ -121,7 +121,7 @@ def build_services(
         tracker=tracker,
         enricher=enricher,
         lastfm=lastfm,
-        library=Library(db),
+        library=Library(db, config.daemon.zone),
         images=images,
         mirror=Mirror(db, events, config.listenbrainz),
     )
@@ -338,6 +338,7 @@ class Daemon:
         self.rpc.set_policy(AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids))
         self.rpc.idle_timeout = config.daemon.idle_timeout_seconds
         services = self.services
+        services.library.zone = config.daemon.zone
         services.importer.reconfigure(config.lastfm)
         services.verifier.reconfigure(config.lastfm)
         await services.tracker.reconfigure(config.tracker)

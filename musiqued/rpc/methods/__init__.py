@@ -12,6 +12,7 @@ from musiqued.rpc.methods import (
     imports,
     jobs,
     lastfm,
+    library,
     mirror,
     tracker,
     verify,
@@ -41,6 +42,7 @@ METHODS = _table(
     enrich.METHODS,
     web.METHODS,
     mirror.METHODS,
+    library.METHODS,
 )
 
 
