@@ -63,6 +63,15 @@ POLL_OVERLAP_S = 600
 late (another device, a player that batches) is recorded at once rather than by the sweep;
 the unique index makes the overlap free of duplicates."""
 DAY_S = 86400
+MAX_WARNED = 10_000
+"""Unusable entries remembered as warned about; past this many the memory starts over."""
+
+
+def _entry_key(reason: str) -> str:
+    """A refused entry's reason without its place in the page ("entry 7: "), which moves as
+    new scrobbles arrive: the same entry seen by the next poll has the same key."""
+    head, sep, rest = reason.partition(": ")
+    return rest if sep and head.startswith("entry ") else reason
 
 
 def _round(moment: float | None) -> float | None:
@@ -103,6 +112,8 @@ class Tracker:
         self._last_sweep_at: float | None = None
         self._last_sweep_found: int | None = None
         self._catching_up_job_id: int | None = None
+        self._warned: set[str] = set()
+        """Unusable entries already warned about: each is logged once, not every poll."""
         self._wanted = False
         """The saved running flag: what the user asked for last."""
         self._stopped_for_credentials = False
@@ -402,11 +413,12 @@ class Tracker:
         """Store oldest page first, one transaction each; publish one event per new listen."""
         found = 0
         for page in reversed(pages):
-            if page.rejected:
+            fresh = self._not_warned(page.rejected)
+            if fresh:
                 log.warning(
                     "unusable entries in a Last.fm page; not stored",
-                    count=len(page.rejected),
-                    reasons=page.rejected[:5],
+                    count=len(fresh),
+                    reasons=fresh[:5],
                 )
             if not page.scrobbles:
                 continue
@@ -420,6 +432,14 @@ class Tracker:
             if result.new_albums:
                 self._on_new_albums()
         return found
+
+    def _not_warned(self, reasons: list[str]) -> list[str]:
+        """The reasons not warned about yet, now remembered as warned."""
+        fresh = [r for r in reasons if _entry_key(r) not in self._warned]
+        if len(self._warned) + len(fresh) > MAX_WARNED:
+            self._warned.clear()
+        self._warned.update(_entry_key(r) for r in fresh)
+        return fresh
 
     async def _hand_off(self, from_ts: int | None, first: RecentTracksPage) -> bool:
         """A long gap goes to an import job; False if another job runs (retry next poll)."""
