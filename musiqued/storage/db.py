@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import sqlite3
@@ -94,6 +95,14 @@ async def _migrate(path: Path, conn: aiosqlite.Connection) -> None:
             f"database {path} has schema version {version}, newer than this "
             f"musiqued understands ({LATEST_VERSION}); upgrade musiqued"
         )
+    foreign = await _foreign_tables(conn)
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:5])
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise StoreError(
+            f"database {path} holds tables that are not musiqued's ({shown}{more}): it "
+            "belongs to another application; set [daemon] database to another file"
+        )
     if version == LATEST_VERSION:
         return
     if version > 0:
@@ -104,6 +113,27 @@ async def _migrate(path: Path, conn: aiosqlite.Connection) -> None:
         await conn.executescript(
             f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;"
         )
+
+
+@functools.cache
+def _our_tables() -> frozenset[str]:
+    """Every table some version of our schema has (the migrations run in memory)."""
+    names: set[str] = set()
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        for script in MIGRATIONS:
+            conn.executescript(script)
+            names.update(row[0] for row in conn.execute("SELECT name FROM sqlite_master"))
+    return frozenset(names)
+
+
+async def _foreign_tables(conn: aiosqlite.Connection) -> list[str]:
+    """The tables in the file that no version of our schema has (another application's)."""
+    async with conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+    ) as cursor:
+        rows = await cursor.fetchall()
+    ours = _our_tables()
+    return sorted(str(row[0]) for row in rows if row[0] not in ours)
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
