@@ -4,11 +4,18 @@ at once, however the lock file beside it is treated (issue 26, items 5 and 6).""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.lastfm import SimulatedLastfm
+from tests.import_helpers import assert_exact, wait_job, wait_pages
 from tests.support import DaemonProcess, base_sections, write_config
 
 EX_CONFIG = 78
+EX_TEMPFAIL = 75
 
 
 def configured(workdir: Path, **daemon: str) -> DaemonProcess:
@@ -38,3 +45,54 @@ def test_another_applications_database_is_refused_untouched(workdir: Path) -> No
         body = conn.execute("SELECT body FROM notes").fetchall()
     conn.close()
     assert (tables, version, body) == ([("notes",)], (0,), [("keep me",)])
+
+
+def _deleted(lock: Path) -> None:
+    lock.unlink()
+
+
+def _replaced(lock: Path) -> None:
+    fresh = lock.with_name("fresh.lock")
+    fresh.write_text("")
+    fresh.replace(lock)
+
+
+@pytest.mark.parametrize("tamper", [_deleted, _replaced], ids=["deleted", "replaced"])
+def test_a_lock_file_deleted_or_replaced_lets_no_second_daemon_in(
+    start_daemon: StartDaemon,
+    lastfm_sim: SimulatedLastfm,
+    workdir: Path,
+    tamper: Callable[[Path], None],
+) -> None:
+    """With ``musique.db.lock`` deleted (or replaced) under a running daemon, a second daemon
+    on the same database still exits 75 naming the first one's pid, resumes nothing, and the
+    first daemon's import ends done with its counters within its plan and the history exact
+    (the second daemon ran and resumed the job, which ended 791/500 pages)."""
+    lastfm_sim.reset(size=2000, seed=265)
+    first = start_daemon(
+        **lastfm_sim.sections(requests_per_second=20.0, max_in_flight=2),
+        enrichment={"enabled": False},
+    )
+    job_id = first.call("import.start", {"all": True})["job_id"]
+    wait_pages(first, job_id, 2)
+    database = workdir / "musique.db"
+    tamper(workdir / "musique.db.lock")
+    home = workdir / "second"
+    home.mkdir()
+    config = write_config(
+        home / "musiqued.toml",
+        {"daemon": {"socket": str(workdir / "s2.sock"), "database": str(database)}},
+    )
+    second = DaemonProcess(home, config, workdir / "s2.sock").start(wait=False)
+    line = second.refused(EX_TEMPFAIL)
+    assert first.proc is not None
+    assert line == (
+        f"musiqued: database {database} is in use by another musiqued (pid {first.proc.pid}); "
+        "stop it first, or give this one another [daemon] database"
+    )
+    assert "resuming job" not in second.logs()
+    job = wait_job(first, job_id)
+    assert job["state"] == "done", job
+    assert job["pages_done"] <= job["pages_total"], job
+    assert job["tracks_imported"] == 2000, job
+    assert_exact(database, lastfm_sim.scrobbles())

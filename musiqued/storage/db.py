@@ -30,6 +30,7 @@ import structlog
 
 from musiqued.errors import DatabaseGoneError, SchemaTooNewError, StorageFullError, StoreError
 from musiqued.storage.dbfile import Found, prepare
+from musiqued.storage.lock import hold_file, in_use_message
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
 
 PRAGMAS = (
@@ -143,8 +144,12 @@ async def _rollback(conn: aiosqlite.Connection) -> None:
 class Database:
     """Owns the SQLite file for the daemon's lifetime."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, exclusive: bool = False) -> None:
+        """``exclusive``: hold a lock on the file itself while open, so that no other
+        process holding it the same way (a second daemon) can open it too."""
         self.path = path
+        self._exclusive = exclusive
+        self._held: int | None = None
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._writing = asyncio.Lock()
@@ -158,6 +163,8 @@ class Database:
         try:
             found = prepare(self.path)
             self.created = found is not Found.EXISTING
+            if self._exclusive:
+                self._held = hold_file(self.path, in_use=in_use_message(self.path))
             if found is Found.EMPTY:
                 log.warning("database file was empty; initialising it", database=str(self.path))
             self._writer = await _connect(self.path, PRAGMAS)
@@ -182,6 +189,10 @@ class Database:
                 with contextlib.suppress(sqlite3.Error, ValueError):
                     await conn.close()
         self._reader = self._writer = None
+        # Last: closing any descriptor of the file drops SQLite's POSIX locks on it.
+        held, self._held = self._held, None
+        if held is not None:
+            os.close(held)
 
     # -- the file ------------------------------------------------------------------------
 
