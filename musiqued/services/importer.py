@@ -18,7 +18,7 @@ Parameters (``import.start``): ``limit`` N takes the N most recent scrobbles in 
 (inclusive: a same-second scrobble of another track is not lost). With none of
 limit/all/since/until/incremental the original's default applies: the 1000 most recent.
 ``skip_existing=false`` refreshes the album and loved flag of listens already stored; they
-count as imported, as in the original.
+count as refreshed (``tracks_refreshed``), apart from the imported ones.
 """
 
 from __future__ import annotations
@@ -436,14 +436,15 @@ class Importer:
                 conn, ready.scrobbles, source="import", job_id=job.job_id, refresh=refresh
             )
             # What the page newly stored counts as imported; on its first visit, the rest
-            # (stored before) as skipped, or as imported when refreshed.
+            # (stored before) as skipped, or as refreshed.
             row = await store.write_page_progress(
                 conn,
                 job.job_id,
                 PageProgress(
                     checkpoint=plan.dump(plan.done),
-                    imported=stored.imported + (stored.refreshed if visit.first else 0),
+                    imported=stored.imported,
                     skipped=stored.skipped if visit.first else 0,
+                    refreshed=stored.refreshed if visit.first else 0,
                     errors=visit.errors,
                     reasons=visit.reasons,
                     replaces=visit.replaces,

@@ -294,5 +294,11 @@ AFTER UPDATE OF timestamp, artist_id, track_id ON listening_history BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4)
+JOBS_REFRESHED = """
+ALTER TABLE jobs ADD COLUMN tracks_refreshed INTEGER NOT NULL DEFAULT 0;
+"""
+"""Listens a job found stored already and refreshed (``skip_existing=false``), counted apart
+from the ones it imported: imported + refreshed + skipped + errors = fetched."""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, JOBS_REFRESHED)
 LATEST_VERSION = len(MIGRATIONS)
