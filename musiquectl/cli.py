@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_DAEMON_ERROR)
     except JobUnsuccessful as exc:
         warn(exc.line)
-        sys.exit(EXIT_DAEMON_ERROR)
+        sys.exit(exc.exit_code)
     except ClientError as exc:
         warn(str(exc))
         sys.exit(EXIT_DAEMON_ERROR)

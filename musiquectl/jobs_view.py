@@ -292,10 +292,19 @@ def render_summary(job: dict[str, Any]) -> None:
     _resume_hint(job)
 
 
+def paused_by_daemon(job: dict[str, Any]) -> bool:
+    """A job the daemon paused by itself (no space left): its pause carries the reason; a
+    person's pause has none."""
+    return job["state"] == "paused" and bool(job.get("error"))
+
+
 def outcome_line(job: dict[str, Any]) -> str:
-    """The last line printed for a job that did not succeed (exit status 1)."""
+    """The last line printed for a job that did not succeed (exit status 1, or 75 when the
+    daemon paused it)."""
     name = f"{job['kind']} job {job['job_id']}"
     error = job.get("error")
+    if paused_by_daemon(job):
+        return f"{name} was paused by the daemon: {error}"
     if job["state"] == "cancelled":
         return f"{name} was cancelled" + (f": {error}" if error else "")
     if job["state"] == "interrupted":
