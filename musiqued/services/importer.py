@@ -187,6 +187,10 @@ class Importer:
         """Jobs of every kind that still have work to do."""
         return await self._jobs.active()
 
+    async def job(self, job_id: int) -> dict[str, Any]:
+        """A job as ``jobs.get`` shows it."""
+        return await self._jobs.get(job_id)
+
     def _live_fields(self) -> dict[str, Any]:
         governor = self._lastfm.governor
         return {

@@ -7,7 +7,9 @@ stored). A small gap is fetched in full, then
 stored oldest page first, one transaction per page: the newest stored listen, which anchors
 the next poll, never moves past a scrobble that is not stored yet. A gap of more than
 ``CATCHUP_MAX_PAGES`` pages is handed to an import job; the tracker records the newest page
-itself so live tracking goes on while the job fills the hole.
+itself so live tracking goes on while the job fills the hole. A catch-up job that ends done
+stored its whole window: later polls start at its end rather than reaching back into it (a
+burst of scrobbles within ``POLL_OVERLAP_S`` would otherwise look like a gap every poll).
 
 Last.fm accepts scrobbles back-dated by up to 14 days, which "everything after my newest
 listen" cannot see: every ``late_sweep_interval_seconds`` the loop sweeps the window from
@@ -112,6 +114,11 @@ class Tracker:
         self._last_sweep_at: float | None = None
         self._last_sweep_found: int | None = None
         self._catching_up_job_id: int | None = None
+        self._handed_off: set[int] = set()
+        """Catch-up jobs this tracker started (not another import it waited for)."""
+        self._caught_up_to: int | None = None
+        """The end (exclusive) of the last catch-up job's window, once it ended done: every
+        scrobble before it is stored."""
         self._warned: set[str] = set()
         """Unusable entries already warned about: each is logged once, not every poll."""
         self._wanted = False
@@ -258,6 +265,7 @@ class Tracker:
     # -- what it reports -----------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
+        await self._check_catch_up_job()  # stopped or not, the state follows the job's end
         newest = await newest_listen(self._db)
         last_track = (
             {
@@ -385,11 +393,14 @@ class Tracker:
     # -- one poll ------------------------------------------------------------------------
 
     async def _poll(self, client: LastfmClient) -> None:
+        await self._check_catch_up_job()
         newest = await newest_listen(self._db)
         from_ts = int(newest.timestamp) - POLL_OVERLAP_S if newest is not None else None
+        if from_ts is not None and self._caught_up_to is not None:
+            # Stored whole by the catch-up job: only what came after its window is news.
+            from_ts = max(from_ts, self._caught_up_to - 1)
         first = await client.recent_tracks(page=1, from_ts=from_ts, priority=Priority.TRACKER)
         self._set_now_playing(first.now_playing)
-        await self._check_catch_up_job()
         if first.total_pages <= 1:
             await self._store([first])
             return
@@ -462,16 +473,28 @@ class Tracker:
             scrobbles=first.total,
         )
         self._catching_up_job_id = job_id
+        self._handed_off.add(job_id)
         self._events.publish("tracker", event="catching_up", job_id=job_id)
         return True
 
     async def _check_catch_up_job(self) -> None:
-        if self._catching_up_job_id is None:
+        job_id = self._catching_up_job_id
+        if job_id is None:
             return
         active = {job.get("job_id") for job in await self._imports.active()}
-        if self._catching_up_job_id not in active:
-            log.info("tracker catch-up job ended", job_id=self._catching_up_job_id)
-            self._catching_up_job_id = None
+        if job_id in active:
+            return
+        self._catching_up_job_id = None
+        try:
+            job = await self._imports.job(job_id)
+        except MusiqueError:
+            job = {}
+        until = (job.get("window") or {}).get("to")
+        own = job_id in self._handed_off
+        self._handed_off.discard(job_id)
+        if own and job.get("state") == "done" and isinstance(until, int):
+            self._caught_up_to = max(until, self._caught_up_to or 0)
+        log.info("tracker catch-up job ended", job_id=job_id, state=job.get("state"))
 
     # -- late scrobbles ------------------------------------------------------------------
 
