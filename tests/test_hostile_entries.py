@@ -79,3 +79,31 @@ def test_an_unusable_entry_in_the_trackers_window_warns_once(
     assert [w["count"] for w in warned] == [1, 1], warned
     assert "artist 'Someone'" in warned[0]["reasons"][0]
     assert "artist 'Other'" in warned[1]["reasons"][0]
+
+
+def test_same_second_twins_never_fail_an_import(
+    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+) -> None:
+    """Last.fm serves two scrobbles of one track in one second with different albums (one
+    listen stores both), once inside a page and once across a page boundary: the import ends
+    done with nothing missing (it failed with "1 missing (pages unknown)", which resume
+    never fixes), the twin counted as skipped, every identity stored."""
+    lastfm_sim.reset(size=400, seed=2610)
+    newest_first = lastfm_sim.scrobbles()
+    rows = [
+        {
+            "timestamp": s.timestamp,
+            "artist": s.artist,
+            "title": s.title,
+            "album": f"{s.album} (Deluxe)",
+        }
+        for s in (newest_first[50], newest_first[199])  # page 1; last entry of page 1
+    ]
+    assert len(lastfm_sim.add_rows(rows, twins=True)) == 2
+    daemon = start_daemon(**lastfm_sim.sections(page_size=200), enrichment={"enabled": False})
+    job = run_import(daemon, all=True)
+    assert job["state"] == "done", job
+    assert job["missing"] is None, job
+    counts = ("tracks_imported", "tracks_refreshed", "tracks_skipped", "tracks_errors")
+    assert tuple(job[c] for c in counts) == (400, 0, 2, 0)
+    assert identities(daemon.workdir / "musique.db") == lastfm_sim.expected()
