@@ -28,7 +28,8 @@ def configured(workdir: Path, **daemon: str) -> DaemonProcess:
 def test_another_applications_database_is_refused_untouched(workdir: Path) -> None:
     """``[daemon] database`` naming another application's SQLite file (its own tables,
     ``user_version`` 0): one line naming the file and its tables, exit 78, and the file
-    keeps exactly its tables and version (our schema was written into it before)."""
+    keeps exactly its tables, version and journal mode (our schema was written into it
+    before)."""
     database = workdir / "notes.db"
     with sqlite3.connect(database) as conn:
         conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
@@ -43,8 +44,9 @@ def test_another_applications_database_is_refused_untouched(workdir: Path) -> No
         tables = conn.execute("SELECT name FROM sqlite_master").fetchall()
         version = conn.execute("PRAGMA user_version").fetchone()
         body = conn.execute("SELECT body FROM notes").fetchall()
+        mode = conn.execute("PRAGMA journal_mode").fetchone()
     conn.close()
-    assert (tables, version, body) == ([("notes",)], (0,), [("keep me",)])
+    assert (tables, version, body, mode) == ([("notes",)], (0,), [("keep me",)], ("delete",))
 
 
 def _deleted(lock: Path) -> None:

@@ -96,14 +96,6 @@ async def _migrate(path: Path, conn: aiosqlite.Connection) -> None:
             f"database {path} has schema version {version}, newer than this "
             f"musiqued understands ({LATEST_VERSION}); upgrade musiqued"
         )
-    foreign = await _foreign_tables(conn)
-    if foreign:
-        shown = ", ".join(repr(name) for name in foreign[:5])
-        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-        raise StoreError(
-            f"database {path} holds tables that are not musiqued's ({shown}{more}): it "
-            "belongs to another application; set [daemon] database to another file"
-        )
     if version == LATEST_VERSION:
         return
     if version > 0:
@@ -127,14 +119,25 @@ def _our_tables() -> frozenset[str]:
     return frozenset(names)
 
 
-async def _foreign_tables(conn: aiosqlite.Connection) -> list[str]:
-    """The tables in the file that no version of our schema has (another application's)."""
-    async with conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
-    ) as cursor:
+async def _refuse_foreign(path: Path) -> None:
+    """Refuse a file holding tables that no version of our schema has (another
+    application's database), read-only: nothing is written into it, not even WAL mode."""
+    async with (
+        aiosqlite.connect(f"file:{path}?mode=ro", uri=True) as conn,
+        conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+        ) as cursor,
+    ):
         rows = await cursor.fetchall()
     ours = _our_tables()
-    return sorted(str(row[0]) for row in rows if row[0] not in ours)
+    foreign = sorted(str(row[0]) for row in rows if row[0] not in ours)
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:5])
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise StoreError(
+            f"database {path} holds tables that are not musiqued's ({shown}{more}): it "
+            "belongs to another application; set [daemon] database to another file"
+        )
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
@@ -167,6 +170,8 @@ class Database:
                 self._held = hold_file(self.path, in_use=in_use_message(self.path))
             if found is Found.EMPTY:
                 log.warning("database file was empty; initialising it", database=str(self.path))
+            if found is Found.EXISTING:
+                await _refuse_foreign(self.path)
             self._writer = await _connect(self.path, PRAGMAS)
             await _migrate(self.path, self._writer)
             self._reader = await _connect(self.path, (*PRAGMAS[1:], "PRAGMA query_only = ON"))
