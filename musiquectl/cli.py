@@ -2,7 +2,8 @@
 
 Exit status: 0 success, 1 the daemon answered with an error or a job shown or followed did
 not succeed, 2 usage error (found before the daemon is asked), 3 the daemon cannot be
-reached, 130 interrupted (Ctrl-C) where Ctrl-C is not the normal way to stop.
+reached, 75 a job followed was paused by the daemon itself (no space left), 130 interrupted
+(Ctrl-C) where Ctrl-C is not the normal way to stop.
 """
 
 from __future__ import annotations
