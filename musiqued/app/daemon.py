@@ -156,7 +156,9 @@ class Daemon:
         self.listener = SocketListener(
             config.daemon.socket, mode=config.daemon.socket_mode_bits, inherited=inherited_socket
         )
-        self.db = Database(database)
+        # Exclusive: the lock file beside it can be deleted by hand; the database cannot be
+        # without this daemon noticing.
+        self.db = Database(database, exclusive=True)
         self.services = build_services(config, self.db, self.events, control=self)
         self.rpc = RpcServer(
             Dispatcher(with_extra(METHODS, extra_methods), self.services),

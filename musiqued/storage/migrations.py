@@ -366,6 +366,13 @@ CREATE TRIGGER artist_search_rename AFTER UPDATE OF name ON artists BEGIN
 END;
 """
 
+
+JOBS_REFRESHED = """
+ALTER TABLE jobs ADD COLUMN tracks_refreshed INTEGER NOT NULL DEFAULT 0;
+"""
+"""Listens a job found stored already and refreshed (``skip_existing=false``), counted apart
+from the ones it imported: imported + refreshed + skipped + errors = fetched."""
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -373,5 +380,6 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V4,
     SCHEMA_MIRROR,
     SCHEMA_LIBRARY,
+    JOBS_REFRESHED,
 )
 LATEST_VERSION = len(MIGRATIONS)
