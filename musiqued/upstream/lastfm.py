@@ -28,9 +28,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 import orjson
 
 from musiqued.config import LastfmConfig
@@ -43,6 +42,9 @@ from musiqued.errors import (
 from musiqued.models import NowPlaying, RecentTracksPage, Scrobble, web_url
 from musiqued.upstream.http_errors import connection_reason
 from musiqued.upstream.ratelimit import Governor, Priority
+
+if TYPE_CHECKING:
+    import aiohttp
 
 DOCUMENTED_MAX_LIMIT = 200
 TRANSIENT_CODES = frozenset({8, 11, 16})
@@ -434,6 +436,10 @@ class LastfmClient:
         if not self._opened:
             raise RuntimeError("LastfmClient.open() was not called")
         if self._session is None:
+            # aiohttp comes with the first request: a daemon that has not called Last.fm
+            # yet does not hold it in memory.
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 # The governor bounds concurrency; the connector must not queue behind it.
                 connector=aiohttp.TCPConnector(limit=0),
@@ -550,6 +556,8 @@ class LastfmClient:
 
     async def _attempt(self, query: dict[str, str], priority: Priority) -> dict[str, Any]:
         session = self._http()
+        import aiohttp  # loaded by _http
+
         async with self.governor.slot(priority):
             self.requests += 1
             try:
