@@ -113,7 +113,7 @@ SELECT
 # ``_SUMMARY`` over everything, ties broken the same way, without reading every listen.
 _SUMMARY_ALL = """
 SELECT
-    (SELECT COALESCE(SUM(n), 0) FROM quarter_totals) AS listens,
+    (SELECT COALESCE(SUM(n), 0) FROM day_totals) AS listens,
     (SELECT COUNT(*) FROM artist_totals WHERE n > 0) AS artists,
     (SELECT COUNT(*) FROM album_totals WHERE n > 0) AS albums,
     (SELECT COUNT(*) FROM track_totals WHERE n > 0) AS tracks,
@@ -186,10 +186,7 @@ async def summary(
 
 async def per_day_all(db: Database) -> list[dict[str, Any]]:
     """``per_day`` over the whole history, from the running totals."""
-    rows = await db.fetchall(
-        "SELECT quarter / 96 AS day, SUM(n) AS n FROM quarter_totals"
-        " GROUP BY day HAVING SUM(n) > 0 ORDER BY day"
-    )
+    rows = await db.fetchall("SELECT day, n FROM day_totals WHERE n > 0 ORDER BY day")
     return [{"day": utc_day(r["day"] * DAY), "listens": r["n"]} for r in rows]
 
 

@@ -294,5 +294,36 @@ AFTER UPDATE OF timestamp, artist_id, track_id ON listening_history BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4)
+# Listens per UTC day (``timestamp / 86400``) beside the quarters: the whole history's
+# ``per_day`` and listen count read one row per day, not one per quarter hour.
+SCHEMA_DAY_TOTALS = """
+CREATE TABLE day_totals (day INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+INSERT INTO day_totals SELECT quarter / 96, SUM(n) FROM quarter_totals GROUP BY 1;
+DROP TRIGGER listening_history_totals_delete;
+DROP TRIGGER listening_history_totals_moved;
+CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
+    UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+END;
+CREATE TRIGGER listening_history_totals_moved
+AFTER UPDATE OF timestamp, artist_id, track_id ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
+    UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+    INSERT INTO day_totals VALUES (NEW.timestamp / 86400, 1)
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    INSERT INTO quarter_totals VALUES (NEW.timestamp / 900, 1)
+        ON CONFLICT (quarter) DO UPDATE SET n = n + 1;
+    INSERT INTO artist_totals VALUES (NEW.artist_id, 1)
+        ON CONFLICT (artist_id) DO UPDATE SET n = n + 1;
+    INSERT INTO track_totals VALUES (NEW.track_id, 1)
+        ON CONFLICT (track_id) DO UPDATE SET n = n + 1;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_DAY_TOTALS)
 LATEST_VERSION = len(MIGRATIONS)

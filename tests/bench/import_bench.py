@@ -58,7 +58,13 @@ FREE_RATE = 100_000.0
 IDLE_S = 10.0
 
 
+MISSED: list[bool] = []
+"""One entry per floor that did not hold: the exit status says whether all held."""
+
+
 def verdict(holds: bool) -> str:
+    if not holds:
+        MISSED.append(True)
     return "holds" if holds else "does not hold"
 
 
@@ -351,3 +357,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sys.exit(1 if MISSED else 0)

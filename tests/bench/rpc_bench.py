@@ -33,7 +33,13 @@ REQUEST = b'{"jsonrpc":"2.0","method":"daemon.status","id":1}\n'
 STARTS = 7
 
 
+MISSED: list[bool] = []
+"""One entry per floor that did not hold: the exit status says whether all held."""
+
+
 def verdict(holds: bool) -> str:
+    if not holds:
+        MISSED.append(True)
     return "holds" if holds else "does not hold"
 
 
@@ -185,3 +191,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sys.exit(1 if MISSED else 0)
