@@ -285,8 +285,8 @@ def free_running(work: Path, size: int, end: int) -> None:
     # reaches with one core to itself.
     print(
         f"    the daemon's CPU  {run.daemon_cpu_s:10,.1f} s: {size / run.daemon_cpu_s:,.0f} "
-        f"scrobbles per CPU second; load average {os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} cores"
+        f"scrobbles per CPU second, {run.daemon_cpu_s / run.seconds:.2f} of a core on average;"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
         f"    exact             {stored[0]:,} stored, {expected[0]:,} in the simulator's history,"
