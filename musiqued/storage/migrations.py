@@ -265,16 +265,20 @@ END;
 
 SCHEMA_V3 = _schema_v3()
 
-# Listens per UTC quarter hour (``timestamp / 900``) instead of per UTC day: every zone's
-# day, week, month and year starts on a quarter hour (offsets of 30 and 45 minutes
-# included), so a period's count in any zone is a sum of whole quarters, exact.
+# Listens per UTC quarter hour (``timestamp / 900``): every zone's day, week, month and year
+# starts on a quarter hour (offsets of 30 and 45 minutes included), so a period's count in
+# any zone is a sum of whole quarters, exact. Per UTC day (``timestamp / 86400``, an integer
+# now) beside them: the whole history's count and ``per_day`` read a row per day.
 SCHEMA_V4 = """
 CREATE TABLE quarter_totals (quarter INTEGER PRIMARY KEY, n INTEGER NOT NULL);
 INSERT INTO quarter_totals SELECT timestamp / 900, COUNT(*) FROM listening_history GROUP BY 1;
 DROP TRIGGER listening_history_totals_delete;
 DROP TRIGGER listening_history_totals_moved;
 DROP TABLE day_totals;
+CREATE TABLE day_totals (day INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+INSERT INTO day_totals SELECT quarter / 96, SUM(n) FROM quarter_totals GROUP BY 1;
 CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
     UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
     UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
     UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
@@ -282,9 +286,12 @@ CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history
 END;
 CREATE TRIGGER listening_history_totals_moved
 AFTER UPDATE OF timestamp, artist_id, track_id ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
     UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
     UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
     UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+    INSERT INTO day_totals VALUES (NEW.timestamp / 86400, 1)
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
     INSERT INTO quarter_totals VALUES (NEW.timestamp / 900, 1)
         ON CONFLICT (quarter) DO UPDATE SET n = n + 1;
     INSERT INTO artist_totals VALUES (NEW.artist_id, 1)
@@ -372,6 +379,7 @@ ALTER TABLE jobs ADD COLUMN tracks_refreshed INTEGER NOT NULL DEFAULT 0;
 """
 """Listens a job found stored already and refreshed (``skip_existing=false``), counted apart
 from the ones it imported: imported + refreshed + skipped + errors = fetched."""
+
 
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
