@@ -79,6 +79,8 @@ class Listen:
     track_mbid: str
     source: str
     loved: bool
+    origin: str = "lastfm"
+    """Where it came from: ``lastfm``, or the format of the file it was imported from."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import aiosqlite
 from musiqued.models import Listen, Scrobble, utc_day
 from musiqued.storage.db import Database, Row
 
-Source = Literal["import", "tracker"]
+Source = Literal["import", "tracker", "file"]
 
 _INSERT_ARTIST = """
 INSERT INTO artists (name, name_key, mbid, url) VALUES (?, ?, ?, ?)
@@ -86,7 +86,8 @@ _ROLLUPS = (
 # per release): the listen keeps the MBID it was scrobbled with, empty ones included.
 LISTEN_COLUMNS = """
     l.id, l.timestamp, ar.name AS artist, t.title AS title, COALESCE(al.title, '') AS album,
-    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source, l.loved
+    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source, l.loved,
+    l.origin
 """
 LISTEN_FROM = """
     listening_history l
@@ -120,6 +121,7 @@ def listen_of(row: Row) -> Listen:
         track_mbid=row["track_mbid"],
         source=row["source"],
         loved=bool(row["loved"]),
+        origin=row["origin"],
     )
 
 
