@@ -37,6 +37,7 @@ from musiqued.rpc.table import Method
 from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
 from musiqued.services.facade import DaemonControl, Services
+from musiqued.services.file_import import FileImporter
 from musiqued.services.importer import Importer
 from musiqued.services.jobs import JobRunner
 from musiqued.services.lastfm_session import LastfmConnection
@@ -102,6 +103,7 @@ def build_services(
     importer = Importer(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     verifier = Verifier(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     tracker = Tracker(db, lastfm, importer, events, config.tracker, on_new_albums=enricher.wake)
+    files = FileImporter(jobs, db, config.imports, on_new_albums=enricher.wake)
     return Services(
         control=control,
         events=events,
@@ -112,6 +114,7 @@ def build_services(
         enricher=enricher,
         lastfm=lastfm,
         library=Library(db),
+        files=files,
     )
 
 
@@ -306,6 +309,7 @@ class Daemon:
         services = self.services
         services.importer.reconfigure(config.lastfm)
         services.verifier.reconfigure(config.lastfm)
+        services.files.reconfigure(config.imports)
         await services.tracker.reconfigure(config.tracker)
         await services.lastfm.reconfigure(config.lastfm)
         await services.enricher.reconfigure(enrichment_sections(config))

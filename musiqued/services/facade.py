@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from musiqued.services.enrichment import Enricher
     from musiqued.services.events import EventBus
+    from musiqued.services.file_import import FileImporter
     from musiqued.services.importer import Importer
     from musiqued.services.jobs import JobRunner
     from musiqued.services.lastfm_session import LastfmConnection
@@ -40,3 +41,4 @@ class Services:
     enricher: Enricher
     lastfm: LastfmConnection
     library: Library
+    files: FileImporter

@@ -44,10 +44,11 @@ WHERE (tracks.mbid = '' AND excluded.mbid != '') OR (tracks.url = '' AND exclude
 """
 _INSERT_LISTEN = """
 INSERT INTO listening_history
-    (timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid)
+    (timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid,
+     origin, spotify_uri)
 SELECT ?, ?, t.id, a.id,
        (SELECT al.id FROM albums al WHERE al.artist_id = a.id AND al.title_key = ?),
-       ?, ?, ?, ?
+       ?, ?, ?, ?, ?, ?
 FROM artists a JOIN tracks t ON t.artist_id = a.id AND t.title_key = ?
 WHERE a.name_key = ?
 ON CONFLICT (timestamp, track_id) DO NOTHING
@@ -169,6 +170,8 @@ async def write_page(
                 int(s.loved),
                 job_id,
                 s.track_mbid,
+                s.origin,
+                s.spotify_uri,
                 title_key,
                 artist_key,
             )
@@ -187,7 +190,7 @@ async def write_page(
     refreshed = 0
     if refresh and existing:
         await conn.executemany(
-            _REFRESH_LISTEN, [(r[2], r[4], r[6], r[0], r[8], r[7]) for r in listens]
+            _REFRESH_LISTEN, [(r[2], r[4], r[6], r[0], r[10], r[9]) for r in listens]
         )
         refreshed = existing
     new: list[Listen] = []

@@ -1,0 +1,193 @@
+"""File imports in-process: a ``file`` job against a real database, matched against a
+Last.fm history, counted exactly, dry-run, undone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from musiqued.config import ImportConfig
+from musiqued.errors import BadFileError, ConflictError
+from musiqued.models import Scrobble
+from musiqued.services.events import EventBus
+from musiqued.services.file_import import FileImporter, HandedFile
+from musiqued.services.jobs import JobRunner
+from musiqued.storage import jobs as job_store
+from musiqued.storage.db import Database
+from tests import interchange_files as files
+from tests.fixtures.services import eventually
+from tests.history_support import store
+
+WINDOW = 180
+START = 1_700_000_000
+
+
+@pytest.fixture
+async def importer(database: Database, bus: EventBus) -> AsyncIterator[FileImporter]:
+    runner = JobRunner(database, bus)
+    service = FileImporter(
+        runner, database, ImportConfig(match_window_s=WINDOW), on_new_albums=lambda: None
+    )
+    await runner.open()
+    try:
+        yield service
+    finally:
+        await runner.close()
+
+
+@pytest.fixture
+def handed(tmp_path: Path) -> Iterator[Any]:
+    with ExitStack() as stack:
+
+        def hand(name: str, data: bytes) -> HandedFile:
+            path = tmp_path / name
+            path.write_bytes(data)
+            return HandedFile(name, stack.enter_context(open(path, "rb")))
+
+        yield hand
+
+
+def spotify_history() -> tuple[list[Scrobble], list[dict[str, Any]]]:
+    """A Last.fm history of 40 plays and a Spotify dump of the same plays, each ending
+    200 s after a start offset from Last.fm's by up to the window either way, plus 10 plays
+    Last.fm never saw, a repeated entry, short plays, an incognito one, a podcast."""
+    lastfm = [
+        Scrobble(timestamp=START + i * 600, artist=f"Artist {i % 5}", title=f"Song {i}")
+        for i in range(40)
+    ]
+    entries = []
+    for i, s in enumerate(lastfm):
+        offset = (-WINDOW, WINDOW, 0, 90, -37)[i % 5]
+        entries.append(
+            files.spotify_play(
+                s.timestamp + offset + 200, track=s.title.upper(), artist=f"artist {i % 5}"
+            )
+        )
+    for i in range(10):
+        entries.append(
+            files.spotify_play(START + 40 * 600 + i * 600 + 200, track=f"New {i}", artist="Ärtist")
+        )
+    entries.append(dict(entries[-1]))  # the same play twice in the file
+    entries.append(files.spotify_play(START + 99_000, ms_played=12_000))
+    entries.append(files.spotify_play(START + 99_500, incognito=True))
+    entries.append(files.spotify_episode(START + 99_900))
+    return lastfm, entries
+
+
+async def _finished(database: Database, job_id: int) -> dict[str, Any]:
+    async def probe() -> Any:
+        row = await job_store.get(database, job_id)
+        return row if row is not None and row["state"] in ("done", "failed") else None
+
+    return dict(await eventually(probe))
+
+
+async def _count(database: Database, where: str = "1") -> int:
+    return int(await database.scalar(f"SELECT COUNT(*) FROM listening_history WHERE {where}"))
+
+
+async def _totals_exact(database: Database) -> None:
+    assert await database.scalar("SELECT COALESCE(SUM(n), 0) FROM quarter_totals") == await _count(
+        database
+    )
+    assert await database.scalar("SELECT COALESCE(SUM(n), 0) FROM artist_totals") == await _count(
+        database
+    )
+
+
+async def test_a_spotify_dump_matches_the_lastfm_history_and_counts_exactly(
+    database: Database, importer: FileImporter, handed: Any
+) -> None:
+    """Plays whose starts are within the window of a Last.fm listen of the same artist and
+    title (case aside) are already stored; the others are added with origin spotify and
+    source file; repeats, short, incognito and podcast entries are skipped by reason; the
+    counts add up to the entries read; the dry run says the same and stores nothing."""
+    lastfm, entries = spotify_history()
+    await store(database, lastfm)
+    dump = handed(
+        "Streaming_History_Audio_2023.json", files.json_file(entries, bom=True, crlf=True)
+    )
+    dry = await importer.dry_run([dump])
+    assert await _count(database) == 40
+    job_id = await importer.start([dump])
+    row = await _finished(database, job_id)
+    assert row["state"] == "done", row["error"]
+    summary = {
+        "entries": 54,
+        "added": 10,
+        "already_stored": 40,
+        "unreadable": 0,
+        "skipped": {"duplicate_in_file": 1, "short_play": 1, "incognito": 1, "podcast": 1},
+    }
+    assert {**summary, "dry_run": True} == dry
+    import json
+
+    assert json.loads(row["result"]) == summary
+    assert row["tracks_imported"] == 10
+    assert await _count(database, "source = 'file' AND origin = 'spotify'") == 10
+    assert await _count(database, f"job_id = {job_id} AND spotify_uri LIKE 'spotify:track:%'") == 10
+    await _totals_exact(database)
+
+
+async def test_a_second_import_of_the_same_file_adds_nothing(
+    database: Database, importer: FileImporter, handed: Any
+) -> None:
+    """Listens added from a file are matched like Last.fm's: importing it again stores none."""
+    _, entries = spotify_history()
+    dump = handed("endsong_0.json", files.json_file(entries))
+    first = await _finished(database, await importer.start([dump]))
+    second = await _finished(database, await importer.start([dump]))
+    import json
+
+    assert json.loads(first["result"])["added"] == 50
+    again = json.loads(second["result"])
+    assert (again["added"], again["already_stored"]) == (0, 50)
+
+
+async def test_undo_removes_exactly_what_the_job_added(
+    database: Database, importer: FileImporter, handed: Any
+) -> None:
+    """Undo removes the job's listens and nothing else, the running totals stay exact; a
+    Last.fm import cannot be undone, and says why."""
+    lastfm, entries = spotify_history()
+    await store(database, lastfm)
+    job_id = await importer.start(
+        [handed("Streaming_History_Audio_1.json", files.json_file(entries))]
+    )
+    await _finished(database, job_id)
+    assert await _count(database) == 50
+    assert await importer.undo(job_id) == {"job_id": job_id, "removed": 10}
+    assert await _count(database) == 40
+    assert await _count(database, "source = 'file'") == 0
+    await _totals_exact(database)
+    lastfm_job = await job_store.create(database, "import", {}, state="done")
+    with pytest.raises(ConflictError, match=r"Last\.fm's own history"):
+        await importer.undo(lastfm_job)
+
+
+async def test_a_truncated_json_stores_what_came_before_and_fails_saying_where(
+    database: Database, importer: FileImporter, handed: Any
+) -> None:
+    """The entries before the break are stored; the job fails naming the file and where."""
+    _, entries = spotify_history()
+    data = files.json_file(entries[:20])
+    cut = handed("Streaming_History_Audio_2.json", data[: data.rindex(b'"ts"')])
+    row = await _finished(database, await importer.start([cut]))
+    assert row["state"] == "failed"
+    assert "Streaming_History_Audio_2.json" in row["error"]
+    assert "after entry 19" in row["error"]
+    assert await _count(database) == 19
+
+
+async def test_a_file_of_no_known_format_is_refused_with_nothing_stored(
+    database: Database, importer: FileImporter, handed: Any
+) -> None:
+    """One line naming the file; no job, no listen."""
+    with pytest.raises(BadFileError, match=r"notes\.txt: not a file musiqued can import"):
+        await importer.start([handed("notes.txt", b"hello\nworld\n")])
+    assert await job_store.list_jobs(database, 10) == []
+    assert await _count(database) == 0
