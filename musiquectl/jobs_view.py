@@ -253,6 +253,21 @@ def _resume_hint(job: dict[str, Any]) -> None:
 _TITLES = {"done": "finished", "failed": "FAILED"}
 
 
+def file_pairs(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A file import's summary: what became of the entries read (the counts add up)."""
+    skipped = summary.get("skipped") or {}
+    pairs: list[tuple[str, Any]] = [
+        ("entries read", summary.get("entries", 0)),
+        ("added", summary.get("added", 0)),
+        ("already stored", summary.get("already_stored", 0)),
+        *((f"skipped ({reason})", n) for reason, n in sorted(skipped.items())),
+        ("unreadable", summary.get("unreadable", 0)),
+    ]
+    if summary.get("undone"):
+        pairs.append(("undone", summary["undone"]))
+    return pairs
+
+
 def render_summary(job: dict[str, Any]) -> None:
     """The closing summary of a followed job: for an import, the original script's figures."""
     echo(
@@ -260,6 +275,8 @@ def render_summary(job: dict[str, Any]) -> None:
     )
     if job["kind"] == "verify":
         pairs = [("window", _window(job)), *_verify_pairs(job)]
+    elif job["kind"] == "file":
+        pairs = file_pairs(job.get("result") or {})
     else:
         started, finished = job.get("started_at"), job.get("finished_at")
         took = finished - started if started and finished else job.get("active_s")

@@ -39,6 +39,10 @@ class Connection(Protocol):
     async def send(self, data: bytes) -> None:
         """Write ``data`` (whole lines); returns once the peer is reading it (back-pressure)."""
 
+    async def receive_fds(self, request_id: protocol.Id, count: int) -> list[int]:
+        """The ``count`` open files the peer hands over for ``request_id`` (``rpc/server.py``);
+        the caller owns (and closes) them."""
+
 
 @dataclass(frozen=True, slots=True)
 class Peer:

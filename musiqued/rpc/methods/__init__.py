@@ -8,6 +8,7 @@ from types import MappingProxyType
 from musiqued.rpc.methods import (
     daemon,
     enrich,
+    files,
     history,
     imports,
     jobs,
@@ -35,6 +36,7 @@ METHODS = _table(
     jobs.METHODS,
     imports.METHODS,
     verify.METHODS,
+    files.METHODS,
     lastfm.METHODS,
     enrich.METHODS,
 )
