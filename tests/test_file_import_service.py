@@ -164,6 +164,16 @@ async def test_undo_removes_exactly_what_the_job_added(
     assert await _count(database) == 40
     assert await _count(database, "source = 'file'") == 0
     await _totals_exact(database)
+    # The library holds nothing only the undone listens held: the new artist and its
+    # tracks and album are gone, Last.fm's are all there.
+    artists = await database.fetchall("SELECT name FROM artists ORDER BY name")
+    assert [r["name"] for r in artists] == [f"Artist {i}" for i in range(5)]
+    assert await database.scalar("SELECT COUNT(*) FROM tracks") == 40
+    assert await database.scalar("SELECT COUNT(*) FROM albums") == 0
+    assert (
+        await database.scalar("SELECT COUNT(*) FROM enrichment_queue WHERE item_kind = 'artist'")
+        == 5
+    )
     lastfm_job = await job_store.create(database, "import", {}, state="done")
     with pytest.raises(ConflictError, match=r"Last\.fm's own history"):
         await importer.undo(lastfm_job)

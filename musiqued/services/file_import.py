@@ -21,8 +21,9 @@ The unreadable ones are logged with where they are, the first ones kept on the j
 A dry run runs the same reading and matching inside one transaction that is rolled back,
 and returns the summary: nothing is stored (other writers wait while it runs).
 
-``undo`` removes exactly the listens a file job added; the running totals follow (the
-delete trigger). A Last.fm import's listens are the history itself: undo refuses them.
+``undo`` removes exactly the listens a file job added, and the albums, tracks and artists
+only they held (``storage/undo.py``); the running totals follow. A Last.fm import's listens
+are the history itself: undo refuses them.
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ from musiqued.storage import jobs as store
 from musiqued.storage.db import Database
 from musiqued.storage.jobs import ACTIVE_STATES, PageProgress
 from musiqued.storage.listens import write_page
+from musiqued.storage.undo import remove_job_listens
 
 BATCH = 2000
 """Entries read, matched and committed at a time."""
-UNDO_BATCH = 5000
 DRY_RUN_JOB = 0
 """The job id a dry run's rolled-back rows carry: no job has it."""
 DUPLICATE = "duplicate_in_file"
@@ -267,22 +268,14 @@ class FileImporter:
                 f"job {job_id} is {row['state']}; cancel it first (musiquectl jobs cancel "
                 f"{job_id}), then undo it"
             )
-        removed = 0
-        while True:
-            async with self._db.transaction() as conn:
-                cursor = await conn.execute(
-                    "DELETE FROM listening_history WHERE id IN (SELECT id FROM listening_history"
-                    " WHERE job_id = ? LIMIT ?)",
-                    (job_id, UNDO_BATCH),
-                )
-                count = max(cursor.rowcount, 0)
-                removed += count
-                if count < UNDO_BATCH:
-                    result = json.loads(row["result"] or "{}")
-                    result["undone"] = int(result.get("undone", 0)) + removed
-                    await conn.execute("DELETE FROM file_matches WHERE job_id = ?", (job_id,))
-                    await store.write_result(conn, job_id, result)
-                    break
+        async with self._db.transaction() as conn:
+            removed = await remove_job_listens(conn, job_id)
+            result = json.loads(row["result"] or "{}")
+            result["undone"] = int(result.get("undone", 0)) + removed
+            await store.write_result(conn, job_id, result)
+        folder = self._folder / str(json.loads(row["params"] or "{}").get("folder", ""))
+        if folder != self._folder:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
         await self._jobs.publish(job_id, "state")
         return {"job_id": job_id, "removed": removed}
 
