@@ -3,6 +3,7 @@ Last.fm history, counted exactly, dry-run, undone."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,8 +28,13 @@ START = 1_700_000_000
 
 
 @pytest.fixture
-async def importer(database: Database, bus: EventBus) -> AsyncIterator[FileImporter]:
-    runner = JobRunner(database, bus)
+def runner(database: Database, bus: EventBus) -> JobRunner:
+    return JobRunner(database, bus)
+
+
+@pytest.fixture
+async def importer(database: Database, runner: JobRunner) -> AsyncIterator[FileImporter]:
+    """The file importer, its kind registered with ``runner``, which runs."""
     service = FileImporter(
         runner, database, ImportConfig(match_window_s=WINDOW), on_new_albums=lambda: None
     )
@@ -124,7 +130,6 @@ async def test_a_spotify_dump_matches_the_lastfm_history_and_counts_exactly(
         "skipped": {"duplicate_in_file": 1, "short_play": 1, "incognito": 1, "podcast": 1},
     }
     assert {**summary, "dry_run": True} == dry
-    import json
 
     assert json.loads(row["result"]) == summary
     assert row["tracks_imported"] == 10
@@ -141,7 +146,6 @@ async def test_a_second_import_of_the_same_file_adds_nothing(
     dump = handed("endsong_0.json", files.json_file(entries))
     first = await _finished(database, await importer.start([dump]))
     second = await _finished(database, await importer.start([dump]))
-    import json
 
     assert json.loads(first["result"])["added"] == 50
     again = json.loads(second["result"])
@@ -177,6 +181,38 @@ async def test_undo_removes_exactly_what_the_job_added(
     lastfm_job = await job_store.create(database, "import", {}, state="done")
     with pytest.raises(ConflictError, match=r"Last\.fm's own history"):
         await importer.undo(lastfm_job)
+
+
+async def test_a_pause_mid_file_then_the_resume_counts_exactly(
+    database: Database, importer: FileImporter, runner: JobRunner, handed: Any
+) -> None:
+    """Paused after a few batches (the batch being stored is rolled back), resumed: every
+    entry is counted once, every play stored once, repeats across batches still counted as
+    repeats."""
+    entries = [
+        files.spotify_play(START + i * 300, track=f"Song {i % 400}", artist=f"Artist {i % 9}")
+        for i in range(20_000)
+    ]
+    entries += entries[:500]  # repeats of plays read batches before
+    job_id = await importer.start([handed("endsong_1.json", files.json_file(entries))])
+
+    async def some_batches() -> Any:
+        row = await job_store.get(database, job_id)
+        return row is not None and row["pages_done"] >= 2
+
+    await eventually(some_batches)
+    assert (await runner.pause(job_id))["state"] == "paused"
+    await runner.resume(job_id)
+    row = await _finished(database, job_id)
+    assert json.loads(row["result"]) == {
+        "entries": 20_500,
+        "added": 20_000,
+        "already_stored": 0,
+        "skipped": {"duplicate_in_file": 500},
+        "unreadable": 0,
+    }
+    assert await _count(database) == 20_000
+    await _totals_exact(database)
 
 
 async def test_a_truncated_json_stores_what_came_before_and_fails_saying_where(

@@ -327,45 +327,61 @@ class FileImporter:
                 done += len(taken)
                 if error is not None or not taken:
                     break
-            while True:
-                taken, error = await asyncio.to_thread(_take, entries, BATCH)
-                batch = _sorted(taken, dups, tally, name)
-                logged = min(len(batch.reasons), max(MAX_LOGGED - tally.unreadable, 0))
-                for reason in batch.reasons[:logged]:
-                    job.log.warning("unreadable entry", file=name, reason=reason)
-                done += len(taken)
-                finished = error is None and len(taken) < BATCH
-                checkpoint = {
-                    "file": index + 1 if finished else index,
-                    "consumed": 0 if finished else done,
-                    "tally": {},
-                }
-                async with self._db.transaction() as conn:
-                    before = tally.added, tally.already_stored
-                    new_albums = await self._store(conn, batch.plays, job.job_id, watermark, tally)
-                    checkpoint["tally"] = tally.as_dict()
-                    if not finished:
-                        checkpoint["watermark"] = watermark
-                    await store.write_result(conn, job.job_id, tally.as_dict())
-                    row = await store.write_page_progress(
-                        conn,
-                        job.job_id,
-                        PageProgress(
-                            checkpoint=checkpoint,
-                            imported=tally.added - before[0],
-                            skipped=tally.already_stored - before[1] + batch.skipped,
-                            errors=batch.unreadable,
-                            reasons=batch.reasons,
-                            active_s=job.active_s(),
-                        ),
-                    )
-                if new_albums:
-                    self._on_new_albums()
-                await job.published(row)
-                if error is not None:
-                    raise error
-                if finished:
-                    return
+            # The next batch is read (in a thread) while this one is stored.
+            reading: asyncio.Future[tuple[list[Entry], BadFileError | None]] | None
+            reading = asyncio.ensure_future(asyncio.to_thread(_take, entries, BATCH))
+            try:
+                while True:
+                    assert reading is not None  # set for each batch that follows
+                    taken, error = await reading
+                    reading = None
+                    batch = _sorted(taken, dups, tally, name)
+                    logged = min(len(batch.reasons), max(MAX_LOGGED - tally.unreadable, 0))
+                    for reason in batch.reasons[:logged]:
+                        job.log.warning("unreadable entry", file=name, reason=reason)
+                    done += len(taken)
+                    finished = error is None and len(taken) < BATCH
+                    if error is None and not finished:
+                        reading = asyncio.ensure_future(asyncio.to_thread(_take, entries, BATCH))
+                    checkpoint = {
+                        "file": index + 1 if finished else index,
+                        "consumed": 0 if finished else done,
+                        "tally": {},
+                    }
+                    async with self._db.transaction() as conn:
+                        before = tally.added, tally.already_stored
+                        new_albums = await self._store(
+                            conn, batch.plays, job.job_id, watermark, tally
+                        )
+                        checkpoint["tally"] = tally.as_dict()
+                        if not finished:
+                            checkpoint["watermark"] = watermark
+                        await store.write_result(conn, job.job_id, tally.as_dict())
+                        row = await store.write_page_progress(
+                            conn,
+                            job.job_id,
+                            PageProgress(
+                                checkpoint=checkpoint,
+                                imported=tally.added - before[0],
+                                skipped=tally.already_stored - before[1] + batch.skipped,
+                                errors=batch.unreadable,
+                                reasons=batch.reasons,
+                                active_s=job.active_s(),
+                            ),
+                        )
+                    if new_albums:
+                        self._on_new_albums()
+                    await job.published(row)
+                    if error is not None:
+                        raise error
+                    if finished:
+                        return
+            finally:
+                if reading is not None:
+                    # The file closes only once the read under way is over.
+                    await asyncio.wait([reading])
+                    if not reading.cancelled():
+                        reading.exception()
 
     async def _store(
         self,
