@@ -237,3 +237,19 @@ async def test_a_file_of_no_known_format_is_refused_with_nothing_stored(
         await importer.start([handed("notes.txt", b"hello\nworld\n")])
     assert await job_store.list_jobs(database, 10) == []
     assert await _count(database) == 0
+
+
+async def test_a_csv_not_in_utf8_stores_the_lines_before_and_fails_naming_the_line(
+    database: Database, importer: FileImporter, handed: Any
+) -> None:
+    """A Last.fm CSV saved in Latin-1: the lines before the first non-UTF-8 one are stored
+    (origin lastfm-csv), the job fails saying which line and how to fix it."""
+    rows = [("Artist", "Album", f"Song {i}", files.lastfm_date(START + i * 600)) for i in range(3)]
+    rows.append(("Björk", "Homogenic", "Jóga", files.lastfm_date(START + 4000)))
+    row = await _finished(
+        database,
+        await importer.start([handed("scrobbles.csv", files.lastfm_csv(rows, encoding="latin-1"))]),
+    )
+    assert row["state"] == "failed"
+    assert "scrobbles.csv: line 4 is not UTF-8" in row["error"]
+    assert await _count(database, "origin = 'lastfm-csv' AND source = 'file'") == 3
