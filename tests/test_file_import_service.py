@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from musiqued.config import ImportConfig
-from musiqued.errors import BadFileError, ConflictError
+from musiqued.errors import BadFileError, ConflictError, StoreError
 from musiqued.models import Scrobble
 from musiqued.services.events import EventBus
 from musiqued.services.file_import import FileImporter, HandedFile
@@ -253,3 +253,16 @@ async def test_a_csv_not_in_utf8_stores_the_lines_before_and_fails_naming_the_li
     assert row["state"] == "failed"
     assert "scrobbles.csv: line 4 is not UTF-8" in row["error"]
     assert await _count(database, "origin = 'lastfm-csv' AND source = 'file'") == 3
+
+
+async def test_no_room_for_the_copies_is_one_line_and_nothing_imported(
+    database: Database, importer: FileImporter, handed: Any
+) -> None:
+    """Where the copies go cannot hold them (here a file stands where their folder goes):
+    one line saying so, no job, no listen."""
+    (database.path.parent / "imports").write_text("in the way")
+    _, entries = spotify_history()
+    with pytest.raises(StoreError, match=r"cannot keep a copy of the files in .*nothing imported"):
+        await importer.start([handed("endsong_9.json", files.json_file(entries))])
+    assert await job_store.list_jobs(database, 10) == []
+    assert await _count(database) == 0

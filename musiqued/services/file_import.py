@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -42,7 +43,13 @@ from typing import Any, BinaryIO
 import aiosqlite
 
 from musiqued.config import ImportConfig
-from musiqued.errors import BadFileError, ConflictError, NotFoundError
+from musiqued.errors import (
+    BadFileError,
+    ConflictError,
+    NotFoundError,
+    StorageFullError,
+    StoreError,
+)
 from musiqued.interchange import formats
 from musiqued.interchange.entries import Entry, Origin, Play, Skipped
 from musiqued.interchange.matching import FileDuplicates, identity, nearest
@@ -221,11 +228,21 @@ class FileImporter:
 
     @staticmethod
     def _copy(files: Sequence[HandedFile], folder: Path) -> None:
-        folder.mkdir(parents=True, mode=0o700)
-        for index, handed in enumerate(files):
-            handed.file.seek(0)
-            with open(folder / str(index), "xb") as out:
-                shutil.copyfileobj(handed.file, out, 1024 * 1024)
+        try:
+            folder.mkdir(parents=True, mode=0o700)
+            for index, handed in enumerate(files):
+                handed.file.seek(0)
+                with open(folder / str(index), "xb") as out:
+                    shutil.copyfileobj(handed.file, out, 1024 * 1024)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise StorageFullError(
+                    f"no room to keep a copy of the files in {folder.parent}; nothing imported"
+                ) from None
+            raise StoreError(
+                f"cannot keep a copy of the files in {folder.parent}: "
+                f"{exc.strerror or exc}; nothing imported"
+            ) from None
 
     async def dry_run(self, files: Sequence[HandedFile], fmt: str = "auto") -> dict[str, Any]:
         """What importing ``files`` would do, stored nowhere: the summary."""
