@@ -229,7 +229,12 @@ def _only_here(job: dict[str, Any]) -> None:
 
 def render_job(job: dict[str, Any]) -> None:
     """``jobs show``: everything about one job, in its kind's terms."""
-    kind_pairs = _verify_pairs(job) if job["kind"] == "verify" else _import_pairs(job)
+    if job["kind"] == "verify":
+        kind_pairs = _verify_pairs(job)
+    elif job["kind"] == "file":
+        kind_pairs = [*_import_pairs(job), *file_pairs(job.get("result") or {})]
+    else:
+        kind_pairs = _import_pairs(job)
     key_values(
         [
             ("job", f"{job['job_id']} ({job['kind']})"),
