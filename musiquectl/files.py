@@ -9,9 +9,10 @@ The wire shape: the request is an ordinary JSON-RPC request line, for instance::
     {"jsonrpc": "2.0", "method": "import.file", "id": "cli:import.file#4242.1",
      "params": {"files": [{"name": "~/Downloads/Streaming_History_Audio_2022.json",
                            "fd": 0, "size": 12845120}, ...],
-                "format": "auto", "dry_run": false}}
+                "format": "auto", "dry_run": false, "zone": "Europe/Zurich"}}
 
-``fd`` is the file's index among the descriptors, ``name`` the path as the user gave it
+``zone`` is the caller's time zone, if it can tell (a ``.scrobbler.log`` marked
+``#TZ/UNKNOWN`` is in the caller's local time). ``fd`` is the file's index among the descriptors, ``name`` the path as the user gave it
 (for detection by its base name and for messages only), ``size`` its size when opened. The
 daemon answers a valid request with its go-ahead, the notification
 ``{"method": "files.send", "params": {"id": <the request's id>, "count": n}}`` (it has
@@ -111,8 +112,29 @@ def hand_over(sock: socket.socket, opened: OpenedFiles) -> None:
 def import_params(
     opened: OpenedFiles, *, fmt: str = "auto", dry_run: bool = False
 ) -> dict[str, Any]:
-    """The ``import.file`` request's params for ``opened`` (see the module's docstring)."""
-    return {"files": opened.params(), "format": fmt, "dry_run": dry_run}
+    """The ``import.file`` request's params for ``opened`` (see the module's docstring), with
+    the caller's time zone: a ``.scrobbler.log`` marked ``#TZ/UNKNOWN`` is in local time,
+    the caller's, which the daemon (another user, perhaps another zone) cannot know."""
+    params: dict[str, Any] = {"files": opened.params(), "format": fmt, "dry_run": dry_run}
+    zone = local_zone_name()
+    if zone is not None:
+        params["zone"] = zone
+    return params
+
+
+def local_zone_name() -> str | None:
+    """The IANA name of this process's time zone: ``$TZ`` (``:Area/City`` or ``Area/City``),
+    else what ``/etc/localtime`` links to; None if neither names one."""
+    name = os.environ.get("TZ", "").removeprefix(":")
+    if not name:
+        try:
+            target = os.readlink("/etc/localtime")
+        except OSError:
+            return None
+        _, found, name = target.rpartition("zoneinfo/")
+        if not found:
+            return None
+    return name if name and not name.startswith("/") else None
 
 
 def _shown(path: str) -> str:

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from musiquectl.files import MAX_FILES, FileRefused, hand_over, import_params, open_files
+from musiquectl.files import (
+    MAX_FILES,
+    FileRefused,
+    hand_over,
+    import_params,
+    local_zone_name,
+    open_files,
+)
 
 
 def open_descriptors() -> set[str]:
@@ -30,6 +37,7 @@ def test_descriptors_travel_in_one_message_after_the_go_ahead(tmp_path: Path) ->
     with sender, receiver:
         opened = open_files([str(first), str(second)])
         params = import_params(opened, fmt="auto", dry_run=True)
+        assert params.pop("zone", None) == local_zone_name()
         assert json.loads(json.dumps(params)) == {
             "files": [
                 {"name": str(first), "fd": 0, "size": first.stat().st_size},
@@ -94,3 +102,14 @@ def test_a_path_with_control_characters_is_shown_visibly(tmp_path: Path) -> None
     with pytest.raises(FileRefused) as raised:
         open_files([f"{tmp_path}/a\nb\x1b[0m"])
     assert str(raised.value) == f"{tmp_path}/a\\nb\\x1b[0m: cannot open: No such file or directory"
+
+
+@pytest.mark.parametrize(
+    ("tz", "name"), [(":Europe/Zurich", "Europe/Zurich"), ("America/New_York", "America/New_York")]
+)
+def test_the_callers_zone_comes_from_tz(
+    monkeypatch: pytest.MonkeyPatch, tz: str, name: str
+) -> None:
+    """$TZ names the zone sent with the files (a .scrobbler.log in local time is read in it)."""
+    monkeypatch.setenv("TZ", tz)
+    assert local_zone_name() == name

@@ -11,6 +11,7 @@ from musiqued.models import Scrobble
 from tests import interchange_files as files
 from tests.fixtures.daemon import StartDaemon
 from tests.history_support import seed
+from tests.support import run_ctl
 
 START = 1_600_000_000
 
@@ -82,6 +83,16 @@ def test_a_file_of_no_known_format_is_refused_naming_it(
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1
     assert f"{notes}: not a file musiqued can import" in lines[0]
+    # Requests the daemon refuses before asking for any descriptor:
+    zone = daemon.call_error(
+        "import.file", {"files": [{"name": "x", "fd": 0}], "zone": "Mars/Olympus_Mons"}
+    )
+    assert zone.code == -32602
+    assert "unknown time zone 'Mars/Olympus_Mons'" in zone.message
+    twice = daemon.call_error(
+        "import.file", {"files": [{"name": "x", "fd": 0}, {"name": "y", "fd": 0}]}
+    )
+    assert "each handed descriptor (0, 1, ...) exactly once" in twice.message
     assert daemon.call("jobs.list") == []
 
 
@@ -126,3 +137,28 @@ def test_a_kill_mid_file_then_the_resume_counts_exactly(
     undone = daemon.ctl("--json", "jobs", "undo", str(job_id))
     assert json.loads(undone.stdout) == {"job_id": job_id, "removed": plays - matched}
     assert daemon.call("stats.summary", {})["listens"] == len(lastfm)
+
+
+def test_a_scrobbler_log_in_local_time_is_read_in_the_callers_zone(
+    workdir: Path, start_daemon: StartDaemon
+) -> None:
+    """``#TZ/UNKNOWN``: the player wrote its wall clock; musiquectl says its zone (here
+    $TZ), and the daemon, whatever its own zone, stores the true start."""
+    wall = 1_612_124_100  # 2021-01-31 20:15 on the player's clock, written as if UTC
+    log = workdir / ".scrobbler.log"
+    log.write_bytes(
+        files.scrobbler_log(
+            [("Artist", "Album", "Song", "1", "200", "L", str(wall), "")], zone="UNKNOWN"
+        )
+    )
+    daemon = start_daemon()
+    done = run_ctl(
+        "--json",
+        "import-file",
+        str(log),
+        socket_path=daemon.socket_path,
+        env={"TZ": "Europe/Zurich"},
+    )
+    assert done.returncode == 0, done.stderr
+    listens = daemon.call("history.list", {})["listens"]
+    assert [(x["timestamp"], x["origin"]) for x in listens] == [(wall - 3600, "scrobbler-log")]

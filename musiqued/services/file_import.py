@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import errno
 import json
 import os
 import secrets
 import shutil
+import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -134,6 +136,16 @@ class _Batch:
     unreadable: int
 
 
+def known_zone(name: str | None) -> dt.tzinfo:
+    """The zone ``name`` (IANA), UTC for None; ``ValueError`` for a name no zone has."""
+    if name is None:
+        return dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
 def chosen_formats(files: Sequence[HandedFile], fmt: str) -> list[Origin]:
     """Each file's format: ``fmt``, or with ``auto`` the one ``formats.detect`` tells from
     its start; ``BadFileError`` naming the first file that is none."""
@@ -207,15 +219,20 @@ class FileImporter:
     def reconfigure(self, settings: ImportConfig) -> None:
         self._settings = settings
 
-    async def start(self, files: Sequence[HandedFile], fmt: str = "auto") -> int:
-        """Copy the files into the daemon's state and submit their import; the job's id."""
+    async def start(
+        self, files: Sequence[HandedFile], fmt: str = "auto", *, zone: str | None = None
+    ) -> int:
+        """Copy the files into the daemon's state and submit their import; the job's id.
+        ``zone``: the IANA zone of ``.scrobbler.log`` times marked ``#TZ/UNKNOWN`` (UTC if
+        None)."""
         found = chosen_formats(files, fmt)
         token = secrets.token_hex(8)
         folder = self._folder / token
         try:
             await asyncio.to_thread(self._copy, files, folder)
-            params = {
+            params: dict[str, Any] = {
                 "folder": token,
+                "zone": zone,
                 "files": [
                     {"name": handed.name, "format": origin}
                     for handed, origin in zip(files, found, strict=True)
@@ -244,7 +261,9 @@ class FileImporter:
                 f"{exc.strerror or exc}; nothing imported"
             ) from None
 
-    async def dry_run(self, files: Sequence[HandedFile], fmt: str = "auto") -> dict[str, Any]:
+    async def dry_run(
+        self, files: Sequence[HandedFile], fmt: str = "auto", *, zone: str | None = None
+    ) -> dict[str, Any]:
         """What importing ``files`` would do, stored nowhere: the summary."""
         found = chosen_formats(files, fmt)
         tally = Tally()
@@ -254,7 +273,9 @@ class FileImporter:
                 for handed, origin in zip(files, found, strict=True):
                     handed.file.seek(0)
                     watermark = await _max_id(conn)
-                    entries = formats.read(origin, handed.file, handed.name)
+                    entries = formats.read(
+                        origin, handed.file, handed.name, local_zone=known_zone(zone)
+                    )
                     dups = FileDuplicates()
                     while True:
                         taken, error = await asyncio.to_thread(_take, entries, BATCH)
@@ -332,7 +353,8 @@ class FileImporter:
         index, consumed, watermark = at.index, at.consumed, at.watermark
         # A regular file in the daemon's own state: its reads do not block.
         with open(path, "rb") as file:  # noqa: ASYNC230
-            entries = formats.read(origin, file, name)
+            zone = known_zone(job.params.get("zone"))
+            entries = formats.read(origin, file, name, local_zone=zone)
             dups = FileDuplicates()
             # Read again to the checkpoint, only to remember the plays already seen.
             done = 0

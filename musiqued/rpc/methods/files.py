@@ -12,11 +12,11 @@ import contextlib
 import os
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from musiqued import wire
 from musiqued.rpc.table import CallContext, Method, Params
-from musiqued.services.file_import import HandedFile
+from musiqued.services.file_import import HandedFile, known_zone
 
 FileFormat = Literal["auto", "spotify", "listenbrainz", "maloja", "lastfm-csv", "scrobbler-log"]
 
@@ -31,6 +31,15 @@ class ImportFileParams(Params):
     files: list[HandedName] = Field(min_length=1, max_length=wire.MAX_HANDED_FILES)
     format: FileFormat = "auto"
     dry_run: bool = False
+    zone: str | None = Field(default=None, max_length=100)
+    """The caller's IANA time zone: that of a ``.scrobbler.log`` marked ``#TZ/UNKNOWN``."""
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            known_zone(value)
+        return value
 
     @model_validator(mode="after")
     def _each_descriptor_once(self) -> Self:
@@ -48,9 +57,10 @@ async def import_file(ctx: CallContext, params: ImportFileParams) -> dict[str, A
             HandedFile(f.name, stack.enter_context(open(fds[f.fd], "rb", closefd=False)))  # noqa: ASYNC230
             for f in params.files
         ]
+        files = ctx.services.files
         if params.dry_run:
-            return await ctx.services.files.dry_run(handed, params.format)
-        return {"job_id": await ctx.services.files.start(handed, params.format)}
+            return await files.dry_run(handed, params.format, zone=params.zone)
+        return {"job_id": await files.start(handed, params.format, zone=params.zone)}
 
 
 METHODS = (
@@ -59,7 +69,7 @@ METHODS = (
         ImportFileParams,
         import_file,
         "Import files handed over as descriptors ({files: [{name, fd, size}], format?, "
-        "dry_run?}; the daemon's `files.send` go-ahead asks for them): `{job_id}` (kind "
+        "dry_run?, zone?}; the daemon's `files.send` go-ahead asks for them): `{job_id}` (kind "
         "`file`), or with dry_run the summary, nothing stored.",
     ),
 )
