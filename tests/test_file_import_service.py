@@ -266,3 +266,23 @@ async def test_no_room_for_the_copies_is_one_line_and_nothing_imported(
         await importer.start([handed("endsong_9.json", files.json_file(entries))])
     assert await job_store.list_jobs(database, 10) == []
     assert await _count(database) == 0
+
+
+async def test_copies_no_job_will_read_again_are_removed(
+    database: Database, importer: FileImporter, handed: Any
+) -> None:
+    """A done job's copies go when it ends; a failed job's stay (it may be resumed); what
+    nothing refers to goes at the next start."""
+    _, entries = spotify_history()
+    data = files.json_file(entries)
+    failed = await _finished(
+        database, await importer.start([handed("endsong_5.json", data[: len(data) // 2])])
+    )
+    folders = database.path.parent / "imports"
+    failed_folder = folders / json.loads(failed["params"])["folder"]
+    assert failed["state"] == "failed"
+    assert failed_folder.is_dir()
+    (folders / "left-behind").mkdir()
+    done = await _finished(database, await importer.start([handed("endsong_6.json", data)]))
+    assert done["state"] == "done"
+    assert sorted(p.name for p in folders.iterdir()) == [failed_folder.name]

@@ -214,6 +214,7 @@ class FileImporter:
         self._settings = settings
         self._on_new_albums = on_new_albums
         self._folder = db.path.parent / "imports"
+        self._starting = asyncio.Lock()
         jobs.register(JobKind("file", self._run, label="importing files"))
 
     def reconfigure(self, settings: ImportConfig) -> None:
@@ -228,6 +229,28 @@ class FileImporter:
         found = chosen_formats(files, fmt)
         token = secrets.token_hex(8)
         folder = self._folder / token
+        async with self._starting:
+            await self._sweep()
+            return await self._submit(files, found, folder, zone)
+
+    async def _sweep(self) -> None:
+        """Remove the copies no job will read again: those of done and cancelled jobs (a
+        failed one may be resumed), and any a start left behind."""
+        rows = await self._db.fetchall(
+            "SELECT params FROM jobs WHERE kind = 'file' AND state NOT IN ('done', 'cancelled')"
+        )
+        kept = {str(json.loads(row["params"] or "{}").get("folder")) for row in rows}
+        names = await asyncio.to_thread(
+            lambda: [p.name for p in self._folder.iterdir()] if self._folder.is_dir() else []
+        )
+        for name in names:
+            if name not in kept:
+                await asyncio.to_thread(shutil.rmtree, self._folder / name, True)
+
+    async def _submit(
+        self, files: Sequence[HandedFile], found: list[Origin], folder: Path, zone: str | None
+    ) -> int:
+        token = folder.name
         try:
             await asyncio.to_thread(self._copy, files, folder)
             params: dict[str, Any] = {
