@@ -15,7 +15,8 @@ from musiqued.config import ImportConfig
 from musiqued.errors import BadFileError, ConflictError, StoreError
 from musiqued.models import Scrobble
 from musiqued.services.events import EventBus
-from musiqued.services.file_import import FileImporter, HandedFile
+from musiqued.services.file_batches import HandedFile
+from musiqued.services.file_import import FileImporter
 from musiqued.services.jobs import JobRunner
 from musiqued.storage import jobs as job_store
 from musiqued.storage.db import Database

@@ -30,17 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import errno
 import json
-import os
 import secrets
 import shutil
-import zoneinfo
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import aiosqlite
 
@@ -53,9 +49,20 @@ from musiqued.errors import (
     StoreError,
 )
 from musiqued.interchange import formats
-from musiqued.interchange.entries import Entry, Origin, Play, Skipped
+from musiqued.interchange.entries import Entry, Origin, Play
 from musiqued.interchange.matching import FileDuplicates, identity, nearest
 from musiqued.models import Scrobble
+from musiqued.services.file_batches import (
+    HandedFile,
+    Place,
+    Tally,
+    chosen_formats,
+    known_zone,
+    ranges,
+    scrobble_of,
+    sort_out,
+    take,
+)
 from musiqued.services.jobs import JobContext, JobKind, JobRunner
 from musiqued.storage import jobs as store
 from musiqued.storage.db import Database
@@ -67,7 +74,6 @@ BATCH = 2000
 """Entries read, matched and committed at a time."""
 DRY_RUN_JOB = 0
 """The job id a dry run's rolled-back rows carry: no job has it."""
-DUPLICATE = "duplicate_in_file"
 MAX_LOGGED = 1000
 """Unreadable entries logged one by one per file; past that, only counted."""
 
@@ -81,121 +87,6 @@ JOIN artists ar ON ar.id = l.artist_id
 WHERE NOT (l.job_id IS :job AND l.id > :watermark)
   AND NOT EXISTS (SELECT 1 FROM file_matches m WHERE m.job_id = :job AND m.listen_id = l.id)
 """
-
-
-@dataclass(slots=True)
-class Tally:
-    """What a file import did with the entries it read; the counts add up to ``entries``."""
-
-    entries: int = 0
-    added: int = 0
-    already_stored: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    unreadable: int = 0
-
-    @classmethod
-    def load(cls, data: dict[str, Any]) -> Tally:
-        return cls(
-            entries=int(data.get("entries", 0)),
-            added=int(data.get("added", 0)),
-            already_stored=int(data.get("already_stored", 0)),
-            skipped={str(k): int(v) for k, v in (data.get("skipped") or {}).items()},
-            unreadable=int(data.get("unreadable", 0)),
-        )
-
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class HandedFile:
-    """A file a client handed over: the name it gave (for messages only) and the open file."""
-
-    name: str
-    file: BinaryIO
-
-
-@dataclass(frozen=True, slots=True)
-class _Place:
-    """Where a file's reading starts: its index, entries already consumed, and the largest
-    listen id before the job started reading it."""
-
-    index: int
-    consumed: int
-    watermark: int
-
-
-@dataclass(slots=True)
-class _Batch:
-    plays: list[Play]
-    reasons: list[str]
-    skipped: int
-    unreadable: int
-
-
-def known_zone(name: str | None) -> dt.tzinfo:
-    """The zone ``name`` (IANA), UTC for None; ``ValueError`` for a name no zone has."""
-    if name is None:
-        return dt.UTC
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-
-
-def chosen_formats(files: Sequence[HandedFile], fmt: str) -> list[Origin]:
-    """Each file's format: ``fmt``, or with ``auto`` the one ``formats.detect`` tells from
-    its start; ``BadFileError`` naming the first file that is none."""
-    found: list[Origin] = []
-    for handed in files:
-        if fmt != "auto":
-            found.append(fmt)  # type: ignore[arg-type]  # validated against FORMATS
-            continue
-        head = os.pread(handed.file.fileno(), formats.DETECT_BYTES, 0)
-        found.append(formats.detect(handed.name, head))
-    return found
-
-
-def _take(entries: Iterator[Entry], count: int) -> tuple[list[Entry], BadFileError | None]:
-    """Up to ``count`` entries; where the file breaks, those before and the error."""
-    taken: list[Entry] = []
-    try:
-        for entry in entries:
-            taken.append(entry)
-            if len(taken) >= count:
-                break
-    except BadFileError as exc:
-        return taken, exc
-    return taken, None
-
-
-def _ranges(plays: Sequence[Play], window_s: int) -> list[list[int]]:
-    """The starts' windows, merged where they overlap, as ``[low, high]`` pairs."""
-    merged: list[list[int]] = []
-    for start in sorted({p.timestamp for p in plays}):
-        low, high = start - window_s, start + window_s
-        if merged and low <= merged[-1][1]:
-            merged[-1][1] = high
-        else:
-            merged.append([low, high])
-    return merged
-
-
-def _scrobble(play: Play) -> Scrobble:
-    return Scrobble(
-        timestamp=play.timestamp,
-        artist=play.artist,
-        title=play.title,
-        album=play.album,
-        artist_mbid=play.artist_mbid,
-        album_mbid=play.album_mbid,
-        track_mbid=play.track_mbid,
-        origin=play.origin,
-        spotify_uri=play.spotify_track_uri,
-    )
 
 
 class FileImporter:
@@ -301,8 +192,8 @@ class FileImporter:
                     )
                     dups = FileDuplicates()
                     while True:
-                        taken, error = await asyncio.to_thread(_take, entries, BATCH)
-                        batch = _sorted(taken, dups, tally, handed.name)
+                        taken, error = await asyncio.to_thread(take, entries, BATCH)
+                        batch = sort_out(taken, dups, tally, handed.name)
                         await self._store(conn, batch.plays, DRY_RUN_JOB, watermark, tally)
                         if error is not None or len(taken) < BATCH:
                             break
@@ -352,7 +243,7 @@ class FileImporter:
             resumed = index == first and "watermark" in checkpoint
             consumed = int(checkpoint.get("consumed", 0)) if resumed else 0
             watermark = int(checkpoint["watermark"]) if resumed else await self._watermark()
-            at = _Place(index, consumed, watermark)
+            at = Place(index, consumed, watermark)
             await self._run_file(job, folder / str(index), files[index], at, tally)
         job.log.info("file import done", **tally.as_dict())
         async with self._db.transaction() as conn:
@@ -368,7 +259,7 @@ class FileImporter:
         job: JobContext,
         path: Path,
         described: dict[str, str],
-        at: _Place,
+        at: Place,
         tally: Tally,
     ) -> None:
         name = described["name"]
@@ -382,7 +273,7 @@ class FileImporter:
             # Read again to the checkpoint, only to remember the plays already seen.
             done = 0
             while done < consumed:
-                taken, error = await asyncio.to_thread(_take, entries, min(BATCH, consumed - done))
+                taken, error = await asyncio.to_thread(take, entries, min(BATCH, consumed - done))
                 for entry in taken:
                     if isinstance(entry, Play):
                         dups.seen(entry)
@@ -391,20 +282,20 @@ class FileImporter:
                     break
             # The next batch is read (in a thread) while this one is stored.
             reading: asyncio.Future[tuple[list[Entry], BadFileError | None]] | None
-            reading = asyncio.ensure_future(asyncio.to_thread(_take, entries, BATCH))
+            reading = asyncio.ensure_future(asyncio.to_thread(take, entries, BATCH))
             try:
                 while True:
                     assert reading is not None  # set for each batch that follows
                     taken, error = await reading
                     reading = None
-                    batch = _sorted(taken, dups, tally, name)
+                    batch = sort_out(taken, dups, tally, name)
                     logged = min(len(batch.reasons), max(MAX_LOGGED - tally.unreadable, 0))
                     for reason in batch.reasons[:logged]:
                         job.log.warning("unreadable entry", file=name, reason=reason)
                     done += len(taken)
                     finished = error is None and len(taken) < BATCH
                     if error is None and not finished:
-                        reading = asyncio.ensure_future(asyncio.to_thread(_take, entries, BATCH))
+                        reading = asyncio.ensure_future(asyncio.to_thread(take, entries, BATCH))
                     checkpoint = {
                         "file": index + 1 if finished else index,
                         "consumed": 0 if finished else done,
@@ -460,7 +351,7 @@ class FileImporter:
         window = self._settings.match_window_s
         rows = await conn.execute_fetchall(
             _CANDIDATES,
-            {"ranges": json.dumps(_ranges(plays, window)), "job": job_id, "watermark": watermark},
+            {"ranges": json.dumps(ranges(plays, window)), "job": job_id, "watermark": watermark},
         )
         candidates: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for listen_id, start, artist, title in rows:
@@ -471,7 +362,7 @@ class FileImporter:
             mine = candidates.get(identity(play.artist, play.title))
             start = nearest(play.timestamp, (s for s, _ in mine), window) if mine else None
             if mine is None or start is None:
-                fresh.append(_scrobble(play))
+                fresh.append(scrobble_of(play))
                 continue
             at = next(i for i, (s, _) in enumerate(mine) if s == start)
             taken.append((job_id, mine.pop(at)[1]))
@@ -494,24 +385,3 @@ async def _max_id(conn: aiosqlite.Connection) -> int:
     async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history") as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row is not None else 0
-
-
-def _sorted(entries: list[Entry], dups: FileDuplicates, tally: Tally, name: str) -> _Batch:
-    """The batch's plays to match, the rest counted in ``tally``."""
-    batch = _Batch([], [], 0, 0)
-    for entry in entries:
-        tally.entries += 1
-        if isinstance(entry, Play):
-            if dups.seen(entry):
-                tally.skip(DUPLICATE)
-                batch.skipped += 1
-            else:
-                batch.plays.append(entry)
-        elif isinstance(entry, Skipped):
-            tally.skip(entry.reason)
-            batch.skipped += 1
-        else:
-            tally.unreadable += 1
-            batch.unreadable += 1
-            batch.reasons.append(f"{formats.shown(name)}: {entry.where}: {entry.reason}")
-    return batch

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from musiqued import wire
 from musiqued.rpc.table import CallContext, Method, Params
-from musiqued.services.file_import import HandedFile, known_zone
+from musiqued.services.file_batches import HandedFile, known_zone
 
 FileFormat = Literal["auto", "spotify", "listenbrainz", "maloja", "lastfm-csv", "scrobbler-log"]
 
