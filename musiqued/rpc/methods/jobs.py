@@ -1,4 +1,4 @@
-"""``jobs.*``: list, read and steer jobs of every kind (imports and verifies alike).
+"""``jobs.*``: list, read and steer jobs of every kind (imports, verifies and file imports alike).
 
 The ``import.status/list/pause/resume/cancel`` methods are aliases of these (``imports.py``),
 kept for the original clients.
