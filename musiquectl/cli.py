@@ -102,6 +102,7 @@ COMMAND_MODULES = {
     "enrich": "enrich",
     "albums": "enrich",
     "notify": "notify",
+    "web": "web",
 }
 """Each command and the module under ``musiquectl.commands`` that defines it: a call loads
 only its own module (``musiquectl --json status`` does not pay for ``export``)."""

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import click
 
 from musiquectl.output import local_time
-from musiqued.timespec import FORMS, MomentError, parse_duration, parse_moment
+from musiqued.timespec import DAY, FORMS, MomentError, parse_duration, parse_moment
 
 
 class Moment(NamedTuple):
@@ -43,6 +43,8 @@ def interval_option(
         raise click.BadParameter(str(exc)) from None
     if seconds < 1:
         raise click.BadParameter(f"{value!r} is shorter than 1 second")
+    if seconds > DAY:
+        raise click.BadParameter(f"{value!r} is longer than a day")
     return seconds
 
 

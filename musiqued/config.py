@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -28,6 +28,14 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "http": ("token",),
     "listenbrainz": ("token",),
 }
+
+
+DAY_S = 86400.0
+"""The longest interval any setting takes."""
+MAX_ID = 2**32 - 2
+"""The largest uid or gid (``(uid_t) -1`` means none)."""
+MIN_TOKEN_CHARS = 16
+"""A configured ``[http] token`` shorter than this is refused."""
 
 
 class _Section(BaseModel):
@@ -61,9 +69,9 @@ class DaemonConfig(_Section):
     socket: Path = Field(default_factory=default_socket)
     socket_mode: str = "0660"
     database: Path = Field(default_factory=default_database)
-    allowed_uids: tuple[int, ...] = ()
-    allowed_gids: tuple[int, ...] = ()
-    idle_timeout_seconds: float = Field(default=300.0, gt=0)
+    allowed_uids: tuple[Annotated[int, Field(ge=0, le=MAX_ID)], ...] = ()
+    allowed_gids: tuple[Annotated[int, Field(ge=0, le=MAX_ID)], ...] = ()
+    idle_timeout_seconds: float = Field(default=300.0, gt=0, le=DAY_S)
 
     @field_validator("socket_mode", mode="before")
     @classmethod
@@ -95,10 +103,10 @@ class LastfmConfig(_Section):
     session_key: SecretStr = SecretStr("")
     username: str = ""
     api_url: str = "https://ws.audioscrobbler.com/2.0/"
-    requests_per_second: float = Field(default=5.0, gt=0)
+    requests_per_second: float = Field(default=5.0, gt=0, le=1000)
     max_in_flight: int = Field(default=4, ge=1, le=64)
     page_size: int = Field(default=200, ge=1, le=1000)
-    timeout_seconds: float = Field(default=30.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @property
     def configured(self) -> bool:
@@ -107,23 +115,23 @@ class LastfmConfig(_Section):
 
 class TrackerConfig(_Section):
     autostart: bool = False
-    interval_seconds: float = Field(default=120.0, ge=1)
+    interval_seconds: float = Field(default=120.0, ge=1, le=DAY_S)
     late_sweep_days: int = Field(default=14, ge=0, le=60)
-    late_sweep_interval_seconds: float = Field(default=3600.0, ge=1)
+    late_sweep_interval_seconds: float = Field(default=3600.0, ge=1, le=DAY_S)
 
 
 class EnrichmentConfig(_Section):
     enabled: bool = True
-    max_albums_per_import: int = Field(default=0, ge=0)
+    max_albums_per_import: int = Field(default=0, ge=0, le=1_000_000)
     max_attempts: int = Field(default=4, ge=1, le=100)  # transient failures before 'failed'
-    retry_seconds: float = Field(default=30.0, gt=0)  # first backoff; doubles per attempt
+    retry_seconds: float = Field(default=30.0, gt=0, le=DAY_S)  # first backoff; doubles per attempt
     # Covers and artist images are downloaded only from under these (upstream answers are
     # untrusted: an image URL could point anywhere, the daemon's own network included).
     image_url_prefixes: tuple[str, ...] = (
         "https://lastfm.freetls.fastly.net/",
         "https://i.scdn.co/",
     )
-    image_cache_mb: float = Field(default=500, ge=0)
+    image_cache_mb: float = Field(default=500, ge=0, le=1_000_000)
 
     @field_validator("image_url_prefixes")
     @classmethod
@@ -157,7 +165,7 @@ class AiConfig(_Section):
     api_key: SecretStr = SecretStr("")
     model: str = ""
     language: str = "en"
-    requests_per_second: float = Field(default=1.0, gt=0)
+    requests_per_second: float = Field(default=1.0, gt=0, le=1000)
     max_description_chars: int = Field(default=4000, ge=200, le=100_000)
 
     @property
@@ -247,6 +255,8 @@ class HttpConfig(_Section):
     max_websockets: int = Field(default=16, ge=1, le=4096)
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     idle_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # A browser session's life (musiquectl web); the token itself never expires.
+    session_days: int = Field(default=30, ge=1, le=365)
 
     @field_validator("listen")
     @classmethod
@@ -263,6 +273,12 @@ class HttpConfig(_Section):
             # No header could carry it (HTTP drops whitespace around a header's value), and
             # stripping it silently would make the login form and the header disagree.
             raise ValueError("starts or ends with whitespace; remove it")
+        if token and len(token) < MIN_TOKEN_CHARS:
+            # Short enough to guess; an empty one makes the daemon generate a strong one.
+            raise ValueError(
+                f"is {len(token)} characters; use at least {MIN_TOKEN_CHARS} (or none: the "
+                "daemon then makes one)"
+            )
         # Anyone who can reach a non-loopback address could start imports: insist on a token.
         listen = info.data.get("listen") or ""
         if listen and not token and not is_loopback(parse_listen(listen)[0]):

@@ -27,9 +27,11 @@ import datetime as dt
 import math
 import re
 
-TIMESTAMP_RANGE = 2**53
-"""Unix seconds beyond this (either sign) are refused: no history reaches that far, and
-SQLite's integers end at 2**63."""
+EARLIEST = -62135510400
+"""0001-01-02T00:00:00Z; LATEST is 9999-12-31T00:00:00Z. Unix seconds outside them are
+refused: no history reaches that far, and a day inside the years 1..9999 is what any time
+zone can still show as a date."""
+LATEST = 253402214400
 DAY = 86400
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY, "w": 7 * DAY, "month": 30 * DAY, "y": 365 * DAY}
 SPELLINGS = {
@@ -63,9 +65,13 @@ class MomentError(ValueError):
 def parse_moment(text: str, now: float) -> int:
     """Unix seconds for ``text`` (ages count back from ``now``)."""
     seconds = _seconds(text, now)
-    if abs(seconds) > TIMESTAMP_RANGE:
-        raise MomentError(f"{text!r} is out of range (at most {TIMESTAMP_RANGE} seconds)")
+    if not EARLIEST <= seconds <= LATEST:
+        raise MomentError(out_of_range(text))
     return seconds
+
+
+def out_of_range(given: object) -> str:
+    return f"{given!r} is out of range (Unix seconds from {EARLIEST} to {LATEST}: years 1 to 9999)"
 
 
 def parse_duration(text: str) -> float:
@@ -78,8 +84,8 @@ def parse_duration(text: str) -> float:
         if amount is None:
             raise MomentError(f"{text!r} is not a duration: use {DURATION_FORMS}") from None
         seconds = float(amount.group(1)) * UNITS[_unit(amount.group(2), text)]
-    if not math.isfinite(seconds) or abs(seconds) > TIMESTAMP_RANGE:
-        raise MomentError(f"{text!r} is out of range (at most {TIMESTAMP_RANGE} seconds)")
+    if not math.isfinite(seconds) or abs(seconds) > LATEST:
+        raise MomentError(f"{text!r} is out of range (at most {LATEST} seconds)")
     return seconds
 
 

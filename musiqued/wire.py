@@ -21,6 +21,8 @@ MAX_ALBUMS = 1000
 """The most albums one ``albums.list`` call returns."""
 MAX_TOP = 100
 """The longest top-artists/albums/tracks lists ``stats.summary`` gives."""
+MAX_QUERY_CHARS = 500
+"""The longest search text (``albums.list`` ``query`` and ``artist``)."""
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+_DAEMON_AT: dict[str, DaemonProcess] = {}
+"""The daemon serving each page URL ``page_daemon`` made: ``open_page`` logs in there."""
+
 
 def page_daemon(
     start_daemon: StartDaemon,
@@ -35,7 +38,19 @@ def page_daemon(
     daemon = start_daemon(
         **lastfm_sim.sections(**(lastfm or {})), http={"listen": f"127.0.0.1:{port}", **http}
     )
-    return daemon, f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    _DAEMON_AT[url] = daemon
+    return daemon, url
+
+
+def log_in(driver: WebDriver, url: str) -> None:
+    """Give the browser a session on the page at ``url`` (made by ``page_daemon``) as a
+    person does: through the one-time link ``musiquectl web`` prints."""
+    origin = "/".join(url.split("/", 3)[:3])
+    port = origin.rsplit(":", 1)[1]
+    if driver.current_url.startswith(origin) and driver.get_cookie(f"musiqued_session_{port}"):
+        return
+    driver.get(_DAEMON_AT[origin].http_login_url())
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], T], timeout: float = 20) -> T:
@@ -48,8 +63,9 @@ def wait_for(driver: WebDriver, condition: Callable[[WebDriver], T], timeout: fl
 
 
 def open_page(driver: WebDriver, url: str) -> float:
-    """Open the page and wait until it shows the daemon's state and follows it live;
-    returns the seconds that took."""
+    """Log in, open the page and wait until it shows the daemon's state and follows it
+    live; returns the seconds opening it took."""
+    log_in(driver, url)
     started = time.monotonic()
     driver.get(url)
     wait_for(

@@ -1,7 +1,9 @@
 """Helpers the tests share: short socket paths, free ports, configs, the daemon as a process,
 and its live events.
 
-Waiting: a test waits for what it expects to happen, never for a fixed time. Events the
+Waiting: a test waits for what it expects to happen, never for a fixed time. A started
+daemon is waited for through READY=1 on a NOTIFY_SOCKET the test owns (``ReadyWatch``), as
+systemd waits for it. Events the
 daemon publishes (a job's progress and end, a scrobble recorded, a reload) are awaited with
 ``EventStream``/``wait_for_event``, subscribed before the action that causes them; states
 without an event (rows in the database) with ``DaemonProcess.wait_until``. A sleep is only
@@ -10,22 +12,25 @@ for proving a negative (nothing happens within a short while), and says so.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
-from musiquectl.client import Client, ClientError, DaemonError, Unreachable
+from musiquectl.client import Client, DaemonError
 from musiqued import wire
 from tests.rawrpc import RawConnection, request
 
@@ -66,6 +71,14 @@ def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
     return path
 
 
+HTTP_TOKEN = "test-http-token-0123456789"
+"""The ``[http] token`` tests configure when the token itself is not what they check."""
+
+
+def bearer(token: str = HTTP_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def base_sections(workdir: Path, **extra: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     sections: dict[str, dict[str, Any]] = {
         "daemon": {"socket": str(workdir / "d.sock"), "database": str(workdir / "musique.db")}
@@ -96,6 +109,57 @@ def run_ctl(
     )
 
 
+READY_TIMEOUT_S = 60.0
+"""How long a daemon may take to say READY=1: generous, for a loaded machine (the wait ends
+at READY=1, not at the timeout)."""
+
+STARTED: list[DaemonProcess] = []
+"""Every daemon process the current test started (``tests/fixtures/daemon.py`` counts them)."""
+
+_ready_serial = itertools.count()
+
+
+class ReadyWatch:
+    """A NOTIFY_SOCKET owned by the test, as systemd would own it: a datagram socket whose
+    messages a thread reads as they come (the kernel queues only a few), until the process
+    it watches exits. ``wait`` returns at READY=1 or at that exit, whichever comes first."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._settled = threading.Event()
+        self.ready = False
+
+    def watch(self, pid: int) -> None:
+        """Read messages until process ``pid`` exits (a pidfd tells the thread when)."""
+        pidfd = os.pidfd_open(pid)
+        threading.Thread(target=self._read, args=(pidfd,), daemon=True).start()
+
+    def wait(self, timeout: float) -> bool:
+        """True once READY=1 came; False if the process exited first or ``timeout`` passed."""
+        self._settled.wait(timeout)
+        return self.ready
+
+    def _read(self, pidfd: int) -> None:
+        try:
+            while True:
+                readable, _, _ = select.select([self._sock, pidfd], [], [])
+                if self._sock in readable:
+                    message = self._sock.recv(65536).decode(errors="replace")
+                    if "READY=1" in message.splitlines():
+                        self.ready = True
+                        self._settled.set()
+                elif pidfd in readable:
+                    return
+        finally:
+            self._settled.set()
+            os.close(pidfd)
+            self._sock.close()
+            self.path.unlink(missing_ok=True)
+
+
 class DaemonProcess:
     """``musiqued`` started as a real process with a config file; logs go to a file."""
 
@@ -105,6 +169,7 @@ class DaemonProcess:
         self.socket_path = socket_path
         self.log_path = workdir / "musiqued.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._ready: ReadyWatch | None = None
 
     def start(
         self,
@@ -112,55 +177,86 @@ class DaemonProcess:
         env: Mapping[str, str] | None = None,
         extra_args: tuple[str, ...] = (),
         wait: bool = True,
-        timeout: float = 15.0,
+        timeout: float = READY_TIMEOUT_S,
         hooks: bool = False,
     ) -> DaemonProcess:
-        """``hooks``: run ``tests.hooked_musiqued``, musiqued with the test-only RPC methods."""
-        log = self.log_path.open("ab")
+        """``hooks``: run ``tests.hooked_musiqued``, musiqued with the test-only RPC methods.
+        ``wait``: return once the daemon said READY=1 (see ``wait_ready``)."""
         program = (
             [sys.executable, "-m", "tests.hooked_musiqued"]
             if hooks
             else [str(VENV_BIN / "musiqued")]
         )
-        self.proc = subprocess.Popen(
-            [
-                *program,
-                "--config",
-                str(self.config_path),
-                "--log-target",
-                "json",
-                "--log-level",
-                "debug",
-                *extra_args,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            cwd=ROOT,
-        )
-        log.close()
+        log = self.log_path.open("ab")
+        try:
+            self.launch(
+                [
+                    *program,
+                    "--config",
+                    str(self.config_path),
+                    "--log-target",
+                    "json",
+                    "--log-level",
+                    "debug",
+                    *extra_args,
+                ],
+                env=env,
+                stdout=log,
+            )
+        finally:
+            log.close()
         if wait:
             self.wait_ready(timeout)
         return self
 
-    def wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"musiqued exited with {self.proc.returncode}:\n{self.logs()[-4000:]}"
-                )
-            try:
-                self.call("daemon.status")
-                return
-            except (Unreachable, ClientError):
-                time.sleep(0.05)
+    def launch(
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdout: IO[bytes] | int,
+        stderr: IO[bytes] | int = subprocess.STDOUT,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``command`` (a musiqued) as this daemon's process. Unless ``env`` names a NOTIFY_SOCKET of the test's own, the daemon's
+        NOTIFY_SOCKET is one this object owns, so that ``wait_ready`` hears READY=1."""
+        environ = {**os.environ, **(env or {})}
+        self._ready = None
+        if env is None or "NOTIFY_SOCKET" not in env:
+            self._ready = ReadyWatch(self.workdir / f"ready-{next(_ready_serial)}.sock")
+            environ["NOTIFY_SOCKET"] = str(self._ready.path)
+        self.proc = subprocess.Popen(
+            list(command), stdout=stdout, stderr=stderr, env=environ, cwd=ROOT
+        )
+        if self._ready is not None:
+            self._ready.watch(self.proc.pid)
+        STARTED.append(self)
+        return self.proc
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Wait for READY=1 on the daemon's NOTIFY_SOCKET (the socket then serves), or for
+        the process to exit (RuntimeError, with its log)."""
+        assert self.proc is not None
+        assert self._ready is not None, "the test owns NOTIFY_SOCKET: wait on its own listener"
+        if self._ready.wait(timeout):
+            return
+        if self.proc.poll() is not None:
+            raise RuntimeError(
+                f"musiqued exited with {self.proc.returncode}:\n{self.logs()[-4000:]}"
+            )
         raise TimeoutError(f"musiqued not ready after {timeout}s:\n{self.logs()[-4000:]}")
 
     def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
         with Client(self.socket_path, timeout=30) as client:
             return client.call(method, params)
+
+    def http_token(self) -> str:
+        """The token the daemon made beside its database (no ``[http] token`` set)."""
+        return (self.workdir / "http-token").read_text(encoding="utf-8").strip()
+
+    def http_login_url(self) -> str:
+        """A one-time link to the web page, as ``musiquectl web`` gets it."""
+        url: str = self.call("http.login_url")["url"]
+        return url
 
     def call_error(self, method: str, params: dict[str, Any] | None = None) -> DaemonError:
         try:

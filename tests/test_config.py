@@ -102,13 +102,13 @@ def test_secret_sources_and_precedence(tmp_path: Path) -> None:
         "CREDENTIALS_DIRECTORY": str(creds),
         "MUSIQUED_LASTFM_API_KEY": "from-env",
         "MUSIQUED_AI_API_KEY": "ai-from-env",
-        "MUSIQUED_HTTP_TOKEN": "tok",
+        "MUSIQUED_HTTP_TOKEN": "tok-0123456789abcdef",
     }
     config = load_config(path, environ=env)
     assert config.spotify.client_id.get_secret_value() == "from-file"
     assert config.lastfm.api_key.get_secret_value() == "from-credential"
     assert config.ai.api_key.get_secret_value() == "ai-from-env"
-    assert config.http.token.get_secret_value() == "tok"
+    assert config.http.token.get_secret_value() == "tok-0123456789abcdef"
     assert isinstance(config.lastfm.api_key, SecretStr)
     assert "from-credential" not in repr(config)
 
@@ -119,9 +119,9 @@ def test_http_token_with_whitespace_around_is_refused(tmp_path: Path) -> None:
     could carry it. A credential file's final newline is not part of it."""
     path = tmp_path / "m.toml"
     for text, env in (
-        ('[http]\ntoken = " tk-42x"\n', {}),
-        ('[http]\ntoken = "tk-42x\\t"\n', {}),
-        ("[http]\n", {"MUSIQUED_HTTP_TOKEN": "tk-42x "}),
+        ('[http]\ntoken = " tk-42x-0123456789"\n', {}),
+        ('[http]\ntoken = "tk-42x-0123456789\\t"\n', {}),
+        ("[http]\n", {"MUSIQUED_HTTP_TOKEN": "tk-42x-0123456789 "}),
     ):
         path.write_text(text)
         done = musiqued("--config", str(path), "--check-config", env=env)
@@ -130,13 +130,13 @@ def test_http_token_with_whitespace_around_is_refused(tmp_path: Path) -> None:
             f"musiqued: config error: {path}: http.token: starts or ends with whitespace; "
             "remove it\n"
         )
-        assert "tk-42x" not in done.stdout + done.stderr
+        assert "tk-42x-0123456789" not in done.stdout + done.stderr
     creds = tmp_path / "creds"
     creds.mkdir()
-    (creds / "http_token").write_text("tk-42x\n")
+    (creds / "http_token").write_text("tk-42x-0123456789\n")
     path.write_text("[http]\n")
     config = load_config(path, environ={"CREDENTIALS_DIRECTORY": str(creds)})
-    assert config.http.token.get_secret_value() == "tk-42x"
+    assert config.http.token.get_secret_value() == "tk-42x-0123456789"
 
 
 def test_check_config_masks_secrets(tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_check_config_masks_secrets(tmp_path: Path) -> None:
         "--config",
         str(path),
         "--check-config",
-        env={"CREDENTIALS_DIRECTORY": str(creds), "MUSIQUED_HTTP_TOKEN": "SECRET-D"},
+        env={"CREDENTIALS_DIRECTORY": str(creds), "MUSIQUED_HTTP_TOKEN": "SECRET-D-0123456789"},
     )
     assert done.returncode == 0, done.stderr
     for secret in ("SECRET-A", "SECRET-B", "SECRET-C", "SECRET-D"):
@@ -181,6 +181,19 @@ def test_check_config_masks_secrets(tmp_path: Path) -> None:
             "daemon.socket_mode: '01777' is outside",
         ),
         ("uids.toml", "[daemon]\nallowed_uids = ['root']\n", "daemon.allowed_uids.0: "),
+        (
+            "short.toml",
+            "[http]\ntoken = 'tok-abc'\n",
+            "http.token: is 7 characters; use at least 16",
+        ),
+        ("day.toml", "[tracker]\ninterval_seconds = 86401\n", "tracker.interval_seconds: "),
+        ("huge.toml", "[tracker]\ninterval_seconds = 1e300\n", "tracker.interval_seconds: "),
+        ("inf.toml", "[enrichment]\nretry_seconds = inf\n", "enrichment.retry_seconds: "),
+        ("nan.toml", "[daemon]\nidle_timeout_seconds = nan\n", "daemon.idle_timeout_seconds: "),
+        ("sweep.toml", "[tracker]\nlate_sweep_interval_seconds = 1e9\n", "late_sweep_interval"),
+        ("uid.toml", "[daemon]\nallowed_uids = [99999999999]\n", "daemon.allowed_uids.0: "),
+        ("rate.toml", "[lastfm]\nrequests_per_second = 1e12\n", "lastfm.requests_per_second: "),
+        ("days.toml", "[http]\nsession_days = 100000\n", "http.session_days: "),
         ("bad.toml", "[daemon\nsocket = 1\n", "invalid TOML"),
         ("bad.json", '{"daemon": {"socket": }', "invalid JSON at line 1"),
         ("top.json", "[1, 2]", "the top level must be a table"),

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.fixtures.daemon import StartDaemon
-from tests.support import VENV_BIN, run_ctl
+import pytest
+
+from tests.fixtures.daemon import daemon_for_a_module
+from tests.support import VENV_BIN, DaemonProcess, run_ctl
+
+pytestmark = pytest.mark.xdist_group("test_ctl")  # one worker: one daemon for the module
 
 HEAVY = ("asyncio", "aiohttp", "pydantic", "structlog", "spotipy", "pylast", "rich", "aiosqlite")
 
@@ -30,18 +35,23 @@ def _ctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_exit_0_on_success(start_daemon: StartDaemon) -> None:
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[DaemonProcess]:
+    """One daemon for the module: each test only asks it things."""
+    with daemon_for_a_module() as process:
+        yield process.start()
+
+
+def test_exit_0_on_success(daemon: DaemonProcess) -> None:
     """``status`` against a running daemon: exit 0 and a human summary."""
-    daemon = start_daemon()
     done = daemon.ctl("status")
     assert done.returncode == 0, done.stderr
     assert "musiqued" in done.stdout
     assert "listens" in done.stdout
 
 
-def test_exit_1_on_daemon_error(start_daemon: StartDaemon) -> None:
+def test_exit_1_on_daemon_error(daemon: DaemonProcess) -> None:
     """A daemon error: exit 1 and its message on stderr (its code with -v)."""
-    daemon = start_daemon()
     done = daemon.ctl("call", "nope.method")
     assert done.returncode == 1
     assert done.stderr == "musiquectl: method not found: nope.method\n"
@@ -51,9 +61,8 @@ def test_exit_1_on_daemon_error(start_daemon: StartDaemon) -> None:
     assert "topics" in done.stderr
 
 
-def test_exit_2_on_usage_error(start_daemon: StartDaemon) -> None:
+def test_exit_2_on_usage_error(daemon: DaemonProcess) -> None:
     """Unknown options, commands, and params that are not JSON: exit 2 (usage)."""
-    daemon = start_daemon()
     for args in (
         ("--bogus", "status"),
         ("frobnicate",),
@@ -95,17 +104,15 @@ def test_socket_discovery_order(tmp_path: Path) -> None:
     assert tried() == "/run/musiqued/musiqued.sock"
 
 
-def test_env_socket_reaches_daemon(start_daemon: StartDaemon) -> None:
+def test_env_socket_reaches_daemon(daemon: DaemonProcess) -> None:
     """$MUSIQUED_SOCKET alone is enough to reach the daemon."""
-    daemon = start_daemon()
     done = _ctl("--json", "status", env=_clean_env(MUSIQUED_SOCKET=str(daemon.socket_path)))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["socket"] == str(daemon.socket_path)
 
 
-def test_json_prints_exactly_the_result(start_daemon: StartDaemon) -> None:
+def test_json_prints_exactly_the_result(daemon: DaemonProcess) -> None:
     """``--json`` prints the RPC result and nothing else."""
-    daemon = start_daemon()
     for args, method in (
         (("reload",), "daemon.reload"),
         (("call", "rpc.describe"), "rpc.describe"),

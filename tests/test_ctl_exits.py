@@ -135,8 +135,9 @@ def test_a_failed_import_exits_1_with_its_error_last(
 
 
 @contextmanager
-def _following_import(daemon: DaemonProcess) -> Iterator[subprocess.Popen[str]]:
-    """``musiquectl import --all`` in its own process, once its job has stored a page."""
+def _following_import(daemon: DaemonProcess, job_id: int) -> Iterator[subprocess.Popen[str]]:
+    """``musiquectl import --all`` in its own process, once its job (``job_id``, the next
+    one) has stored a page."""
     follower = subprocess.Popen(
         [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "import", "--all"],
         stdout=subprocess.PIPE,
@@ -144,8 +145,10 @@ def _following_import(daemon: DaemonProcess) -> Iterator[subprocess.Popen[str]]:
         text=True,
     )
     try:
-        daemon.wait_until(lambda: daemon.call("jobs.list", {"limit": 1}))
-        wait_pages(daemon, 1, 1)
+        daemon.wait_until(
+            lambda: [j for j in daemon.call("jobs.list", {"limit": 1}) if j["job_id"] == job_id]
+        )
+        wait_pages(daemon, job_id, 1)
         yield follower
     finally:
         if follower.poll() is None:
@@ -153,24 +156,34 @@ def _following_import(daemon: DaemonProcess) -> Iterator[subprocess.Popen[str]]:
         follower.communicate(timeout=5)
 
 
-def test_a_cancelled_job_ends_its_follower_with_1(
+def test_a_followed_job_detached_exits_0_and_cancelled_exits_1(
     lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
 ) -> None:
-    """Cancelling a followed import ends ``musiquectl import`` with status 1 and says so;
-    cancelling it again, or pausing a paused job, succeeds with a note (idempotent)."""
+    """Ctrl-C while following an import detaches: exit 0, the job goes on and says how to
+    follow it again. Cancelling a followed import ends ``musiquectl import`` with status 1
+    and says so; cancelling it again, or pausing a paused job, succeeds with a note
+    (idempotent)."""
     lastfm_sim.reset(size=2000, seed=8)
     daemon = start_daemon(**lastfm_sim.sections(requests_per_second=5.0, page_size=50))
-    with _following_import(daemon) as follower:
-        cancelled = daemon.ctl("jobs", "cancel", "1")
-        assert cancelled.stdout == "job 1: cancelled\n"
+    with _following_import(daemon, 1) as follower:
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=30)
+    assert follower.returncode == 0, err
+    assert "detached; job 1 goes on in the daemon" in err
+    assert daemon.call("jobs.get", {"job_id": 1})["state"] in ("queued", "running")
+    daemon.call("jobs.cancel", {"job_id": 1})
+
+    with _following_import(daemon, 2) as follower:
+        cancelled = daemon.ctl("jobs", "cancel", "2")
+        assert cancelled.stdout == "job 2: cancelled\n"
         out, err = follower.communicate(timeout=30)
     assert follower.returncode == 1, err
-    assert "Import job 1 cancelled" in out
-    assert err.splitlines()[-1] == "musiquectl: import job 1 was cancelled"
-    again = daemon.ctl("jobs", "cancel", "1")
+    assert "Import job 2 cancelled" in out
+    assert err.splitlines()[-1] == "musiquectl: import job 2 was cancelled"
+    again = daemon.ctl("jobs", "cancel", "2")
     assert again.returncode == 0, again.stderr
-    assert again.stdout == "job 1 is already cancelled; nothing to do\n"
-    assert daemon.call("jobs.cancel", {"job_id": 1})["state"] == "cancelled"  # not -32003
+    assert again.stdout == "job 2 is already cancelled; nothing to do\n"
+    assert daemon.call("jobs.cancel", {"job_id": 2})["state"] == "cancelled"  # not -32003
 
     job_id = daemon.call("import.start", {"all": True})["job_id"]
     assert daemon.ctl("jobs", "pause", str(job_id)).stdout == f"job {job_id}: paused\n"
@@ -269,19 +282,3 @@ def test_socket_option_completes_file_paths() -> None:
         check=False,
     )
     assert done.stdout.splitlines() == ["file,/tm"]
-
-
-def test_ctrl_c_detaches_a_followed_job_with_0(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
-) -> None:
-    """Ctrl-C while following an import detaches: exit 0, the job goes on and says how to
-    follow it again."""
-    lastfm_sim.reset(size=2000, seed=9)
-    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=5.0, page_size=50))
-    with _following_import(daemon) as follower:
-        follower.send_signal(signal.SIGINT)
-        _, err = follower.communicate(timeout=30)
-    assert follower.returncode == 0, err
-    assert "detached; job 1 goes on in the daemon" in err
-    assert daemon.call("jobs.get", {"job_id": 1})["state"] in ("queued", "running")
-    daemon.call("jobs.cancel", {"job_id": 1})

@@ -9,12 +9,13 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from musiquectl.terminal import ERASE_LINE, display_width
-from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.daemon import StartDaemon, daemon_for_a_module
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.history_support import generated, seed
 from tests.import_helpers import wait_pages
@@ -24,14 +25,26 @@ from tests.untrusted import assert_inert
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ")
 
+pytestmark = pytest.mark.xdist_group("test_ctl_output")  # one worker: one history daemon
+
+HISTORY = generated(90, step=100)
+"""The listens of ``history_daemon``: awkward names, three to a second, all in one UTC day."""
+
+
+@pytest.fixture(scope="module")
+def history_daemon() -> Iterator[DaemonProcess]:
+    """One daemon holding ``HISTORY``, for the tests that only read it."""
+    with daemon_for_a_module() as daemon:
+        seed(daemon.workdir / "musique.db", HISTORY)
+        yield daemon.start()
+
 
 def test_piped_tables_keep_a_header_and_stats_labels_its_blocks(
-    workdir: Path, start_daemon: StartDaemon
+    history_daemon: DaemonProcess,
 ) -> None:
     """Piped, a table is a header line then tab-separated rows (``--no-header``: rows only);
     ``stats`` labels its three blocks piped and on a terminal."""
-    seed(workdir / "musique.db", generated(30))
-    daemon = start_daemon()
+    daemon = history_daemon
     lines = daemon.ctl("history", "-n", "5").stdout.splitlines()
     assert lines[0] == "played (local)\tartist\ttitle\talbum\tsource\tloved"
     assert len(lines) == 6
@@ -51,14 +64,11 @@ def test_piped_tables_keep_a_header_and_stats_labels_its_blocks(
         assert label in on_tty
 
 
-def test_history_says_when_it_stopped_at_its_limit(
-    workdir: Path, start_daemon: StartDaemon
-) -> None:
+def test_history_says_when_it_stopped_at_its_limit(history_daemon: DaemonProcess) -> None:
     """At its row limit ``history`` says on stderr how many there are in all and how to see
     them; ``-n 0`` shows every one (oldest first), piped and as JSON."""
-    scrobbles = generated(90, step=100)
-    seed(workdir / "musique.db", scrobbles)
-    daemon = start_daemon()
+    scrobbles = HISTORY
+    daemon = history_daemon
     since = str(scrobbles[30].timestamp)
     period = daemon.ctl("history", "--since", since)
     assert period.returncode == 0, period.stderr
@@ -76,15 +86,15 @@ def test_history_says_when_it_stopped_at_its_limit(
 
 
 def test_history_keeps_the_timestamp_on_one_line_at_80_columns(
-    workdir: Path, start_daemon: StartDaemon
+    history_daemon: DaemonProcess,
 ) -> None:
     """On an 80-column terminal every row starts with its whole local timestamp, under a bold
     header; long names wrap in their own cells instead."""
-    seed(workdir / "musique.db", generated(20))
-    daemon = start_daemon()
+    daemon = history_daemon
     shown = run_on_tty("history", "-n", "20", socket_path=daemon.socket_path, columns=80)
     assert shown.returncode == 0, shown.plain
-    header, *lines = shown.plain.splitlines()
+    notice = "20 of 90 listens shown (the newest); -n N shows more, -n 0 all of them"
+    header, *lines = [line for line in shown.plain.splitlines() if line != notice]
     assert header.split() == ["played", "(local)", "artist", "title", "album", "source", "loved"]
     assert shown.output.startswith(b"\x1b[1mplayed (local)")  # the header, in bold
     assert all(len(line) <= 80 for line in lines)
@@ -125,22 +135,23 @@ def test_a_followed_import_redraws_one_line_in_place(
     assert summary.startswith("Import job 1 finished\n")
 
 
-def test_export_to_stdout_and_the_json_summary(workdir: Path, start_daemon: StartDaemon) -> None:
+def test_export_to_stdout_and_the_json_summary(
+    history_daemon: DaemonProcess, tmp_path: Path
+) -> None:
     """``-o -`` writes to standard output; ``--json export -o FILE`` prints a JSON summary
     once the file is complete."""
-    seed(workdir / "musique.db", generated(40))
-    daemon = start_daemon()
+    daemon = history_daemon
     to_stdout = daemon.ctl("export", "--format", "jsonl", "-o", "-")
     assert to_stdout.returncode == 0, to_stdout.stderr
-    assert len(to_stdout.stdout.splitlines()) == 40
-    target = workdir / "listens.json"
+    assert len(to_stdout.stdout.splitlines()) == 90
+    target = tmp_path / "listens.json"
     summary = daemon.ctl("--json", "export", "--format", "json", "-o", str(target))
     assert summary.returncode == 0, summary.stderr
-    assert json.loads(summary.stdout) == {"exported": 40, "format": "json", "path": str(target)}
-    assert len(json.loads(target.read_text())) == 40
-    human = daemon.ctl("export", "--format", "csv", "-o", str(workdir / "l.csv"))
+    assert json.loads(summary.stdout) == {"exported": 90, "format": "json", "path": str(target)}
+    assert len(json.loads(target.read_text())) == 90
+    human = daemon.ctl("export", "--format", "csv", "-o", str(tmp_path / "l.csv"))
     assert human.stdout == ""
-    assert human.stderr == f"exported 40 listens to {workdir / 'l.csv'}\n"
+    assert human.stderr == f"exported 90 listens to {tmp_path / 'l.csv'}\n"
 
 
 class _Running:

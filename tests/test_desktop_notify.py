@@ -163,3 +163,79 @@ def test_cover_is_fetched_once_and_only_if_an_image(tmp_path: Path) -> None:
         server.server_close()
     assert cover_file(f"{base}/page", tmp_path) is None
     assert cover_file("file:///etc/passwd", tmp_path) is None
+
+
+def test_a_scrobble_with_very_long_names_is_notified(
+    notifications: tuple[str, NotificationServer],
+    start_daemon: StartDaemon,
+    lastfm_sim: SimulatedLastfm,
+    tmp_path: Path,
+) -> None:
+    """A scrobble whose album (505 characters) and artist (600) are longer than any search
+    the daemon takes is notified like any other, and notify goes on to the next one: it
+    never fails on a user's data."""
+    address, server = notifications
+    lastfm_sim.reset(size=20, seed=3)
+    daemon = start_daemon(**lastfm_sim.sections(), enrichment={"enabled": False})
+    daemon.call("import.start", {"all": True})
+    daemon.wait_until(lambda: daemon.call("jobs.list")[0]["state"] == "done")
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "notify"],
+        env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": address, "XDG_CACHE_HOME": str(tmp_path)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    album, artist = "Ä" + "a" * 504, "B" * 600
+    try:
+        assert proc.stderr is not None
+        assert "notifying" in proc.stderr.readline()
+        daemon.call("tracker.start", {"interval_seconds": 1})
+        now = int(time.time())
+        lastfm_sim.add_rows(
+            [{"timestamp": now - 1, "artist": artist, "title": "Long", "album": album}]
+        )
+        (first,) = server.wait_for(1)
+        assert first.summary == "Long"
+        assert first.body == f"{artist} — {album}"
+        lastfm_sim.add_rows([{"timestamp": now, "artist": "Short", "title": "Next", "album": "X"}])
+        second = server.wait_for(2)[1]
+        assert second.summary == "Next"
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def test_a_clean_stop_with_followers_connected_logs_no_error(
+    notifications: tuple[str, NotificationServer], start_daemon: StartDaemon
+) -> None:
+    """SIGTERM while ``status --watch`` and ``notify`` are connected: the daemon exits 0
+    and logs no error and no traceback, each of two times."""
+    address, _ = notifications
+    daemon = start_daemon()
+    for _ in range(2):
+        followers = [
+            subprocess.Popen(
+                [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), *command],
+                env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": address},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for command in (("status", "--watch"), ("notify",))
+        ]
+        try:
+            daemon.wait_until(lambda: daemon.subscribers() == 2)
+            daemon.signal(signal.SIGTERM)
+            assert daemon.proc is not None
+            assert daemon.proc.wait(15) == 0
+        finally:
+            for follower in followers:
+                follower.kill()
+                follower.wait(10)
+        errors = [r for r in daemon.log_records() if r.get("level") in ("error", "critical")]
+        assert errors == []
+        assert "Traceback" not in daemon.logs()
+        assert "CancelledError" not in daemon.logs()
+        daemon.start()

@@ -18,8 +18,10 @@ from musiqued.config import AiConfig, EnrichmentConfig, SpotifyConfig
 from musiqued.models import Scrobble
 from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
+from musiqued.services.image_cache import ImageCache
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.storage.db import Database
+from musiqued.upstream.images import ImageFetcher
 from tests.fixtures.enrichment import SimulatedAi, SimulatedSpotify
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import eventually, store_scrobbles
@@ -72,11 +74,21 @@ def sections(
     )
 
 
+def image_cache(database: Database, chosen: EnrichmentSections) -> ImageCache:
+    """Where the enricher downloads images, as the daemon builds it (never opened here:
+    what the sources find is refused by the allowlist or kept in its directory)."""
+    return ImageCache(
+        database.path.parent / "images",
+        ImageFetcher(chosen.enrichment.image_url_prefixes),
+        chosen.enrichment.image_cache_bytes,
+    )
+
+
 @asynccontextmanager
 async def enriching(
     database: Database, bus: EventBus, lastfm: LastfmConnection, chosen: EnrichmentSections
 ) -> AsyncIterator[Enricher]:
-    enricher = Enricher(database, lastfm, bus, chosen)
+    enricher = Enricher(database, lastfm, bus, chosen, image_cache(database, chosen))
     await enricher.open()
     try:
         yield enricher
@@ -236,9 +248,83 @@ async def test_close_right_after_a_wake_up_ends_the_lanes(
     lastfm_sim.reset(size=10, seed=7)
     await store_scrobbles(database, lastfm_sim.scrobbles())
     for _ in range(5):
-        enricher = Enricher(database, lastfm_connection, bus, sections())
+        enricher = Enricher(
+            database, lastfm_connection, bus, sections(), image_cache(database, sections())
+        )
         await enricher.open()
         await settled(enricher)  # every lane idle, waiting to be woken
         enricher.wake()
         async with asyncio.timeout(5):
             await enricher.close()
+
+
+def albums(database: Database) -> list[tuple[str | None, str | None]]:
+    """(Spotify image, description) of every stored album."""
+    with sqlite3.connect(f"file:{database.path}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT image_spotify, description FROM albums").fetchall()
+    conn.close()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def test_services_down_fail_then_retry_failed_completes(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    ai_sim: SimulatedAi,
+    database: Database,
+    lastfm_connection: LastfmConnection,
+) -> None:
+    """Spotify down and the AI endpoint failing: their items are retried, then 'failed'
+    with the error, while Last.fm's complete; once both are back, ``retry_failed`` queues
+    them again and every album gets its image and description."""
+    lastfm_sim.reset(size=60, seed=11)
+    spotify_sim.sim.faults.down_for(3600)
+    ai_sim.sim.faults.configure(rate=1.0, kinds=["http500", "http503", "malformed"])
+    await store_scrobbles(database, lastfm_sim.scrobbles())
+    chosen = sections(spotify_sim, ai_sim)
+    async with enriching(database, EventBus(), lastfm_connection, chosen) as enricher:
+        status = await settled(enricher)
+        spotify_sim.sim.faults.up()
+        ai_sim.sim.faults.up()
+        queued = await enricher.run(retry_failed=True)
+        after = await settled(enricher)
+    by = status["by_source"]
+    assert (by["lastfm"]["failed"], by["spotify"]["done"]) == (0, 0)
+    assert by["lastfm"]["done"] > 0
+    assert by["spotify"]["failed"] > 0
+    assert by["ai"]["failed"] == by["lastfm"]["done"]
+    assert "Spotify" in (by["spotify"]["last_error"] or "")
+    assert status["last_error"]
+    assert spotify_sim.sim.faults.stats["down"] >= by["spotify"]["failed"] * FAST.max_attempts
+    assert queued["queued"] == by["spotify"]["failed"] + by["ai"]["failed"]
+    assert after["failed"] == 0
+    assert all(image and description for image, description in albums(database))
+
+
+async def test_retry_after_pauses_the_lane_for_that_long(
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
+    database: Database,
+    bus: EventBus,
+    lastfm_connection: LastfmConnection,
+) -> None:
+    """A 429 with Retry-After: 3 pauses Spotify's lane (status shows until when) and
+    Spotify is asked nothing for those 3 s; then the queue completes."""
+    lastfm_sim.reset(size=80, seed=5)
+    spotify_sim.sim.faults.force("429", count=1, retry_after=3)
+    await store_scrobbles(database, lastfm_sim.scrobbles())
+    async with enriching(database, bus, lastfm_connection, sections(spotify_sim)) as enricher:
+
+        async def paused() -> float | None:
+            until: float = (await enricher.status())["by_source"]["spotify"]["paused_until"]
+            return until or None
+
+        until = await eventually(paused)
+        status = await settled(enricher)
+    log = spotify_sim.sim.request_log()
+    limited = next(r for r in log if r["status"] == 429)
+    after = [r for r in log if r["at"] > limited["at"]]
+    assert until >= limited["at"] + 2.9
+    assert after, "Spotify was never asked again"
+    assert after[0]["at"] - limited["at"] >= 2.9
+    assert status["failed"] == 0
+    assert all(image for image, _ in albums(database))

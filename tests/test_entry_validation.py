@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from musiqued.errors import TransientUpstreamError
+from musiqued.storage.db import Database
 from musiqued.upstream.lastfm import parse_recent_tracks
-from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.import_helpers import assert_exact, run_import, wait_job
+from tests.fixtures.services import InProcess, eventually
+from tests.import_helpers import assert_exact
 from tests.tracker_support import identities
 
 BAD_ROWS = [
@@ -32,8 +34,8 @@ def good_identities(sim: SimulatedLastfm) -> set[tuple[int, str, str]]:
     }
 
 
-def test_tracker_never_stores_an_unusable_listen(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+async def test_tracker_never_stores_an_unusable_listen(
+    in_process: InProcess, database: Database, lastfm_sim: SimulatedLastfm
 ) -> None:
     """The tracker records every good scrobble and none of the listens at -5 s, at 0, with
     an empty artist or a blank title; it logs how many it left out and why. A poll whose
@@ -41,16 +43,21 @@ def test_tracker_never_stores_an_unusable_listen(
     lastfm_sim.reset(size=30, seed=80)
     lastfm_sim.add_rows(BAD_ROWS)
     lastfm_sim.sim.faults.force("badtypes", 1, page=1)
-    daemon = start_daemon(
-        **lastfm_sim.sections(), tracker={"interval_seconds": 1}, enrichment={"enabled": False}
-    )
-    daemon.call("tracker.start")
-    database = daemon.workdir / "musique.db"
-    daemon.wait_until(lambda: identities(database) == good_identities(lastfm_sim))
+    sections = lastfm_sim.sections()
+    with structlog.testing.capture_logs() as logs:
+        async with in_process(
+            **sections, tracker={"interval_seconds": 1}, enrichment={"enabled": False}
+        ) as daemon:
+            await daemon.call("tracker.start")
+
+            async def all_good() -> bool:
+                return identities(database.path) == good_identities(lastfm_sim)
+
+            await eventually(all_good)
     left_out = [
-        r
-        for r in daemon.log_records()
-        if r.get("event") == "unusable entries in a Last.fm page; not stored"
+        entry
+        for entry in logs
+        if entry["event"] == "unusable entries in a Last.fm page; not stored"
     ]
     assert left_out[0]["count"] == 34  # the broken poll: every entry
     assert left_out[-1]["count"] == 4
@@ -58,27 +65,27 @@ def test_tracker_never_stores_an_unusable_listen(
     for said in ("timestamp -5 out of range", "timestamp 0 out of range", "no artist name"):
         assert said in reasons
     assert "no title" in " ".join(left_out[-1]["reasons"] + left_out[-2]["reasons"])
-    assert min(ts for ts, _, _ in identities(database)) > 0
+    assert min(ts for ts, _, _ in identities(database.path)) > 0
 
 
-def test_import_counts_unusable_listens_as_errors(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+async def test_import_counts_unusable_listens_as_errors(
+    in_process: InProcess, database: Database, lastfm_sim: SimulatedLastfm
 ) -> None:
     """The importer refuses the same four listens, each counted in ``tracks_errors`` with
     its reason, and stores the rest exactly."""
     lastfm_sim.reset(size=300, seed=81)
     lastfm_sim.add_rows(BAD_ROWS)
-    daemon = start_daemon(**lastfm_sim.sections(), enrichment={"enabled": False})
-    job = run_import(daemon, all=True)
+    async with in_process(**lastfm_sim.sections(), enrichment={"enabled": False}) as daemon:
+        job = await daemon.run_import(all=True)
     assert job["state"] == "done", job
     assert (job["tracks_imported"], job["tracks_errors"], job["missing"]) == (300, 4, None)
     assert len(job["error_reasons"]) == 4
     good = [s for s in lastfm_sim.scrobbles() if s.identity in good_identities(lastfm_sim)]
-    assert_exact(daemon.workdir / "musique.db", good)
+    assert_exact(database.path, good)
 
 
-def test_verify_never_stores_an_unusable_listen(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+async def test_verify_never_stores_an_unusable_listen(
+    in_process: InProcess, database: Database, lastfm_sim: SimulatedLastfm
 ) -> None:
     """Verify sees the days whose counts include unusable listens differ, fetches them, and
     adds nothing: it applies the same validation."""
@@ -90,16 +97,14 @@ def test_verify_never_stores_an_unusable_listen(
             {"timestamp": oldest + 9, "artist": "Someone", "title": " "},
         ]
     )
-    daemon = start_daemon(**lastfm_sim.sections(), enrichment={"enabled": False})
-    run_import(daemon, all=True)
-    database = daemon.workdir / "musique.db"
-    before = identities(database)
-    job_id = daemon.call("verify.start", {"since": oldest - oldest % 86400})["job_id"]
-    job = wait_job(daemon, job_id)
+    async with in_process(**lastfm_sim.sections(), enrichment={"enabled": False}) as daemon:
+        await daemon.run_import(all=True)
+        before = identities(database.path)
+        job = await daemon.run_job("verify", since=oldest - oldest % 86400)
     assert job["state"] == "done", job
     assert job["result"]["days_different"] == 1
     assert job["result"]["listens_added"] == 0
-    assert identities(database) == before == good_identities(lastfm_sim)
+    assert identities(database.path) == before == good_identities(lastfm_sim)
 
 
 # -- the parser on anything --------------------------------------------------------------

@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.export_support import FIELDS, HoldingRelay, expected_of, parse, rendered
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.services import InProcess
 from tests.history_support import generated, seed
 from tests.support import VENV_BIN, DaemonProcess
 
@@ -31,37 +30,33 @@ def exported(daemon: DaemonProcess, *args: str) -> bytes:
     return done.stdout
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
-def test_export_formats_round_trip(fmt: str, workdir: Path, start_daemon: StartDaemon) -> None:
+def test_export_formats_round_trip_and_periods(workdir: Path, start_daemon: StartDaemon) -> None:
     """Each format, to stdout and to a file, parses back field by field to the stored listens,
-    and is byte for byte what Python's ``csv`` and ``json`` modules write for them."""
+    and is byte for byte what Python's ``csv`` and ``json`` modules write for them;
+    ``--since``/``--until`` bound the export; an empty one is still valid in each format."""
     scrobbles = generated(5230)
     seed(workdir / "musique.db", scrobbles)
     daemon = start_daemon()
     expected = expected_of(scrobbles)
-    assert exported(daemon, "--format", fmt) == rendered(fmt, expected)
-    target = workdir / f"out.{fmt}"
-    written = daemon.ctl("export", "--format", fmt, "-o", str(target))
-    assert written.returncode == 0, written.stderr
-    assert "exported 5,230 listens" in written.stderr
-    raw = target.read_bytes()
-    assert raw == rendered(fmt, expected)
-    assert parse(fmt, raw.decode("utf-8")) == expected
-    if fmt == "csv":
-        assert raw.startswith(",".join(FIELDS).encode() + b"\r\n")  # RFC 4180 line ends
-        assert raw.count(b"\r\n") == 5231
+    for fmt in ("csv", "json", "jsonl"):
+        assert exported(daemon, "--format", fmt) == rendered(fmt, expected)
+        target = workdir / f"out.{fmt}"
+        written = daemon.ctl("export", "--format", fmt, "-o", str(target))
+        assert written.returncode == 0, written.stderr
+        assert "exported 5,230 listens" in written.stderr
+        raw = target.read_bytes()
+        assert raw == rendered(fmt, expected)
+        assert parse(fmt, raw.decode("utf-8")) == expected
+        if fmt == "csv":
+            assert raw.startswith(",".join(FIELDS).encode() + b"\r\n")  # RFC 4180 line ends
+            assert raw.count(b"\r\n") == 5231
     assert [p.name for p in workdir.iterdir() if p.name.endswith(".part")] == []
 
-
-def test_export_period_and_empty(workdir: Path, start_daemon: StartDaemon) -> None:
-    """``--since``/``--until`` bound the export; an empty one is still valid in each format."""
-    scrobbles = generated(90, step=100)
-    seed(workdir / "musique.db", scrobbles)
-    daemon = start_daemon()
     since, until = scrobbles[30].timestamp, scrobbles[60].timestamp
     out = daemon.ctl("export", "--format", "jsonl", "--since", str(since), "--until", str(until))
     assert out.returncode == 0, out.stderr
     kept = [s for s in scrobbles if since <= s.timestamp < until]
+    assert kept
     assert parse("jsonl", out.stdout) == expected_of(kept)
     for fmt in ("csv", "json", "jsonl"):
         empty = exported(daemon, "--format", fmt, "--since", "2001-01-01", "--until", "2001-01-02")
@@ -146,16 +141,12 @@ def test_file_is_atomic_on_failure(workdir: Path, start_daemon: StartDaemon) -> 
     assert [p.name for p in workdir.iterdir() if p.name.endswith(".part")] == []
 
 
-def test_export_equals_simulator_history_after_import(
-    workdir: Path, start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+async def test_export_equals_simulator_history_after_import(
+    in_process: InProcess, lastfm_sim: SimulatedLastfm
 ) -> None:
-    """After a full import, every format holds exactly the simulator's history, field by field."""
+    """After a full import, every format holds exactly the simulator's history, field by
+    field (``history.export``, in-process)."""
     lastfm_sim.reset(size=700, seed=5)
-    daemon = start_daemon(**lastfm_sim.sections())
-    job_id = daemon.call("import.start", {"all": True})["job_id"]
-    daemon.wait_until(
-        lambda: daemon.call("import.status", {"job_id": job_id})["state"] == "done", timeout=60
-    )
 
     def key(listen: dict[str, Any]) -> tuple[Any, ...]:
         return (listen["timestamp"], listen["artist"], listen["title"])
@@ -169,10 +160,11 @@ def test_export_equals_simulator_history_after_import(
         mbids.setdefault((x["artist"], x["title"]), set()).add(x["track_mbid"])
     assert any(len(choices) > 1 for choices in mbids.values())
 
-    for fmt in ("csv", "json", "jsonl"):
-        target = workdir / f"sim.{fmt}"
-        done = daemon.ctl("export", "--format", fmt, "-o", str(target))
-        assert done.returncode == 0, done.stderr
-        exported = parse(fmt, target.read_text(encoding="utf-8"))
-        assert [x["timestamp"] for x in exported] == sorted(x["timestamp"] for x in exported)
-        assert sorted(exported, key=key) == expected, fmt
+    async with in_process(**lastfm_sim.sections()) as daemon:
+        assert (await daemon.run_import(all=True))["state"] == "done"
+        for fmt in ("csv", "json", "jsonl"):
+            result, text = await daemon.call_streamed("history.export", {"format": fmt})
+            assert result == {"exported": 700, "format": fmt}
+            listens = parse(fmt, text)
+            assert [x["timestamp"] for x in listens] == sorted(x["timestamp"] for x in listens)
+            assert sorted(listens, key=key) == expected, fmt

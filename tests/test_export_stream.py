@@ -23,10 +23,12 @@ from hypothesis import strategies as st
 from musiqued import wire
 from musiqued.models import Scrobble, iso_utc
 from musiqued.services.export import json_objects
+from musiqued.storage.db import Database
 from musiqued.storage.history import EXPORT_FIELDS
 from tests.export_support import database_connections, expected_of, rendered
 from tests.fixtures.daemon import StartDaemon
-from tests.history_support import generated, seed
+from tests.fixtures.services import InProcess
+from tests.history_support import generated, seed, store
 from tests.rawrpc import RawConnection, request
 from tests.support import DaemonProcess, run_ctl
 
@@ -119,22 +121,20 @@ def test_names_with_control_characters_are_exported_unchanged(
     _no_failure_logged(daemon)
 
 
-def test_dates_are_iso_utc_at_the_edges(workdir: Path, start_daemon: StartDaemon) -> None:
+async def test_dates_are_iso_utc_at_the_edges(database: Database, in_process: InProcess) -> None:
     """``date`` is ``models.iso_utc`` of the timestamp (as in ``history.list``) at the edges
     of days, months, leap days, 2038 and the last second of 9999, and at random moments."""
     edges = [1, 59, 86399, 86400, 951_782_400, 951_868_799, 2**31 - 1, 2**31, 4_102_444_800]
     rng = random.Random(15)
     moments = sorted({*edges, 253_402_300_799, *(rng.randrange(1, 2**35) for _ in range(300))})
     scrobbles = [Scrobble(t, "Artist", f"Title {t}", "") for t in moments]
-    seed(workdir / "musique.db", scrobbles)
-    daemon = start_daemon()
-    with RawConnection(daemon.socket_path) as conn:
-        conn.send(request("history.export", {"format": "jsonl"}, id=1))
-        text, answer, _ = _stream(conn, 1)
-    assert answer["result"]["exported"] == len(moments)
+    await store(database, scrobbles)
+    async with in_process() as daemon:
+        result, text = await daemon.call_streamed("history.export", {"format": "jsonl"})
+        listed = (await daemon.call("history.list", {"limit": 5000}))["listens"]
+    assert result["exported"] == len(moments)
     dates = [(x["timestamp"], x["date"]) for x in map(json.loads, text.splitlines())]
     assert dates == [(t, iso_utc(t)) for t in moments]
-    listed = daemon.call("history.list", {"limit": 5000})["listens"]
     assert [x["date"] for x in listed] == [d for _, d in dates]
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from musiquectl.client import ClientError
 from tests import interchange_files as files
-from tests.support import ROOT, DaemonProcess, base_sections, short_tmp, write_config
+from tests.support import DaemonProcess, base_sections, short_tmp, write_config
 
 NOBODY = 65534
 
@@ -32,18 +32,30 @@ def nobody_daemon() -> Iterator[DaemonProcess]:
         config.chmod(0o644)
         daemon = DaemonProcess(workdir, config, workdir / "d.sock")
         with daemon.log_path.open("ab") as log:
-            daemon.proc = subprocess.Popen(
+            # No NOTIFY_SOCKET: nobody may not write to one the test (root) made, so the
+            # test asks the socket until it answers.
+            daemon.launch(
                 [sys.executable, "-m", "tests.nobody_musiqued", "--config", str(config)],
+                env={"NOTIFY_SOCKET": ""},
                 stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
             )
         try:
-            daemon.wait_ready()
+            daemon.wait_until(lambda: _serves(daemon))
             yield daemon
         finally:
             daemon.stop()
             daemon.kill()
+
+
+def _serves(daemon: DaemonProcess) -> bool:
+    assert daemon.proc is not None
+    if daemon.proc.poll() is not None:
+        raise RuntimeError(f"musiqued exited:\n{daemon.logs()[-3000:]}")
+    try:
+        daemon.call("daemon.status")
+    except ClientError:
+        return False
+    return True
 
 
 def test_a_daemon_running_as_nobody_imports_a_file_only_the_caller_may_read(

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.support import free_port
+from tests.support import HTTP_TOKEN, free_port
 
 ORIGINAL_IMPORT_KEYS = {
     "status",
@@ -23,9 +23,9 @@ ORIGINAL_IMPORT_KEYS = {
 
 
 def request(
-    url: str, method: str = "GET", token: str | None = None, timeout: float = 60
+    url: str, method: str = "GET", token: str | None = HTTP_TOKEN, timeout: float = 60
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(status, JSON body, headers), whatever the status."""
+    """(status, JSON body, headers), whatever the status; ``token=None`` sends none."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
@@ -41,7 +41,9 @@ def test_original_curl_examples(start_daemon: StartDaemon, lastfm_sim: Simulated
     """``POST …/import-history?limit=500&skip_existing=true`` waits for the import and answers
     the original JSON; the tracker endpoints answer theirs; a job's progress is readable."""
     port = free_port()
-    daemon = start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    daemon = start_daemon(
+        **lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
+    )
     base = f"http://localhost:{port}/api/v1/services"
 
     status, body, _ = request(f"{base}/tracker/status")
@@ -86,7 +88,7 @@ def test_errors_are_json_with_fitting_status(
     port = free_port()
     daemon = start_daemon(
         **lastfm_sim.sections(requests_per_second=2.0, max_in_flight=1),
-        http={"listen": f"127.0.0.1:{port}"},
+        http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN},
     )
     base = f"http://127.0.0.1:{port}/api/v1/services"
     status, body, _ = request(f"{base}/import/999")
@@ -106,7 +108,7 @@ def test_errors_are_json_with_fitting_status(
 def test_not_configured_is_503(start_daemon: StartDaemon) -> None:
     """Without Last.fm credentials the import endpoint answers 503 with the reason."""
     port = free_port()
-    start_daemon(http={"listen": f"127.0.0.1:{port}"})
+    start_daemon(http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN})
     status, body, _ = request(
         f"http://127.0.0.1:{port}/api/v1/services/lastfm/import-history", method="POST"
     )
@@ -125,13 +127,13 @@ def test_non_loopback_without_token_is_refused(start_daemon: StartDaemon) -> Non
 def test_token_is_required_on_every_request(start_daemon: StartDaemon) -> None:
     """With a token: 401 without or with a wrong Authorization header, 200 with the right one."""
     port = free_port()
-    start_daemon(http={"listen": f"0.0.0.0:{port}", "token": "s3cret-token"})
+    start_daemon(http={"listen": f"0.0.0.0:{port}", "token": "s3cret-token-0123456789"})
     url = f"http://127.0.0.1:{port}/api/v1/services/tracker/status"
-    status, body, headers = request(url)
+    status, body, headers = request(url, token=None)
     assert status == 401
     assert body["detail"]
     assert headers["WWW-Authenticate"].startswith("Bearer")
     assert request(url, token="wrong")[0] == 401
-    status, body, _ = request(url, token="s3cret-token")
+    status, body, _ = request(url, token="s3cret-token-0123456789")
     assert status == 200
     assert body["running"] is False

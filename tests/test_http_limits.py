@@ -33,7 +33,7 @@ from tests.flood_support import (
     read_answer,
     wait_closed,
 )
-from tests.support import DaemonProcess, free_port
+from tests.support import HTTP_TOKEN, DaemonProcess, bearer, free_port
 
 FLOOD = 1100
 MAX_CONNECTIONS = 128  # the default
@@ -50,7 +50,8 @@ def _json_answer(raw: bytes) -> tuple[int, dict[str, Any]]:
 def _get(port: int, path: str) -> tuple[int, dict[str, Any]]:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            f"Authorization: Bearer {HTTP_TOKEN}\r\n\r\n".encode()
         )
         raw = b""
         while chunk := sock.recv(65536):
@@ -77,6 +78,7 @@ def test_half_sent_request_flood_leaves_the_control_socket_working(
         daemon = start_daemon(
             http={
                 "listen": f"127.0.0.1:{port}",
+                "token": HTTP_TOKEN,
                 "request_timeout_seconds": request_timeout,
                 "idle_timeout_seconds": idle_timeout,
             }
@@ -146,6 +148,7 @@ def quick_daemon(
         **lastfm_sim.sections(),
         http={
             "listen": f"127.0.0.1:{port}",
+            "token": HTTP_TOKEN,
             "request_timeout_seconds": 2,
             "idle_timeout_seconds": 3,
             "max_websockets": 2,
@@ -231,7 +234,8 @@ def _websocket_refused(port: int) -> tuple[int, dict[str, Any]]:
         sock.sendall(
             f"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n".encode()
+            f"Sec-WebSocket-Key: {key}\r\nOrigin: http://127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {HTTP_TOKEN}\r\n\r\n".encode()
         )
         return _json_answer(read_answer(sock))
 
@@ -240,7 +244,7 @@ async def _follow_events(port: int) -> list[str]:
     own = f"http://127.0.0.1:{port}"
     url = f"{own}/api/v1/events"
     seen: list[str] = []
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=bearer()) as session:
         first = await session.ws_connect(url, origin=own)
         second = await session.ws_connect(url, origin=own)
         status, body = await asyncio.to_thread(_websocket_refused, port)
@@ -280,7 +284,9 @@ def test_the_cap_is_at_most_half_the_descriptor_limit(start_daemon: StartDaemon)
     61st is answered 503 naming the limit, and the control socket still answers."""
     port = free_port()
     with nofile_soft_limit(120):
-        daemon = start_daemon(http={"listen": f"127.0.0.1:{port}", "max_connections": 128})
+        daemon = start_daemon(
+            http={"listen": f"127.0.0.1:{port}", "max_connections": 128, "token": HTTP_TOKEN}
+        )
     held = open_slow(port, 60, HALF_SENT)
     try:
         status, body = _get(port, "/api/v1/status")

@@ -3,31 +3,39 @@
 Each fault of the simulator's page kinds is served once for one page of the job's frozen
 window, then at a random rate, and the database is compared EXACTLY with the simulator's
 history. A fault that never clears on one page ends the job with the gap stated (the
-``missing`` field, the error, the summary ``musiquectl import`` prints, the log), never
-``done`` with scrobbles missing.
+``missing`` field, the error, what ``musiquectl jobs show`` prints, the log), never ``done``
+with scrobbles missing. The services run in the test's process; the summary ``musiquectl
+import`` prints and its exit status are checked end to end, with the daemon as a process.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import structlog
 
+from musiquectl.jobs_view import render_job
 from musiqued.sim.pagefaults import PAGE_FAULTS
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.import_helpers import assert_exact, run_import, wait_job
-from tests.support import DaemonProcess
+from tests.fixtures.services import InProcess, InProcessDaemon
+from tests.import_helpers import assert_exact
 
 ONCE_KINDS = (*PAGE_FAULTS, "errorbody")
 
 
-def fast_daemon(start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm) -> DaemonProcess:
-    """A daemon (with the test hooks) that retries Last.fm within milliseconds."""
-    daemon = start_daemon(hooks=True, **lastfm_sim.sections(), enrichment={"enabled": False})
-    daemon.call("test.lastfm_retry", {})
-    return daemon
+@asynccontextmanager
+async def fast_daemon(
+    in_process: InProcess, lastfm_sim: SimulatedLastfm
+) -> AsyncIterator[InProcessDaemon]:
+    """The services, in-process, retrying Last.fm within milliseconds."""
+    async with in_process(**lastfm_sim.sections(), enrichment={"enabled": False}) as daemon:
+        await daemon.call("test.lastfm_retry", {})
+        yield daemon
 
 
 def stored_count(database: Path) -> int:
@@ -39,35 +47,35 @@ def stored_count(database: Path) -> int:
 
 @pytest.mark.parametrize("page", [1, 3])
 @pytest.mark.parametrize("kind", ONCE_KINDS)
-def test_fault_once_on_one_page_is_fetched_again(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, kind: str, page: int
+async def test_fault_once_on_one_page_is_fetched_again(
+    lastfm_sim: SimulatedLastfm, in_process: InProcess, kind: str, page: int
 ) -> None:
     """A page served once short, empty, without dates, all "now playing", with wrong types,
     malformed as a whole, or as an error without a code is fetched again: the import ends
     done, exact, with no error counted (page 1 plans the job, page 3 is an ordinary page)."""
     lastfm_sim.reset(size=1000, seed=70)
-    daemon = fast_daemon(start_daemon, lastfm_sim)
-    lastfm_sim.sim.faults.force(kind, 1, page=page)
-    job = run_import(daemon, all=True)
+    async with fast_daemon(in_process, lastfm_sim) as daemon:
+        lastfm_sim.sim.faults.force(kind, 1, page=page)
+        job = await daemon.run_import(all=True)
     assert job["state"] == "done", job
     assert (job["tracks_imported"], job["tracks_errors"], job["missing"]) == (1000, 0, None)
-    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
+    assert_exact(daemon.db.path, lastfm_sim.scrobbles())
     assert lastfm_sim.stats()[f"fault:{kind}"] == 1
     assert lastfm_sim.sim.faults.forced() == []
 
 
-def test_every_page_fault_at_a_random_rate(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+async def test_every_page_fault_at_a_random_rate(
+    lastfm_sim: SimulatedLastfm, in_process: InProcess
 ) -> None:
     """A fifth of all requests answered with a page fault of any kind (or an error body):
     the import still ends done and exact."""
     lastfm_sim.reset(size=8000, seed=71)
-    daemon = fast_daemon(start_daemon, lastfm_sim)
-    lastfm_sim.set_faults(rate=0.2, kinds=ONCE_KINDS, seed=5)
-    job = run_import(daemon, all=True, timeout=120)
+    async with fast_daemon(in_process, lastfm_sim) as daemon:
+        lastfm_sim.set_faults(rate=0.2, kinds=ONCE_KINDS, seed=5)
+        job = await daemon.run_import(all=True)
     assert job["state"] == "done", job
     assert (job["tracks_imported"], job["tracks_errors"], job["missing"]) == (8000, 0, None)
-    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
+    assert_exact(daemon.db.path, lastfm_sim.scrobbles())
     faults = {k: v for k, v in lastfm_sim.stats().items() if k.startswith("fault:")}
     assert sum(faults.values()) >= 8, faults
     assert len(faults) >= 4, faults
@@ -84,8 +92,8 @@ def test_every_page_fault_at_a_random_rate(
         ("badtypes", 120, 200),  # 80 of them out of range or blank: Last.fm's own data
     ],
 )
-def test_page_that_stays_short_or_broken_ends_with_the_gap_stated(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, kind: str, lacking: int, errors: int
+async def test_page_that_stays_short_or_broken_ends_with_the_gap_stated(
+    lastfm_sim: SimulatedLastfm, in_process: InProcess, kind: str, lacking: int, errors: int
 ) -> None:
     """A page Last.fm keeps serving short, empty or broken (no dates, all "now playing",
     wrong types) is fetched again, walked again after the sweep, and then the job FAILS with
@@ -94,9 +102,14 @@ def test_page_that_stays_short_or_broken_ends_with_the_gap_stated(
     in ``tracks_errors`` with their reasons; the rest of the window is stored. Resumed once
     the page is whole again, the job ends exact, its error count back to 0."""
     lastfm_sim.reset(size=1000, seed=72)
-    daemon = fast_daemon(start_daemon, lastfm_sim)
-    lastfm_sim.sim.faults.force(kind, 10_000, page=3)
-    job = run_import(daemon, all=True)
+    with structlog.testing.capture_logs() as logs:
+        async with fast_daemon(in_process, lastfm_sim) as daemon:
+            lastfm_sim.sim.faults.force(kind, 10_000, page=3)
+            job = await daemon.run_import(all=True)
+            stored = stored_count(daemon.db.path)
+            lastfm_sim.sim.faults.clear()
+            await daemon.call("jobs.resume", {"job_id": job["job_id"]})
+            final = await daemon.wait_job(job["job_id"])
     assert job["state"] == "failed", job
     assert job["missing"]["count"] == lacking
     (where,) = job["missing"]["where"]
@@ -107,19 +120,15 @@ def test_page_that_stays_short_or_broken_ends_with_the_gap_stated(
     assert "page 3" in job["error"]
     assert job["tracks_errors"] == errors
     assert len(job["error_reasons"]) == min(errors, 50)
-    stored = stored_count(daemon.workdir / "musique.db")
     assert stored == job["tracks_imported"] == (900 if kind == "short" else 800)
-    gaps = [r for r in daemon.log_records() if r.get("event") == "import ended with a gap"]
+    gaps = [entry for entry in logs if entry["event"] == "import ended with a gap"]
     assert gaps
-    assert (gaps[-1]["missing"], gaps[-1]["short_pages"]) == (lacking, [3])
-    assert gaps[-1]["level"] == "error"
+    assert (gaps[0]["missing"], gaps[0]["short_pages"]) == (lacking, [3])
+    assert gaps[0]["log_level"] == "error"
 
-    lastfm_sim.sim.faults.clear()
-    daemon.call("jobs.resume", {"job_id": job["job_id"]})
-    final = wait_job(daemon, job["job_id"])
     assert final["state"] == "done", final
     assert (final["tracks_errors"], final["error_reasons"], final["missing"]) == (0, [], None)
-    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
+    assert_exact(daemon.db.path, lastfm_sim.scrobbles())
 
 
 def test_summary_of_musiquectl_import_states_the_gap(
@@ -128,7 +137,8 @@ def test_summary_of_musiquectl_import_states_the_gap(
     """``musiquectl import --all`` following a job that ends with a gap prints the gap in its
     summary (how many, which page, which span) and exits 1."""
     lastfm_sim.reset(size=1000, seed=73)
-    daemon = fast_daemon(start_daemon, lastfm_sim)
+    daemon = start_daemon(hooks=True, **lastfm_sim.sections(), enrichment={"enabled": False})
+    daemon.call("test.lastfm_retry", {})
     lastfm_sim.sim.faults.force("short", 10_000, page=2)
     result = daemon.ctl("import", "--all")
     assert result.returncode == 1, result
@@ -146,36 +156,43 @@ def test_summary_of_musiquectl_import_states_the_gap(
         ("badpage", "Last.fm sent a page whose"),
     ],
 )
-def test_unusable_body_that_persists_fails_with_what_was_wrong(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, kind: str, said: str
+async def test_unusable_body_that_persists_fails_with_what_was_wrong(
+    lastfm_sim: SimulatedLastfm,
+    in_process: InProcess,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+    said: str,
 ) -> None:
     """A page whose body stays unusable as a whole is retried like any transient fault;
     the job then fails (resumable) with what was wrong with it, never an internal error,
     and with the pages it never stored as its gap (``missing``: how many, which pages;
     ``musiquectl jobs show`` prints both). Resumed once Last.fm answers, it ends exact."""
     lastfm_sim.reset(size=1000, seed=74)
-    daemon = fast_daemon(start_daemon, lastfm_sim)
-    lastfm_sim.sim.faults.force(kind, 10_000, page=4)
-    job = run_import(daemon, all=True)
+    with structlog.testing.capture_logs() as logs:
+        async with fast_daemon(in_process, lastfm_sim) as daemon:
+            lastfm_sim.sim.faults.force(kind, 10_000, page=4)
+            job = await daemon.run_import(all=True)
+            stored = stored_count(daemon.db.path)
+            lastfm_sim.sim.faults.clear()
+            await daemon.call("jobs.resume", {"job_id": job["job_id"]})
+            final = await daemon.wait_job(job["job_id"])
     assert job["state"] == "failed", job
     assert job["error"].startswith("Last.fm kept failing on page 4 (")
     assert said in job["error"]
     assert "internal error" not in job["error"]
-    assert "ExceptionGroup" not in daemon.logs()
-    stored = stored_count(daemon.workdir / "musique.db")
+    assert "ExceptionGroup" not in repr(logs)
     assert stored == job["tracks_imported"] < 1000
     assert job["missing"]["count"] == 1000 - stored
     never = [w for w in job["missing"]["where"] if w.get("last_page") is not None]
     assert never, job["missing"]
     assert never[0]["page"] <= 4 <= never[-1]["last_page"], job["missing"]
     assert sum(w["missing"] for w in never) == 1000 - stored
-    shown = daemon.ctl("jobs", "show", str(job["job_id"]))
-    assert said in shown.stdout
-    assert f"{1000 - stored:,} listens not stored" in shown.stdout
-    assert "(never fetched)" in shown.stdout
+    capsys.readouterr()
+    render_job(job)
+    shown = capsys.readouterr().out
+    assert said in shown
+    assert f"{1000 - stored:,} listens not stored" in shown
+    assert "(never fetched)" in shown
 
-    lastfm_sim.sim.faults.clear()
-    daemon.call("jobs.resume", {"job_id": job["job_id"]})
-    final = wait_job(daemon, job["job_id"])
     assert (final["state"], final["missing"], final["tracks_imported"]) == ("done", None, 1000)
-    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
+    assert_exact(daemon.db.path, lastfm_sim.scrobbles())

@@ -1,52 +1,60 @@
-"""Import jobs under failure: faults on the wire, rate limiting, fatal Last.fm errors, and the
-daemon killed with SIGKILL mid-import. The database is compared EXACTLY with the simulator."""
+"""Import jobs under failure: faults on the wire, rate limiting, fatal Last.fm errors (the
+services in-process), and the daemon killed with SIGKILL or stopped mid-import (a real
+process). The database is compared EXACTLY with the simulator."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from musiqued.storage.db import Database
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.import_helpers import FINISHED, assert_exact, run_import, wait_job, wait_pages
+from tests.fixtures.services import InProcess, eventually, next_event
+from tests.import_helpers import FINISHED, assert_exact, wait_job, wait_pages
 
 
-def test_faults_of_every_kind(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
+async def test_faults_of_every_kind(
+    lastfm_sim: SimulatedLastfm, database: Database, in_process: InProcess
+) -> None:
     """With 10% of requests failing in every way the simulator knows (5xx, errors 8/11/16/29,
     malformed bodies, slow answers, resets), the import still ends exact."""
     lastfm_sim.reset(size=3000, seed=31)
     lastfm_sim.set_faults(rate=0.1, slow_seconds=0.2, seed=7)
-    daemon = start_daemon(**lastfm_sim.sections(timeout_seconds=2.0))
-    job = run_import(daemon, all=True, timeout=120)
-    assert job["state"] == "done", job
-    assert job["tracks_imported"] == 3000
-    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
-    counts = lastfm_sim.stats()
-    assert sum(v for k, v in counts.items() if k.startswith("fault:")) > 0
+    async with in_process(**lastfm_sim.sections(timeout_seconds=2.0)) as daemon:
+        job = await daemon.run_import(all=True)
+        assert job["state"] == "done", job
+        assert job["tracks_imported"] == 3000
+        assert_exact(database.path, lastfm_sim.scrobbles())
+        counts = lastfm_sim.stats()
+        assert sum(v for k, v in counts.items() if k.startswith("fault:")) > 0
 
 
-def test_error_29_bursts_slow_then_recover(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+async def test_error_29_bursts_slow_then_recover(
+    lastfm_sim: SimulatedLastfm, database: Database, in_process: InProcess
 ) -> None:
     """Bursts of error 29 slow the shared governor down (visible in daemon.status and on the
     running job); the job finishes exact and the rate climbs back to nominal."""
     lastfm_sim.reset(size=3000, seed=32)
     lastfm_sim.set_faults(rate=0.15, kinds=["error29"], seed=3)
-    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=40.0))
-    with daemon.events("job") as events:
-        job_id = daemon.call("import.start", {"all": True})["job_id"]
-        events.wait_for("job", lambda job: job["state"] in FINISHED, job_id=job_id, timeout=60)
-    # Each page's progress event carries the running job's Last.fm request rate.
-    slowest = min(e["data"].get("lastfm_rate", 40.0) for e in events.seen)
-    job = daemon.call("import.status", {"job_id": job_id})
-    assert job["state"] == "done", job
-    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
-    assert slowest < 40.0
-    governor = daemon.call("daemon.status")["governor"]
-    assert governor["penalties"] > 0
-    lastfm_sim.set_faults(rate=0.0)  # Last.fm calms down (enrichment still calls it)
-    daemon.wait_until(lambda: daemon.call("daemon.status")["governor"]["rate"] == 40.0, timeout=30)
+    async with in_process(**lastfm_sim.sections(requests_per_second=40.0)) as daemon:
+        events = daemon.events.subscribe(["job"])
+        job_id = (await daemon.call("import.start", {"all": True}))["job_id"]
+        rates = []
+        while (event := await next_event(events, "job", job_id=job_id))["state"] not in FINISHED:
+            # Each page's progress event carries the running job's Last.fm request rate.
+            rates.append(event.get("lastfm_rate", 40.0))
+        job = await daemon.call("import.status", {"job_id": job_id})
+        assert job["state"] == "done", job
+        assert_exact(database.path, lastfm_sim.scrobbles())
+        assert min(rates) < 40.0
+        governor = daemon.services.lastfm.governor
+        assert governor.penalties > 0
+        lastfm_sim.set_faults(rate=0.0)  # Last.fm calms down (enrichment still calls it)
+
+        async def recovered() -> bool:
+            return governor.rate == 40.0
+
+        await eventually(recovered, within=30)
 
 
 @pytest.mark.parametrize(
@@ -58,26 +66,25 @@ def test_error_29_bursts_slow_then_recover(
     ],
     ids=["error6", "error10", "error17"],
 )
-def test_fatal_errors_fail_the_job_clearly(
+async def test_fatal_errors_fail_the_job_clearly(
     lastfm_sim: SimulatedLastfm,
-    start_daemon: StartDaemon,
+    database: Database,
+    in_process: InProcess,
     change: dict[str, object],
     message: str,
 ) -> None:
-    """Errors 6, 10 and 17 fail the job at once with a message saying what to fix."""
+    """Errors 6, 10 and 17 fail the job at its first page with a message saying what to fix."""
     lastfm_sim.reset(size=300, seed=33)
     if "private" in change:
         lastfm_sim.configure(private=True)
-        daemon = start_daemon(**lastfm_sim.sections(session_key=""))
+        sections = lastfm_sim.sections(session_key="")
     else:
-        daemon = start_daemon(**lastfm_sim.sections(**change))
-    started = time.monotonic()
-    job = run_import(daemon, all=True)
+        sections = lastfm_sim.sections(**change)
+    async with in_process(**sections) as daemon:
+        job = await daemon.run_import(all=True)
     assert job["state"] == "failed"
     assert message in job["error"]
-    assert time.monotonic() - started < 10
-    result = daemon.ctl("jobs", "show", str(job["job_id"]))
-    assert message in result.stdout
+    assert job["pages_done"] == 0
 
 
 KILL_AT_PAGES = (0, 2, 5, 9, 13, 17)

@@ -368,16 +368,15 @@ def test_auto_target_uses_the_journal_when_stderr_is_the_journal(
     logs natively: entries carry MUSIQUE_ fields and nothing is written to stderr."""
     config = write_config(workdir / "musiqued.toml", base_sections(workdir))
     stderr_path = workdir / "stderr.log"
+    daemon = DaemonProcess(workdir, config, workdir / "d.sock")
     with stderr_path.open("wb") as stderr:
         info = os.fstat(stderr.fileno())
-        process = subprocess.Popen(
+        process = daemon.launch(
             [str(VENV_BIN / "musiqued"), "--config", str(config), "--log-target", "auto"],
+            env={"JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            env={**os.environ, "JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"},
         )
-    daemon = DaemonProcess(workdir, config, workdir / "d.sock")
-    daemon.proc = process
     try:
         daemon.wait_ready()
     finally:

@@ -26,6 +26,7 @@ from musiqued.upstream.lastfm import RetryPolicy
 from musiqued.upstream.lastfm_auth import AuthEndpoints, LastfmWebAuth, auth_endpoints, translate
 from musiqued.upstream.ratelimit import Governor
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.services import eventually
 
 ONCE = RetryPolicy(attempts=1, rate_limited_attempts=1)
 
@@ -165,9 +166,14 @@ async def test_waits_for_the_governor(lastfm_sim: SimulatedLastfm) -> None:
     auth = LastfmWebAuth(lastfm_sim.config(api_url=lastfm_sim.tls_api_url), governor, retry=ONCE)
     async with governor.slot():
         call = asyncio.create_task(auth.start())
-        await asyncio.sleep(0.2)  # proves a negative: the call does not start meanwhile
+
+        async def waiting() -> bool:
+            return governor.waiting == 1
+
+        await eventually(waiting)
+        # Queued for the one place, which this test holds: it cannot have been sent.
         assert not call.done()
-        assert governor.waiting == 1
+        assert "requests" not in lastfm_sim.stats()
     with pytest.raises(TransientUpstreamError, match="certificate is not trusted"):
         await call
     assert governor.in_flight == 0

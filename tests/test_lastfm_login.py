@@ -1,4 +1,5 @@
-"""`musiquectl lastfm login` end to end: the daemon process, pylast, the simulator over HTTPS.
+"""`musiquectl lastfm login` end to end: the daemon process, pylast, the simulator over HTTPS;
+the login's failures through the RPC methods with the services in-process.
 
 The simulator serves a certificate from a test CA made for the session; the daemon trusts it
 through ``SSL_CERT_FILE`` (``lastfm_sim.trust_env``), as pylast and aiohttp both read it.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pytest
 from musiqued.upstream.lastfm_auth import AUTH_DEADLINE_S
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.services import InProcess
 from tests.import_helpers import assert_exact, run_import
 from tests.support import VENV_BIN, DaemonProcess, base_sections, write_config
 
@@ -140,6 +141,68 @@ def test_login_in_two_steps_for_scripts(
     assert len(session_keys(lastfm_sim)) == 1
 
 
+def test_import_never_loads_pylast(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
+    """The hot path stays on the async JSON client, over HTTPS too: an import and tracker
+    polls send no XML request and leave pylast unimported; a login then loads it."""
+    lastfm_sim.reset(size=450, seed=5)
+    daemon = start_over_tls(start_daemon, lastfm_sim, hooks=True)
+    assert run_import(daemon, all=True)["state"] == "done"
+    daemon.call("tracker.start", {"interval_seconds": 1})
+    daemon.wait_until(lambda: daemon.call("tracker.status")["last_poll_at"])
+    modules = {"names": ["pylast", "httpx2"]}
+    assert daemon.call("test.modules", modules) == {"loaded": []}
+    assert "xml" not in lastfm_sim.stats()
+
+    token = json.loads(daemon.ctl("--json", "lastfm", "login", "--no-wait").stdout)["token"]
+    assert daemon.ctl("lastfm", "login", "--token", token).returncode == 0
+    assert daemon.call("test.modules", modules) == {"loaded": ["pylast", "httpx2"]}
+    assert lastfm_sim.stats()["xml"] == 2
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_reload_applies_new_lastfm_settings(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, workdir: Path, tls: bool
+) -> None:
+    """A wrong API key fails imports clearly; fixing the file and reloading makes them work
+    (over plain HTTP and over HTTPS alike)."""
+    lastfm_sim.reset(size=120, seed=2)
+    daemon = start_daemon(env=lastfm_sim.trust_env, **lastfm_sim.sections(tls=tls, api_key="wrong"))
+    job = run_import(daemon, all=True)
+    assert job["state"] == "failed"
+    assert "the Last.fm API key is invalid" in job["error"]
+
+    write_config(daemon.config_path, base_sections(workdir, **lastfm_sim.sections(tls=tls)))
+    reloaded = daemon.ctl("--json", "reload")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert "lastfm" in json.loads(reloaded.stdout)["changed"]
+    job = run_import(daemon, all=True)
+    assert job["state"] == "done", job
+    assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
+
+
+def test_lastfm_client_is_loaded_by_the_first_request_only(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """aiohttp (and msgspec) are loaded when Last.fm is first asked something, not at
+    start: a daemon with Last.fm set but nothing asked of it idles without them (issue 15's
+    idle memory); without Last.fm they are never loaded."""
+    names = {"names": ["aiohttp", "msgspec"]}
+    bare = start_daemon(hooks=True)
+    bare.call("daemon.status")
+    assert bare.call("test.modules", names) == {"loaded": []}
+    bare.stop()
+
+    daemon = start_daemon(hooks=True, **lastfm_sim.sections())
+    daemon.call("daemon.status")
+    assert daemon.call("test.modules", names) == {"loaded": []}
+    job_id = daemon.call("import.start", {"limit": 5})["job_id"]
+    job = daemon.wait_until(
+        lambda: (j := daemon.call("jobs.get", {"job_id": job_id}))["state"] == "done" and j
+    )
+    assert job["tracks_imported"] == 5
+    assert daemon.call("test.modules", names) == {"loaded": ["aiohttp", "msgspec"]}
+
+
 def test_expired_token(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
     """A token approved too late (Last.fm's error 15) asks for a new login; nothing is
     stored, and a new login then works."""
@@ -192,78 +255,6 @@ def test_lastfm_down_then_back(lastfm_sim: SimulatedLastfm, start_daemon: StartD
     assert "Open this URL and allow access" in back.stdout
 
 
-def test_lastfm_unreachable(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
-    """Nothing listening at lastfm.api_url: login says Last.fm cannot be reached (exit 1)
-    and the daemon keeps serving."""
-    daemon = start_over_tls(start_daemon, lastfm_sim)
-    lastfm_sim.server.stop()
-    result = daemon.ctl("lastfm", "login", "--no-wait")
-    assert result.returncode == 1
-    assert "cannot reach Last.fm: the connection was refused" in result.stderr
-    assert daemon.call("daemon.status")["configured"]["lastfm"] is True
-
-
-def test_login_needs_https(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
-    """A plain http:// lastfm.api_url: login says it needs https:// (pylast speaks only
-    HTTPS), exit 1, without sending anything; imports over http:// still work."""
-    lastfm_sim.reset(size=50, seed=3)
-    daemon = start_daemon(**lastfm_sim.sections())
-    result = daemon.ctl("lastfm", "login", "--no-wait")
-    assert result.returncode == 1
-    assert "logging in to Last.fm needs an https:// lastfm.api_url" in result.stderr
-    assert "method:auth.gettoken" not in lastfm_sim.stats()
-    assert run_import(daemon, all=True)["state"] == "done"
-
-
-def test_login_needs_the_api_secret(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
-    """Without lastfm.api_secret, login says what is missing (exit 1, not configured)."""
-    sections = lastfm_sim.sections(tls=True)
-    sections["lastfm"].pop("api_secret")
-    daemon = start_daemon(env=lastfm_sim.trust_env, **sections)
-    result = daemon.ctl("lastfm", "login", "--no-wait")
-    assert result.returncode == 1
-    assert "lastfm.api_secret" in result.stderr
-
-
-def test_import_never_loads_pylast(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
-    """The hot path stays on the async JSON client, over HTTPS too: an import and tracker
-    polls send no XML request and leave pylast unimported; a login then loads it."""
-    lastfm_sim.reset(size=450, seed=5)
-    daemon = start_over_tls(start_daemon, lastfm_sim, hooks=True)
-    assert run_import(daemon, all=True)["state"] == "done"
-    daemon.call("tracker.start", {"interval_seconds": 1})
-    daemon.wait_until(lambda: daemon.call("tracker.status")["last_poll_at"])
-    modules = {"names": ["pylast", "httpx2"]}
-    assert daemon.call("test.modules", modules) == {"loaded": []}
-    assert "xml" not in lastfm_sim.stats()
-
-    token = json.loads(daemon.ctl("--json", "lastfm", "login", "--no-wait").stdout)["token"]
-    assert daemon.ctl("lastfm", "login", "--token", token).returncode == 0
-    assert daemon.call("test.modules", modules) == {"loaded": ["pylast", "httpx2"]}
-    assert lastfm_sim.stats()["xml"] == 2
-
-
-@pytest.mark.parametrize("tls", [False, True])
-def test_reload_applies_new_lastfm_settings(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, workdir: Path, tls: bool
-) -> None:
-    """A wrong API key fails imports clearly; fixing the file and reloading makes them work
-    (over plain HTTP and over HTTPS alike)."""
-    lastfm_sim.reset(size=120, seed=2)
-    daemon = start_daemon(env=lastfm_sim.trust_env, **lastfm_sim.sections(tls=tls, api_key="wrong"))
-    job = run_import(daemon, all=True)
-    assert job["state"] == "failed"
-    assert "the Last.fm API key is invalid" in job["error"]
-
-    write_config(daemon.config_path, base_sections(workdir, **lastfm_sim.sections(tls=tls)))
-    reloaded = daemon.ctl("--json", "reload")
-    assert reloaded.returncode == 0, reloaded.stderr
-    assert "lastfm" in json.loads(reloaded.stdout)["changed"]
-    job = run_import(daemon, all=True)
-    assert job["state"] == "done", job
-    assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
-
-
 def test_tracker_stopped_by_a_private_profile_resumes_after_login(
     lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, workdir: Path
 ) -> None:
@@ -285,22 +276,52 @@ def test_tracker_stopped_by_a_private_profile_resumes_after_login(
     assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
 
 
-def test_a_hung_lastfm_is_reported_in_bounded_time(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+# -- in-process: the login's failures that need no TLS exchange --------------------------
+# (pylast reads SSL_CERT_FILE once, when imported: only a daemon started with ``trust_env``
+# trusts the simulator's test CA, so what needs an answer over HTTPS stays above.)
+
+
+async def test_lastfm_unreachable(lastfm_sim: SimulatedLastfm, in_process: InProcess) -> None:
+    """Nothing listening at lastfm.api_url: login says Last.fm cannot be reached."""
+    async with in_process(**lastfm_sim.sections(tls=True)) as daemon:
+        lastfm_sim.server.stop()
+        error = await daemon.call_error("lastfm.auth_url")
+    assert "cannot reach Last.fm: the connection was refused" in error.message
+
+
+async def test_login_needs_https(lastfm_sim: SimulatedLastfm, in_process: InProcess) -> None:
+    """A plain http:// lastfm.api_url: login says it needs https:// (pylast speaks only
+    HTTPS) without sending anything; imports over http:// still work."""
+    lastfm_sim.reset(size=50, seed=3)
+    async with in_process(**lastfm_sim.sections()) as daemon:
+        error = await daemon.call_error("lastfm.auth_url")
+        assert "method:auth.gettoken" not in lastfm_sim.stats()
+        job = await daemon.run_import(all=True)
+    assert "logging in to Last.fm needs an https:// lastfm.api_url" in error.message
+    assert job["state"] == "done"
+
+
+async def test_login_needs_the_api_secret(
+    lastfm_sim: SimulatedLastfm, in_process: InProcess
 ) -> None:
-    """Last.fm accepts the connection and never answers: `lastfm login --no-wait` ends
-    within the login deadline with -32004 saying Last.fm did not answer (not that the
-    daemon did not), and the daemon keeps serving."""
+    """Without lastfm.api_secret, login says what is missing (not configured, -32001)."""
+    sections = lastfm_sim.sections(tls=True)
+    sections["lastfm"].pop("api_secret")
+    async with in_process(**sections) as daemon:
+        error = await daemon.call_error("lastfm.auth_url")
+    assert error.code == -32001
+    assert "lastfm.api_secret" in error.message
+
+
+async def test_a_hung_lastfm_is_reported_within_the_login_deadline(
+    lastfm_sim: SimulatedLastfm, in_process: InProcess
+) -> None:
+    """Last.fm accepts the connection and never answers: login ends with -32004 saying
+    Last.fm did not answer within the login deadline (not that the daemon did not)."""
     with socket.create_server(("127.0.0.1", 0)) as hung:
         port = hung.getsockname()[1]
-        daemon = start_daemon(
-            **lastfm_sim.sections(tls=True, api_url=f"https://127.0.0.1:{port}/2.0/")
-        )
-        started = time.monotonic()
-        result = daemon.ctl("lastfm", "login", "--no-wait")
-        elapsed = time.monotonic() - started
-    assert result.returncode == 1
-    assert f"Last.fm did not answer within {AUTH_DEADLINE_S:g} s" in result.stderr
-    assert "-32004" not in result.stderr  # the code is for -v and --json
-    assert elapsed < AUTH_DEADLINE_S + 10
-    assert daemon.call("daemon.status")["pid"] > 0
+        sections = lastfm_sim.sections(tls=True, api_url=f"https://127.0.0.1:{port}/2.0/")
+        async with in_process(**sections) as daemon:
+            error = await daemon.call_error("lastfm.auth_url")
+    assert error.code == -32004
+    assert f"Last.fm did not answer within {AUTH_DEADLINE_S:g} s" in error.message

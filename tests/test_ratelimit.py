@@ -3,22 +3,45 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 
 import pytest
 
 from musiqued.upstream.ratelimit import Governor, Priority
+from tests.fixtures.clock import FakeClock
 
 
-async def test_requests_are_spaced_at_the_rate() -> None:
-    """At 20 requests/s, 11 requests take at least half a second (no burst past the rate)."""
-    governor = Governor(20, 4)
-    started = time.monotonic()
-    for _ in range(11):
-        async with governor.slot():
-            pass
-    elapsed = time.monotonic() - started
-    assert 0.45 <= elapsed < 1.0
+async def settled(condition: Callable[[], bool]) -> None:
+    """Let the tasks run until ``condition`` holds (it needs only turns of the loop)."""
+    for _ in range(100):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the tasks never got there")
+
+
+async def requests_at(clock: FakeClock, governor: Governor, count: int) -> list[float]:
+    """When (on ``clock``) each of ``count`` requests made one after another got its slot."""
+    moments: list[float] = []
+
+    async def one_after_another() -> None:
+        for _ in range(count):
+            async with governor.slot():
+                moments.append(clock.monotonic())
+
+    task = asyncio.create_task(one_after_another())
+    while not task.done():
+        await clock.advance(0.01)
+    await task
+    return [round(moment - moments[0], 6) for moment in moments]
+
+
+async def test_requests_are_spaced_at_the_rate(fake_clock: FakeClock) -> None:
+    """At 20 requests/s, 11 requests go one every 1/20 s, the first at once (no burst past
+    the rate)."""
+    governor = Governor(20, 4, clock=fake_clock)
+    moments = await requests_at(fake_clock, governor, 11)
+    assert moments == pytest.approx([n / 20 for n in range(11)])
 
 
 async def test_in_flight_places_are_bounded() -> None:
@@ -54,67 +77,75 @@ async def test_waiting_requests_go_by_priority() -> None:
             order.append(name)
 
     hold = asyncio.create_task(holder())
-    await asyncio.sleep(0.01)
+    await settled(lambda: governor.in_flight == 1)
     waiters = [
         asyncio.create_task(waiter("enrich", Priority.ENRICH)),
         asyncio.create_task(waiter("import", Priority.IMPORT)),
         asyncio.create_task(waiter("tracker", Priority.TRACKER)),
         asyncio.create_task(waiter("enrich2", Priority.ENRICH)),
     ]
-    await asyncio.sleep(0.01)
-    assert governor.waiting == 4
+    await settled(lambda: governor.waiting == 4)
     release.set()
     await asyncio.gather(hold, *waiters)
     assert order == ["tracker", "import", "enrich", "enrich2"]
 
 
-async def test_penalize_slows_down_then_recovers() -> None:
-    """Error 29 halves the rate (once per burst); after the hold it climbs back to nominal."""
-    governor = Governor(10, 2, hold_seconds=0.1, recovery_per_second=2.0)
+async def test_penalize_slows_down_then_recovers(fake_clock: FakeClock) -> None:
+    """Error 29 halves the rate (once per burst); after the hold it climbs back to nominal
+    by the recovery share per second."""
+    governor = Governor(10, 2, hold_seconds=0.1, recovery_per_second=2.0, clock=fake_clock)
     governor.penalize()
     governor.penalize()  # the same burst: not halved twice
-    assert governor.rate == pytest.approx(5, rel=0.05)
+    assert governor.rate == pytest.approx(5)
     assert governor.nominal_rate == 10
-    await asyncio.sleep(0.15)
-    partway = governor.rate
-    assert 5 < partway < 10
-    await asyncio.sleep(0.4)
+    await fake_clock.advance(0.1)
+    assert governor.rate == pytest.approx(5)
+    await fake_clock.advance(0.1)
+    assert governor.rate == pytest.approx(5 + 10 * 2.0 * 0.1)
+    await fake_clock.advance(0.25)
     assert governor.rate == 10
 
 
-async def test_penalize_pauses_the_next_request() -> None:
-    """After a penalty the bucket is empty: the next request waits a whole (slower) interval."""
-    governor = Governor(20, 2, hold_seconds=10)
+async def test_penalize_pauses_the_next_request(fake_clock: FakeClock) -> None:
+    """After a penalty the bucket is empty: the next request waits a whole interval at the
+    halved rate."""
+    governor = Governor(20, 2, hold_seconds=10, clock=fake_clock)
     async with governor.slot():
         pass
     governor.penalize()
-    started = time.monotonic()
-    async with governor.slot():
-        pass
-    assert time.monotonic() - started >= 1 / 10 * 0.9
+    started = fake_clock.monotonic()
+    waited: list[float] = []
+
+    async def request() -> None:
+        async with governor.slot():
+            waited.append(fake_clock.monotonic() - started)
+
+    task = asyncio.create_task(request())
+    await fake_clock.advance(1 / 10 - 0.001)
+    assert not waited
+    await fake_clock.advance(0.001)
+    await task
+    assert waited == [pytest.approx(1 / 10)]
 
 
-async def test_rate_has_a_floor() -> None:
+async def test_rate_has_a_floor(fake_clock: FakeClock) -> None:
     """Repeated bursts never stop requests altogether."""
-    governor = Governor(64, 1, hold_seconds=10, min_share=1 / 8)
+    governor = Governor(64, 1, hold_seconds=10, min_share=1 / 8, clock=fake_clock)
     for _ in range(8):
         governor.penalize()
-        await asyncio.sleep(1.05 / governor.rate)  # past the burst window: a new burst
+        await fake_clock.advance(1.05 / governor.rate)  # past the burst window: a new burst
     assert governor.rate == pytest.approx(8.0)
 
 
-async def test_reconfigure_applies_at_once() -> None:
+async def test_reconfigure_applies_at_once(fake_clock: FakeClock) -> None:
     """A reload's new rate and in-flight places apply to requests already waiting."""
-    governor = Governor(1, 1)
+    governor = Governor(1, 1, clock=fake_clock)
     async with governor.slot():
         pass
     governor.reconfigure(1000, 4)
     assert (governor.rate, governor.nominal_rate, governor.max_in_flight) == (1000, 1000, 4)
-    started = time.monotonic()
-    for _ in range(5):
-        async with governor.slot():
-            pass
-    assert time.monotonic() - started < 0.5
+    moments = await requests_at(fake_clock, governor, 5)
+    assert moments[-1] <= 5 / 1000
 
 
 async def test_cancelled_waiter_gives_its_place_back() -> None:
@@ -131,9 +162,9 @@ async def test_cancelled_waiter_gives_its_place_back() -> None:
             pass
 
     hold = asyncio.create_task(holder())
-    await asyncio.sleep(0.01)
+    await settled(lambda: governor.in_flight == 1)
     doomed = asyncio.create_task(waiter())
-    await asyncio.sleep(0.01)
+    await settled(lambda: governor.waiting == 1)
     doomed.cancel()
     release.set()
     await hold

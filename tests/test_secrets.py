@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.support import DaemonProcess, base_sections, free_port, short_tmp, write_config
+from tests.support import (
+    HTTP_TOKEN,
+    DaemonProcess,
+    base_sections,
+    bearer,
+    free_port,
+    short_tmp,
+    write_config,
+)
 
 API_KEY = "apikey0123456789abcdef0123456789"
 API_SECRET = "apisecret0123456789abcdef012345"
@@ -72,7 +80,7 @@ def _start(workdir: Path, api_url: str) -> DaemonProcess:
             "requests_per_second": 1000.0,
         },
         tracker={"interval_seconds": 1},
-        http={"listen": f"127.0.0.1:{http_port}"},
+        http={"listen": f"127.0.0.1:{http_port}", "token": HTTP_TOKEN},
     )
     config = write_config(workdir / "musiqued.toml", sections)
     daemon = DaemonProcess(workdir, config, workdir / "d.sock").start()
@@ -116,7 +124,11 @@ def test_upstream_failures_leave_no_secret_anywhere(
             assert reason in shown.stdout
             port_http = daemon.http_port  # type: ignore[attr-defined]
             with urllib.request.urlopen(
-                f"http://127.0.0.1:{port_http}/api/v1/services/tracker/status", timeout=10
+                urllib.request.Request(
+                    f"http://127.0.0.1:{port_http}/api/v1/services/tracker/status",
+                    headers=bearer(),
+                ),
+                timeout=10,
             ) as answer:
                 http_status = answer.read().decode()
             for where, text in (

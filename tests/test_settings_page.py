@@ -230,7 +230,7 @@ def test_token_asks_for_a_login_first(
 ) -> None:
     """With ``[http] token`` the page shows only its login form; a wrong token is refused in
     words; the right one opens the page, whose requests and WebSocket then work."""
-    daemon, url = page_daemon(start_daemon, lastfm_sim, token="page-token-123")
+    daemon, url = page_daemon(start_daemon, lastfm_sim, token="page-token-0123456789")
     browser.get(url)
     form = wait_for(browser, lambda d: d.find_elements(By.ID, "login-form"))[0]
     assert browser.find_elements(By.ID, "tracker") == []
@@ -241,17 +241,17 @@ def test_token_asks_for_a_login_first(
     assert form.is_displayed()
     token = by_id(browser, "token")
     token.clear()
-    token.send_keys("page-token-123")
+    token.send_keys("page-token-0123456789")
     by_id(browser, "login-submit").click()
     wait_for(browser, lambda d: link_mode(d) == "live")
     wait_for(
         browser, lambda d: "listens" in text_of(d, "listens") and "–" not in text_of(d, "listens")
     )
-    cookie = browser.get_cookie("musiqued_session")
+    cookie = browser.get_cookie(f"musiqued_session_{url.rsplit(':', 1)[1]}")
     assert cookie is not None
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
-    assert "page-token-123" not in cookie["value"]
+    assert "page-token-0123456789" not in cookie["value"]
     by_id(browser, "tracker-toggle").click()
     wait_for(browser, lambda d: "tracker-running" in classes(d, "tracker"))
     assert daemon.call("tracker.status")["running"] is True

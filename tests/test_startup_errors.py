@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from musiqued.storage.migrations import LATEST_VERSION
-from tests.support import ROOT, VENV_BIN, DaemonProcess, base_sections, write_config
+from tests.support import VENV_BIN, DaemonProcess, base_sections, write_config
 from tests.test_storage_faults import small_filesystem
 
 EX_CONFIG = 78
@@ -162,25 +162,21 @@ def test_files_are_private_whatever_the_umask(workdir: Path, umask: int) -> None
     state = workdir / "state"
     database = state / "musique.db"
     daemon = configured(workdir, database=str(database))
-    log = daemon.log_path.open("ab")
-    proc = subprocess.Popen(
-        [
-            "/bin/sh",
-            "-c",
-            f'umask {umask:03o} && exec "$@"',
-            "sh",
-            str(VENV_BIN / "musiqued"),
-            "--config",
-            str(daemon.config_path),
-            "--log-target",
-            "json",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    log.close()
-    daemon.proc = proc
+    with daemon.log_path.open("ab") as log:
+        daemon.launch(
+            [
+                "/bin/sh",
+                "-c",
+                f'umask {umask:03o} && exec "$@"',
+                "sh",
+                str(VENV_BIN / "musiqued"),
+                "--config",
+                str(daemon.config_path),
+                "--log-target",
+                "json",
+            ],
+            stdout=log,
+        )
     try:
         daemon.wait_ready()
         daemon.call("tracker.stop")  # one write, so the WAL is in use

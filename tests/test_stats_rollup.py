@@ -13,11 +13,9 @@ from typing import Any
 from musiqued.models import Scrobble
 from musiqued.storage import Database
 from musiqued.storage.history import count_window, summary
-from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.services import InProcess, InProcessDaemon, next_event
 from tests.history_support import generated, store
-from tests.import_helpers import run_import, wait_job
-from tests.support import DaemonProcess
 
 EVERYTHING = {"since": -(2**40), "until": 2**40}
 
@@ -94,66 +92,67 @@ async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> No
         await db.close()
 
 
-def _listens(daemon: DaemonProcess) -> list[dict[str, Any]]:
+async def _listens(daemon: InProcessDaemon) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     after = None
     while True:
         params: dict[str, Any] = {"limit": 5000, **({"after": after} if after else {})}
-        page = daemon.call("history.list", params)
+        page = await daemon.call("history.list", params)
         out += page["listens"]
         after = page["next"]
         if after is None:
             return out
 
 
-def _check(daemon: DaemonProcess, rng: random.Random) -> None:
+async def _check(daemon: InProcessDaemon, rng: random.Random) -> None:
     """Everything, and ten random periods, against the brute-force counts."""
-    listens = _listens(daemon)
-    everything = daemon.call("stats.summary", {"top": 20})
+    listens = await _listens(daemon)
+    everything = await daemon.call("stats.summary", {"top": 20})
     assert _as_brute(everything) == _brute_force(listens)
-    scanned = daemon.call("stats.summary", {"top": 20, **EVERYTHING})
+    scanned = await daemon.call("stats.summary", {"top": 20, **EVERYTHING})
     _same(everything, scanned)
     stamps = [x["timestamp"] for x in listens]
     for _ in range(10):
         low, high = sorted(rng.sample(range(min(stamps) - 86400, max(stamps) + 86400), 2))
         inside = [x for x in listens if low <= x["timestamp"] < high]
-        period = daemon.call("stats.summary", {"since": low, "until": high})
+        period = await daemon.call("stats.summary", {"since": low, "until": high})
         assert _as_brute(period) == _brute_force(inside)
         # history.list's total of a period: whole days from the totals, the ends counted.
-        first = daemon.call("history.list", {"since": low, "until": high, "limit": 1})
+        first = await daemon.call("history.list", {"since": low, "until": high, "limit": 1})
         assert first.get("total", len(first["listens"])) == len(inside)
 
 
-def test_summary_exact_after_every_path_that_writes(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+async def test_summary_exact_after_every_path_that_writes(
+    lastfm_sim: SimulatedLastfm, database: Database, in_process: InProcess
 ) -> None:
-    """Import, tracker, verify repair and --no-skip-existing refresh, through the daemon:
-    after each, the summary of everything and of random periods equals brute force."""
+    """Import, tracker, verify repair and --no-skip-existing refresh: after each, the
+    summary of everything and of random periods equals brute force."""
     rng = random.Random(5)
     lastfm_sim.reset(size=1500, seed=21)
-    daemon = start_daemon(**lastfm_sim.sections(), tracker={"interval_seconds": 1})
-    assert run_import(daemon, all=True)["state"] == "done"
-    _check(daemon, rng)
+    async with in_process(**lastfm_sim.sections(), tracker={"interval_seconds": 1}) as daemon:
+        assert (await daemon.run_import(all=True))["state"] == "done"
+        await _check(daemon, rng)
 
-    newest = lastfm_sim.scrobbles()[0].timestamp
-    lastfm_sim.add_rows(
-        [
-            {"timestamp": newest + 60 * i, "artist": "Tracked", "title": f"T{i}", "album": "A"}
-            for i in range(1, 6)
-        ]
-    )
-    daemon.call("tracker.start")
-    daemon.wait_until(lambda: daemon.call("tracker.status")["scrobbles_recorded"] >= 5)
-    daemon.call("tracker.stop")
-    _check(daemon, rng)
+        newest = lastfm_sim.scrobbles()[0].timestamp
+        lastfm_sim.add_rows(
+            [
+                {"timestamp": newest + 60 * i, "artist": "Tracked", "title": f"T{i}", "album": "A"}
+                for i in range(1, 6)
+            ]
+        )
+        events = daemon.events.subscribe(["scrobble"])
+        await daemon.call("tracker.start")
+        for _ in range(5):
+            await next_event(events, "scrobble", source="tracker")
+        await daemon.call("tracker.stop")
+        await _check(daemon, rng)
 
-    database = daemon.workdir / "musique.db"
-    with sqlite3.connect(database) as conn:  # lost listens (deleted here, kept on Last.fm)
-        conn.execute("DELETE FROM listening_history WHERE id % 11 = 0")
-        conn.execute("UPDATE listening_history SET album_id = NULL WHERE id % 13 = 0")
-    job = daemon.call("verify.start", {})["job_id"]
-    assert wait_job(daemon, job)["state"] == "done"
-    _check(daemon, rng)
+        with sqlite3.connect(database.path) as conn:  # lost (deleted here, kept on Last.fm)
+            conn.execute("DELETE FROM listening_history WHERE id % 11 = 0")
+            conn.execute("UPDATE listening_history SET album_id = NULL WHERE id % 13 = 0")
+        conn.close()
+        assert (await daemon.run_job("verify"))["state"] == "done"
+        await _check(daemon, rng)
 
-    assert run_import(daemon, all=True, skip_existing=False)["state"] == "done"
-    _check(daemon, rng)
+        assert (await daemon.run_import(all=True, skip_existing=False))["state"] == "done"
+        await _check(daemon, rng)

@@ -211,10 +211,12 @@ def test_database_file_deleted_or_replaced_stops_writes_loudly(
     try:
         daemon = start_daemon(
             env={"NOTIFY_SOCKET": str(notify.path)},
+            wait=False,
             **lastfm_sim.sections(),
             tracker={"interval_seconds": 1},
             enrichment={"enabled": False},
         )
+        notify.wait_for("READY", "1", timeout=60)
         assert run_import(daemon, all=True)["state"] == "done"
         daemon.call("tracker.start")
         database = workdir / "musique.db"

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
+from musiqued.contract.params import TrackerParams
 from musiqued.rpc.methods.history import ListParams
-from musiqued.rpc.methods.tracker import StartParams as TrackerParams
 from musiqued.timespec import MomentError, parse_duration, parse_moment
 
 NOW = 1_790_000_000.5
@@ -69,8 +69,10 @@ def test_forms_that_are_moments(text: str, expected: int) -> None:
         ("\u00b2", "'²' is not a moment"),
         (
             "@99999999999999999999",
-            "'@99999999999999999999' is out of range (at most 9007199254740992 seconds)",
+            "'@99999999999999999999' is out of range (Unix seconds from -62135510400 to "
+            "253402214400: years 1 to 9999)",
         ),
+        ("@253402214401", "'@253402214401' is out of range"),
     ],
 )
 def test_what_is_not_a_moment_says_which_forms_work(text: str, message: str) -> None:

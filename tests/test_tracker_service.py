@@ -8,23 +8,30 @@ What crosses processes (``musiquectl watch``, restarts, reloads) stays in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
+
+from musiqued.clock import SYSTEM_CLOCK, Clock
 from musiqued.config import LastfmConfig, TrackerConfig
 from musiqued.services.events import EventBus, Subscription
-from musiqued.services.importer import Importer
+from musiqued.services.importer import Importer, ImportRequest
 from musiqued.services.jobs import JobRunner
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.services.tracker import CATCHUP_MAX_PAGES, POLL_OVERLAP_S, Tracker
 from musiqued.services.window import WindowPager
 from musiqued.storage.db import Database
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import next_event, store_scrobbles
 from tests.import_helpers import FINISHED, stored_listens
 from tests.tracker_support import identities, stored
+
+T = TypeVar("T")
 
 QUICK = TrackerConfig(interval_seconds=1, late_sweep_interval_seconds=3600)
 
@@ -33,15 +40,21 @@ QUICK = TrackerConfig(interval_seconds=1, late_sweep_interval_seconds=3600)
 class Tracking:
     tracker: Tracker
     jobs: JobRunner
+    importer: Importer
     lastfm: LastfmConnection
 
 
 @asynccontextmanager
 async def tracking(
-    database: Database, bus: EventBus, settings: LastfmConfig, config: TrackerConfig = QUICK
+    database: Database,
+    bus: EventBus,
+    settings: LastfmConfig,
+    config: TrackerConfig = QUICK,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> AsyncIterator[Tracking]:
     """The tracker and what it uses, wired as ``build_services`` does (the connection tells
-    the tracker when the credentials change); opened in the daemon's order, closed in reverse."""
+    the tracker when the credentials change); opened in the daemon's order, closed in reverse.
+    ``clock``: the tracker's (a ``FakeClock`` lets the test say when the next poll is due)."""
     tracker: Tracker | None = None
 
     def lastfm_changed() -> None:
@@ -53,12 +66,14 @@ async def tracking(
     importer = Importer(
         jobs, database, WindowPager(lastfm), lastfm, settings, on_new_albums=lambda: None
     )
-    tracker = Tracker(database, lastfm, importer, bus, config, on_new_albums=lambda: None)
+    tracker = Tracker(
+        database, lastfm, importer, bus, config, on_new_albums=lambda: None, clock=clock
+    )
     await lastfm.open()
     await jobs.open()
     await tracker.open()
     try:
-        yield Tracking(tracker, jobs, lastfm)
+        yield Tracking(tracker, jobs, importer, lastfm)
     finally:
         await tracker.close()
         await jobs.close()
@@ -194,3 +209,203 @@ async def test_now_playing_is_announced_not_stored(
     )
     assert status["now_playing"]["title"] == "Sinnerman"
     assert "sinnerman" not in {title for _, _, title in identities(database.path)}
+
+
+def nothing_yet(events: Subscription) -> bool:
+    """No event is waiting on ``events`` (what the services did so far published nothing)."""
+    return events.queue.empty()
+
+
+async def test_a_new_scrobble_is_recorded_at_the_next_poll(
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
+) -> None:
+    """A scrobble made between two polls is recorded by the poll one interval after the
+    previous one, not before; status tells the last track, the interval and the next poll."""
+    lastfm_sim.reset(size=40, seed=3)
+    events = bus.subscribe(["scrobble"])
+    config = TrackerConfig(interval_seconds=2, late_sweep_interval_seconds=3600)
+    async with tracking(database, bus, lastfm_sim.config(), config, fake_clock) as t:
+        await t.tracker.start()
+        await scrobbled(events, 40)
+        await fake_clock.sleeping()
+        added = lastfm_sim.add_scrobbles(n=1)
+        await fake_clock.advance(1.999)
+        assert nothing_yet(events)
+        await fake_clock.advance(0.001)
+        recorded = await next_event(events, "scrobble")
+        await fake_clock.sleeping()
+        status = await t.tracker.status()
+    assert (recorded["timestamp"], recorded["source"]) == (added[0].timestamp, "tracker")
+    assert status["running"] is True
+    assert status["last_track"] == {
+        "artist": recorded["artist"],
+        "title": recorded["title"],
+        "album": recorded["album"],
+        "timestamp": recorded["timestamp"],
+    }
+    assert status["interval_seconds"] == 2
+    assert status["scrobbles_recorded"] == 41
+    assert status["next_poll_at"] == round(status["last_poll_at"] + 2, 3)
+    assert (status["last_error"], status["consecutive_failures"]) == (None, 0)
+
+
+async def test_several_scrobbles_between_two_polls_are_all_recorded(
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
+) -> None:
+    """Short tracks played between two polls (some in the same second) are each recorded
+    once, by the tracker."""
+    lastfm_sim.reset(size=10, seed=4)
+    events = bus.subscribe(["scrobble"])
+    async with tracking(database, bus, lastfm_sim.config(), QUICK, fake_clock) as t:
+        await t.tracker.start()
+        await scrobbled(events, 10)
+        await fake_clock.sleeping()
+        now = int(fake_clock.now())
+        lastfm_sim.add_scrobbles(n=4, at=now - 30)
+        lastfm_sim.add_scrobbles(n=3, at=now)
+        await fake_clock.advance(QUICK.interval_seconds)
+        await scrobbled(events, 7)
+        await fake_clock.sleeping()
+    rows = stored(database.path)
+    assert identities(database.path) == lastfm_sim.expected()
+    assert len(rows) == 17
+    assert {source for ts, _, _, source in rows if ts >= now - 30} == {"tracker"}
+
+
+async def test_a_lower_interval_cuts_the_current_wait_short(
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
+) -> None:
+    """A tracker waiting 600 s for its next poll, given 1 s, polls 1 s after the previous
+    poll; it was already running, so ``start`` says so and announces the new interval."""
+    lastfm_sim.reset(size=5, seed=13)
+    events = bus.subscribe(["scrobble", "tracker"])
+    config = TrackerConfig(interval_seconds=600, late_sweep_interval_seconds=3600)
+    async with tracking(database, bus, lastfm_sim.config(), config, fake_clock) as t:
+        await t.tracker.start()
+        await scrobbled(events, 5)
+        await fake_clock.sleeping()
+        added = lastfm_sim.add_scrobbles(n=1)
+        assert await t.tracker.start(1) is False
+        await next_event(events, "tracker", event="interval_changed", interval_seconds=1)
+        await fake_clock.advance(1)
+        recorded = await next_event(events, "scrobble")
+    assert recorded["timestamp"] == added[0].timestamp
+
+
+async def test_a_wall_clock_jump_leaves_the_polls_on_time(
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
+) -> None:
+    """The wall clock jumping two days ahead, then back three hours, moves no poll: each
+    comes one interval after the last, status shows the next one an interval from the
+    wall clock's now, nothing scrobbled meanwhile is missed, and each jump is logged."""
+    lastfm_sim.reset(size=5, seed=15)
+    events = bus.subscribe(["scrobble"])
+    config = TrackerConfig(interval_seconds=60, late_sweep_interval_seconds=3600)
+    with structlog.testing.capture_logs() as logs:
+        async with tracking(database, bus, lastfm_sim.config(), config, fake_clock) as t:
+            await t.tracker.start()
+            await scrobbled(events, 5)
+            await fake_clock.sleeping()
+            for jump in (2 * 86400, -3 * 3600):
+                fake_clock.jump(jump)
+                added = lastfm_sim.add_scrobbles(n=1)
+                status = await t.tracker.status()
+                assert status["next_poll_at"] == round(fake_clock.now() + 60, 3)
+                await fake_clock.advance(60)
+                recorded = await next_event(events, "scrobble")
+                assert recorded["timestamp"] == added[0].timestamp
+                await fake_clock.sleeping()
+    assert identities(database.path) == lastfm_sim.expected()
+    jumps = [
+        entry["seconds"] for entry in logs if entry["event"].startswith("the wall clock jumped")
+    ]
+    assert jumps == [2 * 86400, -3 * 3600]
+
+
+async def driving(clock: FakeClock, awaited: Awaitable[T]) -> T:
+    """``awaited``'s result, the clock moved on whenever the services all wait on it (so
+    that backoffs and intervals pass at once)."""
+    goal = asyncio.ensure_future(awaited)
+    while not goal.done():
+        sleeping = asyncio.ensure_future(clock.sleeping())
+        await asyncio.wait({goal, sleeping}, return_when=asyncio.FIRST_COMPLETED)
+        if sleeping.done():
+            await clock.advance(1)
+        else:
+            sleeping.cancel()
+    return goal.result()
+
+
+async def test_faults_while_polling_show_then_recover_with_nothing_lost(
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
+) -> None:
+    """Upstream faults on every request are shown (the ``failing`` event, status, the
+    status line) while the tracker backs off; once Last.fm answers again it recovers,
+    says so once, and nothing scrobbled meanwhile is lost."""
+    lastfm_sim.reset(size=20, seed=10)
+    events = bus.subscribe(["scrobble", "tracker"])
+    with structlog.testing.capture_logs() as logs:
+        async with tracking(database, bus, lastfm_sim.config(), QUICK, fake_clock) as t:
+            await t.tracker.start()
+            await scrobbled(events, 20)
+            await fake_clock.sleeping()
+            lastfm_sim.set_faults(
+                rate=1.0, kinds=["http500", "http503", "error8", "error11", "malformed"]
+            )
+            lastfm_sim.add_scrobbles(n=1)
+            failing = await driving(fake_clock, next_event(events, "tracker", event="failing"))
+            status = await t.tracker.status()
+            line = t.tracker.status_line()
+            lastfm_sim.set_faults(rate=0.0)
+            lastfm_sim.add_scrobbles(n=2)
+            recovered = await driving(
+                fake_clock, next_event(events, "tracker", event="recovered", within=120)
+            )
+            after = await t.tracker.status()  # the recovering poll stored what it found
+    assert status["running"] is True
+    assert status["consecutive_failures"] >= 1
+    assert status["last_error"] == failing["error"]
+    assert line == f"tracker failing ({status['consecutive_failures']}x): {failing['error']}"
+    assert recovered["failures"] >= 1
+    assert (after["consecutive_failures"], after["last_error"]) == (0, None)
+    assert identities(database.path) == lastfm_sim.expected()
+    said = [entry["event"] for entry in logs]
+    assert said.count("tracker poll failing; backing off") == 1
+    assert said.count("tracker recovered") == 1
+
+
+async def test_tracker_and_full_import_at_once_give_the_exact_history(
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus
+) -> None:
+    """A full import and the tracker write at the same time: no duplicate, nothing lost,
+    nothing logged at error; what was scrobbled after the job's window closed is the
+    tracker's."""
+    lastfm_sim.reset(size=3000, seed=9)
+    # 60 pages at 25 requests/s: the import lasts more than 2 s, one request every 40 ms.
+    settings = lastfm_sim.config(page_size=50, requests_per_second=25)
+    events = bus.subscribe(["job", "scrobble"])
+    added = []
+    with structlog.testing.capture_logs() as logs:
+        async with tracking(database, bus, settings) as t:
+            job_id = await t.importer.start_import(ImportRequest(all=True))
+            window_end = (await t.jobs.get(job_id))["window"]["to"]
+            await t.tracker.start()
+            # Scrobbles keep coming while the import runs: two more every 12 pages it
+            # commits. Page 48 is at least 1.9 s after the job began (the governor spaces
+            # requests evenly), past its window's end: the last ones at least are outside.
+            for pages in (12, 24, 36, 48):
+                await next_event(events, "job", lambda job, p=pages: job["pages_done"] >= p)
+                added += lastfm_sim.add_scrobbles(n=2)
+            done = await next_event(
+                events, "job", lambda job: job["state"] in FINISHED, job_id=job_id, within=60
+            )
+            late = {s.identity for s in added if s.timestamp >= window_end}
+            while not late <= identities(database.path):
+                await next_event(events, "scrobble")
+    assert done["state"] == "done"
+    rows = stored(database.path)
+    assert len(rows) == len(lastfm_sim.expected())
+    assert identities(database.path) == lastfm_sim.expected()
+    assert late
+    assert {source for ts, a, t, source in rows if (ts, a, t) in late} == {"tracker"}
+    assert not [entry for entry in logs if entry["log_level"] in ("error", "critical")]

@@ -1,25 +1,32 @@
-"""Verify jobs: per-day counts against the simulated Last.fm, repairs, and what is only here."""
+"""Verify jobs: per-day counts against the simulated Last.fm, repairs, and what is only here
+(in-process); ``musiquectl verify`` and ``jobs show`` of a verify job end to end."""
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from musiqued import wire
 from musiqued.models import Scrobble
+from musiqued.storage.db import Database
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.history_support import seed
+from tests.fixtures.services import InProcess
+from tests.history_support import seed, store
 from tests.support import DaemonProcess
+from tests.tracker_support import stored
 
 Identity = tuple[int, str, str]
 
 
-def _stored(daemon: DaemonProcess) -> set[Identity]:
+def _stored(database: Path) -> set[Identity]:
+    """Every stored listen's identity, read with plain sqlite3."""
+    return {(ts, artist, title) for ts, artist, title, _ in stored(database)}
+
+
+def _listed(daemon: DaemonProcess) -> set[Identity]:
     out: set[Identity] = set()
     after = None
     while True:
@@ -35,17 +42,11 @@ def _stored(daemon: DaemonProcess) -> set[Identity]:
             return out
 
 
-def _finished(daemon: DaemonProcess, job_id: int) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = daemon.call("import.status", {"job_id": job_id})
-        return job if job["state"] in ("done", "failed", "cancelled") else None
-
-    result: dict[str, Any] = daemon.wait_until(done, timeout=60)
-    return result
-
-
-def _prepare(workdir: Path, sim: SimulatedLastfm) -> tuple[list[Scrobble], list[Scrobble]]:
-    """Store the simulator's history minus a few listens, plus a few it never had."""
+def _prepare(
+    sim: SimulatedLastfm,
+) -> tuple[list[Scrobble], list[Scrobble], list[Scrobble]]:
+    """The simulator's history minus a few listens, plus a few it never had, to store:
+    (removed, extras, what to store)."""
     history = sim.scrobbles()
     removed = [history[i] for i in (5, 6, 300, 301, 302, 900)]
     extras = [
@@ -54,23 +55,23 @@ def _prepare(workdir: Path, sim: SimulatedLastfm) -> tuple[list[Scrobble], list[
         Scrobble(history[501].timestamp + 2, history[501].artist, "Edited Title", ""),
     ]
     kept = [s for s in history if s not in removed]
-    seed(workdir / "musique.db", [*reversed(kept), *extras])
-    return removed, extras
+    return removed, extras, [*reversed(kept), *extras]
 
 
 def _ident(s: Scrobble) -> Identity:
     return s.identity
 
 
-def test_verify_repairs_missing_and_reports_only_here(
-    workdir: Path, start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+async def test_verify_repairs_missing_and_reports_only_here(
+    database: Database, in_process: InProcess, lastfm_sim: SimulatedLastfm
 ) -> None:
-    """Removed listens are re-added; listens Last.fm lacks are reported, not deleted."""
-    removed, extras = _prepare(workdir, lastfm_sim)
-    daemon = start_daemon(**lastfm_sim.sections())
-    shown = daemon.ctl("--json", "verify", timeout=120)
-    assert shown.returncode == 0, shown.stderr
-    job = json.loads(shown.stdout)
+    """Removed listens are re-added; listens Last.fm lacks are reported, not deleted; a
+    second verify finds nothing to add."""
+    removed, extras, rows = _prepare(lastfm_sim)
+    await store(database, rows)
+    async with in_process(**lastfm_sim.sections()) as daemon:
+        job = await daemon.run_job("verify")
+        again = await daemon.run_job("verify")
     assert job["kind"] == "verify"
     assert job["state"] == "done"
     result = job["result"]
@@ -89,9 +90,7 @@ def test_verify_repairs_missing_and_reports_only_here(
         for x in result["only_here_sample"]
     }
     assert sample == {_ident(s) for s in extras}
-    assert _stored(daemon) == lastfm_sim.expected() | {_ident(s) for s in extras}
-
-    again = _finished(daemon, daemon.call("verify.start", {})["job_id"])
+    assert _stored(database.path) == lastfm_sim.expected() | {_ident(s) for s in extras}
     assert again["result"]["listens_added"] == 0
     assert again["result"]["listens_only_here"] == len(extras)
     assert again["result"]["days_different"] == len({s.timestamp // 86400 for s in extras})
@@ -104,9 +103,10 @@ def test_verify_without_repair_and_human_summary(
     then what it found: the days that differ (named), the listens missing here and those
     only here; ``jobs show`` of the job shows the same verify fields with local dates, not
     an import's fields or Unix seconds."""
-    removed, extras = _prepare(workdir, lastfm_sim)
+    removed, extras, rows = _prepare(lastfm_sim)
+    seed(workdir / "musique.db", rows)
     daemon = start_daemon(**lastfm_sim.sections())
-    before = _stored(daemon)
+    before = _listed(daemon)
     shown = daemon.ctl("verify", "--no-repair", timeout=120)
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout.splitlines()
@@ -128,7 +128,7 @@ def test_verify_without_repair_and_human_summary(
     assert summary["listens added"] == "0 (--no-repair: reported only)"
     assert summary["listens only here"] == f"{len(extras)} (Last.fm no longer has them; kept)"
     assert "Ghost Artist" in shown.stdout
-    assert _stored(daemon) == before
+    assert _listed(daemon) == before
     job = daemon.call("jobs.list", {"limit": 1})[0]
     assert job["result"]["listens_missing"] == len(removed)
 
@@ -146,32 +146,30 @@ def test_verify_without_repair_and_human_summary(
     assert str(job["params"]["since"]) not in again.stdout
 
 
-def test_verify_pause_resume_continues_from_checkpoint(
-    workdir: Path, start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+async def test_verify_pause_resume_continues_from_checkpoint(
+    database: Database, in_process: InProcess, lastfm_sim: SimulatedLastfm
 ) -> None:
     """A paused verify job resumes at the next unchecked day: every day is counted once."""
-    removed, _ = _prepare(workdir, lastfm_sim)
-    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=8.0, max_in_flight=1))
-    job_id = daemon.call("verify.start", {})["job_id"]
-    daemon.wait_until(
-        lambda: daemon.call("import.status", {"job_id": job_id})["pages_done"] >= 2, timeout=30
-    )
-    paused = daemon.call("import.pause", {"job_id": job_id})
+    removed, _, rows = _prepare(lastfm_sim)
+    await store(database, rows)
+    sections = lastfm_sim.sections(requests_per_second=8.0, max_in_flight=1)
+    async with in_process(**sections) as daemon:
+        job_id = (await daemon.call("verify.start", {}))["job_id"]
+        await daemon.wait_pages(job_id, 2)
+        paused = await daemon.call("jobs.pause", {"job_id": job_id})
+        await daemon.call("jobs.resume", {"job_id": job_id})
+        job = await daemon.wait_job(job_id)
     assert paused["state"] == "paused"
     assert paused["pages_done"] < paused["pages_total"]
-    daemon.call("import.resume", {"job_id": job_id})
-    job = _finished(daemon, job_id)
     assert job["state"] == "done"
     assert job["result"]["days_checked"] == job["pages_done"] == job["pages_total"]
     assert job["result"]["listens_added"] == len(removed)
 
 
-def test_verify_needs_lastfm(workdir: Path, start_daemon: StartDaemon) -> None:
-    """Without Last.fm credentials ``verify.start`` is -32001 and musiquectl exits 1."""
-    daemon = start_daemon()
-    assert daemon.call_error("verify.start", {}).code == wire.NOT_CONFIGURED
-    shown = daemon.ctl("verify")
-    assert shown.returncode == 1
-    assert "not configured" in shown.stderr.lower() or "last.fm" in shown.stderr.lower()
-    conn = sqlite3.connect(workdir / "musique.db")
-    assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone() == (0,)
+async def test_verify_needs_lastfm(database: Database, in_process: InProcess) -> None:
+    """Without Last.fm credentials ``verify.start`` is -32001 and no job is created."""
+    async with in_process() as daemon:
+        refused = await daemon.call_error("verify.start", {})
+        assert await daemon.call("jobs.list", {"limit": 5}) == []
+    assert refused.code == wire.NOT_CONFIGURED
+    assert "last.fm" in refused.message.lower()

@@ -123,6 +123,8 @@ def reload(ctx: Context) -> None:
     else:
         changed = ", ".join(result.get("changed") or []) or "nothing"
         echo(f"reloaded; changed: {changed}")
+        if result.get("needs_restart"):
+            echo(f"needs a restart: {', '.join(result['needs_restart'])} (kept as it was)")
 
 
 @click.command()

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from musiquectl.cli import Context, pass_context
+from musiquectl.client import DaemonError
 from musiquectl.output import number, warn
 from musiquectl.text import visible
+from musiqued import wire
 
 if TYPE_CHECKING:
     from jeepney.io.blocking import DBusConnection
@@ -151,10 +153,23 @@ class Notifier:
 
 
 def _album_image(ctx: Context, listen: dict[str, Any], cache: Path) -> Path | None:
+    """The album's cover, if the daemon has one; None whatever the names hold."""
     album, artist = listen.get("album"), listen.get("artist")
     if not album or not artist:
         return None
-    for found in ctx.call("albums.list", {"query": album, "artist": artist, "limit": 20}):
+    # A search is by substring, and its text is bounded: a name's beginning finds it, and
+    # the exact comparison below picks it out.
+    search = {
+        "query": str(album)[: wire.MAX_QUERY_CHARS],
+        "artist": str(artist)[: wire.MAX_QUERY_CHARS],
+        "limit": 20,
+    }
+    try:
+        albums = ctx.call("albums.list", search)
+    except DaemonError as exc:
+        warn(f"no cover for this scrobble: {exc.message}")
+        return None
+    for found in albums:
         same = str(found.get("title", "")).casefold() == str(album).casefold()
         if same and str(found.get("artist", "")).casefold() == str(artist).casefold():
             url = found.get("image_spotify") or found.get("image_lastfm")

@@ -25,6 +25,7 @@ from musiqued import __version__, wire
 from musiqued.aio import cancel_and_wait
 from musiqued.app.config import load_config
 from musiqued.app.logs import JobLogs, register_config_secrets, register_obtained_secret
+from musiqued.app.reload import keep_restart_only, refuse_lost_lastfm
 from musiqued.app.systemd import Notifier
 from musiqued.config import Config
 from musiqued.errors import ConfigError
@@ -38,6 +39,7 @@ from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
 from musiqued.services.facade import DaemonControl, Services
 from musiqued.services.file_import import FileImporter
+from musiqued.services.image_cache import ImageCache
 from musiqued.services.importer import Importer
 from musiqued.services.jobs import JobRunner
 from musiqued.services.lastfm_session import LastfmConnection
@@ -47,6 +49,7 @@ from musiqued.services.verifier import Verifier
 from musiqued.services.window import WindowPager
 from musiqued.storage import Database
 from musiqued.storage.lock import DatabaseLock
+from musiqued.upstream.images import ImageFetcher
 
 if TYPE_CHECKING:
     from musiqued.http.api import HttpApi
@@ -98,7 +101,13 @@ def build_services(
     )
     jobs = JobRunner(db, events)
     pager = WindowPager(lastfm)
-    enricher = Enricher(db, lastfm, events, enrichment_sections(config))
+    # Covers and artist images, downloaded once beside the database, served by the front ends.
+    images = ImageCache(
+        db.path.parent / "images",
+        ImageFetcher(config.enrichment.image_url_prefixes),
+        config.enrichment.image_cache_bytes,
+    )
+    enricher = Enricher(db, lastfm, events, enrichment_sections(config), images)
     # Job kinds register with the runner as they are built, before it resumes old jobs.
     importer = Importer(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     verifier = Verifier(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
@@ -115,6 +124,7 @@ def build_services(
         lastfm=lastfm,
         library=Library(db),
         files=files,
+        images=images,
     )
 
 
@@ -183,7 +193,12 @@ class Daemon:
         """The HTTP front end (``[http] listen``); aiohttp.web loads only then."""
         from musiqued.http.api import HttpApi
 
-        return HttpApi(self.services, config.http, job_log=self.job_logs.records)
+        return HttpApi(
+            self.services,
+            config.http,
+            state_dir=config.daemon.database.parent,
+            job_log=self.job_logs.records,
+        )
 
     def _components(self) -> list[tuple[str, Component]]:
         """In open order; closed in reverse."""
@@ -198,6 +213,7 @@ class Daemon:
             ("database", self.db),
             # First of the services: every one calls Last.fm through it.
             ("lastfm", services.lastfm),
+            ("images", services.images),
             # Before the job runner: resumed imports wake it.
             ("enricher", services.enricher),
             # It resumes interrupted jobs, which use every component before it.
@@ -289,6 +305,17 @@ class Daemon:
                 f"configuration not reloaded, the previous one stays in force: {exc.message}",
                 kind="config_invalid",
             ) from None
+        new, needs_restart = keep_restart_only(self.config, new)
+        try:
+            refuse_lost_lastfm(self.config, new, await self.services.jobs.active())
+        except ConfigError as exc:
+            log.error("reload refused; keeping the previous configuration", error=exc.message)
+            self.notifier.ready(self.status_line())
+            raise
+        if needs_restart:
+            log.warning(
+                "reload: settings that need a restart keep their value", needs_restart=needs_restart
+            )
         changed = sorted(
             section
             for section in type(new).model_fields
@@ -300,6 +327,8 @@ class Daemon:
         self.notifier.ready(self.status_line())
         log.info("configuration reloaded", changed=changed)
         self.events.publish("daemon", event="reloaded", changed=changed)
+        if needs_restart:
+            return {"status": "reloaded", "changed": changed, "needs_restart": needs_restart}
         return {"status": "reloaded", "changed": changed}
 
     async def _reconfigure(self, config: Config) -> None:
@@ -312,6 +341,9 @@ class Daemon:
         services.files.reconfigure(config.imports)
         await services.tracker.reconfigure(config.tracker)
         await services.lastfm.reconfigure(config.lastfm)
+        services.images.reconfigure(
+            config.enrichment.image_url_prefixes, config.enrichment.image_cache_bytes
+        )
         await services.enricher.reconfigure(enrichment_sections(config))
         if self.http is not None:
             await self.http.reconfigure(config.http)

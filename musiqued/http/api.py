@@ -10,19 +10,23 @@ the page's JSON API    ``rest.py``: ``/api/v1/jobs``, ``/api/v1/imports``, ...
 live events            ``live.py``: ``/api/v1/events`` (WebSocket)
 images                 ``images.py``: ``/images/<name>``, from the daemon's image cache
 safety                 ``guard.py``: Host/Origin checks, token and session cookie, CSP
+sessions, throttle     ``sessions.py``, ``throttle.py``: browser sessions, the generated
+                       token, failed authentications slowed down
 limits                 ``limits.py``: connection cap, request and idle timeouts
 =====================  ===================================================================
 
 Errors are ``{"detail": ...}`` with a fitting status: 401 bad token, 403 refused (foreign
 Host or Origin), 404 unknown, 408 body too slow, 409 conflict, 413 body too large, 422 bad
-parameter, 502 upstream failure, 503 not configured or too many connections. Off loopback the configuration must set ``[http] token`` (checked when the
-config loads).
+parameter, 429 too many failed authentications, 502 upstream failure, 503 not configured or
+too many connections. Every request needs a credential (``guard.py``); off loopback the
+configuration must set ``[http] token`` itself (checked when the config loads).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
@@ -38,6 +42,12 @@ from musiqued.http.live import LiveEvents
 from musiqued.http.original import OriginalApi
 from musiqued.http.page import Page
 from musiqued.http.rest import JobLogReader, PageApi
+from musiqued.http.sessions import (
+    SESSIONS_FILE_NAME,
+    TOKEN_FILE_NAME,
+    SessionStore,
+    load_or_create_token,
+)
 
 if TYPE_CHECKING:
     from musiqued.config import HttpConfig
@@ -53,15 +63,27 @@ class HttpApi:
     """A daemon component: an aiohttp server, running only when ``[http] listen`` is set.
 
     ``job_log(job_id)``: the daemon's recent log records of a job (the logging set-up
-    keeps them), shown on the page.
+    keeps them), shown on the page. ``state_dir`` (the database's directory) keeps the
+    token made when ``[http] token`` is empty, and the browser sessions (``sessions.py``).
     """
 
     def __init__(
-        self, services: Services, config: HttpConfig, *, job_log: JobLogReader | None = None
+        self,
+        services: Services,
+        config: HttpConfig,
+        *,
+        state_dir: Path,
+        job_log: JobLogReader | None = None,
     ) -> None:
         self._services = services
         self._config = config
-        self._guard = Guard(config)
+        self._token_file = state_dir / TOKEN_FILE_NAME
+        self._guard = Guard(
+            config,
+            "",
+            services.web_logins,
+            sessions=SessionStore(state_dir / SESSIONS_FILE_NAME),
+        )
         self._live = LiveEvents(services.events, max_sockets=config.max_websockets)
         self._job_log = job_log
         self._runner: web.AppRunner | None = None
@@ -90,7 +112,7 @@ class HttpApi:
         app.add_routes(self._live.routes())
         app.add_routes(self._guard.routes())
         app.add_routes(Page(self._guard).routes())
-        app.add_routes(ImageRoutes(self._services.enricher.images).routes())
+        app.add_routes(ImageRoutes(self._services.images).routes())
         return app
 
     async def open(self) -> None:
@@ -98,6 +120,7 @@ class HttpApi:
         if not listen:
             return
         host, port = parse_listen(listen)
+        self._guard.reconfigure(self._config, await self._token(self._config))
         limiter = ConnectionLimiter(self._config)
         runner = web.AppRunner(
             self.build_app(limiter),
@@ -120,12 +143,21 @@ class HttpApi:
             ) from None
         self._runner, self._server, self._limiter = runner, server, limiter
         self._listen = listen
+        self._services.web_logins.page_url = page_url(listen)
         log.info("http api listening", listen=listen, page=page_url(listen))
+
+    async def _token(self, config: HttpConfig) -> str:
+        """The token in force: the configured one, else the one kept in the state directory."""
+        configured = config.token.get_secret_value()
+        if configured:
+            return configured
+        return await asyncio.to_thread(load_or_create_token, self._token_file)
 
     async def close(self) -> None:
         runner, self._runner, self._listen = self._runner, None, ""
         server, self._server = self._server, None
         limiter, self._limiter = self._limiter, None
+        self._services.web_logins.page_url = None
         if server is not None:
             server.close()
         if runner is not None:
@@ -134,15 +166,16 @@ class HttpApi:
             await runner.cleanup()
         if limiter is not None:
             limiter.close()
+        self._guard.throttle.write()
         if server is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
                     await server.wait_closed()
 
     async def reconfigure(self, config: HttpConfig) -> None:
-        """After a reload: rebind if ``[http] listen`` changed (the token is read per request)."""
+        """After a reload: rebind if ``[http] listen`` changed; a new token ends sessions."""
+        self._guard.reconfigure(config, await self._token(config))
         self._config = config
-        self._guard.reconfigure(config)
         self._live.reconfigure(max_sockets=config.max_websockets)
         if self._limiter is not None:
             self._limiter.reconfigure(config)

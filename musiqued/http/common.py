@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -15,8 +17,12 @@ from musiqued.errors import (
     NotFoundError,
     UpstreamError,
 )
+from musiqued.services.answers import AnswerBudget
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ANSWER_TAKEN_S = 30.0
+"""A client must take a list answer within this; one that does not read loses its
+connection (and what it held)."""
 M = TypeVar("M", bound=BaseModel)
 
 STATUS_OF: tuple[tuple[type[MusiqueError], int], ...] = (
@@ -58,13 +64,13 @@ def query_bool(value: str, name: str) -> bool:
     raise HttpProblem(422, f"{name} must be true or false, not {value!r}")
 
 
-def query_int(value: str, name: str, minimum: int) -> int:
+def query_int(value: str, name: str, minimum: int, maximum: int) -> int:
     try:
         number = int(value)
     except ValueError:
         raise HttpProblem(422, f"{name} must be an integer") from None
-    if number < minimum:
-        raise HttpProblem(422, f"{name} must be at least {minimum}")
+    if not minimum <= number <= maximum:
+        raise HttpProblem(422, f"{name} must be from {minimum} to {maximum}")
     return number
 
 
@@ -94,3 +100,28 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise HttpProblem(422, "the body must be a JSON object")
     return body
+
+
+async def bulk_json(
+    request: web.Request, answers: AnswerBudget, produce: Callable[[], Awaitable[Any]]
+) -> web.StreamResponse:
+    """A list answer (``services.answers``): built in turn, counted until the client took
+    it, written out here so that a client that does not read is cut off."""
+    async with answers.turn(request.remote or "?"):
+        if request.transport is None or request.transport.is_closing():
+            return web.Response(status=204)  # its turn came after it left: nobody to answer
+        body = orjson.dumps(await produce())
+    response = web.Response(body=body, content_type="application/json")
+    answers.hold(len(body))
+    try:
+        async with asyncio.timeout(ANSWER_TAKEN_S):
+            await response.prepare(request)
+            await response.write_eof()
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+    except ConnectionError:
+        pass  # the client left: nobody to answer
+    finally:
+        answers.release(len(body))
+    return response

@@ -11,15 +11,21 @@ A browser lets any page it shows send requests to ``http://127.0.0.1:8000``; thr
   can be opened from any page. Every state-changing request and the WebSocket handshake
   must come from this origin: its ``Origin`` (or, without one, ``Sec-Fetch-Site``) must
   say so. Requests with neither (curl, scripts) are not from a browser and pass.
-- **The token** (``[http] token``): ``Authorization: Bearer`` for scripts; for the page, a
-  cookie set by its login form (a browser cannot put a header on a WebSocket). The cookie
-  is HttpOnly and SameSite=Strict, and its value is derived from the token, so a new
-  token logs every browser out. Without a valid one, only the login form is served.
-  The token is compared exactly, character for character, wherever it is given: the
-  header's scheme may be in any case (``bearer``) and followed by several spaces, and what
-  follows them is the token (HTTP drops whitespace at the end of a header's value); the
-  login form's ``token`` is taken as sent. A configured token cannot start or end with
-  whitespace (the config is refused), so no whitespace difference is ever accepted.
+- **Credentials**: every request but the login form and its assets needs one. Scripts send
+  ``Authorization: Bearer <token>`` (``[http] token``, or the one the daemon made in its
+  state directory). Browsers get a session cookie, either from a one-time link printed by
+  ``musiquectl web`` (``GET /login?ticket=``; only users the control socket admits can get
+  one) or from the login form (``POST /api/v1/session`` with the token). Sessions are
+  random ids held by the daemon (``sessions.py``): HttpOnly, SameSite=Strict, Path=/, with
+  an expiry, ended by ``DELETE /api/v1/session`` and, all of them, by a new token. The
+  cookie is named after the listener's port: cookies ignore ports, and two daemons on one
+  host must not overwrite (or receive) each other's. Wrong tokens and links are throttled
+  (``throttle.py``). The token is compared exactly, character for character, wherever it
+  is given: the header's scheme may be in any case (``bearer``) and followed by several
+  spaces, and what follows them is the token (HTTP drops whitespace at the end of a
+  header's value); the login form's ``token`` is taken as sent. A configured token cannot
+  start or end with whitespace (the config is refused), so no whitespace difference is
+  ever accepted.
 
 Every answer also carries a Content-Security-Policy that allows scripts, styles,
 images and connections from this origin only, and no inline script.
@@ -27,9 +33,9 @@ images and connections from this origin only, and no inline script.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import hmac
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import hdrs, web
@@ -37,18 +43,20 @@ from yarl import URL
 
 from musiqued.config import is_loopback, parse_listen
 from musiqued.http.common import Handler, HttpProblem, json_body
+from musiqued.http.sessions import SessionStore
+from musiqued.http.throttle import AuthThrottle
+from musiqued.services.web_login import LOGIN_PATH, WebLogins
 
 if TYPE_CHECKING:
     from musiqued.config import HttpConfig
 
-COOKIE = "musiqued_session"
+COOKIE_PREFIX = "musiqued_session_"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Served to anyone who passes the Host check: the page (or its login form) and its assets.
-PUBLIC_GET = ("/", "/settings", "/favicon.svg")
+PUBLIC_GET = ("/", "/settings", "/favicon.svg", LOGIN_PATH)
 PUBLIC_PREFIX = "/static/"
 SESSION_PATH = "/api/v1/session"
-# A wrong token costs this long, which makes guessing it slow.
-FAILED_LOGIN_DELAY_S = 0.3
+DAY_S = 86400
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -72,9 +80,9 @@ SECURITY_HEADERS = {
 }
 
 
-def session_value(token: str) -> str:
-    """The cookie's value for ``token``: proves the token was given, without holding it."""
-    return hmac.new(token.encode(), b"musiqued page session v1", hashlib.sha256).hexdigest()
+def cookie_name(listen: str) -> str:
+    """The session cookie's name on the listener ``listen``: one per port."""
+    return f"{COOKIE_PREFIX}{parse_listen(listen)[1]}" if listen else f"{COOKIE_PREFIX}0"
 
 
 def request_host(request: web.Request) -> str | None:
@@ -94,20 +102,44 @@ def is_loopback_name(host: str) -> bool:
 
 
 class Guard:
-    """The checks above, as one middleware, and the login/logout endpoints."""
+    """The checks above, as one middleware, and the login/logout endpoints.
 
-    def __init__(self, config: HttpConfig) -> None:
-        self._config = config
+    ``token`` is the one in force: ``[http] token``, or the daemon's generated one."""
 
-    def reconfigure(self, config: HttpConfig) -> None:
+    def __init__(
+        self,
+        config: HttpConfig,
+        token: str,
+        logins: WebLogins,
+        *,
+        throttle: AuthThrottle | None = None,
+        sessions: SessionStore | None = None,
+    ) -> None:
         self._config = config
+        self._token = token
+        self._logins = logins
+        self.throttle = throttle if throttle is not None else AuthThrottle()
+        self.sessions = sessions if sessions is not None else SessionStore()
+        self.sessions.use_token(token)
+
+    def reconfigure(self, config: HttpConfig, token: str) -> None:
+        """New settings; a new token ends every session and every login link."""
+        if token != self._token:
+            self._logins.forget_all()
+        self.sessions.use_token(token)
+        self._config = config
+        self._token = token
 
     @property
-    def token(self) -> str:
-        return self._config.token.get_secret_value()
+    def cookie(self) -> str:
+        return cookie_name(self._config.listen)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post(SESSION_PATH, self.login), web.delete(SESSION_PATH, self.logout)]
+        return [
+            web.post(SESSION_PATH, self.login),
+            web.delete(SESSION_PATH, self.logout),
+            web.get(LOGIN_PATH, self.login_link),
+        ]
 
     # -- the checks ------------------------------------------------------------------------
 
@@ -116,10 +148,12 @@ class Guard:
         self.check_host(request)
         if request.method not in SAFE_METHODS or _is_websocket(request):
             self.check_origin(request)
-        if not self._public(request) and not self.authenticated(request):
+        if not self._public(request) and not self._authenticate(request):
             raise HttpProblem(
                 401,
-                "missing or wrong token: send Authorization: Bearer <token>, or log in on the page",
+                "missing or wrong credential: send Authorization: Bearer <token>, or open "
+                "the page through `musiquectl web`",
+                kind="unauthorized",
                 headers={"WWW-Authenticate": 'Bearer realm="musiqued"'},
             )
         return await handler(request)
@@ -154,15 +188,34 @@ class Guard:
                 403, f"cross-site request refused (Sec-Fetch-Site: {site})", kind="cross_origin"
             )
 
-    def authenticated(self, request: web.Request) -> bool:
-        token = self.token
-        if not token:
+    def has_session(self, request: web.Request) -> bool:
+        return self.sessions.valid(request.cookies.get(self.cookie, ""))
+
+    def _authenticate(self, request: web.Request) -> bool:
+        """A live session, or the right bearer token (a wrong one is a throttled guess)."""
+        if self.has_session(request):
             return True
         given = bearer_token(request.headers.get(hdrs.AUTHORIZATION, ""))
-        if given is not None and hmac.compare_digest(given.encode(), token.encode()):
+        if given is None:
+            return False
+        return self._check_guess(request, lambda: _same(given, self._token))
+
+    def _check_guess(self, request: web.Request, guess: Callable[[], bool]) -> bool:
+        """``guess()`` unless this client (or everyone) guessed wrong too often lately: then
+        429 without looking. A wrong guess is counted."""
+        client = request.remote or "?"
+        wait = self.throttle.retry_after(client)
+        if wait > 0:
+            raise HttpProblem(
+                429,
+                "too many failed authentications; try again later",
+                kind="too_many_failures",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+        if guess():
             return True
-        cookie = request.cookies.get(COOKIE, "")
-        return hmac.compare_digest(cookie.encode(), session_value(token).encode())
+        self.throttle.failed(client)
+        return False
 
     def _public(self, request: web.Request) -> bool:
         path = request.path
@@ -172,28 +225,50 @@ class Guard:
 
     # -- login / logout ---------------------------------------------------------------------
 
-    async def login(self, request: web.Request) -> web.Response:
-        """``{"token": "..."}`` → 204 with the session cookie, or 401."""
-        token = self.token
+    def _with_session(self, response: web.StreamResponse) -> web.StreamResponse:
+        days = self._config.session_days
+        session = self.sessions.create(days * DAY_S)
+        response.set_cookie(
+            self.cookie,
+            session,
+            max_age=days * DAY_S,
+            httponly=True,
+            samesite="Strict",
+            path="/",
+        )
+        return response
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        """``{"token": "..."}`` → 204 with a session cookie, or 401 (429 when throttled)."""
         body = await json_body(request)
         given = body.get("token")
         if not isinstance(given, str):
             raise HttpProblem(422, "token: a string is required")
-        if not token:
-            return web.Response(status=204)
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            await asyncio.sleep(FAILED_LOGIN_DELAY_S)
+        if not self._check_guess(request, lambda: _same(given, self._token)):
             raise HttpProblem(401, "wrong token", kind="wrong_token")
+        return self._with_session(web.Response(status=204))
+
+    async def login_link(self, request: web.Request) -> web.StreamResponse:
+        """``GET /login?ticket=…`` (from ``musiquectl web``) → a session and the page."""
+        ticket = request.query.get("ticket", "")
+        if not ticket or not self._check_guess(request, lambda: self._logins.redeem(ticket)):
+            raise HttpProblem(
+                401,
+                "this login link is unknown, used or expired; run `musiquectl web` again",
+                kind="wrong_ticket",
+            )
+        # 303 to the page: the link (and its spent ticket) leaves the address bar.
+        return self._with_session(web.Response(status=303, headers={hdrs.LOCATION: "/"}))
+
+    async def logout(self, request: web.Request) -> web.Response:
+        self.sessions.revoke(request.cookies.get(self.cookie, ""))
         response = web.Response(status=204)
-        response.set_cookie(
-            COOKIE, session_value(token), httponly=True, samesite="Strict", path="/"
-        )
+        response.del_cookie(self.cookie, path="/")
         return response
 
-    async def logout(self, _: web.Request) -> web.Response:
-        response = web.Response(status=204)
-        response.del_cookie(COOKIE, path="/")
-        return response
+
+def _same(given: str, token: str) -> bool:
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
 
 
 def bearer_token(authorization: str) -> str | None:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from musiqued.contract.params import MAX_JOB_ID, MAX_LIMIT, TrackerParams
 from musiqued.http.common import error, query_bool, query_int, validated
-from musiqued.rpc.methods.tracker import StartParams as TrackerParams
 from musiqued.services.importer import DEFAULT_LIMIT, ImportRequest
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class OriginalApi:
     async def import_history(self, request: web.Request) -> web.Response:
         """Start an import job and answer, once it is over, with the original's JSON."""
         query = request.query
-        limit = query_int(query.get("limit", str(DEFAULT_LIMIT)), "limit", 1)
+        limit = query_int(query.get("limit", str(DEFAULT_LIMIT)), "limit", 1, MAX_LIMIT)
         skip_existing = query_bool(query.get("skip_existing", "true"), "skip_existing")
         importer = self._services.importer
         subscription = self._services.events.subscribe(["job"])
@@ -99,7 +99,7 @@ class OriginalApi:
                     await next_event()
 
     async def job(self, request: web.Request) -> web.Response:
-        job_id = query_int(request.match_info["job_id"], "job_id", 1)
+        job_id = query_int(request.match_info["job_id"], "job_id", 1, MAX_JOB_ID)
         return web.json_response(await self._services.jobs.get(job_id))
 
     async def tracker_status(self, _: web.Request) -> web.Response:

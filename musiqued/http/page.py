@@ -1,7 +1,7 @@
 """The Settings page: static files shipped in the package, no build step, no CDN.
 
 ``GET /`` and ``GET /settings`` (the original's path) serve the page, or only its login
-form while ``[http] token`` is set and the browser has no session. ``/static/`` serves the
+form while the browser has no session (bearer tokens are for scripts, not pages). ``/static/`` serves the
 page's scripts and styles. Everything it shows comes from the JSON API and the WebSocket.
 """
 
@@ -29,7 +29,7 @@ class Page:
         ]
 
     async def index(self, request: web.Request) -> web.FileResponse:
-        name = "index.html" if self._guard.authenticated(request) else "login.html"
+        name = "index.html" if self._guard.has_session(request) else "login.html"
         # Which of the two "/" is depends on the cookie: never cache it.
         return web.FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-store"})
 

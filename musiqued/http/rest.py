@@ -27,13 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from musiqued.contract.params import (
+    MAX_JOB_ID,
+    AlbumsParams,
+    ImportParams,
+    JobListParams,
+    RecentParams,
+    TrackerParams,
+)
 from musiqued.contract.shapes import listen_shape
-from musiqued.http.common import HttpProblem, json_body, query_int, validated
-from musiqued.rpc.methods.enrich import AlbumsParams
-from musiqued.rpc.methods.history import RecentParams
-from musiqued.rpc.methods.imports import StartParams as ImportParams
-from musiqued.rpc.methods.jobs import JobParams, ListParams
-from musiqued.rpc.methods.tracker import StartParams as TrackerParams
+from musiqued.http.common import HttpProblem, bulk_json, json_body, query_int, validated
 from musiqued.services.image_cache import local_image_url
 from musiqued.services.importer import ImportRequest
 
@@ -67,9 +70,11 @@ class PageApi:
     async def status(self, _: web.Request) -> web.Response:
         return web.json_response(await self._services.control.status())
 
-    async def jobs(self, request: web.Request) -> web.Response:
-        params = validated(ListParams, request.query)
-        return web.json_response(await self._services.jobs.recent(params.limit))
+    async def jobs(self, request: web.Request) -> web.StreamResponse:
+        params = validated(JobListParams, request.query)
+        return await bulk_json(
+            request, self._services.answers, lambda: self._services.jobs.recent(params.limit)
+        )
 
     async def job(self, request: web.Request) -> web.Response:
         return web.json_response(await self._services.jobs.get(_job_id(request)))
@@ -113,24 +118,35 @@ class PageApi:
     async def enrichment(self, _: web.Request) -> web.Response:
         return web.json_response(await self._services.enricher.status())
 
-    async def albums(self, request: web.Request) -> web.Response:
+    async def albums(self, request: web.Request) -> web.StreamResponse:
         params = validated(AlbumsParams, request.query)
-        albums = await self._services.library.albums(
-            query=params.query, artist=params.artist, limit=params.limit
-        )
-        return web.json_response(
-            [
+        library = self._services.library
+
+        async def albums() -> list[dict[str, Any]]:
+            found = await library.albums(
+                query=params.query, artist=params.artist, limit=params.limit
+            )
+            return [
                 {**album, "image": local_image_url(album["image_spotify"] or album["image_lastfm"])}
-                for album in albums
+                for album in found
             ]
+
+        return await bulk_json(
+            request,
+            self._services.answers,
+            albums,
         )
 
-    async def recent(self, request: web.Request) -> web.Response:
+    async def recent(self, request: web.Request) -> web.StreamResponse:
         params = validated(RecentParams, request.query)
-        listens = await self._services.library.recent(params.limit)
-        return web.json_response([listen_shape(listen) for listen in listens])
+        library = self._services.library
+
+        async def recent() -> list[dict[str, Any]]:
+            return [listen_shape(listen) for listen in await library.recent(params.limit)]
+
+        return await bulk_json(request, self._services.answers, recent)
 
 
 def _job_id(request: web.Request) -> int:
     raw = request.match_info["job_id"]
-    return validated(JobParams, {"job_id": query_int(raw, "job_id", 1)}).job_id
+    return query_int(raw, "job_id", 1, MAX_JOB_ID)

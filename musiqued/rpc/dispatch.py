@@ -20,6 +20,7 @@ from musiqued.errors import MusiqueError
 from musiqued.rpc import protocol
 from musiqued.rpc.protocol import RpcError
 from musiqued.rpc.table import CallContext, CallerGone, Connection, Method, Peer
+from musiqued.services.answers import AnswerBudget
 from musiqued.services.facade import Services
 
 log = structlog.get_logger("musiqued.rpc")
@@ -80,11 +81,36 @@ class Dispatcher:
             message = protocol.decode(line)
         except RpcError as exc:
             return protocol.encode(protocol.failure(None, exc))
+        if self._is_bulk(message):
+            async with self._services.answers.turn(peer.uid):
+                if connection.gone():
+                    return None  # its turn came after it left: nobody to answer
+                return await self._answer(message, connection, peer)
+        return await self._answer(message, connection, peer)
+
+    @property
+    def answers(self) -> AnswerBudget:
+        return self._services.answers
+
+    def _is_bulk(self, message: Any) -> bool:
+        """Does the line hold a request whose answer grows with its parameters?"""
+        items = message if isinstance(message, list) else (message,)
+        for item in items[: wire.MAX_BATCH]:
+            name = item.get("method") if isinstance(item, dict) else None
+            method = self._methods.get(name) if isinstance(name, str) else None
+            if method is not None and method.bulk:
+                return True
+        return False
+
+    async def _answer(self, message: Any, connection: Connection, peer: Peer) -> bytes | None:
         if not isinstance(message, list):
             answer = await self._handle_one(message, connection, peer)
             if answer is None:
                 return None
-            return self._encode(answer, wire.MAX_ANSWER_BYTES) + b"\n"
+            part = self._encode(answer, wire.MAX_ANSWER_BYTES)
+            if part is None:
+                part = orjson.dumps(_too_large(answer.get("id")))
+            return part + b"\n"
         if not message:
             return protocol.encode(protocol.failure(None, protocol.InvalidRequest("empty batch")))
         if len(message) > wire.MAX_BATCH:
@@ -103,19 +129,24 @@ class Dispatcher:
         for item in message:
             if room <= 0:
                 if isinstance(item, dict) and "id" in item:
-                    parts.append(self._encode(_too_large(protocol.request_id_of(item)), None))
+                    parts.append(orjson.dumps(_too_large(protocol.request_id_of(item))))
                 continue
             answer = await self._handle_one(item, connection, peer)
             if answer is None:
                 continue
             part = self._encode(answer, room)
+            if part is None:
+                # What follows could not fit either: answered too large without being run.
+                parts.append(orjson.dumps(_too_large(answer.get("id"))))
+                room = 0
+                continue
             room -= len(part) + 1
             parts.append(part)
         return b"[" + b",".join(parts) + b"]\n" if parts else None
 
     @staticmethod
-    def _encode(answer: dict[str, Any], room: int | None) -> bytes:
-        """One answer as JSON (no newline); an error in its place if over ``room`` bytes."""
+    def _encode(answer: dict[str, Any], room: int | None) -> bytes | None:
+        """One answer as JSON (no newline); None if over ``room`` bytes."""
         try:
             data = orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
         except TypeError:
@@ -125,7 +156,7 @@ class Dispatcher:
             return orjson.dumps(protocol.failure(answer.get("id"), error))
         if room is not None and len(data) > room:
             log.warning("rpc answer too large; refused", size=len(data), room=room)
-            return orjson.dumps(_too_large(answer.get("id")))
+            return None
         return data
 
     async def _handle_one(

@@ -3,6 +3,14 @@
 Framing is one JSON text per ``\\n``. The reader's limit is the 1 MiB line limit, so a longer
 line is answered with an error and that connection closed; everyone else keeps being served.
 
+What clients can hold is bounded: ``MAX_CONNECTIONS`` at once, ``MAX_CONNECTIONS_PER_UID``
+of them for one uid (one more is answered ``too_many_connections`` and closed). A
+connection's next line is read only once its previous answer has been taken: a client that
+does not read its answers stops being read. Every answer counts against what all clients
+together may hold (``services.answers``) until it is taken; while that is full and others
+wait, the connection whose answer has gone unread the longest (``STALLED_S`` at least) is
+dropped, one a second.
+
 File handover (``import.file``): the stream transport's reads would drop the descriptors a
 peer attaches, so the handler asks for them (``receive_fds``): reading from the transport
 pauses, the daemon sends its go-ahead (``wire.FILES_METHOD``), and the peer's next message,
@@ -15,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import socket
 from pathlib import Path
 from typing import cast
@@ -30,16 +39,26 @@ from musiqued.rpc.listener import BACKLOG, SocketListener
 from musiqued.rpc.peers import AccessPolicy, RefusalLog, peer_groups, peer_of
 from musiqued.rpc.protocol import Id
 from musiqued.rpc.table import Peer
+from musiqued.services.answers import AnswerBudget
 from musiqued.services.events import Subscription
 
 log = structlog.get_logger("musiqued.rpc")
+
+MAX_CONNECTIONS = 512
+MAX_CONNECTIONS_PER_UID = 256
+STALLED_S = 5.0
+LIMITS_LOG_S = 10.0
 
 
 class _Connection:
     """One client: its writer, its event subscriptions, and whether a request is in flight."""
 
-    def __init__(self, writer: asyncio.StreamWriter, write_timeout: float) -> None:
+    def __init__(
+        self, writer: asyncio.StreamWriter, write_timeout: float, answers: AnswerBudget
+    ) -> None:
         self.writer = writer
+        self.answers = answers
+        self.stalled_since: float | None = None
         self.peer: Peer | None = None
         self.groups: frozenset[int] | None = None
         self.write_timeout = write_timeout
@@ -48,6 +67,18 @@ class _Connection:
         self.busy = False
         self.last_active = asyncio.get_running_loop().time()
         self._write_lock = asyncio.Lock()
+
+    def gone(self) -> bool:
+        transport = self.writer.transport
+        if transport.is_closing():
+            return True
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        # POLLHUP: both directions are shut, so no answer can reach the peer any more.
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLHUP)
+        return any(events & select.POLLHUP for _, events in poller.poll(0))
 
     def attach(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)
@@ -63,6 +94,9 @@ class _Connection:
             # Fast path: the kernel took everything, nothing to wait for.
             if transport.get_write_buffer_size() == 0:
                 return
+            size = len(data)
+            self.answers.hold(size)
+            self.stalled_since = asyncio.get_running_loop().time()
             try:
                 async with asyncio.timeout(self.write_timeout):
                     await self.writer.drain()
@@ -70,13 +104,20 @@ class _Connection:
                 log.info("rpc peer stopped reading; closing its connection")
                 transport.abort()
                 raise ConnectionAbortedError("peer stopped reading") from None
+            finally:
+                self.stalled_since = None
+                self.answers.release(size)
 
     async def receive_fds(self, request_id: Id, count: int) -> list[int]:
         """The ``count`` descriptors the peer hands over after the go-ahead (see the module's
         docstring); ``InvalidParams`` if it sends something else or nothing in time."""
         # A socket's transport reads too (asyncio's or uvloop's, not asyncio's class).
         transport = cast("asyncio.Transport", self.writer.transport)
-        transport.pause_reading()
+        # Paused already while the request is handled (``_converse``); paused here too for
+        # a caller that is not, and then resumed here.
+        was_reading = transport.is_reading()
+        if was_reading:
+            transport.pause_reading()
         try:
             await self.send(
                 protocol.encode(
@@ -86,7 +127,7 @@ class _Connection:
             sock = self.writer.get_extra_info("socket")
             return await asyncio.to_thread(_receive_fds, sock.fileno(), count)
         finally:
-            if not transport.is_closing():
+            if was_reading and not transport.is_closing():
                 transport.resume_reading()
 
     async def _push(self, subscription: Subscription) -> None:
@@ -171,6 +212,9 @@ class RpcServer:
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
+        self._turned_away = 0
+        self._dropped_stalled = 0
+        self._limits_logged = float("-inf")
 
     @property
     def policy(self) -> AccessPolicy:
@@ -249,6 +293,8 @@ class RpcServer:
             await asyncio.sleep(min(1.0, self.idle_timeout / 4))
             for uid, count in self._refusals.flush():
                 log.warning("rpc peer refused", peer_uid=uid, refusals=count)
+            self._drop_a_stalled_one(loop.time())
+            self._log_limits(loop.time())
             deadline = loop.time() - self.idle_timeout
             for connection in tuple(self._connections.values()):
                 if (
@@ -259,10 +305,40 @@ class RpcServer:
                     log.debug("rpc connection idle; closing it")
                     connection.writer.transport.close()  # the reader sees EOF
 
+    def _drop_a_stalled_one(self, now: float) -> None:
+        """While the answers budget keeps others waiting, the client that has left its
+        answer unread the longest goes (after ``STALLED_S``): it holds what they need."""
+        if not self._dispatcher.answers.full:
+            return
+        stalled = [c for c in self._connections.values() if c.stalled_since is not None]
+        if not stalled:
+            return
+        oldest = min(stalled, key=lambda c: c.stalled_since or now)
+        if oldest.stalled_since is not None and now - oldest.stalled_since >= STALLED_S:
+            self._dropped_stalled += 1
+            oldest.writer.transport.abort()
+
+    def _log_limits(self, now: float) -> None:
+        """One line per ``LIMITS_LOG_S`` at most, with the counts since the last."""
+        if now - self._limits_logged < LIMITS_LOG_S:
+            return
+        if self._turned_away or self._dropped_stalled:
+            self._limits_logged = now
+            log.warning(
+                "rpc clients over the limits",
+                turned_away=self._turned_away,
+                dropped_unread=self._dropped_stalled,
+                connections=len(self._connections),
+                answers_held_bytes=self._dispatcher.answers.held,
+            )
+            self._turned_away = self._dropped_stalled = 0
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        connection = _Connection(writer, write_timeout=self.idle_timeout)
+        connection = _Connection(
+            writer, write_timeout=self.idle_timeout, answers=self._dispatcher.answers
+        )
         self._connections[task] = connection
         try:
             sock = writer.get_extra_info("socket")
@@ -271,6 +347,10 @@ class RpcServer:
             if not self._policy.allows(peer, groups):
                 await self._refuse(reader, connection, peer)
                 return
+            too_many = self._too_many(peer)
+            if too_many is not None:
+                await self._turn_away(reader, connection, peer, too_many)
+                return
             connection.peer, connection.groups = peer, groups
             await self._converse(reader, connection, peer)
         except (ConnectionError, OSError):
@@ -278,11 +358,38 @@ class RpcServer:
         except asyncio.CancelledError:
             if not self._closing:
                 raise
+            # The stop asked for this end: handled, so the connection's own clean-up below
+            # (its event pushers cancelled) runs to the end, and the task ends normally.
+            # asyncio's stream protocol asks a cancelled task for its exception and logs
+            # the CancelledError as an error otherwise.
+            while task.cancelling():
+                task.uncancel()
         except Exception:
             log.exception("rpc connection failed")
         finally:
             del self._connections[task]
             await connection.close()
+
+    def _too_many(self, peer: Peer) -> str | None:
+        """Why one more connection from ``peer`` is too many, or None."""
+        if len(self._connections) > MAX_CONNECTIONS:
+            return f"the daemon holds {MAX_CONNECTIONS} connections, its most"
+        same_uid = sum(
+            1 for c in self._connections.values() if c.peer is not None and c.peer.uid == peer.uid
+        )
+        if same_uid >= MAX_CONNECTIONS_PER_UID:
+            return f"uid {peer.uid} holds {same_uid} connections, the most one uid may"
+        return None
+
+    async def _turn_away(
+        self, reader: asyncio.StreamReader, connection: _Connection, peer: Peer, why: str
+    ) -> None:
+        self._turned_away += 1
+        error = protocol.RpcError(
+            f"too many connections: {why}; close some and try again", kind="too_many_connections"
+        )
+        await connection.send(protocol.encode(protocol.failure(None, error)))
+        await _discard_until_newline(reader)
 
     async def _refuse(
         self, reader: asyncio.StreamReader, connection: _Connection, peer: Peer
@@ -325,10 +432,19 @@ class RpcServer:
             if not line.strip(b" \t\r\n"):
                 continue  # blank lines are keep-alives, not requests
             connection.busy = True
+            # Not read while its line is handled and its answer taken: what it sends
+            # meanwhile waits in the kernel, not here. (Left alone when the reader paused it
+            # itself, its buffer full: the reader resumes it.)
+            transport = cast(asyncio.Transport, connection.writer.transport)
+            paused = transport.is_reading()
+            if paused:
+                transport.pause_reading()
             try:
                 answer = await self._dispatcher.handle_line(line, connection, peer)
                 if answer is not None:
                     await connection.send(answer)
             finally:
+                if paused and not transport.is_closing():
+                    transport.resume_reading()
                 connection.busy = False
                 connection.last_active = loop.time()

@@ -1,34 +1,23 @@
-"""What a method is: a name, a pydantic params model, an async handler, a one-line summary."""
+"""What a method is: a name, a pydantic params model, an async handler, a one-line summary.
+
+The params models' base and value types live in ``contract.params`` (the HTTP API shares
+them) and are named here too, for the method modules."""
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from typing import TYPE_CHECKING, Any, Protocol
 
 from musiqued import wire
+from musiqued.contract.params import NoParams, Params, Seconds, Timestamp, not_in_future
 from musiqued.rpc import protocol
-from musiqued.timespec import TIMESTAMP_RANGE, parse_duration, parse_moment
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from musiqued.services.events import Subscription
     from musiqued.services.facade import Services
-
-
-class Params(BaseModel):
-    """Base of every params model: frozen, unknown keys refused."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class NoParams(Params):
-    pass
 
 
 class Connection(Protocol):
@@ -38,6 +27,9 @@ class Connection(Protocol):
 
     async def send(self, data: bytes) -> None:
         """Write ``data`` (whole lines); returns once the peer is reading it (back-pressure)."""
+
+    def gone(self) -> bool:
+        """The peer closed its end entirely (a half-closed peer still reads its answers)."""
 
     async def receive_fds(self, request_id: protocol.Id, count: int) -> list[int]:
         """The ``count`` open files the peer hands over for ``request_id`` (``rpc/server.py``);
@@ -106,38 +98,20 @@ class Method:
     summary: str
     streamed: bool = False
     """The answer comes in ``wire.STREAM_METHOD`` notifications before the result."""
+    bulk: bool = False
+    """Its answer grows with its parameters (a list of up to thousands): built in turn,
+    within what all clients may hold (``services.answers``)."""
 
 
-def _to_timestamp(value: Any) -> Any:
-    """A JSON number is Unix seconds; a string is read by ``timespec.parse_moment`` (ISO 8601,
-    ``20261130`` as a date, an age like ``30d``), as ``musiquectl`` reads it; within range."""
-    if value is None or isinstance(value, bool):
-        return value
-    seconds: int
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number of Unix seconds")
-        if abs(value) > TIMESTAMP_RANGE:
-            raise ValueError(f"{value!r} is out of range (at most {TIMESTAMP_RANGE} seconds)")
-        seconds = int(value)
-    elif isinstance(value, str):
-        return parse_moment(value, time.time())  # refuses what is out of range itself
-    else:
-        return value
-    if abs(seconds) > TIMESTAMP_RANGE:
-        raise ValueError(f"{seconds} is out of range (at most {TIMESTAMP_RANGE} seconds)")
-    return seconds
-
-
-Timestamp = Annotated[int, BeforeValidator(_to_timestamp)]
-
-
-def _to_seconds(value: Any) -> Any:
-    """A string is read by ``timespec.parse_duration`` (``2.5``, ``90s``, ``1m``), as
-    ``musiquectl`` reads it; a number is seconds."""
-    return parse_duration(value) if isinstance(value, str) else value
-
-
-Seconds = Annotated[float, BeforeValidator(_to_seconds)]
+__all__ = [
+    "CallContext",
+    "CallerGone",
+    "Connection",
+    "Method",
+    "NoParams",
+    "Params",
+    "Peer",
+    "Seconds",
+    "Timestamp",
+    "not_in_future",
+]

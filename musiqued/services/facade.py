@@ -7,13 +7,17 @@ a reload), implemented by the composition root in ``musiqued.app``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from musiqued.services.answers import AnswerBudget
+from musiqued.services.web_login import WebLogins
 
 if TYPE_CHECKING:
     from musiqued.services.enrichment import Enricher
     from musiqued.services.events import EventBus
     from musiqued.services.file_import import FileImporter
+    from musiqued.services.image_cache import ImageCache
     from musiqued.services.importer import Importer
     from musiqued.services.jobs import JobRunner
     from musiqued.services.lastfm_session import LastfmConnection
@@ -41,4 +45,9 @@ class Services:
     enricher: Enricher
     lastfm: LastfmConnection
     library: Library
+    images: ImageCache
     files: FileImporter
+    # One-time links to the web page: minted over the socket, redeemed over HTTP.
+    web_logins: WebLogins = field(default_factory=WebLogins)
+    # What all clients together may hold in answers (socket and HTTP share it).
+    answers: AnswerBudget = field(default_factory=AnswerBudget)

@@ -55,6 +55,7 @@ from typing import Any, TypeVar
 import structlog
 
 from musiqued.aio import cancel_and_wait
+from musiqued.clock import SYSTEM_CLOCK, Clock
 from musiqued.errors import (
     ConflictError,
     DatabaseGoneError,
@@ -125,7 +126,7 @@ class JobContext:
 class JobRunner:
     """Runs the jobs of every registered kind; persists their states in ``db``."""
 
-    def __init__(self, db: Database, events: EventBus) -> None:
+    def __init__(self, db: Database, events: EventBus, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._db = db
         self._events = events
         self._kinds: dict[str, JobKind] = {}
@@ -135,7 +136,13 @@ class JobRunner:
         self._started = False
         self._held: dict[int, tuple[JobState, str]] = {}
         """Jobs whose state could not be written (the disk was full): what it should say."""
-        self._space = SpaceWatch(db, resume=self.resume, write_held=self._write_held)
+        self._space = SpaceWatch(
+            free_bytes=db.free_bytes,
+            gone=db.check_file,
+            resume=self.resume,
+            write_held=self._write_held,
+            clock=clock,
+        )
         self._trouble: dict[int, str] = {}
         """Running jobs → the upstream trouble they are retrying through."""
 

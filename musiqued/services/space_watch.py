@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from musiqued.aio import cancel_and_wait
+from musiqued.clock import SYSTEM_CLOCK, Clock
 from musiqued.errors import MusiqueError, StorageFullError
-from musiqued.storage.db import Database
 
 log = structlog.get_logger("musiqued.jobs")
 
@@ -25,26 +25,28 @@ SPACE_POLL_S = 2.0
 SPACE_MARGIN = 1 << 20
 """Free bytes beyond what was free at the failure that count as "space is back"."""
 
-Sleep = Callable[[float], Awaitable[None]]
-
 
 class SpaceWatch:
     """Resumes the jobs a full disk paused, once space is back."""
 
     def __init__(
         self,
-        db: Database,
         *,
+        free_bytes: Callable[[], int | None],
+        gone: Callable[[], str | None],
         resume: Callable[[int], Awaitable[object]],
         write_held: Callable[[], Awaitable[bool]],
-        sleep: Sleep = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """``resume(job_id)``: the runner's resume; ``write_held()``: write the states the
-        runner holds in memory, True while some are still held."""
-        self._db = db
+        """``free_bytes()``: the space left for the database (None: unknown); ``gone()``:
+        why the database can no longer be written, else None; ``resume(job_id)``: the
+        runner's resume; ``write_held()``: write the states the runner holds in memory,
+        True while some are still held."""
+        self._free_bytes = free_bytes
+        self._gone = gone
         self._resume = resume
         self._write_held = write_held
-        self._sleep = sleep
+        self._clock = clock
         self._short: dict[int, int] = {}
         """Jobs paused for lack of space → the free bytes when their write failed."""
         self._task: asyncio.Task[None] | None = None
@@ -66,7 +68,7 @@ class SpaceWatch:
 
     def paused_for_space(self, job_id: int) -> None:
         """``job_id`` stopped for lack of space: resume it once space is back."""
-        self._short[job_id] = self._db.free_bytes() or 0
+        self._short[job_id] = self._free_bytes() or 0
         self.watch()
 
     def forget(self, job_id: int) -> None:
@@ -81,11 +83,11 @@ class SpaceWatch:
     async def _loop(self) -> None:
         held = True
         while self._short or held:
-            await self._sleep(SPACE_POLL_S)
-            if self._db.check_file() is not None:
+            await self._clock.sleep(SPACE_POLL_S)
+            if self._gone() is not None:
                 return  # nothing can be written any more; daemon.status says why
             held = await self._write_held()
-            free = self._db.free_bytes()
+            free = self._free_bytes()
             for job_id, at_failure in list(self._short.items()):
                 if free is None or free < at_failure + SPACE_MARGIN:
                     continue
@@ -93,7 +95,7 @@ class SpaceWatch:
                 try:
                     await self._resume(job_id)
                 except StorageFullError:
-                    self._short[job_id] = self._db.free_bytes() or 0
+                    self._short[job_id] = self._free_bytes() or 0
                     continue
                 except MusiqueError as exc:
                     log.warning(

@@ -24,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from musiqued.aio import cancel_and_wait, wait_event
+from musiqued.aio import cancel_and_wait
+from musiqued.clock import SYSTEM_CLOCK, Clock, sleep_or_wake
 from musiqued.config import TrackerConfig
 from musiqued.errors import (
     ConflictError,
@@ -63,6 +63,8 @@ POLL_OVERLAP_S = 600
 late (another device, a player that batches) is recorded at once rather than by the sweep;
 the unique index makes the overlap free of duplicates."""
 DAY_S = 86400
+CLOCK_JUMP_S = 60.0
+"""A change of at least this between the wall clock and the monotonic one is logged as a jump."""
 
 
 def _round(moment: float | None) -> float | None:
@@ -82,8 +84,12 @@ class Tracker:
         config: TrackerConfig,
         *,
         on_new_albums: Callable[[], None],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """``clock``: polls are spaced on its monotonic clock; the times shown are its wall
+        clock's."""
         self._db = db
+        self._clock = clock
         self._lastfm = lastfm
         self._imports = imports
         self._events = events
@@ -95,7 +101,10 @@ class Tracker:
         self._config_interval = self.interval_seconds
         self._now_playing: NowPlaying | None = None
         self._last_poll_at: float | None = None
-        self._next_poll_at: float | None = None
+        self._next_poll_due: float | None = None
+        """When the next poll is due, on the monotonic clock (shown as wall-clock time)."""
+        self._wall_offset: float | None = None
+        """The wall clock minus the monotonic one at the last poll: a change is a jump."""
         self._last_error: str | None = None
         self._last_error_at: float | None = None
         self._failures = 0
@@ -226,7 +235,7 @@ class Tracker:
         task, self._task = self._task, None
         if task is not None:
             await cancel_and_wait(task)
-        self._next_poll_at = None
+        self._next_poll_due = None
         self._set_now_playing(None)
 
     async def _save(self, *, running: bool | None = None) -> None:
@@ -264,7 +273,7 @@ class Tracker:
             "interval_seconds": self.interval_seconds,
             "now_playing": self._now_playing.as_dict() if self._now_playing else None,
             "last_poll_at": _round(self._last_poll_at),
-            "next_poll_at": _round(self._next_poll_at),
+            "next_poll_at": _round(self._next_poll_at()),
             "last_error": self._last_error,
             "last_error_at": _round(self._last_error_at),
             "consecutive_failures": self._failures,
@@ -273,6 +282,12 @@ class Tracker:
             "last_sweep_found": self._last_sweep_found,
             "catching_up_job_id": self._catching_up_job_id,
         }
+
+    def _next_poll_at(self) -> float | None:
+        """The next poll's wall-clock time, as the wall clock reads now."""
+        if self._next_poll_due is None:
+            return None
+        return self._clock.now() + max(self._next_poll_due - self._clock.monotonic(), 0.0)
 
     def status_line(self) -> str | None:
         if not self.running:
@@ -290,12 +305,13 @@ class Tracker:
 
     async def _run(self) -> None:
         while True:
-            started = time.time()
-            self._last_poll_at = started
+            started = self._clock.monotonic()
+            self._last_poll_at = self._clock.now()
+            self._notice_clock_jump(self._last_poll_at - started)
             try:
                 client = self._lastfm.require()
                 await self._poll(client)
-                if self._sweep_due(time.time()):
+                if self._sweep_due(self._clock.now()):
                     await self._sweep(client)
             except (FatalUpstreamError, NotConfiguredError, DatabaseGoneError) as exc:
                 self._stopped_by(exc)
@@ -310,23 +326,32 @@ class Tracker:
             await self._sleep_until(started, delay)
 
     async def _sleep_until(self, started: float, delay: float) -> None:
-        """Sleep ``delay`` after ``started``; a new interval interrupts and reschedules."""
+        """Sleep until ``delay`` after ``started`` (both on the monotonic clock, which a
+        wall-clock jump leaves alone); a new interval interrupts and reschedules."""
         while True:
-            self._next_poll_at = started + delay
-            remaining = self._next_poll_at - time.time()
+            self._next_poll_due = started + delay
+            remaining = self._next_poll_due - self._clock.monotonic()
             if remaining <= 0:
                 return
             self._wake.clear()
-            if not await wait_event(self._wake, remaining):
+            if not await sleep_or_wake(self._clock, self._wake, remaining):
                 return
             if not self._failures:
                 delay = self.interval_seconds
+
+    def _notice_clock_jump(self, wall_offset: float) -> None:
+        previous, self._wall_offset = self._wall_offset, wall_offset
+        if previous is not None and abs(wall_offset - previous) >= CLOCK_JUMP_S:
+            log.warning(
+                "the wall clock jumped; polls keep their pace",
+                seconds=round(wall_offset - previous, 3),
+            )
 
     def _failed(self, exc: Exception) -> float:
         self._failures += 1
         message = exc.message if isinstance(exc, MusiqueError) else f"{type(exc).__name__}: {exc}"
         self._last_error = message
-        self._last_error_at = time.time()
+        self._last_error_at = self._clock.now()
         if self._failures == 1:
             if isinstance(exc, StoreError):  # e.g. no space left: what it fetched is not kept
                 log.error("tracker cannot store its scrobbles; backing off", error=message)
@@ -351,8 +376,8 @@ class Tracker:
         # New credentials revive it; a vanished database needs a restart anyway.
         self._stopped_for_credentials = not isinstance(exc, DatabaseGoneError)
         self._last_error = exc.message
-        self._last_error_at = time.time()
-        self._next_poll_at = None
+        self._last_error_at = self._clock.now()
+        self._next_poll_due = None
         self._set_now_playing(None)
         log.error("tracker stopped: needs a human", error=exc.message)
         self._events.publish("tracker", event="stopped", error=exc.message)
@@ -367,7 +392,9 @@ class Tracker:
         else:
             if current is not None and current.same_track(playing):
                 return
-            self._now_playing = dataclasses.replace(playing, since=playing.since or time.time())
+            self._now_playing = dataclasses.replace(
+                playing, since=playing.since or self._clock.now()
+            )
         state = self._now_playing.as_dict() if self._now_playing else None
         self._events.publish("now_playing", now_playing=state)
 
@@ -460,11 +487,12 @@ class Tracker:
             # A catch-up job is fetching that window already; sweep once it has ended.
             return False
         last = self._last_sweep_at
-        return last is None or now - last >= self._config.late_sweep_interval_seconds
+        # A last sweep in the future: the wall clock went back; sweep rather than wait for it.
+        return last is None or not 0 <= now - last < self._config.late_sweep_interval_seconds
 
     async def _sweep(self, client: LastfmClient) -> None:
         """Record what reached Last.fm late, between ``late_sweep_days`` ago and the anchor."""
-        now = time.time()
+        now = self._clock.now()
         newest = await newest_listen(self._db)
         found = 0
         if newest is not None:

@@ -6,8 +6,8 @@ served by priority: the tracker before imports before enrichment, first come fir
 within a priority. ``penalize()`` (Last.fm error 29, HTTP 429) halves the rate and drains the
 bucket; after a short hold the rate climbs back to nominal by a fixed share per second.
 
-No task of its own: waiters are futures in a heap, woken when a request ends or by one timer
-handle (``loop.call_at``) when the next token is due.
+Waiters are futures in a heap, woken when a request ends or, when the next token is due, by
+one timer: a task sleeping on the governor's ``Clock`` (a test's clock drives it).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import IntEnum
+
+from musiqued.clock import SYSTEM_CLOCK, Clock
 
 
 class Priority(IntEnum):
@@ -36,8 +37,10 @@ class Governor:
         min_share: float = 1 / 32,
         hold_seconds: float = 1.0,
         recovery_per_second: float = 0.2,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """``recovery_per_second``: share of the nominal rate regained per second after a hold."""
+        self._clock = clock
         self._nominal = requests_per_second
         self._rate = requests_per_second
         self._max_in_flight = max_in_flight
@@ -45,19 +48,19 @@ class Governor:
         self._hold = hold_seconds
         self._recovery = recovery_per_second
         self._tokens = 1.0
-        self._stamp = time.monotonic()
+        self._stamp = self._clock.monotonic()
         self._penalized_at = -1e9
         self._in_flight = 0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Task[None] | None = None
         self.penalties = 0
 
     # -- what callers see ----------------------------------------------------------------
 
     @property
     def rate(self) -> float:
-        self._refill(time.monotonic())
+        self._refill(self._clock.monotonic())
         return self._rate
 
     @property
@@ -79,7 +82,7 @@ class Governor:
     @asynccontextmanager
     async def slot(self, priority: Priority = Priority.IMPORT) -> AsyncIterator[None]:
         """Wait for a token and an in-flight place, then hold the place for the request."""
-        if not self._waiters and self._try_take(time.monotonic()):
+        if not self._waiters and self._try_take(self._clock.monotonic()):
             pass
         else:
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -98,7 +101,7 @@ class Governor:
 
     def penalize(self) -> None:
         """Slow everyone down: Last.fm said 29 (rate limit exceeded)."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._refill(now)
         self.penalties += 1
         if now - self._penalized_at > 1.0 / max(self._rate, 1e-9):
@@ -108,7 +111,7 @@ class Governor:
         self._tokens = min(self._tokens, 0.0)
 
     def reconfigure(self, requests_per_second: float, max_in_flight: int) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._refill(now)
         penalized = self._rate < self._nominal
         self._nominal = requests_per_second
@@ -146,7 +149,7 @@ class Governor:
 
     def _dispatch(self) -> None:
         """Wake waiters in priority order while tokens and places allow; else set a timer."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         while self._waiters:
             future = self._waiters[0][2]
             if future.done():  # cancelled while waiting
@@ -161,5 +164,9 @@ class Governor:
             self._timer = None
         if self._waiters and self._in_flight < self._max_in_flight:
             delay = (1.0 - self._tokens) / max(self._rate, 1e-9)
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(loop.time() + max(delay, 0.0), self._dispatch)
+            self._timer = asyncio.create_task(self._dispatch_after(max(delay, 0.0)))
+
+    async def _dispatch_after(self, delay: float) -> None:
+        await self._clock.sleep(delay)
+        self._timer = None  # done: ``_dispatch`` must not cancel the task running it
+        self._dispatch()

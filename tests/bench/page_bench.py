@@ -74,6 +74,7 @@ def main() -> None:
             try:
                 daemon.wait_until(lambda: daemon.call("daemon.status")["listens"] == 2000)
                 url = f"http://127.0.0.1:{port}/"
+                driver.get(daemon.http_login_url())  # as `musiquectl web` does
                 open_page(driver, url)  # warm: the first start of a renderer is slower
                 loads = [open_page(driver, url) for _ in range(args.samples)]
                 total: list[float] = []

@@ -15,6 +15,7 @@ from musiqued.rpc.methods import (
     lastfm,
     tracker,
     verify,
+    web,
 )
 from musiqued.rpc.table import Method
 
@@ -39,6 +40,7 @@ METHODS = _table(
     files.METHODS,
     lastfm.METHODS,
     enrich.METHODS,
+    web.METHODS,
 )
 
 

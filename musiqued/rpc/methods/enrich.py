@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from musiqued import wire
+from musiqued.contract.params import AlbumsParams
 from musiqued.rpc.table import CallContext, Method, NoParams, Params
 
 
@@ -23,12 +21,6 @@ async def run(ctx: CallContext, params: RunParams) -> dict[str, Any]:
     return await ctx.services.enricher.run(
         retry_failed=params.retry_failed, regenerate=params.regenerate
     )
-
-
-class AlbumsParams(Params):
-    query: str | None = Field(default=None, max_length=500)
-    artist: str | None = Field(default=None, max_length=500)
-    limit: int = Field(default=50, ge=1, le=wire.MAX_ALBUMS)
 
 
 async def albums(ctx: CallContext, params: AlbumsParams) -> list[dict[str, Any]]:
@@ -56,5 +48,6 @@ METHODS = (
         AlbumsParams,
         albums,
         "Albums with listens, images and description, most listened first.",
+        bulk=True,
     ),
 )

@@ -7,6 +7,7 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 
 from musiqued import wire
+from musiqued.contract.params import RecentParams
 from musiqued.contract.shapes import listen_shape
 from musiqued.rpc.table import CallContext, Method, Params, Timestamp
 from musiqued.services.export import Format
@@ -24,10 +25,6 @@ class _Period(Params):
         if self.since is not None and self.until is not None and self.until < self.since:
             raise ValueError("until must not be before since")
         return self
-
-
-class RecentParams(Params):
-    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
 
 
 async def recent(ctx: CallContext, params: RecentParams) -> list[dict[str, Any]]:
@@ -91,13 +88,14 @@ async def summary(ctx: CallContext, params: SummaryParams) -> dict[str, Any]:
 
 
 METHODS = (
-    Method("history.recent", RecentParams, recent, "The latest listens, newest first."),
+    Method("history.recent", RecentParams, recent, "The latest listens, newest first.", bulk=True),
     Method(
         "history.list",
         ListParams,
         list_listens,
         "Listens oldest first in [since, until), paged with the opaque `next` cursor; a first "
         "page that does not hold the whole period also gives its `total`.",
+        bulk=True,
     ),
     Method(
         "history.export",

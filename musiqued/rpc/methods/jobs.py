@@ -8,26 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from musiqued.rpc.table import CallContext, Method, Params
-
-MAX_JOB_ID = 2**63 - 1
-
-
-class JobParams(Params):
-    job_id: int = Field(ge=1, le=MAX_JOB_ID)
-
-
-class ListParams(Params):
-    limit: int = Field(default=20, ge=1, le=1000)
+from musiqued.contract.params import JobListParams, JobParams
+from musiqued.rpc.table import CallContext, Method
 
 
 async def get(ctx: CallContext, params: JobParams) -> dict[str, Any]:
     return await ctx.services.jobs.get(params.job_id)
 
 
-async def list_jobs(ctx: CallContext, params: ListParams) -> list[dict[str, Any]]:
+async def list_jobs(ctx: CallContext, params: JobListParams) -> list[dict[str, Any]]:
     return await ctx.services.jobs.recent(params.limit)
 
 
@@ -48,7 +37,7 @@ async def undo(ctx: CallContext, params: JobParams) -> dict[str, Any]:
 
 
 METHODS = (
-    Method("jobs.list", ListParams, list_jobs, "Jobs of every kind, newest first."),
+    Method("jobs.list", JobListParams, list_jobs, "Jobs of every kind, newest first.", bulk=True),
     Method("jobs.get", JobParams, get, "One job with its counters and progress."),
     Method("jobs.pause", JobParams, pause, "Pause a job at its last committed unit of work."),
     Method("jobs.resume", JobParams, resume, "Resume a paused, failed or interrupted job."),

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from musiqued.rpc.table import CallContext, Method, NoParams, Params, Seconds
-
-
-class StartParams(Params):
-    interval_seconds: Seconds | None = Field(default=None, ge=1)
+from musiqued.contract.params import TrackerParams
+from musiqued.rpc.table import CallContext, Method, NoParams
 
 
 async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:
     return await ctx.services.tracker.status()
 
 
-async def start(ctx: CallContext, params: StartParams) -> dict[str, Any]:
+async def start(ctx: CallContext, params: TrackerParams) -> dict[str, Any]:
     started = await ctx.services.tracker.start(params.interval_seconds)
     return {"status": "started" if started else "already_running"}
 
@@ -31,7 +26,7 @@ METHODS = (
     Method("tracker.status", NoParams, status, "Is the tracker running, what it last saw."),
     Method(
         "tracker.start",
-        StartParams,
+        TrackerParams,
         start,
         "Start polling Last.fm (or change the interval of the running tracker).",
     ),

@@ -6,7 +6,7 @@ from typing import Any, Self
 
 from pydantic import model_validator
 
-from musiqued.rpc.table import CallContext, Method, Params, Timestamp
+from musiqued.rpc.table import CallContext, Method, Params, Timestamp, not_in_future
 from musiqued.services.verifier import VerifyRequest
 
 
@@ -17,6 +17,7 @@ class VerifyParams(Params):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
+        not_in_future(self.since)
         if self.since is not None and self.until is not None and self.until <= self.since:
             raise ValueError("until must be after since")
         return self

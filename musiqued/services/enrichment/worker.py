@@ -60,7 +60,6 @@ from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.storage import enrichment as store
 from musiqued.storage.db import Database
 from musiqued.storage.enrichment import QueueItem
-from musiqued.upstream.images import ImageFetcher
 
 if TYPE_CHECKING:
     from musiqued.upstream.ai import AiClient
@@ -115,10 +114,9 @@ class Enricher:
         lastfm: LastfmConnection,
         events: EventBus,
         sections: EnrichmentSections,
-        images: ImageCache | None = None,
+        images: ImageCache,
     ) -> None:
-        """``images``: where found images are kept; by default ``images/`` beside the
-        database."""
+        """``images``: where the images enrichment finds are downloaded to."""
         self._db = db
         self._lastfm = lastfm
         self._events = events
@@ -128,17 +126,11 @@ class Enricher:
         self._spotify: SpotifyClient | None = None
         self._ai: AiClient | None = None
         self._sources: dict[tuple[str, str], Source] = {}
-        config = sections.enrichment
-        self.images = images or ImageCache(
-            db.path.parent / "images",
-            ImageFetcher(config.image_url_prefixes),
-            config.image_cache_bytes,
-        )
+        self._images = images
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
-        await self.images.open()
         await self._build_clients()
         requeued = await store.requeue(
             self._db, configured=self._configured_sources(), interrupted=True
@@ -150,14 +142,10 @@ class Enricher:
     async def close(self) -> None:
         await self._stop_task()
         await self._close_clients()
-        await self.images.close()
 
     async def reconfigure(self, sections: EnrichmentSections) -> None:
         """Apply new [spotify] / [ai] / [enrichment] settings (reload)."""
         old, self._sections = self._sections, sections
-        self.images.reconfigure(
-            sections.enrichment.image_url_prefixes, sections.enrichment.image_cache_bytes
-        )
         if old.spotify != sections.spotify or old.ai != sections.ai:
             await self._stop_task()
             await self._close_clients()
@@ -346,7 +334,7 @@ class Enricher:
         await store.finish(db, item, outcome.state, result=outcome.result, updates=outcome.updates)
         if outcome.image_url:
             # Kept now, while the URL is fresh: the history then shows it offline too.
-            await self.images.fetch(outcome.image_url)
+            await self._images.fetch(outcome.image_url)
         self._published(item, outcome.state, result=outcome.result)
 
     async def _transient(self, lane: Lane, item: QueueItem, exc: UpstreamError) -> None:

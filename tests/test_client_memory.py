@@ -1,0 +1,188 @@
+"""Many clients that ask for large answers and never read them: what they hold together is
+bounded (connections per uid and overall, answers per connection and in total), and the
+daemon keeps answering everyone else."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from musiquectl.client import Client
+from musiqued.rpc.server import MAX_CONNECTIONS_PER_UID
+from tests.fixtures.daemon import StartDaemon
+from tests.flood_support import probe_rpc
+from tests.history_support import generated, seed
+from tests.rawrpc import NOBODY, RawConnection, run_as
+from tests.support import HTTP_TOKEN, free_port
+
+SOCKET_CLIENTS = 200
+HTTP_CLIENTS = 120
+PIPELINED = 20
+LISTENS = 6000
+MAX_RSS_KB = 400 * 1024
+
+
+def _batch_line(first_id: int) -> bytes:
+    batch = [
+        {
+            "jsonrpc": "2.0",
+            "id": first_id + i,
+            "method": "history.recent",
+            "params": {"limit": 5000},
+        }
+        for i in range(100)
+    ]
+    return json.dumps(batch).encode() + b"\n"
+
+
+@contextmanager
+def socket_flood(path: Path) -> Iterator[int]:
+    """``SOCKET_CLIENTS`` connections from uid nobody, each sending two batch lines of 100
+    ``history.recent {limit: 5000}`` and never reading; yields how many could send both.
+    They live in a forked child until the block ends."""
+    ready_read, ready_write = os.pipe()
+    hold_read, hold_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        status = 0
+        try:
+            os.close(ready_read)
+            os.close(hold_write)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            clients = []
+            sent = 0
+            for number in range(SOCKET_CLIENTS):
+                client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                client.settimeout(10)
+                client.connect(str(path))
+                clients.append(client)
+                try:
+                    client.sendall(_batch_line(1) + _batch_line(101 + number))
+                    sent += 1
+                except OSError:
+                    pass
+            os.write(ready_write, str(sent).encode())
+            os.close(ready_write)
+            os.read(hold_read, 1)  # until the parent closes its end
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(ready_write)
+    os.close(hold_read)
+    try:
+        sent = int(os.read(ready_read, 64) or b"-1")
+        yield sent
+    finally:
+        os.close(ready_read)
+        os.close(hold_write)
+        os.waitpid(pid, 0)
+
+
+@contextmanager
+def http_flood(port: int) -> Iterator[None]:
+    """``HTTP_CLIENTS`` connections each pipelining ``PIPELINED`` requests for 5,000 listens
+    and never reading."""
+    request = (
+        "GET /api/v1/history/recent?limit=5000 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {HTTP_TOKEN}\r\n\r\n"
+    ).encode()
+    clients = []
+    try:
+        for _ in range(HTTP_CLIENTS):
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            clients.append(client)
+            client.sendall(request * PIPELINED)
+        yield
+    finally:
+        for client in clients:
+            client.close()
+
+
+def peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_clients_that_never_read_hold_bounded_memory(
+    start_daemon: StartDaemon, workdir: Path
+) -> None:
+    """200 socket clients (of another uid) each sending two batch lines of 100
+    ``history.recent {limit: 5000}`` and 120 HTTP clients pipelining 20 such requests, none
+    of them reading: the daemon's peak RSS stays under 400 MB, ``daemon.status`` from
+    another user's fresh connections is answered every time throughout (and that user's
+    own list of 5,000 listens, in its turn beside the flood), the clients that
+    leave their answers unread the longest are dropped (logged as counts, not errors), and
+    a list asked for once the flood is gone is answered."""
+    workdir.chmod(0o755)
+    seed(workdir / "musique.db", generated(LISTENS))
+    port = free_port()
+    daemon = start_daemon(
+        daemon={"socket_mode": "0666", "allowed_uids": [NOBODY]},
+        http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN},
+    )
+    assert daemon.proc is not None
+    pid = daemon.proc.pid
+    assert daemon.call("daemon.status")["listens"] == LISTENS
+    before = peak_rss_kb(pid)
+
+    with socket_flood(daemon.socket_path) as sent, http_flood(port):
+        assert sent > 0
+        with Client(daemon.socket_path, timeout=60) as client:
+            assert len(client.call("history.recent", {"limit": 5000})) == 5000
+        probe = probe_rpc(daemon.socket_path, 15.0)
+        peak = peak_rss_kb(pid)
+    print(
+        f"daemon.status during the flood: {probe.calls} calls, median {probe.median_ms:.1f} ms, "
+        f"max {probe.max_ms:.1f} ms; peak RSS {peak / 1024:.0f} MB ({before / 1024:.0f} MB before)"
+    )
+    assert probe.failures == 0, probe.first_error
+    assert probe.calls > 10
+    assert peak <= MAX_RSS_KB
+
+    daemon.wait_until(
+        lambda: any(r.get("event") == "rpc clients over the limits" for r in daemon.log_records()),
+        timeout=30,
+    )
+    limits = [r for r in daemon.log_records() if r.get("event") == "rpc clients over the limits"]
+    assert sum(r["dropped_unread"] for r in limits) >= 1
+    assert len(daemon.call("history.recent", {"limit": 5})) == 5
+    errors = [r for r in daemon.log_records() if r.get("level") == "error"]
+    assert errors == [], errors[0].get("exception", "")[-1200:]
+
+
+def test_one_uid_cannot_take_every_connection(start_daemon: StartDaemon, workdir: Path) -> None:
+    """A uid holding its limit of connections gets ``too_many_connections`` for one more
+    (a one-line answer, then the connection closes); another uid is still served."""
+    workdir.chmod(0o755)
+    daemon = start_daemon(daemon={"socket_mode": "0666", "allowed_uids": [NOBODY]})
+
+    def child(out: int) -> int:
+        held = [RawConnection(daemon.socket_path) for _ in range(MAX_CONNECTIONS_PER_UID)]
+        for connection in held:  # each admitted: it is answered
+            connection.send(b'{"jsonrpc": "2.0", "id": 1, "method": "rpc.describe"}\n')
+            assert connection.read_line() is not None
+        with RawConnection(daemon.socket_path) as one_more:
+            one_more.send(b'{"jsonrpc": "2.0", "id": 2, "method": "daemon.status"}\n')
+            os.write(out, one_more.read_line() or b"")
+            os.write(out, b"\n" + (one_more.read_line() or b"EOF"))
+        for connection in held:
+            connection.close()
+        return 0
+
+    status, output = run_as(child)
+    assert status == 0, output
+    answer, after = output.split(b"\n", 1)
+    error = json.loads(answer)["error"]
+    assert error["data"]["kind"] == "too_many_connections"
+    assert f"uid {NOBODY} holds {MAX_CONNECTIONS_PER_UID} connections" in error["message"]
+    assert after == b"EOF"
+    assert daemon.call("daemon.status")["version"]
