@@ -103,6 +103,7 @@ COMMAND_MODULES = {
     "albums": "enrich",
     "notify": "notify",
     "web": "web",
+    "mirror": "mirror",
 }
 """Each command and the module under ``musiquectl.commands`` that defines it: a call loads
 only its own module (``musiquectl --json status`` does not pay for ``export``)."""

@@ -39,8 +39,13 @@ def page_daemon(
         **lastfm_sim.sections(**(lastfm or {})), http={"listen": f"127.0.0.1:{port}", **http}
     )
     url = f"http://127.0.0.1:{port}"
-    _DAEMON_AT[url] = daemon
+    serves_page(daemon, url)
     return daemon, url
+
+
+def serves_page(daemon: DaemonProcess, url: str) -> None:
+    """``daemon`` serves the page at ``url``: ``log_in`` asks it for the login link."""
+    _DAEMON_AT[url] = daemon
 
 
 def log_in(driver: WebDriver, url: str) -> None:

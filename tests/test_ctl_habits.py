@@ -16,7 +16,7 @@ from musiqued.models import Scrobble
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.history_support import generated, seed
-from tests.support import VENV_BIN, free_port, run_ctl
+from tests.support import HTTP_TOKEN, VENV_BIN, free_port, run_ctl
 from tests.test_http_api import request
 
 
@@ -192,7 +192,9 @@ def test_the_http_api_takes_the_intervals_musiquectl_takes(
     """``POST …/tracker/start?interval_seconds=2.5`` is accepted as ``tracker start
     --interval 2.5`` is; a word that is no duration is a 422 naming the forms."""
     port = free_port()
-    daemon = start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    daemon = start_daemon(
+        **lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
+    )
     base = f"http://127.0.0.1:{port}/api/v1/services/tracker"
     status, body, _ = request(f"{base}/start?interval_seconds=2.5", method="POST")
     assert status == 200, body

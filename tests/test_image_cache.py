@@ -27,7 +27,7 @@ from musiqued.upstream.images import MAX_IMAGE_BYTES, ImageFetcher, UrlAllowlist
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.enrichment import SimulatedSpotify
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.support import free_port
+from tests.support import HTTP_TOKEN, bearer, free_port
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n"
 JPEG = b"\xff\xd8\xff\xe0" + bytes(200)
@@ -225,7 +225,7 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, di
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
     try:
-        conn.request("GET", parts.path, headers=headers or {})
+        conn.request("GET", parts.path, headers=bearer() | (headers or {}))
         response = conn.getresponse()
         return response.status, response.read(), dict(response.headers)
     finally:
@@ -245,7 +245,7 @@ def test_the_daemon_serves_the_images_enrichment_found(
         **lastfm_sim.sections(),
         **spotify_sim.sections(),
         enrichment={"retry_seconds": 0.1, "image_url_prefixes": prefixes},
-        http={"listen": f"127.0.0.1:{port}"},
+        http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN},
     )
     job = daemon.call("import.start", {"all": True})
     daemon.wait_until(lambda: daemon.call("jobs.get", {"job_id": job["job_id"]})["state"] == "done")

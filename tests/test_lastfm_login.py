@@ -180,29 +180,6 @@ def test_reload_applies_new_lastfm_settings(
     assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
 
 
-def test_lastfm_client_is_loaded_by_the_first_request_only(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
-) -> None:
-    """aiohttp (and msgspec) are loaded when Last.fm is first asked something, not at
-    start: a daemon with Last.fm set but nothing asked of it idles without them (issue 15's
-    idle memory); without Last.fm they are never loaded."""
-    names = {"names": ["aiohttp", "msgspec"]}
-    bare = start_daemon(hooks=True)
-    bare.call("daemon.status")
-    assert bare.call("test.modules", names) == {"loaded": []}
-    bare.stop()
-
-    daemon = start_daemon(hooks=True, **lastfm_sim.sections())
-    daemon.call("daemon.status")
-    assert daemon.call("test.modules", names) == {"loaded": []}
-    job_id = daemon.call("import.start", {"limit": 5})["job_id"]
-    job = daemon.wait_until(
-        lambda: (j := daemon.call("jobs.get", {"job_id": job_id}))["state"] == "done" and j
-    )
-    assert job["tracks_imported"] == 5
-    assert daemon.call("test.modules", names) == {"loaded": ["aiohttp", "msgspec"]}
-
-
 def test_expired_token(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
     """A token approved too late (Last.fm's error 15) asks for a new login; nothing is
     stored, and a new login then works."""

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from musiqued.errors import RefusedError
-from musiqued.services.mirror import Bisection, Refusal, named_index
+from musiqued.services.mirror_refusals import Bisection, Refusal, named_index
 from musiqued.upstream.listenbrainz import ListenBrainzClient
 from musiqued.upstream.listenbrainz_listens import SendableListen, to_listenbrainz
 from tests.fixtures.listenbrainz import SimulatedListenBrainz

@@ -19,6 +19,7 @@ from tests.page_support import (
     console_problems,
     open_page,
     phone_view,
+    serves_page,
     text_of,
     wait_for,
     wider_than_the_screen,
@@ -71,6 +72,7 @@ def test_the_page_fits_a_phone_and_shows_covers(
         },
         http={"listen": f"127.0.0.1:{port}"},
     )
+    serves_page(daemon, f"http://127.0.0.1:{port}")
     job_id = daemon.call("import.start", {"all": True})["job_id"]
     daemon.wait_until(lambda: daemon.call("jobs.get", {"job_id": job_id})["state"] == "done")
 
@@ -125,6 +127,7 @@ def test_right_to_left_and_long_names_stay_in_their_place(
     lastfm_sim.reset(size=20, seed=13)
     port = free_port()
     daemon = start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    serves_page(daemon, f"http://127.0.0.1:{port}")
     daemon.call("tracker.start", {"interval_seconds": 1})
     open_page(browser, f"http://127.0.0.1:{port}")
     long_album = "Supercalifragilisticexpialidocious" * 4

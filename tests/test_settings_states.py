@@ -23,6 +23,7 @@ from tests.page_support import (
     page_daemon,
     phone_view,
     script_on_every_page,
+    serves_page,
     text_of,
     wait_for,
 )
@@ -205,6 +206,7 @@ def test_an_enrichment_error_goes_once_the_source_recovers(
         **spotify_sim.sections(),
         http={"listen": f"127.0.0.1:{port}"},
     )
+    serves_page(daemon, f"http://127.0.0.1:{port}")
     open_page(browser, f"http://127.0.0.1:{port}")
     daemon.call("import.start", {"all": True})
     wait_for(browser, lambda d: "spotify:" in text_of(d, "enrichment-error"), timeout=60)

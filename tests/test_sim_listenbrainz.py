@@ -376,3 +376,14 @@ def test_musique_sim_listenbrainz_serves_until_terminated() -> None:
     )
     assert done.returncode == 2
     assert "'no-user' is not TOKEN:USER" in done.stderr
+
+
+def test_count_only_counts_listens_without_keeping_them(lb: SimulatedListenBrainz) -> None:
+    """With ``keep_listens`` off (``--count-only``) the listens accepted are counted in the
+    stats and none is kept."""
+    lb.configure(keep_listens=False)
+    assert submit(lb, "import", listen(NOW - 900), listen(NOW - 600, track="Two"))[0] == 200
+    assert submit(lb, "single", listen(NOW - 300, track="Three"))[0] == 200
+    _, _, stats = call(lb, "/admin/stats", token=None)
+    assert stats["listens"] == 3
+    assert lb.sim.listens("alice") == []

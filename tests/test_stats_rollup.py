@@ -5,7 +5,6 @@ equals a brute-force count of its listens."""
 from __future__ import annotations
 
 import random
-import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,12 @@ from typing import Any
 from musiqued.models import Scrobble
 from musiqued.storage import Database
 from musiqued.storage.history import count_window, summary
+from musiqued.timespec import EARLIEST, LATEST
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import InProcess, InProcessDaemon, next_event
 from tests.history_support import generated, store
 
-EVERYTHING = {"since": -(2**40), "until": 2**40}
+EVERYTHING = {"since": EARLIEST, "until": LATEST}
 
 
 def _same(rolled: dict[str, Any], scanned: dict[str, Any]) -> None:
@@ -147,10 +147,9 @@ async def test_summary_exact_after_every_path_that_writes(
         await daemon.call("tracker.stop")
         await _check(daemon, rng)
 
-        with sqlite3.connect(database.path) as conn:  # lost (deleted here, kept on Last.fm)
-            conn.execute("DELETE FROM listening_history WHERE id % 11 = 0")
-            conn.execute("UPDATE listening_history SET album_id = NULL WHERE id % 13 = 0")
-        conn.close()
+        async with database.transaction() as conn:  # lost (deleted here, kept on Last.fm)
+            await conn.execute("DELETE FROM listening_history WHERE id % 11 = 0")
+            await conn.execute("UPDATE listening_history SET album_id = NULL WHERE id % 13 = 0")
         assert (await daemon.run_job("verify"))["state"] == "done"
         await _check(daemon, rng)
 

@@ -59,6 +59,10 @@ def render_status(status: dict[str, Any]) -> None:
                 f"{number(enrichment.get('failed', 0))} failed",
             )
         )
+    mirror = status.get("mirror") or {}
+    if mirror.get("enabled"):
+        state = mirror.get("last_error") if mirror.get("state") == "stopped" else mirror["state"]
+        pairs.append(("mirror", f"{state}, {number(mirror.get('pending', 0))} pending"))
     key_values(pairs)
 
 

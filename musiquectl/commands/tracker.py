@@ -24,8 +24,8 @@ from musiquectl.output import (
 )
 from musiqued.timespec import DURATION_FORMS
 
-WATCH_TOPICS = ("scrobble", "now_playing", "job", "tracker")
-ALL_TOPICS = ("daemon", "job", "scrobble", "now_playing", "tracker", "enrichment")
+WATCH_TOPICS = ("scrobble", "now_playing", "job", "tracker", "mirror")
+ALL_TOPICS = ("daemon", "job", "scrobble", "now_playing", "tracker", "enrichment", "mirror")
 
 
 def _clock(timestamp: float | None) -> str:
@@ -170,7 +170,7 @@ def _describe(topic: str, data: dict[str, Any]) -> str:
         return _song(playing) if playing else "(nothing playing)"
     if topic == "job":
         return _describe_job(data)
-    if topic in ("tracker", "daemon") and "event" in data:
+    if topic in ("tracker", "daemon", "mirror") and "event" in data:
         return _describe_change(data)
     return " ".join(f"{k}={_plain(v)}" for k, v in data.items())
 
@@ -212,7 +212,7 @@ def _plain(value: Any) -> str:
     "topics",
     multiple=True,
     type=click.Choice(ALL_TOPICS),
-    help="Topics to follow (repeatable). Default: scrobble, now_playing, job, tracker.",
+    help="Topics to follow (repeatable). Default: scrobble, now_playing, job, tracker, mirror.",
 )
 @click.option("--all", "all_topics", is_flag=True, help="Follow every topic.")
 @pass_context

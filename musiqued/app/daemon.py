@@ -44,6 +44,7 @@ from musiqued.services.importer import Importer
 from musiqued.services.jobs import JobRunner
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.services.library import Library
+from musiqued.services.mirror import Mirror
 from musiqued.services.tracker import Tracker
 from musiqued.services.verifier import Verifier
 from musiqued.services.window import WindowPager
@@ -125,6 +126,7 @@ def build_services(
         library=Library(db),
         files=files,
         images=images,
+        mirror=Mirror(db, events, config.listenbrainz),
     )
 
 
@@ -170,6 +172,7 @@ class Daemon:
             self.services.jobs.status_line,
             self.services.tracker.status_line,
             self.services.enricher.status_line,
+            self.services.mirror.status_line,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -220,6 +223,8 @@ class Daemon:
             ("jobs", services.jobs),
             # After the job runner: a long gap is handed to an import job.
             ("tracker", services.tracker),
+            # After the tracker: it follows the listens the tracker and the jobs store.
+            ("mirror", services.mirror),
             # Last: clients are served once everything they may call is up.
             *http,
             ("rpc server", self.rpc),
@@ -345,6 +350,7 @@ class Daemon:
             config.enrichment.image_url_prefixes, config.enrichment.image_cache_bytes
         )
         await services.enricher.reconfigure(enrichment_sections(config))
+        await services.mirror.reconfigure(config.listenbrainz)
         if self.http is not None:
             await self.http.reconfigure(config.http)
         elif config.http.listen:
@@ -381,6 +387,7 @@ class Daemon:
                 "penalties": governor.penalties,
             },
             "enrichment": await self.services.enricher.summary(),
+            "mirror": await self.services.mirror.status(),
             "listens": await self.services.library.count(),
             "subscribers": self.events.subscriber_count,
             "status": self.status_line(),

@@ -12,6 +12,8 @@
     POST /api/v1/tracker/start             tracker.start; JSON body {interval_seconds?}
     POST /api/v1/tracker/stop              tracker.stop
     GET  /api/v1/enrichment                enrich.status
+    POST /api/v1/mirror/pause|resume       mirror.pause, mirror.resume (its status is in
+                                           daemon.status's ``mirror``)
     GET  /api/v1/albums?query=&artist=&limit=   albums.list, each with ``image``: its cover's
                                            local URL (``/images/<name>``)
     GET  /api/v1/history/recent?limit=     history.recent
@@ -63,6 +65,7 @@ class PageApi:
             web.post(f"{PREFIX}/tracker/start", self.tracker_start),
             web.post(f"{PREFIX}/tracker/stop", self.tracker_stop),
             web.get(f"{PREFIX}/enrichment", self.enrichment),
+            web.post(f"{PREFIX}/mirror/{{action}}", self.steer_mirror),
             web.get(f"{PREFIX}/albums", self.albums),
             web.get(f"{PREFIX}/history/recent", self.recent),
         ]
@@ -117,6 +120,14 @@ class PageApi:
 
     async def enrichment(self, _: web.Request) -> web.Response:
         return web.json_response(await self._services.enricher.status())
+
+    async def steer_mirror(self, request: web.Request) -> web.Response:
+        mirror = self._services.mirror
+        actions = {"pause": mirror.pause, "resume": mirror.resume}
+        action = actions.get(request.match_info["action"])
+        if action is None:
+            raise HttpProblem(404, "the mirror can be paused or resumed")
+        return web.json_response(await action())
 
     async def albums(self, request: web.Request) -> web.StreamResponse:
         params = validated(AlbumsParams, request.query)

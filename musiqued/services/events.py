@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-TOPICS = ("daemon", "job", "scrobble", "now_playing", "tracker", "enrichment")
+TOPICS = ("daemon", "job", "scrobble", "now_playing", "tracker", "enrichment", "mirror")
 
 
 @dataclass(frozen=True, slots=True)

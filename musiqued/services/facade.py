@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from musiqued.services.jobs import JobRunner
     from musiqued.services.lastfm_session import LastfmConnection
     from musiqued.services.library import Library
+    from musiqued.services.mirror import Mirror
     from musiqued.services.tracker import Tracker
     from musiqued.services.verifier import Verifier
 
@@ -46,6 +47,7 @@ class Services:
     lastfm: LastfmConnection
     library: Library
     images: ImageCache
+    mirror: Mirror
     files: FileImporter
     # One-time links to the web page: minted over the socket, redeemed over HTTP.
     web_logins: WebLogins = field(default_factory=WebLogins)

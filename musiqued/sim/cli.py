@@ -334,6 +334,12 @@ def ai(  # noqa: PLR0917 (click passes every option)
     "--ip-limit", default=30, show_default=True, help="Requests per window without a token."
 )
 @click.option("--window", default=10, show_default=True, help="Seconds per rate-limit window.")
+@click.option(
+    "--count-only",
+    is_flag=True,
+    help="Count the listens received without keeping them (a long bench): /admin/stats "
+    "counts them, /admin/listens lists none.",
+)
 @fault_rate_option(HTTP_FAULTS)
 @retry_after_option
 def listenbrainz(  # noqa: PLR0917 (click passes every option)
@@ -343,6 +349,7 @@ def listenbrainz(  # noqa: PLR0917 (click passes every option)
     limit: int,
     ip_limit: int,
     window: int,
+    count_only: bool,
     fault_rate: float,
     retry_after: float,
 ) -> None:
@@ -363,7 +370,13 @@ def listenbrainz(  # noqa: PLR0917 (click passes every option)
             raise click.BadParameter(f"{spec!r} is not TOKEN:USER", param_hint="--token")
         pairs.append((token, user))
     try:
-        settings = Settings(tokens=tuple(pairs), limit=limit, ip_limit=ip_limit, window=window)
+        settings = Settings(
+            tokens=tuple(pairs),
+            limit=limit,
+            ip_limit=ip_limit,
+            window=window,
+            keep_listens=not count_only,
+        )
         sim = ListenBrainzSim(settings)
         sim.faults.configure(rate=fault_rate, retry_after=retry_after)
     except ValueError as exc:

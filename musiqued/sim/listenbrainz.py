@@ -21,11 +21,13 @@ Admin API (JSON) for tests and demos:
 =======  =====================  ==========================================================
 GET      /admin/listens         ``{"users": {name: {"listens": [received, in order],
                                 "playing_now": track_metadata or null}}}``
-GET      /admin/requests        every API request: path, status, listen type, count, error
+GET      /admin/requests        every API request: path, status, time (Unix s), listen type,
+                                count, error
 GET      /admin/stats           request counts by status, listens received, faults
 POST     /admin/faults          ``webfaults.admin_faults``; kinds: those of ``webfaults``,
                                 ``401`` (token refused) and ``slow`` (answered late)
-POST     /admin/settings        ``{limit?, ip_limit?, window?, slow_seconds?, tokens?}``
+POST     /admin/settings        ``{limit?, ip_limit?, window?, slow_seconds?, tokens?,
+                                keep_listens?, name_refused?}``
                                 (``tokens``: ``{token: user_name}``, replacing them all)
 POST     /admin/reset           forget what was received and every rate window
 =======  =====================  ==========================================================
@@ -78,6 +80,11 @@ class Settings:
     """Seconds per rate-limit window."""
     slow_seconds: float = 0.5
     """How late a ``slow`` fault answers."""
+    keep_listens: bool = True
+    """Keep every listen received; False counts them only (a long bench stays small)."""
+    name_refused: bool = True
+    """Merge a refused listen's keys into the 400 as ListenBrainz does; False answers with
+    the reason alone, as Maloja and Koito do."""
 
     def __post_init__(self) -> None:
         if self.limit < 1 or self.ip_limit < 1 or self.window < 1:
@@ -143,6 +150,7 @@ class ListenBrainzSim:
         self.faults = ServiceFaults(known=FAULT_KINDS)
         self._windows = RateWindows(clock)
         self._listens: dict[str, list[dict[str, Any]]] = {}
+        self._counts: Counter[str] = Counter()
         self._playing_now: dict[str, dict[str, Any]] = {}
         self._requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._statuses: Counter[str] = Counter()
@@ -163,6 +171,7 @@ class ListenBrainzSim:
     def reset(self) -> None:
         with self._lock:
             self._listens.clear()
+            self._counts.clear()
             self._playing_now.clear()
             self._requests.clear()
             self._statuses.clear()
@@ -202,7 +211,7 @@ class ListenBrainzSim:
             return {
                 "requests": len(self._requests),
                 "statuses": dict(self._statuses),
-                "listens": sum(len(v) for v in self._listens.values()),
+                "listens": sum(self._counts.values()),
                 "faults": dict(self.faults.stats),
             }
 
@@ -232,7 +241,9 @@ class ListenBrainzSim:
             if submission.listen_type == "playing_now":
                 self._playing_now[user] = submission.listens[0]["track_metadata"]
             else:
-                self._listens.setdefault(user, []).extend(submission.listens)
+                self._counts[user] += len(submission.listens)
+                if self.settings.keep_listens:
+                    self._listens.setdefault(user, []).extend(submission.listens)
             return 200, {"status": "ok"}, submission
 
     def validate_token(self, authorization: str, query_token: str) -> dict[str, Any]:
@@ -249,7 +260,7 @@ class ListenBrainzSim:
 
     def record(self, path: str, status: int, **details: Any) -> None:
         with self._lock:
-            self._requests.append({"path": path, "status": status, **details})
+            self._requests.append({"path": path, "status": status, "at": self.clock(), **details})
             self._statuses[str(status)] += 1
 
 
@@ -320,7 +331,10 @@ def make_app(sim: ListenBrainzSim) -> web.Application:
             status, answer, submission = sim.submit(authorization, raw)
         except Refused as refused:
             sim.record(request.path, refused.status, error=refused.message, bytes=len(raw))
-            return _json(refused.body(), refused.status, rate.headers())
+            body = refused.body()
+            if not sim.settings.name_refused:
+                body = {"code": body["code"], "error": body["error"]}
+            return _json(body, refused.status, rate.headers())
         sim.record(
             request.path,
             status,

@@ -294,6 +294,28 @@ AFTER UPDATE OF timestamp, artist_id, track_id ON listening_history BEGIN
 END;
 """
 
+# The ListenBrainz mirror. Its position is a listening_history id, not a time: a listen
+# stored later with an older time (the late sweep, a file import) comes after it all the
+# same. ``server`` is the API root and the user the token belongs to. Refused listens are
+# kept by id, without a foreign key: the listen may go (``jobs undo``), the refusal stays.
+SCHEMA_MIRROR = """
+CREATE TABLE mirror_positions (
+    server TEXT PRIMARY KEY,
+    acknowledged_id INTEGER NOT NULL DEFAULT 0,  -- every listen up to it is sent or refused
+    submitted INTEGER NOT NULL DEFAULT 0,        -- listens the server acknowledged
+    refused INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
+);
+CREATE TABLE mirror_refusals (
+    server TEXT NOT NULL,
+    listen_id INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    refused_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
+    PRIMARY KEY (server, listen_id)
+) WITHOUT ROWID;
+"""
+
+
 # File imports (issue 28). Each listen records where it came from (``origin``: ``lastfm`` for
 # everything before, or the format of the file it was read from) and a Spotify track URI when
 # the file gave one; ``source`` also says ``file``; a job may be of any kind a service
@@ -400,5 +422,12 @@ CREATE TABLE file_matches (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_FILES)
+MIGRATIONS: tuple[str, ...] = (
+    SCHEMA_V1,
+    SCHEMA_V2,
+    SCHEMA_V3,
+    SCHEMA_V4,
+    SCHEMA_MIRROR,
+    SCHEMA_FILES,
+)
 LATEST_VERSION = len(MIGRATIONS)

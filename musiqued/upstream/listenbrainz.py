@@ -161,6 +161,8 @@ class ListenBrainzClient:
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0
+        self.rate: RateLimit | None = None
+        """The budget the last answer told (``X-RateLimit-*``), whatever the call."""
 
     def reconfigure(self, config: ListenbrainzConfig) -> None:
         """A new token or API root (daemon reload), on the same HTTP session."""
@@ -245,7 +247,8 @@ class ListenBrainzClient:
                 kind="connection",
                 service=SERVICE,
             ) from None
+        self.rate = rate_limit(answer_headers)
         error = answer_error(status, answer_headers, raw)
         if error is not None:
             raise error
-        return rate_limit(answer_headers), _answer(raw)
+        return self.rate, _answer(raw)

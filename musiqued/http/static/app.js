@@ -123,6 +123,7 @@ async function refreshStatus() {
   show($("listens"), `${status.listens.toLocaleString()} listens`);
   show($("version"), `v${status.version}`);
   renderTracker(status.tracker, status.configured);
+  renderMirror(status.mirror);
   for (const job of status.jobs || []) mergeJob(job, false);
   renderJobs();
 }
@@ -449,6 +450,37 @@ function notify({ title, lines, kind, job }) {
   $("notices").append(notice);
 }
 
+// -- the ListenBrainz mirror ------------------------------------------------------------
+
+const MIRROR_STATES = {
+  off: "Off: set [listenbrainz] enabled and token in the configuration",
+  idle: "Up to date",
+  sending: "Sending",
+  waiting: "Waiting for the server's rate limit",
+  paused: "Paused",
+  stopped: "Stopped: needs a human (fix the configuration, then reload)",
+};
+
+function renderMirror(mirror) {
+  if (!mirror) return;
+  show($("mirror-state"), MIRROR_STATES[mirror.state] || mirror.state);
+  show($("mirror-submitted"), `${n(mirror.submitted)} listens` + (mirror.refused ? `, ${n(mirror.refused)} refused` : ""));
+  show($("mirror-pending"), n(mirror.pending));
+  show($("mirror-rate"), `${mirror.rate_per_s} listens/s`);
+  show($("mirror-next"), mirror.next_attempt_at ? localTime(mirror.next_attempt_at) : null);
+  show($("mirror-error"), mirror.last_error);
+  const toggle = $("mirror-toggle");
+  toggle.hidden = !mirror.enabled;
+  toggle.dataset.paused = String(mirror.paused);
+  toggle.textContent = mirror.paused ? "Resume" : "Pause";
+}
+
+async function toggleMirror() {
+  const paused = $("mirror-toggle").dataset.paused === "true";
+  await api("POST", `/api/v1/mirror/${paused ? "resume" : "pause"}`, {});
+  await refreshStatus();
+}
+
 // -- enrichment and albums --------------------------------------------------------------
 
 async function refreshEnrichment() {
@@ -542,6 +574,9 @@ function handle(event) {
     case "daemon":
       later("status", refreshStatus, 0);
       break;
+    case "mirror":
+      later("status", refreshStatus, 1000);
+      break;
     case "enrichment":
       later("enrichment", refreshEnrichment, 1000);
       later("albums", refreshAlbums, 3000);
@@ -610,6 +645,7 @@ $("import-all").addEventListener("change", () => {
 $("jobs-body").addEventListener("click", guarded(jobAction));
 $("jobs-more").addEventListener("click", guarded(showMoreJobs));
 $("log-close").addEventListener("click", () => $("log-dialog").close());
+$("mirror-toggle").addEventListener("click", guarded(toggleMirror));
 
 setLink("connecting");
 refreshAll()

@@ -13,6 +13,7 @@ from musiqued.rpc.methods import (
     imports,
     jobs,
     lastfm,
+    mirror,
     tracker,
     verify,
     web,
@@ -41,6 +42,7 @@ METHODS = _table(
     lastfm.METHODS,
     enrich.METHODS,
     web.METHODS,
+    mirror.METHODS,
 )
 
 
