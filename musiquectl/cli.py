@@ -2,7 +2,8 @@
 
 Exit status: 0 success, 1 the daemon answered with an error or a job shown or followed did
 not succeed, 2 usage error (found before the daemon is asked), 3 the daemon cannot be
-reached, 130 interrupted (Ctrl-C) where Ctrl-C is not the normal way to stop.
+reached, 75 a job followed was paused by the daemon itself (no space left), 130 interrupted
+(Ctrl-C) where Ctrl-C is not the normal way to stop.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ COMMAND_MODULES = {
     "notify": "notify",
     "web": "web",
     "mirror": "mirror",
+    "top": "library",
+    "search": "library",
+    "album": "library",
+    "artist": "library",
+    "year": "library",
 }
 """Each command and the module under ``musiquectl.commands`` that defines it: a call loads
 only its own module (``musiquectl --json status`` does not pay for ``export``)."""
@@ -191,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_DAEMON_ERROR)
     except JobUnsuccessful as exc:
         warn(exc.line)
-        sys.exit(EXIT_DAEMON_ERROR)
+        sys.exit(exc.exit_code)
     except ClientError as exc:
         warn(str(exc))
         sys.exit(EXIT_DAEMON_ERROR)

@@ -8,7 +8,8 @@ restart is waited for (``live.LiveConnection``) and the job read again: it resum
 A live line on a terminal (head, bar and details redrawn in place), a plain line at most once
 a second otherwise, nothing with ``--json`` (the final job object is printed instead). Ctrl-C only
 detaches: the job goes on in the daemon. A job that ends failed, cancelled or interrupted
-raises ``JobUnsuccessful`` (exit status 1, its error as the last line).
+raises ``JobUnsuccessful`` (exit status 1, its error as the last line); one the daemon paused
+by itself (no space left) exits 75 with the reason, where a person's pause exits 0.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from musiquectl.client import Client
-from musiquectl.errors import JobUnsuccessful
+from musiquectl.errors import EX_TEMPFAIL, JobUnsuccessful
 from musiquectl.jobs_view import (
     ACTIVE,
     UNSUCCESSFUL,
     outcome_line,
+    paused_by_daemon,
     progress_line,
     progress_parts,
     render_summary,
@@ -151,6 +153,8 @@ def report(
         render(job)
     if job["state"] in UNSUCCESSFUL:
         raise JobUnsuccessful(job, outcome_line(job))
+    if paused_by_daemon(job):
+        raise JobUnsuccessful(job, outcome_line(job), exit_code=EX_TEMPFAIL)
 
 
 def start_and_follow(

@@ -8,6 +8,7 @@ moment is shown in local time.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from musiquectl.output import (
@@ -87,6 +88,7 @@ def progress_parts(job: dict[str, Any], *, short: bool = False) -> tuple[str, li
             f"page {shown(done)}/{of_total}" + ("" if short else _percent(done, total)),
             f"{shown(job.get('tracks_imported') or 0)} {'new' if short else 'imported'}",
             f"{shown(job.get('tracks_skipped') or 0)} {'skip' if short else 'skipped'}",
+            *_refreshed_part(job, short, shown),
             f"{shown(job.get('tracks_errors') or 0)} {'err' if short else 'errors'}",
         ]
         missing_listens = job.get("missing")
@@ -95,6 +97,14 @@ def progress_parts(job: dict[str, Any], *, short: bool = False) -> tuple[str, li
     if job.get("upstream_trouble"):
         parts.append(f"Last.fm: {job['upstream_trouble']}")
     return head, parts
+
+
+def _refreshed_part(job: dict[str, Any], short: bool, shown: Callable[[int], str]) -> list[str]:
+    """The refreshed listens, when the job refreshed any (``skip_existing=false``)."""
+    refreshed = job.get("tracks_refreshed") or 0
+    if not refreshed:
+        return []
+    return [f"{shown(refreshed)} {'ref' if short else 'refreshed'}"]
 
 
 def progress_line(job: dict[str, Any]) -> str:
@@ -132,6 +142,7 @@ def _import_pairs(job: dict[str, Any]) -> list[tuple[str, Any]]:
         ),
         ("imported", job["tracks_imported"]),
         ("skipped", job["tracks_skipped"]),
+        ("refreshed", job.get("tracks_refreshed", 0)),
         ("errors", job["tracks_errors"]),
         ("albums enriched", albums_enriched(enriched, queued)),
         ("total scrobbles", job["total_scrobbles"]),
@@ -290,6 +301,7 @@ def render_summary(job: dict[str, Any]) -> None:
             ("duration", duration(took)),
             ("imported", job.get("tracks_imported", 0)),
             ("skipped", job.get("tracks_skipped", 0)),
+            ("refreshed", job.get("tracks_refreshed", 0)),
             ("errors", job.get("tracks_errors", 0)),
             ("albums enriched", albums_enriched(enriched, queued)),
             ("albums to enrich", queued),
@@ -302,10 +314,19 @@ def render_summary(job: dict[str, Any]) -> None:
     _resume_hint(job)
 
 
+def paused_by_daemon(job: dict[str, Any]) -> bool:
+    """A job the daemon paused by itself (no space left): its pause carries the reason; a
+    person's pause has none."""
+    return job["state"] == "paused" and bool(job.get("error"))
+
+
 def outcome_line(job: dict[str, Any]) -> str:
-    """The last line printed for a job that did not succeed (exit status 1)."""
+    """The last line printed for a job that did not succeed (exit status 1, or 75 when the
+    daemon paused it)."""
     name = f"{job['kind']} job {job['job_id']}"
     error = job.get("error")
+    if paused_by_daemon(job):
+        return f"{name} was paused by the daemon: {error}"
     if job["state"] == "cancelled":
         return f"{name} was cancelled" + (f": {error}" if error else "")
     if job["state"] == "interrupted":

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import click
 
 from musiquectl.output import local_time
-from musiqued.timespec import DAY, FORMS, MomentError, parse_duration, parse_moment
+from musiqued.timespec import DAY, FORMS, MomentError, is_calendar, parse_duration, parse_moment
 
 
 class Moment(NamedTuple):
@@ -63,14 +63,21 @@ def detach_option(command: Any) -> Any:
     )(command)
 
 
-def period(since: Moment | None, until: Moment | None) -> dict[str, int]:
-    """The RPC's ``since``/``until``; a window that cannot hold anything is a usage error."""
+def period(since: Moment | None, until: Moment | None) -> dict[str, int | str]:
+    """The RPC's ``since``/``until``; a window that cannot hold anything is a usage error.
+
+    A day (``2026-12-06``, ``today``) goes as written: the daemon reads it in the user's zone
+    (``[daemon] timezone``), which may not be this machine's."""
     if since is not None and since.at > time.time():
         raise click.UsageError(f"--since {since} is in the future")
     if since is not None and until is not None and until.at <= since.at:
         raise click.UsageError(f"--since {since} is not before --until {until}")
     chosen = (("since", since), ("until", until))
-    return {key: value.at for key, value in chosen if value is not None}
+    return {key: moment_param(value) for key, value in chosen if value is not None}
+
+
+def moment_param(moment: Moment) -> int | str:
+    return moment.text.strip() if is_calendar(moment.text) else moment.at
 
 
 def exclusive(first: tuple[str, object], second: tuple[str, object], why: str) -> None:

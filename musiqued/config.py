@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,8 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+
+from musiqued import zones
 
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "lastfm": ("api_key", "api_secret", "session_key"),
@@ -72,6 +75,20 @@ class DaemonConfig(_Section):
     allowed_uids: tuple[Annotated[int, Field(ge=0, le=MAX_ID)], ...] = ()
     allowed_gids: tuple[Annotated[int, Field(ge=0, le=MAX_ID)], ...] = ()
     idle_timeout_seconds: float = Field(default=300.0, gt=0, le=DAY_S)
+    timezone: str = ""
+    """IANA name of the zone days, weeks, months and years are counted in; empty: the
+    machine's zone."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        if value:
+            zones.zone_named(value)  # ZoneError is a ValueError: a config error naming the key
+        return value
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zones.zone_named(self.timezone) if self.timezone else zones.system_zone()
 
     @field_validator("socket_mode", mode="before")
     @classmethod

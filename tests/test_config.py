@@ -194,6 +194,11 @@ def test_check_config_masks_secrets(tmp_path: Path) -> None:
         ("uid.toml", "[daemon]\nallowed_uids = [99999999999]\n", "daemon.allowed_uids.0: "),
         ("rate.toml", "[lastfm]\nrequests_per_second = 1e12\n", "lastfm.requests_per_second: "),
         ("days.toml", "[http]\nsession_days = 100000\n", "http.session_days: "),
+        (
+            "zone.toml",
+            "[daemon]\ntimezone = 'Europe/Atlantis'\n",
+            "daemon.timezone: 'Europe/Atlantis' is not an IANA time zone name",
+        ),
         ("bad.toml", "[daemon\nsocket = 1\n", "invalid TOML"),
         ("bad.json", '{"daemon": {"socket": }', "invalid JSON at line 1"),
         ("top.json", "[1, 2]", "the top level must be a table"),

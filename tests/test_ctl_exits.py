@@ -51,8 +51,8 @@ def test_bad_moments_are_usage_errors_worded_alike() -> None:
     for command in commands:
         assert _usage_error(*command, "--since", "tomorrow") == (
             "Error: Invalid value for '--since': 'tomorrow' is not a moment: use Unix seconds, "
-            "an ISO 8601 date or datetime (2024-05-01, 20240501, 2024-05-01T18:30, naive means "
-            "UTC), an age like 30d or 2w (units s, m (minutes), h, d, w, month (30 days), "
+            "an ISO 8601 date (2024-05-01, 20240501: midnight in your time zone) or datetime "
+            "(2024-05-01T18:30, naive means UTC), an age like 30d or 2w (units s, m (minutes), h, d, w, month (30 days), "
             "y (365 days)), 'last week', 'today', 'yesterday' or 'now'"
         )
         assert _usage_error(*command, "--until", "3fortnights") == (

@@ -170,7 +170,8 @@ def test_the_last_lines_say_where_to_go_next(demo: _Demo) -> None:
     lines = demo.out.decode().rstrip().splitlines()
     assert lines[-4] == "demo finished. Where next:", lines[-6:]
     assert re.fullmatch(
-        r"  - the library's pages \(here they were at http://127\.0\.0\.1:\d+/\): .*", lines[-3]
+        r"  - the library's pages \(here they were at http://127\.0\.0\.1:\d+/library\): .*",
+        lines[-3],
     )
     assert lines[-2] == "  - musiquectl --help, and each command's --help, with examples"
     assert lines[-1] == f"  - the README: {ROOT / 'README.md'}"

@@ -71,6 +71,13 @@ def test_original_curl_examples(start_daemon: StartDaemon, lastfm_sim: Simulated
     status, again, _ = request(f"{base}/lastfm/import-history?limit=500", method="POST")
     assert status == 200
     assert (again["tracks_imported"], again["tracks_skipped"]) == (0, 500)
+    status, refreshed, _ = request(
+        f"{base}/lastfm/import-history?limit=500&skip_existing=false", method="POST"
+    )
+    assert status == 200
+    assert refreshed.keys() >= ORIGINAL_IMPORT_KEYS | {"tracks_refreshed"}
+    counts = ("tracks_imported", "tracks_refreshed", "tracks_skipped", "tracks_errors")
+    assert tuple(refreshed[c] for c in counts) == (0, 500, 0, 0)
 
     assert request(f"{base}/tracker/start", method="POST")[:2] == (
         200,

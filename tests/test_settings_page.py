@@ -167,6 +167,7 @@ def test_import_dialog_shows_progress_and_the_final_figures(
     )
     assert f"Import #{job['job_id']} finished" in notice.text
     assert figures["Imported"] == "2,000"
+    assert figures["Refreshed"] == "0"
     assert figures["Skipped"] == "0"
     assert figures["Errors"] == "0"
     assert figures["Total Last.fm scrobbles"] == "3,000"

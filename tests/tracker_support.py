@@ -42,6 +42,28 @@ def caught_up(daemon: DaemonProcess, sim: SimulatedLastfm) -> Callable[[], bool]
     return lambda: identities(database) == sim.expected()
 
 
+def wait_polls(daemon: DaemonProcess, count: int = 1, timeout: float = 20.0) -> None:
+    """Until ``count`` tracker polls that began after this call have ended.
+
+    ``last_poll_at`` is when the latest poll began: once it has changed, a poll began after
+    the call; each change after that means the poll before it has ended.
+    """
+
+    def last_poll() -> float | None:
+        moment: float | None = daemon.call("tracker.status")["last_poll_at"]
+        return moment
+
+    seen = [last_poll()]
+
+    def ended() -> bool:
+        current = last_poll()
+        if current != seen[-1]:
+            seen.append(current)
+        return len(seen) >= count + 2
+
+    daemon.wait_until(ended, timeout=timeout, interval=0.05)
+
+
 class CtlProcess:
     """A long-running ``musiquectl`` command in its own process; its lines are collected as
     they come (``click.echo`` flushes each one)."""

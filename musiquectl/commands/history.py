@@ -97,7 +97,7 @@ def history(ctx: Context, limit: int, since: Moment | None, until: Moment | None
 
 
 def iter_pages(
-    client: Client, window: dict[str, int], page_size: int
+    client: Client, window: dict[str, int | str], page_size: int
 ) -> Iterator[list[dict[str, Any]]]:
     """``history.list`` pages, oldest first, one in memory at a time."""
     after: str | None = None
@@ -112,7 +112,7 @@ def iter_pages(
             return
 
 
-def _every_listen(ctx: Context, window: dict[str, int]) -> None:
+def _every_listen(ctx: Context, window: dict[str, int | str]) -> None:
     """``-n 0``: every listen of the period, page by page (one in memory at a time)."""
     with ctx.client(timeout=300) as client:
         pages = iter_pages(client, window, ALL_PAGE)

@@ -62,7 +62,8 @@ def import_(
     detaches: the import goes on in the daemon (`musiquectl jobs show ID` follows it again).
     --since/--until choose a window ([since, until)); with either, or --incremental, the
     default is everything in the window instead of 1000. Exit status 1 if the job fails or
-    is cancelled, with its error as the last line.
+    is cancelled, 75 if the daemon paused it by itself (no space left), with its error as
+    the last line.
 
     \b
     Examples:

@@ -67,8 +67,8 @@ def jobs(click_ctx: click.Context, limit: int) -> None:
 def show(ctx: Context, job_id: int, no_follow: bool) -> None:
     """One job; a running one is followed live until it stops (Ctrl-C detaches).
 
-    Exit status 1 if the job failed, was cancelled or is interrupted (its error is the
-    last line).
+    Exit status 1 if the job failed, was cancelled or is interrupted, 75 if the daemon
+    paused it by itself (no space left); its error is the last line.
 
     \b
     Examples:

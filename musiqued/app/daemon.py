@@ -123,7 +123,7 @@ def build_services(
         tracker=tracker,
         enricher=enricher,
         lastfm=lastfm,
-        library=Library(db),
+        library=Library(db, config.daemon.zone),
         files=files,
         images=images,
         mirror=Mirror(db, events, config.listenbrainz),
@@ -159,7 +159,9 @@ class Daemon:
         self.listener = SocketListener(
             config.daemon.socket, mode=config.daemon.socket_mode_bits, inherited=inherited_socket
         )
-        self.db = Database(database)
+        # Exclusive: the lock file beside it can be deleted by hand; the database cannot be
+        # without this daemon noticing.
+        self.db = Database(database, exclusive=True)
         self.services = build_services(config, self.db, self.events, control=self)
         self.rpc = RpcServer(
             Dispatcher(with_extra(METHODS, extra_methods), self.services),
@@ -341,6 +343,7 @@ class Daemon:
         self.rpc.set_policy(AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids))
         self.rpc.idle_timeout = config.daemon.idle_timeout_seconds
         services = self.services
+        services.library.zone = config.daemon.zone
         services.importer.reconfigure(config.lastfm)
         services.verifier.reconfigure(config.lastfm)
         services.files.reconfigure(config.imports)

@@ -29,6 +29,17 @@ def listen_shape(listen: Listen) -> dict[str, Any]:
     }
 
 
+def library_shape(value: Any) -> Any:
+    """A library answer for the wire: every ``Listen`` in it as ``listen_shape``."""
+    if isinstance(value, Listen):
+        return listen_shape(value)
+    if isinstance(value, dict):
+        return {key: library_shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [library_shape(item) for item in value]
+    return value
+
+
 def event_params(event: Event) -> dict[str, Any]:
     """An event as the ``event`` notification carries it: a ``scrobble`` event holds a
     ``Listen``'s fields, sent as the listen."""

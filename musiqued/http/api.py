@@ -37,6 +37,7 @@ from musiqued.errors import MusiqueError
 from musiqued.http.common import Handler, HttpProblem, error, status_of
 from musiqued.http.guard import Guard, add_security_headers
 from musiqued.http.images import ImageRoutes
+from musiqued.http.library import LibraryApi
 from musiqued.http.limits import MAX_BODY_BYTES, ConnectionLimiter
 from musiqued.http.live import LiveEvents
 from musiqued.http.original import OriginalApi
@@ -109,6 +110,7 @@ class HttpApi:
         app.on_response_prepare.append(add_security_headers)
         app.add_routes(OriginalApi(self._services).routes())
         app.add_routes(PageApi(self._services, self._job_log).routes())
+        app.add_routes(LibraryApi(self._services).routes())
         app.add_routes(self._live.routes())
         app.add_routes(self._guard.routes())
         app.add_routes(Page(self._guard).routes())

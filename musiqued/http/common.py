@@ -74,10 +74,11 @@ def query_int(value: str, name: str, minimum: int, maximum: int) -> int:
     return number
 
 
-def validated(model: type[M], raw: Mapping[str, Any]) -> M:
-    """``raw`` checked by the same params model as the RPC method: 422 with the reasons."""
+def validated(model: type[M], raw: Mapping[str, Any], context: Any = None) -> M:
+    """``raw`` checked by the same params model as the RPC method: 422 with the reasons
+    (``context``: the model validators' context, as the RPC dispatcher gives it)."""
     try:
-        return model.model_validate(dict(raw))
+        return model.model_validate(dict(raw), context=context)
     except ValidationError as exc:
         parts = []
         for item in exc.errors()[:3]:

@@ -34,6 +34,7 @@ FINISHED = frozenset({"done", "failed", "cancelled", "interrupted", "paused"})
 ORIGINAL_FIELDS = (
     "tracks_imported",
     "tracks_skipped",
+    "tracks_refreshed",
     "tracks_errors",
     "albums_enriched",
     "total_albums_to_enrich",

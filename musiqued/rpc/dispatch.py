@@ -219,7 +219,9 @@ class Dispatcher:
                 )
             raw = dict(zip(names, raw, strict=False))
         try:
-            params = method.params.model_validate(raw or {})
+            params = method.params.model_validate(
+                raw or {}, context={"zone": ctx.services.library.zone}
+            )
         except ValidationError as exc:
             raise _params_error(exc) from None
         try:

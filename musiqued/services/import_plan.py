@@ -146,6 +146,10 @@ class Plan:
     broken: dict[int, int] = field(default_factory=dict)
     """Of those, the broken entries (no date, wrong types; not the unstorable scrobbles
     Last.fm holds): still missing."""
+    twins: dict[int, int] = field(default_factory=dict)
+    """Pages holding scrobbles that repeat another one's identity (same second, artist and
+    title; Last.fm keeps such twins, with different albums): how many. One listen stores
+    both, so the window's stored count is short by them without anything missing."""
     gap: int | None = None
     """Scrobbles still missing when the job last ended (None: no gap found)."""
     unfetched: PageSet = field(default_factory=PageSet)
@@ -189,6 +193,7 @@ class Plan:
             short={s.page: s for s in short},
             unusable={int(row[0]): int(row[1]) for row in checkpoint.get("unusable", [])},
             broken={int(row[0]): int(row[2]) for row in checkpoint.get("unusable", []) if row[2]},
+            twins={int(page): int(n) for page, n in checkpoint.get("twins", [])},
             gap=checkpoint.get("gap"),
             unfetched=expand(checkpoint.get("unfetched", [])),
         )
@@ -214,6 +219,7 @@ class Plan:
             "base_pages": self.base_pages,
             "short": [s.dump() for s in sorted(kept, key=lambda s: s.page)],
             "unusable": [[page, flawed[page], damaged.get(page, 0)] for page in sorted(flawed)],
+            "twins": [[page, self.twins[page]] for page in sorted(self.twins)],
             "gap": self.gap,
             "unfetched": ranges(self.unfetched),
         }
@@ -252,6 +258,20 @@ class Plan:
         """The pages of this sweep not stored yet, and the scrobbles they hold."""
         pages = PageSet(p for p in range(1, self.pages_total + 1) if p not in self.done)
         return pages, sum(self.kept_size(p) for p in pages)
+
+
+def twins_within(scrobbles: list[Scrobble]) -> int:
+    """How many of ``scrobbles`` repeat the identity of one before them in the list."""
+    return len(scrobbles) - len({s.identity for s in scrobbles})
+
+
+def edges(scrobbles: list[Scrobble]) -> list[Scrobble]:
+    """The scrobbles of a page at its newest and oldest second: a twin of a scrobble on
+    another page can only be one of these (pages follow one another in time)."""
+    if not scrobbles:
+        return []
+    stamps = {min(s.timestamp for s in scrobbles), max(s.timestamp for s in scrobbles)}
+    return [s for s in scrobbles if s.timestamp in stamps]
 
 
 def short_page(

@@ -18,7 +18,7 @@ Parameters (``import.start``): ``limit`` N takes the N most recent scrobbles in 
 (inclusive: a same-second scrobble of another track is not lost). With none of
 limit/all/since/until/incremental the original's default applies: the 1000 most recent.
 ``skip_existing=false`` refreshes the album and loved flag of listens already stored; they
-count as imported, as in the original.
+count as refreshed (``tracks_refreshed``), apart from the imported ones.
 """
 
 from __future__ import annotations
@@ -30,10 +30,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import aiosqlite
+
 from musiqued.config import LastfmConfig
 from musiqued.errors import TransientUpstreamError, UpstreamError
 from musiqued.models import RecentTracksPage, Scrobble, iso_utc
-from musiqued.services.import_plan import PageSet, Plan, ShortPage, ranges, short_page
+from musiqued.services.import_plan import (
+    PageSet,
+    Plan,
+    ShortPage,
+    edges,
+    ranges,
+    short_page,
+    twins_within,
+)
 from musiqued.services.jobs import JobContext, JobKind, JobRunner, find_error
 from musiqued.services.lastfm_session import LastfmConnection
 from musiqued.services.window import MAX_REWALKS, WindowPager
@@ -41,7 +51,7 @@ from musiqued.storage import jobs as store
 from musiqued.storage.db import Database
 from musiqued.storage.history import count_window
 from musiqued.storage.jobs import PageProgress
-from musiqued.storage.listens import newest_listen, write_page
+from musiqued.storage.listens import count_stored_by_job, newest_listen, write_page
 
 DEFAULT_LIMIT = 1000
 MAX_SWEEPS = 3
@@ -187,6 +197,10 @@ class Importer:
         """Jobs of every kind that still have work to do."""
         return await self._jobs.active()
 
+    async def job(self, job_id: int) -> dict[str, Any]:
+        """A job as ``jobs.get`` shows it."""
+        return await self._jobs.get(job_id)
+
     def _live_fields(self) -> dict[str, Any]:
         governor = self._lastfm.governor
         return {
@@ -264,17 +278,18 @@ class Importer:
 
     async def _missing(self, job: JobContext, plan: Plan, reported: int) -> int:
         """Scrobbles Last.fm reports for the window that are not stored: neither stored nor
-        counted as unusable (``tracks_errors``, each with its reason), plus the broken
-        entries among those counted (Last.fm may serve them whole later); 0: none. Only
-        unstorable scrobbles (Last.fm's own data: blank names, timestamps out of range) are
-        not missing."""
+        counted as unusable (``tracks_errors``, each with its reason) nor twins of a stored
+        one, plus the broken entries among those counted (Last.fm may serve them whole
+        later); 0: none. Only unstorable scrobbles (Last.fm's own data: blank names,
+        timestamps out of range) are not missing."""
         if plan.limit is not None:
             # The N newest only: what the short pages lacked is what is missing.
             return plan.missing
         stored = await count_window(self._db, job.window_from, job.window_to)
         row = await store.get(self._db, job.job_id)
         unusable = int(row["tracks_errors"]) if row is not None else 0
-        return max(reported - stored - unusable, 0) + sum(plan.broken.values())
+        twins = sum(plan.twins.values())
+        return max(reported - stored - unusable - twins, 0) + sum(plan.broken.values())
 
     async def _gap(self, job: JobContext, plan: Plan, missing: int) -> TransientUpstreamError:
         """The error a job ends with when Last.fm kept serving pages short or broken (the gap is
@@ -432,18 +447,21 @@ class Importer:
         self._record(job, plan, ready)
         refresh = not job.params.get("skip_existing", True)
         async with self._db.transaction() as conn:
+            if visit.new_page:
+                await self._count_twins(conn, job, plan, ready)
             stored = await write_page(
                 conn, ready.scrobbles, source="import", job_id=job.job_id, refresh=refresh
             )
             # What the page newly stored counts as imported; on its first visit, the rest
-            # (stored before) as skipped, or as imported when refreshed.
+            # (stored before) as skipped, or as refreshed.
             row = await store.write_page_progress(
                 conn,
                 job.job_id,
                 PageProgress(
                     checkpoint=plan.dump(plan.done),
-                    imported=stored.imported + (stored.refreshed if visit.first else 0),
+                    imported=stored.imported,
                     skipped=stored.skipped if visit.first else 0,
+                    refreshed=stored.refreshed if visit.first else 0,
                     errors=visit.errors,
                     reasons=visit.reasons,
                     replaces=visit.replaces,
@@ -454,6 +472,22 @@ class Importer:
         if stored.new_albums:
             self._on_new_albums()
         await job.published(row)
+
+    @staticmethod
+    async def _count_twins(
+        conn: aiosqlite.Connection, job: JobContext, plan: Plan, ready: _Ready
+    ) -> None:
+        """Note in ``plan`` the page's twins: scrobbles whose identity another one on this
+        page, or (first sweep) on a page this job stored, holds too. Counted once, when the
+        page is first stored: later it would find its own rows."""
+        twins = twins_within(ready.scrobbles)
+        if plan.sweep == 1:
+            twins += await count_stored_by_job(conn, edges(ready.scrobbles), job.job_id)
+        if twins:
+            plan.twins[ready.page] = twins
+            job.log.info("same-second twins on a page; stored once", page=ready.page, twins=twins)
+        else:
+            plan.twins.pop(ready.page, None)
 
     @staticmethod
     def _record(job: JobContext, plan: Plan, ready: _Ready) -> None:

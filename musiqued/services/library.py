@@ -1,22 +1,26 @@
-"""Reading the stored history: recent listens, periods page by page, statistics, albums."""
+"""Reading the stored history: recent listens, periods page by page, statistics, albums,
+and the library's views (``services/library_views.py``) in the user's time zone."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from musiqued import zones
 from musiqued.models import Listen
 from musiqued.services import export
+from musiqued.services.library_views import LibraryViews
 from musiqued.storage import history
 from musiqued.storage.db import Database
 from musiqued.storage.enrichment import list_albums
 from musiqued.storage.listens import count_listens, recent_listens
 
 
-class Library:
+class Library(LibraryViews):
     """The read side of the history, for the front ends (RPC, HTTP)."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, db: Database, zone: dt.tzinfo | None = None) -> None:
+        super().__init__(db, zone if zone is not None else zones.system_zone())
 
     async def count(self) -> int:
         """Every stored listen."""
@@ -54,8 +58,12 @@ class Library:
         return await export.export(self._db, fmt, since=since, until=until, write=write)
 
     async def summary(self, *, since: int | None, until: int | None, top: int) -> dict[str, Any]:
-        """``stats.summary``'s figures; ``first_listen`` and ``last_listen`` are ``Listen``."""
-        return await history.summary(self._db, since=since, until=until, top=top)
+        """``stats.summary``'s figures; ``first_listen`` and ``last_listen`` are ``Listen``;
+        ``per_day`` counts the days of the user's zone."""
+        figures = await history.summary(self._db, since=since, until=until, top=top)
+        figures["per_day"] = await self.per_day(since, until, self.zone)
+        figures["tz"] = zones.zone_name(self.zone)
+        return figures
 
     async def albums(
         self, *, query: str | None, artist: str | None, limit: int

@@ -7,7 +7,9 @@ stored). A small gap is fetched in full, then
 stored oldest page first, one transaction per page: the newest stored listen, which anchors
 the next poll, never moves past a scrobble that is not stored yet. A gap of more than
 ``CATCHUP_MAX_PAGES`` pages is handed to an import job; the tracker records the newest page
-itself so live tracking goes on while the job fills the hole.
+itself so live tracking goes on while the job fills the hole. A catch-up job that ends done
+stored its whole window: later polls start at its end rather than reaching back into it (a
+burst of scrobbles within ``POLL_OVERLAP_S`` would otherwise look like a gap every poll).
 
 Last.fm accepts scrobbles back-dated by up to 14 days, which "everything after my newest
 listen" cannot see: every ``late_sweep_interval_seconds`` the loop sweeps the window from
@@ -65,6 +67,15 @@ the unique index makes the overlap free of duplicates."""
 DAY_S = 86400
 CLOCK_JUMP_S = 60.0
 """A change of at least this between the wall clock and the monotonic one is logged as a jump."""
+MAX_WARNED = 10_000
+"""Unusable entries remembered as warned about; past this many the memory starts over."""
+
+
+def _entry_key(reason: str) -> str:
+    """A refused entry's reason without its place in the page ("entry 7: "), which moves as
+    new scrobbles arrive: the same entry seen by the next poll has the same key."""
+    head, sep, rest = reason.partition(": ")
+    return rest if sep and head.startswith("entry ") else reason
 
 
 def _round(moment: float | None) -> float | None:
@@ -112,6 +123,13 @@ class Tracker:
         self._last_sweep_at: float | None = None
         self._last_sweep_found: int | None = None
         self._catching_up_job_id: int | None = None
+        self._handed_off: set[int] = set()
+        """Catch-up jobs this tracker started (not another import it waited for)."""
+        self._caught_up_to: int | None = None
+        """The end (exclusive) of the last catch-up job's window, once it ended done: every
+        scrobble before it is stored."""
+        self._warned: set[str] = set()
+        """Unusable entries already warned about: each is logged once, not every poll."""
         self._wanted = False
         """The saved running flag: what the user asked for last."""
         self._stopped_for_credentials = False
@@ -256,6 +274,7 @@ class Tracker:
     # -- what it reports -----------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
+        await self._check_catch_up_job()  # stopped or not, the state follows the job's end
         newest = await newest_listen(self._db)
         last_track = (
             {
@@ -401,11 +420,14 @@ class Tracker:
     # -- one poll ------------------------------------------------------------------------
 
     async def _poll(self, client: LastfmClient) -> None:
+        await self._check_catch_up_job()
         newest = await newest_listen(self._db)
         from_ts = int(newest.timestamp) - POLL_OVERLAP_S if newest is not None else None
+        if from_ts is not None and self._caught_up_to is not None:
+            # Stored whole by the catch-up job: only what came after its window is news.
+            from_ts = max(from_ts, self._caught_up_to - 1)
         first = await client.recent_tracks(page=1, from_ts=from_ts, priority=Priority.TRACKER)
         self._set_now_playing(first.now_playing)
-        await self._check_catch_up_job()
         if first.total_pages <= 1:
             await self._store([first])
             return
@@ -429,11 +451,12 @@ class Tracker:
         """Store oldest page first, one transaction each; publish one event per new listen."""
         found = 0
         for page in reversed(pages):
-            if page.rejected:
+            fresh = self._not_warned(page.rejected)
+            if fresh:
                 log.warning(
                     "unusable entries in a Last.fm page; not stored",
-                    count=len(page.rejected),
-                    reasons=page.rejected[:5],
+                    count=len(fresh),
+                    reasons=fresh[:5],
                 )
             if not page.scrobbles:
                 continue
@@ -447,6 +470,14 @@ class Tracker:
             if result.new_albums:
                 self._on_new_albums()
         return found
+
+    def _not_warned(self, reasons: list[str]) -> list[str]:
+        """The reasons not warned about yet, now remembered as warned."""
+        fresh = [r for r in reasons if _entry_key(r) not in self._warned]
+        if len(self._warned) + len(fresh) > MAX_WARNED:
+            self._warned.clear()
+        self._warned.update(_entry_key(r) for r in fresh)
+        return fresh
 
     async def _hand_off(self, from_ts: int | None, first: RecentTracksPage) -> bool:
         """A long gap goes to an import job; False if another job runs (retry next poll)."""
@@ -469,16 +500,28 @@ class Tracker:
             scrobbles=first.total,
         )
         self._catching_up_job_id = job_id
+        self._handed_off.add(job_id)
         self._events.publish("tracker", event="catching_up", job_id=job_id)
         return True
 
     async def _check_catch_up_job(self) -> None:
-        if self._catching_up_job_id is None:
+        job_id = self._catching_up_job_id
+        if job_id is None:
             return
         active = {job.get("job_id") for job in await self._imports.active()}
-        if self._catching_up_job_id not in active:
-            log.info("tracker catch-up job ended", job_id=self._catching_up_job_id)
-            self._catching_up_job_id = None
+        if job_id in active:
+            return
+        self._catching_up_job_id = None
+        try:
+            job = await self._imports.job(job_id)
+        except MusiqueError:
+            job = {}
+        until = (job.get("window") or {}).get("to")
+        own = job_id in self._handed_off
+        self._handed_off.discard(job_id)
+        if own and job.get("state") == "done" and isinstance(until, int):
+            self._caught_up_to = max(until, self._caught_up_to or 0)
+        log.info("tracker catch-up job ended", job_id=job_id, state=job.get("state"))
 
     # -- late scrobbles ------------------------------------------------------------------
 

@@ -75,6 +75,10 @@ class Demo:
     def page_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/"
 
+    @property
+    def library_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/library"
+
     def say(self, text: str) -> None:
         click.secho(f"\n▶ {text}", bold=True)
 
@@ -141,7 +145,10 @@ listen = "127.0.0.1:{self.http_port}"
         self.say("starting musiqued against it")
         self._spawn("musiqued", "--config", str(self.config), log="musiqued.log")
         self._wait(lambda: self.ctl("status", quiet=True).returncode == 0, "musiqued")
-        self.say(f"the Settings page: open {self.page_url} in a browser while the demo runs")
+        self.say(
+            f"the library: open {self.library_url} in a browser while the demo runs "
+            f"(Settings: {self.page_url})"
+        )
 
     def ctl(self, *args: str, quiet: bool = False) -> subprocess.CompletedProcess[bytes]:
         """``musiquectl`` against the demo daemon; output goes to the terminal unless quiet."""
@@ -269,7 +276,10 @@ def keep_page_open(demo: Demo) -> None:
     """On a terminal, leave everything up until Enter, so the page can be looked at."""
     if not sys.stdin.isatty():
         return
-    demo.say(f"the Settings page is at {demo.page_url}; press Enter to stop the demo")
+    demo.say(
+        f"the library is at {demo.library_url}, Settings at {demo.page_url}; "
+        "press Enter to stop the demo"
+    )
     with contextlib.suppress(EOFError):
         input()
 
@@ -345,7 +355,7 @@ def main(size: int) -> None:
         with running_demo(size) as demo:
             for step in STEPS:
                 step(demo)
-        where_next(demo.page_url)
+        where_next(demo.library_url)
     except KeyboardInterrupt:
         with contextlib.suppress(OSError):
             click.echo("\ndemo interrupted; everything it started is stopped", err=True)

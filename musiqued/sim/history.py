@@ -39,8 +39,9 @@ EARLIEST = 1_041_379_200
 
 
 def lastfm_url_part(name: str) -> str:
-    """How Last.fm writes a name in its URLs: spaces as ``+``, a few characters kept."""
-    return quote_plus(name, safe="!&'()*,:;=@$~")
+    """How Last.fm writes a name in its URLs: spaces as ``+``, a few characters kept (a lone
+    surrogate as the bytes it would be)."""
+    return quote_plus(name, safe="!&'()*,:;=@$~", errors="surrogatepass")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -232,12 +233,16 @@ class History:
 
     # -- changing ------------------------------------------------------------------------
 
-    def add(self, timestamp: int, track: Track) -> bool:
-        """Insert a listen; False (and nothing changes) if Last.fm would drop it as a duplicate."""
+    def add(self, timestamp: int, track: Track, *, twin: bool = False) -> bool:
+        """Insert a listen; False (and nothing changes) if Last.fm would drop it as a duplicate.
+
+        ``twin``: keep it beside a listen of the same track in the same second (Last.fm
+        serves such twins now and then, with different albums).
+        """
         lo = bisect.bisect_left(self._neg, -timestamp)
         hi = bisect.bisect_right(self._neg, -timestamp)
         artist, title = track.artist.name.casefold(), track.title.casefold()
-        for i in range(lo, hi):
+        for i in range(lo if not twin else hi, hi):
             other = self._tracks[i]
             if other.artist.name.casefold() == artist and other.title.casefold() == title:
                 return False

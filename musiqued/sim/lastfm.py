@@ -230,13 +230,14 @@ class LastfmSim:
             self._pages.clear()
         return added
 
-    def add_rows(self, rows: list[dict[str, Any]]) -> list[Scrobble]:
-        """Listens given as rows (``timestamp, artist, title, album?, *_mbid?, loved?``)."""
+    def add_rows(self, rows: list[dict[str, Any]], *, twins: bool = False) -> list[Scrobble]:
+        """Listens given as rows (``timestamp, artist, title, album?, *_mbid?, loved?``);
+        ``twins``: kept even beside a listen of the same track in the same second."""
         added = []
         with self.lock:
             for row in rows:
                 track = self._builder.track(row)
-                if self.history.add(int(row["timestamp"]), track):
+                if self.history.add(int(row["timestamp"]), track, twin=twins):
                     added.append(track.scrobble(int(row["timestamp"])))
             self._pages.clear()
         return added

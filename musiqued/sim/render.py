@@ -8,6 +8,7 @@ once per name and shared between entries (orjson serialises shared objects happi
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
@@ -159,7 +160,16 @@ def recent_tracks(
         if attr_last
         else {"@attr": attr, "track": track_value}
     )
-    return orjson.dumps({"recenttracks": body})
+    return _dumps({"recenttracks": body})
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON as Last.fm writes it; text holding a lone surrogate (which orjson refuses to
+    write) comes out as the JSON escape ``\\udXXX``, as Last.fm serves it."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def user_info(user: str, playcount: int, registered: int, counts: dict[str, int]) -> bytes:

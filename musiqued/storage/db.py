@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import sqlite3
@@ -29,6 +30,7 @@ import structlog
 
 from musiqued.errors import DatabaseGoneError, SchemaTooNewError, StorageFullError, StoreError
 from musiqued.storage.dbfile import Found, prepare
+from musiqued.storage.lock import hold_file, in_use_message
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
 
 PRAGMAS = (
@@ -108,6 +110,38 @@ async def _migrate(path: Path, conn: aiosqlite.Connection) -> None:
         )
 
 
+@functools.cache
+def _our_tables() -> frozenset[str]:
+    """Every table some version of our schema has (the migrations run in memory)."""
+    names: set[str] = set()
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        for script in MIGRATIONS:
+            conn.executescript(script)
+            names.update(row[0] for row in conn.execute("SELECT name FROM sqlite_master"))
+    return frozenset(names)
+
+
+async def _refuse_foreign(path: Path) -> None:
+    """Refuse a file holding tables that no version of our schema has (another
+    application's database), read-only: nothing is written into it, not even WAL mode."""
+    async with (
+        aiosqlite.connect(f"file:{path}?mode=ro", uri=True) as conn,
+        conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+        ) as cursor,
+    ):
+        rows = await cursor.fetchall()
+    ours = _our_tables()
+    foreign = sorted(str(row[0]) for row in rows if row[0] not in ours)
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:5])
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise StoreError(
+            f"database {path} holds tables that are not musiqued's ({shown}{more}): it "
+            "belongs to another application; set [daemon] database to another file"
+        )
+
+
 async def _rollback(conn: aiosqlite.Connection) -> None:
     await conn.execute("ROLLBACK")
 
@@ -115,8 +149,12 @@ async def _rollback(conn: aiosqlite.Connection) -> None:
 class Database:
     """Owns the SQLite file for the daemon's lifetime."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, exclusive: bool = False) -> None:
+        """``exclusive``: hold a lock on the file itself while open, so that no other
+        process holding it the same way (a second daemon) can open it too."""
         self.path = path
+        self._exclusive = exclusive
+        self._held: int | None = None
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._writing = asyncio.Lock()
@@ -130,8 +168,12 @@ class Database:
         try:
             found = prepare(self.path)
             self.created = found is not Found.EXISTING
+            if self._exclusive:
+                self._held = hold_file(self.path, in_use=in_use_message(self.path))
             if found is Found.EMPTY:
                 log.warning("database file was empty; initialising it", database=str(self.path))
+            if found is Found.EXISTING:
+                await _refuse_foreign(self.path)
             self._writer = await _connect(self.path, PRAGMAS)
             await _migrate(self.path, self._writer)
             self._reader = await _connect(self.path, (*PRAGMAS[1:], "PRAGMA query_only = ON"))
@@ -154,6 +196,10 @@ class Database:
                 with contextlib.suppress(sqlite3.Error, ValueError):
                     await conn.close()
         self._reader = self._writer = None
+        # Last: closing any descriptor of the file drops SQLite's POSIX locks on it.
+        held, self._held = self._held, None
+        if held is not None:
+            os.close(held)
 
     # -- the file ------------------------------------------------------------------------
 

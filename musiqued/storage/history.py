@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-from musiqued.models import Listen, utc_day
+from musiqued.models import Listen
 from musiqued.storage.db import Database
 from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_of
 
@@ -150,7 +150,7 @@ async def summary(
     db: Database, *, since: int | None = None, until: int | None = None, top: int = 10
 ) -> dict[str, Any]:
     """The ``stats.summary`` figures for ``[since, until)`` (``first_listen`` and
-    ``last_listen`` as ``Listen``); ``per_day`` days are UTC days."""
+    ``last_listen`` as ``Listen``); ``per_day`` is the service's, in the user's zone."""
     low, high = _bounds(since, until)
     everything = since is None and until is None
     row = await db.fetchone(
@@ -159,7 +159,6 @@ async def summary(
     assert row is not None
     first = await db.fetchone(_EDGE.format(order="ASC"), (low, high))
     last = await db.fetchone(_EDGE.format(order="DESC"), (low, high))
-    days = await per_day_all(db) if everything else await per_day(db, since=since, until=until)
     return {
         "since": since,
         "until": until,
@@ -180,30 +179,7 @@ async def summary(
             {"artist": artist, "title": title, "listens": n}
             for artist, title, n in json.loads(row["top_tracks"])
         ],
-        "per_day": days,
     }
-
-
-async def per_day_all(db: Database) -> list[dict[str, Any]]:
-    """``per_day`` over the whole history, from the running totals."""
-    rows = await db.fetchall(
-        "SELECT quarter / 96 AS day, SUM(n) AS n FROM quarter_totals"
-        " GROUP BY day HAVING SUM(n) > 0 ORDER BY day"
-    )
-    return [{"day": utc_day(r["day"] * DAY), "listens": r["n"]} for r in rows]
-
-
-async def per_day(
-    db: Database, *, since: int | None = None, until: int | None = None
-) -> list[dict[str, Any]]:
-    """``[{day: "YYYY-MM-DD", listens}]`` for each UTC day that has listens, oldest first."""
-    low, high = _bounds(since, until)
-    rows = await db.fetchall(
-        "SELECT date, COUNT(*) AS n FROM listening_history"
-        " WHERE timestamp >= ? AND timestamp < ? GROUP BY date ORDER BY date",
-        (low, high),
-    )
-    return [{"day": r["date"], "listens": r["n"]} for r in rows]
 
 
 async def window_identities(

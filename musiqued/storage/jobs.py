@@ -45,6 +45,7 @@ class PageProgress:
     checkpoint: dict[str, Any]
     imported: int = 0
     skipped: int = 0
+    refreshed: int = 0
     errors: int = 0
     reasons: Sequence[str] = field(default_factory=tuple)
     active_s: float = 0.0
@@ -144,6 +145,7 @@ UPDATE jobs SET
     pages_done = pages_done + :pages,
     tracks_imported = tracks_imported + :imported,
     tracks_skipped = tracks_skipped + :skipped,
+    tracks_refreshed = tracks_refreshed + :refreshed,
     tracks_errors = tracks_errors + :errors,
     error_reasons = CASE WHEN :reasons IS NULL AND :replaces IS NULL THEN error_reasons ELSE (
         SELECT json_group_array(value) FROM (
@@ -170,6 +172,7 @@ async def write_page_progress(
         "pages": progress.pages,
         "imported": progress.imported,
         "skipped": progress.skipped,
+        "refreshed": progress.refreshed,
         "errors": progress.errors,
         "reasons": json.dumps(list(progress.reasons)) if progress.reasons else None,
         "max_reasons": MAX_ERROR_REASONS,
@@ -224,7 +227,12 @@ def _missing(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
 
 def job_dict(row: Row | Mapping[str, Any], *, albums_enriched: int | None = None) -> dict[str, Any]:
     """A job as the RPC contract shows it (DESIGN.md), plus ``error_reasons``."""
-    processed = row["tracks_imported"] + row["tracks_skipped"] + row["tracks_errors"]
+    processed = (
+        row["tracks_imported"]
+        + row["tracks_refreshed"]
+        + row["tracks_skipped"]
+        + row["tracks_errors"]
+    )
     active_s = float(row["active_s"] or 0.0)
     rate = round(processed / active_s, 1) if active_s > 0 else 0.0
     checkpoint = json.loads(row["checkpoint"] or "{}")
@@ -246,6 +254,7 @@ def job_dict(row: Row | Mapping[str, Any], *, albums_enriched: int | None = None
         "pages_total": row["pages_total"],
         "tracks_imported": row["tracks_imported"],
         "tracks_skipped": row["tracks_skipped"],
+        "tracks_refreshed": row["tracks_refreshed"],
         "tracks_errors": row["tracks_errors"],
         "albums_enriched": (row["albums_enriched"] if albums_enriched is None else albums_enriched),
         "total_albums_to_enrich": row["total_albums_to_enrich"],

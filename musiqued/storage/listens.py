@@ -211,6 +211,28 @@ async def write_page(
     )
 
 
+async def count_stored_by_job(
+    conn: aiosqlite.Connection, scrobbles: Sequence[Scrobble], job_id: int
+) -> int:
+    """How many of ``scrobbles`` (distinct identities) job ``job_id`` has stored already."""
+    identities = {(s.timestamp, s.artist.casefold(), s.title.casefold()) for s in scrobbles}
+    if not identities:
+        return 0
+    rows = ", ".join("(?, ?, ?)" for _ in identities)
+    params: list[object] = [value for identity in sorted(identities) for value in identity]
+    async with conn.execute(
+        f"""WITH page (ts, artist_key, title_key) AS (VALUES {rows})
+        SELECT COUNT(*) FROM page
+        JOIN artists a ON a.name_key = page.artist_key
+        JOIN tracks t ON t.artist_id = a.id AND t.title_key = page.title_key
+        JOIN listening_history l ON l.timestamp = page.ts AND l.track_id = t.id
+        WHERE l.job_id = ?""",
+        [*params, job_id],
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 async def store_page(
     db: Database, scrobbles: Sequence[Scrobble], *, source: Source, want_new: bool = False
 ) -> PageStored:

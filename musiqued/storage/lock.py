@@ -5,6 +5,12 @@
 ends, so a crash never leaves a stale lock behind; the file itself stays (removing it would
 let a waiting daemon lock an inode nobody else sees). The holder writes its pid into the
 file, so a second daemon can say who is in the way.
+
+A lock file can still be deleted or replaced by hand while its holder runs, which would let
+a second daemon lock a new file. So the database file itself is locked too, once it exists
+(``hold_file``): it cannot be replaced under a running daemon without that daemon noticing
+(``Database.check_file``). SQLite locks the same file with POSIX locks, which ``flock``
+does not touch on a local file system.
 """
 
 from __future__ import annotations
@@ -68,6 +74,12 @@ class ExclusiveLock:
             raise AlreadyRunningError(
                 self._in_use.format(pid=holder or "unknown"), holder_pid=holder
             ) from None
+        if not _names(self.path, fd):
+            # Deleted or replaced between the open and the lock: what is locked is not the
+            # file another daemon would open. Lock the file the path names now.
+            os.close(fd)
+            self.acquire()
+            return
         # Exactly 0600 whatever the umask (it only ever removes bits) or an older file's mode.
         with contextlib.suppress(OSError):
             os.fchmod(fd, FILE_MODE)
@@ -79,6 +91,54 @@ class ExclusiveLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _names(path: Path, fd: int) -> bool:
+    """True if ``path`` still names the file open as ``fd``."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    held = os.fstat(fd)
+    return (info.st_dev, info.st_ino) == (held.st_dev, held.st_ino)
+
+
+def hold_file(path: Path, *, in_use: str) -> int:
+    """An exclusive ``flock`` on ``path`` itself (which exists), held until the returned
+    descriptor is closed; else ``AlreadyRunningError`` with ``in_use`` (``{pid}``: the
+    holder's pid, or "unknown")."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StoreError(f"cannot lock {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = _flock_holder(fd) if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise StoreError(f"cannot lock {path}: {exc.strerror}") from None
+        raise AlreadyRunningError(
+            in_use.format(pid=holder or "unknown"), holder_pid=holder
+        ) from None
+    return fd
+
+
+def _flock_holder(fd: int) -> int | None:
+    """The pid holding a ``flock`` on the file open as ``fd``, as ``/proc/locks`` tells it."""
+    info = os.fstat(fd)
+    # /proc/locks names a file as "MAJOR:MINOR:INODE", the device numbers in hex.
+    wanted = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    try:
+        lines = Path("/proc/locks").read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:2181872 0 EOF"
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+            return int(fields[4]) if fields[4].isdecimal() else None
+    return None
 
 
 def _holder(fd: int) -> int | None:
@@ -103,16 +163,20 @@ def ensure_private_dir(directory: Path) -> None:
         raise StoreError(f"cannot create the directory {directory}: {exc.strerror}") from None
 
 
+def in_use_message(database: Path) -> str:
+    """What a second daemon on ``database`` says (``{pid}``: the first daemon's pid)."""
+    return (
+        f"database {database} is in use by another musiqued (pid {{pid}}); stop it first, "
+        "or give this one another [daemon] database"
+    )
+
+
 class DatabaseLock:
     """One daemon per database: the lock beside it (a daemon component, opened first)."""
 
     def __init__(self, database: Path) -> None:
         self.database = database
-        self._lock = ExclusiveLock(
-            database,
-            in_use=f"database {database} is in use by another musiqued (pid {{pid}}); stop "
-            "it first, or give this one another [daemon] database",
-        )
+        self._lock = ExclusiveLock(database, in_use=in_use_message(database))
 
     @property
     def path(self) -> Path:

@@ -315,6 +315,64 @@ CREATE TABLE mirror_refusals (
 ) WITHOUT ROWID;
 """
 
+# The library's reads (storage/library.py). Search goes through full-text indexes of every
+# track and album with its artist's name, folded for case and accents ("sigur ros" finds
+# "Sigur Rós"), kept by triggers whichever path writes the names. The listens' indexes:
+# a period's top lists read one covering index in time order; an artist's or a track's
+# listens are found newest first without reading the others.
+_SEARCH_TOKENIZER = "tokenize = 'unicode61 remove_diacritics 2'"
+SCHEMA_LIBRARY = f"""
+CREATE INDEX listening_history_period
+    ON listening_history (timestamp, artist_id, album_id, track_id);
+CREATE INDEX listening_history_artist ON listening_history (artist_id, timestamp);
+CREATE INDEX listening_history_track ON listening_history (track_id, timestamp);
+
+CREATE VIRTUAL TABLE track_search USING fts5(artist, title, {_SEARCH_TOKENIZER});
+CREATE VIRTUAL TABLE album_search USING fts5(artist, title, {_SEARCH_TOKENIZER});
+INSERT INTO track_search (rowid, artist, title)
+    SELECT t.id, a.name, t.title FROM tracks t JOIN artists a ON a.id = t.artist_id;
+INSERT INTO album_search (rowid, artist, title)
+    SELECT al.id, a.name, al.title FROM albums al JOIN artists a ON a.id = al.artist_id;
+
+CREATE TRIGGER track_search_insert AFTER INSERT ON tracks BEGIN
+    INSERT INTO track_search (rowid, artist, title)
+        SELECT NEW.id, name, NEW.title FROM artists WHERE id = NEW.artist_id;
+END;
+CREATE TRIGGER track_search_update AFTER UPDATE OF title, artist_id ON tracks BEGIN
+    DELETE FROM track_search WHERE rowid = OLD.id;
+    INSERT INTO track_search (rowid, artist, title)
+        SELECT NEW.id, name, NEW.title FROM artists WHERE id = NEW.artist_id;
+END;
+CREATE TRIGGER track_search_delete AFTER DELETE ON tracks BEGIN
+    DELETE FROM track_search WHERE rowid = OLD.id;
+END;
+CREATE TRIGGER album_search_insert AFTER INSERT ON albums BEGIN
+    INSERT INTO album_search (rowid, artist, title)
+        SELECT NEW.id, name, NEW.title FROM artists WHERE id = NEW.artist_id;
+END;
+CREATE TRIGGER album_search_update AFTER UPDATE OF title, artist_id ON albums BEGIN
+    DELETE FROM album_search WHERE rowid = OLD.id;
+    INSERT INTO album_search (rowid, artist, title)
+        SELECT NEW.id, name, NEW.title FROM artists WHERE id = NEW.artist_id;
+END;
+CREATE TRIGGER album_search_delete AFTER DELETE ON albums BEGIN
+    DELETE FROM album_search WHERE rowid = OLD.id;
+END;
+CREATE TRIGGER artist_search_rename AFTER UPDATE OF name ON artists BEGIN
+    UPDATE track_search SET artist = NEW.name
+        WHERE rowid IN (SELECT id FROM tracks WHERE artist_id = NEW.id);
+    UPDATE album_search SET artist = NEW.name
+        WHERE rowid IN (SELECT id FROM albums WHERE artist_id = NEW.id);
+END;
+"""
+
+
+JOBS_REFRESHED = """
+ALTER TABLE jobs ADD COLUMN tracks_refreshed INTEGER NOT NULL DEFAULT 0;
+"""
+"""Listens a job found stored already and refreshed (``skip_existing=false``), counted apart
+from the ones it imported: imported + refreshed + skipped + errors = fetched."""
+
 
 # File imports (issue 28). Each listen records where it came from (``origin``: ``lastfm`` for
 # everything before, or the format of the file it was read from) and a Spotify track URI when
@@ -373,7 +431,8 @@ CREATE TABLE jobs_new (
     total_scrobbles INTEGER NOT NULL DEFAULT 0,
     active_s REAL NOT NULL DEFAULT 0,
     result TEXT NOT NULL DEFAULT '{}',
-    error TEXT
+    error TEXT,
+    tracks_refreshed INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO jobs_new SELECT * FROM jobs;
 DROP TABLE jobs;
@@ -387,6 +446,10 @@ CREATE UNIQUE INDEX listening_history_identity ON listening_history (timestamp, 
 CREATE INDEX listening_history_date ON listening_history (date);
 CREATE INDEX listening_history_timestamp ON listening_history (timestamp);
 CREATE INDEX listening_history_album ON listening_history (album_id);
+CREATE INDEX listening_history_period
+    ON listening_history (timestamp, artist_id, album_id, track_id);
+CREATE INDEX listening_history_artist ON listening_history (artist_id, timestamp);
+CREATE INDEX listening_history_track ON listening_history (track_id, timestamp);
 CREATE INDEX listening_history_job ON listening_history (job_id) WHERE job_id IS NOT NULL;
 CREATE INDEX jobs_state ON jobs (state);
 
@@ -428,6 +491,8 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V3,
     SCHEMA_V4,
     SCHEMA_MIRROR,
+    SCHEMA_LIBRARY,
+    JOBS_REFRESHED,
     SCHEMA_FILES,
 )
 LATEST_VERSION = len(MIGRATIONS)

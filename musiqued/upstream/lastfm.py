@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 import re
 import time
@@ -184,7 +185,7 @@ def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
     try:
         data = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
-        data = None
+        data = _lenient(body)
     if isinstance(data, dict) and "error" in data:
         raw_code = data["error"]
         if isinstance(raw_code, bool) or not isinstance(raw_code, int | str):
@@ -219,6 +220,31 @@ def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
     return data
 
 
+def _lenient(body: bytes) -> Any:
+    """``body`` read by the standard parser, or None if that fails too.
+
+    orjson refuses a whole body for one JSON escape of a lone surrogate (``"\\ud800"``),
+    which Last.fm serves for an entry now and then; the standard parser accepts it, so only
+    the entries holding such text are refused (``parse_recent_tracks``), not the page.
+    """
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """True if a string anywhere in ``value`` holds a lone surrogate (not valid Unicode text:
+    SQLite, the terminal and the page could not take it unchanged)."""
+    if isinstance(value, str):
+        return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_surrogate(item) for item in value)
+    return False
+
+
 FUTURE_SLACK_S = 86400
 """A scrobble dated more than this after now is refused (a clock gone wrong, a bad answer)."""
 
@@ -246,6 +272,12 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | _Refus
     where = f"entry {index + 1}"
     if not isinstance(entry, dict):
         return _Refused(f"{where} is not an object ({_shown(entry)})")
+    if _holds_surrogate(entry):
+        # Last.fm holds the scrobble so: fetching it again never gives valid text.
+        return _Refused(
+            f"{where}: text holding a lone surrogate ({_shown(entry.get('name'))})",
+            unstorable=True,
+        )
     artist = entry.get("artist")
     if not isinstance(artist, dict):
         return _Refused(f"{where}: artist is not an object ({_shown(artist)})")

@@ -308,7 +308,10 @@ function fillJobRow(row, job) {
     if (job.upstream_trouble) cells[2].append(el("div", { cls: "warning" }, message(job.upstream_trouble)));
   }
   show(cells[3], progressText(job));
-  show(cells[4], `${n(job.tracks_imported)} / ${n(job.tracks_skipped)} / ${n(job.tracks_errors)}`);
+  show(
+    cells[4],
+    `${n(job.tracks_imported)} / ${n(job.tracks_refreshed ?? 0)} / ${n(job.tracks_skipped)} / ${n(job.tracks_errors)}`,
+  );
   show(cells[5], localTime(job.started_at));
   show(cells[6], localTime(job.finished_at));
   if (row.dataset.state !== job.state) {
@@ -368,7 +371,7 @@ function renderImport(job) {
   show($("import-pages"), `${job.pages_done} / ${job.pages_total || "?"}`);
   show(
     $("import-counts"),
-    `${n(job.tracks_imported)} imported, ${n(job.tracks_skipped)} skipped, ${n(job.tracks_errors)} errors`,
+    `${n(job.tracks_imported)} imported, ${n(job.tracks_refreshed ?? 0)} refreshed, ${n(job.tracks_skipped)} skipped, ${n(job.tracks_errors)} errors`,
   );
   const [rate, left] = pace(job);
   show($("import-rate"), rate);
@@ -418,6 +421,7 @@ async function startImport(event) {
 function ended(job) {
   const lines = [
     ["Imported", job.tracks_imported],
+    ["Refreshed", job.tracks_refreshed ?? 0],
     ["Skipped", job.tracks_skipped],
     ["Errors", job.tracks_errors],
   ];

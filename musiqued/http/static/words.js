@@ -140,7 +140,7 @@ export function pace(job) {
   if (job.state === "queued") return ["waiting to start", "–"];
   if (!ACTIVE.has(job.state)) return job.state === "done" ? [`${rate} on average`, "none: finished"] : ["–", "–"];
   if (job.upstream_trouble) return ["waiting for Last.fm", "unknown until Last.fm answers again"];
-  const processed = job.tracks_imported + job.tracks_skipped + job.tracks_errors;
+  const processed = job.tracks_imported + (job.tracks_refreshed ?? 0) + job.tracks_skipped + job.tracks_errors;
   if (job.eta_s === 0 || (typeof job.expected === "number" && processed >= job.expected)) {
     // Every scrobble counted is in; what runs now is a second look at pages that may
     // have shifted while the import ran.

@@ -13,6 +13,7 @@ from musiqued.rpc.methods import (
     imports,
     jobs,
     lastfm,
+    library,
     mirror,
     tracker,
     verify,
@@ -43,6 +44,7 @@ METHODS = _table(
     enrich.METHODS,
     web.METHODS,
     mirror.METHODS,
+    library.METHODS,
 )
 
 

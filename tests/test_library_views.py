@@ -1,0 +1,262 @@
+"""The library's views (services/library_views.py) against brute force over the same
+listens, in three zones (one at +05:45, one with DST), and search by words whatever their
+case and accents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from musiqued import zones
+from musiqued.models import Scrobble
+from musiqued.services.library import Library
+from musiqued.storage.db import Database
+from musiqued.storage.history import Cursor
+from tests.fixtures.services import store_scrobbles
+
+ZONES = ("Asia/Kathmandu", "America/New_York", "Asia/Kolkata")
+ARTISTS = ("Sigur Rós", "Beyoncé", "björk", "Mötley Crüe", "plain", "עברית")
+START = 1_704_000_000  # late December 2023 (UTC)
+SPAN = 2 * 366 * 86400
+
+
+def _listens(count: int = 3000) -> list[Scrobble]:
+    rng = random.Random(27)
+    stamps = sorted({START + rng.randrange(SPAN) for _ in range(count)})
+    # Listens a second either side of quarter hours and of the zones' midnights.
+    stamps += [START + 900 * k + d for k in range(0, 2000, 37) for d in (-1, 0, 1)]
+    return [
+        Scrobble(
+            timestamp=t,
+            artist=ARTISTS[(t // 7) % len(ARTISTS)],
+            title=f"Song {(t // 11) % 9}",
+            album=("", "Takk…", "Lemonade")[(t // 13) % 3],
+            loved=t % 5 == 0,
+        )
+        for t in sorted(set(stamps))
+    ]
+
+
+@pytest.fixture
+async def stored(database: Database) -> list[Scrobble]:
+    listens = _listens()
+    for start in range(0, len(listens), 500):
+        await store_scrobbles(database, listens[start : start + 500])
+    return listens
+
+
+def _local(t: int, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.fromtimestamp(t, zone)
+
+
+@pytest.mark.parametrize("name", ZONES)
+async def test_timelines_match_brute_force(
+    database: Database, stored: list[Scrobble], name: str
+) -> None:
+    """Listens per day, week, month, year and hour of the week, in the zone, equal counts
+    made listen by listen with the zone's own calendar."""
+    zone = ZoneInfo(name)
+    library = Library(database, zone)
+    since = zones.midnight(dt.date(2024, 1, 1), zone)
+    until = zones.midnight(dt.date(2025, 12, 1), zone)
+    inside = [s.timestamp for s in stored if since <= s.timestamp < until]
+    keys = {
+        "day": lambda d: d,
+        "week": lambda d: d - dt.timedelta(days=d.weekday()),
+        "month": lambda d: d.replace(day=1),
+        "year": lambda d: d.replace(month=1, day=1),
+    }
+    for bucket, key in keys.items():
+        answer = await library.timeline(since=since, until=until, bucket=bucket, zone=zone)  # type: ignore[arg-type]
+        expected = Counter(key(_local(t, zone).date()).isoformat() for t in inside)
+        got = {b["date"]: b["listens"] for b in answer["buckets"]}
+        assert {k: v for k, v in got.items() if v} == dict(expected), bucket
+        for b in answer["buckets"]:
+            assert _local(b["start"], zone).time() == dt.time(), (bucket, b)
+            assert _local(b["start"], zone).date().isoformat() == b["date"]
+    grid = await library.timeline(since=since, until=until, bucket="hour_of_week", zone=zone)
+    expected_grid = Counter((_local(t, zone).weekday(), _local(t, zone).hour) for t in inside)
+    got_grid = {(b["weekday"], b["hour"]): b["listens"] for b in grid["buckets"]}
+    assert len(got_grid) == 168
+    assert {k: v for k, v in got_grid.items() if v} == dict(expected_grid)
+
+
+def _identity(kind: str, scrobble: Scrobble) -> tuple[str, ...] | None:
+    if kind == "artists":
+        return (scrobble.artist,)
+    if kind == "albums":
+        return (scrobble.artist, scrobble.album) if scrobble.album else None
+    return (scrobble.artist, scrobble.title)
+
+
+def _counts(stored: list[Scrobble], kind: str, low: int, high: int) -> Counter[tuple[str, ...]]:
+    found = (_identity(kind, s) for s in stored if low <= s.timestamp < high)
+    return Counter(key for key in found if key is not None)
+
+
+@pytest.mark.parametrize("name", ZONES)
+async def test_top_lists_and_rank_change_match_brute_force(
+    database: Database, stored: list[Scrobble], name: str
+) -> None:
+    """Top artists, albums and tracks of a month of the zone, and each one's rank in the
+    month-long period before, equal a count of the listens one by one."""
+    zone = ZoneInfo(name)
+    library = Library(database, zone)
+    since = zones.midnight(dt.date(2024, 11, 3), zone)
+    until = zones.midnight(dt.date(2024, 12, 3), zone)
+    before = 2 * since - until
+    for kind in ("artists", "albums", "tracks"):
+        answer = await library.top(kind, since=since, until=until, limit=100, zone=zone)  # type: ignore[arg-type]
+        counts = _counts(stored, kind, since, until)
+        previous = _counts(stored, kind, before, since)
+        got = {
+            ((item["artist"],) if kind == "artists" else (item["artist"], item["title"])): item
+            for item in answer["items"]
+        }
+        assert {key: item["listens"] for key, item in got.items()} == dict(counts)
+        listens = [item["listens"] for item in answer["items"]]
+        assert listens == sorted(listens, reverse=True)
+        assert [item["rank"] for item in answer["items"]] == list(range(1, len(got) + 1))
+        for key, item in got.items():
+            if key not in previous:
+                assert item["previous_rank"] is None
+                continue
+            # Equal counts are ordered by id: the rank lies within its group of ties.
+            more = sum(1 for n in previous.values() if n > previous[key])
+            ties = sum(1 for n in previous.values() if n == previous[key])
+            assert more < item["previous_rank"] <= more + ties
+        assert answer["previous"] == {"since": before, "until": since}
+
+
+@pytest.mark.parametrize("name", ZONES)
+async def test_stats_days_and_calendar_dates_are_the_zones(
+    database: Database, stored: list[Scrobble], name: str
+) -> None:
+    """``stats.summary``'s days are the zone's days, and a date given without a time is
+    midnight in the zone."""
+    zone = ZoneInfo(name)
+    library = Library(database, zone)
+    summary = await library.summary(since=None, until=None, top=5)
+    expected = Counter(_local(s.timestamp, zone).date().isoformat() for s in stored)
+    assert {d["day"]: d["listens"] for d in summary["per_day"]} == dict(expected)
+    assert summary["tz"] == name
+    from musiqued.timespec import parse_moment
+
+    midnight = parse_moment("2024-06-01", 0, zone)
+    assert _local(midnight, zone) == dt.datetime(2024, 6, 1, tzinfo=zone)
+
+
+async def test_year_in_review_matches_brute_force(
+    database: Database, stored: list[Scrobble]
+) -> None:
+    """A year's totals, months, busiest day, longest run of days and new artists are those
+    of the listens in that year of the zone."""
+    zone = ZoneInfo("Asia/Kathmandu")
+    library = Library(database, zone)
+    year = await library.year(2024, zone)
+    inside = [s for s in stored if _local(s.timestamp, zone).year == 2024]
+    assert year["listens"] == len(inside)
+    assert year["artists"] == len({s.artist for s in inside})
+    months = Counter(_local(s.timestamp, zone).month for s in inside)
+    assert [m["listens"] for m in year["per_month"]] == [months.get(m, 0) for m in range(1, 13)]
+    days = Counter(_local(s.timestamp, zone).date() for s in inside)
+    assert year["busiest_day"]["listens"] == max(days.values())
+    assert days[dt.date.fromisoformat(year["busiest_day"]["day"])] == max(days.values())
+    run = year["longest_streak"]
+    first, last = dt.date.fromisoformat(run["first"]), dt.date.fromisoformat(run["last"])
+    assert all(first + dt.timedelta(days=i) in days for i in range(run["days"]))
+    assert first - dt.timedelta(days=1) not in days
+    assert last + dt.timedelta(days=1) not in days
+    earlier = {s.artist for s in stored if _local(s.timestamp, zone).year < 2024}
+    assert {a["artist"] for a in year["new_artists"]} == {s.artist for s in inside} - earlier
+    by_artist = Counter(s.artist for s in inside)
+    top = year["top_artists"]
+    assert [a["listens"] for a in top] == sorted(by_artist.values(), reverse=True)[:5]
+    assert all(by_artist[a["artist"]] == a["listens"] for a in top)
+
+
+@pytest.mark.parametrize(
+    ("query", "artist"),
+    [
+        ("sigur ros", "Sigur Rós"),
+        ("beyonce", "Beyoncé"),
+        ("BJÖRK", "björk"),
+        ("motley", "Mötley Crüe"),
+    ],
+)
+async def test_search_ignores_case_and_accents(
+    database: Database, stored: list[Scrobble], query: str, artist: str
+) -> None:
+    """A search finds the listens of the artist whatever the case and accents typed, newest
+    first, page after page by cursor without repeating or missing one."""
+    library = Library(database)
+    expected = sorted((s.timestamp for s in stored if s.artist == artist), reverse=True)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = await library.search(q=query, since=None, until=None, limit=200, cursor=cursor)
+        assert all(listen.artist == artist for listen in page["listens"])
+        seen += [listen.timestamp for listen in page["listens"]]
+        if page["next_cursor"] is None:
+            break
+        cursor = Cursor.decode(page["next_cursor"])
+    assert seen == expected
+
+
+async def test_search_by_album_and_title_with_dates_and_loved(
+    database: Database, stored: list[Scrobble]
+) -> None:
+    """Words may come from the artist, the album and the title together; date filters bound
+    the listens; loved listens say so."""
+    library = Library(database)
+    since, until = START + 100 * 86400, START + 300 * 86400
+    page = await library.search(
+        q="takk sigur song 3", since=since, until=until, limit=5000, cursor=None
+    )
+    expected = [
+        s
+        for s in stored
+        if since <= s.timestamp < until
+        and s.album == "Takk…"
+        and s.artist == "Sigur Rós"
+        and s.title == "Song 3"
+    ]
+    assert sorted(listen.timestamp for listen in page["listens"]) == sorted(
+        s.timestamp for s in expected
+    )
+    assert [listen.loved for listen in page["listens"]] == [
+        s.loved for s in sorted(expected, key=lambda s: -s.timestamp)
+    ]
+    everything = await library.search(q=None, since=None, until=until, limit=3, cursor=None)
+    newest = sorted((s for s in stored if s.timestamp < until), key=lambda s: -s.timestamp)
+    assert [listen.timestamp for listen in everything["listens"]] == [
+        s.timestamp for s in newest[:3]
+    ]
+
+
+async def test_search_for_a_common_word_pages_like_a_rare_one(database: Database) -> None:
+    """A word matching more listens than ``FEW_MATCHES`` (read by walking the history) gives
+    the same pages as the same search over fewer: newest first, none repeated or missed."""
+    from musiqued.storage.library import FEW_MATCHES
+
+    count = FEW_MATCHES + 600
+    listens = [
+        Scrobble(timestamp=START + 60 * i, artist="Sigur Rós", title=f"Song {i % 40}")
+        for i in range(count)
+    ] + [Scrobble(timestamp=START + 60 * i + 1, artist="Other", title="x") for i in range(300)]
+    for start in range(0, len(listens), 2000):
+        await store_scrobbles(database, listens[start : start + 2000])
+    library = Library(database)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = await library.search(q="ROS", since=None, until=None, limit=5000, cursor=cursor)
+        seen += [listen.timestamp for listen in page["listens"]]
+        if page["next_cursor"] is None:
+            break
+        cursor = Cursor.decode(page["next_cursor"])
+    assert seen == sorted((s.timestamp for s in listens if s.artist == "Sigur Rós"), reverse=True)
