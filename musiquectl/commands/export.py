@@ -127,8 +127,9 @@ def export(
     """Export listens, oldest first, with every field of a listen.
 
     Fields: timestamp (Unix seconds, UTC), date (ISO 8601 UTC), artist, title, album,
-    artist_mbid, album_mbid, track_mbid, source, loved (listenbrainz and maloja: those
-    services' own shapes, which they import). Written as the daemon reads them, so any
+    artist_mbid, album_mbid, track_mbid, source (import, tracker, file), origin (lastfm or
+    the imported file's format), spotify_id, loved (listenbrainz and maloja: those services'
+    own shapes, which they import). Written as the daemon reads them, so any
     size fits in a few megabytes of memory. With -o FILE, --json prints a summary
     ({"exported", "format", "path"}) once the file is complete.
 
