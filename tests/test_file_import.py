@@ -4,6 +4,8 @@ job, its summary, a refusal, a kill mid-file and the resume."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +164,38 @@ def test_a_scrobbler_log_in_local_time_is_read_in_the_callers_zone(
     assert done.returncode == 0, done.stderr
     listens = daemon.call("history.list", {})["listens"]
     assert [(x["timestamp"], x["origin"]) for x in listens] == [(wall - 3600, "scrobbler-log")]
+
+
+def test_a_handover_short_of_descriptors_is_refused_and_they_are_closed(
+    workdir: Path, start_daemon: StartDaemon
+) -> None:
+    """A client that names two files but hands over one gets a one-line error; the daemon
+    keeps no descriptor of it and goes on serving."""
+    dump = workdir / "endsong_0.json"
+    dump.write_bytes(files.json_file([files.spotify_play(START + 200)]))
+    daemon = start_daemon()
+    assert daemon.proc is not None
+    request = {
+        "jsonrpc": "2.0",
+        "method": "import.file",
+        "id": 1,
+        "params": {"files": [{"name": "a", "fd": 0}, {"name": "b", "fd": 1}]},
+    }
+    with socket.socket(socket.AF_UNIX) as sock, dump.open("rb") as opened:
+        sock.settimeout(20)
+        sock.connect(str(daemon.socket_path))
+        lines = sock.makefile("rb")
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        go_ahead = json.loads(lines.readline())
+        assert go_ahead == {
+            "jsonrpc": "2.0",
+            "method": "files.send",
+            "params": {"id": 1, "count": 2},
+        }
+        socket.send_fds(sock, [b"F"], [opened.fileno()])
+        answer = json.loads(lines.readline())
+    assert answer["error"]["code"] == -32602
+    assert answer["error"]["message"] == "expected 2 file descriptors in one message, got 1"
+    assert daemon.call("jobs.list") == []
+    held = f"/proc/{daemon.proc.pid}/fd"
+    assert str(dump) not in {os.readlink(f"{held}/{fd}") for fd in os.listdir(held)}
