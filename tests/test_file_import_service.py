@@ -4,6 +4,7 @@ Last.fm history, counted exactly, dry-run, undone."""
 from __future__ import annotations
 
 import json
+import zoneinfo
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -287,3 +288,27 @@ async def test_copies_no_job_will_read_again_are_removed(
     done = await _finished(database, await importer.start([handed("endsong_6.json", data)]))
     assert done["state"] == "done"
     assert sorted(p.name for p in folders.iterdir()) == [failed_folder.name]
+
+
+async def test_a_scrobbler_log_in_local_time_without_a_callers_zone_is_in_the_daemons(
+    database: Database, bus: EventBus, handed: Any
+) -> None:
+    """``#TZ/UNKNOWN`` and no zone from the caller: the daemon's zone (``[daemon] timezone``)."""
+    runner = JobRunner(database, bus)
+    service = FileImporter(
+        runner,
+        database,
+        ImportConfig(),
+        on_new_albums=lambda: None,
+        zone=zoneinfo.ZoneInfo("Asia/Kolkata"),
+    )
+    await runner.open()
+    try:
+        wall = 1_612_124_100
+        log = files.scrobbler_log(
+            [("Artist", "Album", "Song", "1", "200", "L", str(wall), "")], zone="UNKNOWN"
+        )
+        await _finished(database, await service.start([handed(".scrobbler.log", log)]))
+    finally:
+        await runner.close()
+    assert await database.scalar("SELECT timestamp FROM listening_history") == wall - 19_800

@@ -113,7 +113,9 @@ def build_services(
     importer = Importer(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     verifier = Verifier(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     tracker = Tracker(db, lastfm, importer, events, config.tracker, on_new_albums=enricher.wake)
-    files = FileImporter(jobs, db, config.imports, on_new_albums=enricher.wake)
+    files = FileImporter(
+        jobs, db, config.imports, on_new_albums=enricher.wake, zone=config.daemon.zone
+    )
     return Services(
         control=control,
         events=events,

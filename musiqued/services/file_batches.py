@@ -73,10 +73,11 @@ class Batch:
     unreadable: int
 
 
-def known_zone(name: str | None) -> dt.tzinfo:
-    """The zone ``name`` (IANA), UTC for None; ``ValueError`` for a name no zone has."""
+def known_zone(name: str | None, default: dt.tzinfo = dt.UTC) -> dt.tzinfo:
+    """The zone ``name`` (IANA), ``default`` for None; ``ValueError`` for a name no zone
+    has."""
     if name is None:
-        return dt.UTC
+        return default
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import errno
 import json
 import secrets
@@ -99,7 +100,11 @@ class FileImporter:
         settings: ImportConfig,
         *,
         on_new_albums: Callable[[], None],
+        zone: dt.tzinfo = dt.UTC,
     ) -> None:
+        """``zone``: that of ``.scrobbler.log`` times marked ``#TZ/UNKNOWN`` when the caller
+        names none (``[daemon] timezone``)."""
+        self._zone = zone
         self._jobs = jobs
         self._db = db
         self._settings = settings
@@ -115,8 +120,8 @@ class FileImporter:
         self, files: Sequence[HandedFile], fmt: str = "auto", *, zone: str | None = None
     ) -> int:
         """Copy the files into the daemon's state and submit their import; the job's id.
-        ``zone``: the IANA zone of ``.scrobbler.log`` times marked ``#TZ/UNKNOWN`` (UTC if
-        None)."""
+        ``zone``: the IANA zone of ``.scrobbler.log`` times marked ``#TZ/UNKNOWN`` (None:
+        the daemon's)."""
         found = chosen_formats(files, fmt)
         token = secrets.token_hex(8)
         folder = self._folder / token
@@ -188,7 +193,7 @@ class FileImporter:
                     handed.file.seek(0)
                     watermark = await _max_id(conn)
                     entries = formats.read(
-                        origin, handed.file, handed.name, local_zone=known_zone(zone)
+                        origin, handed.file, handed.name, local_zone=known_zone(zone, self._zone)
                     )
                     dups = FileDuplicates()
                     while True:
@@ -267,7 +272,7 @@ class FileImporter:
         index, consumed, watermark = at.index, at.consumed, at.watermark
         # A regular file in the daemon's own state: its reads do not block.
         with open(path, "rb") as file:  # noqa: ASYNC230
-            zone = known_zone(job.params.get("zone"))
+            zone = known_zone(job.params.get("zone"), self._zone)
             entries = formats.read(origin, file, name, local_zone=zone)
             dups = FileDuplicates()
             # Read again to the checkpoint, only to remember the plays already seen.
