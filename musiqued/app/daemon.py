@@ -38,6 +38,7 @@ from musiqued.rpc.table import Method
 from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
 from musiqued.services.facade import DaemonControl, Services
+from musiqued.services.file_import import FileImporter
 from musiqued.services.image_cache import ImageCache
 from musiqued.services.importer import Importer
 from musiqued.services.jobs import JobRunner
@@ -112,6 +113,9 @@ def build_services(
     importer = Importer(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     verifier = Verifier(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     tracker = Tracker(db, lastfm, importer, events, config.tracker, on_new_albums=enricher.wake)
+    files = FileImporter(
+        jobs, db, config.imports, on_new_albums=enricher.wake, zone=config.daemon.zone
+    )
     return Services(
         control=control,
         events=events,
@@ -122,6 +126,7 @@ def build_services(
         enricher=enricher,
         lastfm=lastfm,
         library=Library(db, config.daemon.zone),
+        files=files,
         images=images,
         mirror=Mirror(db, events, config.listenbrainz),
     )
@@ -343,6 +348,7 @@ class Daemon:
         services.library.zone = config.daemon.zone
         services.importer.reconfigure(config.lastfm)
         services.verifier.reconfigure(config.lastfm)
+        services.files.reconfigure(config.imports)
         await services.tracker.reconfigure(config.tracker)
         await services.lastfm.reconfigure(config.lastfm)
         services.images.reconfigure(

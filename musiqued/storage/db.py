@@ -79,7 +79,9 @@ async def _connect(path: Path, pragmas: Sequence[str]) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
         for pragma in pragmas:
-            await conn.execute(pragma)
+            # Closed at once: a statement left open (journal_mode answers a row) would make
+            # a migration's DROP TABLE fail with "database table is locked".
+            await (await conn.execute(pragma)).close()
     except BaseException:
         await conn.close()
         raise
@@ -100,7 +102,7 @@ async def _migrate(path: Path, conn: aiosqlite.Connection) -> None:
         return
     if version > 0:
         backup = path.with_name(f"{path.name}.v{version}.bak")
-        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await (await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")).close()
         await asyncio.to_thread(shutil.copy2, path, backup)
     for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
         await conn.executescript(

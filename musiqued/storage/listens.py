@@ -17,7 +17,7 @@ import aiosqlite
 from musiqued.models import Listen, Scrobble, utc_day
 from musiqued.storage.db import Database, Row
 
-Source = Literal["import", "tracker"]
+Source = Literal["import", "tracker", "file"]
 
 _INSERT_ARTIST = """
 INSERT INTO artists (name, name_key, mbid, url) VALUES (?, ?, ?, ?)
@@ -44,10 +44,11 @@ WHERE (tracks.mbid = '' AND excluded.mbid != '') OR (tracks.url = '' AND exclude
 """
 _INSERT_LISTEN = """
 INSERT INTO listening_history
-    (timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid)
+    (timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid,
+     origin, spotify_uri)
 SELECT ?, ?, t.id, a.id,
        (SELECT al.id FROM albums al WHERE al.artist_id = a.id AND al.title_key = ?),
-       ?, ?, ?, ?
+       ?, ?, ?, ?, ?, ?
 FROM artists a JOIN tracks t ON t.artist_id = a.id AND t.title_key = ?
 WHERE a.name_key = ?
 ON CONFLICT (timestamp, track_id) DO NOTHING
@@ -89,7 +90,8 @@ _ROLLUPS = (
 # per release): the listen keeps the MBID it was scrobbled with, empty ones included.
 LISTEN_COLUMNS = """
     l.id, l.timestamp, ar.name AS artist, t.title AS title, COALESCE(al.title, '') AS album,
-    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source, l.loved
+    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source, l.loved,
+    l.origin
 """
 LISTEN_FROM = """
     listening_history l
@@ -123,6 +125,7 @@ def listen_of(row: Row) -> Listen:
         track_mbid=row["track_mbid"],
         source=row["source"],
         loved=bool(row["loved"]),
+        origin=row["origin"],
     )
 
 
@@ -170,6 +173,8 @@ async def write_page(
                 int(s.loved),
                 job_id,
                 s.track_mbid,
+                s.origin,
+                s.spotify_uri,
                 title_key,
                 artist_key,
             )
@@ -188,7 +193,7 @@ async def write_page(
     refreshed = 0
     if refresh and existing:
         await conn.executemany(
-            _REFRESH_LISTEN, [(r[2], r[4], r[6], r[0], r[8], r[7]) for r in listens]
+            _REFRESH_LISTEN, [(r[2], r[4], r[6], r[0], r[10], r[9]) for r in listens]
         )
         refreshed = existing
     new: list[Listen] = []

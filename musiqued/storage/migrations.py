@@ -381,6 +381,123 @@ ALTER TABLE jobs ADD COLUMN tracks_refreshed INTEGER NOT NULL DEFAULT 0;
 from the ones it imported: imported + refreshed + skipped + errors = fetched."""
 
 
+# File imports (issue 28). Each listen records where it came from (``origin``: ``lastfm`` for
+# everything before, or the format of the file it was read from) and a Spotify track URI when
+# the file gave one; ``source`` also says ``file``; a job may be of any kind a service
+# registers (the runner fails one of an unknown kind), ``file`` among them. SQLite cannot
+# change a CHECK constraint, so both tables are rebuilt the documented way (create the new
+# table, copy, drop, rename, recreate the indexes and triggers), ids kept. The rename runs
+# with ``legacy_alter_table``: the triggers of other tables that name ``jobs`` (albums_enqueue)
+# are then left as they are rather than checked while ``jobs`` is briefly missing.
+# ``file_matches``: which stored listen each file job's play was matched to, so a listen
+# answers for one play only, across pages and resumes. Listen ids are AUTOINCREMENT from
+# here on: after ``jobs undo`` removes the newest listens, their ids are not given again
+# (the mirror's position is a listen id).
+SCHEMA_FILES = """
+CREATE TABLE listening_history_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp INTEGER NOT NULL,
+    date TEXT NOT NULL,
+    track_id INTEGER NOT NULL REFERENCES tracks(id),
+    artist_id INTEGER NOT NULL REFERENCES artists(id),
+    album_id INTEGER REFERENCES albums(id),
+    source TEXT NOT NULL CHECK (source IN ('import', 'tracker', 'file')),
+    loved INTEGER NOT NULL DEFAULT 0,
+    job_id INTEGER,
+    track_mbid TEXT NOT NULL DEFAULT '',
+    recorded_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
+    origin TEXT NOT NULL DEFAULT 'lastfm' CHECK (origin IN
+        ('lastfm', 'spotify', 'listenbrainz', 'maloja', 'lastfm-csv', 'scrobbler-log')),
+    spotify_uri TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO listening_history_new
+    (id, timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid,
+     recorded_at)
+SELECT id, timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid,
+       recorded_at
+FROM listening_history;
+DROP TABLE listening_history;
+
+CREATE TABLE jobs_new (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    params TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    window_from INTEGER,
+    window_to INTEGER,
+    checkpoint TEXT NOT NULL DEFAULT '{}',
+    pages_done INTEGER NOT NULL DEFAULT 0,
+    pages_total INTEGER NOT NULL DEFAULT 0,
+    tracks_imported INTEGER NOT NULL DEFAULT 0,
+    tracks_skipped INTEGER NOT NULL DEFAULT 0,
+    tracks_errors INTEGER NOT NULL DEFAULT 0,
+    error_reasons TEXT NOT NULL DEFAULT '[]',
+    albums_enriched INTEGER NOT NULL DEFAULT 0,
+    total_albums_to_enrich INTEGER NOT NULL DEFAULT 0,
+    total_scrobbles INTEGER NOT NULL DEFAULT 0,
+    active_s REAL NOT NULL DEFAULT 0,
+    result TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    tracks_refreshed INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO jobs_new SELECT * FROM jobs;
+DROP TABLE jobs;
+
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE listening_history_new RENAME TO listening_history;
+ALTER TABLE jobs_new RENAME TO jobs;
+PRAGMA legacy_alter_table = OFF;
+
+CREATE UNIQUE INDEX listening_history_identity ON listening_history (timestamp, track_id);
+CREATE INDEX listening_history_date ON listening_history (date);
+CREATE INDEX listening_history_timestamp ON listening_history (timestamp);
+CREATE INDEX listening_history_album ON listening_history (album_id);
+CREATE INDEX listening_history_period
+    ON listening_history (timestamp, artist_id, album_id, track_id);
+CREATE INDEX listening_history_artist ON listening_history (artist_id, timestamp);
+CREATE INDEX listening_history_track ON listening_history (track_id, timestamp);
+CREATE INDEX listening_history_job ON listening_history (job_id) WHERE job_id IS NOT NULL;
+CREATE INDEX jobs_state ON jobs (state);
+
+CREATE TRIGGER listening_history_album_totals AFTER UPDATE OF album_id ON listening_history
+WHEN OLD.album_id IS NOT NEW.album_id BEGIN
+    UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
+    INSERT INTO album_totals SELECT NEW.album_id, 1 WHERE NEW.album_id IS NOT NULL
+        ON CONFLICT (album_id) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
+    UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+END;
+CREATE TRIGGER listening_history_totals_moved
+AFTER UPDATE OF timestamp, artist_id, track_id ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
+    UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+    INSERT INTO day_totals VALUES (NEW.timestamp / 86400, 1)
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    INSERT INTO quarter_totals VALUES (NEW.timestamp / 900, 1)
+        ON CONFLICT (quarter) DO UPDATE SET n = n + 1;
+    INSERT INTO artist_totals VALUES (NEW.artist_id, 1)
+        ON CONFLICT (artist_id) DO UPDATE SET n = n + 1;
+    INSERT INTO track_totals VALUES (NEW.track_id, 1)
+        ON CONFLICT (track_id) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TABLE file_matches (
+    job_id INTEGER NOT NULL,
+    listen_id INTEGER NOT NULL,
+    PRIMARY KEY (job_id, listen_id)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -389,5 +506,6 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_MIRROR,
     SCHEMA_LIBRARY,
     JOBS_REFRESHED,
+    SCHEMA_FILES,
 )
 LATEST_VERSION = len(MIGRATIONS)
