@@ -49,13 +49,28 @@ def test_global_options_are_accepted_after_the_command(
     assert ended.returncode != 0  # "--json" after "--" is the call's params, not an option
 
 
-def test_albums_limit_is_the_daemons_stated_once() -> None:
-    """``albums -n`` states the daemon's limit in --help and refuses more, before asking."""
-    limit = f"{wire.MAX_ALBUMS:,}"
+def test_albums_pages_through_the_daemons_limit(workdir: Path, start_daemon: StartDaemon) -> None:
+    """The daemon answers at most ``MAX_ALBUMS`` albums a call (stated once, in --help);
+    ``albums -n`` asks for more page after page: every album once, most listened first."""
+    count = wire.MAX_ALBUMS + 200
+    seed(
+        workdir / "musique.db",
+        [
+            Scrobble(timestamp=1_600_000_000 + i, artist="A", title=f"T{i}", album=f"Album {i}")
+            for i in range(count)
+        ]
+        + [Scrobble(timestamp=1_610_000_000, artist="A", title="again", album="Album 7")],
+    )
+    daemon = start_daemon()
     shown = run_ctl("albums", "--help")
-    assert f"at most {limit}" in " ".join(shown.stdout.split())
-    error = _usage_line("albums", "-n", str(wire.MAX_ALBUMS + 1))
-    assert f"{wire.MAX_ALBUMS + 1} is not in the range 1<=x<={wire.MAX_ALBUMS}" in error
+    assert f"{wire.MAX_ALBUMS:,} at a time" in " ".join(shown.stdout.split())
+    refused = daemon.call_error("albums.list", {"limit": wire.MAX_ALBUMS + 1})
+    assert refused.code == -32602
+    done = daemon.ctl("--json", "albums", "-n", str(count + 50))
+    assert done.returncode == 0, done.stderr
+    titles = [album["title"] for album in json.loads(done.stdout)]
+    assert len(titles) == len(set(titles)) == count
+    assert titles[0] == "Album 7"  # the one listened twice
 
 
 def test_export_takes_its_format_from_the_file_name(
