@@ -28,6 +28,23 @@ def _same(rolled: dict[str, Any], scanned: dict[str, Any]) -> None:
     assert rolled == scanned
 
 
+_TIME_TOTALS = {
+    "day_totals": ("day", 86400),
+    "hour_totals": ("hour", 3600),
+    "quarter_totals": ("quarter", 900),
+}
+
+
+async def _time_totals_exact(db: Database) -> None:
+    """Each running total per UTC day, hour and quarter hour equals a count of the listens."""
+    for table, (key, seconds) in _TIME_TOTALS.items():
+        kept = await db.fetchall(f"SELECT {key}, n FROM {table} WHERE n != 0 ORDER BY {key}")
+        counted = await db.fetchall(
+            f"SELECT timestamp / {seconds}, COUNT(*) FROM listening_history GROUP BY 1 ORDER BY 1"
+        )
+        assert [tuple(r) for r in kept] == [tuple(r) for r in counted], table
+
+
 def _brute_force(listens: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts computed from the listens themselves."""
     return {
@@ -52,8 +69,9 @@ def _as_brute(result: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> None:
-    """Page writes (new and repeated), a refresh that moves listens to another album, and
-    deletions: after each, the summary from the totals equals the full scan's."""
+    """Page writes (new and repeated), a refresh that moves listens to another album,
+    deletions and moved times: after each, the summary from the totals equals the full
+    scan's, and the totals per UTC day, hour and quarter equal counts of the listens."""
     db = Database(tmp_path / "m.db")
     await db.open()
     try:
@@ -62,6 +80,7 @@ async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> No
             await store(db, history[start : start + 200])
         await store(db, history[:500], source="tracker")  # seen again: nothing new
         _same(await summary(db), await summary(db, **EVERYTHING))
+        await _time_totals_exact(db)
 
         moved = [
             Scrobble(s.timestamp, s.artist, s.title, "Another Album") for s in history[100:400]
@@ -72,6 +91,11 @@ async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> No
 
         await db.execute("DELETE FROM listening_history WHERE id % 7 = 0")
         _same(await summary(db, top=50), await summary(db, top=50, **EVERYTHING))
+        await _time_totals_exact(db)
+        await db.execute(
+            "UPDATE listening_history SET timestamp = timestamp + 3000 WHERE id % 5 = 0"
+        )
+        await _time_totals_exact(db)
         rows = await db.fetchall("SELECT COUNT(*) FROM listening_history")
         assert (await summary(db))["listens"] == rows[0][0]
         rng = random.Random(5)
@@ -104,8 +128,9 @@ async def _listens(daemon: InProcessDaemon) -> list[dict[str, Any]]:
             return out
 
 
-async def _check(daemon: InProcessDaemon, rng: random.Random) -> None:
+async def _check(daemon: InProcessDaemon, database: Database, rng: random.Random) -> None:
     """Everything, and ten random periods, against the brute-force counts."""
+    await _time_totals_exact(database)
     listens = await _listens(daemon)
     everything = await daemon.call("stats.summary", {"top": 20})
     assert _as_brute(everything) == _brute_force(listens)
@@ -126,12 +151,13 @@ async def test_summary_exact_after_every_path_that_writes(
     lastfm_sim: SimulatedLastfm, database: Database, in_process: InProcess
 ) -> None:
     """Import, tracker, verify repair and --no-skip-existing refresh: after each, the
-    summary of everything and of random periods equals brute force."""
+    summary of everything and of random periods equals brute force, and so do the running
+    totals per UTC day, hour and quarter hour."""
     rng = random.Random(5)
     lastfm_sim.reset(size=1500, seed=21)
     async with in_process(**lastfm_sim.sections(), tracker={"interval_seconds": 1}) as daemon:
         assert (await daemon.run_import(all=True))["state"] == "done"
-        await _check(daemon, rng)
+        await _check(daemon, database, rng)
 
         newest = lastfm_sim.scrobbles()[0].timestamp
         lastfm_sim.add_rows(
@@ -145,13 +171,13 @@ async def test_summary_exact_after_every_path_that_writes(
         for _ in range(5):
             await next_event(events, "scrobble", source="tracker")
         await daemon.call("tracker.stop")
-        await _check(daemon, rng)
+        await _check(daemon, database, rng)
 
         async with database.transaction() as conn:  # lost (deleted here, kept on Last.fm)
             await conn.execute("DELETE FROM listening_history WHERE id % 11 = 0")
             await conn.execute("UPDATE listening_history SET album_id = NULL WHERE id % 13 = 0")
         assert (await daemon.run_job("verify"))["state"] == "done"
-        await _check(daemon, rng)
+        await _check(daemon, database, rng)
 
         assert (await daemon.run_import(all=True, skip_existing=False))["state"] == "done"
-        await _check(daemon, rng)
+        await _check(daemon, database, rng)

@@ -51,44 +51,120 @@ async def local_counts(
     """
     counts: Counter[int] = Counter()
     for seg in zones.segments(low, high, zone):
-        key = "((({t}) + :off) / :unit)"
-        if cycle:
-            key = f"(({key} + :shift) % :cycle)"
-        values: dict[str, Any] = {
-            "off": seg.offset,
-            "unit": unit,
-            "shift": shift,
-            "cycle": cycle or 1,
-        }
-        filter_sql = ""
-        if only is not None:
-            filter_sql = f" AND {_COLUMN[only[0]]} = :item"
-            values["item"] = only[1]
-        first = -(-seg.low // QUARTER)
-        end = seg.high // QUARTER
-        whole = only is None and seg.offset % QUARTER == 0 and first < end
-        parts = []
-        listens = (
-            f"SELECT {key.format(t='timestamp')} AS k, 1 AS n FROM listening_history"
-            " WHERE timestamp >= {lo} AND timestamp < {hi}" + filter_sql
-        )
-        if whole:
-            parts.append(
-                f"SELECT {key.format(t='quarter * 900')} AS k, n FROM quarter_totals"
-                " WHERE quarter >= :first AND quarter < :end"
-            )
-            parts.append(listens.format(lo=":low", hi=":first * 900"))
-            parts.append(listens.format(lo=":end * 900", hi=":high"))
+        first = -(-(seg.low + seg.offset) // unit)
+        end = (seg.high + seg.offset) // unit
+        edges = [(seg.low, seg.high)]
+        if only is None and unit in _WHOLE and seg.offset % QUARTER == 0 and first < end:
+            # The local units lying whole inside the stretch from the day or hour totals;
+            # the parts of a unit at either end as any other period.
+            counts.update(await _whole_units(db, first, end, seg.offset, unit))
+            edges = [(seg.low, first * unit - seg.offset), (end * unit - seg.offset, seg.high)]
+        for edge_low, edge_high in edges:
+            if edge_low < edge_high:
+                counts.update(await _units_of(db, edge_low, edge_high, seg.offset, unit, only=only))
+    if cycle:
+        folded: Counter[int] = Counter()
+        for key, n in counts.items():
+            folded[(key + shift) % cycle] += n
+        counts = folded
+    return Counter({key: n for key, n in counts.items() if n})
+
+
+_Level = tuple[int, str, str]
+"""A table of running totals: the seconds its rows count, its name, its key column."""
+_HOURS: _Level = (3600, "hour_totals", "hour")
+_QUARTERS: _Level = (QUARTER, "quarter_totals", "quarter")
+_WHOLE: dict[int, tuple[_Level, tuple[_Level, ...]]] = {
+    zones.DAY: ((zones.DAY, "day_totals", "day"), (_HOURS, _QUARTERS)),
+    3600: (_HOURS, (_QUARTERS,)),
+}
+"""For a local unit: the totals per UTC unit of that length, and the finer ones."""
+
+
+def _pieces(low: int, high: int, levels: tuple[_Level, ...]) -> list[tuple[_Level, int, int]]:
+    """``[low, high)`` (seconds, multiples of a quarter hour) as rows ``[lo, hi)`` of the
+    coarsest totals that fit, then finer ones at either end."""
+    if low >= high or not levels:
+        return []
+    level, finer = levels[0], levels[1:]
+    lo, hi = -(-low // level[0]), high // level[0]
+    if lo >= hi:
+        return _pieces(low, high, finer)
+    return [
+        *_pieces(low, lo * level[0], finer),
+        (level, lo, hi),
+        *_pieces(hi * level[0], high, finer),
+    ]
+
+
+async def _whole_units(db: Database, first: int, end: int, offset: int, unit: int) -> Counter[int]:
+    """Listens per local unit ``first`` to ``end - 1`` at UTC offset ``offset``.
+
+    A local unit starting ``phase`` seconds into UTC unit ``d`` is that UTC unit's total,
+    less its first ``phase`` seconds, plus the first ``phase`` seconds of ``d + 1`` (or the
+    same with the last seconds, whichever is shorter): one row and a few finer ones per unit,
+    whatever the offset."""
+    (_, table, column), finer = _WHOLE[unit]
+    phase = -offset % unit
+    base = (first * unit - offset - phase) // unit  # the UTC unit local unit ``first`` starts in
+    head = phase * 2 <= unit
+    part = (0, phase) if head else (phase, unit)
+    terms = [
+        f"(SELECT COALESCE(SUM(n), 0) FROM {name} WHERE {key} >= w.{column} * {unit // size} + {lo}"
+        f" AND {key} < w.{column} * {unit // size} + {hi})"
+        for (size, name, key), lo, hi in _pieces(*part, finer)
+    ]
+    rows = await db.fetchall(
+        f"SELECT {column} AS d, n, {' + '.join(terms) or '0'} AS part FROM {table} w"
+        f" WHERE {column} >= ? AND {column} <= ?",
+        (base, base + end - first),
+    )
+    whole = {int(r["d"]): int(r["n"]) for r in rows}
+    parts = {int(r["d"]): int(r["part"]) for r in rows}
+    counts: Counter[int] = Counter()
+    for k in range(first, end):
+        d = base + k - first
+        if not phase:
+            counts[k] = whole.get(d, 0)
+        elif head:
+            counts[k] = whole.get(d, 0) - parts.get(d, 0) + parts.get(d + 1, 0)
         else:
-            parts.append(listens.format(lo=":low", hi=":high"))
-        values.update(low=seg.low, high=seg.high, first=first, end=end)
-        rows = await db.fetchall(
-            f"SELECT k, SUM(n) AS n FROM ({' UNION ALL '.join(parts)}) GROUP BY k", values
-        )
-        for row in rows:
-            if row["n"]:
-                counts[int(row["k"])] += int(row["n"])
+            counts[k] = parts.get(d, 0) + whole.get(d + 1, 0) - parts.get(d + 1, 0)
     return counts
+
+
+async def _units_of(
+    db: Database, low: int, high: int, offset: int, unit: int, *, only: tuple[Kind, int] | None
+) -> Counter[int]:
+    """Listens of ``[low, high)`` (at UTC offset ``offset``) per local unit, from the
+    quarter totals where whole quarters fit and from the listens for the rest."""
+    key = "((({t}) + :off) / :unit)"
+    values: dict[str, Any] = {"off": offset, "unit": unit}
+    filter_sql = ""
+    if only is not None:
+        filter_sql = f" AND {_COLUMN[only[0]]} = :item"
+        values["item"] = only[1]
+    first = -(-low // QUARTER)
+    end = high // QUARTER
+    parts = []
+    listens = (
+        f"SELECT {key.format(t='timestamp')} AS k, 1 AS n FROM listening_history"
+        " WHERE timestamp >= {lo} AND timestamp < {hi}" + filter_sql
+    )
+    if only is None and offset % QUARTER == 0 and first < end:
+        parts.append(
+            f"SELECT {key.format(t='quarter * 900')} AS k, n FROM quarter_totals"
+            " WHERE quarter >= :first AND quarter < :end"
+        )
+        parts.append(listens.format(lo=":low", hi=":first * 900"))
+        parts.append(listens.format(lo=":end * 900", hi=":high"))
+    else:
+        parts.append(listens.format(lo=":low", hi=":high"))
+    values.update(low=low, high=high, first=first, end=end)
+    rows = await db.fetchall(
+        f"SELECT k, SUM(n) AS n FROM ({' UNION ALL '.join(parts)}) GROUP BY k", values
+    )
+    return Counter({int(row["k"]): int(row["n"]) for row in rows if row["n"]})
 
 
 async def top_ids(

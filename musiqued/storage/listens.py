@@ -63,10 +63,16 @@ WHERE timestamp = ? AND track_id = (
     WHERE a.name_key = ? AND t.title_key = ?)
 """
 # The page's new listens (ids above the largest before the page) added to the running
-# totals (migrations: SCHEMA_V2, V4). The "+" keeps SQLite on the rowid range of the new
+# totals (migrations: SCHEMA_V2, V4, SCHEMA_DAY_TOTALS). The "+" keeps SQLite on the rowid range of the new
 # rows: left to itself it reads a whole index to skip the GROUP BY's sort, a cost that grows
 # with the history.
 _ROLLUPS = (
+    """INSERT INTO day_totals (day, n)
+    SELECT timestamp / 86400, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +timestamp / 86400
+    ON CONFLICT (day) DO UPDATE SET n = n + excluded.n""",
+    """INSERT INTO hour_totals (hour, n)
+    SELECT timestamp / 3600, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +timestamp / 3600
+    ON CONFLICT (hour) DO UPDATE SET n = n + excluded.n""",
     """INSERT INTO quarter_totals (quarter, n)
     SELECT timestamp / 900, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +timestamp / 900
     ON CONFLICT (quarter) DO UPDATE SET n = n + excluded.n""",
