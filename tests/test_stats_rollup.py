@@ -4,6 +4,7 @@ equals a brute-force count of its listens."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections import Counter
 from pathlib import Path
@@ -28,21 +29,28 @@ def _same(rolled: dict[str, Any], scanned: dict[str, Any]) -> None:
     assert rolled == scanned
 
 
-_TIME_TOTALS = {
-    "day_totals": ("day", 86400),
-    "hour_totals": ("hour", 3600),
-    "quarter_totals": ("quarter", 900),
-}
-
-
 async def _time_totals_exact(db: Database) -> None:
-    """Each running total per UTC day, hour and quarter hour equals a count of the listens."""
-    for table, (key, seconds) in _TIME_TOTALS.items():
-        kept = await db.fetchall(f"SELECT {key}, n FROM {table} WHERE n != 0 ORDER BY {key}")
-        counted = await db.fetchall(
-            f"SELECT timestamp / {seconds}, COUNT(*) FROM listening_history GROUP BY 1 ORDER BY 1"
-        )
-        assert [tuple(r) for r in kept] == [tuple(r) for r in counted], table
+    """Each running total per UTC day, hour and quarter hour, and per artist, album and
+    track per UTC month and year, equals a count of the listens made here in Python."""
+    listens = await db.fetchall(
+        "SELECT timestamp, artist_id, album_id, track_id FROM listening_history"
+    )
+    expected: dict[str, Counter[tuple[int, ...]]] = {}
+    for table, seconds in (("day_totals", 86400), ("hour_totals", 3600), ("quarter_totals", 900)):
+        expected[table] = Counter((r["timestamp"] // seconds,) for r in listens)
+    for kind in ("artist", "album", "track"):
+        for level in ("month", "year"):
+            found: Counter[tuple[int, ...]] = Counter()
+            for r in listens:
+                if r[f"{kind}_id"] is None:
+                    continue
+                day = dt.datetime.fromtimestamp(r["timestamp"], dt.UTC)
+                period = day.year * 12 + day.month - 1 if level == "month" else day.year
+                found[(period, r[f"{kind}_id"])] += 1
+            expected[f"{kind}_{level}s"] = found
+    for table, counts in expected.items():
+        kept = await db.fetchall(f"SELECT * FROM {table} WHERE n != 0")
+        assert {tuple(r)[:-1]: r["n"] for r in kept} == dict(counts), table
 
 
 def _brute_force(listens: list[dict[str, Any]]) -> dict[str, Any]:
@@ -71,7 +79,8 @@ def _as_brute(result: dict[str, Any]) -> dict[str, Any]:
 async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> None:
     """Page writes (new and repeated), a refresh that moves listens to another album,
     deletions and moved times: after each, the summary from the totals equals the full
-    scan's, and the totals per UTC day, hour and quarter equal counts of the listens."""
+    scan's, and the totals per UTC day, hour and quarter and per item per month and year
+    equal counts of the listens."""
     db = Database(tmp_path / "m.db")
     await db.open()
     try:
@@ -152,7 +161,7 @@ async def test_summary_exact_after_every_path_that_writes(
 ) -> None:
     """Import, tracker, verify repair and --no-skip-existing refresh: after each, the
     summary of everything and of random periods equals brute force, and so do the running
-    totals per UTC day, hour and quarter hour."""
+    totals per UTC day, hour and quarter hour, and per item per UTC month and year."""
     rng = random.Random(5)
     lastfm_sim.reset(size=1500, seed=21)
     async with in_process(**lastfm_sim.sections(), tracker={"interval_seconds": 1}) as daemon:

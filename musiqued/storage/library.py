@@ -172,7 +172,6 @@ async def top_ids(
 ) -> list[tuple[int, int]]:
     """``(id, listens)`` of the period's most listened items, most first (ties: oldest id);
     the whole history (both bounds None) from the running totals."""
-    column = _COLUMN[kind]
     if low is None and high is None:
         table, key = _TOTALS[kind]
         rows = await db.fetchall(
@@ -180,14 +179,10 @@ async def top_ids(
             (limit,),
         )
     else:
-        # INDEXED BY: the covering index in time order reads only the period; SQLite
-        # otherwise prefers walking an index in the GROUP BY's order over the whole table.
+        pieces = period_pieces(_low(low), _high(high))
         rows = await db.fetchall(
-            f"SELECT {column} AS id, COUNT(*) AS n"
-            " FROM listening_history INDEXED BY listening_history_period"
-            f" WHERE timestamp >= ? AND timestamp < ? AND {column} IS NOT NULL"
-            f" GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?",
-            (_low(low), _high(high), limit),
+            f"SELECT id, n FROM ({_period_sql(kind, pieces)}) ORDER BY n DESC, id LIMIT :limit",
+            {**_period_values(pieces), "limit": limit},
         )
     return [(int(r["id"]), int(r["n"])) for r in rows]
 
@@ -198,17 +193,107 @@ async def ranks(
     """The rank in ``[low, high)`` of each of ``ids`` that has listens then."""
     if not ids:
         return {}
-    column = _COLUMN[kind]
-    marks = ",".join("?" * len(ids))
+    pieces = period_pieces(low, high)
+    marks = ",".join(f":id{i}" for i in range(len(ids)))
     rows = await db.fetchall(
-        f"SELECT id, rank FROM (SELECT {column} AS id,"
-        f" ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, {column}) AS rank"
-        " FROM listening_history INDEXED BY listening_history_period"
-        f" WHERE timestamp >= ? AND timestamp < ? AND {column} IS NOT NULL"
-        f" GROUP BY {column}) WHERE id IN ({marks})",
-        (low, high, *ids),
+        "SELECT id, rank FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY n DESC, id) AS rank"
+        f" FROM ({_period_sql(kind, pieces)})) WHERE id IN ({marks})",
+        {**_period_values(pieces), **{f"id{i}": item for i, item in enumerate(ids)}},
     )
     return {int(r["id"]): int(r["rank"]) for r in rows}
+
+
+_Piece = tuple[Literal["listen", "month", "year"], int, int, int]
+"""Rows to add (sign 1) or take away (-1): listens ``[low, high)`` in seconds, or the
+totals of UTC months or years ``[low, high)`` (``migrations.period_key``)."""
+_FIRST_MOMENT = 0
+_LAST_MOMENT = 253_402_300_800 - 366 * 86400
+"""Listens have positive timestamps before the year 9999: an open bound is one of these,
+and a month or year after it still has a date."""
+
+
+def _month_of(moment: int) -> int:
+    day = dt.datetime.fromtimestamp(moment, dt.UTC)
+    return day.year * 12 + day.month - 1
+
+
+def _month_start(month: int) -> int:
+    return int(dt.datetime(month // 12, month % 12 + 1, 1, tzinfo=dt.UTC).timestamp())
+
+
+def _nearest_month(moment: int) -> int:
+    """The UTC month whose start is nearest ``moment``."""
+    month = _month_of(moment)
+    after = month + 1
+    return month if moment - _month_start(month) <= _month_start(after) - moment else after
+
+
+def _signed(kind: Literal["listen", "month"], near: int, far: int) -> list[_Piece]:
+    """``[near, far)`` added when ``near < far``, ``[far, near)`` taken away otherwise."""
+    if near < far:
+        return [(kind, 1, near, far)]
+    if far < near:
+        return [(kind, -1, far, near)]
+    return []
+
+
+def period_pieces(low: int, high: int) -> list[_Piece]:
+    """``[low, high)`` as whole UTC years and months and the listens at either end: each
+    end moves to the nearest month start and the listens between are added or taken away,
+    then the months to the nearest year start the same way. A year of any zone is then a
+    year's rows and a few hours of listens at each end."""
+    low, high = max(low, _FIRST_MOMENT), min(high, _LAST_MOMENT)
+    if high <= low:
+        return []
+    first, end = _nearest_month(low), _nearest_month(high)
+    if end <= first:
+        return [("listen", 1, low, high)]
+    pieces = [
+        *_signed("listen", low, _month_start(first)),
+        *_signed("listen", _month_start(end), high),
+    ]
+    first_year, end_year = (first + 6) // 12, (end + 6) // 12
+    if end_year <= first_year:
+        return [*pieces, ("month", 1, first, end)]
+    return [
+        *pieces,
+        *_signed("month", first, first_year * 12),
+        ("year", 1, first_year, end_year),
+        *_signed("month", end_year * 12, end),
+    ]
+
+
+def _period_values(pieces: list[_Piece]) -> dict[str, int]:
+    values: dict[str, int] = {}
+    for i, (_, sign, lo, hi) in enumerate(pieces):
+        values.update({f"s{i}": sign, f"lo{i}": lo, f"hi{i}": hi})
+    return values
+
+
+def _period_sql(kind: Kind, pieces: list[_Piece]) -> str:
+    """``id, n`` of each item with listens in the period of ``pieces``, whose bounds are
+    the parameters ``_period_values`` names."""
+    column = _COLUMN[kind]
+    singular = kind.removesuffix("s")
+    parts = []
+    for i, (source, _, _, _) in enumerate(pieces):
+        if source == "listen":
+            # INDEXED BY: the covering index in time order reads only the period's ends.
+            parts.append(
+                f"SELECT {column} AS id, :s{i} AS n"
+                " FROM listening_history INDEXED BY listening_history_period"
+                f" WHERE timestamp >= :lo{i} AND timestamp < :hi{i} AND {column} IS NOT NULL"
+            )
+        else:
+            parts.append(
+                f"SELECT {column} AS id, :s{i} * n AS n FROM {singular}_{source}s"
+                f" WHERE {source} >= :lo{i} AND {source} < :hi{i}"
+            )
+    if not parts:
+        return "SELECT NULL AS id, 0 AS n WHERE 0"
+    return (
+        f"SELECT id, SUM(n) AS n FROM ({' UNION ALL '.join(parts)}) GROUP BY id HAVING SUM(n) > 0"
+    )
 
 
 _ITEMS: dict[Kind, str] = {
@@ -401,33 +486,25 @@ async def artist_tracks(db: Database, artist_id: int, limit: int) -> list[Row]:
     )
 
 
-# A year in one read of its listens: grouped per (artist, album, track) into a small
-# materialised table that every figure is then taken from.
 _YEAR = """
-WITH g AS MATERIALIZED (
-    SELECT artist_id, album_id, track_id, COUNT(*) AS n
-    FROM listening_history INDEXED BY listening_history_period
-    WHERE timestamp >= :low AND timestamp < :high
-    GROUP BY artist_id, album_id, track_id
-),
-a AS MATERIALIZED (SELECT artist_id AS id, SUM(n) AS n FROM g GROUP BY artist_id),
+WITH a AS MATERIALIZED ({artists}),
+al AS MATERIALIZED ({albums}),
+t AS MATERIALIZED ({tracks}),
 fresh AS MATERIALIZED (
     SELECT id, n FROM a WHERE NOT EXISTS (
         SELECT 1 FROM listening_history e WHERE e.artist_id = a.id AND e.timestamp < :low)
 )
 SELECT
     (SELECT COUNT(*) FROM a) AS artists,
-    (SELECT COUNT(DISTINCT album_id) FROM g) AS albums,
-    (SELECT COUNT(DISTINCT track_id) FROM g) AS tracks,
+    (SELECT COUNT(*) FROM al) AS albums,
+    (SELECT COUNT(*) FROM t) AS tracks,
     (SELECT COUNT(*) FROM fresh) AS new_artists,
     (SELECT json_group_array(json_array(id, n)) FROM
         (SELECT id, n FROM a ORDER BY n DESC, id LIMIT :top)) AS top_artists,
     (SELECT json_group_array(json_array(id, n)) FROM
-        (SELECT album_id AS id, SUM(n) AS n FROM g WHERE album_id IS NOT NULL
-         GROUP BY album_id ORDER BY n DESC, album_id LIMIT :top)) AS top_albums,
+        (SELECT id, n FROM al ORDER BY n DESC, id LIMIT :top)) AS top_albums,
     (SELECT json_group_array(json_array(id, n)) FROM
-        (SELECT track_id AS id, SUM(n) AS n FROM g
-         GROUP BY track_id ORDER BY n DESC, track_id LIMIT :top)) AS top_tracks,
+        (SELECT id, n FROM t ORDER BY n DESC, id LIMIT :top)) AS top_tracks,
     (SELECT json_group_array(json_array(id, n)) FROM
         (SELECT id, n FROM fresh ORDER BY n DESC, id LIMIT :fresh)) AS fresh
 """
@@ -439,7 +516,14 @@ async def year_figures(
     """Distinct artists, albums and tracks of ``[low, high)``, its top ``top`` of each as
     ``(id, listens)``, and the artists first heard then (``new_artists`` of them; the
     ``fresh`` most listened as ``(id, listens)``)."""
-    row = await db.fetchone(_YEAR, {"low": low, "high": high, "top": top, "fresh": fresh})
+    pieces = period_pieces(low, high)
+    sql = _YEAR.format(
+        artists=_period_sql("artists", pieces),
+        albums=_period_sql("albums", pieces),
+        tracks=_period_sql("tracks", pieces),
+    )
+    values: dict[str, object] = {**_period_values(pieces), "low": low, "top": top, "fresh": fresh}
+    row = await db.fetchone(sql, values)
     assert row is not None
     figures: dict[str, Any] = {
         key: row[key] for key in ("artists", "albums", "tracks", "new_artists")
