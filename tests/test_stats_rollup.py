@@ -4,7 +4,6 @@ equals a brute-force count of its listens."""
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 from collections import Counter
 from pathlib import Path
@@ -16,7 +15,7 @@ from musiqued.storage.history import count_window, summary
 from musiqued.timespec import EARLIEST, LATEST
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import InProcess, InProcessDaemon, next_event
-from tests.history_support import generated, store
+from tests.history_support import assert_totals_exact, generated, store
 
 EVERYTHING = {"since": EARLIEST, "until": LATEST}
 
@@ -27,30 +26,6 @@ def _same(rolled: dict[str, Any], scanned: dict[str, Any]) -> None:
         rolled.pop(key)
         scanned.pop(key)
     assert rolled == scanned
-
-
-async def _time_totals_exact(db: Database) -> None:
-    """Each running total per UTC day, hour and quarter hour, and per artist, album and
-    track per UTC month and year, equals a count of the listens made here in Python."""
-    listens = await db.fetchall(
-        "SELECT timestamp, artist_id, album_id, track_id FROM listening_history"
-    )
-    expected: dict[str, Counter[tuple[int, ...]]] = {}
-    for table, seconds in (("day_totals", 86400), ("hour_totals", 3600), ("quarter_totals", 900)):
-        expected[table] = Counter((r["timestamp"] // seconds,) for r in listens)
-    for kind in ("artist", "album", "track"):
-        for level in ("month", "year"):
-            found: Counter[tuple[int, ...]] = Counter()
-            for r in listens:
-                if r[f"{kind}_id"] is None:
-                    continue
-                day = dt.datetime.fromtimestamp(r["timestamp"], dt.UTC)
-                period = day.year * 12 + day.month - 1 if level == "month" else day.year
-                found[(period, r[f"{kind}_id"])] += 1
-            expected[f"{kind}_{level}s"] = found
-    for table, counts in expected.items():
-        kept = await db.fetchall(f"SELECT * FROM {table} WHERE n != 0")
-        assert {tuple(r)[:-1]: r["n"] for r in kept} == dict(counts), table
 
 
 def _brute_force(listens: list[dict[str, Any]]) -> dict[str, Any]:
@@ -89,7 +64,7 @@ async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> No
             await store(db, history[start : start + 200])
         await store(db, history[:500], source="tracker")  # seen again: nothing new
         _same(await summary(db), await summary(db, **EVERYTHING))
-        await _time_totals_exact(db)
+        await assert_totals_exact(db)
 
         moved = [
             Scrobble(s.timestamp, s.artist, s.title, "Another Album") for s in history[100:400]
@@ -100,11 +75,11 @@ async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> No
 
         await db.execute("DELETE FROM listening_history WHERE id % 7 = 0")
         _same(await summary(db, top=50), await summary(db, top=50, **EVERYTHING))
-        await _time_totals_exact(db)
+        await assert_totals_exact(db)
         await db.execute(
             "UPDATE listening_history SET timestamp = timestamp + 3000 WHERE id % 5 = 0"
         )
-        await _time_totals_exact(db)
+        await assert_totals_exact(db)
         rows = await db.fetchall("SELECT COUNT(*) FROM listening_history")
         assert (await summary(db))["listens"] == rows[0][0]
         rng = random.Random(5)
@@ -139,7 +114,7 @@ async def _listens(daemon: InProcessDaemon) -> list[dict[str, Any]]:
 
 async def _check(daemon: InProcessDaemon, database: Database, rng: random.Random) -> None:
     """Everything, and ten random periods, against the brute-force counts."""
-    await _time_totals_exact(database)
+    await assert_totals_exact(database)
     listens = await _listens(daemon)
     everything = await daemon.call("stats.summary", {"top": 20})
     assert _as_brute(everything) == _brute_force(listens)

@@ -417,8 +417,8 @@ def _period_totals() -> str:
     return f"""
 CREATE TABLE day_totals (day INTEGER PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE hour_totals (hour INTEGER PRIMARY KEY, n INTEGER NOT NULL);
-INSERT INTO day_totals SELECT quarter / 96, SUM(n) FROM quarter_totals GROUP BY 1;
-INSERT INTO hour_totals SELECT quarter / 4, SUM(n) FROM quarter_totals GROUP BY 1;
+INSERT INTO day_totals SELECT timestamp / 86400, COUNT(*) FROM listening_history GROUP BY 1;
+INSERT INTO hour_totals SELECT timestamp / 3600, COUNT(*) FROM listening_history GROUP BY 1;
 DROP TRIGGER listening_history_totals_delete;
 DROP TRIGGER listening_history_totals_moved;
 CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history BEGIN
