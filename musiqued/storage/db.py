@@ -100,7 +100,9 @@ async def _migrate(path: Path, conn: aiosqlite.Connection) -> None:
         return
     if version > 0:
         backup = path.with_name(f"{path.name}.v{version}.bak")
-        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Read to the end: a statement left in progress makes each migration's COMMIT fail.
+        async with conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+            await cursor.fetchall()
         await asyncio.to_thread(shutil.copy2, path, backup)
     for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
         await conn.executescript(
