@@ -113,7 +113,7 @@ SELECT
 # ``_SUMMARY`` over everything, ties broken the same way, without reading every listen.
 _SUMMARY_ALL = """
 SELECT
-    (SELECT COALESCE(SUM(n), 0) FROM quarter_totals) AS listens,
+    (SELECT COALESCE(SUM(n), 0) FROM day_totals) AS listens,
     (SELECT COUNT(*) FROM artist_totals WHERE n > 0) AS artists,
     (SELECT COUNT(*) FROM album_totals WHERE n > 0) AS albums,
     (SELECT COUNT(*) FROM track_totals WHERE n > 0) AS tracks,

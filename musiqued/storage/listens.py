@@ -253,7 +253,7 @@ async def store_page(
 
 async def count_listens(db: Database) -> int:
     # The running totals: COUNT(*) would read the whole table.
-    value = await db.scalar("SELECT COALESCE(SUM(n), 0) FROM quarter_totals")
+    value = await db.scalar("SELECT COALESCE(SUM(n), 0) FROM day_totals")
     return int(value) if isinstance(value, int) else 0
 
 
