@@ -61,23 +61,31 @@ def test_albums_limit_is_the_daemons_stated_once() -> None:
 def test_export_takes_its_format_from_the_file_name(
     workdir: Path, start_daemon: StartDaemon
 ) -> None:
-    """``export -o FILE.csv|.json|.jsonl`` writes that format without --format; an extension
+    """``export -o FILE.csv|.json|.jsonl|.listens.jsonl|.maloja.json`` writes that format
+    without --format (the longest extension that fits); an extension
     it cannot tell, or stdout without --format, is a one-line usage error naming the
     choices."""
     seed(workdir / "musique.db", generated(5))
     daemon = start_daemon()
-    for name, first in (("x.csv", "timestamp,date,"), ("x.json", "["), ("x.jsonl", "{")):
+    for name, first in (
+        ("x.csv", "timestamp,date,"),
+        ("x.json", "["),
+        ("x.jsonl", '{"timestamp"'),
+        ("x.listens.jsonl", '{"listened_at"'),
+        ("x.maloja.json", '{"maloja"'),
+    ):
         target = workdir / name
         done = daemon.ctl("export", "-o", str(target))
         assert done.returncode == 0, done.stderr
         assert target.read_text(encoding="utf-8").startswith(first), name
     text = workdir / "x.txt"
     assert _usage_line("export", "-o", str(text)) == (
-        f"Error: -o {text}: cannot tell the format from its extension (.csv, .json, .jsonl); "
-        "give --format (csv, json, jsonl)"
+        f"Error: -o {text}: cannot tell the format from its extension (.csv, .json, .jsonl, "
+        ".listens.jsonl, .maloja.json); give --format (csv, json, jsonl, listenbrainz, maloja)"
     )
     assert _usage_line("export") == (
-        "Error: --format is needed when writing to stdout; choose from: csv, json, jsonl"
+        "Error: --format is needed when writing to stdout; choose from: csv, json, jsonl, "
+        "listenbrainz, maloja"
     )
 
 

@@ -254,6 +254,8 @@ def test_in_a_batch_and_in_the_description(workdir: Path, start_daemon: StartDae
         "csv",
         "json",
         "jsonl",
+        "listenbrainz",
+        "maloja",
     ]
 
 

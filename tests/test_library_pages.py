@@ -16,7 +16,9 @@ from tests.page_support import (
     PHONE_WIDTH,
     body_attribute,
     console_problems,
+    log_in,
     phone_view,
+    serves_page,
     wait_for,
     wider_than_the_screen,
 )
@@ -69,6 +71,8 @@ def test_every_view_at_both_widths(
     seed(workdir / "musique.db", _listens(now))
     port = free_port()
     daemon = start_daemon(http={"listen": f"127.0.0.1:{port}"})
+    serves_page(daemon, f"http://127.0.0.1:{port}")
+    log_in(browser, f"http://127.0.0.1:{port}")
     base = f"http://127.0.0.1:{port}/library"
     album_id = daemon.call("library.top", {"kind": "albums"})["items"][0]["id"]
     artist_id = daemon.call("library.artist", {"name": HOSTILE})["id"]

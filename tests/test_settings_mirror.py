@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.history_support import generated, seed
-from tests.page_support import by_id, open_page, text_of, wait_for
-from tests.support import free_port
+from tests.page_support import by_id, open_page, serves_page, text_of, wait_for
+from tests.support import HTTP_TOKEN, bearer, free_port
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -24,6 +24,8 @@ def post(url: str) -> tuple[int, Any]:
     """POST an empty JSON body: the status and the JSON answer, whatever the status."""
     request = urllib.request.Request(url, data=b"{}", method="POST")  # noqa: S310
     request.add_header("Content-Type", "application/json")
+    for name, value in bearer().items():
+        request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
             return int(answer.status), json.loads(answer.read())
@@ -41,7 +43,10 @@ def test_mirror_card_shows_progress_and_pauses(
     mirror and Resume sends again."""
     seed(workdir / "musique.db", generated(1200))
     port = free_port()
-    daemon = start_daemon(**listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    daemon = start_daemon(
+        **listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
+    )
+    serves_page(daemon, f"http://127.0.0.1:{port}")
     daemon.wait_until(lambda: daemon.call("mirror.status")["pending"] == 0, timeout=30)
     open_page(browser, f"http://127.0.0.1:{port}/settings")
     wait_for(browser, lambda d: text_of(d, "mirror-state") == "Up to date")
@@ -64,8 +69,10 @@ def test_mirror_card_says_a_refused_token_needs_a_human(
     """A token the server refuses shows on the card as stopped, with the error in words."""
     port = free_port()
     daemon = start_daemon(
-        **listenbrainz_sim.sections(token="wrong-token"), http={"listen": f"127.0.0.1:{port}"}
+        **listenbrainz_sim.sections(token="wrong-token"),
+        http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN},
     )
+    serves_page(daemon, f"http://127.0.0.1:{port}")
     daemon.wait_until(lambda: daemon.call("mirror.status")["state"] == "stopped", timeout=20)
     open_page(browser, f"http://127.0.0.1:{port}/settings")
     wait_for(browser, lambda d: text_of(d, "mirror-state").startswith("Stopped: needs a human"))
@@ -79,7 +86,10 @@ def test_mirror_endpoints_pause_resume_and_refuse_other_actions(
     """POST /api/v1/mirror/pause and /resume answer the mirror's status; another action is a
     404 saying what can be done, and changes nothing."""
     port = free_port()
-    daemon = start_daemon(**listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    daemon = start_daemon(
+        **listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
+    )
+    serves_page(daemon, f"http://127.0.0.1:{port}")
     base = f"http://127.0.0.1:{port}/api/v1/mirror"
     status, body = post(f"{base}/pause")
     assert (status, body["paused"], body["state"]) == (200, True, "paused")

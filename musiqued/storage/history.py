@@ -202,7 +202,7 @@ EXPORT_SQL = f"""
 SELECT
     l.timestamp, strftime('%Y-%m-%dT%H:%M:%SZ', l.timestamp, 'unixepoch'), ar.name, t.title,
     NULLIF(al.title, ''), NULLIF(ar.mbid, ''), NULLIF(al.mbid, ''), NULLIF(l.track_mbid, ''),
-    l.source, l.loved
+    l.source, l.origin, NULLIF(l.spotify_uri, ''), l.loved
 FROM {LISTEN_FROM}
 WHERE l.timestamp >= ? AND l.timestamp < ?
 ORDER BY l.timestamp, l.id
@@ -217,6 +217,8 @@ EXPORT_FIELDS = (
     "album_mbid",
     "track_mbid",
     "source",
+    "origin",
+    "spotify_id",
     "loved",
 )
 """The fields of a listen, in the order of ``export_rows``' tuples (and of every export)."""
