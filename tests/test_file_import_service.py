@@ -23,7 +23,7 @@ from musiqued.storage import jobs as job_store
 from musiqued.storage.db import Database
 from tests import interchange_files as files
 from tests.fixtures.services import eventually
-from tests.history_support import store
+from tests.history_support import assert_totals_exact, store
 
 WINDOW = 180
 START = 1_700_000_000
@@ -99,6 +99,7 @@ async def _count(database: Database, where: str = "1") -> int:
 
 
 async def _totals_exact(database: Database) -> None:
+    await assert_totals_exact(database)
     assert await database.scalar("SELECT COALESCE(SUM(n), 0) FROM quarter_totals") == await _count(
         database
     )

@@ -16,6 +16,7 @@ import aiosqlite
 
 from musiqued.models import Listen, Scrobble, utc_day
 from musiqued.storage.db import Database, Row
+from musiqued.storage.migrations import PERIOD_KINDS, PERIOD_LEVELS, period_key
 
 Source = Literal["import", "tracker", "file"]
 
@@ -64,13 +65,16 @@ WHERE timestamp = ? AND track_id = (
     WHERE a.name_key = ? AND t.title_key = ?)
 """
 # The page's new listens (ids above the largest before the page) added to the running
-# totals (migrations: SCHEMA_V2, V4). The "+" keeps SQLite on the rowid range of the new
-# rows: left to itself it reads a whole index to skip the GROUP BY's sort, a cost that grows
-# with the history.
+# totals (migrations: SCHEMA_V2, V4, SCHEMA_PERIOD_TOTALS). The "+" keeps SQLite on the
+# rowid range of the new rows: left to itself it reads a whole index to skip the GROUP BY's
+# sort, a cost that grows with the history.
 _ROLLUPS = (
     """INSERT INTO day_totals (day, n)
     SELECT timestamp / 86400, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +timestamp / 86400
     ON CONFLICT (day) DO UPDATE SET n = n + excluded.n""",
+    """INSERT INTO hour_totals (hour, n)
+    SELECT timestamp / 3600, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +timestamp / 3600
+    ON CONFLICT (hour) DO UPDATE SET n = n + excluded.n""",
     """INSERT INTO quarter_totals (quarter, n)
     SELECT timestamp / 900, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +timestamp / 900
     ON CONFLICT (quarter) DO UPDATE SET n = n + excluded.n""",
@@ -84,6 +88,14 @@ _ROLLUPS = (
     """INSERT INTO track_totals (track_id, n)
     SELECT track_id, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +track_id
     ON CONFLICT (track_id) DO UPDATE SET n = n + excluded.n""",
+    *(
+        f"""INSERT INTO {kind}_{level}s ({level}, {kind}_id, n)
+    SELECT {period_key(level, "timestamp")}, {kind}_id, COUNT(*) FROM listening_history
+    WHERE id > ? AND +{kind}_id IS NOT NULL GROUP BY 1, +{kind}_id
+    ON CONFLICT ({level}, {kind}_id) DO UPDATE SET n = n + excluded.n"""
+        for kind in PERIOD_KINDS
+        for level in PERIOD_LEVELS
+    ),
 )
 
 # A track is one row per (artist, title), but Last.fm may give one title several MBIDs (one

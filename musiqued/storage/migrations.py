@@ -498,6 +498,78 @@ CREATE TABLE file_matches (
 ) WITHOUT ROWID;
 """
 
+
+PERIOD_KINDS = ("artist", "album", "track")
+PERIOD_LEVELS = ("month", "year")
+
+
+def period_key(level: str, moment: str) -> str:
+    """SQL for the UTC month (``year * 12 + month - 1``) or year of Unix seconds ``moment``."""
+    year = f"CAST(strftime('%Y', {moment}, 'unixepoch') AS INTEGER)"
+    if level == "year":
+        return year
+    return f"({year} * 12 + CAST(strftime('%m', {moment}, 'unixepoch') AS INTEGER) - 1)"
+
+
+def _period_totals() -> str:
+    tables, fills = [], []
+    gone = ["UPDATE hour_totals SET n = n - 1 WHERE hour = OLD.timestamp / 3600;"]
+    added = [
+        "INSERT INTO hour_totals VALUES (NEW.timestamp / 3600, 1)"
+        " ON CONFLICT (hour) DO UPDATE SET n = n + 1;"
+    ]
+    for kind in PERIOD_KINDS:
+        for level in PERIOD_LEVELS:
+            table, column = f"{kind}_{level}s", f"{kind}_id"
+            tables.append(
+                f"CREATE TABLE {table} ({level} INTEGER NOT NULL, {column} INTEGER NOT NULL,"
+                f" n INTEGER NOT NULL, PRIMARY KEY ({level}, {column})) WITHOUT ROWID;"
+            )
+            gone.append(
+                f"UPDATE {table} SET n = n - 1 WHERE {level} = {period_key(level, 'OLD.timestamp')}"
+                f" AND {column} = OLD.{column};"
+            )
+            added.append(
+                f"INSERT INTO {table} SELECT {period_key(level, 'NEW.timestamp')}, NEW.{column}, 1"
+                f" WHERE NEW.{column} IS NOT NULL"
+                f" ON CONFLICT ({level}, {column}) DO UPDATE SET n = n + 1;"
+            )
+        fills.append(
+            f"INSERT INTO {kind}_months SELECT {period_key('month', 'timestamp')}, {kind}_id,"
+            f" COUNT(*) FROM listening_history WHERE {kind}_id IS NOT NULL GROUP BY 1, 2;"
+            f"\nINSERT INTO {kind}_years SELECT month / 12, {kind}_id, SUM(n) FROM {kind}_months"
+            " GROUP BY 1, 2;"
+        )
+    moved = " OR ".join(
+        f"OLD.{c} IS NOT NEW.{c}" for c in ("timestamp", "artist_id", "album_id", "track_id")
+    )
+    newline = "\n    "
+    return f"""
+CREATE TABLE hour_totals (hour INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+INSERT INTO hour_totals SELECT timestamp / 3600, COUNT(*) FROM listening_history GROUP BY 1;
+{chr(10).join(tables)}
+{chr(10).join(fills)}
+CREATE TRIGGER listening_history_periods_delete AFTER DELETE ON listening_history BEGIN
+    {newline.join(gone)}
+END;
+CREATE TRIGGER listening_history_periods_moved
+AFTER UPDATE OF timestamp, artist_id, album_id, track_id ON listening_history
+WHEN {moved} BEGIN
+    {newline.join(gone)}
+    {newline.join(added)}
+END;
+"""
+
+
+# Listens per UTC hour beside the days and quarter hours, so that a zone's days over all time
+# read one day and a few hours and quarters per day (storage/totals.py ``local_counts``)
+# instead of every quarter. And listens per artist, album and track per UTC month and year
+# (``artist_months``, ``artist_years``, ...): a period's top lists add the year and month rows
+# it covers and count the listens only at its ends, a few hours for a year of any zone. Kept
+# like the other running totals: by the page write (``listens._ROLLUPS``) and by the triggers
+# below for deletions and changed listens.
+SCHEMA_PERIOD_TOTALS = _period_totals()
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -507,5 +579,6 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_LIBRARY,
     JOBS_REFRESHED,
     SCHEMA_FILES,
+    SCHEMA_PERIOD_TOTALS,
 )
 LATEST_VERSION = len(MIGRATIONS)
