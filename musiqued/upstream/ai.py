@@ -20,6 +20,7 @@ from musiqued.errors import FatalUpstreamError, TransientUpstreamError
 from musiqued.upstream.http_errors import (
     HttpStatusErrors,
     connection_reason,
+    read_at_most,
     retry_after_seconds,
 )
 
@@ -102,18 +103,6 @@ def parse_completion(body: bytes, fallback_model: str, max_chars: int) -> Comple
     )
 
 
-async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The body, or its first ``limit`` bytes: a huge answer is never held whole."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            break
-    return b"".join(chunks)[:limit]
-
-
 class AiClient:
     def __init__(self, config: AiConfig, *, timeout: float = 60.0) -> None:
         self.config = config
@@ -157,7 +146,7 @@ class AiClient:
                 self.config.api_url, data=payload, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status
-                body = await _read_at_most(response, MAX_BODY_BYTES + 1)
+                body = await read_at_most(response, MAX_BODY_BYTES + 1)
                 retry_after = response.headers.get("Retry-After")
         except TimeoutError:
             raise TransientUpstreamError(

@@ -110,3 +110,15 @@ def connection_reason(exc: aiohttp.ClientError) -> str:
     if isinstance(exc, aiohttp.ClientOSError) and exc.strerror:
         return f"the connection failed ({exc.strerror})"
     return f"the connection failed ({type(exc).__name__})"
+
+
+async def read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first ``limit`` bytes: a huge answer is never held whole."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]

@@ -33,7 +33,7 @@ from musiqued.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from musiqued.upstream.http_errors import connection_reason, retry_after_seconds
+from musiqued.upstream.http_errors import connection_reason, read_at_most, retry_after_seconds
 from musiqued.upstream.listenbrainz_listens import (
     LISTEN_TYPES,
     MAX_LISTEN_PAYLOAD_SIZE,
@@ -146,17 +146,6 @@ def answer_error(status: int, headers: Mapping[str, str], body: bytes) -> Upstre
     )
 
 
-async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            break
-    return b"".join(chunks)[:limit]
-
-
 class ListenBrainzClient:
     def __init__(self, config: ListenbrainzConfig, *, timeout: float = 30.0) -> None:
         self.config = config
@@ -248,7 +237,7 @@ class ListenBrainzClient:
             ) as response:
                 status = response.status
                 answer_headers = response.headers
-                raw = await _read_at_most(response, MAX_ANSWER_BYTES)
+                raw = await read_at_most(response, MAX_ANSWER_BYTES)
         except TimeoutError:
             raise TransientUpstreamError(
                 f"ListenBrainz did not answer within {self._timeout:g} s",
