@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.enrichment",
     "tests.fixtures.browser",
     "tests.fixtures.services",
+    "tests.fixtures.rpc_socket",
 ]
