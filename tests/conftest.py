@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.services",
     "tests.fixtures.rpc_socket",
+    "tests.fixtures.threaded",
 ]
