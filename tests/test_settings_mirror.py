@@ -10,20 +10,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.history_support import generated, seed
-from tests.page_support import by_id, open_page, text_of, wait_for
-from tests.support import free_port
+from tests.page_support import by_id, open_page, serves_page, text_of, wait_for
+from tests.support import HTTP_TOKEN, free_port
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-    from tests.fixtures.daemon import StartDaemon
     from tests.fixtures.listenbrainz import SimulatedListenBrainz
+    from tests.fixtures.threaded import ServeInThread
 
 
 def post(url: str) -> tuple[int, Any]:
     """POST an empty JSON body: the status and the JSON answer, whatever the status."""
     request = urllib.request.Request(url, data=b"{}", method="POST")  # noqa: S310
     request.add_header("Content-Type", "application/json")
+    request.add_header("Authorization", f"Bearer {HTTP_TOKEN}")
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
             return int(answer.status), json.loads(answer.read())
@@ -33,7 +34,7 @@ def post(url: str) -> tuple[int, Any]:
 
 def test_mirror_card_shows_progress_and_pauses(
     browser: WebDriver,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     workdir: Path,
     listenbrainz_sim: SimulatedListenBrainz,
 ) -> None:
@@ -41,8 +42,11 @@ def test_mirror_card_shows_progress_and_pauses(
     mirror and Resume sends again."""
     seed(workdir / "musique.db", generated(1200))
     port = free_port()
-    daemon = start_daemon(**listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    daemon = serve_in_thread(
+        **listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
+    )
     daemon.wait_until(lambda: daemon.call("mirror.status")["pending"] == 0, timeout=30)
+    serves_page(daemon, f"http://127.0.0.1:{port}")
     open_page(browser, f"http://127.0.0.1:{port}/settings")
     wait_for(browser, lambda d: text_of(d, "mirror-state") == "Up to date")
     assert text_of(browser, "mirror-submitted") == "1,200 listens"
@@ -58,15 +62,17 @@ def test_mirror_card_shows_progress_and_pauses(
 
 def test_mirror_card_says_a_refused_token_needs_a_human(
     browser: WebDriver,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     listenbrainz_sim: SimulatedListenBrainz,
 ) -> None:
     """A token the server refuses shows on the card as stopped, with the error in words."""
     port = free_port()
-    daemon = start_daemon(
-        **listenbrainz_sim.sections(token="wrong-token"), http={"listen": f"127.0.0.1:{port}"}
+    daemon = serve_in_thread(
+        **listenbrainz_sim.sections(token="wrong-token"),
+        http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN},
     )
     daemon.wait_until(lambda: daemon.call("mirror.status")["state"] == "stopped", timeout=20)
+    serves_page(daemon, f"http://127.0.0.1:{port}")
     open_page(browser, f"http://127.0.0.1:{port}/settings")
     wait_for(browser, lambda d: text_of(d, "mirror-state").startswith("Stopped: needs a human"))
     assert "check listenbrainz.token" in text_of(browser, "mirror-error")
@@ -74,12 +80,14 @@ def test_mirror_card_says_a_refused_token_needs_a_human(
 
 
 def test_mirror_endpoints_pause_resume_and_refuse_other_actions(
-    start_daemon: StartDaemon, listenbrainz_sim: SimulatedListenBrainz
+    serve_in_thread: ServeInThread, listenbrainz_sim: SimulatedListenBrainz
 ) -> None:
     """POST /api/v1/mirror/pause and /resume answer the mirror's status; another action is a
     404 saying what can be done, and changes nothing."""
     port = free_port()
-    daemon = start_daemon(**listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    daemon = serve_in_thread(
+        **listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
+    )
     base = f"http://127.0.0.1:{port}/api/v1/mirror"
     status, body = post(f"{base}/pause")
     assert (status, body["paused"], body["state"]) == (200, True, "paused")
