@@ -96,6 +96,7 @@ COMMAND_MODULES = {
     "stats": "history",
     "export": "export",
     "import": "imports",
+    "import-file": "files",
     "jobs": "jobs",
     "verify": "verify",
     "lastfm": "lastfm",

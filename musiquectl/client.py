@@ -104,9 +104,12 @@ class Client:
         params: dict[str, Any] | list[Any] | None = None,
         *,
         stream: Callable[[str], object] | None = None,
+        hand_over: Callable[[socket.socket], object] | None = None,
     ) -> Any:
         """The result of ``method``; for a streamed method, ``stream`` is given each part of
-        the answer (``wire.STREAM_METHOD`` notifications) as it arrives, before the result."""
+        the answer (``wire.STREAM_METHOD`` notifications) as it arrives, before the result.
+        ``hand_over`` sends the files the daemon's go-ahead (``wire.FILES_METHOD``) asks for
+        (``musiquectl.files``)."""
         request_id = f"cli:{method}#{os.getpid()}.{next(self._ids)}"
         request: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
         if params is not None:
@@ -121,6 +124,13 @@ class Client:
                 break
             if message.get("method") == wire.EVENT_METHOD:
                 self._pending.append(message.get("params") or {})
+            elif message.get("method") == wire.FILES_METHOD and hand_over is not None:
+                asked = message.get("params")
+                if isinstance(asked, dict) and asked.get("id") == request_id:
+                    try:
+                        hand_over(self._sock)
+                    except OSError as exc:
+                        raise Unreachable(self.path, f"connection lost: {exc}") from None
             elif message.get("method") == wire.STREAM_METHOD and stream is not None:
                 part = message.get("params")
                 if not isinstance(part, dict) or part.get("id") != request_id:

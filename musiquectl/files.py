@@ -9,23 +9,25 @@ The wire shape: the request is an ordinary JSON-RPC request line, for instance::
     {"jsonrpc": "2.0", "method": "import.file", "id": "cli:import.file#4242.1",
      "params": {"files": [{"name": "~/Downloads/Streaming_History_Audio_2022.json",
                            "fd": 0, "size": 12845120}, ...],
-                "format": "auto", "dry_run": false}}
+                "format": "auto", "dry_run": false, "zone": "Europe/Zurich"}}
 
-and the descriptors travel as one ``SCM_RIGHTS`` array attached to the first bytes of that
-line (one ``sendmsg``; the rest of a long line follows as plain bytes). ``fd`` is the
-file's index in that array, ``name`` the path as the user gave it (for detection by its
-base name and for messages only), ``size`` its size when opened. The daemon reads its
-socket with ``recvmsg``, so the descriptors that arrive with a line's first bytes belong to
-that line; a request whose ``files`` do not name each received descriptor exactly once is
-refused, and the descriptors are closed. ``musiquectl`` closes its own copies once sent.
-Linux passes at most ``MAX_FILES`` descriptors in one message.
+``zone`` is the caller's time zone, if it can tell (a ``.scrobbler.log`` marked
+``#TZ/UNKNOWN`` is in the caller's local time). ``fd`` is the file's index among the descriptors, ``name`` the path as the user gave it
+(for detection by its base name and for messages only), ``size`` its size when opened. The
+daemon answers a valid request with its go-ahead, the notification
+``{"method": "files.send", "params": {"id": <the request's id>, "count": n}}`` (it has
+stopped reading the socket as a stream, which would drop descriptors); the client then sends
+one byte with the ``n`` descriptors attached (``SCM_RIGHTS``, one ``sendmsg``:
+``hand_over``) and nothing else until the answer. A request whose ``files`` do not name each
+descriptor exactly once is refused before the go-ahead; descriptors beyond ``count`` are
+closed by the kernel. ``musiquectl`` closes its own copies once sent. Linux passes at most
+``MAX_FILES`` descriptors in one message.
 
 Standard library only: ``musiquectl`` imports this on its start-up path.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
@@ -34,8 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from musiquectl.client import ClientError
+from musiqued.wire import MAX_HANDED_FILES
 
-MAX_FILES = 253
+MAX_FILES = MAX_HANDED_FILES
 """Linux's ``SCM_MAX_FD``: the most descriptors one message carries."""
 
 
@@ -97,28 +100,41 @@ def open_files(paths: Sequence[str]) -> OpenedFiles:
     return opened
 
 
-def send_request(sock: socket.socket, request: dict[str, Any], opened: OpenedFiles) -> None:
-    """``request`` as one line on ``sock``, ``opened``'s descriptors attached to it; the
-    descriptors are closed here once sent (the daemon holds its own)."""
-    line = json.dumps(request).encode() + b"\n"
+def hand_over(sock: socket.socket, opened: OpenedFiles) -> None:
+    """After the daemon's go-ahead: one byte on ``sock`` with ``opened``'s descriptors
+    attached; they are closed here once sent (the daemon holds its own)."""
     try:
-        sent = socket.send_fds(sock, [line], opened.fds)
-        if sent < len(line):
-            sock.sendall(line[sent:])
+        socket.send_fds(sock, [b"F"], opened.fds)
     finally:
         opened.close()
 
 
-def import_request(
-    request_id: str, opened: OpenedFiles, *, fmt: str = "auto", dry_run: bool = False
+def import_params(
+    opened: OpenedFiles, *, fmt: str = "auto", dry_run: bool = False
 ) -> dict[str, Any]:
-    """The ``import.file`` request for ``opened`` (see the module's docstring)."""
-    return {
-        "jsonrpc": "2.0",
-        "method": "import.file",
-        "id": request_id,
-        "params": {"files": opened.params(), "format": fmt, "dry_run": dry_run},
-    }
+    """The ``import.file`` request's params for ``opened`` (see the module's docstring), with
+    the caller's time zone: a ``.scrobbler.log`` marked ``#TZ/UNKNOWN`` is in local time,
+    the caller's, which the daemon (another user, perhaps another zone) cannot know."""
+    params: dict[str, Any] = {"files": opened.params(), "format": fmt, "dry_run": dry_run}
+    zone = local_zone_name()
+    if zone is not None:
+        params["zone"] = zone
+    return params
+
+
+def local_zone_name() -> str | None:
+    """The IANA name of this process's time zone: ``$TZ`` (``:Area/City`` or ``Area/City``),
+    else what ``/etc/localtime`` links to; None if neither names one."""
+    name = os.environ.get("TZ", "").removeprefix(":")
+    if not name:
+        try:
+            target = os.readlink("/etc/localtime")
+        except OSError:
+            return None
+        _, found, name = target.rpartition("zoneinfo/")
+        if not found:
+            return None
+    return name if name and not name.startswith("/") else None
 
 
 def _shown(path: str) -> str:

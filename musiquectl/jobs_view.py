@@ -240,7 +240,12 @@ def _only_here(job: dict[str, Any]) -> None:
 
 def render_job(job: dict[str, Any]) -> None:
     """``jobs show``: everything about one job, in its kind's terms."""
-    kind_pairs = _verify_pairs(job) if job["kind"] == "verify" else _import_pairs(job)
+    if job["kind"] == "verify":
+        kind_pairs = _verify_pairs(job)
+    elif job["kind"] == "file":
+        kind_pairs = [*_import_pairs(job), *file_pairs(job.get("result") or {})]
+    else:
+        kind_pairs = _import_pairs(job)
     key_values(
         [
             ("job", f"{job['job_id']} ({job['kind']})"),
@@ -264,6 +269,21 @@ def _resume_hint(job: dict[str, Any]) -> None:
 _TITLES = {"done": "finished", "failed": "FAILED"}
 
 
+def file_pairs(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A file import's summary: what became of the entries read (the counts add up)."""
+    skipped = summary.get("skipped") or {}
+    pairs: list[tuple[str, Any]] = [
+        ("entries read", summary.get("entries", 0)),
+        ("added", summary.get("added", 0)),
+        ("already stored", summary.get("already_stored", 0)),
+        *((f"skipped ({reason})", n) for reason, n in sorted(skipped.items())),
+        ("unreadable", summary.get("unreadable", 0)),
+    ]
+    if summary.get("undone"):
+        pairs.append(("undone", summary["undone"]))
+    return pairs
+
+
 def render_summary(job: dict[str, Any]) -> None:
     """The closing summary of a followed job: for an import, the original script's figures."""
     echo(
@@ -271,6 +291,8 @@ def render_summary(job: dict[str, Any]) -> None:
     )
     if job["kind"] == "verify":
         pairs = [("window", _window(job)), *_verify_pairs(job)]
+    elif job["kind"] == "file":
+        pairs = file_pairs(job.get("result") or {})
     else:
         started, finished = job.get("started_at"), job.get("finished_at")
         took = finished - started if started and finished else job.get("active_s")

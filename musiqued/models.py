@@ -59,6 +59,9 @@ class Scrobble:
     track_url: str = ""
     artist_url: str = ""
     loved: bool = False
+    origin: str = "lastfm"
+    """Where the listen came from: ``lastfm``, or the format of the file it was read from."""
+    spotify_uri: str = ""
 
     @property
     def identity(self) -> tuple[int, str, str]:
@@ -79,6 +82,8 @@ class Listen:
     track_mbid: str
     source: str
     loved: bool
+    origin: str = "lastfm"
+    """Where it came from: ``lastfm``, or the format of the file it was imported from."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,13 @@ EVENT_METHOD = "event"
 STREAM_METHOD = "stream"
 """Notifications carrying part of a streamed answer: ``{"id": <the request's id>, "data": str}``;
 the answer itself (the result or an error) follows the last of them."""
+FILES_METHOD = "files.send"
+"""The daemon's go-ahead for a file handover: ``{"id": <the request's id>, "count": n}``. The
+client answers with one byte carrying its ``n`` descriptors (``SCM_RIGHTS``), nothing else."""
+MAX_HANDED_FILES = 253
+"""Linux's ``SCM_MAX_FD``: the most descriptors one message carries, so one call's files."""
+FILES_WAIT_S = 10.0
+"""How long the daemon waits for the descriptors after its go-ahead."""
 
 
 def user_socket() -> Path | None:

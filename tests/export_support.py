@@ -14,7 +14,7 @@ from typing import Any
 from musiqued.models import Scrobble, iso_utc
 
 # The documented columns, written out here rather than imported: the test holds the contract.
-HEADER = "timestamp,date,artist,title,album,artist_mbid,album_mbid,track_mbid,source,loved"
+HEADER = "timestamp,date,artist,title,album,artist_mbid,album_mbid,track_mbid,source,origin,spotify_id,loved"
 FIELDS = HEADER.split(",")
 
 
@@ -72,6 +72,8 @@ def expected_of(scrobbles: list[Scrobble]) -> list[dict[str, Any]]:
             "album_mbid": s.album_mbid or None,
             "track_mbid": s.track_mbid or None,
             "source": "import",
+            "origin": "lastfm",
+            "spotify_id": None,
             "loved": s.loved,
         }
         for s in sorted(scrobbles, key=lambda s: s.timestamp)

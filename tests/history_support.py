@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +31,30 @@ async def store(
         return await write_page(
             conn, scrobbles, source=source, job_id=None, refresh=not skip_existing
         )
+
+
+async def assert_totals_exact(db: Database) -> None:
+    """Each running total per UTC day, hour and quarter hour, and per artist, album and
+    track per UTC month and year, equals a count of the listens made here in Python."""
+    listens = await db.fetchall(
+        "SELECT timestamp, artist_id, album_id, track_id FROM listening_history"
+    )
+    expected: dict[str, Counter[tuple[int, ...]]] = {}
+    for table, seconds in (("day_totals", 86400), ("hour_totals", 3600), ("quarter_totals", 900)):
+        expected[table] = Counter((r["timestamp"] // seconds,) for r in listens)
+    for kind in ("artist", "album", "track"):
+        for level in ("month", "year"):
+            found: Counter[tuple[int, ...]] = Counter()
+            for r in listens:
+                if r[f"{kind}_id"] is None:
+                    continue
+                day = dt.datetime.fromtimestamp(r["timestamp"], dt.UTC)
+                period = day.year * 12 + day.month - 1 if level == "month" else day.year
+                found[(period, r[f"{kind}_id"])] += 1
+            expected[f"{kind}_{level}s"] = found
+    for table, counts in expected.items():
+        kept = await db.fetchall(f"SELECT * FROM {table} WHERE n != 0")
+        assert {tuple(r)[:-1]: r["n"] for r in kept} == dict(counts), table
 
 
 def seed(database: Path, scrobbles: Sequence[Scrobble], page: int = 500) -> None:

@@ -6,22 +6,28 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 from pathlib import Path
 
 import pytest
 
-from musiquectl.files import MAX_FILES, FileRefused, import_request, open_files, send_request
+from musiquectl.files import (
+    MAX_FILES,
+    FileRefused,
+    hand_over,
+    import_params,
+    local_zone_name,
+    open_files,
+)
 
 
 def open_descriptors() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
-def test_descriptors_travel_with_their_request_line(tmp_path: Path) -> None:
-    """The receiving end gets the request line and, with its first bytes, one descriptor per
-    file, in the order ``files`` names them; each reads the file's bytes from its start; a
-    line longer than one send arrives whole; the sender keeps no descriptor open."""
+def test_descriptors_travel_in_one_message_after_the_go_ahead(tmp_path: Path) -> None:
+    """The request's params name each file (as given), its index and size; ``hand_over``
+    sends one byte carrying one descriptor per file, in that order; each reads the file's
+    bytes from its start; the sender keeps no descriptor open."""
     first = tmp_path / "Streaming_History_Audio_2022.json"
     first.write_bytes(b'\xef\xbb\xbf[{"ts": "2022-06-17T19:53:06Z"}]')
     second = tmp_path / "scrobbles.csv"
@@ -30,29 +36,22 @@ def test_descriptors_travel_with_their_request_line(tmp_path: Path) -> None:
     sender, receiver = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     with sender, receiver:
         opened = open_files([str(first), str(second)])
-        request = import_request("cli:import.file#1.1", opened, fmt="auto", dry_run=True)
-        request["params"]["padding"] = "x" * 300_000  # more than one send carries
-        receiver.settimeout(10)
-        # The receiver reads while the sender sends: the line is larger than the buffers.
-        received = bytearray()
-        descriptors: list[int] = []
-        thread = threading.Thread(target=send_request, args=(sender, request, opened))
-        thread.start()
-        while not received.endswith(b"\n"):
-            data, fds, _flags, _address = socket.recv_fds(receiver, 65536, MAX_FILES)
-            assert data, "the sender closed before the end of the line"
-            received += data
-            descriptors += fds
-        thread.join()
-        assert not opened.fds
-        try:
-            message = json.loads(received)
-            assert message["method"] == "import.file"
-            assert message["params"]["files"] == [
+        params = import_params(opened, fmt="auto", dry_run=True)
+        assert params.pop("zone", None) == local_zone_name()
+        assert json.loads(json.dumps(params)) == {
+            "files": [
                 {"name": str(first), "fd": 0, "size": first.stat().st_size},
                 {"name": str(second), "fd": 1, "size": second.stat().st_size},
-            ]
-            assert message["params"]["dry_run"] is True
+            ],
+            "format": "auto",
+            "dry_run": True,
+        }
+        receiver.settimeout(10)
+        hand_over(sender, opened)
+        assert not opened.fds
+        data, descriptors, _flags, _address = socket.recv_fds(receiver, 16, MAX_FILES)
+        try:
+            assert data == b"F"
             assert len(descriptors) == 2
             assert os.read(descriptors[0], 100) == first.read_bytes()
             assert os.read(descriptors[1], 100) == second.read_bytes()
@@ -103,3 +102,14 @@ def test_a_path_with_control_characters_is_shown_visibly(tmp_path: Path) -> None
     with pytest.raises(FileRefused) as raised:
         open_files([f"{tmp_path}/a\nb\x1b[0m"])
     assert str(raised.value) == f"{tmp_path}/a\\nb\\x1b[0m: cannot open: No such file or directory"
+
+
+@pytest.mark.parametrize(
+    ("tz", "name"), [(":Europe/Zurich", "Europe/Zurich"), ("America/New_York", "America/New_York")]
+)
+def test_the_callers_zone_comes_from_tz(
+    monkeypatch: pytest.MonkeyPatch, tz: str, name: str
+) -> None:
+    """$TZ names the zone sent with the files (a .scrobbler.log in local time is read in it)."""
+    monkeypatch.setenv("TZ", tz)
+    assert local_zone_name() == name

@@ -61,35 +61,58 @@ def test_global_options_are_accepted_after_the_command(twelve_listens: DaemonPro
     assert ended.returncode != 0  # "--json" after "--" is the call's params, not an option
 
 
-def test_albums_limit_is_the_daemons_stated_once() -> None:
-    """``albums -n`` states the daemon's limit in --help and refuses more, before asking."""
-    limit = f"{wire.MAX_ALBUMS:,}"
+def test_albums_pages_through_the_daemons_limit(workdir: Path, start_daemon: StartDaemon) -> None:
+    """The daemon answers at most ``MAX_ALBUMS`` albums a call (stated once, in --help);
+    ``albums -n`` asks for more page after page: every album once, most listened first."""
+    count = wire.MAX_ALBUMS + 200
+    seed(
+        workdir / "musique.db",
+        [
+            Scrobble(timestamp=1_600_000_000 + i, artist="A", title=f"T{i}", album=f"Album {i}")
+            for i in range(count)
+        ]
+        + [Scrobble(timestamp=1_610_000_000, artist="A", title="again", album="Album 7")],
+    )
+    daemon = start_daemon()
     shown = run_ctl("albums", "--help")
-    assert f"at most {limit}" in " ".join(shown.stdout.split())
-    error = _usage_line("albums", "-n", str(wire.MAX_ALBUMS + 1))
-    assert f"{wire.MAX_ALBUMS + 1} is not in the range 1<=x<={wire.MAX_ALBUMS}" in error
+    assert f"{wire.MAX_ALBUMS:,} at a time" in " ".join(shown.stdout.split())
+    refused = daemon.call_error("albums.list", {"limit": wire.MAX_ALBUMS + 1})
+    assert refused.code == -32602
+    done = daemon.ctl("--json", "albums", "-n", str(count + 50))
+    assert done.returncode == 0, done.stderr
+    titles = [album["title"] for album in json.loads(done.stdout)]
+    assert len(titles) == len(set(titles)) == count
+    assert titles[0] == "Album 7"  # the one listened twice
 
 
 @SHARED
 def test_export_takes_its_format_from_the_file_name(
     workdir: Path, twelve_listens: DaemonProcess
 ) -> None:
-    """``export -o FILE.csv|.json|.jsonl`` writes that format without --format; an extension
+    """``export -o FILE.csv|.json|.jsonl|.listens.jsonl|.maloja.json`` writes that format
+    without --format (the longest extension that fits); an extension
     it cannot tell, or stdout without --format, is a one-line usage error naming the
     choices."""
     daemon = twelve_listens
-    for name, first in (("x.csv", "timestamp,date,"), ("x.json", "["), ("x.jsonl", "{")):
+    for name, first in (
+        ("x.csv", "timestamp,date,"),
+        ("x.json", "["),
+        ("x.jsonl", '{"timestamp"'),
+        ("x.listens.jsonl", '{"listened_at"'),
+        ("x.maloja.json", '{"maloja"'),
+    ):
         target = workdir / name
         done = daemon.ctl("export", "-o", str(target))
         assert done.returncode == 0, done.stderr
         assert target.read_text(encoding="utf-8").startswith(first), name
     text = workdir / "x.txt"
     assert _usage_line("export", "-o", str(text)) == (
-        f"Error: -o {text}: cannot tell the format from its extension (.csv, .json, .jsonl); "
-        "give --format (csv, json, jsonl)"
+        f"Error: -o {text}: cannot tell the format from its extension (.csv, .json, .jsonl, "
+        ".listens.jsonl, .maloja.json); give --format (csv, json, jsonl, listenbrainz, maloja)"
     )
     assert _usage_line("export") == (
-        "Error: --format is needed when writing to stdout; choose from: csv, json, jsonl"
+        "Error: --format is needed when writing to stdout; choose from: csv, json, jsonl, "
+        "listenbrainz, maloja"
     )
 
 

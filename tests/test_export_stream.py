@@ -263,6 +263,8 @@ async def test_in_a_batch_and_in_the_description(database: Database, serve_rpc: 
         "csv",
         "json",
         "jsonl",
+        "listenbrainz",
+        "maloja",
     ]
 
 

@@ -67,5 +67,11 @@ def test_bash_completion() -> None:
         return [line.split(",", 1)[1] for line in done.stdout.splitlines()]
 
     assert complete("musiquectl exp", 1) == ["export"]
-    assert complete("musiquectl export --format ", 3) == ["csv", "json", "jsonl"]
+    assert complete("musiquectl export --format ", 3) == [
+        "csv",
+        "json",
+        "jsonl",
+        "listenbrainz",
+        "maloja",
+    ]
     assert "--no-repair" in complete("musiquectl verify --", 2)

@@ -132,6 +132,44 @@ async def test_top_lists_and_rank_change_match_brute_force(
         assert answer["previous"] == {"since": before, "until": since}
 
 
+async def test_top_lists_of_any_period_match_brute_force(
+    database: Database, stored: list[Scrobble]
+) -> None:
+    """Top lists of periods of any length and position (a few minutes to the whole
+    history; whole UTC years and months, parts of them, both) count each item's listens in
+    the period exactly, and rank each item as the period before ranks it."""
+    library = Library(database, ZoneInfo("UTC"))
+    rng = random.Random(11)
+    utc = [
+        int(dt.datetime(*ymd, tzinfo=dt.UTC).timestamp())
+        for ymd in ((2024, 1, 1), (2024, 7, 1), (2025, 1, 1), (2025, 7, 1), (2025, 12, 1))
+    ]
+    periods = [(utc[0], utc[2]), (utc[1], utc[3]), (utc[0], utc[4]), (utc[1] + 1, utc[4] - 1)]
+    periods += [
+        tuple(sorted(rng.sample(range(START - 86400, START + SPAN + 86400), 2))) for _ in range(12)
+    ]
+    periods += [(low, low + rng.randrange(60, 40 * 86400)) for low, _ in periods[-6:]]
+    for since, until in periods:
+        for kind in ("artists", "albums", "tracks"):
+            answer = await library.top(
+                kind, since=since, until=until, limit=1000, zone=ZoneInfo("UTC")
+            )  # type: ignore[arg-type]
+            counts = _counts(stored, kind, since, until)
+            previous = _counts(stored, kind, 2 * since - until, since)
+            got = {
+                ((item["artist"],) if kind == "artists" else (item["artist"], item["title"])): item
+                for item in answer["items"]
+            }
+            assert {key: item["listens"] for key, item in got.items()} == dict(counts)
+            for key, item in got.items():
+                if key not in previous:
+                    assert item["previous_rank"] is None
+                    continue
+                more = sum(1 for n in previous.values() if n > previous[key])
+                ties = sum(1 for n in previous.values() if n == previous[key])
+                assert more < item["previous_rank"] <= more + ties, (since, until, kind)
+
+
 @pytest.mark.parametrize("name", ZONES)
 async def test_stats_days_and_calendar_dates_are_the_zones(
     database: Database, stored: list[Scrobble], name: str

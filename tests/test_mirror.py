@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from musiqued.models import Scrobble
+from tests import interchange_files as files
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.listenbrainz import SimulatedListenBrainz
@@ -233,3 +234,31 @@ def test_pause_and_resume_from_the_command_line(
     assert resumed.returncode == 0, resumed.stderr
     daemon.wait_until(lambda: mirrored(daemon), timeout=20)
     assert len(listenbrainz_sim.listens()) == 30
+
+
+def test_file_imported_listens_arrive(
+    workdir: Path,
+    start_daemon: StartDaemon,
+    listenbrainz_sim: SimulatedListenBrainz,
+) -> None:
+    """Listens a file import adds (older than every listen already sent) are sent too, as
+    ``spotify.com`` plays, once the import's job has stored them."""
+    seed(workdir / "musique.db", generated(40, start=1_700_000_000))
+    daemon = start_daemon(**listenbrainz_sim.sections())
+    daemon.wait_until(lambda: mirrored(daemon), timeout=30)
+    before = len(received(listenbrainz_sim))
+    dump = workdir / "Streaming_History_Audio_2019.json"
+    plays = [
+        files.spotify_play(1_500_000_000 + i * 400 + 200, track=f"Filed {i}", artist="From a file")
+        for i in range(25)
+    ]
+    dump.write_bytes(files.json_file(plays))
+    done = daemon.ctl("--json", "import-file", str(dump))
+    assert done.returncode == 0, done.stderr
+    wanted = {(1_500_000_000 + i * 400, "from a file", f"filed {i}") for i in range(25)}
+    daemon.wait_until(lambda: wanted <= set(received(listenbrainz_sim)), timeout=30)
+    sent = listenbrainz_sim.listens()[before:]
+    assert len(sent) == 25
+    assert {x["track_metadata"]["additional_info"]["music_service"] for x in sent} == {
+        "spotify.com"
+    }

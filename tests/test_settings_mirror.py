@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tests.history_support import generated, seed
 from tests.page_support import by_id, open_page, serves_page, text_of, wait_for
-from tests.support import HTTP_TOKEN, free_port
+from tests.support import HTTP_TOKEN, bearer, free_port
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -24,7 +24,8 @@ def post(url: str) -> tuple[int, Any]:
     """POST an empty JSON body: the status and the JSON answer, whatever the status."""
     request = urllib.request.Request(url, data=b"{}", method="POST")  # noqa: S310
     request.add_header("Content-Type", "application/json")
-    request.add_header("Authorization", f"Bearer {HTTP_TOKEN}")
+    for name, value in bearer().items():
+        request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
             return int(answer.status), json.loads(answer.read())
@@ -45,8 +46,8 @@ def test_mirror_card_shows_progress_and_pauses(
     daemon = serve_in_thread(
         **listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
     )
-    daemon.wait_until(lambda: daemon.call("mirror.status")["pending"] == 0, timeout=30)
     serves_page(daemon, f"http://127.0.0.1:{port}")
+    daemon.wait_until(lambda: daemon.call("mirror.status")["pending"] == 0, timeout=30)
     open_page(browser, f"http://127.0.0.1:{port}/settings")
     wait_for(browser, lambda d: text_of(d, "mirror-state") == "Up to date")
     assert text_of(browser, "mirror-submitted") == "1,200 listens"
@@ -71,8 +72,8 @@ def test_mirror_card_says_a_refused_token_needs_a_human(
         **listenbrainz_sim.sections(token="wrong-token"),
         http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN},
     )
-    daemon.wait_until(lambda: daemon.call("mirror.status")["state"] == "stopped", timeout=20)
     serves_page(daemon, f"http://127.0.0.1:{port}")
+    daemon.wait_until(lambda: daemon.call("mirror.status")["state"] == "stopped", timeout=20)
     open_page(browser, f"http://127.0.0.1:{port}/settings")
     wait_for(browser, lambda d: text_of(d, "mirror-state").startswith("Stopped: needs a human"))
     assert "check listenbrainz.token" in text_of(browser, "mirror-error")
@@ -88,6 +89,7 @@ def test_mirror_endpoints_pause_resume_and_refuse_other_actions(
     daemon = serve_in_thread(
         **listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
     )
+    serves_page(daemon, f"http://127.0.0.1:{port}")
     base = f"http://127.0.0.1:{port}/api/v1/mirror"
     status, body = post(f"{base}/pause")
     assert (status, body["paused"], body["state"]) == (200, True, "paused")

@@ -15,7 +15,7 @@ from musiqued.storage.history import count_window, summary
 from musiqued.timespec import EARLIEST, LATEST
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import InProcess, InProcessDaemon, next_event
-from tests.history_support import generated, store
+from tests.history_support import assert_totals_exact, generated, store
 
 EVERYTHING = {"since": EARLIEST, "until": LATEST}
 
@@ -52,8 +52,10 @@ def _as_brute(result: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> None:
-    """Page writes (new and repeated), a refresh that moves listens to another album, and
-    deletions: after each, the summary from the totals equals the full scan's."""
+    """Page writes (new and repeated), a refresh that moves listens to another album,
+    deletions and moved times: after each, the summary from the totals equals the full
+    scan's, and the totals per UTC day, hour and quarter and per item per month and year
+    equal counts of the listens."""
     db = Database(tmp_path / "m.db")
     await db.open()
     try:
@@ -62,6 +64,7 @@ async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> No
             await store(db, history[start : start + 200])
         await store(db, history[:500], source="tracker")  # seen again: nothing new
         _same(await summary(db), await summary(db, **EVERYTHING))
+        await assert_totals_exact(db)
 
         moved = [
             Scrobble(s.timestamp, s.artist, s.title, "Another Album") for s in history[100:400]
@@ -72,6 +75,11 @@ async def test_totals_follow_inserts_refreshes_and_deletes(tmp_path: Path) -> No
 
         await db.execute("DELETE FROM listening_history WHERE id % 7 = 0")
         _same(await summary(db, top=50), await summary(db, top=50, **EVERYTHING))
+        await assert_totals_exact(db)
+        await db.execute(
+            "UPDATE listening_history SET timestamp = timestamp + 3000 WHERE id % 5 = 0"
+        )
+        await assert_totals_exact(db)
         rows = await db.fetchall("SELECT COUNT(*) FROM listening_history")
         assert (await summary(db))["listens"] == rows[0][0]
         rng = random.Random(5)
@@ -104,8 +112,9 @@ async def _listens(daemon: InProcessDaemon) -> list[dict[str, Any]]:
             return out
 
 
-async def _check(daemon: InProcessDaemon, rng: random.Random) -> None:
+async def _check(daemon: InProcessDaemon, database: Database, rng: random.Random) -> None:
     """Everything, and ten random periods, against the brute-force counts."""
+    await assert_totals_exact(database)
     listens = await _listens(daemon)
     everything = await daemon.call("stats.summary", {"top": 20})
     assert _as_brute(everything) == _brute_force(listens)
@@ -126,12 +135,13 @@ async def test_summary_exact_after_every_path_that_writes(
     lastfm_sim: SimulatedLastfm, database: Database, in_process: InProcess
 ) -> None:
     """Import, tracker, verify repair and --no-skip-existing refresh: after each, the
-    summary of everything and of random periods equals brute force."""
+    summary of everything and of random periods equals brute force, and so do the running
+    totals per UTC day, hour and quarter hour, and per item per UTC month and year."""
     rng = random.Random(5)
     lastfm_sim.reset(size=1500, seed=21)
     async with in_process(**lastfm_sim.sections(), tracker={"interval_seconds": 1}) as daemon:
         assert (await daemon.run_import(all=True))["state"] == "done"
-        await _check(daemon, rng)
+        await _check(daemon, database, rng)
 
         newest = lastfm_sim.scrobbles()[0].timestamp
         lastfm_sim.add_rows(
@@ -145,13 +155,13 @@ async def test_summary_exact_after_every_path_that_writes(
         for _ in range(5):
             await next_event(events, "scrobble", source="tracker")
         await daemon.call("tracker.stop")
-        await _check(daemon, rng)
+        await _check(daemon, database, rng)
 
         async with database.transaction() as conn:  # lost (deleted here, kept on Last.fm)
             await conn.execute("DELETE FROM listening_history WHERE id % 11 = 0")
             await conn.execute("UPDATE listening_history SET album_id = NULL WHERE id % 13 = 0")
         assert (await daemon.run_job("verify"))["state"] == "done"
-        await _check(daemon, rng)
+        await _check(daemon, database, rng)
 
         assert (await daemon.run_import(all=True, skip_existing=False))["state"] == "done"
-        await _check(daemon, rng)
+        await _check(daemon, database, rng)

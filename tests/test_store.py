@@ -14,8 +14,8 @@ from musiqued.errors import SchemaTooNewError
 from musiqued.models import Scrobble
 from musiqued.storage import Database
 from musiqued.storage.listens import count_listens, recent_listens, write_page
-from musiqued.storage.migrations import LATEST_VERSION
-from tests.history_support import store
+from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
+from tests.history_support import assert_totals_exact, store
 from tests.support import DaemonProcess, base_sections, write_config
 
 
@@ -53,6 +53,39 @@ async def test_reopen_keeps_data_and_version(tmp_path: Path) -> None:
     assert await count_listens(again) == 3
     assert await again.scalar("PRAGMA user_version") == LATEST_VERSION
     await again.close()
+
+
+async def test_upgrade_derives_the_new_totals_from_the_stored_listens(tmp_path: Path) -> None:
+    """A database of the previous schema version, with listens, opens: the newest migration
+    runs over them, the old file is kept as a backup, and every running total equals the
+    listens."""
+    path = tmp_path / "m.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(f"BEGIN;\n{MIGRATIONS[0]}\nPRAGMA user_version = 1;\nCOMMIT;")
+    conn.execute("INSERT INTO artists (id, name, name_key) VALUES (1, 'A', 'a'), (2, 'B', 'b')")
+    conn.execute("INSERT INTO albums (id, artist_id, title, title_key) VALUES (1, 1, 'X', 'x')")
+    conn.execute(
+        "INSERT INTO tracks (id, artist_id, title, title_key) VALUES (1, 1, 'S', 's'), (2, 2, 'T', 't')"
+    )
+    moments = [1_700_000_000 + 3571 * i for i in range(2000)]  # about three months
+    conn.executemany(
+        "INSERT INTO listening_history (timestamp, date, track_id, artist_id, album_id, source)"
+        " VALUES (?, '', ?, ?, ?, 'import')",
+        [(t, 1 + i % 2, 1 + i % 2, 1 if i % 2 == 0 else None) for i, t in enumerate(moments)],
+    )
+    for version, script in enumerate(MIGRATIONS[1:-1], start=2):
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+    conn.close()
+    db = Database(path)
+    await db.open()
+    try:
+        assert await db.scalar("PRAGMA user_version") == LATEST_VERSION
+        assert (tmp_path / f"m.db.v{LATEST_VERSION - 1}.bak").exists()
+        assert await count_listens(db) == len(moments)
+        await assert_totals_exact(db)
+    finally:
+        await db.close()
 
 
 def _newer_database(path: Path) -> None:

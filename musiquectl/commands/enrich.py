@@ -112,8 +112,8 @@ def _start(text: str | None) -> str:
     "--limit",
     default=50,
     show_default=True,
-    type=click.IntRange(1, wire.MAX_ALBUMS),
-    help=f"How many albums, at most {wire.MAX_ALBUMS:,}.",
+    type=click.IntRange(min=1),
+    help=f"How many albums (asked {wire.MAX_ALBUMS:,} at a time).",
 )
 @pass_context
 def albums(ctx: Context, query: str | None, artist: str | None, limit: int) -> None:
@@ -127,12 +127,18 @@ def albums(ctx: Context, query: str | None, artist: str | None, limit: int) -> N
       musiquectl albums "dark side" -n 5
       musiquectl albums --artist "Pink Floyd"
     """
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {}
     if query:
         params["query"] = query
     if artist:
         params["artist"] = artist
-    found = ctx.call("albums.list", params)
+    found: list[dict[str, Any]] = []
+    while len(found) < limit:
+        size = min(limit - len(found), wire.MAX_ALBUMS)
+        page = ctx.call("albums.list", {**params, "limit": size, "offset": len(found)})
+        found.extend(page)
+        if len(page) < size:
+            break
     if ctx.json:
         print_json(found)
         return

@@ -69,6 +69,8 @@ FORMATS = {
     "csv": ".csv",
     "json": ".json",
     "jsonl": ".jsonl",
+    "listenbrainz": ".listens.jsonl",
+    "maloja": ".maloja.json",
 }
 """Each format the daemon writes (``history.export``) and the file extension that chooses
 it: a new format is one line here."""
@@ -78,9 +80,12 @@ def _format(fmt: str | None, target: Path | None, output: str | None) -> str:
     """``--format``, else the one ``-o FILE``'s extension names; a usage error if neither."""
     if fmt is not None:
         return fmt
-    by_extension = {extension: name for name, extension in FORMATS.items()}
-    if target is not None and target.suffix.lower() in by_extension:
-        return by_extension[target.suffix.lower()]
+    if target is not None:
+        name = target.name.lower()
+        # The longest extension first: x.listens.jsonl is ListenBrainz's, not plain jsonl.
+        for fmt_name, extension in sorted(FORMATS.items(), key=lambda item: -len(item[1])):
+            if name.endswith(extension):
+                return fmt_name
     extensions = ", ".join(FORMATS.values())
     if target is None:
         raise click.UsageError(
@@ -97,8 +102,9 @@ def _format(fmt: str | None, target: Path | None, output: str | None) -> str:
     "--format",
     "fmt",
     type=click.Choice(list(FORMATS)),
-    help="csv: RFC 4180 with a header; json: one array; jsonl: one listen per line. "
-    "Default: from -o FILE's extension.",
+    help="csv: RFC 4180 with a header; json: one array; jsonl: one listen per line; "
+    "listenbrainz: ListenBrainz's listen JSON, one per line; maloja: Maloja's export JSON. "
+    "Default: from -o FILE's extension (.csv, .json, .jsonl, .listens.jsonl, .maloja.json).",
 )
 @since_until
 @click.option(
@@ -121,7 +127,9 @@ def export(
     """Export listens, oldest first, with every field of a listen.
 
     Fields: timestamp (Unix seconds, UTC), date (ISO 8601 UTC), artist, title, album,
-    artist_mbid, album_mbid, track_mbid, source. Written as the daemon reads them, so any
+    artist_mbid, album_mbid, track_mbid, source (import, tracker, file), origin (lastfm or
+    the imported file's format), spotify_id, loved (listenbrainz and maloja: those services'
+    own shapes, which they import). Written as the daemon reads them, so any
     size fits in a few megabytes of memory. With -o FILE, --json prints a summary
     ({"exported", "format", "path"}) once the file is complete.
 
@@ -130,6 +138,7 @@ def export(
       musiquectl export -o listens.csv
       musiquectl export --format jsonl --since 2024-01-01 | gzip > 2024.jsonl.gz
       musiquectl export --format json --since 7d -o - | jq length
+      musiquectl export -o history.listens.jsonl    # ListenBrainz's format
     """
     target = _target(output)
     fmt = _format(fmt, target, output)

@@ -116,4 +116,26 @@ for _name, _summary in (
 ):
     jobs.add_command(_steer(_name, _summary))
 
+
+@jobs.command()
+@click.argument("job_id", type=int)
+@pass_context
+def undo(ctx: Context, job_id: int) -> None:
+    """Remove exactly the listens file import JOB_ID added (import-file).
+
+    The running totals, statistics and exports follow. Refused, with why, for a Last.fm
+    import (its listens are the history itself) and for a job still active (cancel it
+    first).
+
+    \b
+    Example:
+      musiquectl jobs undo 7
+    """
+    result = ctx.call("jobs.undo", {"job_id": job_id})
+    if ctx.json:
+        print_json(result)
+    else:
+        echo(f"job {job_id}: removed {result['removed']} listens it had added")
+
+
 COMMANDS = (jobs,)

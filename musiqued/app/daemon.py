@@ -38,6 +38,7 @@ from musiqued.rpc.table import Method
 from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
 from musiqued.services.facade import DaemonControl, Services
+from musiqued.services.file_import import FileImporter
 from musiqued.services.image_cache import ImageCache
 from musiqued.services.importer import Importer
 from musiqued.services.jobs import JobRunner
@@ -112,6 +113,9 @@ def build_services(
     importer = Importer(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     verifier = Verifier(jobs, db, pager, lastfm, config.lastfm, on_new_albums=enricher.wake)
     tracker = Tracker(db, lastfm, importer, events, config.tracker, on_new_albums=enricher.wake)
+    files = FileImporter(
+        jobs, db, config.imports, on_new_albums=enricher.wake, zone=config.daemon.zone
+    )
     return Services(
         control=control,
         events=events,
@@ -122,6 +126,7 @@ def build_services(
         enricher=enricher,
         lastfm=lastfm,
         library=Library(db, config.daemon.zone),
+        files=files,
         images=images,
         mirror=Mirror(db, events, config.listenbrainz),
     )
@@ -343,6 +348,7 @@ class Daemon:
         services.library.zone = config.daemon.zone
         services.importer.reconfigure(config.lastfm)
         services.verifier.reconfigure(config.lastfm)
+        services.files.reconfigure(config.imports)
         await services.tracker.reconfigure(config.tracker)
         await services.lastfm.reconfigure(config.lastfm)
         services.images.reconfigure(
@@ -363,6 +369,15 @@ class Daemon:
         """What ``daemon.status`` answers."""
         self._check_database()
         governor = self.services.lastfm.governor
+        # Asked together, the reads queue on the reader at once: the answer waits for the
+        # busy event loop of an import once, not once per read.
+        tracker, jobs, enrichment, mirror, listens = await asyncio.gather(
+            self.services.tracker.status(),
+            self.services.jobs.active(),
+            self.services.enricher.summary(),
+            self.services.mirror.status(),
+            self.services.library.count(),
+        )
         return {
             "version": __version__,
             "api_version": wire.API_VERSION,
@@ -377,17 +392,17 @@ class Daemon:
                 "spotify": self.config.spotify.configured,
                 "ai": self.config.ai.configured,
             },
-            "tracker": await self.services.tracker.status(),
-            "jobs": await self.services.jobs.active(),
+            "tracker": tracker,
+            "jobs": jobs,
             # The shared Last.fm request rate: below nominal after error 29, then recovering.
             "governor": {
                 "rate": round(governor.rate, 3),
                 "nominal_rate": governor.nominal_rate,
                 "penalties": governor.penalties,
             },
-            "enrichment": await self.services.enricher.summary(),
-            "mirror": await self.services.mirror.status(),
-            "listens": await self.services.library.count(),
+            "enrichment": enrichment,
+            "mirror": mirror,
+            "listens": listens,
             "subscribers": self.events.subscriber_count,
             "status": self.status_line(),
         }

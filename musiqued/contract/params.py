@@ -135,6 +135,8 @@ class AlbumsParams(Params):
     query: str | None = Field(default=None, max_length=wire.MAX_QUERY_CHARS)
     artist: str | None = Field(default=None, max_length=wire.MAX_QUERY_CHARS)
     limit: int = Field(default=50, ge=1, le=wire.MAX_ALBUMS)
+    offset: int = Field(default=0, ge=0, le=2**31)
+    """Albums to skip: a client that wants more than ``limit`` asks page after page."""
 
 
 # -- the library ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ def listen_shape(listen: Listen) -> dict[str, Any]:
         "album_mbid": listen.album_mbid or None,
         "track_mbid": listen.track_mbid or None,
         "source": listen.source,
+        "origin": listen.origin,
         "loved": listen.loved,
     }
 

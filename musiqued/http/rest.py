@@ -14,7 +14,7 @@
     GET  /api/v1/enrichment                enrich.status
     POST /api/v1/mirror/pause|resume       mirror.pause, mirror.resume (its status is in
                                            daemon.status's ``mirror``)
-    GET  /api/v1/albums?query=&artist=&limit=   albums.list, each with ``image``: its cover's
+    GET  /api/v1/albums?query=&artist=&limit=&offset=   albums.list, each with ``image``: its cover's
                                            local URL (``/images/<name>``)
     GET  /api/v1/history/recent?limit=     history.recent
 
@@ -135,7 +135,7 @@ class PageApi:
 
         async def albums() -> list[dict[str, Any]]:
             found = await library.albums(
-                query=params.query, artist=params.artist, limit=params.limit
+                query=params.query, artist=params.artist, limit=params.limit, offset=params.offset
             )
             return [
                 {**album, "image": local_image_url(album["image_spotify"] or album["image_lastfm"])}

@@ -10,13 +10,21 @@ does not read its answers stops being read. Every answer counts against what all
 together may hold (``services.answers``) until it is taken; while that is full and others
 wait, the connection whose answer has gone unread the longest (``STALLED_S`` at least) is
 dropped, one a second.
+
+File handover (``import.file``): the stream transport's reads would drop the descriptors a
+peer attaches, so the handler asks for them (``receive_fds``): reading from the transport
+pauses, the daemon sends its go-ahead (``wire.FILES_METHOD``), and the peer's next message,
+one byte, is read with ``recvmsg``, its descriptors with it (at most the count asked for: the
+kernel closes any more). Then the transport reads on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import select
+import socket
 from pathlib import Path
 from typing import cast
 
@@ -29,6 +37,7 @@ from musiqued.rpc import protocol
 from musiqued.rpc.dispatch import Dispatcher
 from musiqued.rpc.listener import BACKLOG, SocketListener
 from musiqued.rpc.peers import AccessPolicy, RefusalLog, peer_groups, peer_of
+from musiqued.rpc.protocol import Id
 from musiqued.rpc.table import Peer
 from musiqued.services.answers import AnswerBudget
 from musiqued.services.events import Subscription
@@ -99,6 +108,28 @@ class _Connection:
                 self.stalled_since = None
                 self.answers.release(size)
 
+    async def receive_fds(self, request_id: Id, count: int) -> list[int]:
+        """The ``count`` descriptors the peer hands over after the go-ahead (see the module's
+        docstring); ``InvalidParams`` if it sends something else or nothing in time."""
+        # A socket's transport reads too (asyncio's or uvloop's, not asyncio's class).
+        transport = cast("asyncio.Transport", self.writer.transport)
+        # Paused already while the request is handled (``_converse``); paused here too for
+        # a caller that is not, and then resumed here.
+        was_reading = transport.is_reading()
+        if was_reading:
+            transport.pause_reading()
+        try:
+            await self.send(
+                protocol.encode(
+                    protocol.notification(wire.FILES_METHOD, {"id": request_id, "count": count})
+                )
+            )
+            sock = self.writer.get_extra_info("socket")
+            return await asyncio.to_thread(_receive_fds, sock.fileno(), count)
+        finally:
+            if was_reading and not transport.is_closing():
+                transport.resume_reading()
+
     async def _push(self, subscription: Subscription) -> None:
         try:
             while True:
@@ -124,6 +155,28 @@ class _Connection:
         with contextlib.suppress(OSError, ConnectionError):
             async with asyncio.timeout(1.0):
                 await self.writer.wait_closed()
+
+
+def _receive_fds(fd: int, count: int) -> list[int]:
+    """Read the one byte carrying the peer's descriptors from the socket ``fd`` (its transport
+    paused), through a duplicate: asyncio keeps the socket's own descriptor to itself."""
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        sock.settimeout(wire.FILES_WAIT_S)
+        try:
+            data, fds, flags, _ = socket.recv_fds(sock, 1, count)
+        except TimeoutError:
+            raise protocol.InvalidParams(
+                f"the files were not handed over within {wire.FILES_WAIT_S:g} s",
+                kind="no_files",
+            ) from None
+    if len(data) != 1 or len(fds) != count or flags & socket.MSG_CTRUNC:
+        for received in fds:
+            os.close(received)
+        raise protocol.InvalidParams(
+            f"expected {count} file descriptors in one message, got {len(fds)}",
+            kind="no_files",
+        )
+    return fds
 
 
 async def _discard_until_newline(reader: asyncio.StreamReader, limit_s: float = 1.0) -> None:

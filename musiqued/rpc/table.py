@@ -31,6 +31,10 @@ class Connection(Protocol):
     def gone(self) -> bool:
         """The peer closed its end entirely (a half-closed peer still reads its answers)."""
 
+    async def receive_fds(self, request_id: protocol.Id, count: int) -> list[int]:
+        """The ``count`` open files the peer hands over for ``request_id`` (``rpc/server.py``);
+        the caller owns (and closes) them."""
+
 
 @dataclass(frozen=True, slots=True)
 class Peer:

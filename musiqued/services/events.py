@@ -24,9 +24,13 @@ class Event:
 
 
 class Subscription:
-    def __init__(self, bus: EventBus, topics: frozenset[str], maxsize: int) -> None:
+    def __init__(
+        self, bus: EventBus, topics: frozenset[str], maxsize: int, *, internal: bool = False
+    ) -> None:
         self._bus = bus
         self.topics = topics
+        self.internal = internal
+        """A component of the daemon's own, not a client following events."""
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
         self.dropped = 0
 
@@ -51,9 +55,11 @@ class EventBus:
         self._subscriptions: set[Subscription] = set()
         self._maxsize = maxsize
 
-    def subscribe(self, topics: Iterable[str] | None = None) -> Subscription:
+    def subscribe(
+        self, topics: Iterable[str] | None = None, *, internal: bool = False
+    ) -> Subscription:
         chosen = frozenset(topics) if topics else frozenset(TOPICS)
-        subscription = Subscription(self, chosen, self._maxsize)
+        subscription = Subscription(self, chosen, self._maxsize, internal=internal)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -67,4 +73,5 @@ class EventBus:
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscriptions)
+        """Clients following events (``daemon.status``'s ``subscribers``)."""
+        return sum(not s.internal for s in self._subscriptions)

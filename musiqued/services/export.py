@@ -1,4 +1,5 @@
-"""Exports: every listen of a period as CSV, JSON or JSON lines, written as it is read.
+"""Exports: every listen of a period as CSV, JSON, JSON lines, ListenBrainz's listen JSON
+lines or Maloja's export JSON, written as it is read.
 
 The formats are the README's (scripts read them): the fields of ``history.EXPORT_FIELDS``;
 CSV per RFC 4180 (``csv`` with CRLF line ends) under a header line; JSON lines, one object
@@ -8,22 +9,26 @@ the bytes are what they were when ``musiquectl`` formatted each page itself.
 
 Rows come from ``history.export_rows`` in batches, each formatted and handed to ``write``
 before the next is read, so memory stays flat whatever the size of the history. ``loved`` is
-``true`` or ``false`` in every format.
+``true`` or ``false`` in every format. ``listenbrainz`` and ``maloja`` are the other services'
+own shapes (``musiqued.interchange.writers``), which they import.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, Protocol
 
 import orjson
 
+from musiqued import __version__
+from musiqued.interchange import writers
 from musiqued.storage import history
 from musiqued.storage.db import Database
 
-Format = Literal["csv", "json", "jsonl"]
+Format = Literal["csv", "json", "jsonl", "listenbrainz", "maloja"]
 Write = Callable[[str], Awaitable[None]]
 Row = tuple[Any, ...]
 
@@ -139,7 +144,31 @@ class _JsonArray:
         return "\n]\n" if count else "]\n"
 
 
-_FORMS: dict[Format, Callable[[], _Form]] = {"csv": _Csv, "json": _JsonArray, "jsonl": _JsonLines}
+class _Interchange:
+    """Another service's export (``writers.ExportForm``), fed each row as the mapping it
+    reads."""
+
+    def __init__(self, fmt: writers.ExportFormat) -> None:
+        self._form = writers.form(fmt, client_version=__version__, export_time=int(time.time()))
+
+    def head(self) -> str:
+        return self._form.head()
+
+    def rows(self, rows: Sequence[Row]) -> str:
+        fields = history.EXPORT_FIELDS
+        return self._form.rows(dict(zip(fields, row, strict=True)) for row in rows)
+
+    def tail(self, count: int) -> str:
+        return self._form.tail(count)
+
+
+_FORMS: dict[Format, Callable[[], _Form]] = {
+    "csv": _Csv,
+    "json": _JsonArray,
+    "jsonl": _JsonLines,
+    "listenbrainz": lambda: _Interchange("listenbrainz"),
+    "maloja": lambda: _Interchange("maloja"),
+}
 
 
 async def export(

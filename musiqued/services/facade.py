@@ -16,6 +16,7 @@ from musiqued.services.web_login import WebLogins
 if TYPE_CHECKING:
     from musiqued.services.enrichment import Enricher
     from musiqued.services.events import EventBus
+    from musiqued.services.file_import import FileImporter
     from musiqued.services.image_cache import ImageCache
     from musiqued.services.importer import Importer
     from musiqued.services.jobs import JobRunner
@@ -47,6 +48,7 @@ class Services:
     library: Library
     images: ImageCache
     mirror: Mirror
+    files: FileImporter
     # One-time links to the web page: minted over the socket, redeemed over HTTP.
     web_logins: WebLogins = field(default_factory=WebLogins)
     # What all clients together may hold in answers (socket and HTTP share it).

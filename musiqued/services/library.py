@@ -66,6 +66,7 @@ class Library(LibraryViews):
         return figures
 
     async def albums(
-        self, *, query: str | None, artist: str | None, limit: int
+        self, *, query: str | None, artist: str | None, limit: int, offset: int = 0
     ) -> list[dict[str, Any]]:
-        return await list_albums(self._db, query=query, artist=artist, limit=limit)
+        """Albums most listened first; ``offset`` skips that many (the next page)."""
+        return await list_albums(self._db, query=query, artist=artist, limit=limit, offset=offset)

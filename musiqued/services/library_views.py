@@ -13,9 +13,10 @@ from typing import Any, Literal
 from musiqued import zones
 from musiqued.errors import NotFoundError
 from musiqued.services.image_cache import local_image_url
-from musiqued.storage import history, library
+from musiqued.storage import history, library, totals
 from musiqued.storage.db import Database, Row
-from musiqued.storage.library import HOURS_PER_WEEK, Kind
+from musiqued.storage.library import HOURS_PER_WEEK
+from musiqued.storage.totals import Kind
 
 Bucket = Literal["day", "week", "month", "year", "hour_of_week"]
 TOP_OF_PAGE = 5
@@ -52,7 +53,7 @@ class LibraryViews:
         high = min(until, span[1] + 1) if until is not None else span[1] + 1
         if high <= low:
             return []
-        days = await library.local_counts(self._db, low, high, zone, unit=zones.DAY)
+        days = await totals.local_counts(self._db, low, high, zone, unit=zones.DAY)
         return [
             {"day": _date_text(zones.day_of(day)), "listens": n} for day, n in sorted(days.items())
         ]
@@ -113,7 +114,7 @@ class LibraryViews:
         span = await library.history_span(self._db)
         low, high = (max(since, span[0]), min(until, span[1] + 1)) if span else (0, 0)
         if bucket == "hour_of_week":
-            hours = await library.local_counts(
+            hours = await totals.local_counts(
                 self._db,
                 low,
                 high,
@@ -130,7 +131,7 @@ class LibraryViews:
         if until <= since:
             answer["buckets"] = []
             return answer
-        days = await library.local_counts(self._db, low, high, zone, unit=zones.DAY)
+        days = await totals.local_counts(self._db, low, high, zone, unit=zones.DAY)
         answer["buckets"] = _buckets(days, since, until, bucket, zone)
         return answer
 
@@ -231,7 +232,7 @@ class LibraryViews:
         longest run of days with listens, listens per month."""
         low = zones.midnight(dt.date(year, 1, 1), zone)
         high = zones.midnight(dt.date(year + 1, 1, 1), zone) if year < dt.MAXYEAR else 2**53
-        days = await library.local_counts(self._db, low, high, zone, unit=zones.DAY)
+        days = await totals.local_counts(self._db, low, high, zone, unit=zones.DAY)
         listens = sum(days.values())
         figures = await library.year_figures(self._db, low, high, top=TOP_OF_PAGE, fresh=PAGE_LIST)
         new_artists = await self._ranked("artists", figures["fresh"], None)
@@ -298,7 +299,7 @@ class LibraryViews:
     ) -> list[dict[str, Any]]:
         if first is None or last is None:
             return []
-        days = await library.local_counts(
+        days = await totals.local_counts(
             self._db,
             first.timestamp,
             last.timestamp + 1,

@@ -137,7 +137,7 @@ class Mirror:
     async def open(self) -> None:
         self._paused = bool(await get_state(self._db, PAUSED_KEY, False))
         await self._client.open()
-        self._subscription = self._events.subscribe(WAKE_TOPICS)
+        self._subscription = self._events.subscribe(WAKE_TOPICS, internal=True)
         self._listener = asyncio.create_task(self._listen(self._subscription), name="mirror events")
         self._task = asyncio.create_task(self._run(), name="mirror")
 

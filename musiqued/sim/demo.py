@@ -146,9 +146,17 @@ listen = "127.0.0.1:{self.http_port}"
         self._spawn("musiqued", "--config", str(self.config), log="musiqued.log")
         self._wait(lambda: self.ctl("status", quiet=True).returncode == 0, "musiqued")
         self.say(
-            f"the library: open {self.library_url} in a browser while the demo runs "
-            f"(Settings: {self.page_url})"
+            f"the library is at {self.library_url}, Settings at {self.page_url}: "
+            f"open {self.login_link()} to log in while the demo runs"
         )
+
+    def login_link(self) -> str:
+        """A one-time link that logs a browser in to the pages, as ``musiquectl web``
+        prints it (the pages always need a session)."""
+        done = self.ctl("--json", "call", "http.login_url", quiet=True)
+        if done.returncode != 0:
+            return f"the link `musiquectl --socket {self.socket} web` prints"
+        return str(json.loads(done.stdout)["url"])
 
     def ctl(self, *args: str, quiet: bool = False) -> subprocess.CompletedProcess[bytes]:
         """``musiquectl`` against the demo daemon; output goes to the terminal unless quiet."""
@@ -278,7 +286,7 @@ def keep_page_open(demo: Demo) -> None:
         return
     demo.say(
         f"the library is at {demo.library_url}, Settings at {demo.page_url}; "
-        "press Enter to stop the demo"
+        f"log in with {demo.login_link()}; press Enter to stop the demo"
     )
     with contextlib.suppress(EOFError):
         input()
@@ -316,7 +324,7 @@ def where_next(page_url: str) -> None:
     click.secho("\ndemo finished. Where next:", bold=True)
     click.echo(
         f"  - the library's pages (here they were at {page_url}): set [http] listen in "
-        "musiqued.toml and open that address"
+        "musiqued.toml, then `musiquectl web` opens them"
     )
     click.echo("  - musiquectl --help, and each command's --help, with examples")
     click.echo(f"  - the README: {readme}")

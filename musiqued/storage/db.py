@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import shutil
 import sqlite3
@@ -79,7 +78,9 @@ async def _connect(path: Path, pragmas: Sequence[str]) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
         for pragma in pragmas:
-            await conn.execute(pragma)
+            # Closed at once: a statement left open (journal_mode answers a row) would make
+            # a migration's DROP TABLE fail with "database table is locked".
+            await (await conn.execute(pragma)).close()
     except BaseException:
         await conn.close()
         raise
@@ -100,7 +101,7 @@ async def _migrate(path: Path, conn: aiosqlite.Connection) -> None:
         return
     if version > 0:
         backup = path.with_name(f"{path.name}.v{version}.bak")
-        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await (await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")).close()
         await asyncio.to_thread(shutil.copy2, path, backup)
     for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
         await conn.executescript(
@@ -108,14 +109,15 @@ async def _migrate(path: Path, conn: aiosqlite.Connection) -> None:
         )
 
 
-@functools.cache
-def _our_tables() -> frozenset[str]:
+async def _our_tables() -> frozenset[str]:
     """Every table some version of our schema has (the migrations run in memory)."""
     names: set[str] = set()
-    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+    async with aiosqlite.connect(":memory:") as conn:
         for script in MIGRATIONS:
-            conn.executescript(script)
-            names.update(row[0] for row in conn.execute("SELECT name FROM sqlite_master"))
+            await conn.executescript(script)
+            names.update(
+                row[0] for row in await conn.execute_fetchall("SELECT name FROM sqlite_master")
+            )
     return frozenset(names)
 
 
@@ -129,7 +131,7 @@ async def _refuse_foreign(path: Path) -> None:
         ) as cursor,
     ):
         rows = await cursor.fetchall()
-    ours = _our_tables()
+    ours = await _our_tables()
     foreign = sorted(str(row[0]) for row in rows if row[0] not in ours)
     if foreign:
         shown = ", ".join(repr(name) for name in foreign[:5])

@@ -323,7 +323,12 @@ def _like(text: str) -> str:
 
 
 async def list_albums(
-    db: Database, *, query: str | None = None, artist: str | None = None, limit: int = 50
+    db: Database,
+    *,
+    query: str | None = None,
+    artist: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Albums with their enrichment, most listened first."""
     where = []
@@ -341,9 +346,9 @@ async def list_albums(
                (SELECT COUNT(*) FROM listening_history l WHERE l.album_id = al.id) AS listens
         FROM albums al JOIN artists ar ON ar.id = al.artist_id
         {clause}
-        ORDER BY listens DESC, ar.name_key, al.title_key
-        LIMIT ?
+        ORDER BY listens DESC, ar.name_key, al.title_key, al.id
+        LIMIT ? OFFSET ?
         """,
-        (*params, limit),
+        (*params, limit, offset),
     )
     return [album_dict(row) for row in rows]

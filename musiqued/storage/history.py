@@ -113,7 +113,7 @@ SELECT
 # ``_SUMMARY`` over everything, ties broken the same way, without reading every listen.
 _SUMMARY_ALL = """
 SELECT
-    (SELECT COALESCE(SUM(n), 0) FROM quarter_totals) AS listens,
+    (SELECT COALESCE(SUM(n), 0) FROM day_totals) AS listens,
     (SELECT COUNT(*) FROM artist_totals WHERE n > 0) AS artists,
     (SELECT COUNT(*) FROM album_totals WHERE n > 0) AS albums,
     (SELECT COUNT(*) FROM track_totals WHERE n > 0) AS tracks,
@@ -202,7 +202,7 @@ EXPORT_SQL = f"""
 SELECT
     l.timestamp, strftime('%Y-%m-%dT%H:%M:%SZ', l.timestamp, 'unixepoch'), ar.name, t.title,
     NULLIF(al.title, ''), NULLIF(ar.mbid, ''), NULLIF(al.mbid, ''), NULLIF(l.track_mbid, ''),
-    l.source, l.loved
+    l.source, l.origin, NULLIF(l.spotify_uri, ''), l.loved
 FROM {LISTEN_FROM}
 WHERE l.timestamp >= ? AND l.timestamp < ?
 ORDER BY l.timestamp, l.id
@@ -217,6 +217,8 @@ EXPORT_FIELDS = (
     "album_mbid",
     "track_mbid",
     "source",
+    "origin",
+    "spotify_id",
     "loved",
 )
 """The fields of a listen, in the order of ``export_rows``' tuples (and of every export)."""

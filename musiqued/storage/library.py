@@ -1,33 +1,27 @@
 """The library's reads: listens per local day or hour, top lists of a period, search,
 an album's and an artist's listens (``migrations.SCHEMA_LIBRARY`` adds their indexes).
 
-Periods are ``[low, high)`` in Unix seconds. Counts per local unit come from the running
-totals per UTC quarter hour (``quarter_totals``) wherever a whole quarter lies inside a
-stretch of one UTC offset (``zones.segments``), and from the listens for the rest, so they
-are exact in every zone and read a few thousand rows for a year.
+Periods are ``[low, high)`` in Unix seconds; the running totals are read in
+``storage/totals.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
-from musiqued import zones
 from musiqued.models import Listen
 from musiqued.storage.db import Database, Row
-from musiqued.storage.history import QUARTER, Cursor
+from musiqued.storage.history import Cursor
 from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_of
+from musiqued.storage.totals import COLUMN, Kind, period_pieces, period_sql, period_values
 
-Kind = Literal["artists", "albums", "tracks"]
 HOURS_PER_WEEK = 168
 MONDAY_SHIFT = 72
 """Hours from a Monday 00:00 to 1970-01-01 00:00 (a Thursday): hour ``h`` since the epoch
 is hour ``(h + 72) % 168`` of its week."""
 
-_COLUMN: dict[Kind, str] = {"artists": "artist_id", "albums": "album_id", "tracks": "track_id"}
 _TOTALS: dict[Kind, tuple[str, str]] = {
     "artists": ("artist_totals", "artist_id"),
     "albums": ("album_totals", "album_id"),
@@ -35,68 +29,11 @@ _TOTALS: dict[Kind, tuple[str, str]] = {
 }
 
 
-async def local_counts(
-    db: Database,
-    low: int,
-    high: int,
-    zone: dt.tzinfo,
-    *,
-    unit: int,
-    cycle: int = 0,
-    shift: int = 0,
-    only: tuple[Kind, int] | None = None,
-) -> Counter[int]:
-    """Listens of ``[low, high)`` per local unit: ``(local seconds) // unit`` (then
-    ``(+ shift) % cycle`` when ``cycle``); ``only``: the listens of one artist, album or track.
-    """
-    counts: Counter[int] = Counter()
-    for seg in zones.segments(low, high, zone):
-        key = "((({t}) + :off) / :unit)"
-        if cycle:
-            key = f"(({key} + :shift) % :cycle)"
-        values: dict[str, Any] = {
-            "off": seg.offset,
-            "unit": unit,
-            "shift": shift,
-            "cycle": cycle or 1,
-        }
-        filter_sql = ""
-        if only is not None:
-            filter_sql = f" AND {_COLUMN[only[0]]} = :item"
-            values["item"] = only[1]
-        first = -(-seg.low // QUARTER)
-        end = seg.high // QUARTER
-        whole = only is None and seg.offset % QUARTER == 0 and first < end
-        parts = []
-        listens = (
-            f"SELECT {key.format(t='timestamp')} AS k, 1 AS n FROM listening_history"
-            " WHERE timestamp >= {lo} AND timestamp < {hi}" + filter_sql
-        )
-        if whole:
-            parts.append(
-                f"SELECT {key.format(t='quarter * 900')} AS k, n FROM quarter_totals"
-                " WHERE quarter >= :first AND quarter < :end"
-            )
-            parts.append(listens.format(lo=":low", hi=":first * 900"))
-            parts.append(listens.format(lo=":end * 900", hi=":high"))
-        else:
-            parts.append(listens.format(lo=":low", hi=":high"))
-        values.update(low=seg.low, high=seg.high, first=first, end=end)
-        rows = await db.fetchall(
-            f"SELECT k, SUM(n) AS n FROM ({' UNION ALL '.join(parts)}) GROUP BY k", values
-        )
-        for row in rows:
-            if row["n"]:
-                counts[int(row["k"])] += int(row["n"])
-    return counts
-
-
 async def top_ids(
     db: Database, kind: Kind, low: int | None, high: int | None, limit: int
 ) -> list[tuple[int, int]]:
     """``(id, listens)`` of the period's most listened items, most first (ties: oldest id);
     the whole history (both bounds None) from the running totals."""
-    column = _COLUMN[kind]
     if low is None and high is None:
         table, key = _TOTALS[kind]
         rows = await db.fetchall(
@@ -104,14 +41,10 @@ async def top_ids(
             (limit,),
         )
     else:
-        # INDEXED BY: the covering index in time order reads only the period; SQLite
-        # otherwise prefers walking an index in the GROUP BY's order over the whole table.
+        pieces = period_pieces(_low(low), _high(high))
         rows = await db.fetchall(
-            f"SELECT {column} AS id, COUNT(*) AS n"
-            " FROM listening_history INDEXED BY listening_history_period"
-            f" WHERE timestamp >= ? AND timestamp < ? AND {column} IS NOT NULL"
-            f" GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?",
-            (_low(low), _high(high), limit),
+            f"SELECT id, n FROM ({period_sql(kind, pieces)}) ORDER BY n DESC, id LIMIT :limit",
+            {**period_values(pieces), "limit": limit},
         )
     return [(int(r["id"]), int(r["n"])) for r in rows]
 
@@ -122,15 +55,12 @@ async def ranks(
     """The rank in ``[low, high)`` of each of ``ids`` that has listens then."""
     if not ids:
         return {}
-    column = _COLUMN[kind]
-    marks = ",".join("?" * len(ids))
+    pieces = period_pieces(low, high)
+    marks = ",".join(f":id{i}" for i in range(len(ids)))
     rows = await db.fetchall(
-        f"SELECT id, rank FROM (SELECT {column} AS id,"
-        f" ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC, {column}) AS rank"
-        " FROM listening_history INDEXED BY listening_history_period"
-        f" WHERE timestamp >= ? AND timestamp < ? AND {column} IS NOT NULL"
-        f" GROUP BY {column}) WHERE id IN ({marks})",
-        (low, high, *ids),
+        "SELECT id, rank FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY n DESC, id) AS rank"
+        f" FROM ({period_sql(kind, pieces)})) WHERE id IN ({marks})",
+        {**period_values(pieces), **{f"id{i}": item for i, item in enumerate(ids)}},
     )
     return {int(r["id"]): int(r["rank"]) for r in rows}
 
@@ -284,7 +214,7 @@ async def album_tracks(db: Database, album_id: int) -> list[Row]:
 
 async def edges(db: Database, kind: Kind, item_id: int) -> tuple[Listen | None, Listen | None]:
     """The first and the last listen of an artist, album or track."""
-    column = _COLUMN[kind]
+    column = COLUMN[kind]
     # An album's listens have no index in time order: "+" sorts its few listens rather
     # than walk the whole history's timestamp index until one of them turns up.
     order_by = "+l.timestamp" if kind == "albums" else "l.timestamp"
@@ -325,33 +255,25 @@ async def artist_tracks(db: Database, artist_id: int, limit: int) -> list[Row]:
     )
 
 
-# A year in one read of its listens: grouped per (artist, album, track) into a small
-# materialised table that every figure is then taken from.
 _YEAR = """
-WITH g AS MATERIALIZED (
-    SELECT artist_id, album_id, track_id, COUNT(*) AS n
-    FROM listening_history INDEXED BY listening_history_period
-    WHERE timestamp >= :low AND timestamp < :high
-    GROUP BY artist_id, album_id, track_id
-),
-a AS MATERIALIZED (SELECT artist_id AS id, SUM(n) AS n FROM g GROUP BY artist_id),
+WITH a AS MATERIALIZED ({artists}),
+al AS MATERIALIZED ({albums}),
+t AS MATERIALIZED ({tracks}),
 fresh AS MATERIALIZED (
     SELECT id, n FROM a WHERE NOT EXISTS (
         SELECT 1 FROM listening_history e WHERE e.artist_id = a.id AND e.timestamp < :low)
 )
 SELECT
     (SELECT COUNT(*) FROM a) AS artists,
-    (SELECT COUNT(DISTINCT album_id) FROM g) AS albums,
-    (SELECT COUNT(DISTINCT track_id) FROM g) AS tracks,
+    (SELECT COUNT(*) FROM al) AS albums,
+    (SELECT COUNT(*) FROM t) AS tracks,
     (SELECT COUNT(*) FROM fresh) AS new_artists,
     (SELECT json_group_array(json_array(id, n)) FROM
         (SELECT id, n FROM a ORDER BY n DESC, id LIMIT :top)) AS top_artists,
     (SELECT json_group_array(json_array(id, n)) FROM
-        (SELECT album_id AS id, SUM(n) AS n FROM g WHERE album_id IS NOT NULL
-         GROUP BY album_id ORDER BY n DESC, album_id LIMIT :top)) AS top_albums,
+        (SELECT id, n FROM al ORDER BY n DESC, id LIMIT :top)) AS top_albums,
     (SELECT json_group_array(json_array(id, n)) FROM
-        (SELECT track_id AS id, SUM(n) AS n FROM g
-         GROUP BY track_id ORDER BY n DESC, track_id LIMIT :top)) AS top_tracks,
+        (SELECT id, n FROM t ORDER BY n DESC, id LIMIT :top)) AS top_tracks,
     (SELECT json_group_array(json_array(id, n)) FROM
         (SELECT id, n FROM fresh ORDER BY n DESC, id LIMIT :fresh)) AS fresh
 """
@@ -363,7 +285,14 @@ async def year_figures(
     """Distinct artists, albums and tracks of ``[low, high)``, its top ``top`` of each as
     ``(id, listens)``, and the artists first heard then (``new_artists`` of them; the
     ``fresh`` most listened as ``(id, listens)``)."""
-    row = await db.fetchone(_YEAR, {"low": low, "high": high, "top": top, "fresh": fresh})
+    pieces = period_pieces(low, high)
+    sql = _YEAR.format(
+        artists=period_sql("artists", pieces),
+        albums=period_sql("albums", pieces),
+        tracks=period_sql("tracks", pieces),
+    )
+    values: dict[str, object] = {**period_values(pieces), "low": low, "top": top, "fresh": fresh}
+    row = await db.fetchone(sql, values)
     assert row is not None
     figures: dict[str, Any] = {
         key: row[key] for key in ("artists", "albums", "tracks", "new_artists")

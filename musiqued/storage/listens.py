@@ -16,8 +16,9 @@ import aiosqlite
 
 from musiqued.models import Listen, Scrobble, utc_day
 from musiqued.storage.db import Database, Row
+from musiqued.storage.migrations import PERIOD_KINDS, PERIOD_LEVELS, period_key
 
-Source = Literal["import", "tracker"]
+Source = Literal["import", "tracker", "file"]
 
 _INSERT_ARTIST = """
 INSERT INTO artists (name, name_key, mbid, url) VALUES (?, ?, ?, ?)
@@ -44,10 +45,11 @@ WHERE (tracks.mbid = '' AND excluded.mbid != '') OR (tracks.url = '' AND exclude
 """
 _INSERT_LISTEN = """
 INSERT INTO listening_history
-    (timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid)
+    (timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid,
+     origin, spotify_uri)
 SELECT ?, ?, t.id, a.id,
        (SELECT al.id FROM albums al WHERE al.artist_id = a.id AND al.title_key = ?),
-       ?, ?, ?, ?
+       ?, ?, ?, ?, ?, ?
 FROM artists a JOIN tracks t ON t.artist_id = a.id AND t.title_key = ?
 WHERE a.name_key = ?
 ON CONFLICT (timestamp, track_id) DO NOTHING
@@ -63,10 +65,16 @@ WHERE timestamp = ? AND track_id = (
     WHERE a.name_key = ? AND t.title_key = ?)
 """
 # The page's new listens (ids above the largest before the page) added to the running
-# totals (migrations: SCHEMA_V2, V4). The "+" keeps SQLite on the rowid range of the new
-# rows: left to itself it reads a whole index to skip the GROUP BY's sort, a cost that grows
-# with the history.
+# totals (migrations: SCHEMA_V2, V4, SCHEMA_PERIOD_TOTALS). The "+" keeps SQLite on the
+# rowid range of the new rows: left to itself it reads a whole index to skip the GROUP BY's
+# sort, a cost that grows with the history.
 _ROLLUPS = (
+    """INSERT INTO day_totals (day, n)
+    SELECT timestamp / 86400, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +timestamp / 86400
+    ON CONFLICT (day) DO UPDATE SET n = n + excluded.n""",
+    """INSERT INTO hour_totals (hour, n)
+    SELECT timestamp / 3600, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +timestamp / 3600
+    ON CONFLICT (hour) DO UPDATE SET n = n + excluded.n""",
     """INSERT INTO quarter_totals (quarter, n)
     SELECT timestamp / 900, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +timestamp / 900
     ON CONFLICT (quarter) DO UPDATE SET n = n + excluded.n""",
@@ -80,13 +88,22 @@ _ROLLUPS = (
     """INSERT INTO track_totals (track_id, n)
     SELECT track_id, COUNT(*) FROM listening_history WHERE id > ? GROUP BY +track_id
     ON CONFLICT (track_id) DO UPDATE SET n = n + excluded.n""",
+    *(
+        f"""INSERT INTO {kind}_{level}s ({level}, {kind}_id, n)
+    SELECT {period_key(level, "timestamp")}, {kind}_id, COUNT(*) FROM listening_history
+    WHERE id > ? AND +{kind}_id IS NOT NULL GROUP BY 1, +{kind}_id
+    ON CONFLICT ({level}, {kind}_id) DO UPDATE SET n = n + excluded.n"""
+        for kind in PERIOD_KINDS
+        for level in PERIOD_LEVELS
+    ),
 )
 
 # A track is one row per (artist, title), but Last.fm may give one title several MBIDs (one
 # per release): the listen keeps the MBID it was scrobbled with, empty ones included.
 LISTEN_COLUMNS = """
     l.id, l.timestamp, ar.name AS artist, t.title AS title, COALESCE(al.title, '') AS album,
-    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source, l.loved
+    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source, l.loved,
+    l.origin
 """
 LISTEN_FROM = """
     listening_history l
@@ -120,6 +137,7 @@ def listen_of(row: Row) -> Listen:
         track_mbid=row["track_mbid"],
         source=row["source"],
         loved=bool(row["loved"]),
+        origin=row["origin"],
     )
 
 
@@ -167,6 +185,8 @@ async def write_page(
                 int(s.loved),
                 job_id,
                 s.track_mbid,
+                s.origin,
+                s.spotify_uri,
                 title_key,
                 artist_key,
             )
@@ -185,7 +205,7 @@ async def write_page(
     refreshed = 0
     if refresh and existing:
         await conn.executemany(
-            _REFRESH_LISTEN, [(r[2], r[4], r[6], r[0], r[8], r[7]) for r in listens]
+            _REFRESH_LISTEN, [(r[2], r[4], r[6], r[0], r[10], r[9]) for r in listens]
         )
         refreshed = existing
     new: list[Listen] = []
@@ -237,8 +257,8 @@ async def store_page(
 
 
 async def count_listens(db: Database) -> int:
-    # The running totals: COUNT(*) would read the whole table.
-    value = await db.scalar("SELECT COALESCE(SUM(n), 0) FROM quarter_totals")
+    # The running totals, one row per day: COUNT(*) would read the whole table.
+    value = await db.scalar("SELECT COALESCE(SUM(n), 0) FROM day_totals")
     return int(value) if isinstance(value, int) else 0
 
 

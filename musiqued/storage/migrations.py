@@ -265,16 +265,20 @@ END;
 
 SCHEMA_V3 = _schema_v3()
 
-# Listens per UTC quarter hour (``timestamp / 900``) instead of per UTC day: every zone's
-# day, week, month and year starts on a quarter hour (offsets of 30 and 45 minutes
-# included), so a period's count in any zone is a sum of whole quarters, exact.
+# Listens per UTC quarter hour (``timestamp / 900``): every zone's day, week, month and year
+# starts on a quarter hour (offsets of 30 and 45 minutes included), so a period's count in
+# any zone is a sum of whole quarters, exact. Per UTC day (``timestamp / 86400``, an integer
+# now) beside them: the whole history's count and ``per_day`` read a row per day.
 SCHEMA_V4 = """
 CREATE TABLE quarter_totals (quarter INTEGER PRIMARY KEY, n INTEGER NOT NULL);
 INSERT INTO quarter_totals SELECT timestamp / 900, COUNT(*) FROM listening_history GROUP BY 1;
 DROP TRIGGER listening_history_totals_delete;
 DROP TRIGGER listening_history_totals_moved;
 DROP TABLE day_totals;
+CREATE TABLE day_totals (day INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+INSERT INTO day_totals SELECT quarter / 96, SUM(n) FROM quarter_totals GROUP BY 1;
 CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
     UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
     UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
     UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
@@ -282,9 +286,12 @@ CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history
 END;
 CREATE TRIGGER listening_history_totals_moved
 AFTER UPDATE OF timestamp, artist_id, track_id ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
     UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
     UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
     UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+    INSERT INTO day_totals VALUES (NEW.timestamp / 86400, 1)
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
     INSERT INTO quarter_totals VALUES (NEW.timestamp / 900, 1)
         ON CONFLICT (quarter) DO UPDATE SET n = n + 1;
     INSERT INTO artist_totals VALUES (NEW.artist_id, 1)
@@ -373,6 +380,196 @@ ALTER TABLE jobs ADD COLUMN tracks_refreshed INTEGER NOT NULL DEFAULT 0;
 """Listens a job found stored already and refreshed (``skip_existing=false``), counted apart
 from the ones it imported: imported + refreshed + skipped + errors = fetched."""
 
+
+# File imports (issue 28). Each listen records where it came from (``origin``: ``lastfm`` for
+# everything before, or the format of the file it was read from) and a Spotify track URI when
+# the file gave one; ``source`` also says ``file``; a job may be of any kind a service
+# registers (the runner fails one of an unknown kind), ``file`` among them. SQLite cannot
+# change a CHECK constraint, so both tables are rebuilt the documented way (create the new
+# table, copy, drop, rename, recreate the indexes and triggers), ids kept. The rename runs
+# with ``legacy_alter_table``: the triggers of other tables that name ``jobs`` (albums_enqueue)
+# are then left as they are rather than checked while ``jobs`` is briefly missing.
+# ``file_matches``: which stored listen each file job's play was matched to, so a listen
+# answers for one play only, across pages and resumes. Listen ids are AUTOINCREMENT from
+# here on: after ``jobs undo`` removes the newest listens, their ids are not given again
+# (the mirror's position is a listen id).
+SCHEMA_FILES = """
+CREATE TABLE listening_history_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp INTEGER NOT NULL,
+    date TEXT NOT NULL,
+    track_id INTEGER NOT NULL REFERENCES tracks(id),
+    artist_id INTEGER NOT NULL REFERENCES artists(id),
+    album_id INTEGER REFERENCES albums(id),
+    source TEXT NOT NULL CHECK (source IN ('import', 'tracker', 'file')),
+    loved INTEGER NOT NULL DEFAULT 0,
+    job_id INTEGER,
+    track_mbid TEXT NOT NULL DEFAULT '',
+    recorded_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
+    origin TEXT NOT NULL DEFAULT 'lastfm' CHECK (origin IN
+        ('lastfm', 'spotify', 'listenbrainz', 'maloja', 'lastfm-csv', 'scrobbler-log')),
+    spotify_uri TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO listening_history_new
+    (id, timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid,
+     recorded_at)
+SELECT id, timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid,
+       recorded_at
+FROM listening_history;
+DROP TABLE listening_history;
+
+CREATE TABLE jobs_new (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    params TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    window_from INTEGER,
+    window_to INTEGER,
+    checkpoint TEXT NOT NULL DEFAULT '{}',
+    pages_done INTEGER NOT NULL DEFAULT 0,
+    pages_total INTEGER NOT NULL DEFAULT 0,
+    tracks_imported INTEGER NOT NULL DEFAULT 0,
+    tracks_skipped INTEGER NOT NULL DEFAULT 0,
+    tracks_errors INTEGER NOT NULL DEFAULT 0,
+    error_reasons TEXT NOT NULL DEFAULT '[]',
+    albums_enriched INTEGER NOT NULL DEFAULT 0,
+    total_albums_to_enrich INTEGER NOT NULL DEFAULT 0,
+    total_scrobbles INTEGER NOT NULL DEFAULT 0,
+    active_s REAL NOT NULL DEFAULT 0,
+    result TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    tracks_refreshed INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO jobs_new SELECT * FROM jobs;
+DROP TABLE jobs;
+
+PRAGMA legacy_alter_table = ON;
+ALTER TABLE listening_history_new RENAME TO listening_history;
+ALTER TABLE jobs_new RENAME TO jobs;
+PRAGMA legacy_alter_table = OFF;
+
+CREATE UNIQUE INDEX listening_history_identity ON listening_history (timestamp, track_id);
+CREATE INDEX listening_history_date ON listening_history (date);
+CREATE INDEX listening_history_timestamp ON listening_history (timestamp);
+CREATE INDEX listening_history_album ON listening_history (album_id);
+CREATE INDEX listening_history_period
+    ON listening_history (timestamp, artist_id, album_id, track_id);
+CREATE INDEX listening_history_artist ON listening_history (artist_id, timestamp);
+CREATE INDEX listening_history_track ON listening_history (track_id, timestamp);
+CREATE INDEX listening_history_job ON listening_history (job_id) WHERE job_id IS NOT NULL;
+CREATE INDEX jobs_state ON jobs (state);
+
+CREATE TRIGGER listening_history_album_totals AFTER UPDATE OF album_id ON listening_history
+WHEN OLD.album_id IS NOT NEW.album_id BEGIN
+    UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
+    INSERT INTO album_totals SELECT NEW.album_id, 1 WHERE NEW.album_id IS NOT NULL
+        ON CONFLICT (album_id) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER listening_history_totals_delete AFTER DELETE ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
+    UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE album_totals SET n = n - 1 WHERE album_id = OLD.album_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+END;
+CREATE TRIGGER listening_history_totals_moved
+AFTER UPDATE OF timestamp, artist_id, track_id ON listening_history BEGIN
+    UPDATE day_totals SET n = n - 1 WHERE day = OLD.timestamp / 86400;
+    UPDATE quarter_totals SET n = n - 1 WHERE quarter = OLD.timestamp / 900;
+    UPDATE artist_totals SET n = n - 1 WHERE artist_id = OLD.artist_id;
+    UPDATE track_totals SET n = n - 1 WHERE track_id = OLD.track_id;
+    INSERT INTO day_totals VALUES (NEW.timestamp / 86400, 1)
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    INSERT INTO quarter_totals VALUES (NEW.timestamp / 900, 1)
+        ON CONFLICT (quarter) DO UPDATE SET n = n + 1;
+    INSERT INTO artist_totals VALUES (NEW.artist_id, 1)
+        ON CONFLICT (artist_id) DO UPDATE SET n = n + 1;
+    INSERT INTO track_totals VALUES (NEW.track_id, 1)
+        ON CONFLICT (track_id) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TABLE file_matches (
+    job_id INTEGER NOT NULL,
+    listen_id INTEGER NOT NULL,
+    PRIMARY KEY (job_id, listen_id)
+) WITHOUT ROWID;
+"""
+
+
+PERIOD_KINDS = ("artist", "album", "track")
+PERIOD_LEVELS = ("month", "year")
+
+
+def period_key(level: str, moment: str) -> str:
+    """SQL for the UTC month (``year * 12 + month - 1``) or year of Unix seconds ``moment``."""
+    year = f"CAST(strftime('%Y', {moment}, 'unixepoch') AS INTEGER)"
+    if level == "year":
+        return year
+    return f"({year} * 12 + CAST(strftime('%m', {moment}, 'unixepoch') AS INTEGER) - 1)"
+
+
+def _period_totals() -> str:
+    tables, fills = [], []
+    gone = ["UPDATE hour_totals SET n = n - 1 WHERE hour = OLD.timestamp / 3600;"]
+    added = [
+        "INSERT INTO hour_totals VALUES (NEW.timestamp / 3600, 1)"
+        " ON CONFLICT (hour) DO UPDATE SET n = n + 1;"
+    ]
+    for kind in PERIOD_KINDS:
+        for level in PERIOD_LEVELS:
+            table, column = f"{kind}_{level}s", f"{kind}_id"
+            tables.append(
+                f"CREATE TABLE {table} ({level} INTEGER NOT NULL, {column} INTEGER NOT NULL,"
+                f" n INTEGER NOT NULL, PRIMARY KEY ({level}, {column})) WITHOUT ROWID;"
+            )
+            gone.append(
+                f"UPDATE {table} SET n = n - 1 WHERE {level} = {period_key(level, 'OLD.timestamp')}"
+                f" AND {column} = OLD.{column};"
+            )
+            added.append(
+                f"INSERT INTO {table} SELECT {period_key(level, 'NEW.timestamp')}, NEW.{column}, 1"
+                f" WHERE NEW.{column} IS NOT NULL"
+                f" ON CONFLICT ({level}, {column}) DO UPDATE SET n = n + 1;"
+            )
+        fills.append(
+            f"INSERT INTO {kind}_months SELECT {period_key('month', 'timestamp')}, {kind}_id,"
+            f" COUNT(*) FROM listening_history WHERE {kind}_id IS NOT NULL GROUP BY 1, 2;"
+            f"\nINSERT INTO {kind}_years SELECT month / 12, {kind}_id, SUM(n) FROM {kind}_months"
+            " GROUP BY 1, 2;"
+        )
+    moved = " OR ".join(
+        f"OLD.{c} IS NOT NEW.{c}" for c in ("timestamp", "artist_id", "album_id", "track_id")
+    )
+    newline = "\n    "
+    return f"""
+CREATE TABLE hour_totals (hour INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+INSERT INTO hour_totals SELECT timestamp / 3600, COUNT(*) FROM listening_history GROUP BY 1;
+{chr(10).join(tables)}
+{chr(10).join(fills)}
+CREATE TRIGGER listening_history_periods_delete AFTER DELETE ON listening_history BEGIN
+    {newline.join(gone)}
+END;
+CREATE TRIGGER listening_history_periods_moved
+AFTER UPDATE OF timestamp, artist_id, album_id, track_id ON listening_history
+WHEN {moved} BEGIN
+    {newline.join(gone)}
+    {newline.join(added)}
+END;
+"""
+
+
+# Listens per UTC hour beside the days and quarter hours, so that a zone's days over all time
+# read one day and a few hours and quarters per day (storage/totals.py ``local_counts``)
+# instead of every quarter. And listens per artist, album and track per UTC month and year
+# (``artist_months``, ``artist_years``, ...): a period's top lists add the year and month rows
+# it covers and count the listens only at its ends, a few hours for a year of any zone. Kept
+# like the other running totals: by the page write (``listens._ROLLUPS``) and by the triggers
+# below for deletions and changed listens.
+SCHEMA_PERIOD_TOTALS = _period_totals()
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -381,5 +578,7 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_MIRROR,
     SCHEMA_LIBRARY,
     JOBS_REFRESHED,
+    SCHEMA_FILES,
+    SCHEMA_PERIOD_TOTALS,
 )
 LATEST_VERSION = len(MIGRATIONS)

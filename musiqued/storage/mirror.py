@@ -17,7 +17,8 @@ from musiqued.storage.listens import LISTEN_FROM
 
 PENDING_COLUMNS = """
     l.id, l.timestamp, ar.name AS artist, t.title AS title, COALESCE(al.title, '') AS album,
-    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source
+    ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source,
+    l.origin, l.spotify_uri AS spotify_id
 """
 
 PENDING_FIELDS = (
@@ -29,10 +30,9 @@ PENDING_FIELDS = (
     "album_mbid",
     "track_mbid",
     "source",
+    "origin",
+    "spotify_id",
 )
-
-ORIGIN_OF_SOURCE = {"import": "lastfm", "tracker": "lastfm"}
-"""Where a listen was first scrobbled, by the path that stored it: both read Last.fm."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ class PendingListen:
 
     id: int
     fields: dict[str, Any]
-    """The ``PENDING_FIELDS`` of the listen and its ``origin``."""
+    """The ``PENDING_FIELDS`` of the listen."""
 
 
 async def read_position(db: Database, server: str) -> MirrorPosition:
@@ -70,10 +70,7 @@ async def pending_listens(db: Database, after_id: int, limit: int) -> list[Pendi
     return [
         PendingListen(
             int(row["id"]),
-            {
-                **{k: row[k] for k in PENDING_FIELDS},
-                "origin": ORIGIN_OF_SOURCE.get(row["source"], ""),
-            },
+            {k: row[k] for k in PENDING_FIELDS},
         )
         for row in rows
     ]

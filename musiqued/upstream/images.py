@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import aiohttp
 from yarl import URL
 
 from musiqued.errors import FatalUpstreamError, TransientUpstreamError
 from musiqued.upstream.http_errors import connection_reason
+
+if TYPE_CHECKING:
+    import aiohttp
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -100,6 +103,10 @@ class ImageFetcher:
         parsed = _parsed(url)
         if parsed is None or not self.allowlist.allows(parsed):
             raise _refused("its URL is not under [enrichment] image_url_prefixes")
+        # aiohttp comes with the first download: a daemon that has not fetched an image yet
+        # does not hold it in memory.
+        import aiohttp
+
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),

@@ -29,9 +29,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 import orjson
 
 from musiqued.config import LastfmConfig
@@ -44,6 +43,9 @@ from musiqued.errors import (
 from musiqued.models import NowPlaying, RecentTracksPage, Scrobble, web_url
 from musiqued.upstream.http_errors import connection_reason
 from musiqued.upstream.ratelimit import Governor, Priority
+
+if TYPE_CHECKING:
+    import aiohttp
 
 DOCUMENTED_MAX_LIMIT = 200
 TRANSIENT_CODES = frozenset({8, 11, 16})
@@ -466,6 +468,10 @@ class LastfmClient:
         if not self._opened:
             raise RuntimeError("LastfmClient.open() was not called")
         if self._session is None:
+            # aiohttp comes with the first request: a daemon that has not called Last.fm
+            # yet does not hold it in memory.
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 # The governor bounds concurrency; the connector must not queue behind it.
                 connector=aiohttp.TCPConnector(limit=0),
@@ -582,6 +588,8 @@ class LastfmClient:
 
     async def _attempt(self, query: dict[str, str], priority: Priority) -> dict[str, Any]:
         session = self._http()
+        import aiohttp  # loaded by _http
+
         async with self.governor.slot(priority):
             self.requests += 1
             try:

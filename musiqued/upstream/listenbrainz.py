@@ -20,9 +20,8 @@ Messages never hold the token or the URL; what the server says is quoted, cut sh
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from musiqued import __version__
@@ -43,6 +42,9 @@ from musiqued.upstream.listenbrainz_listens import (
     document,
 )
 from musiqued.upstream.listenbrainz_pacing import RateLimit
+
+if TYPE_CHECKING:
+    import aiohttp
 
 SERVICE = "listenbrainz"
 MAX_ANSWER_BYTES = 256 * 1024
@@ -160,6 +162,7 @@ class ListenBrainzClient:
         self.config = config
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._opened = False
         self.requests = 0
         self.rate: RateLimit | None = None
         """The budget the last answer told (``X-RateLimit-*``), whatever the call."""
@@ -169,12 +172,22 @@ class ListenBrainzClient:
         self.config = config
 
     async def open(self) -> None:
+        """Ready to call; the HTTP session (and aiohttp) comes with the first request, so
+        a daemon that mirrors nowhere never loads it."""
+        self._opened = True
+
+    def _http(self) -> aiohttp.ClientSession:
+        if not self._opened:
+            raise RuntimeError("ListenBrainzClient.open() was not called")
         if self._session is None:
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 headers={"User-Agent": f"musiqued/{__version__}"},
                 raise_for_status=False,
             )
+        return self._session
 
     async def close(self) -> None:
         if self._session is not None:
@@ -220,8 +233,9 @@ class ListenBrainzClient:
     async def _request(
         self, method: str, path: str, body: bytes | None
     ) -> tuple[RateLimit | None, dict[str, Any]]:
-        if self._session is None:
-            raise RuntimeError("ListenBrainzClient.open() was not called")
+        session = self._http()
+        import aiohttp  # loaded by _http()
+
         config = self.config
         headers = {"Authorization": f"Token {config.token.get_secret_value()}"}
         if body is not None:
@@ -229,7 +243,7 @@ class ListenBrainzClient:
         self.requests += 1
         try:
             # Never follow a redirect: the token would go wherever it points.
-            async with self._session.request(
+            async with session.request(
                 method, config.api_url + path, data=body, headers=headers, allow_redirects=False
             ) as response:
                 status = response.status

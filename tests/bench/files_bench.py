@@ -1,5 +1,6 @@
-"""File-reading benchmark: a 10-file, 150,000-entry Spotify dump and a 1,000,000-listen
-ListenBrainz export zip, read as an import will read them.
+"""File benchmark: a 10-file, 150,000-entry Spotify dump and a 1,000,000-listen
+ListenBrainz export zip, read as an import reads them, then imported by a daemon; and the
+round trips.
 
 Generates both (streamed to disk, with the real field names and value shapes, some
 podcasts, short and incognito plays among the Spotify entries), then reads each in a
@@ -10,7 +11,13 @@ the reading process's peak RSS (its ``ru_maxrss``), and the
 counts by kind.
 
 The import's floors, for the whole import (reading, matching, storing): >= 10,000
-entries/s and peak RSS <= 150 MB. This bench measures the reading alone.
+entries/s and peak RSS <= 150 MB. The import is measured through a real daemon
+(``musiquectl import-file`` into an empty database: the wall time of the command, the
+daemon's peak RSS from ``/proc/PID/status`` ``VmHWM``).
+
+The round trips: ``musiquectl export --format listenbrainz`` (then ``maloja``) from the
+daemon holding the ListenBrainz import, imported into an empty daemon: the identity sets
+(start, artist, title) of both histories are equal.
 
     .venv/bin/python tests/bench/files_bench.py [--spotify 150000] [--listens 1000000]
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import resource
 import subprocess
@@ -40,6 +48,7 @@ from musiqued.interchange import formats  # noqa: E402
 from musiqued.interchange.entries import Play, Skipped  # noqa: E402
 from musiqued.interchange.matching import FileDuplicates  # noqa: E402
 from tests import interchange_files as files  # noqa: E402
+from tests.support import DaemonProcess, base_sections, run_ctl, write_config  # noqa: E402
 
 START = 1_262_304_000  # 2010-01-01T00:00:00Z
 SPOTIFY_FILES = 10
@@ -163,6 +172,87 @@ def measure(label: str, fmt: str, paths: list[Path]) -> None:
     print("  " + ", ".join(f"{kind} {count:,}" for kind, count in sorted(result["tally"].items())))
 
 
+def daemon_in(folder: Path) -> DaemonProcess:
+    """A daemon on an empty database in ``folder`` (made)."""
+    folder.mkdir()
+    config = write_config(folder / "musiqued.toml", base_sections(folder))
+    return DaemonProcess(folder, config, folder / "d.sock").start()
+
+
+def peak_rss_mb(daemon: DaemonProcess) -> float:
+    assert daemon.proc is not None
+    for line in Path(f"/proc/{daemon.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(daemon: DaemonProcess) -> float:
+    """The daemon's CPU time so far (user + system, all its threads)."""
+    assert daemon.proc is not None
+    fields = Path(f"/proc/{daemon.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def imported(label: str, daemon: DaemonProcess, paths: list[Path]) -> None:
+    """Import ``paths`` into ``daemon`` with musiquectl; print the figures (the CPU time
+    too: on a shared machine the wall time says as much about the neighbours)."""
+    cpu_before = cpu_seconds(daemon)
+    started = time.perf_counter()
+    done = run_ctl(
+        "--json", "import-file", *map(str, paths), socket_path=daemon.socket_path, timeout=3600
+    )
+    seconds = time.perf_counter() - started
+    cpu = cpu_seconds(daemon) - cpu_before
+    if done.returncode != 0:
+        raise SystemExit(f"{label}: import-file failed: {done.stderr}")
+    result = json.loads(done.stdout)["result"]
+    print(
+        f"{label} imported: {result['entries']:,} entries in {seconds:.1f} s: "
+        f"{result['entries'] / seconds:,.0f} entries/s ({cpu:.1f} s of the daemon's CPU: "
+        f"{result['entries'] / max(cpu, 1e-9):,.0f} entries per CPU second), daemon peak RSS "
+        f"{peak_rss_mb(daemon):.0f} MB (floors: >= 10,000/s, <= 150 MB)"
+    )
+    print(f"  {json.dumps(result)}")
+
+
+def identities(daemon: DaemonProcess) -> set[tuple[int, str, str]]:
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "musiquectl"),
+            "--socket",
+            str(daemon.socket_path),
+            "export",
+            "--format",
+            "jsonl",
+        ],
+        capture_output=True,
+        check=True,
+    )
+    return {
+        (listen["timestamp"], listen["artist"], listen["title"])
+        for listen in map(orjson.loads, done.stdout.splitlines())
+    }
+
+
+def round_trip(fmt: str, source: DaemonProcess, folder: Path) -> None:
+    """Export ``fmt`` from ``source``, import it into an empty daemon, compare identities."""
+    exported = folder / f"history.{'listens.jsonl' if fmt == 'listenbrainz' else 'maloja.json'}"
+    done = run_ctl("export", "-o", str(exported), socket_path=source.socket_path, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"export {fmt} failed: {done.stderr}")
+    target = daemon_in(folder / f"empty-{fmt}")
+    try:
+        imported(f"round trip {fmt}", target, [exported])
+        mine, theirs = identities(source), identities(target)
+        verdict = "equal" if mine == theirs else f"DIFFERENT ({len(mine ^ theirs):,} differ)"
+        print(
+            f"round trip {fmt}: {len(mine):,} identities exported, {len(theirs):,} imported: {verdict}"
+        )
+    finally:
+        target.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spotify", type=int, default=150_000)
@@ -181,6 +271,18 @@ def main() -> None:
         print(f"generated in {time.perf_counter() - started:.0f} s")
         measure(f"Spotify, {SPOTIFY_FILES} files", "spotify", spotify)
         measure("ListenBrainz export zip", "listenbrainz", [archive])
+        spotify_daemon = daemon_in(folder / "spotify")
+        try:
+            imported(f"Spotify, {SPOTIFY_FILES} files", spotify_daemon, spotify)
+        finally:
+            spotify_daemon.stop()
+        source = daemon_in(folder / "listenbrainz")
+        try:
+            imported("ListenBrainz export zip", source, [archive])
+            round_trip("listenbrainz", source, folder)
+            round_trip("maloja", source, folder)
+        finally:
+            source.stop()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from musiqued.rpc.methods import (
     daemon,
     enrich,
+    files,
     history,
     imports,
     jobs,
@@ -38,6 +39,7 @@ METHODS = _table(
     jobs.METHODS,
     imports.METHODS,
     verify.METHODS,
+    files.METHODS,
     lastfm.METHODS,
     enrich.METHODS,
     web.METHODS,

@@ -25,7 +25,7 @@ async def run(ctx: CallContext, params: RunParams) -> dict[str, Any]:
 
 async def albums(ctx: CallContext, params: AlbumsParams) -> list[dict[str, Any]]:
     return await ctx.services.library.albums(
-        query=params.query, artist=params.artist, limit=params.limit
+        query=params.query, artist=params.artist, limit=params.limit, offset=params.offset
     )
 
 

@@ -101,7 +101,8 @@ METHODS = (
         "history.export",
         ExportParams,
         export,
-        "Every listen of [since, until) oldest first as `format` (csv, json or jsonl, as "
+        "Every listen of [since, until) oldest first as `format` (csv, json, jsonl, listenbrainz or "
+        "maloja, as "
         "`musiquectl export` writes them), streamed: `stream` notifications "
         "`{id, data}` carry the text in order, then the result `{exported, format}`.",
         streamed=True,

@@ -1,0 +1,157 @@
+"""The pure parts of a file import: what it counts, how it takes a file's entries in
+batches, sorts them, and turns plays into listens to store (``file_import`` does the rest)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import zoneinfo
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, BinaryIO
+
+from musiqued.errors import BadFileError
+from musiqued.interchange import formats
+from musiqued.interchange.entries import Entry, Origin, Play, Skipped
+from musiqued.interchange.matching import FileDuplicates
+from musiqued.models import Scrobble
+
+DUPLICATE = "duplicate_in_file"
+"""The skip reason of an exact repeat, within its file, of a play read before."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a file import did with the entries it read; the counts add up to ``entries``."""
+
+    entries: int = 0
+    added: int = 0
+    already_stored: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    unreadable: int = 0
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> Tally:
+        return cls(
+            entries=int(data.get("entries", 0)),
+            added=int(data.get("added", 0)),
+            already_stored=int(data.get("already_stored", 0)),
+            skipped={str(k): int(v) for k, v in (data.get("skipped") or {}).items()},
+            unreadable=int(data.get("unreadable", 0)),
+        )
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class HandedFile:
+    """A file a client handed over: the name it gave (for messages only) and the open file."""
+
+    name: str
+    file: BinaryIO
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a file's reading starts: its index, entries already consumed, and the largest
+    listen id before the job started reading it."""
+
+    index: int
+    consumed: int
+    watermark: int
+
+
+@dataclass(slots=True)
+class Batch:
+    plays: list[Play]
+    reasons: list[str]
+    skipped: int
+    unreadable: int
+
+
+def known_zone(name: str | None, default: dt.tzinfo = dt.UTC) -> dt.tzinfo:
+    """The zone ``name`` (IANA), ``default`` for None; ``ValueError`` for a name no zone
+    has."""
+    if name is None:
+        return default
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def chosen_formats(files: Sequence[HandedFile], fmt: str) -> list[Origin]:
+    """Each file's format: ``fmt``, or with ``auto`` the one ``formats.detect`` tells from
+    its start; ``BadFileError`` naming the first file that is none."""
+    found: list[Origin] = []
+    for handed in files:
+        if fmt != "auto":
+            found.append(fmt)  # type: ignore[arg-type]  # validated against FORMATS
+            continue
+        head = os.pread(handed.file.fileno(), formats.DETECT_BYTES, 0)
+        found.append(formats.detect(handed.name, head))
+    return found
+
+
+def take(entries: Iterator[Entry], count: int) -> tuple[list[Entry], BadFileError | None]:
+    """Up to ``count`` entries; where the file breaks, those before and the error."""
+    taken: list[Entry] = []
+    try:
+        for entry in entries:
+            taken.append(entry)
+            if len(taken) >= count:
+                break
+    except BadFileError as exc:
+        return taken, exc
+    return taken, None
+
+
+def ranges(plays: Sequence[Play], window_s: int) -> list[list[int]]:
+    """The starts' windows, merged where they overlap, as ``[low, high]`` pairs."""
+    merged: list[list[int]] = []
+    for start in sorted({p.timestamp for p in plays}):
+        low, high = start - window_s, start + window_s
+        if merged and low <= merged[-1][1]:
+            merged[-1][1] = high
+        else:
+            merged.append([low, high])
+    return merged
+
+
+def scrobble_of(play: Play) -> Scrobble:
+    return Scrobble(
+        timestamp=play.timestamp,
+        artist=play.artist,
+        title=play.title,
+        album=play.album,
+        artist_mbid=play.artist_mbid,
+        album_mbid=play.album_mbid,
+        track_mbid=play.track_mbid,
+        origin=play.origin,
+        spotify_uri=play.spotify_track_uri,
+    )
+
+
+def sort_out(entries: list[Entry], dups: FileDuplicates, tally: Tally, name: str) -> Batch:
+    """The batch's plays to match, the rest counted in ``tally``."""
+    batch = Batch([], [], 0, 0)
+    for entry in entries:
+        tally.entries += 1
+        if isinstance(entry, Play):
+            if dups.seen(entry):
+                tally.skip(DUPLICATE)
+                batch.skipped += 1
+            else:
+                batch.plays.append(entry)
+        elif isinstance(entry, Skipped):
+            tally.skip(entry.reason)
+            batch.skipped += 1
+        else:
+            tally.unreadable += 1
+            batch.unreadable += 1
+            batch.reasons.append(f"{formats.shown(name)}: {entry.where}: {entry.reason}")
+    return batch
