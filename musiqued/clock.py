@@ -50,6 +50,9 @@ async def sleep_or_wake(clock: Clock, wake: asyncio.Event, seconds: float) -> bo
     try:
         await asyncio.wait({waiting, sleeping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        # Both cancelled first: a cancellation of ours ends the waiting after the first.
+        for task in (waiting, sleeping):
+            task.cancel()
         for task in (waiting, sleeping):
             await cancel_and_wait(task)
     return wake.is_set()

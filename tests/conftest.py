@@ -9,4 +9,6 @@ pytest_plugins = [
     "tests.fixtures.enrichment",
     "tests.fixtures.browser",
     "tests.fixtures.services",
+    "tests.fixtures.rpc_socket",
+    "tests.fixtures.threaded",
 ]

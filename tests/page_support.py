@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -17,25 +17,36 @@ if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.remote.webelement import WebElement
 
-    from tests.fixtures.daemon import StartDaemon
     from tests.fixtures.lastfm import SimulatedLastfm
-    from tests.support import DaemonProcess
 
 T = TypeVar("T")
 
-_DAEMON_AT: dict[str, DaemonProcess] = {}
+
+class PageDaemon(Protocol):
+    """What serves a page: a daemon process, or the services served in the test's process
+    (``tests/fixtures/threaded.py``)."""
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any: ...
+
+    def http_login_url(self) -> str: ...
+
+
+D = TypeVar("D", bound=PageDaemon)
+
+_DAEMON_AT: dict[str, PageDaemon] = {}
 """The daemon serving each page URL ``page_daemon`` made: ``open_page`` logs in there."""
 
 
 def page_daemon(
-    start_daemon: StartDaemon,
+    start: Callable[..., D],
     lastfm_sim: SimulatedLastfm,
     lastfm: dict[str, Any] | None = None,
     **http: Any,
-) -> tuple[DaemonProcess, str]:
-    """musiqued against the simulator with ``[http] listen`` on a free loopback port."""
+) -> tuple[D, str]:
+    """musiqued against the simulator with ``[http] listen`` on a free loopback port;
+    ``start``: ``start_daemon`` (a process) or ``serve_in_thread`` (no process)."""
     port = free_port()
-    daemon = start_daemon(
+    daemon = start(
         **lastfm_sim.sections(**(lastfm or {})), http={"listen": f"127.0.0.1:{port}", **http}
     )
     url = f"http://127.0.0.1:{port}"
@@ -43,7 +54,7 @@ def page_daemon(
     return daemon, url
 
 
-def serves_page(daemon: DaemonProcess, url: str) -> None:
+def serves_page(daemon: PageDaemon, url: str) -> None:
     """``daemon`` serves the page at ``url``: ``log_in`` asks it for the login link."""
     _DAEMON_AT[url] = daemon
 

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from musiqued.aio import cancel_and_wait, wait_event
+from musiqued.clock import SYSTEM_CLOCK, sleep_or_wake
 
 
 async def _loop_on(event: asyncio.Event) -> None:
@@ -70,3 +71,14 @@ async def test_cancel_and_wait_on_a_task_that_ends_cancelled() -> None:
     await asyncio.sleep(0)
     await cancel_and_wait(task)
     assert task.cancelled()
+
+
+async def test_a_cancelled_sleep_or_wake_leaves_no_task_behind() -> None:
+    """Cancelling a task in ``sleep_or_wake`` ends both of its waits (the sleep went on
+    after the wait on the event was cancelled, and outlived the daemon's loop)."""
+    before = asyncio.all_tasks()
+    sleeper = asyncio.create_task(sleep_or_wake(SYSTEM_CLOCK, asyncio.Event(), 3600))
+    await asyncio.sleep(0)  # the sleeper starts its two waits
+    await cancel_and_wait(sleeper)
+    await asyncio.sleep(0)  # the waits it cancelled end
+    assert [task for task in asyncio.all_tasks() - before if not task.done()] == []

@@ -4,6 +4,7 @@ daemon keeps answering everyone else."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -14,9 +15,10 @@ from pathlib import Path
 from musiquectl.client import Client
 from musiqued.rpc.server import MAX_CONNECTIONS_PER_UID
 from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.rpc_socket import ServeRpc
 from tests.flood_support import probe_rpc
 from tests.history_support import generated, seed
-from tests.rawrpc import NOBODY, RawConnection, run_as
+from tests.rawrpc import NOBODY, RawConnection, exchange, request, run_as
 from tests.support import HTTP_TOKEN, free_port
 
 SOCKET_CLIENTS = 200
@@ -159,30 +161,32 @@ def test_clients_that_never_read_hold_bounded_memory(
     assert errors == [], errors[0].get("exception", "")[-1200:]
 
 
-def test_one_uid_cannot_take_every_connection(start_daemon: StartDaemon, workdir: Path) -> None:
+async def test_one_uid_cannot_take_every_connection(serve_rpc: ServeRpc, workdir: Path) -> None:
     """A uid holding its limit of connections gets ``too_many_connections`` for one more
     (a one-line answer, then the connection closes); another uid is still served."""
-    workdir.chmod(0o755)
-    daemon = start_daemon(daemon={"socket_mode": "0666", "allowed_uids": [NOBODY]})
+    await asyncio.to_thread(workdir.chmod, 0o755)
+    async with serve_rpc(mode=0o666, allowed_uids=[NOBODY]) as served:
 
-    def child(out: int) -> int:
-        held = [RawConnection(daemon.socket_path) for _ in range(MAX_CONNECTIONS_PER_UID)]
-        for connection in held:  # each admitted: it is answered
-            connection.send(b'{"jsonrpc": "2.0", "id": 1, "method": "rpc.describe"}\n')
-            assert connection.read_line() is not None
-        with RawConnection(daemon.socket_path) as one_more:
-            one_more.send(b'{"jsonrpc": "2.0", "id": 2, "method": "daemon.status"}\n')
-            os.write(out, one_more.read_line() or b"")
-            os.write(out, b"\n" + (one_more.read_line() or b"EOF"))
-        for connection in held:
-            connection.close()
-        return 0
+        def child(out: int) -> int:
+            held = [RawConnection(served.path) for _ in range(MAX_CONNECTIONS_PER_UID)]
+            for connection in held:  # each admitted: it is answered
+                connection.send(b'{"jsonrpc": "2.0", "id": 1, "method": "rpc.describe"}\n')
+                assert connection.read_line() is not None
+            with RawConnection(served.path) as one_more:
+                one_more.send(b'{"jsonrpc": "2.0", "id": 2, "method": "daemon.status"}\n')
+                os.write(out, one_more.read_line() or b"")
+                os.write(out, b"\n" + (one_more.read_line() or b"EOF"))
+            for connection in held:
+                connection.close()
+            return 0
 
-    status, output = run_as(child)
-    assert status == 0, output
-    answer, after = output.split(b"\n", 1)
-    error = json.loads(answer)["error"]
-    assert error["data"]["kind"] == "too_many_connections"
-    assert f"uid {NOBODY} holds {MAX_CONNECTIONS_PER_UID} connections" in error["message"]
-    assert after == b"EOF"
-    assert daemon.call("daemon.status")["version"]
+        status, output = await asyncio.to_thread(run_as, child)
+        assert status == 0, output
+        answer, after = output.split(b"\n", 1)
+        error = json.loads(answer)["error"]
+        assert error["data"]["kind"] == "too_many_connections"
+        assert f"uid {NOBODY} holds {MAX_CONNECTIONS_PER_UID} connections" in error["message"]
+        assert after == b"EOF"
+        assert (await asyncio.to_thread(exchange, served.path, request("daemon.status")))["result"][
+            "version"
+        ]

@@ -7,16 +7,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from musiquectl.cli import COMMAND_MODULES
 from musiqued import wire
 from musiqued.app.config import SYSTEM_CONFIG
 from musiqued.models import Scrobble
-from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.daemon import StartDaemon, daemon_for_a_module
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.history_support import generated, seed
-from tests.support import HTTP_TOKEN, VENV_BIN, free_port, run_ctl
+from tests.support import HTTP_TOKEN, VENV_BIN, DaemonProcess, free_port, run_ctl
 from tests.test_http_api import request
 
 
@@ -29,13 +32,22 @@ def _usage_line(*args: str) -> str:
     return errors[0]
 
 
-def test_global_options_are_accepted_after_the_command(
-    workdir: Path, start_daemon: StartDaemon
-) -> None:
+SHARED = pytest.mark.xdist_group("test_ctl_habits")  # one worker: one daemon for them
+
+
+@pytest.fixture(scope="module")
+def twelve_listens() -> Iterator[DaemonProcess]:
+    """One daemon with 12 listens, for the tests that only ask it things."""
+    with daemon_for_a_module() as process:
+        seed(process.workdir / "musique.db", generated(12))
+        yield process.start()
+
+
+@SHARED
+def test_global_options_are_accepted_after_the_command(twelve_listens: DaemonProcess) -> None:
     """``--json``, ``--no-header``, ``-v`` and ``--socket`` work after the subcommand as
     before it; after ``--`` nothing is taken as an option."""
-    seed(workdir / "musique.db", generated(12))
-    daemon = start_daemon()
+    daemon = twelve_listens
     socket = str(daemon.socket_path)
     before = run_ctl("--socket", socket, "--json", "history", "-n", "3")
     after = run_ctl("history", "-n", "3", "--json", "--socket", socket)
@@ -73,15 +85,15 @@ def test_albums_pages_through_the_daemons_limit(workdir: Path, start_daemon: Sta
     assert titles[0] == "Album 7"  # the one listened twice
 
 
+@SHARED
 def test_export_takes_its_format_from_the_file_name(
-    workdir: Path, start_daemon: StartDaemon
+    workdir: Path, twelve_listens: DaemonProcess
 ) -> None:
     """``export -o FILE.csv|.json|.jsonl|.listens.jsonl|.maloja.json`` writes that format
     without --format (the longest extension that fits); an extension
     it cannot tell, or stdout without --format, is a one-line usage error naming the
     choices."""
-    seed(workdir / "musique.db", generated(5))
-    daemon = start_daemon()
+    daemon = twelve_listens
     for name, first in (
         ("x.csv", "timestamp,date,"),
         ("x.json", "["),
@@ -104,12 +116,11 @@ def test_export_takes_its_format_from_the_file_name(
     )
 
 
-def test_human_errors_leave_the_codes_to_json_and_verbose(
-    workdir: Path, start_daemon: StartDaemon
-) -> None:
+@SHARED
+def test_human_errors_leave_the_codes_to_json_and_verbose(twelve_listens: DaemonProcess) -> None:
     """A daemon error prints its message only; ``-v`` and ``--json`` add the JSON-RPC code
     and kind."""
-    daemon = start_daemon()
+    daemon = twelve_listens
     plain = daemon.ctl("jobs", "show", "99")
     assert plain.returncode == 1
     assert plain.stderr == "musiquectl: no job 99\n"

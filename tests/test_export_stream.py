@@ -7,6 +7,7 @@ holds its export without holding anyone else up, and one that leaves ends it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import signal
@@ -27,6 +28,7 @@ from musiqued.storage.db import Database
 from musiqued.storage.history import EXPORT_FIELDS
 from tests.export_support import database_connections, expected_of, rendered
 from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.rpc_socket import ServeRpc
 from tests.fixtures.services import InProcess
 from tests.history_support import generated, seed, store
 from tests.rawrpc import RawConnection, request
@@ -226,28 +228,35 @@ def test_a_stop_during_an_export_ends_it_cleanly(workdir: Path, start_daemon: St
     _no_failure_logged(daemon)
 
 
-def test_in_a_batch_and_in_the_description(workdir: Path, start_daemon: StartDaemon) -> None:
-    """In a batch, the export's parts come first, then the batch's one array (the export's
-    result among the others); ``rpc.describe`` marks ``history.export`` as streamed."""
-    scrobbles = generated(40)
-    seed(workdir / "musique.db", scrobbles)
-    daemon = start_daemon()
-    batch = [
-        {"jsonrpc": "2.0", "method": "history.export", "params": {"format": "csv"}, "id": "x"},
-        {"jsonrpc": "2.0", "method": "daemon.status", "id": "s"},
-    ]
-    with RawConnection(daemon.socket_path) as conn:
+def _send_batch(path: Path, batch: list[dict[str, Any]]) -> tuple[list[str], Any]:
+    """The parts streamed for a batch, and the batch's answer."""
+    with RawConnection(path) as conn:
         conn.send(json.dumps(batch).encode() + b"\n")
         parts = []
         while isinstance(message := conn.read(), dict):
             assert message["method"] == wire.STREAM_METHOD
             assert message["params"]["id"] == "x"
             parts.append(message["params"]["data"])
+    return parts, message
+
+
+async def test_in_a_batch_and_in_the_description(database: Database, serve_rpc: ServeRpc) -> None:
+    """In a batch, the export's parts come first, then the batch's one array (the export's
+    result among the others); ``rpc.describe`` marks ``history.export`` as streamed."""
+    scrobbles = generated(40)
+    await store(database, scrobbles)
+    batch = [
+        {"jsonrpc": "2.0", "method": "history.export", "params": {"format": "csv"}, "id": "x"},
+        {"jsonrpc": "2.0", "method": "daemon.status", "id": "s"},
+    ]
+    async with serve_rpc() as served:
+        parts, message = await asyncio.to_thread(_send_batch, served.path, batch)
+        described = await served.daemon.call("rpc.describe")
     assert "".join(parts).encode() == rendered("csv", expected_of(scrobbles))
     answers = {a["id"]: a for a in message}
     assert answers["x"]["result"] == {"exported": 40, "format": "csv"}
     assert answers["s"]["result"]["listens"] == 40
-    methods = {m["name"]: m for m in daemon.call("rpc.describe")["methods"]}
+    methods = {m["name"]: m for m in described["methods"]}
     assert methods["history.export"]["streamed"] is True
     assert methods["history.list"]["streamed"] is False
     assert methods["history.export"]["params"]["properties"]["format"]["enum"] == [
@@ -259,31 +268,39 @@ def test_in_a_batch_and_in_the_description(workdir: Path, start_daemon: StartDae
     ]
 
 
-def test_export_requests_that_cannot_be_served(workdir: Path, start_daemon: StartDaemon) -> None:
-    """An unknown format and a period that ends before it starts are invalid params; an
-    export sent as a notification is neither run nor answered (a notification is never
-    answered, and its answer is all it does); an id too long to go with every part of the
-    answer is refused with ``id_too_long``."""
-    seed(workdir / "musique.db", generated(30))
-    daemon = start_daemon()
-    bad = daemon.call_error("history.export", {"format": "xml"})
-    assert bad.code == wire.INVALID_PARAMS
-    assert "format" in bad.message
-    reversed_period = daemon.call_error(
-        "history.export", {"format": "csv", "since": 2_000_000_000, "until": 1_000_000_000}
-    )
-    assert reversed_period.code == wire.INVALID_PARAMS
-    assert "until must not be before since" in reversed_period.message
-    with RawConnection(daemon.socket_path) as conn:
+def _notification_then_long_id(path: Path) -> tuple[Any, Any]:
+    with RawConnection(path) as conn:
         conn.send(
             b'{"jsonrpc": "2.0", "method": "history.export", "params": {"format": "csv"}}\n'
             + request("daemon.status", id="after")
         )
         answer = conn.read()
-        assert answer["id"] == "after"
-        assert "result" in answer
         conn.send(request("history.export", {"format": "csv"}, id="i" * 1_045_000))
-        refused = conn.read()
+        return answer, conn.read()
+
+
+async def test_export_requests_that_cannot_be_served(
+    database: Database, serve_rpc: ServeRpc
+) -> None:
+    """An unknown format and a period that ends before it starts are invalid params; an
+    export sent as a notification is neither run nor answered (a notification is never
+    answered, and its answer is all it does); an id too long to go with every part of the
+    answer is refused with ``id_too_long``."""
+    await store(database, generated(30))
+    async with serve_rpc() as served:
+        bad = await served.daemon.call_error("history.export", {"format": "xml"})
+        assert bad.code == wire.INVALID_PARAMS
+        assert "format" in bad.message
+        reversed_period = await served.daemon.call_error(
+            "history.export", {"format": "csv", "since": 2_000_000_000, "until": 1_000_000_000}
+        )
+        assert reversed_period.code == wire.INVALID_PARAMS
+        assert "until must not be before since" in reversed_period.message
+        answer, refused = await asyncio.to_thread(_notification_then_long_id, served.path)
+        logs = served.logs
+    assert answer["id"] == "after"
+    assert "result" in answer
     assert refused["error"]["data"]["kind"] == "id_too_long"
     assert refused["error"]["code"] == wire.INVALID_REQUEST
-    _no_failure_logged(daemon)
+    assert not [entry for entry in logs if entry.get("exc_info") or entry.get("exception")]
+    assert not [entry for entry in logs if entry["log_level"] in ("error", "critical")]

@@ -3,17 +3,19 @@ its page, nor a job that cannot end, nor a log line every poll (issue 26, items 
 
 from __future__ import annotations
 
+from musiqued.storage.db import Database
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.import_helpers import assert_exact, run_import
+from tests.fixtures.services import InProcess
+from tests.import_helpers import assert_exact
 from tests.tracker_support import identities, wait_polls
 
 LONE_SURROGATE = "Broken \ud800 Title"
 UNUSABLE = "unusable entries in a Last.fm page; not stored"
 
 
-def test_a_lone_surrogate_costs_only_its_entry_in_an_import(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+async def test_a_lone_surrogate_costs_only_its_entry_in_an_import(
+    in_process: InProcess, database: Database, lastfm_sim: SimulatedLastfm
 ) -> None:
     """A page whose body holds the JSON escape of a lone surrogate in one entry: the import
     stores the rest of that page and ends done, the entry counted in ``tracks_errors`` with
@@ -23,13 +25,13 @@ def test_a_lone_surrogate_costs_only_its_entry_in_an_import(
     assert newest is not None
     lastfm_sim.add_rows([{"timestamp": newest - 7, "artist": "Someone", "title": LONE_SURROGATE}])
     good = [s for s in lastfm_sim.scrobbles() if s.title != LONE_SURROGATE]
-    daemon = start_daemon(**lastfm_sim.sections(), enrichment={"enabled": False})
-    job = run_import(daemon, all=True)
+    async with in_process(**lastfm_sim.sections(), enrichment={"enabled": False}) as daemon:
+        job = await daemon.run_import(all=True)
     assert job["state"] == "done", job
     assert (job["tracks_imported"], job["tracks_errors"], job["missing"]) == (300, 1, None)
     (reason,) = job["error_reasons"]
     assert "lone surrogate" in reason
-    assert_exact(daemon.workdir / "musique.db", good)
+    assert_exact(database.path, good)
 
 
 def test_a_lone_surrogate_costs_only_its_entry_in_the_tracker(
@@ -81,8 +83,8 @@ def test_an_unusable_entry_in_the_trackers_window_warns_once(
     assert "artist 'Other'" in warned[1]["reasons"][0]
 
 
-def test_same_second_twins_never_fail_an_import(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+async def test_same_second_twins_never_fail_an_import(
+    in_process: InProcess, database: Database, lastfm_sim: SimulatedLastfm
 ) -> None:
     """Last.fm serves two scrobbles of one track in one second with different albums (one
     listen stores both), once inside a page and once across a page boundary: the import ends
@@ -100,10 +102,11 @@ def test_same_second_twins_never_fail_an_import(
         for s in (newest_first[50], newest_first[199])  # page 1; last entry of page 1
     ]
     assert len(lastfm_sim.add_rows(rows, twins=True)) == 2
-    daemon = start_daemon(**lastfm_sim.sections(page_size=200), enrichment={"enabled": False})
-    job = run_import(daemon, all=True)
+    sections = lastfm_sim.sections(page_size=200)
+    async with in_process(**sections, enrichment={"enabled": False}) as daemon:
+        job = await daemon.run_import(all=True)
     assert job["state"] == "done", job
     assert job["missing"] is None, job
     counts = ("tracks_imported", "tracks_refreshed", "tracks_skipped", "tracks_errors")
     assert tuple(job[c] for c in counts) == (400, 0, 2, 0)
-    assert identities(daemon.workdir / "musique.db") == lastfm_sim.expected()
+    assert identities(database.path) == lastfm_sim.expected()

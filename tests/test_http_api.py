@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.threaded import ServeInThread
 from tests.support import HTTP_TOKEN, free_port
 
 ORIGINAL_IMPORT_KEYS = {
@@ -37,11 +38,13 @@ def request(
         conn.close()
 
 
-def test_original_curl_examples(start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm) -> None:
+def test_original_curl_examples(
+    serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm
+) -> None:
     """``POST …/import-history?limit=500&skip_existing=true`` waits for the import and answers
     the original JSON; the tracker endpoints answer theirs; a job's progress is readable."""
     port = free_port()
-    daemon = start_daemon(
+    daemon = serve_in_thread(
         **lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
     )
     base = f"http://localhost:{port}/api/v1/services"
@@ -89,11 +92,11 @@ def test_original_curl_examples(start_daemon: StartDaemon, lastfm_sim: Simulated
 
 
 def test_errors_are_json_with_fitting_status(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+    serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm
 ) -> None:
     """404 unknown job or path, 422 bad parameter, 409 while another import runs."""
     port = free_port()
-    daemon = start_daemon(
+    daemon = serve_in_thread(
         **lastfm_sim.sections(requests_per_second=2.0, max_in_flight=1),
         http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN},
     )
@@ -112,10 +115,10 @@ def test_errors_are_json_with_fitting_status(
     daemon.call("import.cancel", {"job_id": job_id})
 
 
-def test_not_configured_is_503(start_daemon: StartDaemon) -> None:
+def test_not_configured_is_503(serve_in_thread: ServeInThread) -> None:
     """Without Last.fm credentials the import endpoint answers 503 with the reason."""
     port = free_port()
-    start_daemon(http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN})
+    serve_in_thread(http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN})
     status, body, _ = request(
         f"http://127.0.0.1:{port}/api/v1/services/lastfm/import-history", method="POST"
     )
@@ -131,10 +134,10 @@ def test_non_loopback_without_token_is_refused(start_daemon: StartDaemon) -> Non
     assert "http.token: required when listen" in daemon.logs()
 
 
-def test_token_is_required_on_every_request(start_daemon: StartDaemon) -> None:
+def test_token_is_required_on_every_request(serve_in_thread: ServeInThread) -> None:
     """With a token: 401 without or with a wrong Authorization header, 200 with the right one."""
     port = free_port()
-    start_daemon(http={"listen": f"0.0.0.0:{port}", "token": "s3cret-token-0123456789"})
+    serve_in_thread(http={"listen": f"0.0.0.0:{port}", "token": "s3cret-token-0123456789"})
     url = f"http://127.0.0.1:{port}/api/v1/services/tracker/status"
     status, body, headers = request(url, token=None)
     assert status == 401

@@ -117,11 +117,14 @@ def test_a_short_token_is_a_config_error(start_daemon: StartDaemon) -> None:
     assert "at least 16" in line
 
 
-def test_musiquectl_web_logs_a_browser_in_once(start_daemon: StartDaemon) -> None:
+def test_musiquectl_web_logs_a_browser_in_once(start_daemon: StartDaemon, workdir: Path) -> None:
     """``musiquectl web`` prints a one-time link; visiting it sets a session cookie named
     after the port (HttpOnly, SameSite=Strict, Path=/, expiring after ``session_days``) and
     redirects to the page; the link works once; the cookie opens the API and the page; the
-    session id is random, not the token; logging out ends it."""
+    session id is random, not the token; logging out ends it.
+
+    With $DISPLAY (or $WAYLAND_DISPLAY) set, ``musiquectl web`` prints the link and hands
+    it to xdg-open; without a display (over SSH), or with --no-open, it only prints it."""
     port = free_port()
     daemon = start_daemon(http={"listen": f"127.0.0.1:{port}", "session_days": 2})
     shown = daemon.ctl("web", "--no-open")
@@ -159,6 +162,36 @@ def test_musiquectl_web_logs_a_browser_in_once(start_daemon: StartDaemon) -> Non
     assert status == 204
     assert fetch(port, "GET", "/api/v1/status", session)[0] == 401
     assert fetch(port, "GET", "/api/v1/status", {"Cookie": second})[0] == 200
+
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir()
+    opened = workdir / "opened"
+    opener = bin_dir / "xdg-open"
+    opener.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> {opened}\n')
+    opener.chmod(0o755)
+    base = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    base["PATH"] = f"{bin_dir}:{base['PATH']}"
+
+    def web(*args: str, **env: str) -> str:
+        done = subprocess.run(
+            [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "web", *args],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert web().startswith(f"http://127.0.0.1:{port}/login?ticket=")
+    assert web("--no-open", DISPLAY=":0").startswith(f"http://127.0.0.1:{port}/login?")
+    printed = web(WAYLAND_DISPLAY="wayland-0")
+    assert printed.startswith(f"http://127.0.0.1:{port}/login?ticket=")
+    # Any opener started by the calls before would have written before this one's.
+    daemon.wait_until(lambda: opened.exists() and printed in opened.read_text())
+    assert opened.read_text().splitlines() == [printed]
+    assert fetch(port, "GET", _path_of(printed))[0] == 303
 
 
 def test_only_users_the_socket_admits_get_a_login_link(
@@ -307,41 +340,3 @@ def test_a_thousand_guesses_take_at_least_100_seconds() -> None:
     guesses cannot all be compared in under 100 s."""
     assert _time_for_guesses(lambda _: "127.0.0.1") >= 100
     assert _time_for_guesses(lambda guess: f"10.0.{guess // 250}.{guess % 250}") >= 100
-
-
-def test_musiquectl_web_opens_the_link_only_with_a_display(
-    start_daemon: StartDaemon, workdir: Path
-) -> None:
-    """With $DISPLAY (or $WAYLAND_DISPLAY) set, ``musiquectl web`` prints the link and hands
-    it to xdg-open; without a display (over SSH), or with --no-open, it only prints it."""
-    port = free_port()
-    daemon = start_daemon(http={"listen": f"127.0.0.1:{port}"})
-    bin_dir = workdir / "bin"
-    bin_dir.mkdir()
-    opened = workdir / "opened"
-    opener = bin_dir / "xdg-open"
-    opener.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> {opened}\n')
-    opener.chmod(0o755)
-    base = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    base["PATH"] = f"{bin_dir}:{base['PATH']}"
-
-    def web(*args: str, **env: str) -> str:
-        done = subprocess.run(
-            [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "web", *args],
-            env={**base, **env},
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
-
-    assert web().startswith(f"http://127.0.0.1:{port}/login?ticket=")
-    assert web("--no-open", DISPLAY=":0").startswith(f"http://127.0.0.1:{port}/login?")
-    printed = web(WAYLAND_DISPLAY="wayland-0")
-    assert printed.startswith(f"http://127.0.0.1:{port}/login?ticket=")
-    # Any opener started by the calls before would have written before this one's.
-    daemon.wait_until(lambda: opened.exists() and printed in opened.read_text())
-    assert opened.read_text().splitlines() == [printed]
-    assert fetch(port, "GET", _path_of(printed))[0] == 303

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from musiqued.http.page import STATIC_DIR
-from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.threaded import ServeInThread
 from tests.support import HTTP_TOKEN, free_port
 
 TOKEN = "tk-42x-0123456789"
@@ -60,9 +60,11 @@ def call(
 
 
 @pytest.fixture
-def http_port(start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm) -> int:
+def http_port(serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm) -> int:
     port = free_port()
-    start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN})
+    serve_in_thread(
+        **lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
+    )
     return port
 
 
@@ -147,13 +149,13 @@ def test_every_answer_carries_the_content_security_policy(http_port: int) -> Non
 
 
 def test_token_login_sets_a_session_cookie(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+    serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm
 ) -> None:
     """Without a session, ``/`` is the login form and the API answers 401; the right token
     (not a wrong one) gets an HttpOnly SameSite=Strict cookie that opens both and holds no
     trace of the token; the bearer header keeps working for scripts."""
     port = free_port()
-    start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": TOKEN})
+    serve_in_thread(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": TOKEN})
     status, page, _ = call(port, "GET", "/", token=None)
     assert status == 200
     assert 'id="login-form"' in page
@@ -181,7 +183,7 @@ def test_token_login_sets_a_session_cookie(
 
 
 def test_token_is_compared_exactly_after_the_scheme(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+    serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm
 ) -> None:
     """``Authorization``: the scheme in any case, then one or more spaces, then exactly the
     token (whitespace around the whole value is not part of it, as HTTP says); a tab after
@@ -189,7 +191,7 @@ def test_token_is_compared_exactly_after_the_scheme(
     must match exactly too: no whitespace difference is accepted anywhere. (Each wrong guess
     comes from an address of its own: one client guessing this often is throttled.)"""
     port = free_port()
-    start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": TOKEN})
+    serve_in_thread(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": TOKEN})
     path = "/api/v1/status"
     for accepted in (
         f"Bearer {TOKEN}",

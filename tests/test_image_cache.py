@@ -24,9 +24,9 @@ from musiqued.errors import FatalUpstreamError
 from musiqued.services.image_cache import ImageCache, image_name, local_image_url
 from musiqued.sim.images import cover_png
 from musiqued.upstream.images import MAX_IMAGE_BYTES, ImageFetcher, UrlAllowlist
-from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.enrichment import SimulatedSpotify
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.threaded import ServeInThread
 from tests.support import HTTP_TOKEN, bearer, free_port
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n"
@@ -233,7 +233,10 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, di
 
 
 def test_the_daemon_serves_the_images_enrichment_found(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm, spotify_sim: SimulatedSpotify
+    serve_in_thread: ServeInThread,
+    workdir: Path,
+    lastfm_sim: SimulatedLastfm,
+    spotify_sim: SimulatedSpotify,
 ) -> None:
     """After enrichment, each album's Last.fm and Spotify images, and its artist's, are files beside the
     database and the daemon serves them with long-lived caching headers (a revalidation
@@ -241,7 +244,7 @@ def test_the_daemon_serves_the_images_enrichment_found(
     lastfm_sim.reset(size=60, seed=11)
     port = free_port()
     prefixes = [f"{lastfm_sim.base_url}/i/u/", f"{spotify_sim.base_url}/image/"]
-    daemon = start_daemon(
+    daemon = serve_in_thread(
         **lastfm_sim.sections(),
         **spotify_sim.sections(),
         enrichment={"retry_seconds": 0.1, "image_url_prefixes": prefixes},
@@ -265,7 +268,7 @@ def test_the_daemon_serves_the_images_enrichment_found(
     assert {url.startswith(prefixes[0]) for url in urls} == {True, False}
     for url in urls:
         assert url.startswith(tuple(prefixes))
-        assert (daemon.workdir / "images" / image_name(url)).is_file()
+        assert (workdir / "images" / image_name(url)).is_file()
         status, body, headers = get(f"http://127.0.0.1:{port}{local_image_url(url)}")
         assert status == 200
         assert body == cover_png(url.rsplit("/", 1)[1])

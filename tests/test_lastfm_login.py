@@ -114,11 +114,17 @@ def test_private_profile_after_login(
     assert_masked_in_logs(restarted, keys[0])
 
 
-def test_login_in_two_steps_for_scripts(
+def test_login_from_the_command_line(
     lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
 ) -> None:
     """`--no-wait` prints the URL and token; `--token` on a token not yet approved says so
-    (exit 1) and stores nothing; once access is allowed it finishes."""
+    (exit 1) and stores nothing; once access is allowed it finishes.
+
+    A token approved too late (Last.fm's error 15) asks for a new login; nothing is
+    stored, and a new login then works.
+
+    Last.fm answering 503 to everything: login retries briefly, then says Last.fm is
+    unavailable (exit 1); once it is back, the same command works."""
     lastfm_sim.configure(auto_approve=False)
     daemon = start_over_tls(start_daemon, lastfm_sim)
     started = daemon.ctl("--json", "lastfm", "login", "--no-wait")
@@ -139,6 +145,35 @@ def test_login_in_two_steps_for_scripts(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"username": "simuser"}
     assert len(session_keys(lastfm_sim)) == 1
+
+    # An expired token.
+    begun = json.loads(daemon.ctl("--json", "lastfm", "login", "--no-wait").stdout)
+    open_in_browser(lastfm_sim, begun["url"])
+    lastfm_sim.configure(token_lifetime=0.0)  # the hour Last.fm gives a token has passed
+
+    late = daemon.ctl("lastfm", "login", "--token", begun["token"])
+    assert late.returncode == 1
+    assert "the Last.fm token has expired: run `musiquectl lastfm login` again" in late.stderr
+    assert len(session_keys(lastfm_sim)) == 1  # no new session
+
+    lastfm_sim.configure(token_lifetime=3600.0, auto_approve=True)
+    again = daemon.ctl("--json", "lastfm", "login", "--no-wait")
+    token = json.loads(again.stdout)["token"]
+    done = daemon.ctl("lastfm", "login", "--token", token)
+    assert done.returncode == 0, done.stderr
+    assert "Logged in to Last.fm as simuser" in done.stdout
+
+    # Last.fm down, then back.
+    lastfm_sim.set_faults(rate=1.0, kinds=["http503"])
+    down = daemon.ctl("lastfm", "login", "--no-wait")
+    assert down.returncode == 1
+    assert "Last.fm answered HTTP 503" in down.stderr
+    assert lastfm_sim.stats()["fault:http503"] == 3  # AUTH_RETRY's attempts
+
+    lastfm_sim.set_faults(rate=0.0)
+    back = daemon.ctl("lastfm", "login", "--no-wait")
+    assert back.returncode == 0, back.stderr
+    assert "Open this URL and allow access" in back.stdout
 
 
 def test_import_never_loads_pylast(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
@@ -180,28 +215,6 @@ def test_reload_applies_new_lastfm_settings(
     assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
 
 
-def test_expired_token(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
-    """A token approved too late (Last.fm's error 15) asks for a new login; nothing is
-    stored, and a new login then works."""
-    lastfm_sim.configure(auto_approve=False)
-    daemon = start_over_tls(start_daemon, lastfm_sim)
-    begun = json.loads(daemon.ctl("--json", "lastfm", "login", "--no-wait").stdout)
-    open_in_browser(lastfm_sim, begun["url"])
-    lastfm_sim.configure(token_lifetime=0.0)  # the hour Last.fm gives a token has passed
-
-    late = daemon.ctl("lastfm", "login", "--token", begun["token"])
-    assert late.returncode == 1
-    assert "the Last.fm token has expired: run `musiquectl lastfm login` again" in late.stderr
-    assert session_keys(lastfm_sim) == []
-
-    lastfm_sim.configure(token_lifetime=3600.0, auto_approve=True)
-    again = daemon.ctl("--json", "lastfm", "login", "--no-wait")
-    token = json.loads(again.stdout)["token"]
-    done = daemon.ctl("lastfm", "login", "--token", token)
-    assert done.returncode == 0, done.stderr
-    assert "Logged in to Last.fm as simuser" in done.stdout
-
-
 def test_wrong_secret(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
     """A wrong lastfm.api_secret: Last.fm refuses the signature (error 13) and login says
     which setting to check (exit 1, an upstream error, not retried)."""
@@ -214,22 +227,6 @@ def test_wrong_secret(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) ->
     assert lastfm_sim.stats()["error:13"] == 1
     error = daemon.call_error("lastfm.auth_url")
     assert error.code == -32004
-
-
-def test_lastfm_down_then_back(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
-    """Last.fm answering 503 to everything: login retries briefly, then says Last.fm is
-    unavailable (exit 1); once it is back, the same command works."""
-    daemon = start_over_tls(start_daemon, lastfm_sim)
-    lastfm_sim.set_faults(rate=1.0, kinds=["http503"])
-    down = daemon.ctl("lastfm", "login", "--no-wait")
-    assert down.returncode == 1
-    assert "Last.fm answered HTTP 503" in down.stderr
-    assert lastfm_sim.stats()["fault:http503"] == 3  # AUTH_RETRY's attempts
-
-    lastfm_sim.set_faults(rate=0.0)
-    back = daemon.ctl("lastfm", "login", "--no-wait")
-    assert back.returncode == 0, back.stderr
-    assert "Open this URL and allow access" in back.stdout
 
 
 def test_tracker_stopped_by_a_private_profile_resumes_after_login(

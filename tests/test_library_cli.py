@@ -8,14 +8,14 @@ import datetime as dt
 import http.client
 import json
 import sqlite3
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from musiqued.models import Scrobble
-from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.daemon import daemon_for_a_module
 from tests.history_support import seed
 from tests.support import DaemonProcess, free_port
 
@@ -25,6 +25,8 @@ TOKEN = "library-token-0123456789"
 DAY_START = int(dt.datetime(2024, 3, 1, 18, 15, tzinfo=dt.UTC).timestamp())
 HOSTILE = "Evil\x1b[31m Band\u202e"
 DESCRIPTION = "First paragraph about the album.\n\nSecond paragraph, \x1b]0;pwned\x07 to the end."
+
+pytestmark = pytest.mark.xdist_group("test_library_cli")  # one worker: one daemon
 
 
 def _listens() -> list[Scrobble]:
@@ -47,21 +49,23 @@ def _listens() -> list[Scrobble]:
     return out
 
 
-@pytest.fixture
-def daemon(start_daemon: StartDaemon, workdir: Path) -> tuple[DaemonProcess, int]:
-    database = workdir / "musique.db"
-    seed(database, _listens())
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[tuple[DaemonProcess, int]]:
+    """One daemon for the module: each test only asks it things."""
     port = free_port()
-    started = start_daemon(
+    with daemon_for_a_module(
         daemon={"timezone": ZONE}, http={"listen": f"127.0.0.1:{port}", "token": TOKEN}
-    )
-    with sqlite3.connect(database) as conn:
-        conn.execute(
-            "UPDATE albums SET description = ?, url = 'https://www.last.fm/music/x/y',"
-            " spotify_id = 'abc123' WHERE title = 'Takk…'",
-            (DESCRIPTION,),
-        )
-    return started, port
+    ) as process:
+        database = process.workdir / "musique.db"
+        seed(database, _listens())
+        process.start()
+        with sqlite3.connect(database) as conn:
+            conn.execute(
+                "UPDATE albums SET description = ?, url = 'https://www.last.fm/music/x/y',"
+                " spotify_id = 'abc123' WHERE title = 'Takk…'",
+                (DESCRIPTION,),
+            )
+        yield process, port
 
 
 def _get(port: int, path: str) -> tuple[int, Any]:

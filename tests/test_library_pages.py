@@ -27,7 +27,7 @@ from tests.support import free_port
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-    from tests.fixtures.daemon import StartDaemon
+    from tests.fixtures.threaded import ServeInThread
 
 Screenshot = Callable[[str], Path]
 HOSTILE = '<img src=x onerror="document.title=1">'
@@ -63,14 +63,14 @@ def _listens(now: int) -> list[Scrobble]:
 
 
 def test_every_view_at_both_widths(
-    browser: WebDriver, screenshot: Screenshot, start_daemon: StartDaemon, workdir: Path
+    browser: WebDriver, screenshot: Screenshot, serve_in_thread: ServeInThread, workdir: Path
 ) -> None:
     """Overview, Top, Album, Artist, History and Year in review load without a console
     error, show the hostile names as their text, fit 390 px, label every control."""
     now = int(time.time())
     seed(workdir / "musique.db", _listens(now))
     port = free_port()
-    daemon = start_daemon(http={"listen": f"127.0.0.1:{port}"})
+    daemon = serve_in_thread(http={"listen": f"127.0.0.1:{port}"})
     serves_page(daemon, f"http://127.0.0.1:{port}")
     log_in(browser, f"http://127.0.0.1:{port}")
     base = f"http://127.0.0.1:{port}/library"

@@ -15,6 +15,7 @@ from tests import interchange_files as files
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.listenbrainz import SimulatedListenBrainz
+from tests.fixtures.threaded import ServeInThread, ThreadedDaemon
 from tests.history_support import generated, seed
 from tests.support import DaemonProcess, base_sections, write_config
 from tests.tracker_support import Watch, caught_up, identities
@@ -34,12 +35,12 @@ def received(sim: SimulatedListenBrainz) -> list[tuple[int, str, str]]:
     ]
 
 
-def mirror_status(daemon: DaemonProcess) -> dict[str, Any]:
+def mirror_status(daemon: DaemonProcess | ThreadedDaemon) -> dict[str, Any]:
     status: dict[str, Any] = daemon.call("mirror.status")
     return status
 
 
-def mirrored(daemon: DaemonProcess) -> dict[str, Any] | None:
+def mirrored(daemon: DaemonProcess | ThreadedDaemon) -> dict[str, Any] | None:
     """The mirror's status once nothing is left to send."""
     status = mirror_status(daemon)
     return status if status["state"] == "idle" and status["pending"] == 0 else None
@@ -106,14 +107,14 @@ def test_live_scrobbles_and_now_playing_are_forwarded(
 
 
 def test_429_storms_never_exceed_the_limit(
-    start_daemon: StartDaemon, workdir: Path, listenbrainz_sim: SimulatedListenBrainz
+    serve_in_thread: ServeInThread, workdir: Path, listenbrainz_sim: SimulatedListenBrainz
 ) -> None:
     """With 2 requests per 2 s window and 429s on top, the mirror waits as told: the server
     never has to refuse a request for the rate, and everything arrives once."""
     seed(workdir / "musique.db", generated(6000))
     listenbrainz_sim.configure(limit=2, window=2)
     listenbrainz_sim.sim.faults.force("429", count=4, retry_after=2)
-    daemon = start_daemon(**listenbrainz_sim.sections())
+    daemon = serve_in_thread(**listenbrainz_sim.sections())
     daemon.wait_until(lambda: mirrored(daemon), timeout=90)
     answers = listenbrainz_sim.requests()
     over_limit = [r for r in answers if r["status"] == 429 and "fault" not in r]
@@ -169,20 +170,22 @@ def test_a_kill_mid_backlog_resends_at_most_one_payload(
 
 
 def test_late_listens_arrive(
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
+    workdir: Path,
     lastfm_sim: SimulatedLastfm,
     listenbrainz_sim: SimulatedListenBrainz,
 ) -> None:
     """Listens that reach Last.fm late, older than what was sent already, are found by the
     tracker's late sweep and sent too."""
     lastfm_sim.reset(size=30, seed=8)
-    daemon = start_daemon(
+    daemon = serve_in_thread(
         **lastfm_sim.sections(),
         **listenbrainz_sim.sections(),
         tracker={"interval_seconds": 1, "late_sweep_interval_seconds": 2},
     )
     daemon.call("tracker.start")
-    daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=20)
+    database = workdir / "musique.db"
+    daemon.wait_until(lambda: identities(database) == lastfm_sim.expected(), timeout=20)
     daemon.wait_until(lambda: mirrored(daemon), timeout=20)
     late = lastfm_sim.add_scrobbles(n=3, back_days=3)
     wanted = {(s.timestamp, s.artist.casefold(), s.title.casefold()) for s in late}

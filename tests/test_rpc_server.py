@@ -1,8 +1,12 @@
 """The control socket under load and against strangers: many clients, peer credentials,
-stale and live socket files, events, and the per-call log line."""
+stale and live socket files, events, and the per-call log line.
+
+The socket's own behaviour is served in the test's process (``serve_rpc``); a daemon process
+is started for what crosses processes: startup errors, a second daemon, the CLI, a reload."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -12,21 +16,18 @@ from typing import Any
 
 from musiqued import wire
 from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.rpc_socket import ServeRpc
 from tests.rawrpc import NOBODY, RawConnection, assert_serving, call_as, exchange, request
 from tests.support import DaemonProcess, base_sections, write_config
 
 
-def test_200_concurrent_clients(start_daemon: StartDaemon) -> None:
-    """200 clients connected at once, each making several calls: every one is answered,
-    with its own ids."""
-    daemon = start_daemon()
-    clients = 200
+def _many_clients(path: Path, clients: int) -> list[str]:
     barrier = threading.Barrier(clients)
     failures: list[str] = []
 
     def client(n: int) -> None:
         try:
-            with RawConnection(daemon.socket_path, timeout=30) as conn:
+            with RawConnection(path, timeout=30) as conn:
                 barrier.wait(30)
                 for i in range(5):
                     conn.send(request("daemon.status", id=f"c{n}.{i}"))
@@ -41,6 +42,14 @@ def test_200_concurrent_clients(start_daemon: StartDaemon) -> None:
         thread.start()
     for thread in threads:
         thread.join(60)
+    return failures
+
+
+async def test_200_concurrent_clients(serve_rpc: ServeRpc) -> None:
+    """200 clients connected at once, each making several calls: every one is answered,
+    with its own ids."""
+    async with serve_rpc() as served:
+        failures = await asyncio.to_thread(_many_clients, served.path, 200)
     assert not failures, failures[:5]
 
 
@@ -48,54 +57,55 @@ def _reachable_by_nobody(workdir: Path) -> None:
     workdir.chmod(0o755)
 
 
-def test_stranger_is_refused_and_logged(start_daemon: StartDaemon, workdir: Path) -> None:
+async def test_stranger_is_refused_and_logged(serve_rpc: ServeRpc, workdir: Path) -> None:
     """A peer whose uid is not root, the daemon's, or allowed gets -32005, and a log line
     names its uid; the socket mode let it connect, SO_PEERCRED keeps it out."""
     _reachable_by_nobody(workdir)
-    daemon = start_daemon(daemon={"socket_mode": "0666"})
-    answer = call_as(daemon.socket_path)
-    assert "child_error" not in answer, answer
-    assert answer["error"]["code"] == wire.FORBIDDEN
-    assert "uid 65534" in answer["error"]["message"]
-    assert "allowed_uids" in answer["error"]["message"]
-    refused = [r for r in daemon.log_records() if r.get("event") == "rpc peer refused"]
-    assert refused
-    assert refused[0]["peer_uid"] == NOBODY
-    assert refused[0]["level"] == "warning"
-    assert_serving(daemon.socket_path)
+    async with serve_rpc(mode=0o666) as served:
+        answer = await asyncio.to_thread(call_as, served.path)
+        assert "child_error" not in answer, answer
+        assert answer["error"]["code"] == wire.FORBIDDEN
+        assert "uid 65534" in answer["error"]["message"]
+        assert "allowed_uids" in answer["error"]["message"]
+        refused = served.logged("rpc peer refused")
+        assert refused
+        assert refused[0]["peer_uid"] == NOBODY
+        assert refused[0]["log_level"] == "warning"
+        await asyncio.to_thread(assert_serving, served.path)
 
 
-def test_allowed_uid_is_admitted(start_daemon: StartDaemon, workdir: Path) -> None:
+async def test_allowed_uid_is_admitted(serve_rpc: ServeRpc, workdir: Path) -> None:
     """A uid listed in ``allowed_uids`` is served."""
     _reachable_by_nobody(workdir)
-    daemon = start_daemon(daemon={"socket_mode": "0666", "allowed_uids": [NOBODY]})
-    assert daemon.proc is not None
-    assert call_as(daemon.socket_path)["result"]["pid"] == daemon.proc.pid
+    async with serve_rpc(mode=0o666, allowed_uids=[NOBODY]) as served:
+        answer = await asyncio.to_thread(call_as, served.path)
+    assert answer["result"]["pid"] == os.getpid()
 
 
-def test_allowed_gid_is_admitted(start_daemon: StartDaemon, workdir: Path) -> None:
+async def test_allowed_gid_is_admitted(serve_rpc: ServeRpc, workdir: Path) -> None:
     """A peer whose group is listed in ``allowed_gids`` is served; another group is not."""
     _reachable_by_nobody(workdir)
-    daemon = start_daemon(daemon={"socket_mode": "0666", "allowed_gids": [NOBODY]})
-    assert "result" in call_as(daemon.socket_path, gid=NOBODY)
-    assert call_as(daemon.socket_path, gid=4242)["error"]["code"] == wire.FORBIDDEN
+    async with serve_rpc(mode=0o666, allowed_gids=[NOBODY]) as served:
+        assert "result" in await asyncio.to_thread(call_as, served.path, gid=NOBODY)
+        other = await asyncio.to_thread(call_as, served.path, gid=4242)
+        assert other["error"]["code"] == wire.FORBIDDEN
 
 
-def test_socket_mode_is_applied(start_daemon: StartDaemon) -> None:
+async def test_socket_mode_is_applied(serve_rpc: ServeRpc) -> None:
     """The socket file is created with ``socket_mode``."""
-    daemon = start_daemon(daemon={"socket_mode": "0640"})
-    assert daemon.socket_path.stat().st_mode & 0o777 == 0o640
+    async with serve_rpc(mode=0o640) as served:
+        assert served.path.stat().st_mode & 0o777 == 0o640
 
 
-def test_stale_socket_file_is_replaced(start_daemon: StartDaemon, workdir: Path) -> None:
+async def test_stale_socket_file_is_replaced(serve_rpc: ServeRpc, workdir: Path) -> None:
     """A socket file left by a dead daemon (no one listening) is replaced."""
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(workdir / "d.sock"))
     stale.close()
     assert (workdir / "d.sock").exists()
-    daemon = start_daemon()
-    assert_serving(daemon.socket_path)
-    assert any(r.get("event") == "replacing stale socket file" for r in daemon.log_records())
+    async with serve_rpc() as served:
+        await asyncio.to_thread(assert_serving, served.path)
+        assert served.logged("replacing stale socket file")
 
 
 def test_non_socket_file_is_not_replaced(workdir: Path) -> None:
@@ -126,46 +136,16 @@ def test_second_daemon_on_live_socket_exits(start_daemon: StartDaemon, workdir: 
     assert_serving(first.socket_path)
 
 
-def test_events_subscribe_gets_daemon_event_on_reload(start_daemon: StartDaemon) -> None:
-    """A subscriber to ``daemon`` receives an ``event`` notification when the config is
-    reloaded (by RPC here)."""
-    daemon = start_daemon()
-    with RawConnection(daemon.socket_path) as subscriber:
-        subscriber.send(request("events.subscribe", {"topics": ["daemon"]}, id=1))
-        assert subscriber.read()["result"] == {"subscribed": ["daemon"]}
-        assert exchange(daemon.socket_path, request("daemon.reload"))["result"]["status"] == (
-            "reloaded"
-        )
-        event = subscriber.read()
-    assert event["method"] == "event"
-    assert event["params"]["topic"] == "daemon"
-    assert event["params"]["data"]["event"] == "reloaded"
-
-
-def test_one_debug_line_per_call_with_client_id(start_daemon: StartDaemon) -> None:
-    """Each call is one debug line with method, duration and outcome, carrying the
-    client's request id ("cli:daemon.status#PID.1") when it sent a string id."""
-    daemon = start_daemon()
-    assert daemon.ctl("status").returncode == 0
-    assert daemon.ctl("call", "nope.method").returncode == 1
-    calls = [r for r in daemon.log_records() if r.get("event") == "rpc call"]
-    by_method: dict[str, dict[str, Any]] = {r["method"]: r for r in calls}
-    status = by_method["daemon.status"]
-    assert status["level"] == "debug"
-    assert status["outcome"] == "ok"
-    assert isinstance(status["duration_ms"], float | int)
-    assert any(
-        r["method"] == "daemon.status" and r["rpc_id"].startswith("cli:daemon.status#")
-        for r in calls
-    )
-    nope = by_method["nope.method"]
-    assert nope["outcome"] == f"error {wire.METHOD_NOT_FOUND}"
-    assert nope["rpc_id"].startswith("cli:nope.method#")
-
-
-def test_secrets_never_logged(start_daemon: StartDaemon, workdir: Path) -> None:
+def test_a_cli_session_logs_each_call_and_no_secret(
+    start_daemon: StartDaemon, workdir: Path
+) -> None:
     """With secrets in the file, the credentials directory and the environment, a debug
-    log of start, calls, reload and stop contains none of them, nor does any RPC result."""
+    log of start, calls, reload and stop contains none of them, nor does any RPC result.
+
+    Each call is one debug line with method, duration and outcome, carrying the client's
+    request id ("cli:daemon.status#PID.1") when it sent a string id. A subscriber to
+    ``daemon`` receives an ``event`` notification when the config is reloaded (by RPC here).
+    """
     creds = workdir / "creds"
     creds.mkdir()
     (creds / "spotify_client_secret").write_text("CRED-SPOTIFY-SECRET-4242\n")
@@ -182,16 +162,43 @@ def test_secrets_never_logged(start_daemon: StartDaemon, workdir: Path) -> None:
         spotify={"client_id": "visible-client-id"},
         env={"CREDENTIALS_DIRECTORY": str(creds), "MUSIQUED_HTTP_TOKEN": secrets[3]},
     )
+    unknown = daemon.ctl("call", "nope.method")
+    assert unknown.returncode == 1
+    with RawConnection(daemon.socket_path) as subscriber:
+        subscriber.send(request("events.subscribe", {"topics": ["daemon"]}, id=1))
+        assert subscriber.read()["result"] == {"subscribed": ["daemon"]}
+        assert exchange(daemon.socket_path, request("daemon.reload"))["result"]["status"] == (
+            "reloaded"
+        )
+        event = subscriber.read()
+    assert event["method"] == "event"
+    assert event["params"]["topic"] == "daemon"
+    assert event["params"]["data"]["event"] == "reloaded"
     outputs = [
         daemon.ctl("--json", "status").stdout,
         daemon.ctl("--json", "call", "rpc.describe").stdout,
         daemon.ctl("--json", "reload").stdout,
+        unknown.stdout,
+        unknown.stderr,
     ]
+    calls = [r for r in daemon.log_records() if r.get("event") == "rpc call"]
+    by_method: dict[str, dict[str, Any]] = {r["method"]: r for r in calls}
+    status = by_method["daemon.status"]
+    assert status["level"] == "debug"
+    assert status["outcome"] == "ok"
+    assert isinstance(status["duration_ms"], float | int)
+    assert any(
+        r["method"] == "daemon.status" and r["rpc_id"].startswith("cli:daemon.status#")
+        for r in calls
+    )
+    nope = by_method["nope.method"]
+    assert nope["outcome"] == f"error {wire.METHOD_NOT_FOUND}"
+    assert nope["rpc_id"].startswith("cli:nope.method#")
     daemon.signal(1)  # SIGHUP
-    daemon.wait_until(lambda: daemon.logs().count("configuration reloaded") >= 2)
+    daemon.wait_until(lambda: daemon.logs().count("configuration reloaded") >= 3)
     assert daemon.stop() == 0
-    status = json.loads(outputs[0])
-    assert status["configured"]["lastfm"] is True
+    status_output = json.loads(outputs[0])
+    assert status_output["configured"]["lastfm"] is True
     text = daemon.logs() + "".join(outputs)
     assert "rpc call" in text  # the debug lines are there
     for secret in secrets:
@@ -199,14 +206,15 @@ def test_secrets_never_logged(start_daemon: StartDaemon, workdir: Path) -> None:
     assert not os.environ.get("MUSIQUED_HTTP_TOKEN")
 
 
-def test_a_flood_of_refusals_is_one_log_line(start_daemon: StartDaemon, workdir: Path) -> None:
+async def test_a_flood_of_refusals_is_one_log_line(serve_rpc: ServeRpc, workdir: Path) -> None:
     """300 refused connections from one uid within a minute: each is refused, the log has
     one line for them (the rest are counted and logged once the minute is over)."""
     _reachable_by_nobody(workdir)
-    daemon = start_daemon(daemon={"socket_mode": "0666"})
-    for _ in range(300):
-        assert call_as(daemon.socket_path)["error"]["code"] == wire.FORBIDDEN
-    refused = [r for r in daemon.log_records() if r.get("event") == "rpc peer refused"]
+    async with serve_rpc(mode=0o666) as served:
+        for _ in range(300):
+            answer = await asyncio.to_thread(call_as, served.path)
+            assert answer["error"]["code"] == wire.FORBIDDEN
+        refused = served.logged("rpc peer refused")
     assert len(refused) == 1
     assert (refused[0]["peer_uid"], refused[0]["refusals"]) == (NOBODY, 1)
 

@@ -1,5 +1,6 @@
 """The JSON-RPC 2.0 specification's examples (section 7) and our own protocol rules, sent as
-raw bytes to the real daemon process; after each case a new connection is still served."""
+raw bytes to the daemon's real socket server (served in the test's process, on a loop of its
+own); after each case a new connection is still served."""
 
 from __future__ import annotations
 
@@ -15,39 +16,35 @@ from typing import Any
 import pytest
 
 from musiqued import wire
+from tests.fixtures.threaded import ThreadedDaemon, services_in_thread
 from tests.rawrpc import RawConnection, assert_serving, error_code, exchange, request
-from tests.support import DaemonProcess, base_sections, short_tmp, write_config
+from tests.support import short_tmp
 
 IDLE_TIMEOUT = 1.0
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[DaemonProcess]:
-    """One daemon for the whole module (a short idle timeout for the robustness cases)."""
-    with short_tmp() as workdir:
-        config = write_config(
-            workdir / "musiqued.toml",
-            base_sections(workdir, daemon={"idle_timeout_seconds": IDLE_TIMEOUT}),
-        )
-        process = DaemonProcess(workdir, config, workdir / "d.sock").start()
-        try:
-            yield process
-        finally:
-            process.stop()
-            process.kill()
+def daemon() -> Iterator[ThreadedDaemon]:
+    """One server for the whole module (a short idle timeout for the robustness cases)."""
+    with short_tmp() as workdir, services_in_thread(workdir) as serve:
+        served = serve(socket=True, daemon={"idle_timeout_seconds": IDLE_TIMEOUT})
+        yield served
         failures = [
-            r
-            for r in process.log_records()
-            if r.get("level") in ("error", "critical") or "exception" in r
+            entry
+            for entry in served.logs
+            if entry.get("log_level") in ("error", "critical")
+            or "exception" in entry
+            or entry.get("exc_info")
         ]
         assert not failures, failures
 
 
 @pytest.fixture
-def sock(daemon: DaemonProcess) -> Iterator[Path]:
+def sock(daemon: ThreadedDaemon) -> Iterator[Path]:
     """The daemon's socket; after the test, a new connection must still be served."""
-    yield daemon.socket_path
-    assert_serving(daemon.socket_path)
+    assert daemon.rpc is not None
+    yield daemon.rpc.path
+    assert_serving(daemon.rpc.path)
 
 
 # -- section 7 of the specification ------------------------------------------------------
@@ -298,7 +295,7 @@ def test_client_reset_mid_request(sock: Path) -> None:
     assert_serving(sock)
 
 
-def test_client_that_stops_reading(daemon: DaemonProcess, sock: Path) -> None:
+def test_client_that_stops_reading(daemon: ThreadedDaemon, sock: Path) -> None:
     """A client that sends many requests and reads nothing stalls only itself, and is cut
     off once its answers have waited longer than the timeout."""
     greedy = RawConnection(sock, timeout=0.5)
@@ -317,7 +314,10 @@ def test_client_that_stops_reading(daemon: DaemonProcess, sock: Path) -> None:
     for _ in range(20):
         assert_serving(sock)
     assert time.monotonic() - started < 2.0
-    daemon.wait_until(lambda: "peer stopped reading" in daemon.logs(), timeout=IDLE_TIMEOUT * 6)
+    daemon.wait_until(
+        lambda: daemon.logged("rpc peer stopped reading; closing its connection"),
+        timeout=IDLE_TIMEOUT * 6,
+    )
     greedy.sock.settimeout(10)
     assert greedy.at_eof()
     greedy.close()
@@ -332,7 +332,7 @@ def test_idle_connection_is_closed(sock: Path) -> None:
         assert IDLE_TIMEOUT * 0.8 <= time.monotonic() - started < IDLE_TIMEOUT * 4
 
 
-def test_subscriber_is_not_idle(daemon: DaemonProcess, sock: Path) -> None:
+def test_subscriber_is_not_idle(daemon: ThreadedDaemon, sock: Path) -> None:
     """A connection subscribed to events stays open past the idle timeout and gets them."""
     with RawConnection(sock) as subscriber:
         subscriber.send(request("events.subscribe", {"topics": ["daemon"]}, id="sub"))

@@ -29,9 +29,9 @@ from tests.support import free_port
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-    from tests.fixtures.daemon import StartDaemon
     from tests.fixtures.enrichment import SimulatedSpotify
     from tests.fixtures.lastfm import SimulatedLastfm
+    from tests.fixtures.threaded import ServeInThread
 
 Screenshot = Callable[[str], Path]
 
@@ -54,7 +54,7 @@ def box(driver: WebDriver, selector: str) -> dict[str, float]:
 def test_the_page_fits_a_phone_and_shows_covers(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
     spotify_sim: SimulatedSpotify,
 ) -> None:
@@ -63,7 +63,7 @@ def test_the_page_fits_a_phone_and_shows_covers(
     card) and the import dialog fits; no console error at either width."""
     lastfm_sim.reset(size=600, seed=12)
     port = free_port()
-    daemon = start_daemon(
+    daemon = serve_in_thread(
         **lastfm_sim.sections(),
         **spotify_sim.sections(),
         enrichment={
@@ -118,7 +118,7 @@ def test_the_page_fits_a_phone_and_shows_covers(
 def test_right_to_left_and_long_names_stay_in_their_place(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """A Hebrew artist and title are each isolated (``<bdi>``), so the separators and the
@@ -126,7 +126,7 @@ def test_right_to_left_and_long_names_stay_in_their_place(
     a name without spaces wraps inside its card, at 1280 px and at 390 px."""
     lastfm_sim.reset(size=20, seed=13)
     port = free_port()
-    daemon = start_daemon(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
+    daemon = serve_in_thread(**lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}"})
     serves_page(daemon, f"http://127.0.0.1:{port}")
     daemon.call("tracker.start", {"interval_seconds": 1})
     open_page(browser, f"http://127.0.0.1:{port}")

@@ -16,8 +16,8 @@ from tests.support import HTTP_TOKEN, bearer, free_port
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-    from tests.fixtures.daemon import StartDaemon
     from tests.fixtures.listenbrainz import SimulatedListenBrainz
+    from tests.fixtures.threaded import ServeInThread
 
 
 def post(url: str) -> tuple[int, Any]:
@@ -35,7 +35,7 @@ def post(url: str) -> tuple[int, Any]:
 
 def test_mirror_card_shows_progress_and_pauses(
     browser: WebDriver,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     workdir: Path,
     listenbrainz_sim: SimulatedListenBrainz,
 ) -> None:
@@ -43,7 +43,7 @@ def test_mirror_card_shows_progress_and_pauses(
     mirror and Resume sends again."""
     seed(workdir / "musique.db", generated(1200))
     port = free_port()
-    daemon = start_daemon(
+    daemon = serve_in_thread(
         **listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
     )
     serves_page(daemon, f"http://127.0.0.1:{port}")
@@ -63,12 +63,12 @@ def test_mirror_card_shows_progress_and_pauses(
 
 def test_mirror_card_says_a_refused_token_needs_a_human(
     browser: WebDriver,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     listenbrainz_sim: SimulatedListenBrainz,
 ) -> None:
     """A token the server refuses shows on the card as stopped, with the error in words."""
     port = free_port()
-    daemon = start_daemon(
+    daemon = serve_in_thread(
         **listenbrainz_sim.sections(token="wrong-token"),
         http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN},
     )
@@ -81,12 +81,12 @@ def test_mirror_card_says_a_refused_token_needs_a_human(
 
 
 def test_mirror_endpoints_pause_resume_and_refuse_other_actions(
-    start_daemon: StartDaemon, listenbrainz_sim: SimulatedListenBrainz
+    serve_in_thread: ServeInThread, listenbrainz_sim: SimulatedListenBrainz
 ) -> None:
     """POST /api/v1/mirror/pause and /resume answer the mirror's status; another action is a
     404 saying what can be done, and changes nothing."""
     port = free_port()
-    daemon = start_daemon(
+    daemon = serve_in_thread(
         **listenbrainz_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
     )
     serves_page(daemon, f"http://127.0.0.1:{port}")

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from tests.fixtures.daemon import StartDaemon
     from tests.fixtures.lastfm import SimulatedLastfm
+    from tests.fixtures.threaded import ServeInThread
 
 Screenshot = Callable[[str], Path]
 
@@ -40,13 +41,13 @@ Screenshot = Callable[[str], Path]
 def test_tracker_turns_green_and_new_scrobbles_appear_live(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """Start on the tracker card turns it green (the daemon agrees); a scrobble added to
     Last.fm shows up as the last track without reloading the page."""
     lastfm_sim.reset(size=300, seed=4)
-    daemon, url = page_daemon(start_daemon, lastfm_sim)
+    daemon, url = page_daemon(serve_in_thread, lastfm_sim)
     load_s = open_page(browser, url + "/settings")
     print(f"page load: {load_s * 1000:.0f} ms")
     assert "tracker-stopped" in classes(browser, "tracker")
@@ -83,13 +84,13 @@ def test_tracker_turns_green_and_new_scrobbles_appear_live(
 def test_hostile_names_are_shown_as_text(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """A track named ``<img src=x onerror=alert(1)>`` shows those characters, runs nothing;
     control characters and bidi overrides are shown as visible symbols."""
     lastfm_sim.reset(size=20, seed=5)
-    daemon, url = page_daemon(start_daemon, lastfm_sim)
+    daemon, url = page_daemon(serve_in_thread, lastfm_sim)
     daemon.call("tracker.start", {"interval_seconds": 1})
     open_page(browser, url)
     hostile = "<img src=x onerror=alert(1)>"
@@ -120,14 +121,14 @@ def test_hostile_names_are_shown_as_text(
 def test_import_dialog_shows_progress_and_the_final_figures(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """The dialog starts an import of 2,000 scrobbles; the bar moves while it runs; the
     notification at the end gives the original's figures, the same as the daemon's job."""
     lastfm_sim.reset(size=3000, seed=6)
     daemon, url = page_daemon(
-        start_daemon, lastfm_sim, lastfm={"requests_per_second": 3.0, "max_in_flight": 1}
+        serve_in_thread, lastfm_sim, lastfm={"requests_per_second": 3.0, "max_in_flight": 1}
     )
     open_page(browser, url)
     by_id(browser, "import-open").click()
@@ -226,12 +227,12 @@ def job_state(driver: WebDriver, job_id: int) -> str:
 def test_token_asks_for_a_login_first(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """With ``[http] token`` the page shows only its login form; a wrong token is refused in
     words; the right one opens the page, whose requests and WebSocket then work."""
-    daemon, url = page_daemon(start_daemon, lastfm_sim, token="page-token-0123456789")
+    daemon, url = page_daemon(serve_in_thread, lastfm_sim, token="page-token-0123456789")
     browser.get(url)
     form = wait_for(browser, lambda d: d.find_elements(By.ID, "login-form"))[0]
     assert browser.find_elements(By.ID, "tracker") == []
@@ -259,11 +260,11 @@ def test_token_asks_for_a_login_first(
 
 
 def test_no_content_security_policy_violation(
-    browser: WebDriver, start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+    browser: WebDriver, serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm
 ) -> None:
     """The page runs under its CSP (no inline script, only its own origin) without a
     single violation or script error in the browser's console."""
-    _, url = page_daemon(start_daemon, lastfm_sim)
+    _, url = page_daemon(serve_in_thread, lastfm_sim)
     browser.get_log("browser")  # forget what earlier pages logged
     open_page(browser, url)
     by_id(browser, "import-open").click()
@@ -325,14 +326,14 @@ def link_mode(driver: WebDriver) -> str:
 def test_import_errors_are_said_in_words(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """A private profile fails the import: the notification says why, as the daemon does;
     a second import while one runs is refused in the dialog with the daemon's reason."""
     lastfm_sim.reset(size=4000, seed=10)
     daemon, url = page_daemon(
-        start_daemon, lastfm_sim, lastfm={"requests_per_second": 2.0, "max_in_flight": 1}
+        serve_in_thread, lastfm_sim, lastfm={"requests_per_second": 2.0, "max_in_flight": 1}
     )
     lastfm_sim.configure(private=True)
     open_page(browser, url)
@@ -395,14 +396,14 @@ window.fetch = async (url, init) => {
 
 def test_an_answer_older_than_the_failure_does_not_undo_it(
     browser: WebDriver,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """The page asks for the import it started while the job still runs; the answer
     ("running") reaches it only after the event saying the job failed. The page keeps
     showing the failure and its reason."""
     lastfm_sim.reset(size=400, seed=10)
-    daemon, url = page_daemon(start_daemon, lastfm_sim)
+    daemon, url = page_daemon(serve_in_thread, lastfm_sim)
     lastfm_sim.configure(private=True)
     # Every Last.fm answer takes a second: the job is still running when the page asks.
     lastfm_sim.set_faults(rate=1.0, kinds=["slow"], slow_seconds=1.0)

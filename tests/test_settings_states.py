@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from tests.fixtures.daemon import StartDaemon
     from tests.fixtures.enrichment import SimulatedSpotify
     from tests.fixtures.lastfm import SimulatedLastfm
+    from tests.fixtures.threaded import ServeInThread
 
 Screenshot = Callable[[str], Path]
 
@@ -54,14 +55,14 @@ def both_widths(
 def test_a_tracker_whose_polls_fail_is_not_green(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """While every poll fails the tracker card turns red and says how many failed, and
     "Now playing" no longer shows the track from before; once Last.fm answers again the
     card is green and shows what plays."""
     lastfm_sim.reset(size=20, seed=21)
-    daemon, url = page_daemon(start_daemon, lastfm_sim)
+    daemon, url = page_daemon(serve_in_thread, lastfm_sim)
     daemon.call("tracker.start", {"interval_seconds": 1})
     lastfm_sim.set_now_playing("Björk", "Jóga", "Homogenic")
     open_page(browser, url)
@@ -137,14 +138,14 @@ def test_a_stopped_daemon_is_one_clear_state(
 def test_speed_and_time_left_stop_while_paused_or_retrying(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """A paused import shows no speed and no time left but says it is paused; one whose
     pages Last.fm keeps failing says it waits for Last.fm instead of a time left."""
     lastfm_sim.reset(size=4000, seed=23)
     daemon, url = page_daemon(
-        start_daemon, lastfm_sim, lastfm={"requests_per_second": 2.0, "max_in_flight": 1}
+        serve_in_thread, lastfm_sim, lastfm={"requests_per_second": 2.0, "max_in_flight": 1}
     )
     open_page(browser, url)
     job_id = daemon.call("import.start", {"all": True})["job_id"]
@@ -167,7 +168,7 @@ def test_speed_and_time_left_stop_while_paused_or_retrying(
 def test_a_second_sweep_says_it_is_re_checking(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
     """Scrobbles back-dated into the window while an import runs make it walk the window
@@ -175,7 +176,7 @@ def test_a_second_sweep_says_it_is_re_checking(
     nothing ("0 s" while pages remain)."""
     lastfm_sim.reset(size=1000, seed=26)
     daemon, url = page_daemon(
-        start_daemon, lastfm_sim, lastfm={"requests_per_second": 4.0, "max_in_flight": 1}
+        serve_in_thread, lastfm_sim, lastfm={"requests_per_second": 4.0, "max_in_flight": 1}
     )
     middle = lastfm_sim.scrobbles()[500].timestamp
     open_page(browser, url)
@@ -192,7 +193,7 @@ def test_a_second_sweep_says_it_is_re_checking(
 def test_an_enrichment_error_goes_once_the_source_recovers(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
     spotify_sim: SimulatedSpotify,
 ) -> None:
@@ -201,7 +202,7 @@ def test_an_enrichment_error_goes_once_the_source_recovers(
     lastfm_sim.reset(size=400, seed=24)
     spotify_sim.sim.faults.configure(rate=1.0, kinds=["429"], retry_after=60)
     port = free_port()
-    daemon = start_daemon(
+    daemon = serve_in_thread(
         **lastfm_sim.sections(requests_per_second=20.0),
         **spotify_sim.sections(),
         http={"listen": f"127.0.0.1:{port}"},

@@ -271,6 +271,9 @@ class Mirror:
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            # All cancelled first: a cancellation of ours ends the waiting after the first.
+            for waiter in waiters:
+                waiter.cancel()
             for waiter in waiters:
                 await cancel_and_wait(waiter)
 
