@@ -272,6 +272,13 @@ class HttpConfig(_Section):
     max_websockets: int = Field(default=16, ge=1, le=4096)
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     idle_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The Settings page's file upload (musiqued/http/upload.py): one request's body at most.
+    max_upload_mb: int = Field(default=512, ge=1, le=8192)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
     # A browser session's life (musiquectl web); the token itself never expires.
     session_days: int = Field(default=30, ge=1, le=365)
 

@@ -27,6 +27,7 @@ from pydantic import (
 
 from musiqued import wire, zones
 from musiqued.config import DAY_S
+from musiqued.services.file_batches import known_zone
 from musiqued.storage.history import Cursor
 from musiqued.timespec import EARLIEST, LATEST, out_of_range, parse_duration, parse_moment
 
@@ -121,6 +122,26 @@ class ImportParams(Params):
         if self.since is not None and self.until is not None and self.until <= self.since:
             raise ValueError("until must be after since")
         return self
+
+
+FileFormat = Literal["auto", "spotify", "listenbrainz", "maloja", "lastfm-csv", "scrobbler-log"]
+
+
+class FileImportOptions(Params):
+    """How files are imported, whichever way they arrive (``import.file``'s descriptors, the
+    Settings page's upload)."""
+
+    format: FileFormat = "auto"
+    dry_run: bool = False
+    zone: str | None = Field(default=None, max_length=100)
+    """The caller's IANA time zone: that of a ``.scrobbler.log`` marked ``#TZ/UNKNOWN``."""
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            known_zone(value)
+        return value
 
 
 class TrackerParams(Params):

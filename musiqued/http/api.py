@@ -7,18 +7,21 @@ part                   module
 the original API       ``original.py``: ``/api/v1/services/...``, answers unchanged
 the page               ``page.py``: ``/``, ``/settings``, ``/static/...``
 the page's JSON API    ``rest.py``: ``/api/v1/jobs``, ``/api/v1/imports``, ...
+file upload            ``upload.py``: ``/api/v1/imports/files``, streamed to the importer
 live events            ``live.py``: ``/api/v1/events`` (WebSocket)
 images                 ``images.py``: ``/images/<name>``, from the daemon's image cache
 safety                 ``guard.py``: Host/Origin checks, token and session cookie, CSP
 sessions, throttle     ``sessions.py``, ``throttle.py``: browser sessions, the generated
                        token, failed authentications slowed down
-limits                 ``limits.py``: connection cap, request and idle timeouts
+limits                 ``limits.py``: connection cap, request and idle timeouts, the
+                       pause a streamed body may make
 =====================  ===================================================================
 
 Errors are ``{"detail": ...}`` with a fitting status: 401 bad token, 403 refused (foreign
-Host or Origin), 404 unknown, 408 body too slow, 409 conflict, 413 body too large, 422 bad
-parameter, 429 too many failed authentications, 502 upstream failure, 503 not configured or
-too many connections. Every request needs a credential (``guard.py``); off loopback the
+Host or Origin), 404 unknown, 408 body too slow, 409 conflict, 413 body too large, 415 an upload
+that is not multipart, 422 bad parameter (or a file of no known format), 429 too many failed
+authentications, 502 upstream failure, 503 not configured or too many connections, 507 no
+room left for an upload. Every request needs a credential (``guard.py``); off loopback the
 configuration must set ``[http] token`` itself (checked when the config loads).
 """
 
@@ -49,6 +52,7 @@ from musiqued.http.sessions import (
     SessionStore,
     load_or_create_token,
 )
+from musiqued.http.upload import UploadApi
 
 if TYPE_CHECKING:
     from musiqued.config import HttpConfig
@@ -86,6 +90,7 @@ class HttpApi:
             sessions=SessionStore(state_dir / SESSIONS_FILE_NAME),
         )
         self._live = LiveEvents(services.events, max_sockets=config.max_websockets)
+        self._upload = UploadApi(services, config, state_dir=state_dir)
         self._job_log = job_log
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
@@ -110,6 +115,7 @@ class HttpApi:
         app.on_response_prepare.append(add_security_headers)
         app.add_routes(OriginalApi(self._services).routes())
         app.add_routes(PageApi(self._services, self._job_log).routes())
+        app.add_routes(self._upload.routes())
         app.add_routes(LibraryApi(self._services).routes())
         app.add_routes(self._live.routes())
         app.add_routes(self._guard.routes())
@@ -179,6 +185,7 @@ class HttpApi:
         self._guard.reconfigure(config, await self._token(config))
         self._config = config
         self._live.reconfigure(max_sockets=config.max_websockets)
+        self._upload.reconfigure(config)
         if self._limiter is not None:
             self._limiter.reconfigure(config)
         if config.listen != self._listen:

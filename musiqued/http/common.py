@@ -11,10 +11,12 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from musiqued.errors import (
+    BadFileError,
     ConflictError,
     MusiqueError,
     NotConfiguredError,
     NotFoundError,
+    StorageFullError,
     UpstreamError,
 )
 from musiqued.services.answers import AnswerBudget
@@ -30,6 +32,8 @@ STATUS_OF: tuple[tuple[type[MusiqueError], int], ...] = (
     (ConflictError, 409),
     (NotConfiguredError, 503),
     (UpstreamError, 502),
+    (BadFileError, 422),
+    (StorageFullError, 507),
 )
 
 

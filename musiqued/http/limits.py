@@ -17,6 +17,11 @@ request's headers or body. Here, with the ``[http]`` settings:
                            is dropped.
 =========================  ==================================================================
 
+A handler marked ``streams_body`` (the file upload) reads its own body, in pieces, each
+through ``in_time``: the body must keep coming, no pause longer than
+``request_timeout_seconds`` (a stalled one is answered 408 and closed), however long the
+whole takes.
+
 ``ConnectionLimiter`` is the protocol factory given to ``loop.create_server``: each connection
 is a thin protocol in front of aiohttp's own (``web.Server``, documented as such a factory),
 passing every call on. Its middleware tells the connection when a request's head has arrived
@@ -31,8 +36,8 @@ import contextlib
 import enum
 import json
 import resource
-from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import structlog
 from aiohttp import web
@@ -49,6 +54,36 @@ MAX_BODY_BYTES = 64 * 1024
 LOG_INTERVAL_S = 60.0
 REFUSED_LINGER_S = 1.0
 MAX_LINGERING = 32
+STREAMS_BODY = "streams_its_body"
+STALL_S = web.RequestKey("stall_s", float)
+"""On a request to a ``streams_body`` handler: the longest pause its body may make."""
+
+H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
+T = TypeVar("T")
+
+
+class StalledBody(Exception):
+    """A streamed body stopped arriving: nothing came for the request timeout."""
+
+
+def streams_body(handler: H) -> H:
+    """Mark ``handler`` as reading its own body (through ``in_time``): the limits middleware
+    leaves the body unread for it."""
+    handler.__dict__[STREAMS_BODY] = True
+    return handler
+
+
+async def in_time(request: web.Request, read: Awaitable[T]) -> T:
+    """``await read``, a read of ``request``'s body, within the pause a body may make;
+    ``StalledBody`` when nothing came meanwhile."""
+    stall = request.get(STALL_S)
+    if stall is None:
+        return await read
+    try:
+        async with asyncio.timeout(stall):
+            return await read
+    except TimeoutError:
+        raise StalledBody from None
 
 
 def overloaded_answer(limit: int) -> bytes:
@@ -304,24 +339,36 @@ class ConnectionLimiter:
             return await handler(request)
         deadline = connection.request_started()
         try:
+            if getattr(request.match_info.handler, STREAMS_BODY, False):
+                request[STALL_S] = self.request_timeout
+                try:
+                    return await handler(request)
+                except StalledBody:
+                    return await self._too_slow(
+                        request,
+                        connection,
+                        f"the upload stalled: nothing arrived for {self.request_timeout:g} s",
+                    )
             if request.body_exists:
                 try:
                     async with asyncio.timeout_at(deadline):
                         await request.read()  # kept by aiohttp for the handler's json()
                 except TimeoutError:
-                    return await self._too_slow(request, connection)
+                    return await self._too_slow(
+                        request,
+                        connection,
+                        f"the request did not arrive whole within {self.request_timeout:g} s",
+                    )
             return await handler(request)
         finally:
             connection.request_finished()
 
-    async def _too_slow(self, request: web.Request, connection: _Connection) -> web.Response:
+    async def _too_slow(
+        self, request: web.Request, connection: _Connection, detail: str
+    ) -> web.Response:
         """408, written out here, then the connection closed: aiohttp would otherwise wait
         (``lingering_time``) for the rest of a body that is not coming."""
-        response = error(
-            408,
-            f"the request did not arrive whole within {self.request_timeout:g} s",
-            kind="request_timeout",
-        )
+        response = error(408, detail, kind="request_timeout")
         response.force_close()
         with contextlib.suppress(ConnectionError):
             await response.prepare(request)

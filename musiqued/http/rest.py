@@ -9,6 +9,7 @@
     GET  /api/v1/jobs/{id}/log             the daemon's recent log records for that job
     POST /api/v1/imports                   import.start; JSON body {limit?, all?,
                                            skip_existing?, since?, until?, incremental?}
+    POST /api/v1/imports/files             import.file with files uploaded (``upload.py``)
     POST /api/v1/tracker/start             tracker.start; JSON body {interval_seconds?}
     POST /api/v1/tracker/stop              tracker.stop
     GET  /api/v1/enrichment                enrich.status

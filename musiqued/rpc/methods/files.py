@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Literal, Self
+from typing import Any, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from musiqued import wire
+from musiqued.contract.params import FileImportOptions
 from musiqued.rpc.table import CallContext, Method, Params
-from musiqued.services.file_batches import HandedFile, known_zone
-
-FileFormat = Literal["auto", "spotify", "listenbrainz", "maloja", "lastfm-csv", "scrobbler-log"]
+from musiqued.services.file_batches import HandedFile
 
 
 class HandedName(Params):
@@ -27,19 +26,8 @@ class HandedName(Params):
     size: int = Field(default=0, ge=0)
 
 
-class ImportFileParams(Params):
+class ImportFileParams(FileImportOptions):
     files: list[HandedName] = Field(min_length=1, max_length=wire.MAX_HANDED_FILES)
-    format: FileFormat = "auto"
-    dry_run: bool = False
-    zone: str | None = Field(default=None, max_length=100)
-    """The caller's IANA time zone: that of a ``.scrobbler.log`` marked ``#TZ/UNKNOWN``."""
-
-    @field_validator("zone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            known_zone(value)
-        return value
 
     @model_validator(mode="after")
     def _each_descriptor_once(self) -> Self:
