@@ -10,16 +10,31 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from selenium.webdriver.common.by import By
 
 from tests import interchange_files as files
 from tests.fixtures.threaded import ServeInThread, ThreadedDaemon
 from tests.flood_support import wait_closed
+from tests.page_support import (
+    by_id,
+    console_problems,
+    job_row,
+    open_page,
+    phone_view,
+    serves_page,
+    text_of,
+    wait_for,
+    wider_than_the_screen,
+)
 from tests.support import HTTP_TOKEN, free_port
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 START = 1_700_000_000
 BOUNDARY = "upload-boundary-7MA4YWxkTrZu0gW"
@@ -335,3 +350,99 @@ def test_a_client_leaving_mid_upload_leaves_nothing(
     assert not [e for e in served.daemon.logs if e.get("log_level") in ("error", "critical")]
     assert served.daemon.logged("http upload abandoned: the client left")
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+# -- the Settings page ---------------------------------------------------------------------
+
+
+def test_the_settings_page_uploads_files_and_shows_the_jobs_summary(
+    browser: WebDriver,
+    screenshot: Callable[[str], Path],
+    serve_in_thread: ServeInThread,
+    tmp_path: Path,
+) -> None:
+    """On the Settings page, files picked in the labelled file input are uploaded: a dry run
+    shows the summary and stores nothing; the import shows its job's summary when it ends
+    (the jobs table has the job); a file of no known format is refused in one line naming
+    it. At 390 px the card fits, without sideways scrolling."""
+    port = free_port()
+    daemon = serve_in_thread(http={"listen": f"127.0.0.1:{port}"})
+    url = f"http://127.0.0.1:{port}"
+    serves_page(daemon, url)
+    dump = tmp_path / "Streaming_History_Audio_2023.json"
+    dump.write_bytes(spotify_dump())
+    listens = tmp_path / "listens.jsonl"
+    listens.write_bytes(listenbrainz_jsonl())
+    browser.get_log("browser")  # forget what earlier pages logged
+    open_page(browser, url)
+    assert by_id(browser, "upload-files").get_attribute("multiple") is not None
+    label = browser.find_element(By.CSS_SELECTOR, 'label[for="upload-files"]')
+    assert label.text == "Files to import"
+
+    by_id(browser, "upload-files").send_keys(f"{dump}\n{listens}")
+    by_id(browser, "upload-dry-run").click()
+    by_id(browser, "upload-start").click()
+    wait_for(browser, lambda d: "Dry run of 2 files: nothing stored" in text_of(d, "upload-state"))
+    assert summary_shown(browser) == {
+        "Entries read": "13",
+        "Added": "8",
+        "Already stored": "2",
+        "Skipped (incognito)": "1",
+        "Skipped (podcast)": "1",
+        "Skipped (short play)": "1",
+        "Unreadable": "0",
+    }
+    assert daemon.call("daemon.status")["listens"] == 0
+    browser.execute_script(SCROLL_TO_CARD)
+    screenshot("dry-run")
+
+    by_id(browser, "upload-dry-run").click()
+    by_id(browser, "upload-start").click()
+    state = wait_for(
+        browser, lambda d: (words := text_of(d, "upload-state")).endswith(": done") and words
+    )
+    job_id = int(state.removeprefix("File import #").split(":")[0])
+    wait_for(browser, lambda d: summary_shown(d).get("Added") == "8")
+    assert summary_shown(browser)["Already stored"] == "2"
+    assert daemon.call("daemon.status")["listens"] == 8
+    wait_for(browser, lambda d: text_of(d, "listens") == "8 listens")
+    assert "13 entries read" in job_row(browser, job_id).text
+    notice = f'.notice[data-job-id="{job_id}"]'
+    wait_for(browser, lambda d: "File import" in d.find_element(By.CSS_SELECTOR, notice).text)
+    browser.execute_script(SCROLL_TO_CARD)
+    screenshot("imported")
+
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"hello\nworld\n")
+    by_id(browser, "upload-files").clear()
+    by_id(browser, "upload-files").send_keys(str(notes))
+    by_id(browser, "upload-start").click()
+    wait_for(browser, lambda d: by_id(d, "upload-error").is_displayed())
+    refusal = text_of(browser, "upload-error")
+    assert refusal.startswith("notes.txt: not a file musiqued can import")
+    assert "\n" not in refusal
+    assert daemon.call("daemon.status")["listens"] == 8
+    browser.execute_script(SCROLL_TO_CARD)
+    screenshot("refused")
+
+    with phone_view(browser):
+        browser.execute_script(SCROLL_TO_CARD)
+        assert wider_than_the_screen(browser) == []
+        screenshot("phone")
+    problems = console_problems(browser)
+    # The refused upload is the one failed request, as the browser logs every one.
+    assert len(problems) == 1, problems
+    assert f"{PATH}?" in problems[0]
+    assert "422" in problems[0]
+
+
+SCROLL_TO_CARD = "document.getElementById('upload').scrollIntoView()"
+SUMMARY_SHOWN = """
+const terms = [...document.querySelectorAll('#upload-summary dt')];
+return Object.fromEntries(terms.map((dt) => [dt.textContent, dt.nextElementSibling.textContent]));
+"""
+
+
+def summary_shown(driver: WebDriver) -> dict[str, str]:
+    """The upload card's summary, label → value."""
+    return dict(driver.execute_script(SUMMARY_SHOWN))

@@ -17,6 +17,7 @@ import {
   showMessage,
   song,
 } from "./words.js";
+import { fileSummaryLines, showFileJob, wireUpload } from "./upload.js";
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 5000;
@@ -241,8 +242,9 @@ function mergeJob(job, announce) {
     follow(now);
   }
   if (now.job_id === page.followed) renderImport(now);
+  if (now.kind === "file") showFileJob(now);
   if (announce && before && !FINAL.has(before.state) && FINAL.has(now.state)) ended(now);
-  if (announce && now.kind === "import") {
+  if (announce && (now.kind === "import" || now.kind === "file")) {
     // What an import changes elsewhere on the page: the listens count, albums, the queue.
     later("status", refreshStatus, FINAL.has(now.state) ? 0 : 1000);
     later("enrichment", refreshEnrichment, 1000);
@@ -419,6 +421,17 @@ async function startImport(event) {
 }
 
 function ended(job) {
+  if (job.kind === "file") {
+    const lines = [...fileSummaryLines(job.result || {}), ["Duration", duration(job.active_s)]];
+    if (job.error) lines.push(["Error", message(job.error)]);
+    notify({
+      title: `${job.state === "done" ? "✔" : "✘"} File import #${job.job_id} ${job.state === "done" ? "finished" : job.state}`,
+      lines,
+      kind: job.state === "done" ? "success" : "failure",
+      job: job.job_id,
+    });
+    return;
+  }
   const lines = [
     ["Imported", job.tracks_imported],
     ["Refreshed", job.tracks_refreshed ?? 0],
@@ -650,6 +663,10 @@ $("jobs-body").addEventListener("click", guarded(jobAction));
 $("jobs-more").addEventListener("click", guarded(showMoreJobs));
 $("log-close").addEventListener("click", () => $("log-dialog").close());
 $("mirror-toggle").addEventListener("click", guarded(toggleMirror));
+wireUpload(async (id) => {
+  mergeJob(await api("GET", `/api/v1/jobs/${id}`), true);
+  renderJobs();
+});
 
 setLink("connecting");
 refreshAll()

@@ -88,8 +88,10 @@ export function showMessage(node, text) {
   node.append(message(text));
 }
 
-// A verification walks the history a day at a time; an import, a page at a time.
+// A verification walks the history a day at a time; an import, a page at a time; a file
+// import reads entries, in a file whose count is unknown until read.
 export function progressText(job) {
+  if (job.kind === "file") return `${n((job.result || {}).entries ?? 0)} entries read`;
   const total = job.pages_total ? job.pages_total.toLocaleString() : "?";
   const unit = job.kind === "verify" ? "day" : "page";
   return `${unit} ${job.pages_done.toLocaleString()} / ${total}`;
