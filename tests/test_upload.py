@@ -364,9 +364,10 @@ def test_the_settings_page_uploads_files_and_shows_the_jobs_summary(
     """On the Settings page, files picked in the labelled file input are uploaded: a dry run
     shows the summary and stores nothing; the import shows its job's summary when it ends
     (the jobs table has the job); a file of no known format is refused in one line naming
-    it. At 390 px the card fits, without sideways scrolling."""
+    it, and files over ``[http] max_upload_mb`` in one line saying the limit. At 390 px the
+    card fits, without sideways scrolling."""
     port = free_port()
-    daemon = serve_in_thread(http={"listen": f"127.0.0.1:{port}"})
+    daemon = serve_in_thread(http={"listen": f"127.0.0.1:{port}", "max_upload_mb": 1})
     url = f"http://127.0.0.1:{port}"
     serves_page(daemon, url)
     dump = tmp_path / "Streaming_History_Audio_2023.json"
@@ -425,15 +426,26 @@ def test_the_settings_page_uploads_files_and_shows_the_jobs_summary(
     browser.execute_script(SCROLL_TO_CARD)
     screenshot("refused")
 
+    big = tmp_path / "Streaming_History_Audio_2024.json"
+    big.write_bytes(b"[" + b" " * (2 * 1024 * 1024) + b"]")
+    by_id(browser, "upload-files").clear()
+    by_id(browser, "upload-files").send_keys(str(big))
+    by_id(browser, "upload-start").click()
+    wait_for(browser, lambda d: "MiB" in text_of(d, "upload-error"))
+    assert text_of(browser, "upload-error").startswith(
+        "the upload is over the 1 MiB limit ([http] max_upload_mb); nothing imported"
+    )
+    assert daemon.call("jobs.list", {"limit": 10})[0]["job_id"] == job_id
+
     with phone_view(browser):
         browser.execute_script(SCROLL_TO_CARD)
         assert wider_than_the_screen(browser) == []
         screenshot("phone")
+    # The two refused uploads are the only failed requests (the browser logs every one).
     problems = console_problems(browser)
-    # The refused upload is the one failed request, as the browser logs every one.
-    assert len(problems) == 1, problems
-    assert f"{PATH}?" in problems[0]
-    assert "422" in problems[0]
+    assert len(problems) == 2, problems
+    assert all(f"{PATH}?" in problem for problem in problems)
+    assert ["422" in problems[0], "413" in problems[1]] == [True, True]
 
 
 SCROLL_TO_CARD = "document.getElementById('upload').scrollIntoView()"

@@ -70,7 +70,11 @@ function send(query, body, progress) {
     });
     request.addEventListener("load", () => resolve({ status: request.status, data: request.response }));
     request.addEventListener("error", () =>
-      reject(new Error("the upload did not reach the daemon: it may be stopped, or the connection dropped")),
+      reject(
+        new Error(
+          "the upload did not reach the daemon: it may be stopped, the connection dropped, or the files are far over its upload limit ([http] max_upload_mb)",
+        ),
+      ),
     );
     request.send(body);
   });
