@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from selenium.webdriver.common.by import By
 
+from musiqued.app.config import load_config
+from musiqued.errors import ConfigError
 from tests import interchange_files as files
 from tests.fixtures.threaded import ServeInThread, ThreadedDaemon
 from tests.flood_support import wait_closed
@@ -350,6 +352,23 @@ def test_a_client_leaving_mid_upload_leaves_nothing(
     assert not [e for e in served.daemon.logs if e.get("log_level") in ("error", "critical")]
     assert served.daemon.logged("http upload abandoned: the client left")
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("value", [0, 8193, "'big'"])
+def test_an_upload_limit_out_of_bounds_is_refused_in_one_line(
+    tmp_path: Path, value: object
+) -> None:
+    """``[http] max_upload_mb`` is from 1 to 8192 MiB: anything else stops the configuration
+    from loading, in one line naming the key; both ends are taken."""
+    path = tmp_path / "musiqued.toml"
+    path.write_text(f"[http]\nmax_upload_mb = {value}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, environ={})
+    assert str(refused.value).startswith(f"{path}: http.max_upload_mb: ")
+    assert "\n" not in str(refused.value)
+    for edge in (1, 8192):
+        path.write_text(f"[http]\nmax_upload_mb = {edge}\n")
+        assert load_config(path, environ={}).http.max_upload_mb == edge
 
 
 # -- the Settings page ---------------------------------------------------------------------
