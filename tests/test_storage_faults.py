@@ -24,7 +24,7 @@ import pytest
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.whole_daemon import ThreadedWholeDaemon, daemon_in_thread
 from tests.import_helpers import assert_exact, run_import, wait_job, wait_pages
-from tests.support import short_tmp
+from tests.support import DaemonProcess, base_sections, short_tmp, write_config
 from tests.test_notify import NotifyListener
 
 PAUSED_FOR_SPACE = ("paused", "failed", "done", "cancelled")
@@ -67,6 +67,15 @@ def disk_full(directory: Path) -> Iterator[Path]:
         yield filler
     finally:
         filler.unlink(missing_ok=True)
+
+
+def daemon_on(workdir: Path, database: Path, **sections: Any) -> DaemonProcess:
+    """A daemon process whose database is ``database`` (its socket and log stay in
+    ``workdir``), not started (``tests/test_follow_exits.py`` uses it)."""
+    config = base_sections(workdir, **sections)
+    config["daemon"]["database"] = str(database)
+    write_config(workdir / "musiqued.toml", config)
+    return DaemonProcess(workdir, workdir / "musiqued.toml", workdir / "d.sock")
 
 
 def on_database(database: Path, **sections: Any) -> dict[str, Any]:
