@@ -1,6 +1,6 @@
 """Storage faults: a full disk, a vanished database. The whole daemon runs in the test's
-process (``tests/fixtures/whole_daemon.py``): its socket, ``musiquectl``, its STATUS= lines
-and its log are the daemon's own; nothing here needs another process.
+process (``tests/fixtures/whole_daemon.py``): its socket (``musiquectl`` runs against it),
+its STATUS= lines and its log are the daemon's own; no musiqued process is started.
 
 Disk full is real: the database lives on a size-limited tmpfs the test mounts (the suite
 runs as root), and the test fills it with a file until ``write()`` fails with ENOSPC; SQLite
