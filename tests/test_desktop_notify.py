@@ -1,5 +1,8 @@
 """``musiquectl notify``: freedesktop notifications over a real session D-Bus
-(``dbus-daemon --session``) to a notification server that records what it gets."""
+(``dbus-daemon --session``) to a notification server that records what it gets.
+
+``musiquectl`` is a process of its own; the daemon it follows runs in the test's process
+(``tests/fixtures/whole_daemon.py``) except where its stop by SIGTERM is what is checked."""
 
 from __future__ import annotations
 
@@ -19,7 +22,15 @@ from musiquectl.commands.notify import cover_file, job_notification, scrobble_no
 from tests.dbus_support import NotificationServer, session_bus
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.whole_daemon import ThreadedWholeDaemon, daemon_in_thread
 from tests.support import VENV_BIN
+
+
+@pytest.fixture
+def followed(workdir: Path, lastfm_sim: SimulatedLastfm) -> Iterator[ThreadedWholeDaemon]:
+    """The whole daemon in the test's process, on ``lastfm_sim``, enrichment off."""
+    with daemon_in_thread(workdir, **lastfm_sim.sections(), enrichment={"enabled": False}) as d:
+        yield d
 
 
 @pytest.fixture
@@ -34,7 +45,7 @@ def notifications() -> Iterator[tuple[str, NotificationServer]]:
 
 def test_new_scrobbles_and_ended_imports_are_notified(
     notifications: tuple[str, NotificationServer],
-    start_daemon: StartDaemon,
+    followed: ThreadedWholeDaemon,
     lastfm_sim: SimulatedLastfm,
     tmp_path: Path,
 ) -> None:
@@ -43,7 +54,7 @@ def test_new_scrobbles_and_ended_imports_are_notified(
     becomes one with its figures."""
     address, server = notifications
     lastfm_sim.reset(size=300, seed=8)
-    daemon = start_daemon(**lastfm_sim.sections(), enrichment={"enabled": False})
+    daemon = followed
     daemon.call("import.start", {"all": True})
     daemon.wait_until(lambda: daemon.call("jobs.list")[0]["state"] == "done")
     proc = subprocess.Popen(
@@ -90,22 +101,22 @@ def test_new_scrobbles_and_ended_imports_are_notified(
     assert len(server.received) == 2
 
 
-def test_without_a_session_bus_it_says_so(start_daemon: StartDaemon) -> None:
+def test_without_a_session_bus_it_says_so(workdir: Path) -> None:
     """Outside a desktop session: a one-line error naming what is missing, exit 1."""
-    daemon = start_daemon()
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR")
     }
-    result = subprocess.run(
-        [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "notify"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    with daemon_in_thread(workdir) as daemon:
+        result = subprocess.run(
+            [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), "notify"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     assert result.returncode == 1
     assert "no session D-Bus" in result.stderr
 
@@ -167,7 +178,7 @@ def test_cover_is_fetched_once_and_only_if_an_image(tmp_path: Path) -> None:
 
 def test_a_scrobble_with_very_long_names_is_notified(
     notifications: tuple[str, NotificationServer],
-    start_daemon: StartDaemon,
+    followed: ThreadedWholeDaemon,
     lastfm_sim: SimulatedLastfm,
     tmp_path: Path,
 ) -> None:
@@ -176,7 +187,7 @@ def test_a_scrobble_with_very_long_names_is_notified(
     never fails on a user's data."""
     address, server = notifications
     lastfm_sim.reset(size=20, seed=3)
-    daemon = start_daemon(**lastfm_sim.sections(), enrichment={"enabled": False})
+    daemon = followed
     daemon.call("import.start", {"all": True})
     daemon.wait_until(lambda: daemon.call("jobs.list")[0]["state"] == "done")
     proc = subprocess.Popen(
@@ -215,7 +226,9 @@ def test_a_clean_stop_with_followers_connected_logs_no_error(
     and logs no error and no traceback, each of two times."""
     address, _ = notifications
     daemon = start_daemon()
-    for _ in range(2):
+    for stops in (1, 2):
+        if stops > 1:
+            daemon.start()
         followers = [
             subprocess.Popen(
                 [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), *command],
@@ -238,4 +251,3 @@ def test_a_clean_stop_with_followers_connected_logs_no_error(
         assert errors == []
         assert "Traceback" not in daemon.logs()
         assert "CancelledError" not in daemon.logs()
-        daemon.start()

@@ -21,11 +21,14 @@ from typing import Any
 
 import pytest
 import structlog
+from click.testing import CliRunner
 
 from musiqued.app import logs
+from musiqued.app.cli import command
 from musiqued.app.journal import JournalHandler, event_slug, field_name, priority
+from tests.fixtures.daemon import daemon_for_a_module
 from tests.fixtures.journald import Journal
-from tests.support import VENV_BIN, DaemonProcess, base_sections, write_config
+from tests.support import DaemonProcess, base_sections, write_config
 
 # -- a journald of our own: decodes what the handler sends ---------------------------------
 
@@ -230,24 +233,12 @@ def test_names_priorities_and_slugs() -> None:
 # -- a real journald -----------------------------------------------------------------------
 
 
-def _journal_daemon(
-    workdir: Path, env: dict[str, str] | None = None, **sections: Any
-) -> DaemonProcess:
-    config = write_config(workdir / "musiqued.toml", base_sections(workdir, **sections))
-    daemon = DaemonProcess(workdir, config, workdir / "d.sock")
-    return daemon.start(
-        env=env,
-        extra_args=("--log-target", "journal"),
-        hooks=True,
-    )
-
-
-@pytest.fixture
-def journal_daemon(workdir: Path, journald: Journal) -> Iterator[DaemonProcess]:
-    daemon = _journal_daemon(workdir)
-    yield daemon
-    daemon.stop()
-    daemon.kill()
+@pytest.fixture(scope="module")
+def journal_daemon(journald: Journal) -> Iterator[DaemonProcess]:
+    """One daemon logging to the journal (``--log-target journal``), with the test-only RPC
+    methods, for the tests that only ask it to log things."""
+    with daemon_for_a_module() as daemon:
+        yield daemon.start(extra_args=("--log-target", "journal"), hooks=True)
 
 
 def test_journalctl_finds_entries_by_event_and_job(
@@ -302,11 +293,12 @@ def test_oversized_entry_and_errors_reach_journald(
     assert "Traceback" in failed["MESSAGE"]
 
 
-def test_credentials_are_used_and_never_logged(
-    journald: Journal, workdir: Path, tmp_path: Path
-) -> None:
-    """Secrets from $CREDENTIALS_DIRECTORY configure the daemon (daemon.status says so), and
-    appear neither in the journal nor in ``musiqued --check-config``."""
+def test_started_as_systemd_starts_it(journald: Journal, workdir: Path, tmp_path: Path) -> None:
+    """Started as the unit starts it, stderr connected to the journal (``$JOURNAL_STREAM``
+    names it) and the secrets in ``$CREDENTIALS_DIRECTORY``: with ``--log-target auto`` it
+    logs natively (entries carry MUSIQUE_ fields) and writes nothing to stderr; the
+    credentials configure it (daemon.status says so) and appear neither in the journal,
+    from its start to its stop, nor in ``musiqued --check-config``."""
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     values = {
@@ -318,14 +310,27 @@ def test_credentials_are_used_and_never_logged(
     }
     for name, value in values.items():
         (credentials / name).write_text(value + "\n", encoding="utf-8")
-    env = {"CREDENTIALS_DIRECTORY": str(credentials)}
-    daemon = _journal_daemon(
+    sections = base_sections(
         workdir,
-        env=env,
         lastfm={"username": "someone"},
         ai={"api_url": "http://127.0.0.1:9/v1/chat/completions", "model": "m"},
     )
+    config = write_config(workdir / "musiqued.toml", sections)
+    daemon = DaemonProcess(workdir, config, workdir / "d.sock")
+    stderr_path = workdir / "stderr.log"
+    with stderr_path.open("wb") as stderr:
+        info = os.fstat(stderr.fileno())
+        process = daemon.launch(
+            [sys.executable, "-m", "tests.hooked_musiqued", "--config", str(config)],
+            env={
+                "JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}",
+                "CREDENTIALS_DIRECTORY": str(credentials),
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
+        daemon.wait_ready()
         status = daemon.call("daemon.status")
         assert status["configured"] == {"lastfm": True, "spotify": True, "ai": True}
         token = secrets.token_hex(4)
@@ -338,51 +343,28 @@ def test_credentials_are_used_and_never_logged(
                 "fields": {"api_key": key, "url": f"http://x/?api_key={key}", "raw": key},
             },
         )
-        journald.wait_for(f"MUSIQUE_EVENT=leak_{token}_https_ws_audioscrobbler_com_2_0_api_key")
-        pid = str(daemon.proc.pid if daemon.proc else 0)
+        (leak,) = journald.wait_for(
+            f"MUSIQUE_EVENT=leak_{token}_https_ws_audioscrobbler_com_2_0_api_key"
+        )
+        assert leak["_PID"] == str(process.pid)
     finally:
         daemon.stop()
-    journald.wait_for(f"_PID={pid}", "MUSIQUE_EVENT=musiqued_stopped")
-    everything = journald.raw(f"_PID={pid}")
-    assert "musiqued_ready" in everything
+    journald.wait_for(f"_PID={process.pid}", "MUSIQUE_EVENT=musiqued_stopped")
+    everything = journald.raw(f"_PID={process.pid}")
+    assert "MUSIQUE_EVENT=musiqued_ready" in everything
     for value in values.values():
         assert value not in everything
+    assert stderr_path.read_text(encoding="utf-8") == ""
 
-    checked = subprocess.run(
-        [str(VENV_BIN / "musiqued"), "--config", str(daemon.config_path), "--check-config"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=60,
-        check=True,
+    checked = CliRunner().invoke(
+        command(),
+        ["--config", str(config), "--check-config"],
+        env={"CREDENTIALS_DIRECTORY": str(credentials)},
     )
+    assert checked.exit_code == 0, checked.output
     assert '"api_key": "********"' in checked.stdout
     for value in values.values():
         assert value not in checked.stdout + checked.stderr
-
-
-def test_auto_target_uses_the_journal_when_stderr_is_the_journal(
-    journald: Journal, workdir: Path
-) -> None:
-    """With ``$JOURNAL_STREAM`` naming stderr (as systemd sets it), ``--log-target auto``
-    logs natively: entries carry MUSIQUE_ fields and nothing is written to stderr."""
-    config = write_config(workdir / "musiqued.toml", base_sections(workdir))
-    stderr_path = workdir / "stderr.log"
-    daemon = DaemonProcess(workdir, config, workdir / "d.sock")
-    with stderr_path.open("wb") as stderr:
-        info = os.fstat(stderr.fileno())
-        process = daemon.launch(
-            [str(VENV_BIN / "musiqued"), "--config", str(config), "--log-target", "auto"],
-            env={"JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"},
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        daemon.wait_ready()
-    finally:
-        daemon.stop()
-    journald.wait_for(f"_PID={process.pid}", "MUSIQUE_EVENT=musiqued_ready")
-    assert stderr_path.read_text(encoding="utf-8") == ""
 
 
 if __name__ == "__main__":  # pragma: no cover

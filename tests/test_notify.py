@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from musiqued.app.systemd import Notifier, _watchdog_interval
+from tests.fixtures.whole_daemon import daemon_in_thread
 from tests.support import DaemonProcess, base_sections, write_config
 
 
@@ -102,11 +103,13 @@ def notified_daemon(workdir: Path, notify: NotifyListener) -> Iterator[Any]:
         daemon.kill()
 
 
-def test_ready_only_once_the_socket_serves(
+def test_what_systemd_sees_from_start_to_stop(
     notify: NotifyListener, notified_daemon: Any, workdir: Path
 ) -> None:
-    """At the moment READY=1 arrives, a client already gets answers; before it, systemd
-    saw only STATUS= lines (opening the database)."""
+    """The real process, as systemd sees it. At start only STATUS= lines (opening the
+    database), then READY=1 at a moment when a client already gets answers. SIGHUP:
+    RELOADING=1 with the current CLOCK_MONOTONIC in MONOTONIC_USEC, then READY=1, also when
+    the new file is invalid (the old configuration stays). SIGTERM: STOPPING=1."""
     answers: list[Any] = []
     daemon: DaemonProcess | None = None
 
@@ -127,74 +130,70 @@ def test_ready_only_once_the_socket_serves(
     assert daemon.proc is not None
     assert answers[0]["pid"] == daemon.proc.pid
     assert notify.snapshot()[ready][1]["STATUS"] == answers[0]["status"]
+    notify.on_ready = None
 
-
-def test_status_lines_follow_the_tracker(
-    notify: NotifyListener, notified_daemon: Any, lastfm_sim: Any
-) -> None:
-    """STATUS= says what the daemon does: tracking every N s while the tracker runs,
-    idle once it stops."""
-    lastfm_sim.reset(size=20, seed=4)
-    daemon = notified_daemon(**lastfm_sim.sections())
-    ready = notify.wait_for("READY", "1")
-    assert notify.snapshot()[ready][1]["STATUS"] == "idle"
-    daemon.call("tracker.start", {"interval_seconds": 30})
-    tracking = notify.wait_for("STATUS", "tracking every 30 s", after=ready)
-    daemon.call("tracker.stop")
-    notify.wait_for("STATUS", "idle", after=tracking)
-
-
-def test_watchdog_pings_at_half_the_interval_and_never_from_a_blocked_loop(
-    notify: NotifyListener, notified_daemon: Any
-) -> None:
-    """WATCHDOG_USEC=1 s: WATCHDOG=1 about every 0.5 s. The pings come from the event loop:
-    while it is stuck (test.block), none is sent, so systemd would restart a hung daemon;
-    they resume once it runs again."""
-    daemon = notified_daemon(env={"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": ""})
-    first = notify.wait_for("WATCHDOG", "1")
-    time.sleep(3.0)
-    assert daemon.proc is not None
-    assert daemon.proc.poll() is None
-    pings = [at for at, fields in notify.snapshot()[first:] if fields.get("WATCHDOG") == "1"]
-    gaps = [b - a for a, b in itertools.pairwise(pings)]
-    print(f"watchdog pings: {len(pings)}, gaps {min(gaps):.3f}..{max(gaps):.3f} s")
-    assert 5 <= len(pings) <= 8
-    assert max(gaps) < 0.9
-    assert min(gaps) > 0.3
-
-    started = time.monotonic()
-    daemon.call("test.block", {"seconds": 2.0})
-    ended = time.monotonic()
-    resumed = notify.wait_for("WATCHDOG", "1", after=len(notify.snapshot()))
-    pings = [at for at, fields in notify.snapshot()[:resumed] if fields.get("WATCHDOG") == "1"]
-    during = [at for at in pings if started + 0.3 < at < ended - 0.1]
-    assert during == []
-    assert ended - started >= 2.0
-
-
-def test_reload_and_stop_notifications(
-    notify: NotifyListener, notified_daemon: Any, workdir: Path
-) -> None:
-    """SIGHUP: RELOADING=1 with the current CLOCK_MONOTONIC in MONOTONIC_USEC, then READY=1,
-    also when the new file is invalid (the old configuration stays). SIGTERM: STOPPING=1."""
-    daemon = notified_daemon()
-    ready = notify.wait_for("READY", "1")
-    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    before_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     daemon.signal(signal.SIGHUP)
     reloading = notify.wait_for("RELOADING", "1", after=ready + 1)
-    after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    after_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     usec = int(notify.snapshot()[reloading][1]["MONOTONIC_USEC"])
-    assert before <= usec <= after
+    assert before_usec <= usec <= after_usec
     ready_again = notify.wait_for("READY", "1", after=reloading + 1)
 
     daemon.config_path.write_text("[daemon]\nbogus = 1\n", encoding="utf-8")
     daemon.signal(signal.SIGHUP)
     reloading = notify.wait_for("RELOADING", "1", after=ready_again + 1)
     notify.wait_for("READY", "1", after=reloading + 1)
-    assert daemon.call("daemon.status")["pid"] == (daemon.proc.pid if daemon.proc else None)
+    assert daemon.call("daemon.status")["pid"] == daemon.proc.pid
 
     assert daemon.stop() == 0
     notify.wait_for("STOPPING", "1", after=reloading + 1, timeout=2)
+
+
+def test_status_lines_follow_the_tracker(
+    notify: NotifyListener, workdir: Path, lastfm_sim: Any
+) -> None:
+    """STATUS= says what the daemon does: idle at READY=1, tracking every N s while the
+    tracker runs, idle once it stops. (The daemon runs in the test's process.)"""
+    lastfm_sim.reset(size=20, seed=4)
+    with daemon_in_thread(
+        workdir, notify_environ={"NOTIFY_SOCKET": str(notify.path)}, **lastfm_sim.sections()
+    ) as daemon:
+        ready = notify.wait_for("READY", "1")
+        assert notify.snapshot()[ready][1]["STATUS"] == "idle"
+        daemon.call("tracker.start", {"interval_seconds": 30})
+        tracking = notify.wait_for("STATUS", "tracking every 30 s", after=ready)
+        daemon.call("tracker.stop")
+        notify.wait_for("STATUS", "idle", after=tracking)
+
+
+def watchdog_pings(notify: NotifyListener, start: int = 0) -> list[float]:
+    """When each WATCHDOG=1 from message ``start`` on arrived."""
+    return [at for at, fields in notify.snapshot()[start:] if fields.get("WATCHDOG") == "1"]
+
+
+def test_watchdog_pings_at_half_the_interval_and_never_from_a_blocked_loop(
+    notify: NotifyListener, workdir: Path
+) -> None:
+    """WATCHDOG_USEC=1 s: WATCHDOG=1 about every 0.5 s. The pings come from the event loop:
+    while it is stuck (test.block), none is sent, so systemd would restart a hung daemon;
+    they resume once it runs again. (The daemon runs in the test's process, its event loop
+    on a thread of its own.)"""
+    environ = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
+    with daemon_in_thread(workdir, notify_environ=environ, hooks=True) as daemon:
+        first = notify.wait_for("WATCHDOG", "1")
+        daemon.wait_until(lambda: len(watchdog_pings(notify, first)) >= 5, timeout=30)
+        gaps = [b - a for a, b in itertools.pairwise(watchdog_pings(notify, first)[:5])]
+        assert max(gaps) < 0.9, gaps
+        assert min(gaps) > 0.3, gaps
+
+        started = time.monotonic()
+        daemon.call("test.block", {"seconds": 1.5})
+        ended = time.monotonic()
+        resumed = notify.wait_for("WATCHDOG", "1", after=len(notify.snapshot()))
+        during = [at for at in watchdog_pings(notify)[:resumed] if started + 0.3 < at < ended - 0.1]
+        assert during == []
+        assert ended - started >= 1.5
 
 
 def test_watchdog_interval_honours_watchdog_pid() -> None:

@@ -30,58 +30,77 @@ def second_daemon(workdir: Path, name: str, *, socket: Path, database: Path) -> 
     return DaemonProcess(home, config, socket).start(wait=False)
 
 
-def test_second_daemon_on_the_same_database_exits_first(
+def _deleted(lock: Path) -> None:
+    lock.unlink()
+
+
+def _replaced(lock: Path) -> None:
+    fresh = lock.with_name("fresh.lock")
+    fresh.write_text("")
+    fresh.replace(lock)
+
+
+def test_one_daemon_per_database_whatever_becomes_of_its_lock_file(
     start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm, workdir: Path
 ) -> None:
-    """A second daemon on the same database (another socket) exits 75 naming the database
-    and the first daemon's pid, before it binds its socket or resumes anything; the first
-    daemon's running import goes on to the exact end."""
+    """The lock files beside the database and the socket are 0600 and hold the daemon's
+    pid. A second daemon on the same database (another socket) exits 75 naming the database
+    and the first daemon's pid, before it binds its socket or resumes anything; so does one
+    started after ``musique.db.lock`` was replaced under the first daemon, and one after it
+    was deleted. The first daemon's running import goes on to the exact end, within its
+    plan. After a SIGKILL (no clean-up at all) the next daemon starts at once."""
     lastfm_sim.reset(size=3000, seed=90)
-    first = start_daemon(**lastfm_sim.sections(requests_per_second=20.0, max_in_flight=2))
+    first = start_daemon(
+        **lastfm_sim.sections(requests_per_second=3.0, max_in_flight=2),
+        enrichment={"enabled": False},
+    )
+    assert first.proc is not None
+    for lock in (workdir / "musique.db.lock", workdir / "d.sock.lock"):
+        assert lock.stat().st_mode & 0o777 == 0o600
+        assert lock.read_text() == f"{first.proc.pid}\n"
     job_id = first.call("import.start", {"all": True})["job_id"]
     wait_pages(first, job_id, 2)
     database = workdir / "musique.db"
-    second = second_daemon(workdir, "second", socket=workdir / "s2.sock", database=database)
-    line = second.refused(EX_TEMPFAIL)
-    assert first.proc is not None
-    assert line == (
-        f"musiqued: database {database} is in use by another musiqued (pid {first.proc.pid}); "
-        "stop it first, or give this one another [daemon] database"
-    )
-    assert not (workdir / "s2.sock").exists()
-    assert "resuming job" not in second.logs()
+    for name, tamper in (("second", None), ("replaced", _replaced), ("deleted", _deleted)):
+        if tamper is not None:
+            tamper(workdir / "musique.db.lock")
+        socket = workdir / f"{name}.sock"
+        second = second_daemon(workdir, name, socket=socket, database=database)
+        line = second.refused(EX_TEMPFAIL)
+        assert line == (
+            f"musiqued: database {database} is in use by another musiqued "
+            f"(pid {first.proc.pid}); stop it first, or give this one another [daemon] database"
+        ), name
+        assert not socket.exists()
+        assert "resuming job" not in second.logs()
     job = wait_job(first, job_id)
     assert job["state"] == "done", job
+    assert job["pages_done"] <= job["pages_total"], job
+    assert job["tracks_imported"] == 3000, job
     assert_exact(database, lastfm_sim.scrobbles())
     assert "resuming job" not in first.logs()
 
-
-def test_second_daemon_on_the_same_socket_never_opens_its_database(
-    start_daemon: StartDaemon, workdir: Path
-) -> None:
-    """A second daemon on the same socket (another database) exits 75 naming the socket and
-    the first daemon's pid; its own database file is never created; the first serves on."""
-    first = start_daemon()
-    other = workdir / "other.db"
-    second = second_daemon(workdir, "second", socket=first.socket_path, database=other)
-    line = second.refused(EX_TEMPFAIL)
-    assert first.proc is not None
-    assert line == (
-        f"musiqued: another musiqued (pid {first.proc.pid}) is already serving on "
-        f"{first.socket_path}; stop it first, or give this one another [daemon] socket"
-    )
-    assert not other.exists()
-    assert_serving(first.socket_path)
-    assert first.call("daemon.status")["pid"] == first.proc.pid
+    first.kill()
+    again = DaemonProcess(workdir, first.config_path, first.socket_path).start()
+    try:
+        assert again.proc is not None
+        assert (workdir / "musique.db.lock").read_text() == f"{again.proc.pid}\n"
+        assert again.call("daemon.status")["pid"] == again.proc.pid
+    finally:
+        again.stop()
 
 
-def test_twenty_simultaneous_starts_on_one_socket(workdir: Path) -> None:
-    """Twenty daemons started at once on one socket path (each with its own database):
-    exactly one is ready and answers on it; the nineteen others exit 75 naming the socket
-    and the winner's pid, and none of them created its database."""
+SIMULTANEOUS = 6
+"""Daemons started at once on one socket: enough that several race for its lock."""
+
+
+def test_simultaneous_starts_on_one_socket(workdir: Path) -> None:
+    """Six daemons started at once on one socket path (each with its own database):
+    exactly one is ready and answers on it and serves on; the five others exit 75 naming
+    the socket and the winner's pid, and none of them created its database."""
     socket_path = workdir / "d.sock"
     daemons = []
-    for index in range(20):
+    for index in range(SIMULTANEOUS):
         home = workdir / f"d{index}"
         home.mkdir()
         config = write_config(
@@ -104,33 +123,18 @@ def test_twenty_simultaneous_starts_on_one_socket(workdir: Path) -> None:
             if loser is winner:
                 continue
             line = loser.refused(EX_TEMPFAIL)
-            assert f"(pid {winner.proc.pid}) is already serving on {socket_path}" in line
+            assert line == (
+                f"musiqued: another musiqued (pid {winner.proc.pid}) is already serving on "
+                f"{socket_path}; stop it first, or give this one another [daemon] socket"
+            )
             assert not (loser.workdir / "m.db").exists()
         assert (winner.workdir / "m.db").exists()
+        assert_serving(socket_path)
+        assert winner.call("daemon.status")["pid"] == winner.proc.pid
     finally:
         for daemon in daemons:
             daemon.stop()
             daemon.kill()
-
-
-def test_lock_files_hold_the_pid_and_a_killed_daemon_leaves_no_stale_lock(
-    start_daemon: StartDaemon, workdir: Path
-) -> None:
-    """The lock files beside the database and the socket are 0600 and hold the daemon's
-    pid; after a SIGKILL (no clean-up at all) the next daemon starts at once."""
-    first = start_daemon()
-    assert first.proc is not None
-    for lock in (workdir / "musique.db.lock", workdir / "d.sock.lock"):
-        assert lock.stat().st_mode & 0o777 == 0o600
-        assert lock.read_text() == f"{first.proc.pid}\n"
-    first.kill()
-    again = DaemonProcess(workdir, first.config_path, first.socket_path).start()
-    try:
-        assert again.proc is not None
-        assert (workdir / "musique.db.lock").read_text() == f"{again.proc.pid}\n"
-        assert again.call("daemon.status")["pid"] == again.proc.pid
-    finally:
-        again.stop()
 
 
 def test_systemd_does_not_restart_on_75_or_78() -> None:

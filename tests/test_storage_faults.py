@@ -1,4 +1,6 @@
-"""Storage faults with the daemon as a real process: a full disk, a vanished database.
+"""Storage faults: a full disk, a vanished database. The whole daemon runs in the test's
+process (``tests/fixtures/whole_daemon.py``): its socket (``musiquectl`` runs against it),
+its STATUS= lines and its log are the daemon's own; no musiqued process is started.
 
 Disk full is real: the database lives on a size-limited tmpfs the test mounts (the suite
 runs as root), and the test fills it with a file until ``write()`` fails with ENOSPC; SQLite
@@ -19,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.whole_daemon import ThreadedWholeDaemon, daemon_in_thread
 from tests.import_helpers import assert_exact, run_import, wait_job, wait_pages
 from tests.support import DaemonProcess, base_sections, short_tmp, write_config
 from tests.test_notify import NotifyListener
@@ -68,36 +70,43 @@ def disk_full(directory: Path) -> Iterator[Path]:
 
 
 def daemon_on(workdir: Path, database: Path, **sections: Any) -> DaemonProcess:
-    """A daemon whose database is ``database`` (its socket and log stay in ``workdir``)."""
+    """A daemon process whose database is ``database`` (its socket and log stay in
+    ``workdir``), not started (``tests/test_follow_exits.py`` uses it)."""
     config = base_sections(workdir, **sections)
     config["daemon"]["database"] = str(database)
     write_config(workdir / "musiqued.toml", config)
     return DaemonProcess(workdir, workdir / "musiqued.toml", workdir / "d.sock")
 
 
+def on_database(database: Path, **sections: Any) -> dict[str, Any]:
+    """Sections for a daemon whose database is ``database`` (its socket stays in the
+    test's directory)."""
+    return {**sections, "daemon": {"database": str(database)}}
+
+
 @contextlib.contextmanager
 def importing_on_a_small_disk(
     sim: SimulatedLastfm, workdir: Path, *, pages: int
-) -> Iterator[tuple[DaemonProcess, Path, int]]:
+) -> Iterator[tuple[ThreadedWholeDaemon, Path, int]]:
     """A daemon with its database on a small filesystem, importing ``sim``'s whole history
     slowly, ``pages`` pages in: (daemon, mount point, job id)."""
-    with small_filesystem() as mount:
-        daemon = daemon_on(
+    with (
+        small_filesystem() as mount,
+        daemon_in_thread(
             workdir,
-            mount / "musique.db",
-            **sim.sections(requests_per_second=10.0, max_in_flight=2),
-            enrichment={"enabled": False},
-        ).start()
-        try:
-            job_id = daemon.call("import.start", {"all": True})["job_id"]
-            wait_pages(daemon, job_id, pages)
-            yield daemon, mount, job_id
-        finally:
-            daemon.stop()
-            daemon.kill()
+            **on_database(
+                mount / "musique.db",
+                **sim.sections(requests_per_second=10.0, max_in_flight=2),
+                enrichment={"enabled": False},
+            ),
+        ) as daemon,
+    ):
+        job_id = daemon.call("import.start", {"all": True})["job_id"]
+        wait_pages(daemon, job_id, pages)
+        yield daemon, mount, job_id
 
 
-def events(daemon: DaemonProcess, name: str) -> list[dict[str, Any]]:
+def events(daemon: ThreadedWholeDaemon, name: str) -> list[dict[str, Any]]:
     return [r for r in daemon.log_records() if r.get("event") == name]
 
 
@@ -147,46 +156,46 @@ def test_disk_full_stops_the_tracker_storing_and_it_says_so(
     status, the daemon's status line, the log); ``tracker.stop`` and ``tracker.start``
     answer the error and change nothing; once space is back it records everything."""
     lastfm_sim.reset(size=50, seed=101)
-    with small_filesystem() as mount:
-        daemon = daemon_on(
+    with (
+        small_filesystem() as mount,
+        daemon_in_thread(
             workdir,
-            mount / "musique.db",
-            **lastfm_sim.sections(),
-            tracker={"interval_seconds": 1},
-            enrichment={"enabled": False},
-        ).start()
-        try:
-            daemon.call("tracker.start")
-            daemon.wait_until(caught_up_on(daemon, lastfm_sim, mount / "musique.db"))
-            with disk_full(mount):
-                lastfm_sim.add_scrobbles(3)
-                status = daemon.wait_until(
-                    lambda: (s := daemon.call("tracker.status"))["last_error"] and s
-                )
-                assert status["last_error"] == f"no space left on {mount} for the database"
-                assert status["running"] is True
-                line = daemon.call("daemon.status")["status"]
-                assert re.search(rf"tracker failing \(\d+x\): no space left on {mount}", line)
-                (failing,) = events(daemon, "tracker cannot store its scrobbles; backing off")
-                assert failing["level"] == "error"
-                refused = daemon.call_error("tracker.stop")
-                assert "no space left on" in refused.message
-                assert daemon.call("tracker.status")["running"] is True
-            daemon.wait_until(caught_up_on(daemon, lastfm_sim, mount / "musique.db"), timeout=90)
-            # The listens are stored before the poll that stored them ends and says so.
-            assert daemon.wait_until(lambda: events(daemon, "tracker recovered"))
-            daemon.call("tracker.stop")
-            with disk_full(mount):
-                refused = daemon.call_error("tracker.start")
-                assert "no space left on" in refused.message
-                assert daemon.call("tracker.status")["running"] is False
-            assert daemon.call("tracker.start") == {"status": "started"}
-        finally:
-            daemon.stop()
-            daemon.kill()
+            **on_database(
+                mount / "musique.db",
+                **lastfm_sim.sections(),
+                tracker={"interval_seconds": 1},
+                enrichment={"enabled": False},
+            ),
+        ) as daemon,
+    ):
+        daemon.call("tracker.start")
+        daemon.wait_until(caught_up_on(daemon, lastfm_sim, mount / "musique.db"))
+        with disk_full(mount):
+            lastfm_sim.add_scrobbles(3)
+            status = daemon.wait_until(
+                lambda: (s := daemon.call("tracker.status"))["last_error"] and s
+            )
+            assert status["last_error"] == f"no space left on {mount} for the database"
+            assert status["running"] is True
+            line = daemon.call("daemon.status")["status"]
+            assert re.search(rf"tracker failing \(\d+x\): no space left on {mount}", line)
+            (failing,) = events(daemon, "tracker cannot store its scrobbles; backing off")
+            assert failing["level"] == "error"
+            refused = daemon.call_error("tracker.stop")
+            assert "no space left on" in refused.message
+            assert daemon.call("tracker.status")["running"] is True
+        daemon.wait_until(caught_up_on(daemon, lastfm_sim, mount / "musique.db"), timeout=90)
+        # The listens are stored before the poll that stored them ends and says so.
+        assert daemon.wait_until(lambda: events(daemon, "tracker recovered"))
+        daemon.call("tracker.stop")
+        with disk_full(mount):
+            refused = daemon.call_error("tracker.start")
+            assert "no space left on" in refused.message
+            assert daemon.call("tracker.status")["running"] is False
+        assert daemon.call("tracker.start") == {"status": "started"}
 
 
-def caught_up_on(daemon: DaemonProcess, sim: SimulatedLastfm, database: Path) -> Any:
+def caught_up_on(daemon: ThreadedWholeDaemon, sim: SimulatedLastfm, database: Path) -> Any:
     def check() -> bool:
         conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
         try:
@@ -200,23 +209,23 @@ def caught_up_on(daemon: DaemonProcess, sim: SimulatedLastfm, database: Path) ->
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 def test_database_file_deleted_or_replaced_stops_writes_loudly(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, workdir: Path, how: str
+    lastfm_sim: SimulatedLastfm, workdir: Path, how: str
 ) -> None:
     """The database file deleted (or replaced by another) while the daemon runs: within a
     second or two it says so in ``daemon.status``, ``musiquectl status``, STATUS= and the
     log (at error); a new import is refused with the reason; the tracker stops rather than
     write into a file that is no longer there."""
     lastfm_sim.reset(size=300, seed=102)
-    notify = NotifyListener(workdir / "notify.sock")
-    try:
-        daemon = start_daemon(
-            env={"NOTIFY_SOCKET": str(notify.path)},
-            wait=False,
+    with (
+        contextlib.closing(NotifyListener(workdir / "notify.sock")) as notify,
+        daemon_in_thread(
+            workdir,
+            notify_environ={"NOTIFY_SOCKET": str(notify.path)},
             **lastfm_sim.sections(),
             tracker={"interval_seconds": 1},
             enrichment={"enabled": False},
-        )
-        notify.wait_for("READY", "1", timeout=60)
+        ) as daemon,
+    ):
         assert run_import(daemon, all=True)["state"] == "done"
         daemon.call("tracker.start")
         database = workdir / "musique.db"
@@ -253,8 +262,6 @@ def test_database_file_deleted_or_replaced_stops_writes_loudly(
             lambda: (t := daemon.call("tracker.status"))["running"] is False and t, timeout=10
         )
         assert said in tracker["last_error"]
-    finally:
-        notify.close()
 
 
 def test_paused_for_space_resumes_at_the_next_start(
@@ -267,7 +274,7 @@ def test_paused_for_space_resumes_at_the_next_start(
         with disk_full(mount):
             assert wait_job(daemon, job_id, PAUSED_FOR_SPACE)["state"] == "paused"
             daemon.stop()
-        daemon.start()
+        daemon.start()  # a new Daemon, as at the next start of musiqued
         job = wait_job(daemon, job_id, timeout=90)
         assert job["state"] == "done", job
         assert_exact(mount / "musique.db", lastfm_sim.scrobbles())
