@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.daemon import daemon_for_a_module
-from tests.support import VENV_BIN, DaemonProcess, run_ctl
+from tests.fixtures.threaded import SocketDaemon, socket_daemons
+from tests.support import VENV_BIN, run_ctl, short_tmp
 
 pytestmark = pytest.mark.xdist_group("test_ctl")  # one worker: one daemon for the module
 
@@ -36,13 +36,13 @@ def _ctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[DaemonProcess]:
+def daemon() -> Iterator[SocketDaemon]:
     """One daemon for the module: each test only asks it things."""
-    with daemon_for_a_module() as process:
-        yield process.start()
+    with short_tmp() as workdir, socket_daemons(workdir) as serve:
+        yield serve()
 
 
-def test_exit_0_on_success(daemon: DaemonProcess) -> None:
+def test_exit_0_on_success(daemon: SocketDaemon) -> None:
     """``status`` against a running daemon: exit 0 and a human summary."""
     done = daemon.ctl("status")
     assert done.returncode == 0, done.stderr
@@ -50,7 +50,7 @@ def test_exit_0_on_success(daemon: DaemonProcess) -> None:
     assert "listens" in done.stdout
 
 
-def test_exit_1_on_daemon_error(daemon: DaemonProcess) -> None:
+def test_exit_1_on_daemon_error(daemon: SocketDaemon) -> None:
     """A daemon error: exit 1 and its message on stderr (its code with -v)."""
     done = daemon.ctl("call", "nope.method")
     assert done.returncode == 1
@@ -61,7 +61,7 @@ def test_exit_1_on_daemon_error(daemon: DaemonProcess) -> None:
     assert "topics" in done.stderr
 
 
-def test_exit_2_on_usage_error(daemon: DaemonProcess) -> None:
+def test_exit_2_on_usage_error(daemon: SocketDaemon) -> None:
     """Unknown options, commands, and params that are not JSON: exit 2 (usage)."""
     for args in (
         ("--bogus", "status"),
@@ -104,14 +104,14 @@ def test_socket_discovery_order(tmp_path: Path) -> None:
     assert tried() == "/run/musiqued/musiqued.sock"
 
 
-def test_env_socket_reaches_daemon(daemon: DaemonProcess) -> None:
+def test_env_socket_reaches_daemon(daemon: SocketDaemon) -> None:
     """$MUSIQUED_SOCKET alone is enough to reach the daemon."""
     done = _ctl("--json", "status", env=_clean_env(MUSIQUED_SOCKET=str(daemon.socket_path)))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["socket"] == str(daemon.socket_path)
+    assert json.loads(done.stdout)["pid"] == os.getpid()  # this daemon, served in the test
 
 
-def test_json_prints_exactly_the_result(daemon: DaemonProcess) -> None:
+def test_json_prints_exactly_the_result(daemon: SocketDaemon) -> None:
     """``--json`` prints the RPC result and nothing else."""
     for args, method in (
         (("reload",), "daemon.reload"),

@@ -16,7 +16,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -28,8 +27,9 @@ from musiqued.sim.lastfm import LastfmSim
 from musiqued.sim.server import ThreadedServer
 from tests.fixtures.enrichment import SimulatedAi
 from tests.fixtures.lastfm import SimulatedLastfm, running_sim
+from tests.fixtures.threaded import ServeSocket, SocketDaemon, socket_daemons
 from tests.history_support import seed
-from tests.support import VENV_BIN, DaemonProcess, base_sections, short_tmp, write_config
+from tests.support import VENV_BIN, short_tmp
 from tests.tracker_support import Watch
 from tests.tty import TtyProcess, run_on_tty
 from tests.untrusted import HOSTILE, assert_inert, failing_lastfm
@@ -42,7 +42,7 @@ ONLY_HERE = HOSTILE[:3]
 
 @dataclass
 class Scene:
-    daemon: DaemonProcess
+    daemon: SocketDaemon
     lastfm: SimulatedLastfm
     base: int
     """When the first hostile scrobble was; one a minute after that."""
@@ -54,7 +54,11 @@ def scene() -> Iterator[Scene]:
     base = now - 7200
     history = History.generate(3, 30, end=now - 3 * DAY)
     ai = AiSim(api_key="ai-key", models=("sim-llm",))
-    with short_tmp() as workdir, running_sim(LastfmSim(history)) as lastfm:
+    with (
+        short_tmp() as workdir,
+        running_sim(LastfmSim(history)) as lastfm,
+        socket_daemons(workdir) as serve,
+    ):
         ai_server = ThreadedServer(lambda: make_ai_app(ai)).start()
         lastfm.add_rows(
             [
@@ -69,15 +73,12 @@ def scene() -> Iterator[Scene]:
                 for i, h in enumerate(ONLY_HERE)
             ],
         )
-        sections = base_sections(
-            workdir,
-            **lastfm.sections(),
-            **SimulatedAi(ai, ai_server).sections(),
-            enrichment={"retry_seconds": 0.1, "max_attempts": 3},
-        )
-        config = write_config(workdir / "musiqued.toml", sections)
-        daemon = DaemonProcess(workdir, config, workdir / "d.sock").start()
         try:
+            daemon = serve(
+                **lastfm.sections(),
+                **SimulatedAi(ai, ai_server).sections(),
+                enrichment={"retry_seconds": 0.1, "max_attempts": 3},
+            )
             imported = daemon.ctl("import", "--all")
             assert imported.returncode == 0, imported.stderr
             daemon.wait_until(_settled(daemon), timeout=60)
@@ -86,14 +87,10 @@ def scene() -> Iterator[Scene]:
             daemon.wait_until(lambda: daemon.call("tracker.status")["now_playing"])
             yield Scene(daemon, lastfm, base)
         finally:
-            try:
-                daemon.stop()
-            finally:
-                daemon.kill()
-                ai_server.stop()
+            ai_server.stop()
 
 
-def _settled(daemon: DaemonProcess) -> object:
+def _settled(daemon: SocketDaemon) -> object:
     def settled() -> bool:
         status = daemon.call("enrich.status")
         return bool(status["pending"] == 0 and status["running"] == 0)
@@ -266,37 +263,29 @@ def test_watch_shows_new_scrobbles_as_text(scene: Scene) -> None:
         as_json.close()
 
 
-def test_an_upstream_error_is_shown_as_text(workdir: Path) -> None:
+def test_an_upstream_error_is_shown_as_text(serve_socket: ServeSocket) -> None:
     """Last.fm's own error message is untrusted too: a failed import says it as text, exits
     1 with it as the last line, and ``jobs``, ``jobs show`` and ``tracker status`` show it
     the same way."""
     hostile = "".join(h.raw for h in HOSTILE)
     shown = "".join(h.shown for h in HOSTILE)
     with failing_lastfm(hostile) as api_url:
-        config = write_config(
-            workdir / "musiqued.toml",
-            base_sections(workdir, lastfm={"api_key": "k", "username": "u", "api_url": api_url}),
+        daemon = serve_socket(lastfm={"api_key": "k", "username": "u", "api_url": api_url})
+        failed = daemon.ctl("import", "10")
+        assert failed.returncode == 1
+        assert_inert(failed.stdout)
+        assert_inert(failed.stderr)
+        assert (
+            failed.stderr.splitlines()[-1]
+            == f"musiquectl: import job 1 failed: Last.fm error 99: {shown}"
         )
-        daemon = DaemonProcess(workdir, config, workdir / "d.sock").start()
-        try:
-            failed = daemon.ctl("import", "10")
-            assert failed.returncode == 1
-            assert_inert(failed.stdout)
-            assert_inert(failed.stderr)
-            assert (
-                failed.stderr.splitlines()[-1]
-                == f"musiquectl: import job 1 failed: Last.fm error 99: {shown}"
-            )
-            for command, status in ((("jobs",), 0), (("jobs", "show", "1"), 1)):
-                out = run_on_tty(*command, socket_path=daemon.socket_path, columns=500)
-                assert out.returncode == status, out.plain
-                assert_inert(out.plain)
-                assert shown in out.plain
-            daemon.ctl("tracker", "start")
-            daemon.wait_until(lambda: daemon.call("tracker.status")["last_error"])
-            tracker = run_on_tty("tracker", "status", socket_path=daemon.socket_path, columns=WIDE)
-            assert_inert(tracker.plain)
-            assert f"Last.fm error 99: {shown}" in tracker.plain
-        finally:
-            daemon.stop()
-            daemon.kill()
+        for command, status in ((("jobs",), 0), (("jobs", "show", "1"), 1)):
+            out = run_on_tty(*command, socket_path=daemon.socket_path, columns=500)
+            assert out.returncode == status, out.plain
+            assert_inert(out.plain)
+            assert shown in out.plain
+        daemon.ctl("tracker", "start")
+        daemon.wait_until(lambda: daemon.call("tracker.status")["last_error"])
+        tracker = run_on_tty("tracker", "status", socket_path=daemon.socket_path, columns=WIDE)
+        assert_inert(tracker.plain)
+        assert f"Last.fm error 99: {shown}" in tracker.plain

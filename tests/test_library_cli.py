@@ -15,9 +15,9 @@ from urllib.parse import quote
 import pytest
 
 from musiqued.models import Scrobble
-from tests.fixtures.daemon import daemon_for_a_module
+from tests.fixtures.threaded import SocketDaemon, socket_daemons
 from tests.history_support import seed
-from tests.support import DaemonProcess, free_port
+from tests.support import free_port, short_tmp
 
 ZONE = "Asia/Kathmandu"  # +05:45
 TOKEN = "library-token-0123456789"
@@ -50,15 +50,15 @@ def _listens() -> list[Scrobble]:
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[tuple[DaemonProcess, int]]:
+def daemon() -> Iterator[tuple[SocketDaemon, int]]:
     """One daemon for the module: each test only asks it things."""
     port = free_port()
-    with daemon_for_a_module(
-        daemon={"timezone": ZONE}, http={"listen": f"127.0.0.1:{port}", "token": TOKEN}
-    ) as process:
-        database = process.workdir / "musique.db"
+    with short_tmp() as workdir, socket_daemons(workdir) as serve:
+        database = workdir / "musique.db"
         seed(database, _listens())
-        process.start()
+        process = serve(
+            daemon={"timezone": ZONE}, http={"listen": f"127.0.0.1:{port}", "token": TOKEN}
+        )
         with sqlite3.connect(database) as conn:
             conn.execute(
                 "UPDATE albums SET description = ?, url = 'https://www.last.fm/music/x/y',"
@@ -78,7 +78,7 @@ def _get(port: int, path: str) -> tuple[int, Any]:
         conn.close()
 
 
-def test_rpc_and_http_answer_alike(daemon: tuple[DaemonProcess, int]) -> None:
+def test_rpc_and_http_answer_alike(daemon: tuple[SocketDaemon, int]) -> None:
     """Each view over HTTP equals the RPC method's answer; bad params are a 422 (HTTP) and
     an invalid-params error (RPC) naming the field; an unknown view is a 404."""
     process, port = daemon
@@ -104,7 +104,7 @@ def test_rpc_and_http_answer_alike(daemon: tuple[DaemonProcess, int]) -> None:
     assert _get(port, "/api/v1/library/nothing")[0] == 404
 
 
-def test_days_are_the_configured_zones(daemon: tuple[DaemonProcess, int]) -> None:
+def test_days_are_the_configured_zones(daemon: tuple[SocketDaemon, int]) -> None:
     """A date is midnight in ``[daemon] timezone`` for the CLI's ``--since``/``--until``, for
     the library's views and for ``stats``' days."""
     process, _ = daemon
@@ -128,7 +128,7 @@ def test_days_are_the_configured_zones(daemon: tuple[DaemonProcess, int]) -> Non
     ]
 
 
-def test_ctl_library_commands(daemon: tuple[DaemonProcess, int]) -> None:
+def test_ctl_library_commands(daemon: tuple[SocketDaemon, int]) -> None:
     """``top``, ``search``, ``album``, ``artist`` and ``year`` print tables with untrusted
     names made visible, the description in full, and the exact answer with ``--json``."""
     process, _ = daemon
@@ -173,7 +173,7 @@ def test_ctl_library_commands(daemon: tuple[DaemonProcess, int]) -> None:
     assert "2024-03\t10" in done.stdout
 
 
-def test_ctl_refuses_bad_periods_and_targets(daemon: tuple[DaemonProcess, int]) -> None:
+def test_ctl_refuses_bad_periods_and_targets(daemon: tuple[SocketDaemon, int]) -> None:
     """A period, an album target or a search that cannot be read: exit 2 and one line."""
     process, _ = daemon
     for args, words in (
