@@ -7,16 +7,20 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from musiqued.models import Scrobble
 from tests import interchange_files as files
 from tests.fixtures.daemon import StartDaemon
+from tests.fixtures.threaded import ServeSocket
 from tests.history_support import seed
 from tests.support import run_ctl
 
 START = 1_600_000_000
+ENTRIES = 24_000
+"""The file killed midway: many batches of ``file_import.BATCH`` entries."""
 
 
 def _spotify(count: int, *, every: int = 400) -> list[dict[str, Any]]:
@@ -33,7 +37,7 @@ def _spotify(count: int, *, every: int = 400) -> list[dict[str, Any]]:
 
 
 def test_import_file_through_the_cli_prints_the_summary(
-    workdir: Path, start_daemon: StartDaemon
+    workdir: Path, serve_socket: ServeSocket
 ) -> None:
     """The dry run prints the summary and stores nothing; the import follows the job to its
     summary; history --json shows source file and origin spotify."""
@@ -44,7 +48,7 @@ def test_import_file_through_the_cli_prints_the_summary(
     seed(workdir / "musique.db", lastfm)
     dump = workdir / "Streaming_History_Audio_2020.json"
     dump.write_bytes(files.json_file(_spotify(100)))
-    daemon = start_daemon()
+    daemon = serve_socket()
     dry = daemon.ctl("import-file", "--dry-run", str(dump))
     assert dry.returncode == 0, dry.stderr
     assert "Dry run: nothing stored" in dry.stdout
@@ -75,12 +79,12 @@ def test_import_file_through_the_cli_prints_the_summary(
 
 
 def test_a_file_of_no_known_format_is_refused_naming_it(
-    workdir: Path, start_daemon: StartDaemon
+    workdir: Path, serve_socket: ServeSocket
 ) -> None:
     """One line naming the file, exit status 2, no job, nothing stored."""
     notes = workdir / "notes.txt"
     notes.write_text("nothing to see\n")
-    daemon = start_daemon()
+    daemon = serve_socket()
     refused = daemon.ctl("import-file", str(notes))
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
@@ -105,10 +109,10 @@ def test_a_kill_mid_file_then_the_resume_counts_exactly(
     """SIGKILL while the job is storing a file: the restarted daemon resumes it from its
     checkpoint; every entry is counted once and every listen stored once; undo then removes
     exactly what it added."""
-    entries = _spotify(60_000, every=250)
+    entries = _spotify(ENTRIES, every=250)  # 12 batches: the kill lands after the third
     lastfm = [
         Scrobble(timestamp=START + i * 250 - 60, artist=f"Artist {i % 31}", title=f"Song {i % 997}")
-        for i in range(0, 60_000, 7)
+        for i in range(0, ENTRIES, 7)
     ]
     seed(workdir / "musique.db", lastfm)
     dump = workdir / "endsong_3.json"
@@ -120,16 +124,19 @@ def test_a_kill_mid_file_then_the_resume_counts_exactly(
         job_id = json.loads(started.stdout)["job_id"]
         events.wait_for("job", lambda job: job["pages_done"] >= 3, job_id=job_id, timeout=60)
     daemon.kill()
+    with sqlite3.connect(workdir / "musique.db") as conn:
+        (state,) = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    assert state == "running"  # killed midway: the restart has a file to resume
     daemon.start()
     job = daemon.wait_until(
         lambda: (j := daemon.call("jobs.get", {"job_id": job_id}))["state"] == "done" and j,
         timeout=120,
     )
-    duplicates = 60_000 // 50
-    plays = 60_000 - duplicates
-    matched = sum(1 for i in range(0, 60_000, 7) if i % 50 != 49)
+    duplicates = ENTRIES // 50
+    plays = ENTRIES - duplicates
+    matched = sum(1 for i in range(0, ENTRIES, 7) if i % 50 != 49)
     assert job["result"] == {
-        "entries": 60_000,
+        "entries": ENTRIES,
         "added": plays - matched,
         "already_stored": matched,
         "skipped": {"duplicate_in_file": duplicates},
@@ -143,7 +150,7 @@ def test_a_kill_mid_file_then_the_resume_counts_exactly(
 
 
 def test_a_scrobbler_log_in_local_time_is_read_in_the_callers_zone(
-    workdir: Path, start_daemon: StartDaemon
+    workdir: Path, serve_socket: ServeSocket
 ) -> None:
     """``#TZ/UNKNOWN``: the player wrote its wall clock; musiquectl says its zone (here
     $TZ), and the daemon, whatever its own zone, stores the true start."""
@@ -154,7 +161,7 @@ def test_a_scrobbler_log_in_local_time_is_read_in_the_callers_zone(
             [("Artist", "Album", "Song", "1", "200", "L", str(wall), "")], zone="UNKNOWN"
         )
     )
-    daemon = start_daemon()
+    daemon = serve_socket()
     done = run_ctl(
         "--json",
         "import-file",
@@ -168,14 +175,13 @@ def test_a_scrobbler_log_in_local_time_is_read_in_the_callers_zone(
 
 
 def test_a_handover_short_of_descriptors_is_refused_and_they_are_closed(
-    workdir: Path, start_daemon: StartDaemon
+    workdir: Path, serve_socket: ServeSocket
 ) -> None:
     """A client that names two files but hands over one gets a one-line error; the daemon
     keeps no descriptor of it and goes on serving."""
     dump = workdir / "endsong_0.json"
     dump.write_bytes(files.json_file([files.spotify_play(START + 200)]))
-    daemon = start_daemon()
-    assert daemon.proc is not None
+    daemon = serve_socket()
     request = {
         "jsonrpc": "2.0",
         "method": "import.file",
@@ -198,12 +204,12 @@ def test_a_handover_short_of_descriptors_is_refused_and_they_are_closed(
     assert answer["error"]["code"] == -32602
     assert answer["error"]["message"] == "expected 2 file descriptors in one message, got 1"
     assert daemon.call("jobs.list") == []
-    assert str(dump) not in _open_files(daemon.proc.pid)
+    assert str(dump) not in _open_files()  # the daemon is served in this process
 
 
-def _open_files(pid: int) -> set[str]:
-    """What process ``pid`` has open (a descriptor closed while they are listed is not)."""
-    held = f"/proc/{pid}/fd"
+def _open_files() -> set[str]:
+    """What this process has open (a descriptor closed while they are listed is not)."""
+    held = "/proc/self/fd"
     found = set()
     for fd in os.listdir(held):
         with contextlib.suppress(FileNotFoundError):
