@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.fixtures.daemon import StartDaemon, daemon_for_a_module
+from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.threaded import ServeSocket
 from tests.support import DaemonProcess, base_sections, write_config
 from tests.tracker_support import (
     CtlProcess,
@@ -33,15 +31,31 @@ def _status(daemon: DaemonProcess) -> dict[str, Any]:
     return result
 
 
-def test_restart_resumes_tracking_and_hands_a_long_gap_to_a_job(
+def test_the_tracker_across_restarts(
     start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:
-    """Scrobbles made while the daemon is down are recorded after a restart, with no
-    command: the tracker runs again at its interval, and a gap of many pages is fetched by
-    an import job. The history ends up exact."""
+    """autostart starts a fresh daemon's tracker; after that, what the user last chose
+    (stopped, or running at an interval) survives restarts. Scrobbles made while the daemon
+    is down are recorded after a restart, with no command: the tracker runs again at its
+    interval, and a gap of many pages is fetched by an import job. The history ends up
+    exact."""
     lastfm_sim.reset(size=10, seed=6)
-    daemon = start_daemon(**lastfm_sections(lastfm_sim, page_size=10), tracker=FAST)
-    daemon.call("tracker.start", {"interval_seconds": 2})
+    daemon = start_daemon(
+        **lastfm_sections(lastfm_sim, page_size=10),
+        tracker={**FAST, "autostart": True, "interval_seconds": 30},
+    )
+    status = _status(daemon)
+    assert (status["running"], status["interval_seconds"]) == (True, 30)
+    assert daemon.call("daemon.status")["tracker"]["running"] is True
+
+    assert daemon.call("tracker.stop") == {"status": "stopped"}
+    assert daemon.stop() == 0
+    daemon.start()
+    assert _status(daemon)["running"] is False
+
+    assert daemon.call("tracker.start", {"interval_seconds": 7}) == {"status": "started"}
+    assert daemon.call("tracker.start", {"interval_seconds": 2}) == {"status": "already_running"}
+    assert _status(daemon)["interval_seconds"] == 2
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
     assert daemon.stop() == 0
 
@@ -49,6 +63,7 @@ def test_restart_resumes_tracking_and_hands_a_long_gap_to_a_job(
     daemon.start()
     status = _status(daemon)
     assert (status["running"], status["interval_seconds"]) == (True, 2)
+    assert "tracking every 2 s" in daemon.call("daemon.status")["status"]
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=30)
     # The rows can be stored before the job ends: it checks its window once more, then is done.
     (job,) = daemon.wait_until(
@@ -69,7 +84,10 @@ def test_an_invalid_key_stops_the_tracker_with_the_message(
     start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:
     """Last.fm refusing the API key stops the tracker and status says why; once the key is
-    fixed and the configuration reloaded, the tracker runs again by itself."""
+    fixed and the configuration reloaded, the tracker runs again by itself. The daemon (its
+    own process) and the simulated Last.fm (in the suite's process) agree on what "now" is,
+    even under faketime (an import window ends at the daemon's now, scrobbles are added at
+    the simulator's): the reload is announced at the suite's time."""
     lastfm_sim.reset(size=5, seed=11)
     daemon = start_daemon(**lastfm_sections(lastfm_sim, api_key="0" * 32), tracker=FAST)
     daemon.call("tracker.start")
@@ -85,55 +103,21 @@ def test_an_invalid_key_stops_the_tracker_with_the_message(
 
     # The key fixed in the file and reloaded: the tracker, still wanted, runs again.
     write_config(daemon.config_path, base_sections(daemon.workdir, **lastfm_sim.sections()))
-    daemon.call("daemon.reload")
+    with daemon.events("daemon") as events:
+        before = time.time()
+        daemon.call("daemon.reload")
+        events.wait_for("daemon", event="reloaded")
+        after = time.time()
+    assert before - 1 <= events.seen[-1]["at"] <= after + 1
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
     status = _status(daemon)
     assert status["running"] is True
     assert status["last_error"] is None
 
 
-def test_running_state_and_interval_persist_and_autostart_applies_when_nothing_saved(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
-) -> None:
-    """autostart starts a fresh daemon; after that, what the user last chose survives restarts."""
-    lastfm_sim.reset(size=5, seed=12)
-    daemon = start_daemon(
-        **lastfm_sim.sections(), tracker={"autostart": True, "interval_seconds": 30}
-    )
-    status = _status(daemon)
-    assert (status["running"], status["interval_seconds"]) == (True, 30)
-    assert daemon.call("daemon.status")["tracker"]["running"] is True
-
-    assert daemon.call("tracker.stop") == {"status": "stopped"}
-    daemon.stop()
-    daemon.start()
-    assert _status(daemon)["running"] is False
-
-    assert daemon.call("tracker.start", {"interval_seconds": 7}) == {"status": "started"}
-    assert daemon.call("tracker.start", {"interval_seconds": 9}) == {"status": "already_running"}
-    assert _status(daemon)["interval_seconds"] == 9
-    daemon.stop()
-    daemon.start()
-    status = _status(daemon)
-    assert (status["running"], status["interval_seconds"]) == (True, 9)
-    assert "tracking every 9 s" in daemon.call("daemon.status")["status"]
-
-
-@pytest.fixture(scope="module")
-def bare_daemon() -> Iterator[DaemonProcess]:
-    """A daemon without Last.fm, for the module's tests that only ask it things."""
-    with daemon_for_a_module() as daemon:
-        yield daemon.start()
-
-
-BARE = pytest.mark.xdist_group("test_tracker-bare")
-"""On one worker, the tests that share ``bare_daemon``."""
-
-
-@BARE
-def test_tracker_commands_without_lastfm_say_not_configured(bare_daemon: DaemonProcess) -> None:
+def test_tracker_commands_without_lastfm_say_not_configured(serve_socket: ServeSocket) -> None:
     """Without Last.fm credentials, tracker.start is refused with -32001; status still works."""
-    daemon = bare_daemon
+    daemon = serve_socket()
     assert daemon.call_error("tracker.start").code == -32001
     assert _status(daemon)["running"] is False
     result = daemon.ctl("tracker", "start")
@@ -142,22 +126,22 @@ def test_tracker_commands_without_lastfm_say_not_configured(bare_daemon: DaemonP
 
 
 def test_ctl_tracker_commands_and_json_watch(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+    serve_socket: ServeSocket, lastfm_sim: SimulatedLastfm
 ) -> None:
     """`tracker start/status/stop` print readable lines (a second start tells the new
     interval), `status --watch` shows the tracker, `watch` shows what is playing and when
     nothing is, `--json watch` prints one event a line; both end with status 0 on Ctrl-C."""
     lastfm_sim.reset(size=5, seed=14)
-    daemon = start_daemon(**lastfm_sim.sections(), tracker=FAST)
+    daemon = serve_socket(**lastfm_sim.sections(), tracker=FAST)
     started = daemon.ctl("tracker", "start", "--interval", "2")
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip() == "tracker started, polling every 2 s"
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
-    again = daemon.ctl("tracker", "start", "--interval", "2")
+    again = daemon.ctl("tracker", "start", "--interval", "1")
     assert again.returncode == 0, again.stderr
-    assert "already running, now polling every 2 s" in again.stdout
+    assert "already running, now polling every 1 s" in again.stdout
     shown = daemon.ctl("tracker", "status")
-    assert "running, every 2 s" in shown.stdout
+    assert "running, every 1 s" in shown.stdout
     assert json.loads(daemon.ctl("--json", "tracker", "status").stdout)["running"] is True
     overview = daemon.ctl("status")
     assert "tracker:" in overview.stdout
@@ -191,22 +175,8 @@ def test_ctl_tracker_commands_and_json_watch(
         redraw.interrupt()
     finally:
         redraw.close()
-    assert any("running, every 2 s" in line for line in redraw.lines)
+    assert any("running, every 1 s" in line for line in redraw.lines)
 
     stopped = daemon.ctl("tracker", "stop")
     assert stopped.stdout.strip() == "tracker stopped"
     assert _status(daemon)["running"] is False
-
-
-@BARE
-def test_the_daemon_and_the_simulator_share_one_clock(bare_daemon: DaemonProcess) -> None:
-    """The daemon (its own process) and the simulated Last.fm (in the suite's process) agree
-    on what "now" is, even under faketime: an import window ends at the daemon's now,
-    scrobbles are added at the simulator's."""
-    daemon = bare_daemon
-    with daemon.events("daemon") as events:
-        before = time.time()
-        daemon.call("daemon.reload")
-        events.wait_for("daemon", event="reloaded")
-        after = time.time()
-    assert before - 1 <= events.seen[-1]["at"] <= after + 1
