@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from musiquectl.terminal import ERASE_LINE, display_width
-from tests.fixtures.daemon import StartDaemon, daemon_for_a_module
+from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
+from tests.fixtures.threaded import ServeSocket, SocketDaemon, socket_daemons
 from tests.history_support import generated, seed
 from tests.import_helpers import wait_pages
-from tests.support import VENV_BIN, DaemonProcess
+from tests.support import VENV_BIN, DaemonProcess, base_sections, short_tmp, write_config
 from tests.tty import TtyProcess, run_on_tty
 from tests.untrusted import assert_inert
 
@@ -32,15 +33,15 @@ HISTORY = generated(90, step=100)
 
 
 @pytest.fixture(scope="module")
-def history_daemon() -> Iterator[DaemonProcess]:
+def history_daemon() -> Iterator[SocketDaemon]:
     """One daemon holding ``HISTORY``, for the tests that only read it."""
-    with daemon_for_a_module() as daemon:
-        seed(daemon.workdir / "musique.db", HISTORY)
-        yield daemon.start()
+    with short_tmp() as workdir, socket_daemons(workdir) as serve:
+        seed(workdir / "musique.db", HISTORY)
+        yield serve()
 
 
 def test_piped_tables_keep_a_header_and_stats_labels_its_blocks(
-    history_daemon: DaemonProcess,
+    history_daemon: SocketDaemon,
 ) -> None:
     """Piped, a table is a header line then tab-separated rows (``--no-header``: rows only);
     ``stats`` labels its three blocks piped and on a terminal."""
@@ -64,7 +65,7 @@ def test_piped_tables_keep_a_header_and_stats_labels_its_blocks(
         assert label in on_tty
 
 
-def test_history_says_when_it_stopped_at_its_limit(history_daemon: DaemonProcess) -> None:
+def test_history_says_when_it_stopped_at_its_limit(history_daemon: SocketDaemon) -> None:
     """At its row limit ``history`` says on stderr how many there are in all and how to see
     them; ``-n 0`` shows every one (oldest first), piped and as JSON."""
     scrobbles = HISTORY
@@ -86,7 +87,7 @@ def test_history_says_when_it_stopped_at_its_limit(history_daemon: DaemonProcess
 
 
 def test_history_keeps_the_timestamp_on_one_line_at_80_columns(
-    history_daemon: DaemonProcess,
+    history_daemon: SocketDaemon,
 ) -> None:
     """On an 80-column terminal every row starts with its whole local timestamp, under a bold
     header; long names wrap in their own cells instead."""
@@ -106,7 +107,7 @@ def test_history_keeps_the_timestamp_on_one_line_at_80_columns(
 
 @pytest.mark.parametrize("columns", [80, 200])
 def test_a_followed_import_redraws_one_line_in_place(
-    columns: int, lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+    columns: int, lastfm_sim: SimulatedLastfm, serve_socket: ServeSocket
 ) -> None:
     """On a terminal a followed import draws one line, redrawn in place (carriage return,
     erase line): the job, a bar of blocks, its details (speed and time left first, counters
@@ -114,7 +115,7 @@ def test_a_followed_import_redraws_one_line_in_place(
     out whole); the last drawing is the finished job with a full bar, then the summary starts
     on a line of its own."""
     lastfm_sim.reset(size=600, seed=3)
-    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=20.0, page_size=50))
+    daemon = serve_socket(**lastfm_sim.sections(requests_per_second=20.0, page_size=50))
     shown = run_on_tty("import", "--all", socket_path=daemon.socket_path, columns=columns)
     assert shown.returncode == 0, shown.text
     assert_inert(shown.text, progress=True)
@@ -136,7 +137,7 @@ def test_a_followed_import_redraws_one_line_in_place(
 
 
 def test_export_to_stdout_and_the_json_summary(
-    history_daemon: DaemonProcess, tmp_path: Path
+    history_daemon: SocketDaemon, tmp_path: Path
 ) -> None:
     """``-o -`` writes to standard output; ``--json export -o FILE`` prints a JSON summary
     once the file is complete."""
@@ -203,86 +204,75 @@ class _Running:
                 stream.close()
 
 
-def test_watch_and_status_watch_survive_a_daemon_restart(start_daemon: StartDaemon) -> None:
-    """``watch``, ``status --watch`` and ``--json status --watch`` say the daemon went away,
-    wait for it, say it is back and carry on (like ``journalctl -f``); ``--json status
-    --watch`` prints one JSON document per line; Ctrl-C ends each with status 0."""
-    daemon = start_daemon()
+def test_followers_outlive_a_daemon_restart(
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+) -> None:
+    """Every follower says the daemon went away, waits for it, says it is back and carries
+    on (like ``journalctl -f``): ``watch``, ``status --watch`` and ``--json status --watch``
+    (one JSON document per line) follow the new daemon, and Ctrl-C ends each with status 0;
+    the job followers (``import`` piped, ``jobs show`` on a terminal) read the job again (it
+    resumed by itself) and follow it to its end: exit 0, the summary. On the terminal the
+    notices take the bar's line (erased first, not written after the bar), and the bar is
+    drawn again under them until the job is done."""
+    lastfm_sim.reset(size=1500, seed=12)
+    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=6.0, page_size=50))
     first_pid = daemon.call("daemon.status")["pid"]
-    followers = [
+    watchers = [
         _Running(daemon, "watch", "--topic", "daemon"),
         _Running(daemon, "status", "--watch"),
         _Running(daemon, "--json", "status", "--watch"),
     ]
-    watch, redraw, as_json = followers
+    watch, redraw, as_json = watchers
+    importer: _Running | None = None
+    shown: TtyProcess | None = None
     try:
-        daemon.wait_until(lambda: daemon.call("daemon.status")["subscribers"] >= 3)
+        daemon.wait_until(lambda: daemon.subscribers() >= 3)
+        importer = _Running(daemon, "import", "--all")
+        daemon.wait_until(lambda: daemon.call("jobs.list", {"limit": 1}))
+        wait_pages(daemon, 1, 2)
+        shown = TtyProcess("jobs", "show", "1", socket_path=daemon.socket_path, columns=120)
+        shown.wait_for("import job 1 █")
         assert daemon.stop() == 0
-        for follower in followers:
+        for follower in [*watchers, importer]:
             follower.wait_for(follower.err, f"lost musiqued at {daemon.socket_path}")
+        shown.wait_for("lost musiqued")
+        # Back at a faster pace: the rest of the job need not take long.
+        write_config(
+            daemon.config_path,
+            base_sections(
+                daemon.workdir, **lastfm_sim.sections(requests_per_second=50.0, page_size=50)
+            ),
+        )
         daemon.start()
-        for follower in followers:
+        for follower in [*watchers, importer]:
             follower.wait_for(follower.err, "musiqued is back; carrying on")
+        shown.wait_for("musiqued is back; carrying on")
+        assert importer.proc.wait(60) == 0, importer.err
+        assert shown.proc.wait(60) == 0
         second_pid = daemon.call("daemon.status")["pid"]
         assert daemon.ctl("reload").returncode == 0
         watch.wait_for(watch.out, "daemon      reloaded changed=[]")
         redraw.wait_for(redraw.out, f"(pid {second_pid},")
         as_json.wait_for(as_json.out, f'"pid": {second_pid},')
-        assert [follower.interrupt() for follower in followers] == [0, 0, 0]
+        assert [follower.interrupt() for follower in watchers] == [0, 0, 0]
     finally:
-        for follower in followers:
+        for follower in watchers:
             follower.close()
+        if importer is not None:
+            importer.close()
+        if shown is not None:
+            shown.close()
     pids = [json.loads(line)["pid"] for line in as_json.out]  # every line one document
     assert pids[0] == first_pid
     assert pids[-1] == second_pid
     assert f"(pid {first_pid}," in "\n".join(redraw.out)
     assert all(line.startswith("musiquectl: ") for line in watch.err + redraw.err + as_json.err)
 
-
-def test_a_followed_import_survives_a_daemon_restart(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
-) -> None:
-    """The job follower (import, verify, ``jobs show``) waits for a restarted daemon, reads
-    the job again (it resumed by itself) and follows it to its end: exit 0, the summary."""
-    lastfm_sim.reset(size=1500, seed=12)
-    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=6.0, page_size=50))
-    follower = _Running(daemon, "import", "--all")
-    try:
-        daemon.wait_until(lambda: daemon.call("jobs.list", {"limit": 1}))
-        wait_pages(daemon, 1, 2)
-        assert daemon.stop() == 0
-        follower.wait_for(follower.err, "lost musiqued")
-        daemon.start()
-        follower.wait_for(follower.err, "musiqued is back; carrying on")
-        assert follower.proc.wait(60) == 0, follower.err
-    finally:
-        follower.close()
-    assert "Import job 1 finished" in follower.out
-    summary = follower.out[follower.out.index("Import job 1 finished") + 1 :]
+    assert "Import job 1 finished" in importer.out
+    summary = importer.out[importer.out.index("Import job 1 finished") + 1 :]
     assert "  imported:         1,500" in summary
 
-
-def test_notices_during_the_bar_get_lines_of_their_own(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
-) -> None:
-    """On a terminal, the notices of a daemon restart during a followed import take the
-    bar's line (erased first, not written after the bar), and the bar is drawn again under
-    them until the job is done."""
-    lastfm_sim.reset(size=1500, seed=12)
-    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=6.0, page_size=50))
-    follower = TtyProcess("import", "--all", socket_path=daemon.socket_path, columns=120)
-    try:
-        daemon.wait_until(lambda: daemon.call("jobs.list", {"limit": 1}))
-        wait_pages(daemon, 1, 2)
-        follower.wait_for("import job 1 █")
-        assert daemon.stop() == 0
-        follower.wait_for("lost musiqued")
-        daemon.start()
-        follower.wait_for("musiqued is back; carrying on")
-        assert follower.proc.wait(60) == 0
-    finally:
-        follower.close()
-    text = follower.output.decode()
+    text = shown.output.decode()
     assert_inert(text, progress=True)
     lost = text.index(f"{ERASE_LINE}musiquectl: lost musiqued at {daemon.socket_path}")
     back = text.index("\nmusiquectl: musiqued is back; carrying on\n", lost)  # right under
