@@ -75,8 +75,11 @@ def _stream(conn: RawConnection, request_id: Any) -> tuple[str, dict[str, Any], 
 def _open_scans(daemon: DaemonProcess, database: Path) -> int:
     """Connections the daemon holds on its database beyond its writer and its reader (a
     daemon served in a thread holds them in this process)."""
-    pid = os.getpid() if isinstance(daemon, SocketDaemon) else daemon.proc and daemon.proc.pid
-    assert pid is not None
+    if isinstance(daemon, SocketDaemon):
+        pid = os.getpid()
+    else:
+        assert daemon.proc is not None
+        pid = daemon.proc.pid
     return database_connections(pid, database) - 2
 
 
