@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.threaded import SocketDaemon, socket_daemons
+from tests.fixtures.whole_daemon import ThreadedWholeDaemon, whole_daemons
 from tests.support import VENV_BIN, run_ctl, short_tmp
 
 pytestmark = pytest.mark.xdist_group("test_ctl")  # one worker: one daemon for the module
@@ -36,13 +36,13 @@ def _ctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[SocketDaemon]:
+def daemon() -> Iterator[ThreadedWholeDaemon]:
     """One daemon for the module: each test only asks it things."""
-    with short_tmp() as workdir, socket_daemons(workdir) as serve:
-        yield serve()
+    with short_tmp() as workdir, whole_daemons(workdir) as start:
+        yield start()
 
 
-def test_exit_0_on_success(daemon: SocketDaemon) -> None:
+def test_exit_0_on_success(daemon: ThreadedWholeDaemon) -> None:
     """``status`` against a running daemon: exit 0 and a human summary."""
     done = daemon.ctl("status")
     assert done.returncode == 0, done.stderr
@@ -50,7 +50,7 @@ def test_exit_0_on_success(daemon: SocketDaemon) -> None:
     assert "listens" in done.stdout
 
 
-def test_exit_1_on_daemon_error(daemon: SocketDaemon) -> None:
+def test_exit_1_on_daemon_error(daemon: ThreadedWholeDaemon) -> None:
     """A daemon error: exit 1 and its message on stderr (its code with -v)."""
     done = daemon.ctl("call", "nope.method")
     assert done.returncode == 1
@@ -61,7 +61,7 @@ def test_exit_1_on_daemon_error(daemon: SocketDaemon) -> None:
     assert "topics" in done.stderr
 
 
-def test_exit_2_on_usage_error(daemon: SocketDaemon) -> None:
+def test_exit_2_on_usage_error(daemon: ThreadedWholeDaemon) -> None:
     """Unknown options, commands, and params that are not JSON: exit 2 (usage)."""
     for args in (
         ("--bogus", "status"),
@@ -104,14 +104,14 @@ def test_socket_discovery_order(tmp_path: Path) -> None:
     assert tried() == "/run/musiqued/musiqued.sock"
 
 
-def test_env_socket_reaches_daemon(daemon: SocketDaemon) -> None:
+def test_env_socket_reaches_daemon(daemon: ThreadedWholeDaemon) -> None:
     """$MUSIQUED_SOCKET alone is enough to reach the daemon."""
     done = _ctl("--json", "status", env=_clean_env(MUSIQUED_SOCKET=str(daemon.socket_path)))
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["pid"] == os.getpid()  # this daemon, served in the test
+    assert json.loads(done.stdout)["socket"] == str(daemon.socket_path)
 
 
-def test_json_prints_exactly_the_result(daemon: SocketDaemon) -> None:
+def test_json_prints_exactly_the_result(daemon: ThreadedWholeDaemon) -> None:
     """``--json`` prints the RPC result and nothing else."""
     for args, method in (
         (("reload",), "daemon.reload"),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import musiquectl.cli
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.fixtures.threaded import ServeSocket, SocketDaemon
+from tests.fixtures.whole_daemon import StartWholeDaemon, ThreadedWholeDaemon
 from tests.history_support import generated, seed, ts
 from tests.import_helpers import wait_job, wait_pages
 from tests.rawrpc import NOBODY, run_as
@@ -86,11 +86,13 @@ def test_export_into_a_missing_directory_is_a_usage_error(workdir: Path) -> None
     )
 
 
-def test_dates_are_read_as_people_write_them(workdir: Path, serve_socket: ServeSocket) -> None:
+def test_dates_are_read_as_people_write_them(
+    workdir: Path, start_in_thread: StartWholeDaemon
+) -> None:
     """``20240302`` is 2 March 2024 (ISO 8601 basic), not Unix seconds; ``@N`` is Unix
     seconds; ``30D`` is ``30d``."""
     seed(workdir / "musique.db", generated(60, start=ts("2024-03-01T00:00:00"), step=10800))
-    daemon = serve_socket()
+    daemon = start_in_thread()
 
     def listens(since: str) -> int:
         done = daemon.ctl("--json", "stats", "--since", since)
@@ -106,11 +108,11 @@ def test_dates_are_read_as_people_write_them(workdir: Path, serve_socket: ServeS
 
 
 def test_a_failed_import_exits_1_with_its_error_last(
-    lastfm_sim: SimulatedLastfm, serve_socket: ServeSocket
+    lastfm_sim: SimulatedLastfm, start_in_thread: StartWholeDaemon
 ) -> None:
     """A followed import that fails exits 1 with the job's error as the last line: human,
     ``--json`` and ``jobs show`` alike; ``--detach`` exits 0 once the job is accepted."""
-    daemon = serve_socket(**lastfm_sim.sections(api_key="not-the-key"))
+    daemon = start_in_thread(**lastfm_sim.sections(api_key="not-the-key"))
     error = "musiquectl: import job 1 failed: the Last.fm API key is invalid"
     human = daemon.ctl("import", "10")
     assert human.returncode == 1
@@ -135,7 +137,7 @@ def test_a_failed_import_exits_1_with_its_error_last(
 
 
 @contextmanager
-def _following_import(daemon: SocketDaemon, job_id: int) -> Iterator[subprocess.Popen[str]]:
+def _following_import(daemon: ThreadedWholeDaemon, job_id: int) -> Iterator[subprocess.Popen[str]]:
     """``musiquectl import --all`` in its own process, once its job (``job_id``, the next
     one) has stored a page."""
     follower = subprocess.Popen(
@@ -157,14 +159,14 @@ def _following_import(daemon: SocketDaemon, job_id: int) -> Iterator[subprocess.
 
 
 def test_a_followed_job_detached_exits_0_and_cancelled_exits_1(
-    lastfm_sim: SimulatedLastfm, serve_socket: ServeSocket
+    lastfm_sim: SimulatedLastfm, start_in_thread: StartWholeDaemon
 ) -> None:
     """Ctrl-C while following an import detaches: exit 0, the job goes on and says how to
     follow it again. Cancelling a followed import ends ``musiquectl import`` with status 1
     and says so; cancelling it again, or pausing a paused job, succeeds with a note
     (idempotent)."""
     lastfm_sim.reset(size=2000, seed=8)
-    daemon = serve_socket(**lastfm_sim.sections(requests_per_second=5.0, page_size=50))
+    daemon = start_in_thread(**lastfm_sim.sections(requests_per_second=5.0, page_size=50))
     with _following_import(daemon, 1) as follower:
         follower.send_signal(signal.SIGINT)
         _, err = follower.communicate(timeout=30)
@@ -235,14 +237,16 @@ def _as_nobody(*args: str) -> tuple[int, str]:
     return status, output.decode()
 
 
-def test_a_user_kept_out_is_told_how_to_get_in(serve_socket: ServeSocket, workdir: Path) -> None:
+def test_a_user_kept_out_is_told_how_to_get_in(
+    start_in_thread: StartWholeDaemon, workdir: Path
+) -> None:
     """A user the socket's mode keeps out: exit 3, the socket's owner, group and mode, and
     how to get in (join the group, or allowed_uids), not "start the daemon".
 
     A socket open to all but a uid the daemon does not allow: exit 1 with the daemon's
     -32005 message (without the code), which names allowed_uids and allowed_gids."""
     workdir.chmod(0o755)
-    daemon = serve_socket(daemon={"socket_mode": "0660"})
+    daemon = start_in_thread(daemon={"socket_mode": "0660"})
     status, output = _as_nobody("--socket", str(daemon.socket_path), "status")
     assert status == 3, output
     group = grp.getgrgid(os.getegid()).gr_name

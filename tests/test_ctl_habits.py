@@ -17,7 +17,7 @@ from musiqued import wire
 from musiqued.app.config import SYSTEM_CONFIG
 from musiqued.models import Scrobble
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.fixtures.threaded import ServeSocket, SocketDaemon, socket_daemons
+from tests.fixtures.whole_daemon import StartWholeDaemon, ThreadedWholeDaemon, whole_daemons
 from tests.history_support import generated, seed
 from tests.support import HTTP_TOKEN, VENV_BIN, free_port, run_ctl, short_tmp
 from tests.test_http_api import request
@@ -36,15 +36,15 @@ SHARED = pytest.mark.xdist_group("test_ctl_habits")  # one worker: one daemon fo
 
 
 @pytest.fixture(scope="module")
-def twelve_listens() -> Iterator[SocketDaemon]:
+def twelve_listens() -> Iterator[ThreadedWholeDaemon]:
     """One daemon with 12 listens, for the tests that only ask it things."""
-    with short_tmp() as workdir, socket_daemons(workdir) as serve:
+    with short_tmp() as workdir, whole_daemons(workdir) as start:
         seed(workdir / "musique.db", generated(12))
-        yield serve()
+        yield start()
 
 
 @SHARED
-def test_global_options_are_accepted_after_the_command(twelve_listens: SocketDaemon) -> None:
+def test_global_options_are_accepted_after_the_command(twelve_listens: ThreadedWholeDaemon) -> None:
     """``--json``, ``--no-header``, ``-v`` and ``--socket`` work after the subcommand as
     before it; after ``--`` nothing is taken as an option."""
     daemon = twelve_listens
@@ -61,7 +61,9 @@ def test_global_options_are_accepted_after_the_command(twelve_listens: SocketDae
     assert ended.returncode != 0  # "--json" after "--" is the call's params, not an option
 
 
-def test_albums_pages_through_the_daemons_limit(workdir: Path, serve_socket: ServeSocket) -> None:
+def test_albums_pages_through_the_daemons_limit(
+    workdir: Path, start_in_thread: StartWholeDaemon
+) -> None:
     """The daemon answers at most ``MAX_ALBUMS`` albums a call (stated once, in --help);
     ``albums -n`` asks for more page after page: every album once, most listened first."""
     count = wire.MAX_ALBUMS + 200
@@ -73,7 +75,7 @@ def test_albums_pages_through_the_daemons_limit(workdir: Path, serve_socket: Ser
         ]
         + [Scrobble(timestamp=1_610_000_000, artist="A", title="again", album="Album 7")],
     )
-    daemon = serve_socket()
+    daemon = start_in_thread()
     shown = run_ctl("albums", "--help")
     assert f"{wire.MAX_ALBUMS:,} at a time" in " ".join(shown.stdout.split())
     refused = daemon.call_error("albums.list", {"limit": wire.MAX_ALBUMS + 1})
@@ -87,7 +89,7 @@ def test_albums_pages_through_the_daemons_limit(workdir: Path, serve_socket: Ser
 
 @SHARED
 def test_export_takes_its_format_from_the_file_name(
-    workdir: Path, twelve_listens: SocketDaemon
+    workdir: Path, twelve_listens: ThreadedWholeDaemon
 ) -> None:
     """``export -o FILE.csv|.json|.jsonl|.listens.jsonl|.maloja.json`` writes that format
     without --format (the longest extension that fits); an extension
@@ -117,7 +119,9 @@ def test_export_takes_its_format_from_the_file_name(
 
 
 @SHARED
-def test_human_errors_leave_the_codes_to_json_and_verbose(twelve_listens: SocketDaemon) -> None:
+def test_human_errors_leave_the_codes_to_json_and_verbose(
+    twelve_listens: ThreadedWholeDaemon,
+) -> None:
     """A daemon error prints its message only; ``-v`` and ``--json`` add the JSON-RPC code
     and kind."""
     daemon = twelve_listens
@@ -131,12 +135,12 @@ def test_human_errors_leave_the_codes_to_json_and_verbose(twelve_listens: Socket
 
 
 def test_stats_top_n_with_tracks_and_numbers_with_separators(
-    workdir: Path, serve_socket: ServeSocket
+    workdir: Path, start_in_thread: StartWholeDaemon
 ) -> None:
     """``stats --top N`` gives N artists, albums and tracks (the daemon's ``top_tracks``),
     and every count reads ``1,200``."""
     seed(workdir / "musique.db", generated(1200))
-    daemon = serve_socket()
+    daemon = start_in_thread()
     result = json.loads(daemon.ctl("stats", "--top", "2", "--json").stdout)
     assert len(result["top_artists"]) == len(result["top_tracks"]) == 2
     track = result["top_tracks"][0]
@@ -149,7 +153,7 @@ def test_stats_top_n_with_tracks_and_numbers_with_separators(
     assert "Top tracks\n#\ttitle\tartist\tlistens\n" in shown
 
 
-def test_history_marks_loved_listens(workdir: Path, serve_socket: ServeSocket) -> None:
+def test_history_marks_loved_listens(workdir: Path, start_in_thread: StartWholeDaemon) -> None:
     """A loved listen carries ``loved: true`` and ``history`` marks it with ♥."""
     seed(
         workdir / "musique.db",
@@ -158,7 +162,7 @@ def test_history_marks_loved_listens(workdir: Path, serve_socket: ServeSocket) -
             Scrobble(1_700_000_300, "Fairuz", "Li Beirut", ""),
         ],
     )
-    daemon = serve_socket()
+    daemon = start_in_thread()
     listens = daemon.call("history.recent", {"limit": 2})
     assert [x["loved"] for x in listens] == [False, True]
     rows = [line.split("\t") for line in daemon.ctl("history", "--no-header").stdout.splitlines()]
@@ -213,12 +217,12 @@ def test_config_check_names_the_file_and_every_problem(tmp_path: Path) -> None:
 
 
 def test_the_http_api_takes_the_intervals_musiquectl_takes(
-    serve_socket: ServeSocket, lastfm_sim: SimulatedLastfm
+    start_in_thread: StartWholeDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:
     """``POST …/tracker/start?interval_seconds=2.5`` is accepted as ``tracker start
     --interval 2.5`` is; a word that is no duration is a 422 naming the forms."""
     port = free_port()
-    daemon = serve_socket(
+    daemon = start_in_thread(
         **lastfm_sim.sections(), http={"listen": f"127.0.0.1:{port}", "token": HTTP_TOKEN}
     )
     base = f"http://127.0.0.1:{port}/api/v1/services/tracker"

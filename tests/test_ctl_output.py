@@ -17,7 +17,7 @@ import pytest
 from musiquectl.terminal import ERASE_LINE, display_width
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.fixtures.threaded import ServeSocket, SocketDaemon, socket_daemons
+from tests.fixtures.whole_daemon import StartWholeDaemon, ThreadedWholeDaemon, whole_daemons
 from tests.history_support import generated, seed
 from tests.import_helpers import wait_pages
 from tests.support import VENV_BIN, DaemonProcess, base_sections, short_tmp, write_config
@@ -33,15 +33,15 @@ HISTORY = generated(90, step=100)
 
 
 @pytest.fixture(scope="module")
-def history_daemon() -> Iterator[SocketDaemon]:
+def history_daemon() -> Iterator[ThreadedWholeDaemon]:
     """One daemon holding ``HISTORY``, for the tests that only read it."""
-    with short_tmp() as workdir, socket_daemons(workdir) as serve:
+    with short_tmp() as workdir, whole_daemons(workdir) as start:
         seed(workdir / "musique.db", HISTORY)
-        yield serve()
+        yield start()
 
 
 def test_piped_tables_keep_a_header_and_stats_labels_its_blocks(
-    history_daemon: SocketDaemon,
+    history_daemon: ThreadedWholeDaemon,
 ) -> None:
     """Piped, a table is a header line then tab-separated rows (``--no-header``: rows only);
     ``stats`` labels its three blocks piped and on a terminal."""
@@ -65,7 +65,7 @@ def test_piped_tables_keep_a_header_and_stats_labels_its_blocks(
         assert label in on_tty
 
 
-def test_history_says_when_it_stopped_at_its_limit(history_daemon: SocketDaemon) -> None:
+def test_history_says_when_it_stopped_at_its_limit(history_daemon: ThreadedWholeDaemon) -> None:
     """At its row limit ``history`` says on stderr how many there are in all and how to see
     them; ``-n 0`` shows every one (oldest first), piped and as JSON."""
     scrobbles = HISTORY
@@ -87,7 +87,7 @@ def test_history_says_when_it_stopped_at_its_limit(history_daemon: SocketDaemon)
 
 
 def test_history_keeps_the_timestamp_on_one_line_at_80_columns(
-    history_daemon: SocketDaemon,
+    history_daemon: ThreadedWholeDaemon,
 ) -> None:
     """On an 80-column terminal every row starts with its whole local timestamp, under a bold
     header; long names wrap in their own cells instead."""
@@ -107,7 +107,7 @@ def test_history_keeps_the_timestamp_on_one_line_at_80_columns(
 
 @pytest.mark.parametrize("columns", [80, 200])
 def test_a_followed_import_redraws_one_line_in_place(
-    columns: int, lastfm_sim: SimulatedLastfm, serve_socket: ServeSocket
+    columns: int, lastfm_sim: SimulatedLastfm, start_in_thread: StartWholeDaemon
 ) -> None:
     """On a terminal a followed import draws one line, redrawn in place (carriage return,
     erase line): the job, a bar of blocks, its details (speed and time left first, counters
@@ -115,7 +115,7 @@ def test_a_followed_import_redraws_one_line_in_place(
     out whole); the last drawing is the finished job with a full bar, then the summary starts
     on a line of its own."""
     lastfm_sim.reset(size=600, seed=3)
-    daemon = serve_socket(**lastfm_sim.sections(requests_per_second=20.0, page_size=50))
+    daemon = start_in_thread(**lastfm_sim.sections(requests_per_second=20.0, page_size=50))
     shown = run_on_tty("import", "--all", socket_path=daemon.socket_path, columns=columns)
     assert shown.returncode == 0, shown.text
     assert_inert(shown.text, progress=True)
@@ -137,7 +137,7 @@ def test_a_followed_import_redraws_one_line_in_place(
 
 
 def test_export_to_stdout_and_the_json_summary(
-    history_daemon: SocketDaemon, tmp_path: Path
+    history_daemon: ThreadedWholeDaemon, tmp_path: Path
 ) -> None:
     """``-o -`` writes to standard output; ``--json export -o FILE`` prints a JSON summary
     once the file is complete."""

@@ -27,7 +27,7 @@ from musiqued.sim.lastfm import LastfmSim
 from musiqued.sim.server import ThreadedServer
 from tests.fixtures.enrichment import SimulatedAi
 from tests.fixtures.lastfm import SimulatedLastfm, running_sim
-from tests.fixtures.threaded import ServeSocket, SocketDaemon, socket_daemons
+from tests.fixtures.whole_daemon import StartWholeDaemon, ThreadedWholeDaemon, daemon_in_thread
 from tests.history_support import seed
 from tests.support import VENV_BIN, short_tmp
 from tests.tracker_support import Watch
@@ -42,7 +42,7 @@ ONLY_HERE = HOSTILE[:3]
 
 @dataclass
 class Scene:
-    daemon: SocketDaemon
+    daemon: ThreadedWholeDaemon
     lastfm: SimulatedLastfm
     base: int
     """When the first hostile scrobble was; one a minute after that."""
@@ -54,11 +54,7 @@ def scene() -> Iterator[Scene]:
     base = now - 7200
     history = History.generate(3, 30, end=now - 3 * DAY)
     ai = AiSim(api_key="ai-key", models=("sim-llm",))
-    with (
-        short_tmp() as workdir,
-        running_sim(LastfmSim(history)) as lastfm,
-        socket_daemons(workdir) as serve,
-    ):
+    with short_tmp() as workdir, running_sim(LastfmSim(history)) as lastfm:
         ai_server = ThreadedServer(lambda: make_ai_app(ai)).start()
         lastfm.add_rows(
             [
@@ -74,23 +70,24 @@ def scene() -> Iterator[Scene]:
             ],
         )
         try:
-            daemon = serve(
+            with daemon_in_thread(
+                workdir,
                 **lastfm.sections(),
                 **SimulatedAi(ai, ai_server).sections(),
                 enrichment={"retry_seconds": 0.1, "max_attempts": 3},
-            )
-            imported = daemon.ctl("import", "--all")
-            assert imported.returncode == 0, imported.stderr
-            daemon.wait_until(_settled(daemon), timeout=60)
-            lastfm.set_now_playing(*(h.raw for h in PLAYING))
-            daemon.call("tracker.start", {"interval_seconds": 1})
-            daemon.wait_until(lambda: daemon.call("tracker.status")["now_playing"])
-            yield Scene(daemon, lastfm, base)
+            ) as daemon:
+                imported = daemon.ctl("import", "--all")
+                assert imported.returncode == 0, imported.stderr
+                daemon.wait_until(_settled(daemon), timeout=60)
+                lastfm.set_now_playing(*(h.raw for h in PLAYING))
+                daemon.call("tracker.start", {"interval_seconds": 1})
+                daemon.wait_until(lambda: daemon.call("tracker.status")["now_playing"])
+                yield Scene(daemon, lastfm, base)
         finally:
             ai_server.stop()
 
 
-def _settled(daemon: SocketDaemon) -> object:
+def _settled(daemon: ThreadedWholeDaemon) -> object:
     def settled() -> bool:
         status = daemon.call("enrich.status")
         return bool(status["pending"] == 0 and status["running"] == 0)
@@ -263,14 +260,14 @@ def test_watch_shows_new_scrobbles_as_text(scene: Scene) -> None:
         as_json.close()
 
 
-def test_an_upstream_error_is_shown_as_text(serve_socket: ServeSocket) -> None:
+def test_an_upstream_error_is_shown_as_text(start_in_thread: StartWholeDaemon) -> None:
     """Last.fm's own error message is untrusted too: a failed import says it as text, exits
     1 with it as the last line, and ``jobs``, ``jobs show`` and ``tracker status`` show it
     the same way."""
     hostile = "".join(h.raw for h in HOSTILE)
     shown = "".join(h.shown for h in HOSTILE)
     with failing_lastfm(hostile) as api_url:
-        daemon = serve_socket(lastfm={"api_key": "k", "username": "u", "api_url": api_url})
+        daemon = start_in_thread(lastfm={"api_key": "k", "username": "u", "api_url": api_url})
         failed = daemon.ctl("import", "10")
         assert failed.returncode == 1
         assert_inert(failed.stdout)

@@ -13,7 +13,7 @@ from tests.export_support import FIELDS, HoldingRelay, expected_of, parse, rende
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import InProcess
-from tests.fixtures.threaded import ServeSocket
+from tests.fixtures.whole_daemon import StartWholeDaemon
 from tests.history_support import generated, seed
 from tests.support import VENV_BIN, DaemonProcess
 
@@ -31,13 +31,15 @@ def exported(daemon: DaemonProcess, *args: str) -> bytes:
     return done.stdout
 
 
-def test_export_formats_round_trip_and_periods(workdir: Path, serve_socket: ServeSocket) -> None:
+def test_export_formats_round_trip_and_periods(
+    workdir: Path, start_in_thread: StartWholeDaemon
+) -> None:
     """Each format, to stdout and to a file, parses back field by field to the stored listens,
     and is byte for byte what Python's ``csv`` and ``json`` modules write for them;
     ``--since``/``--until`` bound the export; an empty one is still valid in each format."""
     scrobbles = generated(5230)
     seed(workdir / "musique.db", scrobbles)
-    daemon = serve_socket()
+    daemon = start_in_thread()
     expected = expected_of(scrobbles)
     for fmt in ("csv", "json", "jsonl"):
         assert exported(daemon, "--format", fmt) == rendered(fmt, expected)
@@ -65,10 +67,10 @@ def test_export_formats_round_trip_and_periods(workdir: Path, serve_socket: Serv
         assert empty == rendered(fmt, [])
 
 
-def test_broken_pipe_ends_quietly(workdir: Path, serve_socket: ServeSocket) -> None:
+def test_broken_pipe_ends_quietly(workdir: Path, start_in_thread: StartWholeDaemon) -> None:
     """``musiquectl export … | head -1``: exit 0, nothing on stderr, the daemon unaffected."""
     seed(workdir / "musique.db", generated(3000))
-    daemon = serve_socket()
+    daemon = start_in_thread()
     proc = subprocess.Popen(
         [
             str(VENV_BIN / "musiquectl"),

@@ -31,7 +31,7 @@ from tests.export_support import database_connections, expected_of, rendered
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.rpc_socket import ServeRpc
 from tests.fixtures.services import InProcess
-from tests.fixtures.threaded import ServeSocket, SocketDaemon
+from tests.fixtures.whole_daemon import StartWholeDaemon, ThreadedWholeDaemon
 from tests.history_support import generated, seed, store
 from tests.rawrpc import RawConnection, request
 from tests.support import DaemonProcess, run_ctl
@@ -75,7 +75,7 @@ def _stream(conn: RawConnection, request_id: Any) -> tuple[str, dict[str, Any], 
 def _open_scans(daemon: DaemonProcess, database: Path) -> int:
     """Connections the daemon holds on its database beyond its writer and its reader (a
     daemon served in a thread holds them in this process)."""
-    if isinstance(daemon, SocketDaemon):
+    if isinstance(daemon, ThreadedWholeDaemon):
         pid = os.getpid()
     else:
         assert daemon.proc is not None
@@ -84,16 +84,13 @@ def _open_scans(daemon: DaemonProcess, database: Path) -> int:
 
 
 def _no_failure_logged(daemon: DaemonProcess) -> None:
-    if isinstance(daemon, SocketDaemon):
-        assert daemon.failures() == []
-        return
     assert "Traceback" not in daemon.logs()
     levels = {r.get("level") for r in daemon.log_records()}
     assert not levels & {"error", "critical"}, daemon.logs()[-3000:]
 
 
 def test_names_with_control_characters_are_exported_unchanged(
-    workdir: Path, serve_socket: ServeSocket
+    workdir: Path, start_in_thread: StartWholeDaemon
 ) -> None:
     """NUL, CR/LF, quotes, commas, backslashes, escape sequences and bidi controls in names
     are exported exactly as stored in every format (the standard library's bytes), through
@@ -116,7 +113,7 @@ def test_names_with_control_characters_are_exported_unchanged(
     ]
     scrobbles.append(Scrobble(base + 100, "\x01" * 300_000, "long", ""))
     seed(workdir / "musique.db", scrobbles)
-    daemon = serve_socket()
+    daemon = start_in_thread()
     expected = expected_of(scrobbles)
     for fmt in ("csv", "json", "jsonl"):
         target = workdir / f"names.{fmt}"
@@ -151,7 +148,7 @@ async def test_dates_are_iso_utc_at_the_edges(database: Database, in_process: In
 
 
 def test_a_client_that_leaves_midway_ends_its_export(
-    workdir: Path, serve_socket: ServeSocket
+    workdir: Path, start_in_thread: StartWholeDaemon
 ) -> None:
     """A client that resets its connection after the first part of a large export ends it:
     the export's connection to the database is closed, nothing is logged as a failure, and
@@ -159,7 +156,7 @@ def test_a_client_that_leaves_midway_ends_its_export(
     database = workdir / "musique.db"
     scrobbles = generated(20000)  # ~2 MB of CSV: far more than the socket buffers hold
     seed(database, scrobbles)
-    daemon = serve_socket()
+    daemon = start_in_thread()
     assert _open_scans(daemon, database) == 0
     conn = RawConnection(daemon.socket_path)
     conn.send(request("history.export", {"format": "csv"}, id="leaving"))
@@ -178,14 +175,16 @@ def test_a_client_that_leaves_midway_ends_its_export(
     _no_failure_logged(daemon)
 
 
-def test_a_paused_export_holds_nobody_else_up(workdir: Path, serve_socket: ServeSocket) -> None:
+def test_a_paused_export_holds_nobody_else_up(
+    workdir: Path, start_in_thread: StartWholeDaemon
+) -> None:
     """A client that stops reading its export holds only that export (the daemon waits on
     the socket, the rest unread): meanwhile ``daemon.status`` answers and another client's
     export runs whole; then the first client reads on and gets its export whole and exact."""
     database = workdir / "musique.db"
     scrobbles = generated(20000)
     seed(database, scrobbles)
-    daemon = serve_socket()
+    daemon = start_in_thread()
     expected = expected_of(scrobbles)
     with RawConnection(daemon.socket_path, timeout=60) as slow:
         slow.send(request("history.export", {"format": "json"}, id="slow"))

@@ -14,7 +14,7 @@ from typing import Any
 from musiqued.models import Scrobble
 from tests import interchange_files as files
 from tests.fixtures.daemon import StartDaemon
-from tests.fixtures.threaded import ServeSocket
+from tests.fixtures.whole_daemon import StartWholeDaemon
 from tests.history_support import seed
 from tests.support import run_ctl
 
@@ -37,7 +37,7 @@ def _spotify(count: int, *, every: int = 400) -> list[dict[str, Any]]:
 
 
 def test_import_file_through_the_cli_prints_the_summary(
-    workdir: Path, serve_socket: ServeSocket
+    workdir: Path, start_in_thread: StartWholeDaemon
 ) -> None:
     """The dry run prints the summary and stores nothing; the import follows the job to its
     summary; history --json shows source file and origin spotify."""
@@ -48,7 +48,7 @@ def test_import_file_through_the_cli_prints_the_summary(
     seed(workdir / "musique.db", lastfm)
     dump = workdir / "Streaming_History_Audio_2020.json"
     dump.write_bytes(files.json_file(_spotify(100)))
-    daemon = serve_socket()
+    daemon = start_in_thread()
     dry = daemon.ctl("import-file", "--dry-run", str(dump))
     assert dry.returncode == 0, dry.stderr
     assert "Dry run: nothing stored" in dry.stdout
@@ -79,12 +79,12 @@ def test_import_file_through_the_cli_prints_the_summary(
 
 
 def test_a_file_of_no_known_format_is_refused_naming_it(
-    workdir: Path, serve_socket: ServeSocket
+    workdir: Path, start_in_thread: StartWholeDaemon
 ) -> None:
     """One line naming the file, exit status 2, no job, nothing stored."""
     notes = workdir / "notes.txt"
     notes.write_text("nothing to see\n")
-    daemon = serve_socket()
+    daemon = start_in_thread()
     refused = daemon.ctl("import-file", str(notes))
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
@@ -150,7 +150,7 @@ def test_a_kill_mid_file_then_the_resume_counts_exactly(
 
 
 def test_a_scrobbler_log_in_local_time_is_read_in_the_callers_zone(
-    workdir: Path, serve_socket: ServeSocket
+    workdir: Path, start_in_thread: StartWholeDaemon
 ) -> None:
     """``#TZ/UNKNOWN``: the player wrote its wall clock; musiquectl says its zone (here
     $TZ), and the daemon, whatever its own zone, stores the true start."""
@@ -161,7 +161,7 @@ def test_a_scrobbler_log_in_local_time_is_read_in_the_callers_zone(
             [("Artist", "Album", "Song", "1", "200", "L", str(wall), "")], zone="UNKNOWN"
         )
     )
-    daemon = serve_socket()
+    daemon = start_in_thread()
     done = run_ctl(
         "--json",
         "import-file",
@@ -175,13 +175,13 @@ def test_a_scrobbler_log_in_local_time_is_read_in_the_callers_zone(
 
 
 def test_a_handover_short_of_descriptors_is_refused_and_they_are_closed(
-    workdir: Path, serve_socket: ServeSocket
+    workdir: Path, start_in_thread: StartWholeDaemon
 ) -> None:
     """A client that names two files but hands over one gets a one-line error; the daemon
     keeps no descriptor of it and goes on serving."""
     dump = workdir / "endsong_0.json"
     dump.write_bytes(files.json_file([files.spotify_play(START + 200)]))
-    daemon = serve_socket()
+    daemon = start_in_thread()
     request = {
         "jsonrpc": "2.0",
         "method": "import.file",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from musiqued.storage import jobs as job_store
 from musiqued.storage.db import Database
-from tests.fixtures.threaded import ServeSocket
+from tests.fixtures.whole_daemon import StartWholeDaemon
 from tests.history_support import generated, seed
 
 
@@ -24,12 +24,12 @@ def _lastfm_job(database: Path) -> int:
 
 
 def test_undo_of_a_lastfm_import_is_refused_saying_why(
-    workdir: Path, serve_socket: ServeSocket
+    workdir: Path, start_in_thread: StartWholeDaemon
 ) -> None:
     """One line saying the listens are Last.fm's own history; nothing is removed."""
     seed(workdir / "musique.db", generated(30))
     job_id = _lastfm_job(workdir / "musique.db")
-    daemon = serve_socket()
+    daemon = start_in_thread()
     refused = daemon.ctl("jobs", "undo", str(job_id))
     assert refused.returncode != 0
     assert "Last.fm's own history" in refused.stderr

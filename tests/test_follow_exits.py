@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.fixtures.threaded import socket_daemons
+from tests.fixtures.whole_daemon import whole_daemons
 from tests.import_helpers import wait_pages
 from tests.support import VENV_BIN
 from tests.test_storage_faults import disk_full, small_filesystem
@@ -21,8 +21,8 @@ def test_a_pause_nobody_asked_for_exits_75_with_the_reason(
     """The disk fills up while ``musiquectl import --all`` follows the job: the daemon
     pauses it, and the command exits 75 (it exited 0) with the reason as its last line."""
     lastfm_sim.reset(size=4000, seed=2614)
-    with small_filesystem() as mount, socket_daemons(workdir) as serve:
-        daemon = serve(
+    with small_filesystem() as mount, whole_daemons(workdir) as start:
+        daemon = start(
             daemon={"database": str(mount / "musique.db")},
             **lastfm_sim.sections(requests_per_second=10.0, max_in_flight=2),
             enrichment={"enabled": False},

@@ -10,7 +10,7 @@ from musiqued import wire
 from musiqued.models import iso_utc
 from musiqued.storage.db import Database
 from tests.fixtures.services import InProcess
-from tests.fixtures.threaded import ServeSocket
+from tests.fixtures.whole_daemon import StartWholeDaemon
 from tests.history_support import generated, seed, store
 
 
@@ -81,11 +81,11 @@ async def test_bad_cursor_and_limits_are_invalid_params(in_process: InProcess) -
         assert error.code == wire.INVALID_PARAMS
 
 
-def test_recent_and_ctl_history(workdir: Path, serve_socket: ServeSocket) -> None:
+def test_recent_and_ctl_history(workdir: Path, start_in_thread: StartWholeDaemon) -> None:
     """``history.recent`` is newest first; ``musiquectl history`` shows them, --json as is."""
     scrobbles = generated(30)
     seed(workdir / "musique.db", scrobbles)
-    daemon = serve_socket()
+    daemon = start_in_thread()
     recent = daemon.call("history.recent", {"limit": 5})
     newest = sorted(scrobbles, key=lambda s: s.timestamp, reverse=True)
     assert [x["timestamp"] for x in recent] == [s.timestamp for s in newest[:5]]

@@ -7,7 +7,7 @@ import json
 import re
 
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.fixtures.threaded import ServeSocket
+from tests.fixtures.whole_daemon import StartWholeDaemon
 from tests.import_helpers import run_import
 
 COUNTS = ("tracks_imported", "tracks_refreshed", "tracks_skipped", "tracks_errors")
@@ -24,13 +24,13 @@ def summary_figures(text: str) -> dict[str, int]:
 
 
 def test_a_refresh_counts_as_refreshed_not_imported(
-    serve_socket: ServeSocket, lastfm_sim: SimulatedLastfm
+    start_in_thread: StartWholeDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:
     """``musiquectl import --all --no-skip-existing`` over 500 stored listens says
     "imported 0, refreshed 500" (it said "imported 500"), as ``jobs show`` does; the sum
     of the four counters is what Last.fm served."""
     lastfm_sim.reset(size=500, seed=2615)
-    daemon = serve_socket(**lastfm_sim.sections(), enrichment={"enabled": False})
+    daemon = start_in_thread(**lastfm_sim.sections(), enrichment={"enabled": False})
     assert run_import(daemon, all=True)["tracks_imported"] == 500
     followed = daemon.ctl("import", "--all", "--no-skip-existing")
     assert followed.returncode == 0, followed.stderr
@@ -44,7 +44,7 @@ def test_a_refresh_counts_as_refreshed_not_imported(
 
 
 def test_bad_entries_show_as_errors_in_the_summary(
-    serve_socket: ServeSocket, lastfm_sim: SimulatedLastfm
+    start_in_thread: StartWholeDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:
     """500 entries of which 50 are unusable (blank titles): the summary says imported 450,
     errors 50, and the counters add up to the 500 served."""
@@ -54,7 +54,7 @@ def test_bad_entries_show_as_errors_in_the_summary(
     lastfm_sim.add_rows(
         [{"timestamp": newest - 13 * i - 1, "artist": f"Band {i}", "title": " "} for i in range(50)]
     )
-    daemon = serve_socket(**lastfm_sim.sections(), enrichment={"enabled": False})
+    daemon = start_in_thread(**lastfm_sim.sections(), enrichment={"enabled": False})
     followed = daemon.ctl("import", "500")
     assert followed.returncode == 0, followed.stderr
     figures = summary_figures(followed.stdout)

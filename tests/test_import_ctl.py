@@ -6,17 +6,17 @@ import json
 import re
 
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.fixtures.threaded import ServeSocket
+from tests.fixtures.whole_daemon import StartWholeDaemon
 from tests.import_helpers import assert_exact, wait_job
 
 
 def test_import_prints_progress_lines_and_summary(
-    lastfm_sim: SimulatedLastfm, serve_socket: ServeSocket
+    lastfm_sim: SimulatedLastfm, start_in_thread: StartWholeDaemon
 ) -> None:
     """Piped, `musiquectl import` prints plain progress lines, then the original script's
     figures (duration, imported, skipped, errors, albums, total scrobbles)."""
     lastfm_sim.reset(size=1500, seed=41)
-    daemon = serve_socket(**lastfm_sim.sections(requests_per_second=8.0))
+    daemon = start_in_thread(**lastfm_sim.sections(requests_per_second=8.0))
     result = daemon.ctl("import", "--all")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -50,13 +50,13 @@ def test_import_prints_progress_lines_and_summary(
 
 
 def test_import_json_detach_and_jobs(
-    lastfm_sim: SimulatedLastfm, serve_socket: ServeSocket
+    lastfm_sim: SimulatedLastfm, start_in_thread: StartWholeDaemon
 ) -> None:
     """`--json import` prints only the final job object; `--detach` returns the id at once;
     `jobs`, `jobs show`, `jobs pause|resume|cancel` steer jobs."""
     lastfm_sim.reset(size=2000, seed=42)
     # 40 pages at 10 requests/s: the detached job runs long enough to be paused.
-    daemon = serve_socket(**lastfm_sim.sections(requests_per_second=10.0, page_size=50))
+    daemon = start_in_thread(**lastfm_sim.sections(requests_per_second=10.0, page_size=50))
     result = daemon.ctl("--json", "import", "300")
     assert result.returncode == 0, result.stderr
     job = json.loads(result.stdout)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from musiqued.models import Scrobble
-from tests.fixtures.threaded import SocketDaemon, socket_daemons
+from tests.fixtures.whole_daemon import ThreadedWholeDaemon, whole_daemons
 from tests.history_support import seed
 from tests.support import free_port, short_tmp
 
@@ -50,13 +50,13 @@ def _listens() -> list[Scrobble]:
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[tuple[SocketDaemon, int]]:
+def daemon() -> Iterator[tuple[ThreadedWholeDaemon, int]]:
     """One daemon for the module: each test only asks it things."""
     port = free_port()
-    with short_tmp() as workdir, socket_daemons(workdir) as serve:
+    with short_tmp() as workdir, whole_daemons(workdir) as start:
         database = workdir / "musique.db"
         seed(database, _listens())
-        process = serve(
+        process = start(
             daemon={"timezone": ZONE}, http={"listen": f"127.0.0.1:{port}", "token": TOKEN}
         )
         with sqlite3.connect(database) as conn:
@@ -78,7 +78,7 @@ def _get(port: int, path: str) -> tuple[int, Any]:
         conn.close()
 
 
-def test_rpc_and_http_answer_alike(daemon: tuple[SocketDaemon, int]) -> None:
+def test_rpc_and_http_answer_alike(daemon: tuple[ThreadedWholeDaemon, int]) -> None:
     """Each view over HTTP equals the RPC method's answer; bad params are a 422 (HTTP) and
     an invalid-params error (RPC) naming the field; an unknown view is a 404."""
     process, port = daemon
@@ -104,7 +104,7 @@ def test_rpc_and_http_answer_alike(daemon: tuple[SocketDaemon, int]) -> None:
     assert _get(port, "/api/v1/library/nothing")[0] == 404
 
 
-def test_days_are_the_configured_zones(daemon: tuple[SocketDaemon, int]) -> None:
+def test_days_are_the_configured_zones(daemon: tuple[ThreadedWholeDaemon, int]) -> None:
     """A date is midnight in ``[daemon] timezone`` for the CLI's ``--since``/``--until``, for
     the library's views and for ``stats``' days."""
     process, _ = daemon
@@ -128,7 +128,7 @@ def test_days_are_the_configured_zones(daemon: tuple[SocketDaemon, int]) -> None
     ]
 
 
-def test_ctl_library_commands(daemon: tuple[SocketDaemon, int]) -> None:
+def test_ctl_library_commands(daemon: tuple[ThreadedWholeDaemon, int]) -> None:
     """``top``, ``search``, ``album``, ``artist`` and ``year`` print tables with untrusted
     names made visible, the description in full, and the exact answer with ``--json``."""
     process, _ = daemon
@@ -173,7 +173,7 @@ def test_ctl_library_commands(daemon: tuple[SocketDaemon, int]) -> None:
     assert "2024-03\t10" in done.stdout
 
 
-def test_ctl_refuses_bad_periods_and_targets(daemon: tuple[SocketDaemon, int]) -> None:
+def test_ctl_refuses_bad_periods_and_targets(daemon: tuple[ThreadedWholeDaemon, int]) -> None:
     """A period, an album target or a search that cannot be read: exit 2 and one line."""
     process, _ = daemon
     for args, words in (

@@ -9,7 +9,7 @@ from pathlib import Path
 from musiqued.models import Scrobble
 from musiqued.storage.db import Database
 from tests.fixtures.services import InProcess
-from tests.fixtures.threaded import ServeSocket
+from tests.fixtures.whole_daemon import StartWholeDaemon
 from tests.history_support import seed, store, ts
 
 HISTORY = [
@@ -77,10 +77,10 @@ async def test_summary_of_a_period(database: Database, in_process: InProcess) ->
         assert empty["per_day"] == []
 
 
-def test_ctl_stats(workdir: Path, serve_socket: ServeSocket) -> None:
+def test_ctl_stats(workdir: Path, start_in_thread: StartWholeDaemon) -> None:
     """``musiquectl stats`` prints the figures; ``--json`` prints the RPC result."""
     seed(workdir / "musique.db", HISTORY)
-    daemon = serve_socket()
+    daemon = start_in_thread()
     human = daemon.ctl("stats")
     assert human.returncode == 0, human.stderr
     assert "listens:" in human.stdout

@@ -1,5 +1,6 @@
-"""The tracker where it crosses processes: restarts, a reload, ``musiquectl``'s tracker
-commands and ``watch``, the daemon's clock against the simulator's.
+"""The tracker where it crosses processes: restarts and the daemon's clock against the
+simulator's (a musiqued process); a reload of the configuration file, ``musiquectl``'s
+tracker commands and ``watch`` (against the whole daemon in the test's process).
 
 The tracker's behaviour (what a poll stores and when, intervals, faults and recovery, a long
 gap handed to a job, the late sweep, a refused key, a wall-clock jump) is tested in-process,
@@ -13,7 +14,7 @@ from typing import Any
 
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.fixtures.threaded import ServeSocket
+from tests.fixtures.whole_daemon import StartWholeDaemon
 from tests.support import DaemonProcess, base_sections, write_config
 from tests.tracker_support import (
     CtlProcess,
@@ -38,7 +39,10 @@ def test_the_tracker_across_restarts(
     (stopped, or running at an interval) survives restarts. Scrobbles made while the daemon
     is down are recorded after a restart, with no command: the tracker runs again at its
     interval, and a gap of many pages is fetched by an import job. The history ends up
-    exact."""
+    exact. The daemon (its own process) and the simulated Last.fm (in the suite's process)
+    agree on what "now" is, even under faketime (the gap's window ends at the daemon's now,
+    its scrobbles were added at the simulator's): a reload is announced at the suite's
+    time."""
     lastfm_sim.reset(size=10, seed=6)
     daemon = start_daemon(
         **lastfm_sections(lastfm_sim, page_size=10),
@@ -64,6 +68,12 @@ def test_the_tracker_across_restarts(
     status = _status(daemon)
     assert (status["running"], status["interval_seconds"]) == (True, 2)
     assert "tracking every 2 s" in daemon.call("daemon.status")["status"]
+    with daemon.events("daemon") as events:
+        before = time.time()
+        daemon.call("daemon.reload")
+        events.wait_for("daemon", event="reloaded")
+        after = time.time()
+    assert before - 1 <= events.seen[-1]["at"] <= after + 1
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=30)
     # The rows can be stored before the job ends: it checks its window once more, then is done.
     (job,) = daemon.wait_until(
@@ -81,15 +91,12 @@ def test_the_tracker_across_restarts(
 
 
 def test_an_invalid_key_stops_the_tracker_with_the_message(
-    start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+    start_in_thread: StartWholeDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:
     """Last.fm refusing the API key stops the tracker and status says why; once the key is
-    fixed and the configuration reloaded, the tracker runs again by itself. The daemon (its
-    own process) and the simulated Last.fm (in the suite's process) agree on what "now" is,
-    even under faketime (an import window ends at the daemon's now, scrobbles are added at
-    the simulator's): the reload is announced at the suite's time."""
+    fixed and the configuration reloaded, the tracker runs again by itself."""
     lastfm_sim.reset(size=5, seed=11)
-    daemon = start_daemon(**lastfm_sections(lastfm_sim, api_key="0" * 32), tracker=FAST)
+    daemon = start_in_thread(**lastfm_sections(lastfm_sim, api_key="0" * 32), tracker=FAST)
     daemon.call("tracker.start")
     status = daemon.wait_until(lambda: (s := _status(daemon))["last_error"] and s, timeout=20)
     assert status["running"] is False
@@ -103,21 +110,18 @@ def test_an_invalid_key_stops_the_tracker_with_the_message(
 
     # The key fixed in the file and reloaded: the tracker, still wanted, runs again.
     write_config(daemon.config_path, base_sections(daemon.workdir, **lastfm_sim.sections()))
-    with daemon.events("daemon") as events:
-        before = time.time()
-        daemon.call("daemon.reload")
-        events.wait_for("daemon", event="reloaded")
-        after = time.time()
-    assert before - 1 <= events.seen[-1]["at"] <= after + 1
+    daemon.call("daemon.reload")
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=10)
     status = _status(daemon)
     assert status["running"] is True
     assert status["last_error"] is None
 
 
-def test_tracker_commands_without_lastfm_say_not_configured(serve_socket: ServeSocket) -> None:
+def test_tracker_commands_without_lastfm_say_not_configured(
+    start_in_thread: StartWholeDaemon,
+) -> None:
     """Without Last.fm credentials, tracker.start is refused with -32001; status still works."""
-    daemon = serve_socket()
+    daemon = start_in_thread()
     assert daemon.call_error("tracker.start").code == -32001
     assert _status(daemon)["running"] is False
     result = daemon.ctl("tracker", "start")
@@ -126,13 +130,13 @@ def test_tracker_commands_without_lastfm_say_not_configured(serve_socket: ServeS
 
 
 def test_ctl_tracker_commands_and_json_watch(
-    serve_socket: ServeSocket, lastfm_sim: SimulatedLastfm
+    start_in_thread: StartWholeDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:
     """`tracker start/status/stop` print readable lines (a second start tells the new
     interval), `status --watch` shows the tracker, `watch` shows what is playing and when
     nothing is, `--json watch` prints one event a line; both end with status 0 on Ctrl-C."""
     lastfm_sim.reset(size=5, seed=14)
-    daemon = serve_socket(**lastfm_sim.sections(), tracker=FAST)
+    daemon = start_in_thread(**lastfm_sim.sections(), tracker=FAST)
     started = daemon.ctl("tracker", "start", "--interval", "2")
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip() == "tracker started, polling every 2 s"
