@@ -5,26 +5,12 @@ run in the test's process."""
 from __future__ import annotations
 
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.fixtures.threaded import ServeInThread, ThreadedDaemon
+from tests.fixtures.threaded import ServeInThread, ThreadedDaemon, wait_tracker_polls
 from tests.tracker_support import identities
 
 
 def caught_up(daemon: ThreadedDaemon, sim: SimulatedLastfm) -> bool:
     return identities(daemon.workdir / "musique.db") == sim.expected()
-
-
-def wait_polls(daemon: ThreadedDaemon, count: int) -> None:
-    """Until ``count`` tracker polls that began after this call have ended (each change of
-    ``last_poll_at``, when the latest poll began, after the first means one has ended)."""
-    seen = [daemon.call("tracker.status")["last_poll_at"]]
-
-    def ended() -> bool:
-        current = daemon.call("tracker.status")["last_poll_at"]
-        if current != seen[-1]:
-            seen.append(current)
-        return len(seen) >= count + 2
-
-    daemon.wait_until(ended)
 
 
 def test_a_burst_takes_at_most_two_catch_up_jobs(
@@ -45,7 +31,7 @@ def test_a_burst_takes_at_most_two_catch_up_jobs(
     lastfm_sim.add_new_scrobbles(400, spacing=1)
     daemon.wait_until(lambda: caught_up(daemon, lastfm_sim), timeout=60)
     daemon.wait_until(lambda: daemon.call("tracker.status")["catching_up_job_id"] is None)
-    wait_polls(daemon, 6)
+    wait_tracker_polls(daemon, 6)
     jobs = [j for j in daemon.call("jobs.list", {"limit": 100}) if j["kind"] == "import"]
     assert 1 <= len(jobs) <= 2, [(j["job_id"], j["tracks_imported"]) for j in jobs]
     assert all(j["state"] == "done" for j in jobs), jobs
