@@ -73,11 +73,11 @@ def test_an_unusable_entry_in_the_trackers_window_warns_once(
         **lastfm_sim.sections(), tracker={"interval_seconds": 1}, enrichment={"enabled": False}
     )
     daemon.call("tracker.start")
-    wait_tracker_polls(daemon, 3)
+    wait_tracker_polls(daemon, 2)
     newer = lastfm_sim.newest()
     assert newer is not None
     lastfm_sim.add_rows([{"timestamp": newer + 1, "artist": "Other", "title": ""}])
-    wait_tracker_polls(daemon, 3)
+    wait_tracker_polls(daemon, 2)
     warned = daemon.logged(UNUSABLE)
     assert [w["count"] for w in warned] == [1, 1], warned
     assert "artist 'Someone'" in warned[0]["reasons"][0]

@@ -31,7 +31,7 @@ def test_a_burst_takes_at_most_two_catch_up_jobs(
     lastfm_sim.add_new_scrobbles(400, spacing=1)
     daemon.wait_until(lambda: caught_up(daemon, lastfm_sim), timeout=60)
     daemon.wait_until(lambda: daemon.call("tracker.status")["catching_up_job_id"] is None)
-    wait_tracker_polls(daemon, 6)
+    wait_tracker_polls(daemon, 3)
     jobs = [j for j in daemon.call("jobs.list", {"limit": 100}) if j["kind"] == "import"]
     assert 1 <= len(jobs) <= 2, [(j["job_id"], j["tracks_imported"]) for j in jobs]
     assert all(j["state"] == "done" for j in jobs), jobs
