@@ -216,7 +216,7 @@ def test_only_users_the_socket_admits_get_a_login_link(
     serve_in_thread: ServeInThread, workdir: Path
 ) -> None:
     """A user the socket refuses gets -32005 for ``http.login_url``; one it admits gets a
-    link. With ``[http] listen`` unset, the link is refused with the reason."""
+    link. With ``[http] listen`` unset by a reload, the link is refused with the reason."""
     workdir.chmod(0o755)
     port = free_port()
     daemon = serve_in_thread(
@@ -226,8 +226,8 @@ def test_only_users_the_socket_admits_get_a_login_link(
     assert answer["error"]["code"] == wire.FORBIDDEN
     assert daemon.call("http.login_url")["url"].startswith(f"http://127.0.0.1:{port}/login?")
 
-    daemon.stop()
-    shown = serve_in_thread(socket=True).ctl("web", "--no-open")
+    reload_http(daemon)  # [http] listen unset
+    shown = daemon.ctl("web", "--no-open")
     assert shown.returncode == 1
     assert "[http] listen" in shown.stderr
 
