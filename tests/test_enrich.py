@@ -1,5 +1,6 @@
-"""Enrichment through the real daemon: an import feeding it and ``musiquectl`` showing it, a
-restart mid-queue, the per-import album cap while a job is paused.
+"""Enrichment through the whole daemon's services, served in the test's process: an import
+feeding it and ``musiquectl`` (a process, against their socket) showing it, a clean restart
+mid-queue, the per-import album cap while a job is paused.
 
 What each source records, skipped and failing services, ``--retry-failed`` and Retry-After
 are tested in-process in ``test_enricher_service.py``."""
@@ -13,16 +14,14 @@ import time
 from typing import Any
 
 from musiqued.sim.spotify import SpotifySim
-from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.enrichment import AI_KEY, SPOTIFY_SECRET, SimulatedAi, SimulatedSpotify
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.import_helpers import wait_job
-from tests.support import DaemonProcess
+from tests.fixtures.threaded import ServeInThread, ThreadedDaemon
 
 FAST = {"retry_seconds": 0.1, "max_attempts": 3}
 
 
-def _rows(daemon: DaemonProcess, sql: str) -> list[sqlite3.Row]:
+def _rows(daemon: ThreadedDaemon, sql: str) -> list[sqlite3.Row]:
     conn = sqlite3.connect(f"file:{daemon.workdir / 'musique.db'}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
@@ -31,19 +30,19 @@ def _rows(daemon: DaemonProcess, sql: str) -> list[sqlite3.Row]:
         conn.close()
 
 
-def _albums(daemon: DaemonProcess) -> list[sqlite3.Row]:
+def _albums(daemon: ThreadedDaemon) -> list[sqlite3.Row]:
     return _rows(
         daemon,
         "SELECT al.*, ar.name AS artist FROM albums al JOIN artists ar ON ar.id = al.artist_id",
     )
 
 
-def _import_all(daemon: DaemonProcess) -> dict[str, Any]:
+def _import_all(daemon: ThreadedDaemon) -> dict[str, Any]:
     job = daemon.call("import.start", {"all": True})
-    return wait_job(daemon, job["job_id"])
+    return daemon.wait_job(job["job_id"])
 
 
-def _settled(daemon: DaemonProcess, timeout: float = 60) -> dict[str, Any]:
+def _settled(daemon: ThreadedDaemon, timeout: float = 60) -> dict[str, Any]:
     """enrich.status once nothing is pending or running."""
 
     def settled() -> dict[str, Any] | None:
@@ -63,14 +62,18 @@ def test_import_enriches_every_album_and_artist(
     lastfm_sim: SimulatedLastfm,
     spotify_sim: SimulatedSpotify,
     ai_sim: SimulatedAi,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
 ) -> None:
     """After an import every album has its Last.fm and Spotify images and a description
     grounded in the facts sent, every artist its Spotify image; running enrich again changes
     nothing; musiquectl shows it all; no secret shows anywhere."""
     lastfm_sim.reset(size=400, seed=7)
-    daemon = start_daemon(
-        **lastfm_sim.sections(), **spotify_sim.sections(), **ai_sim.sections(), enrichment=FAST
+    daemon = serve_in_thread(
+        socket=True,
+        **lastfm_sim.sections(),
+        **spotify_sim.sections(),
+        **ai_sim.sections(),
+        enrichment=FAST,
     )
     job = _import_all(daemon)
     assert job["state"] == "done"
@@ -146,7 +149,7 @@ def test_import_enriches_every_album_and_artist(
         json.dumps(daemon.call("enrich.status")),
         json.dumps(daemon.call("daemon.status")),
         daemon.ctl("--json", "status").stdout,
-        daemon.logs(),
+        json.dumps(daemon.logs, default=str),
     ]
     for text in outputs:
         _no_secret(text)
@@ -165,18 +168,21 @@ def _prompted_albums(prompts: list[list[dict[str, str]]]) -> list[tuple[str, str
 def test_restart_resumes_the_queue(
     lastfm_sim: SimulatedLastfm,
     ai_sim: SimulatedAi,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
 ) -> None:
     """A daemon stopped mid-queue picks the queue up where it was after a restart: every
     album ends up described, and none whose description was stored before the stop is
     asked for again (only a request the stop cut short is made once more)."""
     lastfm_sim.reset(size=300, seed=9)
-    daemon = start_daemon(
-        **lastfm_sim.sections(), **ai_sim.sections(requests_per_second=10.0), enrichment=FAST
+    daemon = serve_in_thread(
+        socket=True,
+        **lastfm_sim.sections(),
+        **ai_sim.sections(requests_per_second=10.0),
+        enrichment=FAST,
     )
     _import_all(daemon)
     daemon.wait_until(lambda: daemon.call("enrich.status")["by_source"]["ai"]["done"] >= 3)
-    assert daemon.stop() == 0
+    daemon.stop()
     described = {(a["artist"], a["title"]) for a in _albums(daemon) if a["description"]}
     first = len(ai_sim.sim.prompt_log())
     daemon.start()
@@ -190,7 +196,7 @@ def test_restart_resumes_the_queue(
     assert len(again) == len(set(again)) == len(albums) - len(described)
 
 
-def _enriched_albums(daemon: DaemonProcess, job_id: int) -> int:
+def _enriched_albums(daemon: ThreadedDaemon, job_id: int) -> int:
     """The job's albums whose every source is finished, read from the database."""
     rows = _rows(
         daemon,
@@ -204,7 +210,7 @@ def test_album_cap_holds_back_a_jobs_albums_until_it_ends(
     lastfm_sim: SimulatedLastfm,
     spotify_sim: SimulatedSpotify,
     ai_sim: SimulatedAi,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
 ) -> None:
     """``[enrichment] max_albums_per_import = N``: while the import job is active (here
     paused) at most N of its albums are enriched, the job shows ``albums_enriched`` <= N and
@@ -214,7 +220,8 @@ def test_album_cap_holds_back_a_jobs_albums_until_it_ends(
     # Every Last.fm answer a little late, one request at a time: the job is still running
     # when it is paused after its first pages.
     lastfm_sim.set_faults(rate=1.0, kinds=["slow"], slow_seconds=0.15)
-    daemon = start_daemon(
+    daemon = serve_in_thread(
+        socket=True,
         **lastfm_sim.sections(page_size=20, max_in_flight=1),
         **spotify_sim.sections(),
         **ai_sim.sections(),
@@ -249,7 +256,7 @@ def test_album_cap_holds_back_a_jobs_albums_until_it_ends(
     assert daemon.call("enrich.status")["pending"] > 0
 
     daemon.call("import.resume", {"job_id": job_id})
-    finished = wait_job(daemon, job_id)
+    finished = daemon.wait_job(job_id)
     assert finished["state"] == "done"
     assert finished["total_albums_to_enrich"] >= total
     status = _settled(daemon)

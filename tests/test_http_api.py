@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import http.client
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fixtures.daemon import StartDaemon
+from click.testing import CliRunner
+
+from musiqued.app.cli import main
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.threaded import ServeInThread
-from tests.support import HTTP_TOKEN, free_port
+from tests.support import HTTP_TOKEN, base_sections, free_port, write_config
 
 ORIGINAL_IMPORT_KEYS = {
     "status",
@@ -126,12 +129,18 @@ def test_not_configured_is_503(serve_in_thread: ServeInThread) -> None:
     assert body["detail"]
 
 
-def test_non_loopback_without_token_is_refused(start_daemon: StartDaemon) -> None:
-    """Binding 0.0.0.0 without ``[http] token`` is a config error: exit 78, a clear message."""
-    daemon = start_daemon(http={"listen": f"0.0.0.0:{free_port()}"}, wait=False)
-    assert daemon.proc is not None
-    assert daemon.proc.wait(15) == 78
-    assert "http.token: required when listen" in daemon.logs()
+def test_non_loopback_without_token_is_refused(workdir: Path) -> None:
+    """Binding 0.0.0.0 without ``[http] token`` is a config error: exit 78, a clear message
+    (musiqued's command, in-process)."""
+    config = write_config(
+        workdir / "musiqued.toml",
+        base_sections(workdir, http={"listen": f"0.0.0.0:{free_port()}"}),
+    )
+    result = CliRunner().invoke(main, ["--config", str(config)])
+    assert result.exit_code == 78
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("musiqued: ")
+    assert "http.token: required when listen" in line
 
 
 def test_token_is_required_on_every_request(serve_in_thread: ServeInThread) -> None:

@@ -264,7 +264,7 @@ async def _follow_events(port: int) -> list[str]:
         assert (status, body["kind"]) == (503, "too_many_websockets")
         assert "the limit is 2" in body["detail"]
         # Outlive both timeouts (request 2 s, idle 3 s): proving nothing cuts a page off.
-        await asyncio.sleep(6)
+        await asyncio.sleep(4.5)
         async with session.post(f"{own}/api/v1/tracker/start", json={}) as response:
             assert response.status == 200, await response.text()
         async with asyncio.timeout(20):

@@ -5,7 +5,8 @@ window, then at a random rate, and the database is compared EXACTLY with the sim
 history. A fault that never clears on one page ends the job with the gap stated (the
 ``missing`` field, the error, what ``musiquectl jobs show`` prints, the log), never ``done``
 with scrobbles missing. The services run in the test's process; the summary ``musiquectl
-import`` prints and its exit status are checked end to end, with the daemon as a process.
+import`` prints and its exit status are checked with musiquectl as a process, against their
+socket.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import structlog
 
 from musiquectl.jobs_view import render_job
 from musiqued.sim.pagefaults import PAGE_FAULTS
-from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import InProcess, InProcessDaemon
+from tests.fixtures.threaded import ServeInThread
 from tests.import_helpers import assert_exact
 
 ONCE_KINDS = (*PAGE_FAULTS, "errorbody")
@@ -132,12 +133,12 @@ async def test_page_that_stays_short_or_broken_ends_with_the_gap_stated(
 
 
 def test_summary_of_musiquectl_import_states_the_gap(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+    lastfm_sim: SimulatedLastfm, serve_in_thread: ServeInThread
 ) -> None:
     """``musiquectl import --all`` following a job that ends with a gap prints the gap in its
     summary (how many, which page, which span) and exits 1."""
     lastfm_sim.reset(size=1000, seed=73)
-    daemon = start_daemon(hooks=True, **lastfm_sim.sections(), enrichment={"enabled": False})
+    daemon = serve_in_thread(socket=True, **lastfm_sim.sections(), enrichment={"enabled": False})
     daemon.call("test.lastfm_retry", {})
     lastfm_sim.sim.faults.force("short", 10_000, page=2)
     result = daemon.ctl("import", "--all")

@@ -4,6 +4,9 @@ process). The database is compared EXACTLY with the simulator."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from musiqued.storage.db import Database
@@ -87,23 +90,45 @@ async def test_fatal_errors_fail_the_job_clearly(
     assert job["pages_done"] == 0
 
 
-KILL_AT_PAGES = (0, 2, 5, 9, 13, 17)
+STOPS = (
+    ("kill", 0),
+    ("kill", 2),
+    ("kill", 5),
+    ("term", 7),
+    ("kill", 9),
+    ("kill", 13),
+    ("kill", 17),
+)
+"""Where the import is stopped (after how many pages) and how: SIGKILL, or SIGTERM."""
 
 
-def test_sigkill_at_many_points_then_resume(
+def _job_state(database: Path, job_id: int) -> str:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        state = str(conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
+    conn.close()
+    return state
+
+
+def test_stopped_at_many_points_then_resume(
     lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
 ) -> None:
-    """SIGKILL at six points of an import (before the first page, then ever later); each
+    """SIGKILL at six points of an import (before the first page, then ever later) and a
+    clean stop (SIGTERM, exit 0) once between them, which marks the job interrupted; each
     restart resumes the job by itself from its checkpoint, and the end is exact: nothing
     lost, nothing duplicated, counters equal to the history."""
     lastfm_sim.reset(size=4000, seed=34)
     daemon = start_daemon(**lastfm_sim.sections(requests_per_second=25.0, max_in_flight=3))
+    database = daemon.workdir / "musique.db"
     job_id = daemon.call("import.start", {"all": True})["job_id"]
     seen: list[int] = []
-    for pages in KILL_AT_PAGES:
+    for how, pages in STOPS:
         if pages:
             wait_pages(daemon, job_id, pages)
-        daemon.kill()
+        if how == "kill":
+            daemon.kill()
+        else:
+            assert daemon.stop() == 0
+            assert _job_state(database, job_id) == "interrupted"
         daemon.start()
         job = daemon.call("import.status", {"job_id": job_id})
         seen.append(job["pages_done"])
@@ -114,22 +139,6 @@ def test_sigkill_at_many_points_then_resume(
     assert seen[-1] < job["pages_total"]
     assert job["pages_done"] == job["pages_total"] == 20
     assert (job["tracks_imported"], job["tracks_skipped"]) == (4000, 0)
-    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
+    assert_exact(database, lastfm_sim.scrobbles())
     resumed = [r for r in daemon.log_records() if r.get("event") == "resuming job"]
-    assert len(resumed) >= len(KILL_AT_PAGES) - 1
-
-
-def test_clean_stop_interrupts_then_resumes(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
-) -> None:
-    """SIGTERM during an import marks the job interrupted; the next start resumes it."""
-    lastfm_sim.reset(size=3000, seed=35)
-    daemon = start_daemon(**lastfm_sim.sections(requests_per_second=20.0))
-    job_id = daemon.call("import.start", {"all": True})["job_id"]
-    wait_pages(daemon, job_id, 3)
-    assert daemon.stop() == 0
-    daemon.start()
-    job = wait_job(daemon, job_id)
-    assert job["state"] == "done"
-    assert job["tracks_imported"] == 3000
-    assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())
+    assert len(resumed) >= len(STOPS) - 1

@@ -13,8 +13,6 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from musiqued.upstream.lastfm_auth import AUTH_DEADLINE_S
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
@@ -78,17 +76,24 @@ def assert_masked_in_logs(daemon: DaemonProcess, secret: str) -> None:
 def test_private_profile_after_login(
     lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, workdir: Path
 ) -> None:
-    """Over HTTPS: an import of a private profile fails with the login hint; after `lastfm
-    login` (URL opened, Enter pressed) it imports every scrobble, signed, also after a
-    restart; the session key is never printed, returned or logged (a log line quoting it
-    shows the mask, before and after the restart); the auth calls went out as pylast's XML."""
+    """Over HTTPS, a private profile: an import fails with the login hint and the tracker
+    stops with "this profile hides its recent tracks". After `lastfm login` (URL opened,
+    Enter pressed) an import gets every scrobble, signed, also after a restart, and the
+    tracker runs again by itself, its error cleared. The session key is never printed,
+    returned or logged (a log line quoting it shows the mask, before and after the
+    restart); the auth calls went out as pylast's XML."""
     lastfm_sim.reset(size=300, seed=4)
     lastfm_sim.configure(private=True, auto_approve=False)
-    daemon = start_over_tls(start_daemon, lastfm_sim, hooks=True)
+    daemon = start_over_tls(start_daemon, lastfm_sim, hooks=True, tracker={"interval_seconds": 1})
 
     job = run_import(daemon, all=True)
     assert job["state"] == "failed"
     assert "run `musiquectl lastfm login`" in job["error"]
+    daemon.call("tracker.start")
+    stopped = daemon.wait_until(
+        lambda: (s := daemon.call("tracker.status"))["last_error"] and not s["running"] and s
+    )
+    assert "hides its recent tracks" in stopped["last_error"]
 
     out, err = interactive_login(daemon, lastfm_sim)
     assert "Logged in to Last.fm as simuser" in out
@@ -97,6 +102,8 @@ def test_private_profile_after_login(
     job = run_import(daemon, all=True)
     assert job["state"] == "done", job
     assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
+    running = daemon.wait_until(lambda: (s := daemon.call("tracker.status"))["running"] and s)
+    assert running["last_error"] is None
 
     keys = session_keys(lastfm_sim)
     assert len(keys) == 1
@@ -117,7 +124,10 @@ def test_private_profile_after_login(
 def test_login_from_the_command_line(
     lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
 ) -> None:
-    """`--no-wait` prints the URL and token; `--token` on a token not yet approved says so
+    """The hot path stays on the async JSON client, over HTTPS too: an import and tracker
+    polls send no XML request and leave pylast unimported; a login then loads it.
+
+    `--no-wait` prints the URL and token; `--token` on a token not yet approved says so
     (exit 1) and stores nothing; once access is allowed it finishes.
 
     A token approved too late (Last.fm's error 15) asks for a new login; nothing is
@@ -125,10 +135,21 @@ def test_login_from_the_command_line(
 
     Last.fm answering 503 to everything: login retries briefly, then says Last.fm is
     unavailable (exit 1); once it is back, the same command works."""
+    lastfm_sim.reset(size=450, seed=5)
+    daemon = start_over_tls(start_daemon, lastfm_sim, hooks=True)
+    assert run_import(daemon, all=True)["state"] == "done"
+    daemon.call("tracker.start", {"interval_seconds": 1})
+    daemon.wait_until(lambda: daemon.call("tracker.status")["last_poll_at"])
+    daemon.call("tracker.stop")
+    modules = {"names": ["pylast", "httpx2"]}
+    assert daemon.call("test.modules", modules) == {"loaded": []}
+    assert "xml" not in lastfm_sim.stats()
+
     lastfm_sim.configure(auto_approve=False)
-    daemon = start_over_tls(start_daemon, lastfm_sim)
     started = daemon.ctl("--json", "lastfm", "login", "--no-wait")
     assert started.returncode == 0, started.stderr
+    assert daemon.call("test.modules", modules) == {"loaded": ["pylast", "httpx2"]}
+    assert lastfm_sim.stats()["xml"] == 1
     begun = json.loads(started.stdout)
     assert set(begun) == {"url", "token"}
     assert begun["url"] == (
@@ -176,51 +197,32 @@ def test_login_from_the_command_line(
     assert "Open this URL and allow access" in back.stdout
 
 
-def test_import_never_loads_pylast(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
-    """The hot path stays on the async JSON client, over HTTPS too: an import and tracker
-    polls send no XML request and leave pylast unimported; a login then loads it."""
-    lastfm_sim.reset(size=450, seed=5)
-    daemon = start_over_tls(start_daemon, lastfm_sim, hooks=True)
-    assert run_import(daemon, all=True)["state"] == "done"
-    daemon.call("tracker.start", {"interval_seconds": 1})
-    daemon.wait_until(lambda: daemon.call("tracker.status")["last_poll_at"])
-    modules = {"names": ["pylast", "httpx2"]}
-    assert daemon.call("test.modules", modules) == {"loaded": []}
-    assert "xml" not in lastfm_sim.stats()
-
-    token = json.loads(daemon.ctl("--json", "lastfm", "login", "--no-wait").stdout)["token"]
-    assert daemon.ctl("lastfm", "login", "--token", token).returncode == 0
-    assert daemon.call("test.modules", modules) == {"loaded": ["pylast", "httpx2"]}
-    assert lastfm_sim.stats()["xml"] == 2
-
-
-@pytest.mark.parametrize("tls", [False, True])
 def test_reload_applies_new_lastfm_settings(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, workdir: Path, tls: bool
+    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, workdir: Path
 ) -> None:
-    """A wrong API key fails imports clearly; fixing the file and reloading makes them work
-    (over plain HTTP and over HTTPS alike)."""
+    """Wrong Last.fm settings are named, and fixing the file and reloading makes them work:
+    a wrong API key fails imports clearly; a wrong lastfm.api_secret makes Last.fm refuse
+    the signature (error 13), and login says which setting to check (exit 1, an upstream
+    error, not retried)."""
     lastfm_sim.reset(size=120, seed=2)
-    daemon = start_daemon(env=lastfm_sim.trust_env, **lastfm_sim.sections(tls=tls, api_key="wrong"))
+    daemon = start_daemon(
+        env=lastfm_sim.trust_env, **lastfm_sim.sections(tls=True, api_key="wrong")
+    )
     job = run_import(daemon, all=True)
     assert job["state"] == "failed"
     assert "the Last.fm API key is invalid" in job["error"]
 
-    write_config(daemon.config_path, base_sections(workdir, **lastfm_sim.sections(tls=tls)))
-    reloaded = daemon.ctl("--json", "reload")
-    assert reloaded.returncode == 0, reloaded.stderr
-    assert "lastfm" in json.loads(reloaded.stdout)["changed"]
+    def reload(**lastfm: str) -> None:
+        sections = base_sections(workdir, **lastfm_sim.sections(tls=True, **lastfm))
+        write_config(daemon.config_path, sections)
+        reloaded = daemon.ctl("--json", "reload")
+        assert reloaded.returncode == 0, reloaded.stderr
+        assert "lastfm" in json.loads(reloaded.stdout)["changed"]
+
+    reload(api_secret="not-the-secret")
     job = run_import(daemon, all=True)
     assert job["state"] == "done", job
     assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
-
-
-def test_wrong_secret(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) -> None:
-    """A wrong lastfm.api_secret: Last.fm refuses the signature (error 13) and login says
-    which setting to check (exit 1, an upstream error, not retried)."""
-    daemon = start_daemon(
-        env=lastfm_sim.trust_env, **lastfm_sim.sections(tls=True, api_secret="not-the-secret")
-    )
     result = daemon.ctl("lastfm", "login", "--no-wait")
     assert result.returncode == 1
     assert "Last.fm refused the request signature: check lastfm.api_secret" in result.stderr
@@ -228,26 +230,8 @@ def test_wrong_secret(lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon) ->
     error = daemon.call_error("lastfm.auth_url")
     assert error.code == -32004
 
-
-def test_tracker_stopped_by_a_private_profile_resumes_after_login(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon, workdir: Path
-) -> None:
-    """The tracker stops with "this profile hides its recent tracks"; once `lastfm login`
-    succeeds it runs again by itself, its error cleared, and records new scrobbles."""
-    lastfm_sim.reset(size=30, seed=6)
-    lastfm_sim.configure(private=True, auto_approve=False)
-    daemon = start_over_tls(start_daemon, lastfm_sim, tracker={"interval_seconds": 1})
-    daemon.call("tracker.start")
-    stopped = daemon.wait_until(
-        lambda: (s := daemon.call("tracker.status"))["last_error"] and not s["running"] and s
-    )
-    assert "hides its recent tracks" in stopped["last_error"]
-
-    interactive_login(daemon, lastfm_sim)
-    running = daemon.wait_until(lambda: (s := daemon.call("tracker.status"))["running"] and s)
-    assert running["last_error"] is None
-    daemon.wait_until(lambda: daemon.call("daemon.status")["listens"] == 30)
-    assert_exact(workdir / "musique.db", lastfm_sim.scrobbles())
+    reload()
+    assert daemon.ctl("lastfm", "login", "--no-wait").returncode == 0
 
 
 # -- in-process: the login's failures that need no TLS exchange --------------------------
@@ -291,11 +275,14 @@ async def test_a_hung_lastfm_is_reported_within_the_login_deadline(
     lastfm_sim: SimulatedLastfm, in_process: InProcess
 ) -> None:
     """Last.fm accepts the connection and never answers: login ends with -32004 saying
-    Last.fm did not answer within the login deadline (not that the daemon did not)."""
+    Last.fm did not answer within the login deadline (not that the daemon did not). The
+    deadline is shortened here as ``test.lastfm_retry`` shortens the client's retries."""
     with socket.create_server(("127.0.0.1", 0)) as hung:
         port = hung.getsockname()[1]
         sections = lastfm_sim.sections(tls=True, api_url=f"https://127.0.0.1:{port}/2.0/")
         async with in_process(**sections) as daemon:
+            assert daemon.services.lastfm.web_auth.deadline == AUTH_DEADLINE_S
+            daemon.services.lastfm.web_auth.deadline = 0.5
             error = await daemon.call_error("lastfm.auth_url")
     assert error.code == -32004
-    assert f"Last.fm did not answer within {AUTH_DEADLINE_S:g} s" in error.message
+    assert "Last.fm did not answer within 0.5 s; try again later" in error.message

@@ -1,8 +1,10 @@
 """The control socket under load and against strangers: many clients, peer credentials,
 stale and live socket files, events, and the per-call log line.
 
-The socket's own behaviour is served in the test's process (``serve_rpc``); a daemon process
-is started for what crosses processes: startup errors, a second daemon, the CLI, a reload."""
+The socket's own behaviour is served in the test's process (``serve_rpc``), a socket path
+the daemon cannot use is checked on its listener there, and a reload's new access policy is
+handed to the server as a reload hands it; a daemon process is started for a CLI session's
+log, with its secrets, reload by signal and stop."""
 
 from __future__ import annotations
 
@@ -14,11 +16,24 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from musiqued import wire
+from musiqued.app.cli import exit_status
+from musiqued.errors import AlreadyRunningError
+from musiqued.rpc.listener import SocketListener, SocketPathError
+from musiqued.rpc.peers import AccessPolicy
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.rpc_socket import ServeRpc
-from tests.rawrpc import NOBODY, RawConnection, assert_serving, call_as, exchange, request
-from tests.support import DaemonProcess, base_sections, write_config
+from tests.rawrpc import (
+    NOBODY,
+    RawConnection,
+    assert_serving,
+    call_as,
+    exchange,
+    request,
+    run_as,
+)
 
 
 def _many_clients(path: Path, clients: int) -> list[str]:
@@ -108,32 +123,26 @@ async def test_stale_socket_file_is_replaced(serve_rpc: ServeRpc, workdir: Path)
         assert served.logged("replacing stale socket file")
 
 
-def test_non_socket_file_is_not_replaced(workdir: Path) -> None:
-    """A regular file where the socket should be is left alone; the daemon says why."""
+async def test_non_socket_file_is_not_replaced(workdir: Path) -> None:
+    """A regular file where the socket should be is left alone; the daemon says why and
+    stops with exit 78 (a human must fix the path)."""
     (workdir / "d.sock").write_text("precious")
-    config = write_config(workdir / "musiqued.toml", base_sections(workdir))
-    daemon = DaemonProcess(workdir, config, workdir / "d.sock").start(wait=False)
-    assert daemon.proc is not None
-    assert daemon.proc.wait(15) != 0
-    assert "is not a socket" in daemon.logs()
+    with pytest.raises(SocketPathError) as caught:
+        await SocketListener(workdir / "d.sock", mode=0o600).open()
+    assert "is not a socket" in caught.value.message
+    assert exit_status(caught.value) == 78
     assert (workdir / "d.sock").read_text() == "precious"
 
 
-def test_second_daemon_on_live_socket_exits(start_daemon: StartDaemon, workdir: Path) -> None:
-    """A second daemon pointed at a socket a live daemon answers on exits with a clear
-    error, and the first keeps serving."""
-    first = start_daemon()
-    other = workdir / "second"
-    other.mkdir()
-    config = write_config(
-        other / "musiqued.toml",
-        {"daemon": {"socket": str(first.socket_path), "database": str(other / "m.db")}},
-    )
-    second = DaemonProcess(other, config, first.socket_path).start(wait=False)
-    assert second.proc is not None
-    assert second.proc.wait(15) == 75
-    assert f"is already serving on {first.socket_path}" in second.logs()
-    assert_serving(first.socket_path)
+async def test_second_daemon_on_live_socket_exits(serve_rpc: ServeRpc) -> None:
+    """A second daemon pointed at a socket a live daemon answers on stops with a clear
+    error and exit 75, and the first keeps serving."""
+    async with serve_rpc() as served:
+        with pytest.raises(AlreadyRunningError) as caught:
+            await SocketListener(served.path, mode=0o600).open()
+        assert f"is already serving on {served.path}" in caught.value.message
+        assert exit_status(caught.value) == 75
+        await asyncio.to_thread(assert_serving, served.path)
 
 
 def test_a_cli_session_logs_each_call_and_no_secret(
@@ -206,53 +215,67 @@ def test_a_cli_session_logs_each_call_and_no_secret(
     assert not os.environ.get("MUSIQUED_HTTP_TOKEN")
 
 
+def _refused_codes(path: Path, connections: int) -> list[int | None]:
+    """The error code of each of ``connections`` calls from one forked child running as
+    nobody, each on a connection of its own."""
+
+    def child(out: int) -> int:
+        codes = []
+        for _ in range(connections):
+            with RawConnection(path, timeout=10) as conn:
+                conn.send(request("daemon.status", id="as-uid"))
+                line = conn.read_line()
+            codes.append(json.loads(line).get("error", {}).get("code") if line else None)
+        os.write(out, json.dumps(codes).encode())
+        return 0
+
+    codes: list[int | None] = json.loads(run_as(child)[1])
+    return codes
+
+
 async def test_a_flood_of_refusals_is_one_log_line(serve_rpc: ServeRpc, workdir: Path) -> None:
     """300 refused connections from one uid within a minute: each is refused, the log has
     one line for them (the rest are counted and logged once the minute is over)."""
     _reachable_by_nobody(workdir)
     async with serve_rpc(mode=0o666) as served:
-        for _ in range(300):
-            answer = await asyncio.to_thread(call_as, served.path)
-            assert answer["error"]["code"] == wire.FORBIDDEN
+        codes = await asyncio.to_thread(_refused_codes, served.path, 300)
         refused = served.logged("rpc peer refused")
+    assert codes == [wire.FORBIDDEN] * 300
     assert len(refused) == 1
     assert (refused[0]["peer_uid"], refused[0]["refusals"]) == (NOBODY, 1)
 
 
-def test_reload_closes_connections_no_longer_allowed(
-    start_daemon: StartDaemon, workdir: Path
+async def test_reload_closes_connections_no_longer_allowed(
+    serve_rpc: ServeRpc, workdir: Path
 ) -> None:
-    """A uid removed from allowed_uids by a reload loses the connection it holds open; it
-    was served before the reload."""
+    """A uid removed from allowed_uids by a reload (the server handed its new access policy,
+    as a reload does) loses the connection it holds open; it was served before the reload."""
     _reachable_by_nobody(workdir)
-    daemon = start_daemon(daemon={"socket_mode": "0666", "allowed_uids": [NOBODY]})
-    go, ready = os.pipe(), os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: nobody, holding one connection open across the reload
-        code = 1
-        try:
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            with RawConnection(daemon.socket_path, timeout=20) as conn:
-                conn.send(request("daemon.status"))
-                served = "result" in conn.read()
-                os.write(ready[1], b"1" if served else b"0")
-                os.read(go[0], 1)  # the reload has happened
-                try:
-                    conn.send(request("daemon.status", id=2))
-                    code = 0 if conn.read_line() is None else 3  # closed: nothing answered
-                except OSError:
-                    code = 0  # closed: the send itself failed
-        finally:
-            os._exit(code)
-    assert os.read(ready[0], 1) == b"1", "served before the reload"
-    config = workdir / "musiqued.toml"
-    config.write_text(config.read_text().replace("allowed_uids = [65534]", "allowed_uids = []"))
-    assert daemon.call("daemon.reload")["status"] == "reloaded"
-    os.write(go[1], b"1")
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, "the connection was not closed"
-    assert any(
-        r.get("event") == "rpc peer no longer allowed; closing its connection"
-        for r in daemon.log_records()
-    )
+    async with serve_rpc(mode=0o666, allowed_uids=[NOBODY]) as served:
+        go, ready = os.pipe(), os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: nobody, holding one connection open across the reload
+            code = 1
+            try:
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                with RawConnection(served.path, timeout=20) as conn:
+                    conn.send(request("daemon.status"))
+                    answered = "result" in conn.read()
+                    os.write(ready[1], b"1" if answered else b"0")
+                    os.read(go[0], 1)  # the reload has happened
+                    try:
+                        conn.send(request("daemon.status", id=2))
+                        code = 0 if conn.read_line() is None else 3  # closed: nothing answered
+                    except OSError:
+                        code = 0  # closed: the send itself failed
+            finally:
+                os._exit(code)
+        assert await asyncio.to_thread(os.read, ready[0], 1) == b"1", "served before the reload"
+        served.server.set_policy(AccessPolicy([], []))
+        os.write(go[1], b"1")
+        _, status = await asyncio.to_thread(os.waitpid, pid, 0)
+        for end in (*go, *ready):
+            os.close(end)
+        assert os.waitstatus_to_exitcode(status) == 0, "the connection was not closed"
+        assert served.logged("rpc peer no longer allowed; closing its connection")

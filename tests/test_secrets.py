@@ -67,9 +67,8 @@ def untrusted_tls() -> ssl.SSLContext:
     return context
 
 
-def _start(workdir: Path, api_url: str) -> DaemonProcess:
-    http_port = free_port()
-    sections = base_sections(
+def _sections(workdir: Path, api_url: str, http_port: int) -> dict[str, dict[str, object]]:
+    return base_sections(
         workdir,
         lastfm={
             "api_key": API_KEY,
@@ -82,10 +81,6 @@ def _start(workdir: Path, api_url: str) -> DaemonProcess:
         tracker={"interval_seconds": 1},
         http={"listen": f"127.0.0.1:{http_port}", "token": HTTP_TOKEN},
     )
-    config = write_config(workdir / "musiqued.toml", sections)
-    daemon = DaemonProcess(workdir, config, workdir / "d.sock").start()
-    daemon.http_port = http_port  # type: ignore[attr-defined]
-    return daemon
 
 
 def _assert_no_secret(where: str, text: str) -> None:
@@ -93,51 +88,50 @@ def _assert_no_secret(where: str, text: str) -> None:
         assert secret not in text, f"{secret!r} leaked into {where}: {text[:300]}"
 
 
-@pytest.mark.parametrize(
-    ("case", "reason"),
-    [
-        ("redirect loop", "redirect"),
-        ("unknown host", "host name was not found"),
-        ("untrusted TLS", "TLS certificate is not trusted"),
-    ],
-)
-def test_upstream_failures_leave_no_secret_anywhere(
-    case: str, reason: str, untrusted_tls: ssl.SSLContext
-) -> None:
-    """After each failure the tracker's error says what happened in words; the tracker
-    status (RPC, musiquectl, HTTP), daemon.status and the whole log hold no secret."""
-    with short_tmp() as workdir, _serving(untrusted_tls if "TLS" in case else None) as port:
-        api_url = {
-            "redirect loop": f"http://127.0.0.1:{port}/2.0/",
-            "unknown host": "http://lastfm-host.invalid/2.0/",
-            "untrusted TLS": f"https://127.0.0.1:{port}/2.0/",
-        }[case]
-        daemon = _start(workdir, api_url)
+def test_upstream_failures_leave_no_secret_anywhere(untrusted_tls: ssl.SSLContext) -> None:
+    """A Last.fm endpoint that redirects to itself, a host name that does not resolve and a
+    TLS server that is not trusted, in turn (the config file changed and reloaded between
+    them): after each the tracker's error says what happened in words; the tracker status
+    (RPC, musiquectl, HTTP), daemon.status and the whole log hold no secret."""
+    http_port = free_port()
+    with short_tmp() as workdir, _serving() as plain, _serving(untrusted_tls) as tls:
+        cases = [
+            (f"http://127.0.0.1:{plain}/2.0/", "redirect"),
+            ("http://lastfm-host.invalid/2.0/", "host name was not found"),
+            (f"https://127.0.0.1:{tls}/2.0/", "TLS certificate is not trusted"),
+        ]
+        config = write_config(workdir / "musiqued.toml", _sections(workdir, cases[0][0], http_port))
+        daemon = DaemonProcess(workdir, config, workdir / "d.sock").start(hooks=True)
         try:
+            daemon.call("test.lastfm_retry", {})  # each failure said after brief retries
             daemon.call("tracker.start")
-            status = daemon.wait_until(
-                lambda: (s := daemon.call("tracker.status"))["last_error"] and s, timeout=60
-            )
-            assert "Last.fm" in status["last_error"]
-            assert reason in status["last_error"]
-            shown = daemon.ctl("tracker", "status")
-            assert reason in shown.stdout
-            port_http = daemon.http_port  # type: ignore[attr-defined]
-            with urllib.request.urlopen(
-                urllib.request.Request(
-                    f"http://127.0.0.1:{port_http}/api/v1/services/tracker/status",
-                    headers=bearer(),
-                ),
-                timeout=10,
-            ) as answer:
-                http_status = answer.read().decode()
-            for where, text in (
-                ("tracker.status", json.dumps(status)),
-                ("daemon.status", json.dumps(daemon.call("daemon.status"))),
-                ("musiquectl tracker status", shown.stdout + shown.stderr),
-                ("HTTP tracker status", http_status),
-            ):
-                _assert_no_secret(where, text)
+            for api_url, reason in cases:
+                write_config(config, _sections(workdir, api_url, http_port))
+                assert daemon.call("daemon.reload")["status"] == "reloaded"
+                status = daemon.wait_until(
+                    lambda reason=reason: (
+                        reason in ((s := daemon.call("tracker.status"))["last_error"] or "") and s
+                    ),
+                    timeout=60,
+                )
+                assert "Last.fm" in status["last_error"]
+                shown = daemon.ctl("tracker", "status")
+                assert reason in shown.stdout
+                with urllib.request.urlopen(
+                    urllib.request.Request(
+                        f"http://127.0.0.1:{http_port}/api/v1/services/tracker/status",
+                        headers=bearer(),
+                    ),
+                    timeout=10,
+                ) as answer:
+                    http_status = answer.read().decode()
+                for where, text in (
+                    ("tracker.status", json.dumps(status)),
+                    ("daemon.status", json.dumps(daemon.call("daemon.status"))),
+                    ("musiquectl tracker status", shown.stdout + shown.stderr),
+                    ("HTTP tracker status", http_status),
+                ):
+                    _assert_no_secret(f"{where} ({reason})", text)
         finally:
             daemon.stop()
         _assert_no_secret("the log", daemon.logs())

@@ -288,13 +288,14 @@ def test_no_content_security_policy_violation(
 def test_page_polls_while_its_socket_is_down_and_reconnects(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
-    """When the daemon restarts the page says it lost the live link and polls every 5 s
-    (a new scrobble still shows up); once the WebSocket can open again it is live again."""
+    """When the daemon restarts (its services, socket and listener closed and opened again)
+    the page says it lost the live link and polls every 5 s (a new scrobble still shows
+    up); once the WebSocket can open again it is live again."""
     lastfm_sim.reset(size=50, seed=9)
-    daemon, url = page_daemon(start_daemon, lastfm_sim)
+    daemon, url = page_daemon(serve_in_thread, lastfm_sim)
     daemon.call("tracker.start", {"interval_seconds": 1})
     # A network fault for the page's WebSockets only, switched by the test: while
     # window.__cutSockets is set, new ones go to a path without a WebSocket (404), while the

@@ -63,6 +63,7 @@ def test_a_tracker_whose_polls_fail_is_not_green(
     card is green and shows what plays."""
     lastfm_sim.reset(size=20, seed=21)
     daemon, url = page_daemon(serve_in_thread, lastfm_sim)
+    daemon.call("test.lastfm_retry", {})  # each poll fails after brief retries
     daemon.call("tracker.start", {"interval_seconds": 1})
     lastfm_sim.set_now_playing("Björk", "Jóga", "Homogenic")
     open_page(browser, url)

@@ -1,28 +1,28 @@
 """While Last.fm fails, a running job says what it is retrying through (``upstream_trouble``):
 in jobs.get, the job events, musiquectl's progress line, `jobs show` and `status`, and the
-systemd status line; once Last.fm answers again the trouble clears and the import ends exact."""
+systemd status line; once Last.fm answers again the trouble clears and the import ends exact.
+The services are served in the test's process; musiquectl runs against their socket."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
-from tests.import_helpers import assert_exact, wait_job
-from tests.support import EventStream
+from tests.fixtures.threaded import ServeInThread
+from tests.import_helpers import assert_exact
 
 
 def test_a_running_job_shows_the_retry_in_progress(
-    lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
+    lastfm_sim: SimulatedLastfm, serve_in_thread: ServeInThread
 ) -> None:
     """Last.fm answering 503 to everything mid-import: the job stays running and its
     upstream_trouble reads "retrying: Last.fm answered HTTP 503 (attempt N, next in S s)";
     musiquectl shows it; a job event carried it; back up, the job ends done, exact, with the
     trouble gone."""
     lastfm_sim.reset(size=3000, seed=41)
-    daemon = start_daemon(**lastfm_sim.sections(max_in_flight=1), hooks=True)
+    daemon = serve_in_thread(socket=True, **lastfm_sim.sections(max_in_flight=1))
     daemon.call("test.lastfm_retry", {"base_delay": 2.0, "max_delay": 2.0})
-    with EventStream(daemon.socket_path, ["job"]) as events:
+    with daemon.events("job") as events:
         lastfm_sim.set_faults(rate=1.0, kinds=["http503"])
         job_id = daemon.call("import.start", {"all": True})["job_id"]
 
@@ -45,7 +45,7 @@ def test_a_running_job_shows_the_retry_in_progress(
         assert "Last.fm answered HTTP 503" in daemon.call("daemon.status")["status"]
 
         lastfm_sim.set_faults(rate=0.0)
-        done = wait_job(daemon, job_id, timeout=120)
+        done = daemon.wait_job(job_id)
     assert done["state"] == "done", done
     assert done["upstream_trouble"] is None
     assert_exact(daemon.workdir / "musique.db", lastfm_sim.scrobbles())

@@ -1,5 +1,6 @@
 """Verify jobs: per-day counts against the simulated Last.fm, repairs, and what is only here
-(in-process); ``musiquectl verify`` and ``jobs show`` of a verify job end to end."""
+(in-process); ``musiquectl verify`` and ``jobs show`` of a verify job end to end, against
+the services' socket served in the test's process."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from typing import Any
 from musiqued import wire
 from musiqued.models import Scrobble
 from musiqued.storage.db import Database
-from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import InProcess
+from tests.fixtures.threaded import ServeInThread, ThreadedDaemon
 from tests.history_support import seed, store
-from tests.support import DaemonProcess
 from tests.tracker_support import stored
 
 Identity = tuple[int, str, str]
@@ -26,7 +26,7 @@ def _stored(database: Path) -> set[Identity]:
     return {(ts, artist, title) for ts, artist, title, _ in stored(database)}
 
 
-def _listed(daemon: DaemonProcess) -> set[Identity]:
+def _listed(daemon: ThreadedDaemon) -> set[Identity]:
     out: set[Identity] = set()
     after = None
     while True:
@@ -97,7 +97,7 @@ async def test_verify_repairs_missing_and_reports_only_here(
 
 
 def test_verify_without_repair_and_human_summary(
-    workdir: Path, start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
+    workdir: Path, serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm
 ) -> None:
     """``--no-repair`` only reports. Piped, ``verify`` prints progress lines like an import,
     then what it found: the days that differ (named), the listens missing here and those
@@ -105,7 +105,7 @@ def test_verify_without_repair_and_human_summary(
     an import's fields or Unix seconds."""
     removed, extras, rows = _prepare(lastfm_sim)
     seed(workdir / "musique.db", rows)
-    daemon = start_daemon(**lastfm_sim.sections())
+    daemon = serve_in_thread(socket=True, **lastfm_sim.sections())
     before = _listed(daemon)
     shown = daemon.ctl("verify", "--no-repair", timeout=120)
     assert shown.returncode == 0, shown.stderr

@@ -144,11 +144,17 @@ class LastfmWebAuth:
     """Web auth for one ``[lastfm]`` section; ``reconfigure`` on reload."""
 
     def __init__(
-        self, config: LastfmConfig, governor: Governor, *, retry: RetryPolicy = AUTH_RETRY
+        self,
+        config: LastfmConfig,
+        governor: Governor,
+        *,
+        retry: RetryPolicy = AUTH_RETRY,
+        deadline: float = AUTH_DEADLINE_S,
     ) -> None:
         self.config = config
         self.governor = governor
         self.retry = retry
+        self.deadline = deadline
 
     def reconfigure(self, config: LastfmConfig) -> None:
         self.config = config
@@ -213,10 +219,10 @@ class LastfmWebAuth:
         # pylast's own timeouts and our retries would add up to (a hung thread finishes
         # on its own; nothing waits for it).
         try:
-            async with asyncio.timeout(AUTH_DEADLINE_S):
+            async with asyncio.timeout(self.deadline):
                 return await self.retry.run(attempt, self.governor)
         except TimeoutError:
             raise TransientUpstreamError(
-                f"Last.fm did not answer within {AUTH_DEADLINE_S:g} s; try again later",
+                f"Last.fm did not answer within {self.deadline:g} s; try again later",
                 kind="timeout",
             ) from None
