@@ -22,6 +22,8 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 UNITS = ROOT / "systemd"
 SOURCE_EXEC = "/usr/local/bin/musiqued"
 MAX_EXPOSURE = 1.5
+STATIC = ("index.html", "app.js", "style.css", "login.html", "login.js", "favicon.svg")
+MAN_PAGES = ("man1/musiquectl.1", "man5/musiqued.toml.5", "man8/musiqued.8")
 
 pytestmark = pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed")
 
@@ -150,10 +152,12 @@ def test_units_bound_descriptors() -> None:
 
 @pytest.mark.slow
 def test_make_install_builds_the_tree(tmp_path: Path) -> None:
-    """``make install DESTDIR=… PREFIX=/usr``: a venv in /usr/lib/musique with the lock
-    file's exact versions, whose scripts name their final paths, commands in /usr/bin, units
-    pointing there, sysusers/tmpfiles snippets, the man pages, the example config; a second
-    run keeps an edited config."""
+    """``make install DESTDIR=… PREFIX=/usr``: the project's wheel installed into a clean
+    venv in /usr/lib/musique from the lock file (hashes checked, its exact versions), whose
+    three scripts name their final paths and run, carrying the Settings page's files and the
+    man pages in the venv's share/man; commands in /usr/bin, units pointing there,
+    sysusers/tmpfiles snippets, the man pages, the example config; a second run keeps an
+    edited config."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     dest = tmp_path / "root"
@@ -181,6 +185,22 @@ def test_make_install_builds_the_tree(tmp_path: Path) -> None:
     )
     assert version.returncode == 0, version.stderr
     assert "musiqued, version" in version.stdout
+    for command in ("musiquectl", "musique-sim"):
+        # The scripts' shebang names their final path: run each with the tree's Python.
+        usage = subprocess.run(
+            [str(app / "bin/python"), str(app / "bin" / command), "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert usage.stdout.startswith(f"Usage: {command} "), usage.stderr
+    (package,) = (app / "lib").glob("python3.*/site-packages/musiqued")
+    for name in STATIC:
+        assert (package / "http" / "static" / name).is_file(), name
+    for page in MAN_PAGES:
+        beside_bin = app / "share/man" / page
+        assert beside_bin.read_bytes() == (ROOT / "man" / Path(page).name).read_bytes(), page
 
     service = (dest / "usr/lib/systemd/system/musiqued.service").read_text(encoding="utf-8")
     assert "ExecStart=/usr/bin/musiqued --config /etc/musique/musiqued.toml" in service
@@ -192,7 +212,7 @@ def test_make_install_builds_the_tree(tmp_path: Path) -> None:
     assert (dest / "usr/lib/systemd/user/musiqued.socket").is_file()
     assert "musique" in (dest / "usr/lib/sysusers.d/musique.conf").read_text(encoding="utf-8")
     assert (dest / "usr/lib/tmpfiles.d/musique.conf").is_file()
-    for page in ("man1/musiquectl.1", "man8/musiqued.8", "man5/musiqued.toml.5"):
+    for page in MAN_PAGES:
         installed = dest / "usr/share/man" / page
         assert installed.read_bytes() == (ROOT / "man" / page.split("/")[1]).read_bytes()
     pins = {
