@@ -15,7 +15,8 @@ from typing import Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from musiqued import wire
-from musiqued.rpc.table import CallContext, Method, Params
+from musiqued.contract.params import Params
+from musiqued.rpc.table import CallContext, Method
 from musiqued.services.file_batches import HandedFile, known_zone
 
 FileFormat = Literal["auto", "spotify", "listenbrainz", "maloja", "lastfm-csv", "scrobbler-log"]
