@@ -42,7 +42,7 @@ MIN_TOKEN_CHARS = 16
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 def default_socket() -> Path:

@@ -85,7 +85,7 @@ def served() -> Iterator[_Served]:
         db = Database(workdir / "fuzz.db")
         events = EventBus()
         services = build_services(Config(), db, events, control=_Control(db, events))
-        dispatcher = Dispatcher({m.name: m for m in daemon_methods.METHODS}, services)
+        dispatcher = Dispatcher(lambda: {m.name: m for m in daemon_methods.METHODS}, services)
         listener = SocketListener(workdir / "fuzz.sock", mode=0o600)
         server = RpcServer(dispatcher, listener=listener, policy=AccessPolicy(), idle_timeout=60.0)
 

@@ -20,7 +20,8 @@ from typing import Any, Literal
 import structlog
 from pydantic import Field
 
-from musiqued.rpc.table import CallContext, Method, Params
+from musiqued.contract.params import Params
+from musiqued.rpc.table import CallContext, Method
 from musiqued.upstream.lastfm import RetryPolicy
 
 log = structlog.get_logger("musiqued.testhooks")

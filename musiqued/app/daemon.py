@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -31,10 +32,8 @@ from musiqued.config import Config
 from musiqued.errors import ConfigError
 from musiqued.rpc.dispatch import Dispatcher
 from musiqued.rpc.listener import SocketListener
-from musiqued.rpc.methods import METHODS, with_extra
 from musiqued.rpc.peers import AccessPolicy
 from musiqued.rpc.server import RpcServer
-from musiqued.rpc.table import Method
 from musiqued.services.enrichment import Enricher, EnrichmentSections
 from musiqued.services.events import EventBus
 from musiqued.services.facade import DaemonControl, Services
@@ -53,7 +52,10 @@ from musiqued.storage.lock import DatabaseLock
 from musiqued.upstream.images import ImageFetcher
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from musiqued.http.api import HttpApi
+    from musiqued.rpc.table import Method
 
 log = structlog.get_logger("musiqued.daemon")
 
@@ -78,6 +80,14 @@ class Component(Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+def rpc_methods(extra: Sequence[Method]) -> Mapping[str, Method]:
+    """Every RPC method, and ``extra`` (the test entry point's)."""
+    # Loaded with the first request on the socket: each method's module and params model.
+    from musiqued.rpc.methods import METHODS, with_extra
+
+    return with_extra(METHODS, extra)
 
 
 def enrichment_sections(config: Config) -> EnrichmentSections:
@@ -166,7 +176,7 @@ class Daemon:
         self.db = Database(database, exclusive=True)
         self.services = build_services(config, self.db, self.events, control=self)
         self.rpc = RpcServer(
-            Dispatcher(with_extra(METHODS, extra_methods), self.services),
+            Dispatcher(functools.partial(rpc_methods, extra_methods), self.services),
             listener=self.listener,
             policy=AccessPolicy(config.daemon.allowed_uids, config.daemon.allowed_gids),
             idle_timeout=config.daemon.idle_timeout_seconds,

@@ -13,7 +13,7 @@ from musiqued.storage.history import Cursor
 
 
 async def top(library: Library, params: p.TopParams) -> dict[str, Any]:
-    return await library.top(
+    return await library.views.top(
         params.kind,
         since=params.since,
         until=params.until,
@@ -23,7 +23,7 @@ async def top(library: Library, params: p.TopParams) -> dict[str, Any]:
 
 
 async def timeline(library: Library, params: p.TimelineParams) -> dict[str, Any]:
-    return await library.timeline(
+    return await library.views.timeline(
         since=params.since,
         until=params.until,
         bucket=params.bucket,
@@ -32,7 +32,7 @@ async def timeline(library: Library, params: p.TimelineParams) -> dict[str, Any]
 
 
 async def search(library: Library, params: p.SearchParams) -> dict[str, Any]:
-    return await library.search(
+    return await library.views.search(
         q=params.q,
         since=params.since,
         until=params.until,
@@ -46,24 +46,24 @@ async def album(library: Library, params: p.AlbumParams) -> dict[str, Any]:
     if album_id is None:
         assert params.artist is not None  # the model checks
         assert params.title is not None
-        album_id = await library.album_id(params.artist, params.title)
-    return await library.album(album_id, library.zone_for(params.tz))
+        album_id = await library.views.album_id(params.artist, params.title)
+    return await library.views.album(album_id, library.zone_for(params.tz))
 
 
 async def artist(library: Library, params: p.ArtistParams) -> dict[str, Any]:
     artist_id = params.id
     if artist_id is None:
         assert params.name is not None  # the model checks
-        artist_id = await library.artist_id(params.name)
-    return await library.artist(artist_id, library.zone_for(params.tz))
+        artist_id = await library.views.artist_id(params.name)
+    return await library.views.artist(artist_id, library.zone_for(params.tz))
 
 
 async def year(library: Library, params: p.YearParams) -> dict[str, Any]:
-    return await library.year(params.year, library.zone_for(params.tz))
+    return await library.views.year(params.year, library.zone_for(params.tz))
 
 
 async def on_this_day(library: Library, params: p.OnThisDayParams) -> dict[str, Any]:
-    return await library.on_this_day(params.date, library.zone_for(params.tz))
+    return await library.views.on_this_day(params.date, library.zone_for(params.tz))
 
 
 View = Callable[[Library, Any], Awaitable[dict[str, Any]]]

@@ -39,7 +39,7 @@ MAX_JOB_ID = 2**63 - 1
 class Params(BaseModel):
     """Base of every params model: frozen, unknown keys refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class NoParams(Params):

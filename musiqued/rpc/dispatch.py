@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -60,14 +60,19 @@ def _as_rpc_error(exc: MusiqueError) -> RpcError:
 
 
 class Dispatcher:
-    def __init__(self, methods: Mapping[str, Method], services: Services) -> None:
-        self._methods = methods
+    def __init__(self, methods: Callable[[], Mapping[str, Method]], services: Services) -> None:
+        """``methods`` gives the method table when the first line arrives: the methods'
+        modules and params models load then, not with the daemon."""
+        self._load_methods = methods
+        self._loaded: Mapping[str, Method] | None = None
         self._services = services
         self._counter = 0
 
     @property
     def methods(self) -> Mapping[str, Method]:
-        return self._methods
+        if self._loaded is None:
+            self._loaded = self._load_methods()
+        return self._loaded
 
     async def handle_line(self, line: bytes, connection: Connection, peer: Peer) -> bytes | None:
         """The bytes to send back for one line, or None (notifications only).
@@ -97,7 +102,7 @@ class Dispatcher:
         items = message if isinstance(message, list) else (message,)
         for item in items[: wire.MAX_BATCH]:
             name = item.get("method") if isinstance(item, dict) else None
-            method = self._methods.get(name) if isinstance(name, str) else None
+            method = self.methods.get(name) if isinstance(name, str) else None
             if method is not None and method.bulk:
                 return True
         return False
@@ -179,9 +184,7 @@ class Dispatcher:
         try:
             result = await self._call(
                 request,
-                CallContext(
-                    self._services, connection, peer, request_id, self._methods, request.id
-                ),
+                CallContext(self._services, connection, peer, request_id, self.methods, request.id),
             )
         except RpcError as exc:
             outcome = f"error {exc.code}"
@@ -203,7 +206,7 @@ class Dispatcher:
         return None if request.is_notification else protocol.success(request.id, result)
 
     async def _call(self, request: protocol.Request, ctx: CallContext) -> Any:
-        method = self._methods.get(request.method)
+        method = self.methods.get(request.method)
         if method is None:
             raise protocol.MethodNotFound(f"method not found: {request.method}")
         if method.streamed and request.is_notification:

@@ -1,7 +1,7 @@
 """What a method is: a name, a pydantic params model, an async handler, a one-line summary.
 
 The params models' base and value types live in ``contract.params`` (the HTTP API shares
-them) and are named here too, for the method modules."""
+them)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from musiqued import wire
-from musiqued.contract.params import NoParams, Params, Seconds, Timestamp, not_in_future
 from musiqued.rpc import protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from musiqued.contract.params import Params
     from musiqued.services.events import Subscription
     from musiqued.services.facade import Services
 
@@ -101,17 +101,3 @@ class Method:
     bulk: bool = False
     """Its answer grows with its parameters (a list of up to thousands): built in turn,
     within what all clients may hold (``services.answers``)."""
-
-
-__all__ = [
-    "CallContext",
-    "CallerGone",
-    "Connection",
-    "Method",
-    "NoParams",
-    "Params",
-    "Peer",
-    "Seconds",
-    "Timestamp",
-    "not_in_future",
-]

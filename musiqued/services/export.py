@@ -19,14 +19,16 @@ import contextlib
 import csv
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
 from musiqued import __version__
-from musiqued.interchange import writers
 from musiqued.storage import history
 from musiqued.storage.db import Database
+
+if TYPE_CHECKING:
+    from musiqued.interchange import writers
 
 Format = Literal["csv", "json", "jsonl", "listenbrainz", "maloja"]
 Write = Callable[[str], Awaitable[None]]
@@ -149,6 +151,9 @@ class _Interchange:
     reads."""
 
     def __init__(self, fmt: writers.ExportFormat) -> None:
+        # The other services' writers load with the first export in their shape.
+        from musiqued.interchange import writers
+
         self._form = writers.form(fmt, client_version=__version__, export_time=int(time.time()))
 
     def head(self) -> str:

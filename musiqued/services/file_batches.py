@@ -8,13 +8,14 @@ import os
 import zoneinfo
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from musiqued.errors import BadFileError
-from musiqued.interchange import formats
 from musiqued.interchange.entries import Entry, Origin, Play, Skipped
-from musiqued.interchange.matching import FileDuplicates
 from musiqued.models import Scrobble
+
+if TYPE_CHECKING:
+    from musiqued.interchange.matching import FileDuplicates
 
 DUPLICATE = "duplicate_in_file"
 """The skip reason of an exact repeat, within its file, of a play read before."""
@@ -87,6 +88,9 @@ def known_zone(name: str | None, default: dt.tzinfo = dt.UTC) -> dt.tzinfo:
 def chosen_formats(files: Sequence[HandedFile], fmt: str) -> list[Origin]:
     """Each file's format: ``fmt``, or with ``auto`` the one ``formats.detect`` tells from
     its start; ``BadFileError`` naming the first file that is none."""
+    # The readers load with the first file a client hands over, not with the daemon.
+    from musiqued.interchange import formats
+
     found: list[Origin] = []
     for handed in files:
         if fmt != "auto":
@@ -138,6 +142,8 @@ def scrobble_of(play: Play) -> Scrobble:
 
 def sort_out(entries: list[Entry], dups: FileDuplicates, tally: Tally, name: str) -> Batch:
     """The batch's plays to match, the rest counted in ``tally``."""
+    from musiqued.interchange import formats  # loaded by the file's reader already
+
     batch = Batch([], [], 0, 0)
     for entry in entries:
         tally.entries += 1

@@ -49,9 +49,7 @@ from musiqued.errors import (
     StorageFullError,
     StoreError,
 )
-from musiqued.interchange import formats
 from musiqued.interchange.entries import Entry, Origin, Play
-from musiqued.interchange.matching import FileDuplicates, identity, nearest
 from musiqued.models import Scrobble
 from musiqued.services.file_batches import (
     HandedFile,
@@ -184,6 +182,10 @@ class FileImporter:
         self, files: Sequence[HandedFile], fmt: str = "auto", *, zone: str | None = None
     ) -> dict[str, Any]:
         """What importing ``files`` would do, stored nowhere: the summary."""
+        # The readers and the matching rules load with the first file import, not at start.
+        from musiqued.interchange import formats
+        from musiqued.interchange.matching import FileDuplicates
+
         found = chosen_formats(files, fmt)
         tally = Tally()
         error: BadFileError | None = None
@@ -267,6 +269,10 @@ class FileImporter:
         at: Place,
         tally: Tally,
     ) -> None:
+        # The readers and the matching rules load with the first file import, not at start.
+        from musiqued.interchange import formats
+        from musiqued.interchange.matching import FileDuplicates
+
         name = described["name"]
         origin: Origin = described["format"]  # type: ignore[assignment]
         index, consumed, watermark = at.index, at.consumed, at.watermark
@@ -351,6 +357,8 @@ class FileImporter:
     ) -> int:
         """Match ``plays`` against the stored listens, store the others (inside the caller's
         transaction), count both in ``tally``; returns the albums the listens made."""
+        from musiqued.interchange.matching import identity, nearest  # loaded by the reading
+
         if not plays:
             return 0
         window = self._settings.match_window_s

@@ -18,11 +18,11 @@ from musiqued.config import LastfmConfig
 from musiqued.errors import NotConfiguredError
 from musiqued.storage.state import get_state, set_state
 from musiqued.upstream.lastfm import LastfmClient
-from musiqued.upstream.lastfm_auth import LastfmWebAuth
 from musiqued.upstream.ratelimit import Governor
 
 if TYPE_CHECKING:
     from musiqued.storage.db import Database
+    from musiqued.upstream.lastfm_auth import LastfmWebAuth
 
 log = structlog.get_logger("musiqued.lastfm")
 
@@ -69,7 +69,17 @@ class LastfmConnection:
         self._on_secret = on_secret
         self.governor = Governor(config.requests_per_second, config.max_in_flight)
         self.client = LastfmClient(config, self.governor)
-        self.web_auth = LastfmWebAuth(config, self.governor)
+        self._web_auth: LastfmWebAuth | None = None
+
+    @property
+    def web_auth(self) -> LastfmWebAuth:
+        """Built for the first login (``musiquectl lastfm login``)."""
+        if self._web_auth is None:
+            # Logging in is rare: its module loads then, not with the daemon.
+            from musiqued.upstream.lastfm_auth import LastfmWebAuth
+
+            self._web_auth = LastfmWebAuth(self.config, self.governor)
+        return self._web_auth
 
     @property
     def configured(self) -> bool:
@@ -91,7 +101,8 @@ class LastfmConnection:
         self.config = config
         self.governor.reconfigure(config.requests_per_second, config.max_in_flight)
         self.client.reconfigure(config, await stored_session_key(self._db, config))
-        self.web_auth.reconfigure(config)
+        if self._web_auth is not None:
+            self._web_auth.reconfigure(config)
         log.info(
             "Last.fm settings applied",
             requests_per_second=config.requests_per_second,

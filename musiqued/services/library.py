@@ -4,23 +4,42 @@ and the library's views (``services/library_views.py``) in the user's time zone.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from musiqued import zones
 from musiqued.models import Listen
-from musiqued.services import export
-from musiqued.services.library_views import LibraryViews
 from musiqued.storage import history
 from musiqued.storage.db import Database
 from musiqued.storage.enrichment import list_albums
 from musiqued.storage.listens import count_listens, recent_listens
 
+if TYPE_CHECKING:
+    from musiqued.services import export
+    from musiqued.services.library_views import LibraryViews
 
-class Library(LibraryViews):
+
+class Library:
     """The read side of the history, for the front ends (RPC, HTTP)."""
 
     def __init__(self, db: Database, zone: dt.tzinfo | None = None) -> None:
-        super().__init__(db, zone if zone is not None else zones.system_zone())
+        self._db = db
+        self.zone = zone if zone is not None else zones.system_zone()
+        """The daemon's zone (``[daemon] timezone``): a reload sets it."""
+        self._views: LibraryViews | None = None
+
+    @property
+    def views(self) -> LibraryViews:
+        """The library's views, built on the first call that asks for one."""
+        if self._views is None:
+            # Loaded with the first library page, not with the daemon.
+            from musiqued.services.library_views import LibraryViews
+
+            self._views = LibraryViews(self._db)
+        return self._views
+
+    def zone_for(self, tz: str | None) -> dt.tzinfo:
+        """A call's zone: its own ``tz`` (an IANA name), else the daemon's."""
+        return zones.zone_named(tz) if tz else self.zone
 
     async def count(self) -> int:
         """Every stored listen."""
@@ -55,13 +74,15 @@ class Library(LibraryViews):
     ) -> int:
         """Every listen of ``[since, until)`` in ``fmt``, written through ``write`` as it is
         read (``services/export.py``); returns how many."""
+        from musiqued.services import export  # loaded with the first export, not at start
+
         return await export.export(self._db, fmt, since=since, until=until, write=write)
 
     async def summary(self, *, since: int | None, until: int | None, top: int) -> dict[str, Any]:
         """``stats.summary``'s figures; ``first_listen`` and ``last_listen`` are ``Listen``;
         ``per_day`` counts the days of the user's zone."""
         figures = await history.summary(self._db, since=since, until=until, top=top)
-        figures["per_day"] = await self.per_day(since, until, self.zone)
+        figures["per_day"] = await self.views.per_day(since, until, self.zone)
         figures["tz"] = zones.zone_name(self.zone)
         return figures
 

@@ -34,13 +34,10 @@ def _date_text(day: dt.date) -> str:
 
 
 class LibraryViews:
-    def __init__(self, db: Database, zone: dt.tzinfo) -> None:
-        self._db = db
-        self.zone = zone
+    """Each view in the zone its caller gives (``Library.zone_for``)."""
 
-    def zone_for(self, tz: str | None) -> dt.tzinfo:
-        """A call's zone: its own ``tz`` (an IANA name), else the daemon's."""
-        return zones.zone_named(tz) if tz else self.zone
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def per_day(
         self, since: int | None, until: int | None, zone: dt.tzinfo

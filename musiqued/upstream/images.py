@@ -17,13 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from yarl import URL
-
 from musiqued.errors import FatalUpstreamError, TransientUpstreamError
 from musiqued.upstream.http_errors import connection_reason
 
 if TYPE_CHECKING:
     import aiohttp
+    from yarl import URL
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -51,6 +50,9 @@ def image_type(head: bytes) -> str | None:
 
 
 def _parsed(url: str) -> URL | None:
+    # aiohttp's URL parser comes with the first image URL, not with the daemon.
+    from yarl import URL
+
     try:
         parsed = URL(url)
     except (TypeError, ValueError):
@@ -87,12 +89,21 @@ class ImageFetcher:
     """One aiohttp session for image downloads; ``fetch(url)`` gives the checked bytes."""
 
     def __init__(self, prefixes: Iterable[str], *, timeout: float = 30.0) -> None:
-        self.allowlist = UrlAllowlist(prefixes)
+        self._prefixes = tuple(prefixes)
+        self._allowlist: UrlAllowlist | None = None
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def allowlist(self) -> UrlAllowlist:
+        """Parsed when the first image is fetched."""
+        if self._allowlist is None:
+            self._allowlist = UrlAllowlist(self._prefixes)
+        return self._allowlist
+
     def reconfigure(self, prefixes: Iterable[str]) -> None:
-        self.allowlist = UrlAllowlist(prefixes)
+        self._prefixes = tuple(prefixes)
+        self._allowlist = None
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -128,6 +139,8 @@ class ImageFetcher:
             ) from None
 
     async def _follow(self, session: aiohttp.ClientSession, url: URL) -> FetchedImage:
+        from yarl import URL  # loaded with aiohttp already
+
         for _ in range(MAX_REDIRECTS + 1):
             async with session.get(url, allow_redirects=False) as response:
                 if response.status in REDIRECT_STATUSES:

@@ -48,7 +48,7 @@ async def _zone(db: Database, name: str, span: Any, last_year: int, runs: int) -
     """Each view in zone ``name``; whether every median is within the target."""
     ok = True
     zone = zones.zone_named(name)
-    library = Library(db, zone)
+    library = Library(db, zone).views
     year_start = zones.midnight(dt.date(last_year, 1, 1), zone)
     year_end = zones.midnight(dt.date(last_year + 1, 1, 1), zone)
     month_start = zones.midnight(dt.date(last_year, 6, 1), zone)

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import field_validator
 
 from musiqued import __version__, wire
-from musiqued.rpc.table import CallContext, Method, NoParams, Params
+from musiqued.contract.params import NoParams, Params
+from musiqued.rpc.table import CallContext, Method
 from musiqued.services.events import TOPICS
 
 

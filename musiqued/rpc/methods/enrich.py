@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from musiqued.contract.params import AlbumsParams
-from musiqued.rpc.table import CallContext, Method, NoParams, Params
+from musiqued.contract.params import AlbumsParams, NoParams, Params
+from musiqued.rpc.table import CallContext, Method
 
 
 async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 
 from musiqued import wire
-from musiqued.contract.params import FileImportOptions
-from musiqued.rpc.table import CallContext, Method, Params
+from musiqued.contract.params import FileImportOptions, Params
+from musiqued.rpc.table import CallContext, Method
 from musiqued.services.file_batches import HandedFile
 
 

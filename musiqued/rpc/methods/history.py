@@ -7,9 +7,9 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 
 from musiqued import wire
-from musiqued.contract.params import RecentParams
+from musiqued.contract.params import Params, RecentParams, Timestamp
 from musiqued.contract.shapes import listen_shape
-from musiqued.rpc.table import CallContext, Method, Params, Timestamp
+from musiqued.rpc.table import CallContext, Method
 from musiqued.services.export import Format
 from musiqued.storage import history
 

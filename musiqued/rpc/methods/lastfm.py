@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from musiqued.rpc.table import CallContext, Method, NoParams, Params
+from musiqued.contract.params import NoParams, Params
+from musiqued.rpc.table import CallContext, Method
 
 
 async def auth_url(ctx: CallContext, _: NoParams) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from musiqued.rpc.table import CallContext, Method, NoParams
+from musiqued.contract.params import NoParams
+from musiqued.rpc.table import CallContext, Method
 
 
 async def status(ctx: CallContext, _: NoParams) -> dict[str, Any]:

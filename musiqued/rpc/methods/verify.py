@@ -6,7 +6,8 @@ from typing import Any, Self
 
 from pydantic import model_validator
 
-from musiqued.rpc.table import CallContext, Method, Params, Timestamp, not_in_future
+from musiqued.contract.params import Params, Timestamp, not_in_future
+from musiqued.rpc.table import CallContext, Method
 from musiqued.services.verifier import VerifyRequest
 
 
