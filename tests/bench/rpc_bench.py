@@ -59,6 +59,15 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def as_installed() -> dict[str, str]:
+    """This environment as on a user's machine, where Python keeps the compiled modules
+    (``make install`` compiles them; this sandbox sets PYTHONDONTWRITEBYTECODE, which would
+    recompile ours at every start of the daemon and the CLI)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def start(workdir: Path, config: Path) -> tuple[subprocess.Popen[bytes], float, float]:
     """Start musiqued as systemd would (``NOTIFY_SOCKET`` set); returns the process, the
     seconds until it sent ``READY=1`` and the CPU seconds it had used by then."""
@@ -80,7 +89,7 @@ def start(workdir: Path, config: Path) -> tuple[subprocess.Popen[bytes], float, 
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "NOTIFY_SOCKET": str(notify_path)},
+            env={**as_installed(), "NOTIFY_SOCKET": str(notify_path)},
         )
         while True:
             try:
@@ -165,10 +174,7 @@ def main() -> None:
                     f"idle RSS: {idle:.1f} MB (HTTP listener off, Last.fm configured, "
                     f"Spotify and AI unconfigured)   (target <= 45 MB: {verdict(idle <= 45)})"
                 )
-                # As on a user's machine, Python keeps the compiled modules (this sandbox
-                # sets PYTHONDONTWRITEBYTECODE, which would recompile them on every run).
-                env = {**os.environ, "MUSIQUED_SOCKET": str(sock_path)}
-                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                env = {**as_installed(), "MUSIQUED_SOCKET": str(sock_path)}
                 medians = wall_times(
                     {
                         "bare": [sys.executable, "-c", "pass"],
