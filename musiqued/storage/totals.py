@@ -5,8 +5,8 @@ Periods are ``[low, high)`` in Unix seconds. A local day or hour lying whole ins
 stretch of one UTC offset (``zones.segments``) is a UTC day's or hour's total corrected by
 a few finer totals (``_whole_units``); the rest comes from the totals per UTC quarter hour
 (``quarter_totals``) wherever a whole quarter fits, and from the listens, so counts are
-exact in every zone. A period's items are summed from their totals per UTC month and year,
-the listens at its ends added or taken away (``period_pieces``).
+exact in every zone. A period's items are summed from their totals per UTC month, half
+year and year, the listens at its ends added or taken away (``period_pieces``).
 """
 
 from __future__ import annotations
@@ -155,9 +155,15 @@ async def _units_of(
     return Counter({int(row["k"]): int(row["n"]) for row in rows if row["n"]})
 
 
-_Piece = tuple[Literal["listen", "month", "year"], int, int, int]
-"""Rows to add (sign 1) or take away (-1): listens ``[low, high)`` in seconds, or the
-totals of UTC months or years ``[low, high)`` (``migrations.period_key``)."""
+_Piece = tuple[str, int, int, int]
+"""Rows to add (sign 1) or take away (-1): ``("listen", sign, low, high)``, listens
+``[low, high)`` in seconds, or ``(level, sign, low, high)``, the totals of that level's UTC
+blocks ``[low, high)`` (``migrations.period_key``)."""
+_LEVELS = (("year", 12, 4), ("half_year", 6, 3), ("month", 1, 1))
+"""The levels of totals, coarsest first: name, months per block, and the rows one block
+holds, counted in months: fewer than its months hold together, as the same artists, albums
+and tracks come back month after month."""
+_WEIGHT = {level: weight for level, _, weight in _LEVELS}
 _FIRST_MOMENT = 0
 _LAST_MOMENT = 253_402_300_800 - 366 * 86400
 """Listens have positive timestamps before the year 9999: an open bound is one of these,
@@ -180,43 +186,66 @@ def _nearest_month(moment: int) -> int:
     return month if moment - _month_start(month) <= _month_start(after) - moment else after
 
 
-def _signed(kind: Literal["listen", "month"], near: int, far: int) -> list[_Piece]:
-    """``[near, far)`` added when ``near < far``, ``[far, near)`` taken away otherwise."""
+def _listens(near: int, far: int) -> list[_Piece]:
+    """Listens ``[near, far)`` added when ``near < far``, ``[far, near)`` taken away otherwise."""
     if near < far:
-        return [(kind, 1, near, far)]
+        return [("listen", 1, near, far)]
     if far < near:
-        return [(kind, -1, far, near)]
+        return [("listen", -1, far, near)]
     return []
 
 
+def _rows(pieces: tuple[_Piece, ...]) -> int:
+    return sum(_WEIGHT[level] * (high - low) for level, _, low, high in pieces)
+
+
+def _blocks(first: int, end: int, depth: int = 0) -> tuple[_Piece, ...]:
+    """UTC months ``[first, end)`` (taken away when ``end < first``) as the blocks of the
+    levels from ``_LEVELS[depth]`` on that read the fewest rows: the months themselves, or
+    whole blocks of a level from a start near ``first`` to one near ``end``, the months in
+    between added or taken away the same way at the next level."""
+    if first == end:
+        return ()
+    if end < first:
+        return tuple(
+            (level, -sign, low, high) for level, sign, low, high in _blocks(end, first, depth)
+        )
+    level, size, _ = _LEVELS[depth]
+    if size == 1:
+        return ((level, 1, first, end),)
+    found = _blocks(first, end, depth + 1)
+    for low in sorted({first // size, -(-first // size)}):
+        for high in sorted({end // size, -(-end // size)}):
+            if low < high:
+                pieces = (
+                    *_blocks(first, low * size, depth + 1),
+                    (level, 1, low, high),
+                    *_blocks(high * size, end, depth + 1),
+                )
+                if _rows(pieces) < _rows(found):
+                    found = pieces
+    return found
+
+
 def period_pieces(low: int, high: int) -> list[_Piece]:
-    """``[low, high)`` as whole UTC years and months and the listens at either end: each
-    end moves to the nearest month start and the listens between are added or taken away,
-    then the months to the nearest year start the same way. A year of any zone is then a
-    year's rows and a few hours of listens at each end."""
+    """``[low, high)`` as blocks of whole UTC months (``_blocks``) and the listens at either
+    end: each end moves to the nearest month start, the listens between added or taken
+    away. A year of any zone is then a year's rows and a few hours of listens at each end."""
     low, high = max(low, _FIRST_MOMENT), min(high, _LAST_MOMENT)
     if high <= low:
         return []
     first, end = _nearest_month(low), _nearest_month(high)
     if end <= first:
         return [("listen", 1, low, high)]
-    pieces = [
-        *_signed("listen", low, _month_start(first)),
-        *_signed("listen", _month_start(end), high),
-    ]
-    first_year, end_year = (first + 6) // 12, (end + 6) // 12
-    if end_year <= first_year:
-        return [*pieces, ("month", 1, first, end)]
     return [
-        *pieces,
-        *_signed("month", first, first_year * 12),
-        ("year", 1, first_year, end_year),
-        *_signed("month", end_year * 12, end),
+        *_listens(low, _month_start(first)),
+        *_listens(_month_start(end), high),
+        *_blocks(first, end),
     ]
 
 
-def period_values(pieces: list[_Piece]) -> dict[str, int]:
-    values: dict[str, int] = {}
+def period_values(pieces: list[_Piece]) -> dict[str, object]:
+    values: dict[str, object] = {}
     for i, (_, sign, lo, hi) in enumerate(pieces):
         values.update({f"s{i}": sign, f"lo{i}": lo, f"hi{i}": hi})
     return values
