@@ -197,9 +197,9 @@ async def _assert_top_matches(
             assert more < item["previous_rank"] <= more + ties, (since, until, kind)
 
 
-def _periods_across_half_years(zone: ZoneInfo) -> list[tuple[int, int]]:
-    """Periods of the zone across UTC half years and a new year: July to July, April to
-    January, and 400 days ending mid-month."""
+def _periods_across_a_new_year(zone: ZoneInfo) -> list[tuple[int, int]]:
+    """Periods of the zone across a new year: July to July, April to January, and 400 days
+    ending mid-month."""
     return [
         (zones.midnight(dt.date(2024, 7, 1), zone), zones.midnight(dt.date(2025, 7, 1), zone)),
         (zones.midnight(dt.date(2024, 4, 1), zone), zones.midnight(dt.date(2025, 1, 1), zone)),
@@ -219,7 +219,7 @@ async def test_top_lists_of_periods_across_a_new_year_match_brute_force(
     count of the listens one by one."""
     zone = ZoneInfo(name)
     library = Library(database, zone)
-    for since, until in _periods_across_half_years(zone):
+    for since, until in _periods_across_a_new_year(zone):
         await _assert_top_matches(library, stored, since, until, zone)
 
 
@@ -227,7 +227,7 @@ async def test_top_lists_follow_listens_removed_and_moved_to_another_album(
     database: Database, stored: list[Scrobble]
 ) -> None:
     """After a file import is undone and listens are stored again with another album, the
-    top lists of periods across half years and a new year still count exactly."""
+    top lists of periods across a new year still count exactly."""
     zone = ZoneInfo("Asia/Kathmandu")
     job_id = await job_store.create(database, "file", {})
     taken = {s.timestamp for s in stored}
@@ -245,7 +245,7 @@ async def test_top_lists_follow_listens_removed_and_moved_to_another_album(
         assert await remove_job_listens(conn, job_id) == len(extra)
     now = {s.timestamp: s for s in stored} | {s.timestamp: s for s in moved}
     library = Library(database, zone)
-    for since, until in _periods_across_half_years(zone):
+    for since, until in _periods_across_a_new_year(zone):
         await _assert_top_matches(library, list(now.values()), since, until, zone)
 
 

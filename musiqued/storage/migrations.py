@@ -501,19 +501,19 @@ CREATE TABLE file_matches (
 
 PERIOD_KINDS = ("artist", "album", "track")
 PERIOD_LEVELS = ("month", "year")
-"""The levels of ``SCHEMA_PERIOD_TOTALS``; ``HALF_YEAR_LEVELS``: the one
-``SCHEMA_HALF_YEAR_TOTALS`` adds."""
-HALF_YEAR_LEVELS = ("half_year",)
+"""The levels of ``SCHEMA_PERIOD_TOTALS``; ``JULY_YEAR_LEVELS``: the one
+``SCHEMA_JULY_YEAR_TOTALS`` adds."""
+JULY_YEAR_LEVELS = ("july_year",)
 
 
 def period_key(level: str, moment: str) -> str:
-    """SQL for the UTC month (``year * 12 + month - 1``), half year (that month divided by
-    6) or year of Unix seconds ``moment``."""
+    """SQL for the UTC month (``year * 12 + month - 1``), year, or year from July (that
+    month's ``(month - 6) / 12``: the year its July is in) of Unix seconds ``moment``."""
     year = f"CAST(strftime('%Y', {moment}, 'unixepoch') AS INTEGER)"
     if level == "year":
         return year
     month = f"({year} * 12 + CAST(strftime('%m', {moment}, 'unixepoch') AS INTEGER) - 1)"
-    return month if level == "month" else f"({month} / 6)"
+    return month if level == "month" else f"(({month} - 6) / 12)"
 
 
 def _level_totals(kind: str, level: str) -> tuple[str, str, str]:
@@ -579,32 +579,32 @@ INSERT INTO hour_totals SELECT timestamp / 3600, COUNT(*) FROM listening_history
 {_triggers("periods", gone, added)}"""
 
 
-def _half_year_totals() -> str:
+def _july_year_totals() -> str:
     tables, fills, gone, added = [], [], [], []
     for kind in PERIOD_KINDS:
-        for level in HALF_YEAR_LEVELS:
+        for level in JULY_YEAR_LEVELS:
             create, take, add = _level_totals(kind, level)
             tables.append(create)
             gone.append(take)
             added.append(add)
             fills.append(
-                f"INSERT INTO {kind}_{level}s SELECT month / 6, {kind}_id, SUM(n)"
+                f"INSERT INTO {kind}_{level}s SELECT (month - 6) / 12, {kind}_id, SUM(n)"
                 f" FROM {kind}_months GROUP BY 1, 2;"
             )
     return f"""
 {chr(10).join(tables)}
 {chr(10).join(fills)}
-{_triggers("half_years", gone, added)}"""
+{_triggers("july_years", gone, added)}"""
 
 
 SCHEMA_PERIOD_TOTALS = _period_totals()
 
-# Listens per artist, album and track per UTC half year too (``artist_half_years``, ...): a
-# period of whole months is then a few blocks of years, half years and months
-# (storage/totals.py ``period_pieces``), so twelve months from July read two half years
-# rather than twelve months. Kept like the month and year rows: by the page write and by
-# the triggers below.
-SCHEMA_HALF_YEAR_TOTALS = _half_year_totals()
+# Listens per artist, album and track per UTC year from July too (``artist_july_years``,
+# ...): a period of whole months is then a few blocks of years, years from July and months
+# (storage/totals.py ``period_pieces``), so twelve months from July read one year from July
+# rather than twelve months, and any twelve months are a year and at most three months.
+# Kept like the month and year rows: by the page write and by the triggers below.
+SCHEMA_JULY_YEAR_TOTALS = _july_year_totals()
 
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
@@ -616,6 +616,6 @@ MIGRATIONS: tuple[str, ...] = (
     JOBS_REFRESHED,
     SCHEMA_FILES,
     SCHEMA_PERIOD_TOTALS,
-    SCHEMA_HALF_YEAR_TOTALS,
+    SCHEMA_JULY_YEAR_TOTALS,
 )
 LATEST_VERSION = len(MIGRATIONS)
