@@ -1,15 +1,17 @@
-"""``make demo``'s manners: help on ``--help``, where to go next at the end, and Ctrl-C at
-any step (or its reader leaving a pipe) stopping everything it started, with no traceback
-and its temporary folder removed."""
+"""``make demo``'s manners: help on ``--help``, covers on its library's albums, where to go
+next at the end, and Ctrl-C at any step (or its reader leaving a pipe) stopping everything
+it started, with no traceback and its temporary folder removed."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,9 +163,59 @@ def test_a_reader_leaving_the_pipe_stops_everything(demo: _Demo) -> None:
     assert not demo.workdir.exists()
 
 
-def test_the_last_lines_say_where_to_go_next(demo: _Demo) -> None:
-    """A demo that runs to its end stops everything, then its last lines name the library's
-    pages, ``musiquectl --help`` and the README."""
+def _is_image(body: bytes) -> bool:
+    """JPEG, PNG, WebP or GIF bytes, by their first bytes (the placeholder is an SVG)."""
+    return body.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")) or (
+        body[:4] == b"RIFF" and body[8:12] == b"WEBP"
+    )
+
+
+def _covers_shown(origin: str, token: str) -> list[bytes] | None:
+    """The bytes of the covers the library's top albums show (as the page asks for them),
+    or None while an album has none, or only the placeholder, yet."""
+
+    def get(path: str) -> bytes:
+        request = urllib.request.Request(  # noqa: S310 (the demo's loopback listener)
+            origin + path, headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            body: bytes = answer.read()
+            return body
+
+    top = json.loads(get("/api/v1/library/top?kind=albums&limit=10"))
+    covers = []
+    for album in top["items"]:
+        if album["image"] is None or not album["image"].startswith("/images/"):
+            return None
+        body = get(album["image"])
+        if not _is_image(body):
+            return None
+        covers.append(body)
+    return covers or None
+
+
+def test_a_whole_run_shows_covers_then_says_where_to_go_next(demo: _Demo) -> None:
+    """A demo that runs to its end: after its import, the library's top albums have covers
+    (real image bytes the daemon serves under /images/, each album its own); then it stops
+    everything, and its last lines name the library's pages, ``musiquectl --help`` and the
+    README."""
+    # After the import, the demo's next steps (the tracker followed live) keep the daemon
+    # up: the demo alone is held there (SIGSTOP; the daemon runs on) while covers arrive.
+    demo.read_until(b"$ musiquectl status")
+    found = re.search(rb"the library is at (http://127\.0\.0\.1:\d+)/library", demo.out)
+    assert found is not None, demo.out
+    token = (demo.workdir / "http-token").read_text(encoding="utf-8").strip()
+    os.kill(demo.proc.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 60
+        covers = _covers_shown(found.group(1).decode(), token)
+        while covers is None:
+            assert time.monotonic() < deadline, "the demo's top albums got no covers"
+            time.sleep(0.2)
+            covers = _covers_shown(found.group(1).decode(), token)
+    finally:
+        os.kill(demo.proc.pid, signal.SIGCONT)
+    assert len(set(covers)) == len(covers)
     demo.read_until(b"the statistics of the last 30 days")
     status, err = demo.finish()
     assert status == 0, err

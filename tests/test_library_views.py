@@ -4,6 +4,7 @@ case and accents."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections import Counter
@@ -14,8 +15,11 @@ import pytest
 from musiqued import zones
 from musiqued.models import Scrobble
 from musiqued.services.library import Library
+from musiqued.storage import jobs as job_store
 from musiqued.storage.db import Database
 from musiqued.storage.history import Cursor
+from musiqued.storage.listens import write_page
+from musiqued.storage.undo import remove_job_listens
 from tests.fixtures.services import store_scrobbles
 
 ZONES = ("Asia/Kathmandu", "America/New_York", "Asia/Kolkata")
@@ -168,6 +172,81 @@ async def test_top_lists_of_any_period_match_brute_force(
                 more = sum(1 for n in previous.values() if n > previous[key])
                 ties = sum(1 for n in previous.values() if n == previous[key])
                 assert more < item["previous_rank"] <= more + ties, (since, until, kind)
+
+
+async def _assert_top_matches(
+    library: Library, stored: list[Scrobble], since: int, until: int, zone: ZoneInfo
+) -> None:
+    """Each kind's top list of ``[since, until)`` counts every item's listens exactly and
+    ranks each as the period of the same length before ranks it."""
+    for kind in ("artists", "albums", "tracks"):
+        answer = await library.top(kind, since=since, until=until, limit=1000, zone=zone)  # type: ignore[arg-type]
+        counts = _counts(stored, kind, since, until)
+        previous = _counts(stored, kind, 2 * since - until, since)
+        got = {
+            ((item["artist"],) if kind == "artists" else (item["artist"], item["title"])): item
+            for item in answer["items"]
+        }
+        assert {key: item["listens"] for key, item in got.items()} == dict(counts), kind
+        for key, item in got.items():
+            if key not in previous:
+                assert item["previous_rank"] is None
+                continue
+            more = sum(1 for n in previous.values() if n > previous[key])
+            ties = sum(1 for n in previous.values() if n == previous[key])
+            assert more < item["previous_rank"] <= more + ties, (since, until, kind)
+
+
+def _periods_across_a_new_year(zone: ZoneInfo) -> list[tuple[int, int]]:
+    """Periods of the zone across a new year: July to July, April to January, and 400 days
+    ending mid-month."""
+    return [
+        (zones.midnight(dt.date(2024, 7, 1), zone), zones.midnight(dt.date(2025, 7, 1), zone)),
+        (zones.midnight(dt.date(2024, 4, 1), zone), zones.midnight(dt.date(2025, 1, 1), zone)),
+        (
+            zones.midnight(dt.date(2025, 8, 15) - dt.timedelta(days=400), zone),
+            zones.midnight(dt.date(2025, 8, 15), zone),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("name", ZONES)
+async def test_top_lists_of_periods_across_a_new_year_match_brute_force(
+    database: Database, stored: list[Scrobble], name: str
+) -> None:
+    """Top artists, albums and tracks of twelve months from July, of April to January and of
+    400 days ending mid-month, in the zone, and each one's rank in the period before, equal a
+    count of the listens one by one."""
+    zone = ZoneInfo(name)
+    library = Library(database, zone)
+    for since, until in _periods_across_a_new_year(zone):
+        await _assert_top_matches(library, stored, since, until, zone)
+
+
+async def test_top_lists_follow_listens_removed_and_moved_to_another_album(
+    database: Database, stored: list[Scrobble]
+) -> None:
+    """After a file import is undone and listens are stored again with another album, the
+    top lists of periods across a new year still count exactly."""
+    zone = ZoneInfo("Asia/Kathmandu")
+    job_id = await job_store.create(database, "file", {})
+    taken = {s.timestamp for s in stored}
+    extra = [
+        Scrobble(timestamp=s.timestamp + 1, artist=s.artist, title=s.title, album=s.album)
+        for s in stored[::7]
+        if s.timestamp + 1 not in taken
+    ]
+    moved = [dataclasses.replace(s, album="Moved") for s in stored[::5]]
+    async with database.transaction() as conn:
+        await write_page(conn, extra, source="file", job_id=job_id)
+    async with database.transaction() as conn:
+        await write_page(conn, moved, source="tracker", job_id=None, refresh=True)
+    async with database.transaction() as conn:
+        assert await remove_job_listens(conn, job_id) == len(extra)
+    now = {s.timestamp: s for s in stored} | {s.timestamp: s for s in moved}
+    library = Library(database, zone)
+    for since, until in _periods_across_a_new_year(zone):
+        await _assert_top_matches(library, list(now.values()), since, until, zone)
 
 
 @pytest.mark.parametrize("name", ZONES)

@@ -16,7 +16,12 @@ import aiosqlite
 
 from musiqued.models import Listen, Scrobble, utc_day
 from musiqued.storage.db import Database, Row
-from musiqued.storage.migrations import PERIOD_KINDS, PERIOD_LEVELS, period_key
+from musiqued.storage.migrations import (
+    JULY_YEAR_LEVELS,
+    PERIOD_KINDS,
+    PERIOD_LEVELS,
+    period_key,
+)
 
 Source = Literal["import", "tracker", "file"]
 
@@ -65,7 +70,7 @@ WHERE timestamp = ? AND track_id = (
     WHERE a.name_key = ? AND t.title_key = ?)
 """
 # The page's new listens (ids above the largest before the page) added to the running
-# totals (migrations: SCHEMA_V2, V4, SCHEMA_PERIOD_TOTALS). The "+" keeps SQLite on the
+# totals (migrations: SCHEMA_V2, V4, SCHEMA_PERIOD_TOTALS, SCHEMA_JULY_YEAR_TOTALS). The "+" keeps SQLite on the
 # rowid range of the new rows: left to itself it reads a whole index to skip the GROUP BY's
 # sort, a cost that grows with the history.
 _ROLLUPS = (
@@ -94,7 +99,7 @@ _ROLLUPS = (
     WHERE id > ? AND +{kind}_id IS NOT NULL GROUP BY 1, +{kind}_id
     ON CONFLICT ({level}, {kind}_id) DO UPDATE SET n = n + excluded.n"""
         for kind in PERIOD_KINDS
-        for level in PERIOD_LEVELS
+        for level in (*PERIOD_LEVELS, *JULY_YEAR_LEVELS)
     ),
 )
 

@@ -501,14 +501,55 @@ CREATE TABLE file_matches (
 
 PERIOD_KINDS = ("artist", "album", "track")
 PERIOD_LEVELS = ("month", "year")
+"""The levels of ``SCHEMA_PERIOD_TOTALS``; ``JULY_YEAR_LEVELS``: the one
+``SCHEMA_JULY_YEAR_TOTALS`` adds."""
+JULY_YEAR_LEVELS = ("july_year",)
 
 
 def period_key(level: str, moment: str) -> str:
-    """SQL for the UTC month (``year * 12 + month - 1``) or year of Unix seconds ``moment``."""
+    """SQL for the UTC month (``year * 12 + month - 1``), year, or year from July (that
+    month's ``(month - 6) / 12``: the year its July is in) of Unix seconds ``moment``."""
     year = f"CAST(strftime('%Y', {moment}, 'unixepoch') AS INTEGER)"
     if level == "year":
         return year
-    return f"({year} * 12 + CAST(strftime('%m', {moment}, 'unixepoch') AS INTEGER) - 1)"
+    month = f"({year} * 12 + CAST(strftime('%m', {moment}, 'unixepoch') AS INTEGER) - 1)"
+    return month if level == "month" else f"(({month} - 6) / 12)"
+
+
+def _level_totals(kind: str, level: str) -> tuple[str, str, str]:
+    """The table of ``kind``'s listens per UTC ``level``, and the trigger statements that
+    take a listen away from it and add one to it."""
+    table, column = f"{kind}_{level}s", f"{kind}_id"
+    return (
+        f"CREATE TABLE {table} ({level} INTEGER NOT NULL, {column} INTEGER NOT NULL,"
+        f" n INTEGER NOT NULL, PRIMARY KEY ({level}, {column})) WITHOUT ROWID;",
+        f"UPDATE {table} SET n = n - 1 WHERE {level} = {period_key(level, 'OLD.timestamp')}"
+        f" AND {column} = OLD.{column};",
+        f"INSERT INTO {table} SELECT {period_key(level, 'NEW.timestamp')}, NEW.{column}, 1"
+        f" WHERE NEW.{column} IS NOT NULL"
+        f" ON CONFLICT ({level}, {column}) DO UPDATE SET n = n + 1;",
+    )
+
+
+_MOVED = " OR ".join(
+    f"OLD.{c} IS NOT NEW.{c}" for c in ("timestamp", "artist_id", "album_id", "track_id")
+)
+
+
+def _triggers(name: str, gone: list[str], added: list[str]) -> str:
+    """``listening_history_<name>_delete`` and ``_moved``: a listen deleted is taken away,
+    a listen changed is taken away and added again."""
+    newline = "\n    "
+    return f"""CREATE TRIGGER listening_history_{name}_delete AFTER DELETE ON listening_history BEGIN
+    {newline.join(gone)}
+END;
+CREATE TRIGGER listening_history_{name}_moved
+AFTER UPDATE OF timestamp, artist_id, album_id, track_id ON listening_history
+WHEN {_MOVED} BEGIN
+    {newline.join(gone)}
+    {newline.join(added)}
+END;
+"""
 
 
 def _period_totals() -> str:
@@ -520,55 +561,50 @@ def _period_totals() -> str:
     ]
     for kind in PERIOD_KINDS:
         for level in PERIOD_LEVELS:
-            table, column = f"{kind}_{level}s", f"{kind}_id"
-            tables.append(
-                f"CREATE TABLE {table} ({level} INTEGER NOT NULL, {column} INTEGER NOT NULL,"
-                f" n INTEGER NOT NULL, PRIMARY KEY ({level}, {column})) WITHOUT ROWID;"
-            )
-            gone.append(
-                f"UPDATE {table} SET n = n - 1 WHERE {level} = {period_key(level, 'OLD.timestamp')}"
-                f" AND {column} = OLD.{column};"
-            )
-            added.append(
-                f"INSERT INTO {table} SELECT {period_key(level, 'NEW.timestamp')}, NEW.{column}, 1"
-                f" WHERE NEW.{column} IS NOT NULL"
-                f" ON CONFLICT ({level}, {column}) DO UPDATE SET n = n + 1;"
-            )
+            create, take, add = _level_totals(kind, level)
+            tables.append(create)
+            gone.append(take)
+            added.append(add)
         fills.append(
             f"INSERT INTO {kind}_months SELECT {period_key('month', 'timestamp')}, {kind}_id,"
             f" COUNT(*) FROM listening_history WHERE {kind}_id IS NOT NULL GROUP BY 1, 2;"
             f"\nINSERT INTO {kind}_years SELECT month / 12, {kind}_id, SUM(n) FROM {kind}_months"
             " GROUP BY 1, 2;"
         )
-    moved = " OR ".join(
-        f"OLD.{c} IS NOT NEW.{c}" for c in ("timestamp", "artist_id", "album_id", "track_id")
-    )
-    newline = "\n    "
     return f"""
 CREATE TABLE hour_totals (hour INTEGER PRIMARY KEY, n INTEGER NOT NULL);
 INSERT INTO hour_totals SELECT timestamp / 3600, COUNT(*) FROM listening_history GROUP BY 1;
 {chr(10).join(tables)}
 {chr(10).join(fills)}
-CREATE TRIGGER listening_history_periods_delete AFTER DELETE ON listening_history BEGIN
-    {newline.join(gone)}
-END;
-CREATE TRIGGER listening_history_periods_moved
-AFTER UPDATE OF timestamp, artist_id, album_id, track_id ON listening_history
-WHEN {moved} BEGIN
-    {newline.join(gone)}
-    {newline.join(added)}
-END;
-"""
+{_triggers("periods", gone, added)}"""
 
 
-# Listens per UTC hour beside the days and quarter hours, so that a zone's days over all time
-# read one day and a few hours and quarters per day (storage/totals.py ``local_counts``)
-# instead of every quarter. And listens per artist, album and track per UTC month and year
-# (``artist_months``, ``artist_years``, ...): a period's top lists add the year and month rows
-# it covers and count the listens only at its ends, a few hours for a year of any zone. Kept
-# like the other running totals: by the page write (``listens._ROLLUPS``) and by the triggers
-# below for deletions and changed listens.
+def _july_year_totals() -> str:
+    tables, fills, gone, added = [], [], [], []
+    for kind in PERIOD_KINDS:
+        for level in JULY_YEAR_LEVELS:
+            create, take, add = _level_totals(kind, level)
+            tables.append(create)
+            gone.append(take)
+            added.append(add)
+            fills.append(
+                f"INSERT INTO {kind}_{level}s SELECT (month - 6) / 12, {kind}_id, SUM(n)"
+                f" FROM {kind}_months GROUP BY 1, 2;"
+            )
+    return f"""
+{chr(10).join(tables)}
+{chr(10).join(fills)}
+{_triggers("july_years", gone, added)}"""
+
+
 SCHEMA_PERIOD_TOTALS = _period_totals()
+
+# Listens per artist, album and track per UTC year from July too (``artist_july_years``,
+# ...): a period of whole months is then a few blocks of years, years from July and months
+# (storage/totals.py ``period_pieces``), so twelve months from July read one year from July
+# rather than twelve months, and any twelve months are a year and at most three months.
+# Kept like the month and year rows: by the page write and by the triggers below.
+SCHEMA_JULY_YEAR_TOTALS = _july_year_totals()
 
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
@@ -580,5 +616,6 @@ MIGRATIONS: tuple[str, ...] = (
     JOBS_REFRESHED,
     SCHEMA_FILES,
     SCHEMA_PERIOD_TOTALS,
+    SCHEMA_JULY_YEAR_TOTALS,
 )
 LATEST_VERSION = len(MIGRATIONS)

@@ -5,14 +5,15 @@ Periods are ``[low, high)`` in Unix seconds. A local day or hour lying whole ins
 stretch of one UTC offset (``zones.segments``) is a UTC day's or hour's total corrected by
 a few finer totals (``_whole_units``); the rest comes from the totals per UTC quarter hour
 (``quarter_totals``) wherever a whole quarter fits, and from the listens, so counts are
-exact in every zone. A period's items are summed from their totals per UTC month and year,
-the listens at its ends added or taken away (``period_pieces``).
+exact in every zone. A period's items are summed from their totals per UTC month, year and
+year from July, the listens at its ends added or taken away (``period_pieces``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from musiqued import zones
@@ -155,9 +156,17 @@ async def _units_of(
     return Counter({int(row["k"]): int(row["n"]) for row in rows if row["n"]})
 
 
-_Piece = tuple[Literal["listen", "month", "year"], int, int, int]
-"""Rows to add (sign 1) or take away (-1): listens ``[low, high)`` in seconds, or the
-totals of UTC months or years ``[low, high)`` (``migrations.period_key``)."""
+_Piece = tuple[str, int, int, int]
+"""Rows to add (sign 1) or take away (-1): ``("listen", sign, low, high)``, listens
+``[low, high)`` in seconds, or ``(level, sign, low, high)``, the totals of that level's UTC
+blocks ``[low, high)`` (``migrations.period_key``)."""
+_LEVELS = (("year", 12, 0, 4), ("july_year", 12, 6, 4), ("month", 1, 0, 1))
+"""The levels of totals, coarsest first: name, months per block, the month (0: January) a
+block starts in, and the rows one block holds, counted in months: fewer than its months
+hold together, as the same artists, albums and tracks come back month after month."""
+_WEIGHT = {level: weight for level, _, _, weight in _LEVELS}
+_LISTENS_WEIGHT = 1 / (30 * 86400)
+"""The rows a second of listens at a period's ends costs, counted in months as above."""
 _FIRST_MOMENT = 0
 _LAST_MOMENT = 253_402_300_800 - 366 * 86400
 """Listens have positive timestamps before the year 9999: an open bound is one of these,
@@ -173,50 +182,74 @@ def _month_start(month: int) -> int:
     return int(dt.datetime(month // 12, month % 12 + 1, 1, tzinfo=dt.UTC).timestamp())
 
 
-def _nearest_month(moment: int) -> int:
-    """The UTC month whose start is nearest ``moment``."""
-    month = _month_of(moment)
-    after = month + 1
-    return month if moment - _month_start(month) <= _month_start(after) - moment else after
-
-
-def _signed(kind: Literal["listen", "month"], near: int, far: int) -> list[_Piece]:
-    """``[near, far)`` added when ``near < far``, ``[far, near)`` taken away otherwise."""
+def _listens(near: int, far: int) -> list[_Piece]:
+    """Listens ``[near, far)`` added when ``near < far``, ``[far, near)`` taken away otherwise."""
     if near < far:
-        return [(kind, 1, near, far)]
+        return [("listen", 1, near, far)]
     if far < near:
-        return [(kind, -1, far, near)]
+        return [("listen", -1, far, near)]
     return []
 
 
+def _rows(pieces: Sequence[_Piece]) -> float:
+    return sum(
+        (high - low) * (_LISTENS_WEIGHT if level == "listen" else _WEIGHT[level])
+        for level, _, low, high in pieces
+    )
+
+
+def _blocks(first: int, end: int, depth: int = 0) -> tuple[_Piece, ...]:
+    """UTC months ``[first, end)`` (taken away when ``end < first``) as the blocks of the
+    levels from ``_LEVELS[depth]`` on that read the fewest rows: the months themselves, or
+    whole blocks of a level from a start near ``first`` to one near ``end``, the months in
+    between added or taken away the same way at the next levels."""
+    if first == end:
+        return ()
+    if end < first:
+        return tuple(
+            (level, -sign, low, high) for level, sign, low, high in _blocks(end, first, depth)
+        )
+    level, size, start, _ = _LEVELS[depth]
+    if size == 1:
+        return ((level, 1, first, end),)
+    found = _blocks(first, end, depth + 1)
+    for low in sorted({(first - start) // size, -(-(first - start) // size)}):
+        for high in sorted({(end - start) // size, -(-(end - start) // size)}):
+            if low < high:
+                pieces = (
+                    *_blocks(first, low * size + start, depth + 1),
+                    (level, 1, low, high),
+                    *_blocks(high * size + start, end, depth + 1),
+                )
+                if _rows(pieces) < _rows(found):
+                    found = pieces
+    return found
+
+
 def period_pieces(low: int, high: int) -> list[_Piece]:
-    """``[low, high)`` as whole UTC years and months and the listens at either end: each
-    end moves to the nearest month start and the listens between are added or taken away,
-    then the months to the nearest year start the same way. A year of any zone is then a
-    year's rows and a few hours of listens at each end."""
+    """``[low, high)`` as the listens, or as blocks of whole UTC months (``_blocks``) and
+    the listens between each end and a month start next to it (added or taken away),
+    whichever reads the fewest rows. A year of any zone is then a year's rows and a few
+    hours of listens at each end."""
     low, high = max(low, _FIRST_MOMENT), min(high, _LAST_MOMENT)
     if high <= low:
         return []
-    first, end = _nearest_month(low), _nearest_month(high)
-    if end <= first:
-        return [("listen", 1, low, high)]
-    pieces = [
-        *_signed("listen", low, _month_start(first)),
-        *_signed("listen", _month_start(end), high),
-    ]
-    first_year, end_year = (first + 6) // 12, (end + 6) // 12
-    if end_year <= first_year:
-        return [*pieces, ("month", 1, first, end)]
-    return [
-        *pieces,
-        *_signed("month", first, first_year * 12),
-        ("year", 1, first_year, end_year),
-        *_signed("month", end_year * 12, end),
-    ]
+    found = _listens(low, high)
+    for first in (_month_of(low), _month_of(low) + 1):
+        for end in (_month_of(high), _month_of(high) + 1):
+            if first < end:
+                pieces = [
+                    *_listens(low, _month_start(first)),
+                    *_listens(_month_start(end), high),
+                    *_blocks(first, end),
+                ]
+                if _rows(pieces) < _rows(found):
+                    found = pieces
+    return found
 
 
-def period_values(pieces: list[_Piece]) -> dict[str, int]:
-    values: dict[str, int] = {}
+def period_values(pieces: list[_Piece]) -> dict[str, object]:
+    values: dict[str, object] = {}
     for i, (_, sign, lo, hi) in enumerate(pieces):
         values.update({f"s{i}": sign, f"lo{i}": lo, f"hi{i}": hi})
     return values

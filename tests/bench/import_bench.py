@@ -54,7 +54,8 @@ DAY = 86400
 PACED_RATE = 5.0
 """The daemon's default ``requests_per_second``, Last.fm's documented rate."""
 PAGE_SIZE = 200
-FREE_RATE = 100_000.0
+FREE_RATE = 1000.0
+"""The highest rate the configuration accepts: far above what a page costs to store."""
 IDLE_S = 10.0
 
 
