@@ -15,6 +15,7 @@ import pytest
 from musiqued import zones
 from musiqued.models import Scrobble
 from musiqued.services.library import Library
+from musiqued.services.library_views import LibraryViews
 from musiqued.storage import jobs as job_store
 from musiqued.storage.db import Database
 from musiqued.storage.history import Cursor
@@ -175,7 +176,7 @@ async def test_top_lists_of_any_period_match_brute_force(
 
 
 async def _assert_top_matches(
-    library: Library, stored: list[Scrobble], since: int, until: int, zone: ZoneInfo
+    library: LibraryViews, stored: list[Scrobble], since: int, until: int, zone: ZoneInfo
 ) -> None:
     """Each kind's top list of ``[since, until)`` counts every item's listens exactly and
     ranks each as the period of the same length before ranks it."""
@@ -218,7 +219,7 @@ async def test_top_lists_of_periods_across_a_new_year_match_brute_force(
     400 days ending mid-month, in the zone, and each one's rank in the period before, equal a
     count of the listens one by one."""
     zone = ZoneInfo(name)
-    library = Library(database, zone)
+    library = Library(database, zone).views
     for since, until in _periods_across_a_new_year(zone):
         await _assert_top_matches(library, stored, since, until, zone)
 
@@ -244,7 +245,7 @@ async def test_top_lists_follow_listens_removed_and_moved_to_another_album(
     async with database.transaction() as conn:
         assert await remove_job_listens(conn, job_id) == len(extra)
     now = {s.timestamp: s for s in stored} | {s.timestamp: s for s in moved}
-    library = Library(database, zone)
+    library = Library(database, zone).views
     for since, until in _periods_across_a_new_year(zone):
         await _assert_top_matches(library, list(now.values()), since, until, zone)
 
