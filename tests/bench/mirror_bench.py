@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.bench.export_bench import build_database, rss_kb  # noqa: E402
+from tests.bench.export_bench import build_database  # noqa: E402
 from tests.support import (  # noqa: E402
     DaemonProcess,
     SimulatorProcess,
@@ -42,6 +42,14 @@ from tests.support import (  # noqa: E402
 )
 
 TOKEN = "benchtoken"
+
+
+def rss_kb(pid: int) -> int:
+    """The process's resident memory now, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise SystemExit("no VmRSS")
 
 
 def admin(sim: SimulatorProcess, what: str) -> Any:
