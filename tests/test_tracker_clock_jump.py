@@ -70,8 +70,9 @@ def test_wall_clock_jumps_leave_the_tracker_polling_on_time(
 ) -> None:
     """The daemon's wall clock jumps 2 days ahead, then back to 3 hours behind, then to the
     right time, each while the tracker waits for its next poll: after each jump the tracker
-    polls again at its interval and logs the jump (with its size), records every scrobble made after the jump, keeps running without an error,
-    and its status shows the next poll one interval after the last, on the new clock."""
+    polls again at its interval and logs the jump (with its size), records every scrobble
+    made after the jump, keeps running without an error, and its status shows the next poll
+    one interval after the last, on the new clock."""
     library = faketime_library()
     if library is None:
         missing_tool("the clock-jump test needs Debian's libfaketime: apt-get install faketime")
