@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from musiqued.aio import map_in_slices
 from musiqued.storage.db import Database, Row
 
 SOURCES = ("lastfm", "spotify", "ai")
@@ -340,7 +341,7 @@ async def list_albums(
         where.append("ar.name_key LIKE ? ESCAPE '\\'")
         params.append(_like(artist))
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = await db.fetchall(
+    rows = await db.fetch_large(
         f"""
         SELECT al.*, ar.name AS artist, ar.image_spotify AS artist_image,
                (SELECT COUNT(*) FROM listening_history l WHERE l.album_id = al.id) AS listens
@@ -351,4 +352,4 @@ async def list_albums(
         """,
         (*params, limit, offset),
     )
-    return [album_dict(row) for row in rows]
+    return await map_in_slices(album_dict, rows)

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
+from musiqued.aio import map_in_slices
 from musiqued.models import Listen
 from musiqued.storage.db import Database
 from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_of
@@ -61,7 +62,7 @@ async def list_page(
     """Listens oldest first after ``after``; the cursor is None when nothing follows."""
     low, high = _bounds(since, until)
     start = after if after is not None else Cursor(low, -1)
-    rows = await db.fetchall(
+    rows = await db.fetch_large(
         f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM}"
         " WHERE (l.timestamp, l.id) > (?, ?) AND l.timestamp >= ? AND l.timestamp < ?"
         " ORDER BY l.timestamp, l.id LIMIT ?",
@@ -70,7 +71,7 @@ async def list_page(
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = Cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
-    return [listen_of(row) for row in rows], cursor
+    return await map_in_slices(listen_of, rows), cursor
 
 
 # One scan of the period, grouped per (track, album) into a small materialised table;

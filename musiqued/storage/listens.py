@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
+from musiqued.aio import map_in_slices
 from musiqued.models import Listen, Scrobble, utc_day
 from musiqued.storage.db import Database, Row
 from musiqued.storage.migrations import PERIOD_KINDS, PERIOD_LEVELS, period_key
@@ -270,8 +271,8 @@ async def newest_listen(db: Database) -> Listen | None:
 
 
 async def recent_listens(db: Database, limit: int) -> list[Listen]:
-    rows = await db.fetchall(
+    rows = await db.fetch_large(
         f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} ORDER BY l.timestamp DESC, l.id DESC LIMIT ?",
         (limit,),
     )
-    return [listen_of(row) for row in rows]
+    return await map_in_slices(listen_of, rows)
