@@ -14,6 +14,7 @@ from pathlib import Path
 
 from musiquectl.client import Client
 from musiqued.rpc.server import MAX_CONNECTIONS_PER_UID
+from musiqued.services.answers import AnswerBudget
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.rpc_socket import ServeRpc
 from tests.flood_support import probe_rpc
@@ -206,3 +207,22 @@ async def test_one_uid_cannot_take_every_connection(serve_rpc: ServeRpc, workdir
         assert (await asyncio.to_thread(exchange, served.path, request("daemon.status")))["result"][
             "version"
         ]
+
+
+async def test_a_freed_place_goes_to_the_request_in_turn_not_to_a_newcomer() -> None:
+    """When answers are taken and room frees up, the bulk request waiting in turn gets the
+    place, even when another asks for one before the waiting one has run."""
+    budget = AnswerBudget(limit_bytes=10, builders=1)
+    budget.hold(10)
+    built: list[str] = []
+
+    async def build(name: str) -> None:
+        async with budget.turn(name):
+            built.append(name)
+
+    waiting = asyncio.create_task(build("waiting"))
+    await asyncio.sleep(0)  # it waits for room
+    budget.release(10)
+    await build("newcomer")
+    await waiting
+    assert built == ["waiting", "newcomer"]
