@@ -160,17 +160,26 @@ class RpcProbe:
     calls: int
     failures: int
     median_ms: float
+    p99_ms: float
     max_ms: float
     first_error: str
+    slowest: list[tuple[float, float]]
+    """The slowest calls, slowest first: (seconds into the probe, milliseconds)."""
 
 
-def probe_rpc(socket_path: Path, seconds: float) -> RpcProbe:
-    """``daemon.status`` on a fresh connection (as each musiquectl run makes) for ``seconds``."""
-    latencies: list[float] = []
+def probe_rpc(socket_path: Path, seconds: float, *, every: float = 0.0) -> RpcProbe:
+    """``daemon.status`` on a fresh connection (as each musiquectl run makes) for ``seconds``,
+    a call every ``every`` seconds at most (0: one after the other)."""
+    timed: list[tuple[float, float]] = []
     failures = 0
     first_error = ""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    start = time.monotonic()
+    deadline = start + seconds
+    next_call = start
+    while (now := time.monotonic()) < deadline:
+        if now < next_call:
+            time.sleep(next_call - now)  # pacing: the probe's own load stays small
+        next_call = max(next_call + every, time.monotonic())
         started = time.perf_counter()
         try:
             with Client(socket_path, timeout=5) as client:
@@ -178,13 +187,16 @@ def probe_rpc(socket_path: Path, seconds: float) -> RpcProbe:
         except (ClientError, OSError) as exc:
             failures += 1
             first_error = first_error or str(exc)
-            time.sleep(0.05)  # a failing socket answers at once: do not spin
+            next_call = max(next_call, time.monotonic() + 0.05)  # do not spin on a failure
             continue
-        latencies.append((time.perf_counter() - started) * 1000)
+        timed.append((time.monotonic() - start, (time.perf_counter() - started) * 1000))
+    latencies = sorted(ms for _, ms in timed)
     return RpcProbe(
         calls=len(latencies) + failures,
         failures=failures,
         median_ms=statistics.median(latencies) if latencies else float("nan"),
-        max_ms=max(latencies) if latencies else float("nan"),
+        p99_ms=statistics.quantiles(latencies, n=100)[-1] if len(latencies) > 1 else float("nan"),
+        max_ms=latencies[-1] if latencies else float("nan"),
         first_error=first_error,
+        slowest=sorted(timed, key=lambda call: -call[1])[:5],
     )

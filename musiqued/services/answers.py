@@ -6,7 +6,9 @@ such clients could hold gigabytes. Two bounds, shared by every connection:
 - **Answers being built**: a request whose answer grows with its parameters (``bulk``: the
   history, albums and job lists) is built by at most ``BUILDERS`` at once, in turn: each
   owner (a uid on the socket, a client address over HTTP) in its turn, oldest request
-  first, so one user's flood does not keep another's answers waiting behind it. A line
+  first, so one user's flood does not keep another's answers waiting behind it. A place
+  that frees up is handed to the next in turn at once, so nobody arriving meanwhile takes
+  it from them. A line
   (a batch) holding one is built whole in one turn: what its earlier answers hold is
   never left waiting on a later one.
 - **Answers held**: every answer's bytes count from when they are made until the client
@@ -14,8 +16,11 @@ such clients could hold gigabytes. Two bounds, shared by every connection:
   bulk requests wait for their turn; a client that never reads keeps its share until its
   connection is dropped, and the others keep going as the readers read.
 
-Other requests (status, control, small lookups) never wait here: ``daemon.status`` answers
-at once however many bulk requests are queued.
+Other requests (status, control, small lookups) never wait here, nor behind the one being
+built: its rows are read on a connection of their own (``Database.fetch_large``) and shaped
+for the wire in slices, between which the event loop serves everyone else
+(``aio.map_in_slices``). ``daemon.status`` answers at once however many bulk requests are
+queued.
 """
 
 from __future__ import annotations
@@ -42,24 +47,20 @@ class AnswerBudget:
     async def turn(self, owner: Hashable) -> AsyncIterator[None]:
         """Wait until fewer than ``limit_bytes`` are held, a builder is free and it is
         ``owner``'s turn."""
-        woken = False
-        while not self._may_build() or (self._waiters and not woken):
+        if self._waiters or not self._may_build():
             waiter = asyncio.get_running_loop().create_future()
-            queue = self._waiters.setdefault(owner, deque())
-            if woken:  # too early (another took the place): first in its owner's line again
-                queue.appendleft(waiter)
-            else:
-                queue.append(waiter)
+            self._waiters.setdefault(owner, deque()).append(waiter)
             try:
                 await waiter
             except asyncio.CancelledError:
-                if waiter.done():
-                    self._wake()  # the place it was woken for goes to the next one
+                if waiter.done() and not waiter.cancelled():
+                    self._building -= 1  # the place handed to it goes to the next one
+                    self._wake()
                 else:
                     self._forget(owner, waiter)
                 raise
-            woken = True
-        self._building += 1
+        else:
+            self._building += 1
         try:
             yield
         finally:
@@ -90,14 +91,14 @@ class AnswerBudget:
         return self._building < self._builders and self.held < self.limit_bytes
 
     def _wake(self) -> None:
-        """Wake as many waiters as may build now: the next owner's oldest, owner by owner."""
-        free = self._builders - self._building if self.held < self.limit_bytes else 0
-        while free > 0 and self._waiters:
+        """Hand the free places to the waiters: the next owner's oldest, owner by owner. A
+        place is taken as it is handed over, so nobody arriving meanwhile takes it first."""
+        while self._may_build() and self._waiters:
             owner, queue = next(iter(self._waiters.items()))
             waiter = queue.popleft()
             del self._waiters[owner]
             if queue:
                 self._waiters[owner] = queue  # to the end: the other owners go first
             if not waiter.done():
+                self._building += 1
                 waiter.set_result(None)
-                free -= 1

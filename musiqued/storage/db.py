@@ -1,7 +1,9 @@
 """The database: its file, pragmas, migrations, reads, and one writer at a time.
 
-Everything goes through aiosqlite's public API. Two connections share the file (WAL mode):
-one writes, one reads, so a read never waits behind a page being written. A write is a
+Everything goes through aiosqlite's public API. Three connections share the file (WAL mode):
+one writes, one serves the quick reads (status, lookups) and one the large reads (the rows of
+a list answer, ``fetch_large``), so that a read never waits behind a page being written and
+a quick read never waits behind thousands of rows being fetched. A write is a
 plain transaction (``transaction``): ``BEGIN IMMEDIATE``, the caller's statements,
 ``COMMIT``; an ``asyncio.Lock`` keeps one writer at a time. A long read (an export) gets a
 connection of its own for its duration (``scan``), so that a statement left open does not
@@ -40,6 +42,7 @@ PRAGMAS = (
     "PRAGMA cache_size = -16000",
     "PRAGMA temp_store = MEMORY",
 )
+READER_PRAGMAS = (*PRAGMAS[1:], "PRAGMA query_only = ON")
 MAX_SCANS = 4
 """Long reads (``Database.scan``) running at once; more wait for a free one. Each holds a
 connection, its thread and its page cache while it runs."""
@@ -157,6 +160,7 @@ class Database:
         self._held: int | None = None
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._large_reader: aiosqlite.Connection | None = None
         self._writing = asyncio.Lock()
         self._scans = asyncio.Semaphore(MAX_SCANS)
         self._identity: tuple[int, int] | None = None
@@ -176,7 +180,8 @@ class Database:
                 await _refuse_foreign(self.path)
             self._writer = await _connect(self.path, PRAGMAS)
             await _migrate(self.path, self._writer)
-            self._reader = await _connect(self.path, (*PRAGMAS[1:], "PRAGMA query_only = ON"))
+            self._reader = await _connect(self.path, READER_PRAGMAS)
+            self._large_reader = await _connect(self.path, READER_PRAGMAS)
             self._identity = file_identity(self.path)
         except StoreError:
             await self.close()
@@ -191,11 +196,11 @@ class Database:
             raise
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
+        for conn in (self._large_reader, self._reader, self._writer):
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error, ValueError):
                     await conn.close()
-        self._reader = self._writer = None
+        self._large_reader = self._reader = self._writer = None
         # Last: closing any descriptor of the file drops SQLite's POSIX locks on it.
         held, self._held = self._held, None
         if held is not None:
@@ -273,6 +278,13 @@ class Database:
         keep the reader in the snapshot it began with, and later reads would miss commits."""
         return list(await self._read().execute_fetchall(sql, params))
 
+    async def fetch_large(self, sql: str, params: Params = ()) -> list[Row]:
+        """``fetchall`` for a read of many rows (the thousands of a list answer), on the large
+        reads' own connection: the quick reads never queue behind it."""
+        if self._large_reader is None:
+            raise StoreError("database is not open")
+        return list(await self._large_reader.execute_fetchall(sql, params))
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row or None, for queries of one row (a key, ``LIMIT 1``, an aggregate)."""
         rows = await self.fetchall(sql, params)
@@ -293,7 +305,7 @@ class Database:
                 raise StoreError("database is not open")
             conn = await aiosqlite.connect(self.path, isolation_level=None)
             try:
-                for pragma in (*PRAGMAS[1:], "PRAGMA query_only = ON"):
+                for pragma in READER_PRAGMAS:
                     await conn.execute(pragma)
                 async with conn.execute(sql, params) as cursor:
                     while rows := await cursor.fetchmany(size):

@@ -340,7 +340,7 @@ async def list_albums(
         where.append("ar.name_key LIKE ? ESCAPE '\\'")
         params.append(_like(artist))
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = await db.fetchall(
+    rows = await db.fetch_large(
         f"""
         SELECT al.*, ar.name AS artist, ar.image_spotify AS artist_image,
                (SELECT COUNT(*) FROM listening_history l WHERE l.album_id = al.id) AS listens

@@ -61,7 +61,7 @@ async def list_page(
     """Listens oldest first after ``after``; the cursor is None when nothing follows."""
     low, high = _bounds(since, until)
     start = after if after is not None else Cursor(low, -1)
-    rows = await db.fetchall(
+    rows = await db.fetch_large(
         f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM}"
         " WHERE (l.timestamp, l.id) > (?, ?) AND l.timestamp >= ? AND l.timestamp < ?"
         " ORDER BY l.timestamp, l.id LIMIT ?",

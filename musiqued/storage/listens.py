@@ -275,7 +275,7 @@ async def newest_listen(db: Database) -> Listen | None:
 
 
 async def recent_listens(db: Database, limit: int) -> list[Listen]:
-    rows = await db.fetchall(
+    rows = await db.fetch_large(
         f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} ORDER BY l.timestamp DESC, l.id DESC LIMIT ?",
         (limit,),
     )

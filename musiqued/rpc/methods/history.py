@@ -7,6 +7,7 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 
 from musiqued import wire
+from musiqued.aio import map_in_slices
 from musiqued.contract.params import Params, RecentParams, Timestamp
 from musiqued.contract.shapes import listen_shape
 from musiqued.rpc.table import CallContext, Method
@@ -28,7 +29,7 @@ class _Period(Params):
 
 
 async def recent(ctx: CallContext, params: RecentParams) -> list[dict[str, Any]]:
-    return [listen_shape(listen) for listen in await ctx.services.library.recent(params.limit)]
+    return await map_in_slices(listen_shape, await ctx.services.library.recent(params.limit))
 
 
 class ListParams(_Period):
@@ -51,7 +52,7 @@ async def list_listens(ctx: CallContext, params: ListParams) -> dict[str, Any]:
         limit=params.limit,
     )
     result: dict[str, Any] = {
-        "listens": [listen_shape(listen) for listen in listens],
+        "listens": await map_in_slices(listen_shape, listens),
         "next": cursor.encode() if cursor else None,
     }
     if params.after is None and cursor is not None:
