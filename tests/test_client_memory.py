@@ -130,13 +130,8 @@ def test_clients_that_never_read_hold_bounded_memory(
     their answers unread the longest are dropped (logged as counts, not errors), and a list
     asked for once the flood is gone is answered.
 
-    The 99th percentile of ~700 calls, not the slowest: on a 2-core machine shared with
-    other test runs, single calls are delayed by the machine's load (the flooded daemon is
-    busy on one core and often descheduled). Measured there at load 3-4: median 4-5 ms, p99
-    79-119 ms, slowest 120-216 ms. The issue's 100 ms holds for the median and most runs'
-    p99, not reliably for the p99, so the bound is set where a regression shows: before
-    status reads had their own path, list answers were built in slices and the code's own
-    objects were left out of garbage collections, the p99 was 296-1,462 ms."""
+    The 99th percentile, not the slowest call: on a 2-core machine shared with other test
+    runs, single calls wait for a core whatever the daemon does."""
     workdir.chmod(0o755)
     seed(workdir / "musique.db", generated(LISTENS))
     port = free_port()
