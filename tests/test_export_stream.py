@@ -73,14 +73,14 @@ def _stream(conn: RawConnection, request_id: Any) -> tuple[str, dict[str, Any], 
 
 
 def _open_scans(daemon: DaemonProcess, database: Path) -> int:
-    """Connections the daemon holds on its database beyond its writer and its reader (a
+    """Connections the daemon holds on its database beyond its writer and its two readers (a
     daemon served in a thread holds them in this process)."""
     if isinstance(daemon, ThreadedWholeDaemon):
         pid = os.getpid()
     else:
         assert daemon.proc is not None
         pid = daemon.proc.pid
-    return database_connections(pid, database) - 2
+    return database_connections(pid, database) - 3
 
 
 def _no_failure_logged(daemon: DaemonProcess) -> None:
