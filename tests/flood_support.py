@@ -1,5 +1,6 @@
-"""Slow HTTP clients in bulk, for the connection-limit test and its benchmark: requests whose
-headers never end, keep-alive connections left idle, and what they cost the daemon.
+"""Clients in bulk, for the limit tests and their benchmarks: slow HTTP clients (requests
+whose headers never end, keep-alive connections left idle), clients that ask for large
+answers and never read them, and what they cost the daemon.
 
 The daemon is started with systemd's default soft descriptor limit (1024, what a unit
 without ``LimitNOFILE=`` gets), so the attack reproduces what it does under systemd.
@@ -7,6 +8,7 @@ without ``LimitNOFILE=`` gets), so the attack reproduces what it does under syst
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import selectors
@@ -19,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from musiquectl.client import Client, ClientError
+from tests.rawrpc import NOBODY
+from tests.support import HTTP_TOKEN
 
+SOCKET_CLIENTS = 200
+HTTP_CLIENTS = 120
+PIPELINED = 20
+PROBE_EVERY_S = 0.02
+"""How often ``daemon.status`` is asked during a flood of unread answers."""
 SYSTEMD_DEFAULT_NOFILE = 1024
 # The request line and one header, never the blank line that ends the headers.
 HALF_SENT = b"GET /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
@@ -200,3 +209,90 @@ def probe_rpc(socket_path: Path, seconds: float, *, every: float = 0.0) -> RpcPr
         first_error=first_error,
         slowest=sorted(timed, key=lambda call: -call[1])[:5],
     )
+
+
+def _batch_line(first_id: int) -> bytes:
+    batch = [
+        {
+            "jsonrpc": "2.0",
+            "id": first_id + i,
+            "method": "history.recent",
+            "params": {"limit": 5000},
+        }
+        for i in range(100)
+    ]
+    return json.dumps(batch).encode() + b"\n"
+
+
+@contextmanager
+def socket_flood(path: Path) -> Iterator[int]:
+    """``SOCKET_CLIENTS`` connections from uid nobody, each sending two batch lines of 100
+    ``history.recent {limit: 5000}`` and never reading; yields how many could send both.
+    They live in a forked child until the block ends."""
+    ready_read, ready_write = os.pipe()
+    hold_read, hold_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        status = 0
+        try:
+            os.close(ready_read)
+            os.close(hold_write)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            clients = []
+            sent = 0
+            for number in range(SOCKET_CLIENTS):
+                client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                client.settimeout(10)
+                client.connect(str(path))
+                clients.append(client)
+                try:
+                    client.sendall(_batch_line(1) + _batch_line(101 + number))
+                    sent += 1
+                except OSError:
+                    pass
+            os.write(ready_write, str(sent).encode())
+            os.close(ready_write)
+            os.read(hold_read, 1)  # until the parent closes its end
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(ready_write)
+    os.close(hold_read)
+    try:
+        sent = int(os.read(ready_read, 64) or b"-1")
+        yield sent
+    finally:
+        os.close(ready_read)
+        os.close(hold_write)
+        os.waitpid(pid, 0)
+
+
+@contextmanager
+def http_flood(port: int) -> Iterator[None]:
+    """``HTTP_CLIENTS`` connections each pipelining ``PIPELINED`` requests for 5,000 listens
+    and never reading."""
+    request = (
+        "GET /api/v1/history/recent?limit=5000 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {HTTP_TOKEN}\r\n\r\n"
+    ).encode()
+    clients = []
+    try:
+        for _ in range(HTTP_CLIENTS):
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            clients.append(client)
+            client.sendall(request * PIPELINED)
+        yield
+    finally:
+        for client in clients:
+            client.close()
+
+
+def peak_rss_kb(pid: int) -> int:
+    """The process's peak resident memory so far, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")

@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from musiquectl.client import Client
@@ -17,105 +14,14 @@ from musiqued.rpc.server import MAX_CONNECTIONS_PER_UID
 from musiqued.services.answers import AnswerBudget
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.rpc_socket import ServeRpc
-from tests.flood_support import probe_rpc
+from tests.flood_support import PROBE_EVERY_S, http_flood, peak_rss_kb, probe_rpc, socket_flood
 from tests.history_support import generated, seed
 from tests.rawrpc import NOBODY, RawConnection, exchange, request, run_as
 from tests.support import HTTP_TOKEN, free_port
 
-SOCKET_CLIENTS = 200
-HTTP_CLIENTS = 120
-PIPELINED = 20
 LISTENS = 6000
 MAX_RSS_KB = 400 * 1024
 PROBE_S = 15.0
-PROBE_EVERY_S = 0.02
-STATUS_P99_MS = 200.0
-
-
-def _batch_line(first_id: int) -> bytes:
-    batch = [
-        {
-            "jsonrpc": "2.0",
-            "id": first_id + i,
-            "method": "history.recent",
-            "params": {"limit": 5000},
-        }
-        for i in range(100)
-    ]
-    return json.dumps(batch).encode() + b"\n"
-
-
-@contextmanager
-def socket_flood(path: Path) -> Iterator[int]:
-    """``SOCKET_CLIENTS`` connections from uid nobody, each sending two batch lines of 100
-    ``history.recent {limit: 5000}`` and never reading; yields how many could send both.
-    They live in a forked child until the block ends."""
-    ready_read, ready_write = os.pipe()
-    hold_read, hold_write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        status = 0
-        try:
-            os.close(ready_read)
-            os.close(hold_write)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            clients = []
-            sent = 0
-            for number in range(SOCKET_CLIENTS):
-                client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                client.settimeout(10)
-                client.connect(str(path))
-                clients.append(client)
-                try:
-                    client.sendall(_batch_line(1) + _batch_line(101 + number))
-                    sent += 1
-                except OSError:
-                    pass
-            os.write(ready_write, str(sent).encode())
-            os.close(ready_write)
-            os.read(hold_read, 1)  # until the parent closes its end
-        except BaseException:
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(ready_write)
-    os.close(hold_read)
-    try:
-        sent = int(os.read(ready_read, 64) or b"-1")
-        yield sent
-    finally:
-        os.close(ready_read)
-        os.close(hold_write)
-        os.waitpid(pid, 0)
-
-
-@contextmanager
-def http_flood(port: int) -> Iterator[None]:
-    """``HTTP_CLIENTS`` connections each pipelining ``PIPELINED`` requests for 5,000 listens
-    and never reading."""
-    request = (
-        "GET /api/v1/history/recent?limit=5000 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Authorization: Bearer {HTTP_TOKEN}\r\n\r\n"
-    ).encode()
-    clients = []
-    try:
-        for _ in range(HTTP_CLIENTS):
-            client = socket.create_connection(("127.0.0.1", port), timeout=10)
-            clients.append(client)
-            client.sendall(request * PIPELINED)
-        yield
-    finally:
-        for client in clients:
-            client.close()
-
-
-def peak_rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 def test_clients_that_never_read_hold_bounded_memory(
@@ -125,13 +31,10 @@ def test_clients_that_never_read_hold_bounded_memory(
     ``history.recent {limit: 5000}`` and 120 HTTP clients pipelining 20 such requests, none
     of them reading: the daemon's peak RSS stays under 400 MB; ``daemon.status`` from
     another user's fresh connections, asked every 20 ms for the flood's first 15 s, is
-    answered every time, 99 in 100 calls within ``STATUS_P99_MS``; then that user's own
+    answered every time (how fast: ``tests/bench/client_flood_bench.py``); then that user's own
     list of 5,000 listens is answered in its turn beside the flood; the clients that leave
     their answers unread the longest are dropped (logged as counts, not errors), and a list
-    asked for once the flood is gone is answered.
-
-    The 99th percentile, not the slowest call: on a 2-core machine shared with other test
-    runs, single calls wait for a core whatever the daemon does."""
+    asked for once the flood is gone is answered."""
     workdir.chmod(0o755)
     seed(workdir / "musique.db", generated(LISTENS))
     port = free_port()
@@ -159,7 +62,6 @@ def test_clients_that_never_read_hold_bounded_memory(
     print(figures)
     assert probe.failures == 0, probe.first_error
     assert probe.calls >= 100, figures
-    assert probe.p99_ms <= STATUS_P99_MS, figures
     assert peak <= MAX_RSS_KB, figures
 
     daemon.wait_until(
