@@ -45,7 +45,9 @@ _ROW = st.tuples(
 
 
 @settings(max_examples=500)
-@given(st.lists(_ROW, min_size=1, max_size=20))
+# A few rows give a first, middle and last row around the layout cut; more rows only cost
+# drawing, and the values (where the escapes are) vary as much in each example.
+@given(st.lists(_ROW, min_size=1, max_size=5))
 def test_json_objects_are_json_dumps_byte_for_byte(rows: list[tuple[Any, ...]]) -> None:
     """Any values (control characters, NUL, quotes, backslashes, newlines, any Unicode)
     come out as ``json.dumps(listen, ensure_ascii=False)`` writes them, one per line."""
