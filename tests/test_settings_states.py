@@ -116,7 +116,8 @@ def test_a_stopped_daemon_is_one_clear_state(
         assert "Running" in text_of(browser, "tracker-state")
         daemon.stop()
         wait_for(browser, lambda d: body_attribute(d, "data-daemon") == "down", timeout=30)
-        # Two rounds of polling (every 5 s, four requests each) have failed.
+        # Two rounds of requests (four each: when the live link closed, then a poll) have
+        # failed.
         wait_for(
             browser, lambda d: d.execute_script("return window.__failedFetches") >= 8, timeout=30
         )

@@ -15,7 +15,7 @@ from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.import_helpers import assert_exact, wait_job, wait_pages
 from tests.rawrpc import assert_serving
-from tests.support import ROOT, DaemonProcess, write_config
+from tests.support import ROOT, DaemonProcess, base_sections, write_config
 
 EX_TEMPFAIL = 75
 
@@ -48,10 +48,12 @@ def test_one_daemon_per_database_whatever_becomes_of_its_lock_file(
     and the first daemon's pid, before it binds its socket or resumes anything; so does one
     started after ``musique.db.lock`` was replaced under the first daemon, and one after it
     was deleted. The first daemon's running import goes on to the exact end, within its
-    plan. After a SIGKILL (no clean-up at all) the next daemon starts at once."""
+    plan (once the others are refused, at a pace raised by a reload). After a SIGKILL (no
+    clean-up at all) the next daemon starts at once."""
     lastfm_sim.reset(size=3000, seed=90)
+    # Slow enough that the import is still running while the others are refused.
     first = start_daemon(
-        **lastfm_sim.sections(requests_per_second=3.0, max_in_flight=2),
+        **lastfm_sim.sections(requests_per_second=2.0, max_in_flight=2),
         enrichment={"enabled": False},
     )
     assert first.proc is not None
@@ -73,6 +75,9 @@ def test_one_daemon_per_database_whatever_becomes_of_its_lock_file(
         ), name
         assert not socket.exists()
         assert "resuming job" not in second.logs()
+    fast = lastfm_sim.sections(requests_per_second=50.0, max_in_flight=2)
+    write_config(first.config_path, base_sections(workdir, **fast, enrichment={"enabled": False}))
+    first.call("daemon.reload")
     job = wait_job(first, job_id)
     assert job["state"] == "done", job
     assert job["pages_done"] <= job["pages_total"], job

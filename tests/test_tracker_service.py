@@ -54,14 +54,15 @@ async def tracking(
 ) -> AsyncIterator[Tracking]:
     """The tracker and what it uses, wired as ``build_services`` does (the connection tells
     the tracker when the credentials change); opened in the daemon's order, closed in reverse.
-    ``clock``: the tracker's (a ``FakeClock`` lets the test say when the next poll is due)."""
+    ``clock``: the tracker's and the retries' (a ``FakeClock`` lets the test say when the next
+    poll or attempt is due)."""
     tracker: Tracker | None = None
 
     def lastfm_changed() -> None:
         if tracker is not None:
             tracker.lastfm_changed()
 
-    lastfm = LastfmConnection(settings, database, on_change=lastfm_changed)
+    lastfm = LastfmConnection(settings, database, on_change=lastfm_changed, clock=clock)
     jobs = JobRunner(database, bus)
     importer = Importer(
         jobs, database, WindowPager(lastfm), lastfm, settings, on_new_albums=lambda: None

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from musiqued.clock import SYSTEM_CLOCK, Clock
 from musiqued.config import LastfmConfig
 from musiqued.errors import NotConfiguredError
 from musiqued.storage.state import get_state, set_state
-from musiqued.upstream.lastfm import LastfmClient
+from musiqued.upstream.lastfm import LastfmClient, RetryPolicy
 from musiqued.upstream.ratelimit import Governor
 
 if TYPE_CHECKING:
@@ -62,13 +63,15 @@ class LastfmConnection:
         *,
         on_change: Callable[[], None] = lambda: None,
         on_secret: Callable[[str], None] = lambda _: None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """``clock``: what the pauses between a call's attempts wait on."""
         self._db = db
         self.config = config
         self._on_change = on_change
         self._on_secret = on_secret
         self.governor = Governor(config.requests_per_second, config.max_in_flight)
-        self.client = LastfmClient(config, self.governor)
+        self.client = LastfmClient(config, self.governor, retry=RetryPolicy(clock=clock))
         self._web_auth: LastfmWebAuth | None = None
 
     @property

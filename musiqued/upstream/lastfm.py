@@ -21,7 +21,6 @@ the page actually served, so a caller plans its pages from the first answer.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import random
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from musiqued.clock import SYSTEM_CLOCK, Clock
 from musiqued.config import LastfmConfig
 from musiqued.errors import (
     FatalUpstreamError,
@@ -93,6 +93,8 @@ class RetryPolicy:
     """Pauses before asking again for a job's page that failed past the call's attempts, or
     came back short or with unusable entries (Last.fm does serve such pages now and then;
     asked again, it serves them whole)."""
+    clock: Clock = SYSTEM_CLOCK
+    """What the pauses between attempts wait on."""
 
     def delay(self, attempt: int) -> float:
         """Full jitter: a random pause up to base·2^attempt (capped)."""
@@ -108,7 +110,7 @@ class RetryPolicy:
         """``attempt()`` until it succeeds: transient errors retried after a pause, 29 (rate
         limit) slows the governor down first; the last error is raised once the attempts or
         the budget are spent. Fatal errors are raised at once."""
-        started = time.monotonic()
+        started = self.clock.monotonic()
         transient = limited = 0
         while True:
             try:
@@ -127,12 +129,12 @@ class RetryPolicy:
                     raise
                 error = exc
             on_retry(Retry(error, transient + limited + 1, pause))
-            await asyncio.sleep(pause)
+            await self.clock.sleep(pause)
 
     def _spent(self, started: float, pause: float) -> bool:
         if self.budget_seconds is None:
             return False
-        return time.monotonic() + pause - started > self.budget_seconds
+        return self.clock.monotonic() + pause - started > self.budget_seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ const page = {
   trackerFailing: false, // running, but its last poll failed
   socket: null,
   pollTimer: null,
+  reconnectTimer: null,
   reconnectMs: 1000,
   pending: new Map(), // debounced refreshes
 };
@@ -112,6 +113,7 @@ function setDown(down) {
   } else {
     setLink(page.socket && page.socket.readyState === WebSocket.OPEN ? "live" : "polling");
     later("all", refreshAll, 0); // what changed meanwhile
+    if (page.socket === null) reconnectNow(); // back: live again without waiting out the backoff
   }
   for (const button of document.querySelectorAll("main button")) button.disabled = down;
 }
@@ -613,7 +615,9 @@ function connect() {
     return;
   }
   page.socket = socket;
+  let opened = false;
   socket.addEventListener("open", () => {
+    opened = true;
     page.reconnectMs = 1000;
     clearInterval(page.pollTimer);
     page.pollTimer = null;
@@ -627,7 +631,13 @@ function connect() {
       report(error);
     }
   });
-  socket.addEventListener("close", () => disconnected(socket));
+  socket.addEventListener("close", () => {
+    const wasLive = opened && page.socket === socket;
+    disconnected(socket);
+    // A live link that closes most often means the daemon stopped: ask now, so the page
+    // says so at once rather than at the next poll.
+    if (wasLive) refreshAll().catch(() => {});
+  });
 }
 
 function disconnected(socket) {
@@ -637,8 +647,14 @@ function disconnected(socket) {
   if (page.pollTimer === null) {
     page.pollTimer = setInterval(() => refreshAll().catch(() => {}), POLL_MS);
   }
-  setTimeout(connect, page.reconnectMs);
+  page.reconnectTimer = setTimeout(connect, page.reconnectMs);
   page.reconnectMs = Math.min(page.reconnectMs * 2, 15000);
+}
+
+function reconnectNow() {
+  clearTimeout(page.reconnectTimer);
+  page.reconnectMs = 1000;
+  connect();
 }
 
 // -- wiring -----------------------------------------------------------------------------
