@@ -144,17 +144,22 @@ def test_right_to_left_and_long_names_stay_in_their_place(
     lastfm_sim.set_now_playing("فيروز", "نسم علينا الهوى", "")
     wait_for(browser, lambda d: "<U+2028>" in text_of(d, "tracker-last"))
     wait_for(browser, lambda d: "فيروز" in text_of(d, "tracker-now"))
-    names = [
-        node.text for node in browser.find_elements(By.CSS_SELECTOR, "#tracker-last .song bdi")
-    ]
+    # Read in one go: the card is redrawn at each poll, which would leave nodes found
+    # one call earlier stale.
+    names = browser.execute_script(
+        "return [...document.querySelectorAll('#tracker-last .song bdi')]"
+        ".map((node) => node.innerText)"
+    )
     assert names == ["הדג נחש", "שיר<U+2028>ראשון", long_album]
-    when = browser.find_element(By.CSS_SELECTOR, "#tracker-last > .muted").text
+    when = browser.execute_script(
+        "return document.querySelector('#tracker-last > .muted').innerText"
+    )
     assert when.startswith("(")
     assert when.endswith(")")
-    assert [n.text for n in browser.find_elements(By.CSS_SELECTOR, "#tracker-now bdi")] == [
-        "فيروز",
-        "نسم علينا الهوى",
-    ]
+    now_names = browser.execute_script(
+        "return [...document.querySelectorAll('#tracker-now bdi')].map((node) => node.innerText)"
+    )
+    assert now_names == ["فيروز", "نسم علينا الهوى"]
     for width in (1280, PHONE_WIDTH):
         with phone_view(browser, width=width):
             card = box(browser, "#tracker")
