@@ -194,7 +194,7 @@ async def test_a_pause_mid_file_then_the_resume_counts_exactly(
     repeats."""
     entries = [
         files.spotify_play(START + i * 300, track=f"Song {i % 400}", artist=f"Artist {i % 9}")
-        for i in range(20_000)
+        for i in range(40_000)
     ]
     entries += entries[:500]  # repeats of plays read batches before
     job_id = await importer.start([handed("endsong_1.json", files.json_file(entries))])
@@ -208,13 +208,13 @@ async def test_a_pause_mid_file_then_the_resume_counts_exactly(
     await runner.resume(job_id)
     row = await _finished(database, job_id)
     assert json.loads(row["result"]) == {
-        "entries": 20_500,
-        "added": 20_000,
+        "entries": 40_500,
+        "added": 40_000,
         "already_stored": 0,
         "skipped": {"duplicate_in_file": 500},
         "unreadable": 0,
     }
-    assert await _count(database) == 20_000
+    assert await _count(database) == 40_000
     await _totals_exact(database)
 
 

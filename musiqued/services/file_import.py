@@ -71,7 +71,7 @@ from musiqued.storage.jobs import ACTIVE_STATES, PageProgress
 from musiqued.storage.listens import write_page
 from musiqued.storage.undo import remove_job_listens
 
-BATCH = 2000
+BATCH = 10_000
 """Entries read, matched and committed at a time."""
 DRY_RUN_JOB = 0
 """The job id a dry run's rolled-back rows carry: no job has it."""

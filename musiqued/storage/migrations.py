@@ -570,6 +570,11 @@ END;
 # below for deletions and changed listens.
 SCHEMA_PERIOD_TOTALS = _period_totals()
 
+# The listens' ``date`` column is read by no query: its index only cost every listen written.
+DROP_DATE_INDEX = """
+DROP INDEX listening_history_date;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -580,5 +585,6 @@ MIGRATIONS: tuple[str, ...] = (
     JOBS_REFRESHED,
     SCHEMA_FILES,
     SCHEMA_PERIOD_TOTALS,
+    DROP_DATE_INDEX,
 )
 LATEST_VERSION = len(MIGRATIONS)

@@ -54,7 +54,9 @@ DAY = 86400
 PACED_RATE = 5.0
 """The daemon's default ``requests_per_second``, Last.fm's documented rate."""
 PAGE_SIZE = 200
-FREE_RATE = 100_000.0
+FREE_RATE = 1000.0
+"""The most ``requests_per_second`` the config allows: 200,000 scrobbles a second, more than
+the import stores."""
 IDLE_S = 10.0
 
 
