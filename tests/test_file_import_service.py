@@ -17,12 +17,12 @@ from musiqued.errors import BadFileError, ConflictError, StoreError
 from musiqued.models import Scrobble
 from musiqued.services.events import EventBus
 from musiqued.services.file_batches import HandedFile
-from musiqued.services.file_import import BATCH, FileImporter
+from musiqued.services.file_import import FileImporter
 from musiqued.services.jobs import JobRunner
 from musiqued.storage import jobs as job_store
 from musiqued.storage.db import Database
 from tests import interchange_files as files
-from tests.fixtures.services import eventually, next_event
+from tests.fixtures.services import eventually
 from tests.history_support import assert_totals_exact, store
 
 WINDOW = 180
@@ -187,31 +187,34 @@ async def test_undo_removes_exactly_what_the_job_added(
 
 
 async def test_a_pause_mid_file_then_the_resume_counts_exactly(
-    database: Database, importer: FileImporter, runner: JobRunner, handed: Any, bus: EventBus
+    database: Database, importer: FileImporter, runner: JobRunner, handed: Any
 ) -> None:
     """Paused after a few batches (the batch being stored is rolled back), resumed: every
     entry is counted once, every play stored once, repeats across batches still counted as
     repeats."""
-    plays = 4 * BATCH  # the pause comes after two batches: two more and the repeats are left
     entries = [
         files.spotify_play(START + i * 300, track=f"Song {i % 400}", artist=f"Artist {i % 9}")
-        for i in range(plays)
+        for i in range(40_000)
     ]
     entries += entries[:500]  # repeats of plays read batches before
-    progress = bus.subscribe(["job"])
     job_id = await importer.start([handed("endsong_1.json", files.json_file(entries))])
-    await next_event(progress, "job", lambda job: job["pages_done"] >= 2, job_id=job_id)
+
+    async def some_batches() -> Any:
+        row = await job_store.get(database, job_id)
+        return row is not None and row["pages_done"] >= 2
+
+    await eventually(some_batches)
     assert (await runner.pause(job_id))["state"] == "paused"
     await runner.resume(job_id)
     row = await _finished(database, job_id)
     assert json.loads(row["result"]) == {
-        "entries": plays + 500,
-        "added": plays,
+        "entries": 40_500,
+        "added": 40_000,
         "already_stored": 0,
         "skipped": {"duplicate_in_file": 500},
         "unreadable": 0,
     }
-    assert await _count(database) == plays
+    assert await _count(database) == 40_000
     await _totals_exact(database)
 
 

@@ -7,6 +7,7 @@ Windows write one); CRLF and LF line ends are both read.
 
 from __future__ import annotations
 
+import io
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import IO, Any, BinaryIO, Protocol
@@ -150,8 +151,11 @@ def zip_members(
             if member.is_dir() or not wanted(member.filename):
                 continue
             try:
+                # A member's own readline is written in Python; a BufferedReader finds the
+                # line ends in C.
                 with archive.open(member) as opened:
-                    yield member.filename, opened
+                    buffered = io.BufferedReader(opened)  # type: ignore[type-var]
+                    yield member.filename, buffered
             except (zipfile.BadZipFile, EOFError, OSError) as exc:
                 raise BadFileError(
                     f"{name}: {member.filename} breaks ({exc}); what came before it was read",

@@ -41,8 +41,12 @@ class Tally:
             unreadable=int(data.get("unreadable", 0)),
         )
 
-    def skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+    def count(self, batch: Batch) -> None:
+        """Count what reading ``batch`` found (its plays are counted as they are stored)."""
+        self.entries += batch.read
+        for reason, n in batch.skipped.items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
+        self.unreadable += batch.unreadable
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,10 +72,15 @@ class Place:
 
 @dataclass(slots=True)
 class Batch:
-    plays: list[Play]
-    reasons: list[str]
-    skipped: int
-    unreadable: int
+    """Entries taken from a file at a time: the plays to match, the others counted."""
+
+    read: int = 0
+    plays: list[Play] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    unreadable: int = 0
+    reasons: list[str] = field(default_factory=list)
+    error: BadFileError | None = None
+    """Where the file breaks, after the entries before it."""
 
 
 def known_zone(name: str | None, default: dt.tzinfo = dt.UTC) -> dt.tzinfo:
@@ -140,24 +149,22 @@ def scrobble_of(play: Play) -> Scrobble:
     )
 
 
-def sort_out(entries: list[Entry], dups: FileDuplicates, tally: Tally, name: str) -> Batch:
-    """The batch's plays to match, the rest counted in ``tally``."""
+def next_batch(entries: Iterator[Entry], count: int, dups: FileDuplicates, name: str) -> Batch:
+    """Up to ``count`` entries sorted out (run in a thread, while the batch before is
+    stored): the plays that are not repeats of one read before, the rest counted."""
     from musiqued.interchange import formats  # loaded by the file's reader already
 
-    batch = Batch([], [], 0, 0)
-    for entry in entries:
-        tally.entries += 1
+    taken, error = take(entries, count)
+    batch = Batch(read=len(taken), error=error)
+    for entry in taken:
         if isinstance(entry, Play):
             if dups.seen(entry):
-                tally.skip(DUPLICATE)
-                batch.skipped += 1
+                batch.skipped[DUPLICATE] = batch.skipped.get(DUPLICATE, 0) + 1
             else:
                 batch.plays.append(entry)
         elif isinstance(entry, Skipped):
-            tally.skip(entry.reason)
-            batch.skipped += 1
+            batch.skipped[entry.reason] = batch.skipped.get(entry.reason, 0) + 1
         else:
-            tally.unreadable += 1
             batch.unreadable += 1
             batch.reasons.append(f"{formats.shown(name)}: {entry.where}: {entry.reason}")
     return batch

@@ -49,17 +49,18 @@ from musiqued.errors import (
     StorageFullError,
     StoreError,
 )
-from musiqued.interchange.entries import Entry, Origin, Play
+from musiqued.interchange.entries import Origin, Play
 from musiqued.models import Scrobble
 from musiqued.services.file_batches import (
+    Batch,
     HandedFile,
     Place,
     Tally,
     chosen_formats,
     known_zone,
+    next_batch,
     ranges,
     scrobble_of,
-    sort_out,
     take,
 )
 from musiqued.services.jobs import JobContext, JobKind, JobRunner
@@ -69,7 +70,7 @@ from musiqued.storage.jobs import ACTIVE_STATES, PageProgress
 from musiqued.storage.listens import write_page
 from musiqued.storage.undo import remove_job_listens
 
-BATCH = 2000
+BATCH = 10_000
 """Entries read, matched and committed at a time."""
 DRY_RUN_JOB = 0
 """The job id a dry run's rolled-back rows carry: no job has it."""
@@ -199,10 +200,13 @@ class FileImporter:
                     )
                     dups = FileDuplicates()
                     while True:
-                        taken, error = await asyncio.to_thread(take, entries, BATCH)
-                        batch = sort_out(taken, dups, tally, handed.name)
+                        batch = await asyncio.to_thread(
+                            next_batch, entries, BATCH, dups, handed.name
+                        )
+                        tally.count(batch)
                         await self._store(conn, batch.plays, DRY_RUN_JOB, watermark, tally)
-                        if error is not None or len(taken) < BATCH:
+                        error = batch.error
+                        if error is not None or batch.read < BATCH:
                             break
                     if error is not None:
                         break
@@ -291,22 +295,27 @@ class FileImporter:
                 done += len(taken)
                 if error is not None or not taken:
                     break
-            # The next batch is read (in a thread) while this one is stored.
-            reading: asyncio.Future[tuple[list[Entry], BadFileError | None]] | None
-            reading = asyncio.ensure_future(asyncio.to_thread(take, entries, BATCH))
+            # The next batch is read and sorted out (in a thread) while this one is stored.
+            reading: asyncio.Future[Batch] | None
+            reading = asyncio.ensure_future(
+                asyncio.to_thread(next_batch, entries, BATCH, dups, name)
+            )
             try:
                 while True:
                     assert reading is not None  # set for each batch that follows
-                    taken, error = await reading
+                    batch = await reading
                     reading = None
-                    batch = sort_out(taken, dups, tally, name)
+                    error = batch.error
+                    tally.count(batch)
                     logged = min(len(batch.reasons), max(MAX_LOGGED - tally.unreadable, 0))
                     for reason in batch.reasons[:logged]:
                         job.log.warning("unreadable entry", file=name, reason=reason)
-                    done += len(taken)
-                    finished = error is None and len(taken) < BATCH
+                    done += batch.read
+                    finished = error is None and batch.read < BATCH
                     if error is None and not finished:
-                        reading = asyncio.ensure_future(asyncio.to_thread(take, entries, BATCH))
+                        reading = asyncio.ensure_future(
+                            asyncio.to_thread(next_batch, entries, BATCH, dups, name)
+                        )
                     checkpoint = {
                         "file": index + 1 if finished else index,
                         "consumed": 0 if finished else done,
@@ -327,7 +336,9 @@ class FileImporter:
                             PageProgress(
                                 checkpoint=checkpoint,
                                 imported=tally.added - before[0],
-                                skipped=tally.already_stored - before[1] + batch.skipped,
+                                skipped=tally.already_stored
+                                - before[1]
+                                + sum(batch.skipped.values()),
                                 errors=batch.unreadable,
                                 reasons=batch.reasons,
                                 active_s=job.active_s(),

@@ -606,6 +606,11 @@ SCHEMA_PERIOD_TOTALS = _period_totals()
 # Kept like the month and year rows: by the page write and by the triggers below.
 SCHEMA_JULY_YEAR_TOTALS = _july_year_totals()
 
+# The listens' ``date`` column is read by no query: its index only cost every listen written.
+DROP_DATE_INDEX = """
+DROP INDEX listening_history_date;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -617,5 +622,6 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_FILES,
     SCHEMA_PERIOD_TOTALS,
     SCHEMA_JULY_YEAR_TOTALS,
+    DROP_DATE_INDEX,
 )
 LATEST_VERSION = len(MIGRATIONS)
