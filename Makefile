@@ -21,7 +21,9 @@ LOCK_FLAGS := --generate-hashes --python-version 3.11 --no-header --quiet
 
 # The suite runs on several workers (pytest-xdist): every test has its own directory, ports
 # and daemon; the tests that share the session's journald run on one worker (loadgroup).
-PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadgroup
+# Three workers a core, at most 8: most tests spend their time waiting on a daemon, a browser
+# or a pipe.
+PYTEST_WORKERS ?= -n $(shell n=$$(( 3 * $$(nproc) )); echo $$(( n > 8 ? 8 : n ))) --dist loadgroup
 # test-clock: the tests where the time of day could matter, with the clock five minutes past
 # midnight UTC (Debian's faketime: installed if missing, as root).
 CLOCK_TESTS ?= tests/test_tracker.py tests/test_import_jobs.py tests/test_tracker_service.py tests/test_importer_service.py
