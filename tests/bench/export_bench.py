@@ -22,7 +22,10 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +46,19 @@ from tests.support import (  # noqa: E402
 )
 
 START = 1_262_304_000  # 2010-01-01T00:00:00Z
+
+
+@contextmanager
+def kept_database(listens: int, keep: Path | None) -> Iterator[Path]:
+    """The benches' database of ``listens`` listens, built in ``keep`` (and reused from there
+    by later runs) or in a temporary directory removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = (keep or Path(tmp)) / f"library-{listens}.db"
+        if not path.exists():
+            started = time.perf_counter()
+            build_database(path, listens)
+            print(f"built {listens:,} listens in {time.perf_counter() - started:.0f} s")
+        yield path
 
 
 def build_database(path: Path, listens: int, seed: int = 7) -> None:

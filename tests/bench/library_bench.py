@@ -17,7 +17,6 @@ import datetime as dt
 import functools
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,7 +31,7 @@ from musiqued.services.library import Library  # noqa: E402
 from musiqued.storage.db import Database  # noqa: E402
 from musiqued.storage.history import Cursor  # noqa: E402
 from musiqued.storage.totals import Kind  # noqa: E402
-from tests.bench.export_bench import build_database  # noqa: E402
+from tests.bench.export_bench import kept_database  # noqa: E402
 
 TARGET_MS = 100.0
 ZONES = ("Europe/Paris", "Asia/Kathmandu", "America/New_York")
@@ -148,13 +147,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="build (or reuse) the database here")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = args.keep or Path(tmp)
-        path = directory / f"library-{args.listens}.db"
-        if not path.exists():
-            started = time.perf_counter()
-            build_database(path, args.listens)
-            print(f"built {args.listens:,} listens in {time.perf_counter() - started:.0f} s")
+    with kept_database(args.listens, args.keep) as path:
         ok = asyncio.run(bench(path, args.runs))
     print(f"\nevery answer <= {TARGET_MS:.0f} ms (median): {'yes' if ok else 'NO'}")
     sys.exit(0 if ok else 1)

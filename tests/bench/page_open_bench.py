@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ if str(ROOT) not in sys.path:
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 
-from tests.bench.export_bench import build_database  # noqa: E402
+from tests.bench.export_bench import kept_database  # noqa: E402
 from tests.page_support import log_in, serves_page, wait_for  # noqa: E402
 from tests.support import (  # noqa: E402
     DaemonProcess,
@@ -122,13 +120,7 @@ def main() -> None:
     parser.add_argument("--opens", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="build (or reuse) the database here")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = args.keep or Path(tmp)
-        path = directory / f"library-{args.listens}.db"
-        if not path.exists():
-            started = time.perf_counter()
-            build_database(path, args.listens)
-            print(f"built {args.listens:,} listens in {time.perf_counter() - started:.0f} s")
+    with kept_database(args.listens, args.keep) as path:
         found = bench(path, args.opens)
     drawn = [t["drawn"] for t in found]
     median = statistics.median(drawn)
