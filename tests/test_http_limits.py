@@ -104,6 +104,12 @@ def test_half_sent_request_flood_leaves_the_control_socket_working(
     flood_done = time.monotonic()
     try:
         assert (len(idle), len(stalled)) == (20, FLOOD)
+        # First, while the flood's first requests still hold every place (until their
+        # request timeout): one more is refused.
+        status, body = _get(port, "/api/v1/status")
+        assert status == 503
+        assert body["kind"] == "too_many_connections"
+        assert "the limit is 128" in body["detail"]
         assert fd_count(pid) <= quiet_fds + MAX_CONNECTIONS + 8
 
         ctl = daemon.ctl("status", timeout=30)
@@ -111,11 +117,6 @@ def test_half_sent_request_flood_leaves_the_control_socket_working(
         assert "musiqued" in ctl.stdout
         for _ in range(50):  # each on a new connection, as each musiquectl run makes
             assert daemon.call("daemon.status")["version"]
-
-        status, body = _get(port, "/api/v1/status")
-        assert status == 503
-        assert body["kind"] == "too_many_connections"
-        assert "the limit is 128" in body["detail"]
         assert fd_count(pid) <= quiet_fds + MAX_CONNECTIONS + 8
 
         endings = wait_closed(stalled + idle, idle_timeout + 2 * SLACK_S + flood_done - opened_at)
