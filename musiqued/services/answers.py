@@ -17,9 +17,9 @@ such clients could hold gigabytes. Two bounds, shared by every connection:
   connection is dropped, and the others keep going as the readers read.
 
 Other requests (status, control, small lookups) never wait here, nor behind the one being
-built: its rows are read on a connection of their own (``Database.fetch_large``) and shaped
-for the wire in slices, between which the event loop serves everyone else
-(``aio.map_in_slices``). ``daemon.status`` answers at once however many bulk requests are
+built: its rows are read, and made into values, on a connection and thread of their own
+(``Database.fetch_large_as``) and shaped for the wire in slices, between which the event
+loop serves everyone else (``aio.map_in_slices``). ``daemon.status`` answers at once however many bulk requests are
 queued.
 """
 

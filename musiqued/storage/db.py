@@ -22,9 +22,9 @@ import contextlib
 import os
 import shutil
 import sqlite3
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import structlog
@@ -49,6 +49,7 @@ connection, its thread and its page cache while it runs."""
 
 Row = sqlite3.Row
 Params = Sequence[object] | dict[str, object]
+T = TypeVar("T")
 
 log = structlog.get_logger("musiqued.storage")
 
@@ -284,6 +285,22 @@ class Database:
         if self._large_reader is None:
             raise StoreError("database is not open")
         return list(await self._large_reader.execute_fetchall(sql, params))
+
+    async def fetch_large_as(
+        self, sql: str, params: Params, convert: Callable[[Row], T]
+    ) -> list[T]:
+        """``fetch_large`` with each row made into ``convert(row)`` on the large reads' own
+        thread, as it is read: the thousands of values of a list answer are not built on
+        the caller's thread, which serves every other client."""
+        if self._large_reader is None:
+            raise StoreError("database is not open")
+        async with self._large_reader.execute(sql, params) as cursor:
+
+            def make(raw: sqlite3.Cursor, values: tuple[Any, ...]) -> T:
+                return convert(Row(raw, values))
+
+            cursor.row_factory = make  # type: ignore[assignment]  # typed narrower than it is
+            return list(await cursor.fetchall())  # type: ignore[arg-type]
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row or None, for queries of one row (a key, ``LIMIT 1``, an aggregate)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from musiqued.models import Listen
-from musiqued.storage.db import Database
+from musiqued.storage.db import Database, Row
 from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_of
 
 NO_END = 2**62
@@ -61,16 +61,21 @@ async def list_page(
     """Listens oldest first after ``after``; the cursor is None when nothing follows."""
     low, high = _bounds(since, until)
     start = after if after is not None else Cursor(low, -1)
-    rows = await db.fetch_large(
+    found = await db.fetch_large_as(
         f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM}"
         " WHERE (l.timestamp, l.id) > (?, ?) AND l.timestamp >= ? AND l.timestamp < ?"
         " ORDER BY l.timestamp, l.id LIMIT ?",
         (start.timestamp, start.listen_id, low, high, limit + 1),
+        _listen_and_id,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = Cursor(rows[-1]["timestamp"], rows[-1]["id"]) if more and rows else None
-    return [listen_of(row) for row in rows], cursor
+    more = len(found) > limit
+    found = found[:limit]
+    cursor = Cursor(found[-1][0].timestamp, found[-1][1]) if more and found else None
+    return [listen for listen, _ in found], cursor
+
+
+def _listen_and_id(row: Row) -> tuple[Listen, int]:
+    return listen_of(row), row["id"]
 
 
 # One scan of the period, grouped per (track, album) into a small materialised table;

@@ -275,8 +275,8 @@ async def newest_listen(db: Database) -> Listen | None:
 
 
 async def recent_listens(db: Database, limit: int) -> list[Listen]:
-    rows = await db.fetch_large(
+    return await db.fetch_large_as(
         f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} ORDER BY l.timestamp DESC, l.id DESC LIMIT ?",
         (limit,),
+        listen_of,
     )
-    return [listen_of(row) for row in rows]
