@@ -220,7 +220,8 @@ async def test_slow_answers_past_the_timeout_are_retried(lastfm_sim: SimulatedLa
 async def test_error_29_bursts_slow_the_governor_then_it_recovers(
     lastfm_sim: SimulatedLastfm,
 ) -> None:
-    """Bursts of 29 halve the governor's rate; the pages stay exact; the rate comes back."""
+    """Bursts of 29 penalize the governor (by how much and for how long:
+    test_ratelimit.py, on a fake clock); the pages stay exact; the rate comes back."""
     governor = Governor(200, 4, hold_seconds=0.1, recovery_per_second=4.0)
     lastfm_sim.set_faults(rate=0.25, kinds=["error29"], burst=3, seed=1)
     client = make_client(lastfm_sim, governor=governor)
@@ -228,8 +229,6 @@ async def test_error_29_bursts_slow_the_governor_then_it_recovers(
     try:
         assert await fetch_all(client, limit=100) == lastfm_sim.expected()
         assert governor.penalties >= 1
-        slowed = governor.rate
-        assert slowed < 200
         lastfm_sim.set_faults(rate=0.0)
         await asyncio.sleep(0.5)
         assert governor.rate == 200
