@@ -224,7 +224,10 @@ async def test_refused_credentials_stop_the_lane_not_the_items(
             status = await enricher.status()
             lanes = status["by_source"]
             done = lanes["lastfm"]["pending"] == lanes["lastfm"]["running"] == 0
-            return status if lanes["spotify"]["blocked"] and done else None
+            # The lane says blocked while the tried row's reason is still being written.
+            spotify = of_source(await asyncio.to_thread(outcomes, database), "spotify")
+            told = any(why for _, _, why, _ in spotify)
+            return status if lanes["spotify"]["blocked"] and done and told else None
 
         status = await eventually(blocked)
     rows = outcomes(database)
