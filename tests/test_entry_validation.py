@@ -165,3 +165,33 @@ def test_parser_refuses_what_cannot_be_stored(track: Any, attr: Any) -> None:
         assert scrobble.artist.strip()
         assert scrobble.title.strip()
     assert all(page.rejected)
+
+
+def test_a_lone_surrogate_refuses_an_entry_only_in_what_is_kept() -> None:
+    """A lone surrogate (which only the lenient parser lets through) refuses its entry when
+    it is in a text the listen keeps (here the album's MBID); in a part never stored (an
+    image link) it costs nothing."""
+
+    def entry(title: str, album_mbid: str, image: str) -> dict[str, Any]:
+        return {
+            "artist": {"#text": "Someone", "mbid": ""},
+            "name": title,
+            "album": {"#text": "Some Album", "mbid": album_mbid},
+            "image": [{"size": "small", "#text": image}],
+            "date": {"uts": "1600000000"},
+        }
+
+    page = parse_recent_tracks(
+        {
+            "recenttracks": {
+                "track": [
+                    entry("Kept", "", "https://img.example/\ud800.png"),
+                    entry("Refused", "mbid-\udfff", ""),
+                ],
+                "@attr": {"total": "2", "page": "1"},
+            }
+        }
+    )
+    assert [s.title for s in page.scrobbles] == ["Kept"]
+    (reason,) = page.rejected
+    assert "lone surrogate" in reason

@@ -237,16 +237,14 @@ def _lenient(body: bytes) -> Any:
         return None
 
 
-def _holds_surrogate(value: Any) -> bool:
-    """True if a string anywhere in ``value`` holds a lone surrogate (not valid Unicode text:
-    SQLite, the terminal and the page could not take it unchanged)."""
-    if isinstance(value, str):
-        return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
-    if isinstance(value, dict):
-        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_surrogate(item) for item in value)
-    return False
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _holds_surrogate(*texts: str) -> bool:
+    """True if a text holds a lone surrogate: not valid Unicode text, which SQLite, the
+    terminal and the page could not take unchanged. Only the lenient parser lets one
+    through, and only the texts kept from an entry matter."""
+    return any(not text.isascii() and _LONE_SURROGATE.search(text) for text in texts)
 
 
 FUTURE_SLACK_S = 86400
@@ -276,12 +274,6 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | _Refus
     where = f"entry {index + 1}"
     if not isinstance(entry, dict):
         return _Refused(f"{where} is not an object ({_shown(entry)})")
-    if _holds_surrogate(entry):
-        # Last.fm holds the scrobble so: fetching it again never gives valid text.
-        return _Refused(
-            f"{where}: text holding a lone surrogate ({_shown(entry.get('name'))})",
-            unstorable=True,
-        )
     artist = entry.get("artist")
     if not isinstance(artist, dict):
         return _Refused(f"{where}: artist is not an object ({_shown(artist)})")
@@ -293,6 +285,18 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | _Refus
     if not isinstance(album, dict):
         album = _NO_ALBUM
     album_title = _text(album.get("#text")) or ""
+    mbids = (
+        _text(artist.get("mbid")) or "",
+        _text(album.get("mbid")) or "",
+        _text(entry.get("mbid")) or "",
+    )
+    urls = (web_url(entry.get("url")) or "", web_url(artist.get("url")) or "")
+    if _holds_surrogate(artist_name or "", title or "", album_title, *mbids, *urls):
+        # Last.fm holds the scrobble so: fetching it again never gives valid text.
+        return _Refused(
+            f"{where}: text holding a lone surrogate ({_shown(entry.get('name'))})",
+            unstorable=True,
+        )
     date = entry.get("date")
     if date is None:
         playing = entry.get("@attr")
@@ -318,16 +322,7 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | _Refus
             unstorable=True,
         )
     return Scrobble(
-        timestamp,
-        artist_name,
-        title,
-        album_title,
-        _text(artist.get("mbid")) or "",
-        _text(album.get("mbid")) or "",
-        _text(entry.get("mbid")) or "",
-        web_url(entry.get("url")) or "",
-        web_url(artist.get("url")) or "",
-        entry.get("loved") == "1",
+        timestamp, artist_name, title, album_title, *mbids, *urls, entry.get("loved") == "1"
     )
 
 
