@@ -20,10 +20,11 @@ TEST_LOCK := requirements-test.lock
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --no-header --quiet
 
 # The suite runs on several workers (pytest-xdist): every test has its own directory, ports
-# and daemon; the tests that share the session's journald run on one worker (loadgroup).
+# and daemon; a file's tests run on one worker (loadfile), so a daemon or browser a module
+# shares starts once and the session's journald is started by one worker.
 # Three workers a core, at most 8: most tests spend their time waiting on a daemon, a browser
 # or a pipe.
-PYTEST_WORKERS ?= -n $(shell n=$$(( 3 * $$(nproc) )); echo $$(( n > 8 ? 8 : n ))) --dist loadgroup
+PYTEST_WORKERS ?= -n $(shell n=$$(( 3 * $$(nproc) )); echo $$(( n > 8 ? 8 : n ))) --dist loadfile
 # test-clock: the tests where the time of day could matter, with the clock five minutes past
 # midnight UTC (Debian's faketime: installed if missing, as root).
 CLOCK_TESTS ?= tests/test_tracker.py tests/test_import_jobs.py tests/test_tracker_service.py tests/test_importer_service.py

@@ -13,8 +13,6 @@ import pytest
 from tests.fixtures.whole_daemon import ThreadedWholeDaemon, whole_daemons
 from tests.support import VENV_BIN, run_ctl, short_tmp
 
-pytestmark = pytest.mark.xdist_group("test_ctl")  # one worker: one daemon for the module
-
 HEAVY = ("asyncio", "aiohttp", "pydantic", "structlog", "spotipy", "pylast", "rich", "aiosqlite")
 
 

@@ -32,9 +32,6 @@ def _usage_line(*args: str) -> str:
     return errors[0]
 
 
-SHARED = pytest.mark.xdist_group("test_ctl_habits")  # one worker: one daemon for them
-
-
 @pytest.fixture(scope="module")
 def twelve_listens() -> Iterator[ThreadedWholeDaemon]:
     """One daemon with 12 listens, for the tests that only ask it things."""
@@ -43,7 +40,6 @@ def twelve_listens() -> Iterator[ThreadedWholeDaemon]:
         yield start()
 
 
-@SHARED
 def test_global_options_are_accepted_after_the_command(twelve_listens: ThreadedWholeDaemon) -> None:
     """``--json``, ``--no-header``, ``-v`` and ``--socket`` work after the subcommand as
     before it; after ``--`` nothing is taken as an option."""
@@ -87,7 +83,6 @@ def test_albums_pages_through_the_daemons_limit(
     assert titles[0] == "Album 7"  # the one listened twice
 
 
-@SHARED
 def test_export_takes_its_format_from_the_file_name(
     workdir: Path, twelve_listens: ThreadedWholeDaemon
 ) -> None:
@@ -118,7 +113,6 @@ def test_export_takes_its_format_from_the_file_name(
     )
 
 
-@SHARED
 def test_human_errors_leave_the_codes_to_json_and_verbose(
     twelve_listens: ThreadedWholeDaemon,
 ) -> None:

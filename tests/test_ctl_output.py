@@ -26,7 +26,6 @@ from tests.untrusted import assert_inert
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ")
 
-pytestmark = pytest.mark.xdist_group("test_ctl_output")  # one worker: one history daemon
 
 HISTORY = generated(90, step=100)
 """The listens of ``history_daemon``: awkward names, three to a second, all in one UTC day."""

@@ -26,8 +26,6 @@ DAY_START = int(dt.datetime(2024, 3, 1, 18, 15, tzinfo=dt.UTC).timestamp())
 HOSTILE = "Evil\x1b[31m Band\u202e"
 DESCRIPTION = "First paragraph about the album.\n\nSecond paragraph, \x1b]0;pwned\x07 to the end."
 
-pytestmark = pytest.mark.xdist_group("test_library_cli")  # one worker: one daemon
-
 
 def _listens() -> list[Scrobble]:
     out = []
