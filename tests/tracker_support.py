@@ -65,14 +65,15 @@ def wait_polls(daemon: DaemonProcess, count: int = 1, timeout: float = 20.0) -> 
 
 
 class CtlProcess:
-    """A long-running ``musiquectl`` command in its own process; its lines are collected as
-    they come (``click.echo`` flushes each one)."""
+    """A long-running ``musiquectl`` command in its own process; its lines (with
+    ``stderr_too``, its stderr's among them) are collected as they come (``click.echo``
+    flushes each one)."""
 
-    def __init__(self, daemon: DaemonProcess, *args: str) -> None:
+    def __init__(self, daemon: DaemonProcess, *args: str, stderr_too: bool = False) -> None:
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), *args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if stderr_too else subprocess.DEVNULL,
             text=True,
         )
         self.lines: list[str] = []
@@ -128,9 +129,15 @@ class Watch(CtlProcess):
     """``musiquectl [OPTIONS] watch``, returned once it has subscribed (the daemon's
     subscriber count went up): every event published after that is printed."""
 
-    def __init__(self, daemon: DaemonProcess, *options: str, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        daemon: DaemonProcess,
+        *options: str,
+        timeout: float = 15.0,
+        stderr_too: bool = False,
+    ) -> None:
         before = daemon.subscribers()
-        super().__init__(daemon, *options, "watch")
+        super().__init__(daemon, *options, "watch", stderr_too=stderr_too)
         try:
             daemon.wait_until(lambda: daemon.subscribers() > before, timeout=timeout)
         except BaseException:
