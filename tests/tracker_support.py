@@ -108,7 +108,11 @@ class CtlProcess:
     def interrupt(self) -> int:
         """Ctrl-C, as a user stops ``tail -f``; returns the exit status."""
         self.proc.send_signal(signal.SIGINT)
-        status = self.proc.wait(10)
+        return self.finish()
+
+    def finish(self, timeout: float = 10.0) -> int:
+        """The exit status, once it has ended; what it printed last joins ``lines``."""
+        status = self.proc.wait(timeout)
         self._reader.join(5)
         while not self._arrived.empty():  # what it printed last, kept for the assertions
             line = self._arrived.get_nowait()
