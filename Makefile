@@ -60,10 +60,11 @@ lint: venv
 
 # Programs the tests drive: Chromium and its WebDriver (the Settings page), dbus-daemon
 # (desktop notifications), groff and man (the man pages), faketime (its libfaketime jumps a
-# daemon's wall clock). Installed with apt-get when missing and run as root; otherwise
-# the exact packages to install are printed (the tests then fail under CI=true, skip elsewhere).
+# daemon's wall clock), gdb (holds musiquectl where a Ctrl-C lands just before a wait).
+# Installed with apt-get when missing and run as root; otherwise the exact packages to
+# install are printed (the tests then fail under CI=true, skip elsewhere).
 TEST_TOOLS := chromium:chromium chromedriver:chromium-driver dbus-daemon:dbus-daemon \
-	groff:groff-base man:man-db faketime:faketime
+	groff:groff-base man:man-db faketime:faketime gdb:gdb
 
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do \
@@ -74,7 +75,7 @@ test-tools:
 	    echo "installing the test tools:$$missing"; \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  else \
-	    echo "the browser, notification and clock-jump tests need:$$missing (sudo apt-get install$$missing)" >&2; \
+	    echo "the browser, notification, clock-jump and Ctrl-C timing tests need:$$missing (sudo apt-get install$$missing)" >&2; \
 	  fi; \
 	fi
 

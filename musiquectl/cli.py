@@ -17,6 +17,7 @@ from typing import IO, Any, NoReturn, cast
 
 import click
 
+from musiquectl import interrupt
 from musiquectl.client import Client, ClientError, DaemonError, Unreachable
 from musiquectl.errors import JobUnsuccessful, ReaderGone
 from musiquectl.output import VisibleStderr, echo, show_headers, warn
@@ -180,6 +181,7 @@ def cli(
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    interrupt.install()
     try:
         code = cli.main(args=args, prog_name="musiquectl", standalone_mode=False)
     except click.exceptions.Abort:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from musiquectl import interrupt
 from musiqued import wire
 
 
@@ -184,12 +185,12 @@ class Client:
         # at once for the newline, and taking a line off the front copies nothing else.
         while (end := self._buffer.find(b"\n", self._scanned)) < 0:
             self._scanned = len(self._buffer)
+            if not interrupt.wait_readable(self._sock, self._sock.gettimeout()):
+                if idle_ok:
+                    raise _Idle
+                raise Unreachable(self.path, "the daemon did not answer in time")
             try:
                 chunk = self._sock.recv(RECEIVE_BYTES)
-            except TimeoutError:
-                if idle_ok:
-                    raise _Idle from None
-                raise Unreachable(self.path, "the daemon did not answer in time") from None
             except OSError as exc:
                 raise Unreachable(self.path, f"connection lost: {exc}") from None
             if not chunk:

@@ -9,11 +9,11 @@ fail for good (exit 3): a daemon that was never there is not waited for.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from musiquectl import interrupt
 from musiquectl.client import Client, Unreachable
 
 RETRY_FIRST_S = 0.1
@@ -104,7 +104,7 @@ class LiveConnection:
                 self._client = self._open()
             except Unreachable:
                 # Nothing to wait on but the socket itself: try again, slower and slower.
-                time.sleep(delay)
+                interrupt.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
             self._notice("musiqued is back; carrying on")

@@ -65,14 +65,15 @@ def wait_polls(daemon: DaemonProcess, count: int = 1, timeout: float = 20.0) -> 
 
 
 class CtlProcess:
-    """A long-running ``musiquectl`` command in its own process; its lines are collected as
-    they come (``click.echo`` flushes each one)."""
+    """A long-running ``musiquectl`` command in its own process; its lines (with
+    ``stderr_too``, its stderr's among them) are collected as they come (``click.echo``
+    flushes each one)."""
 
-    def __init__(self, daemon: DaemonProcess, *args: str) -> None:
+    def __init__(self, daemon: DaemonProcess, *args: str, stderr_too: bool = False) -> None:
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "musiquectl"), "--socket", str(daemon.socket_path), *args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if stderr_too else subprocess.DEVNULL,
             text=True,
         )
         self.lines: list[str] = []
@@ -107,7 +108,11 @@ class CtlProcess:
     def interrupt(self) -> int:
         """Ctrl-C, as a user stops ``tail -f``; returns the exit status."""
         self.proc.send_signal(signal.SIGINT)
-        status = self.proc.wait(10)
+        return self.finish()
+
+    def finish(self, timeout: float = 10.0) -> int:
+        """The exit status, once it has ended; what it printed last joins ``lines``."""
+        status = self.proc.wait(timeout)
         self._reader.join(5)
         while not self._arrived.empty():  # what it printed last, kept for the assertions
             line = self._arrived.get_nowait()
@@ -128,9 +133,15 @@ class Watch(CtlProcess):
     """``musiquectl [OPTIONS] watch``, returned once it has subscribed (the daemon's
     subscriber count went up): every event published after that is printed."""
 
-    def __init__(self, daemon: DaemonProcess, *options: str, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        daemon: DaemonProcess,
+        *options: str,
+        timeout: float = 15.0,
+        stderr_too: bool = False,
+    ) -> None:
         before = daemon.subscribers()
-        super().__init__(daemon, *options, "watch")
+        super().__init__(daemon, *options, "watch", stderr_too=stderr_too)
         try:
             daemon.wait_until(lambda: daemon.subscribers() > before, timeout=timeout)
         except BaseException:
