@@ -10,14 +10,7 @@ around ``await task`` swallows the caller's own cancellation along with the task
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-SLICE = 100
-"""Items ``map_in_slices`` converts between two turns of the event loop."""
+from typing import Any
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
@@ -40,15 +33,3 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-async def map_in_slices(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``[function(item) for item in items]``, letting the event loop run everything else
-    that is ready between two slices of ``SLICE`` items: a list answer of thousands built in
-    one go would keep every other client waiting until it is done."""
-    converted: list[R] = []
-    for start in range(0, len(items), SLICE):
-        if start:
-            await asyncio.sleep(0)
-        converted.extend(map(function, items[start : start + SLICE]))
-    return converted

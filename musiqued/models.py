@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 
 def iso_utc(timestamp: float) -> str:
     """ISO 8601 in UTC with a ``Z``, second precision."""
-    moment = dt.datetime.fromtimestamp(int(timestamp), tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # time.gmtime, not a datetime: every listen of a list answer is dated, and a datetime
+    # is one more object to build for the same text.
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(timestamp)))
 
 
 def utc_day(timestamp: int) -> str:

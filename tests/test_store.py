@@ -14,7 +14,7 @@ from musiqued.app.cli import exit_status
 from musiqued.app.daemon import Daemon
 from musiqued.config import Config
 from musiqued.errors import MusiqueError, SchemaTooNewError
-from musiqued.models import Scrobble
+from musiqued.models import Listen, Scrobble
 from musiqued.storage import Database
 from musiqued.storage.listens import count_listens, recent_listens, write_page
 from musiqued.storage.migrations import LATEST_VERSION, MIGRATIONS
@@ -176,6 +176,11 @@ async def test_skip_existing_false_refreshes(db: Database) -> None:
     assert [(r[0], r[1]) for r in rows] == [("Later", 1)] * 3
 
 
+async def recent(db: Database, limit: int) -> list[Listen]:
+    """The latest ``limit`` listens as the storage reads them."""
+    return await recent_listens(db, limit, lambda listen: listen)
+
+
 async def test_each_listen_keeps_its_track_mbid(db: Database) -> None:
     """One title scrobbled with two MBIDs (two releases) and once without: every listen reads
     back with its own; skip_existing=False refreshes a listen's MBID."""
@@ -186,10 +191,10 @@ async def test_each_listen_keeps_its_track_mbid(db: Database) -> None:
         Scrobble(timestamp=300, artist="Artist", title="Song"),
     ]
     await store(db, page, source="import")
-    assert [x.track_mbid for x in reversed(await recent_listens(db, 10))] == [mbid_a, mbid_b, ""]
+    assert [x.track_mbid for x in reversed(await recent(db, 10))] == [mbid_a, mbid_b, ""]
     fixed = [Scrobble(timestamp=300, artist="Artist", title="Song", track_mbid=mbid_a)]
     await store(db, fixed, source="import", skip_existing=False)
-    assert (await recent_listens(db, 1))[0].track_mbid == mbid_a
+    assert (await recent(db, 1))[0].track_mbid == mbid_a
 
 
 async def test_count_follows_writes_and_rollbacks(db: Database) -> None:
@@ -243,7 +248,7 @@ async def test_text_with_nul_and_odd_characters_is_stored_unchanged(db: Database
     ]
     result = await store(db, odd)
     assert result.imported == 3
-    back = sorted(await recent_listens(db, 10), key=lambda x: x.timestamp)
+    back = sorted(await recent(db, 10), key=lambda x: x.timestamp)
     assert [(x.artist, x.title, x.album) for x in back] == [
         ("nul\x00byte", "t\x00\x00", "a\x00"),
         ("\ue000private", "\u202eevil", "x\x00y"),

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from musiqued.aio import map_in_slices
 from musiqued.contract.params import (
     MAX_JOB_ID,
     AlbumsParams,
@@ -154,10 +153,9 @@ class PageApi:
         params = validated(RecentParams, request.query)
         library = self._services.library
 
-        async def recent() -> list[dict[str, Any]]:
-            return await map_in_slices(listen_shape, await library.recent(params.limit))
-
-        return await bulk_json(request, self._services.answers, recent)
+        return await bulk_json(
+            request, self._services.answers, lambda: library.recent(params.limit, listen_shape)
+        )
 
 
 def _job_id(request: web.Request) -> int:

@@ -87,10 +87,14 @@ class Dispatcher:
         except RpcError as exc:
             return protocol.encode(protocol.failure(None, exc))
         if self._is_bulk(message):
+            # While it waits for its turn the line is held as the bytes it came in: decoded,
+            # a batch is a hundred objects more for the garbage collector to walk, for every
+            # connection waiting.
+            del message
             async with self._services.answers.turn(peer.uid):
                 if connection.gone():
                     return None  # its turn came after it left: nobody to answer
-                return await self._answer(message, connection, peer)
+                return await self._answer(protocol.decode(line), connection, peer)
         return await self._answer(message, connection, peer)
 
     @property

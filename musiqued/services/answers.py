@@ -17,10 +17,9 @@ such clients could hold gigabytes. Two bounds, shared by every connection:
   connection is dropped, and the others keep going as the readers read.
 
 Other requests (status, control, small lookups) never wait here, nor behind the one being
-built: its rows are read, and made into values, on a connection and thread of their own
-(``Database.fetch_large_as``) and shaped for the wire in slices, between which the event
-loop serves everyone else (``aio.map_in_slices``). ``daemon.status`` answers at once however many bulk requests are
-queued.
+built: its rows are read, and made into the values it sends, on a connection and thread of
+their own (``Database.fetch_large_as``), while the event loop serves everyone else.
+``daemon.status`` answers at once however many bulk requests are queued.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ and the library's views (``services/library_views.py``) in the user's time zone.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from musiqued import zones
 from musiqued.models import Listen
@@ -16,6 +17,8 @@ from musiqued.storage.listens import count_listens, recent_listens
 if TYPE_CHECKING:
     from musiqued.services import export
     from musiqued.services.library_views import LibraryViews
+
+T = TypeVar("T")
 
 
 class Library:
@@ -49,9 +52,9 @@ class Library:
         """Listens in ``[since, until)``."""
         return await history.count_window(self._db, since, until)
 
-    async def recent(self, limit: int) -> list[Listen]:
-        """The latest ``limit`` listens, newest first."""
-        return await recent_listens(self._db, limit)
+    async def recent(self, limit: int, shape: Callable[[Listen], T]) -> list[T]:
+        """The latest ``limit`` listens, newest first, each as ``shape(listen)``."""
+        return await recent_listens(self._db, limit, shape)
 
     async def page(
         self,
@@ -60,9 +63,13 @@ class Library:
         until: int | None,
         after: history.Cursor | None,
         limit: int,
-    ) -> tuple[list[Listen], history.Cursor | None]:
-        """Listens of ``[since, until)`` oldest first, after the cursor ``after``."""
-        return await history.list_page(self._db, since=since, until=until, after=after, limit=limit)
+        shape: Callable[[Listen], T],
+    ) -> tuple[list[T], history.Cursor | None]:
+        """Listens of ``[since, until)`` oldest first, after the cursor ``after``, each as
+        ``shape(listen)``."""
+        return await history.list_page(
+            self._db, since=since, until=until, after=after, limit=limit, shape=shape
+        )
 
     async def export(
         self,

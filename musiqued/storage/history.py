@@ -9,12 +9,12 @@ costs the same at the start and at the end of a million listens.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from musiqued.models import Listen
-from musiqued.storage.db import Database, Row
+from musiqued.storage.db import Database
 from musiqued.storage.listens import LISTEN_COLUMNS, LISTEN_FROM, listen_of
 
 NO_END = 2**62
@@ -22,6 +22,7 @@ NO_END = 2**62
 DAY = 86400
 QUARTER = 900
 """The running totals' unit (``quarter_totals``): listens per UTC quarter hour."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,10 @@ async def list_page(
     until: int | None = None,
     after: Cursor | None = None,
     limit: int = 1000,
-) -> tuple[list[Listen], Cursor | None]:
-    """Listens oldest first after ``after``; the cursor is None when nothing follows."""
+    shape: Callable[[Listen], T],
+) -> tuple[list[T], Cursor | None]:
+    """Listens oldest first after ``after``, each as ``shape(listen)`` (as
+    ``listens.recent_listens`` makes them); the cursor is None when nothing follows."""
     low, high = _bounds(since, until)
     start = after if after is not None else Cursor(low, -1)
     found = await db.fetch_large_as(
@@ -66,16 +69,12 @@ async def list_page(
         " WHERE (l.timestamp, l.id) > (?, ?) AND l.timestamp >= ? AND l.timestamp < ?"
         " ORDER BY l.timestamp, l.id LIMIT ?",
         (start.timestamp, start.listen_id, low, high, limit + 1),
-        _listen_and_id,
+        lambda row: (shape(listen_of(row)), row["timestamp"], row["id"]),
     )
     more = len(found) > limit
     found = found[:limit]
-    cursor = Cursor(found[-1][0].timestamp, found[-1][1]) if more and found else None
-    return [listen for listen, _ in found], cursor
-
-
-def _listen_and_id(row: Row) -> tuple[Listen, int]:
-    return listen_of(row), row["id"]
+    cursor = Cursor(found[-1][1], found[-1][2]) if more and found else None
+    return [listen for listen, _, _ in found], cursor
 
 
 # One scan of the period, grouped per (track, album) into a small materialised table;

@@ -8,9 +8,9 @@ lookup goes through a unique index, so the cost of a page stays flat as the hist
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
@@ -24,6 +24,7 @@ from musiqued.storage.migrations import (
 )
 
 Source = Literal["import", "tracker", "file"]
+T = TypeVar("T")
 
 _INSERT_ARTIST = """
 INSERT INTO artists (name, name_key, mbid, url) VALUES (?, ?, ?, ?)
@@ -274,9 +275,14 @@ async def newest_listen(db: Database) -> Listen | None:
     return None if row is None else listen_of(row)
 
 
-async def recent_listens(db: Database, limit: int) -> list[Listen]:
+async def recent_listens(db: Database, limit: int, shape: Callable[[Listen], T]) -> list[T]:
+    """The latest ``limit`` listens, newest first, each as ``shape(listen)``, made as it is
+    read (``Database.fetch_large_as``): a list answer's thousands of listens exist only in
+    the form it sends, never as ``Listen`` objects too. The garbage collector's full passes
+    walk every object that outlives a few collections; a dict of strings and numbers is not
+    one it tracks, a ``Listen`` is."""
     return await db.fetch_large_as(
         f"SELECT {LISTEN_COLUMNS} FROM {LISTEN_FROM} ORDER BY l.timestamp DESC, l.id DESC LIMIT ?",
         (limit,),
-        listen_of,
+        lambda row: shape(listen_of(row)),
     )

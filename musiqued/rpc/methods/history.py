@@ -7,7 +7,6 @@ from typing import Any, Self
 from pydantic import Field, field_validator, model_validator
 
 from musiqued import wire
-from musiqued.aio import map_in_slices
 from musiqued.contract.params import Params, RecentParams, Timestamp
 from musiqued.contract.shapes import listen_shape
 from musiqued.rpc.table import CallContext, Method
@@ -29,7 +28,7 @@ class _Period(Params):
 
 
 async def recent(ctx: CallContext, params: RecentParams) -> list[dict[str, Any]]:
-    return await map_in_slices(listen_shape, await ctx.services.library.recent(params.limit))
+    return await ctx.services.library.recent(params.limit, listen_shape)
 
 
 class ListParams(_Period):
@@ -50,9 +49,10 @@ async def list_listens(ctx: CallContext, params: ListParams) -> dict[str, Any]:
         until=params.until,
         after=history.Cursor.decode(params.after) if params.after else None,
         limit=params.limit,
+        shape=listen_shape,
     )
     result: dict[str, Any] = {
-        "listens": await map_in_slices(listen_shape, listens),
+        "listens": listens,
         "next": cursor.encode() if cursor else None,
     }
     if params.after is None and cursor is not None:
