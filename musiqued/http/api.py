@@ -101,10 +101,6 @@ class HttpApi:
     def address(self) -> str | None:
         return self._listen or None
 
-    @property
-    def connection_count(self) -> int:
-        return self._limiter.count if self._limiter is not None else 0
-
     def build_app(self, limiter: ConnectionLimiter | None = None) -> web.Application:
         middlewares = [self._errors, self._guard.middleware]
         if limiter is not None:

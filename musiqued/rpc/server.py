@@ -242,10 +242,6 @@ class RpcServer:
     def path(self) -> Path:
         return self._listener.served_path
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._connections)
-
     async def open(self) -> None:
         """Serve on the listener's socket (claimed earlier, see ``rpc/listener.py``)."""
         self._sweeper = asyncio.create_task(self._sweep_idle(), name="rpc idle sweeper")
