@@ -41,7 +41,7 @@ from musiqued.errors import (
     UpstreamError,
 )
 from musiqued.models import NowPlaying, RecentTracksPage, Scrobble, web_url
-from musiqued.upstream.http_errors import connection_reason
+from musiqued.upstream.http_errors import network_failures
 from musiqued.upstream.ratelimit import Governor, Priority
 
 if TYPE_CHECKING:
@@ -589,7 +589,11 @@ class LastfmClient:
 
         async with self.governor.slot(priority):
             self.requests += 1
-            try:
+            with network_failures(
+                "lastfm",
+                timeout=f"Last.fm did not answer within {self.config.timeout_seconds:g} s",
+                unreachable="cannot reach Last.fm",
+            ):
                 # Never follow a redirect: the query carries the keys to wherever it points.
                 async with session.get(
                     self.config.api_url,
@@ -599,15 +603,6 @@ class LastfmClient:
                 ) as response:
                     status = response.status
                     body = await response.read()
-            except TimeoutError:
-                raise TransientUpstreamError(
-                    f"Last.fm did not answer within {self.config.timeout_seconds:g} s",
-                    kind="timeout",
-                ) from None
-            except aiohttp.ClientError as exc:
-                raise TransientUpstreamError(
-                    f"cannot reach Last.fm: {connection_reason(exc)}", kind="connection"
-                ) from None
         return classify(status, body, self.config.username)
 
 
