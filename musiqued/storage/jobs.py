@@ -21,15 +21,6 @@ from musiqued.models import iso_utc
 from musiqued.storage.db import Database, Row
 
 JobState = Literal["queued", "running", "paused", "done", "failed", "cancelled", "interrupted"]
-STATES: tuple[JobState, ...] = (
-    "queued",
-    "running",
-    "paused",
-    "done",
-    "failed",
-    "cancelled",
-    "interrupted",
-)
 ACTIVE_STATES: tuple[JobState, ...] = ("queued", "running", "paused", "interrupted")
 """A job in one of these states still has work to do (it blocks a second import)."""
 FINISHED_STATES: tuple[JobState, ...] = ("done", "failed", "cancelled")
