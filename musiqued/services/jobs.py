@@ -507,6 +507,3 @@ def _leaf_text(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return f"{type(exc).__name__}: {exc}"
-
-
-__all__ = ["ACTIVE_STATES", "JobContext", "JobKind", "JobRunner", "find_error"]

@@ -604,16 +604,3 @@ class LastfmClient:
                     status = response.status
                     body = await response.read()
         return classify(status, body, self.config.username)
-
-
-__all__ = [
-    "AlbumInfo",
-    "LastfmClient",
-    "RetryPolicy",
-    "UpstreamError",
-    "classify",
-    "lastfm_error",
-    "parse_album_info",
-    "parse_recent_tracks",
-    "sign",
-]
