@@ -216,10 +216,6 @@ class RpcServer:
         self._dropped_stalled = 0
         self._limits_logged = float("-inf")
 
-    @property
-    def policy(self) -> AccessPolicy:
-        return self._policy
-
     def set_policy(self, policy: AccessPolicy) -> None:
         """A new access policy (reload): open connections it no longer allows are closed."""
         self._policy = policy
@@ -345,7 +341,7 @@ class RpcServer:
                 return
             too_many = self._too_many(peer)
             if too_many is not None:
-                await self._turn_away(reader, connection, peer, too_many)
+                await self._turn_away(reader, connection, too_many)
                 return
             connection.peer, connection.groups = peer, groups
             await self._converse(reader, connection, peer)
@@ -378,7 +374,7 @@ class RpcServer:
         return None
 
     async def _turn_away(
-        self, reader: asyncio.StreamReader, connection: _Connection, peer: Peer, why: str
+        self, reader: asyncio.StreamReader, connection: _Connection, why: str
     ) -> None:
         self._turned_away += 1
         error = protocol.RpcError(
