@@ -97,10 +97,6 @@ class HttpApi:
         self._limiter: ConnectionLimiter | None = None
         self._listen = ""
 
-    @property
-    def address(self) -> str | None:
-        return self._listen or None
-
     def build_app(self, limiter: ConnectionLimiter) -> web.Application:
         # The limiter inside _errors (its 408/413 become JSON), before the guard (a refused
         # request is a request too: its connection is busy meanwhile, then idle).
