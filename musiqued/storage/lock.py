@@ -118,9 +118,7 @@ def _flock(fd: int, path: Path, in_use: str, holder_of: Callable[[int], int | No
         os.close(fd)
         if not taken:
             raise StoreError(f"cannot lock {path}: {exc.strerror}") from None
-        raise AlreadyRunningError(
-            in_use.format(pid=holder or "unknown"), holder_pid=holder
-        ) from None
+        raise AlreadyRunningError(in_use.format(pid=holder or "unknown")) from None
 
 
 def _flock_holder(fd: int) -> int | None:
