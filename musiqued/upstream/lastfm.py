@@ -11,7 +11,7 @@ Structure::
 Web auth (``auth.getToken`` / ``auth.getSession``) is not here: it goes through pylast in a
 thread (``upstream/lastfm_auth.py``), behind the same governor and ``RetryPolicy.run``, with
 the same errors (``lastfm_error``). The hot path stays on this client: pylast reads XML
-(~65 ms a page) and blocks, which an import of thousands of pages cannot afford.
+slowly and blocks, which an import of thousands of pages cannot afford.
 
 Page size: ``page_size`` above 200 is tried first; if Last.fm refuses it (error 6 naming the
 limit) or serves fewer per page than asked, the client settles on what was served (200 at
