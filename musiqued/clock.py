@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from musiqued.aio import cancel_and_wait
 
@@ -41,18 +42,24 @@ class SystemClock:
 SYSTEM_CLOCK: Clock = SystemClock()
 
 
-async def sleep_or_wake(clock: Clock, wake: asyncio.Event, seconds: float) -> bool:
-    """Wait ``seconds`` on ``clock`` or until ``wake`` is set; True if ``wake`` ended it."""
-    if wake.is_set():
+async def sleep_or_wake(
+    sleep: Callable[[float], Coroutine[Any, Any, None]],
+    seconds: float | None,
+    *wakes: asyncio.Event,
+) -> bool:
+    """Wait ``sleep(seconds)`` (forever if None) or until one of ``wakes`` is set; True if
+    one is."""
+    if any(wake.is_set() for wake in wakes):
         return True
-    waiting = asyncio.ensure_future(wake.wait())
-    sleeping = asyncio.ensure_future(clock.sleep(seconds))
+    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(wake.wait()) for wake in wakes]
+    if seconds is not None:
+        waiters.append(asyncio.create_task(sleep(seconds)))
     try:
-        await asyncio.wait({waiting, sleeping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        # Both cancelled first: a cancellation of ours ends the waiting after the first.
-        for task in (waiting, sleeping):
+        # All cancelled first: a cancellation of ours ends the waiting after the first.
+        for task in waiters:
             task.cancel()
-        for task in (waiting, sleeping):
+        for task in waiters:
             await cancel_and_wait(task)
-    return wake.is_set()
+    return any(wake.is_set() for wake in wakes)

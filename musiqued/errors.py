@@ -53,10 +53,6 @@ class AlreadyRunningError(MusiqueError):
 
     kind = "already_running"
 
-    def __init__(self, message: str, *, holder_pid: int | None = None) -> None:
-        super().__init__(message)
-        self.holder_pid = holder_pid
-
 
 class StoreError(MusiqueError):
     """The database cannot be opened or used."""

@@ -156,7 +156,6 @@ class Daemon:
         self.config = config
         self.config_path = config_path
         self.notifier = notifier or Notifier()
-        self._inherited_socket = inherited_socket
         # Each job's recent log records, kept by the logging set-up, for the Settings page.
         self.job_logs = job_logs or JobLogs()
         self._started_monotonic = time.monotonic()

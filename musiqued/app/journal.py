@@ -136,8 +136,7 @@ class JournalHandler(logging.Handler):
         except OSError as exc:
             self._fall_back(fields, exc)
             return
-        if self._unreachable:
-            self._unreachable = False
+        self._unreachable = False
 
     def close(self) -> None:
         self.transport.socket.close()

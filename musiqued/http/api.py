@@ -97,20 +97,10 @@ class HttpApi:
         self._limiter: ConnectionLimiter | None = None
         self._listen = ""
 
-    @property
-    def address(self) -> str | None:
-        return self._listen or None
-
-    @property
-    def connection_count(self) -> int:
-        return self._limiter.count if self._limiter is not None else 0
-
-    def build_app(self, limiter: ConnectionLimiter | None = None) -> web.Application:
-        middlewares = [self._errors, self._guard.middleware]
-        if limiter is not None:
-            # Inside _errors (its 408/413 become JSON), before the guard (a refused request
-            # is a request too: its connection is busy meanwhile, then idle).
-            middlewares.insert(1, limiter.middleware)
+    def build_app(self, limiter: ConnectionLimiter) -> web.Application:
+        # The limiter inside _errors (its 408/413 become JSON), before the guard (a refused
+        # request is a request too: its connection is busy meanwhile, then idle).
+        middlewares = [self._errors, limiter.middleware, self._guard.middleware]
         app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
         app.on_response_prepare.append(add_security_headers)
         app.add_routes(OriginalApi(self._services).routes())

@@ -296,10 +296,6 @@ class ConnectionLimiter:
         """The factory for ``loop.create_server``: ``inner`` (aiohttp's) behind the limits."""
         return lambda: _Connection(self, inner)
 
-    @property
-    def count(self) -> int:
-        return len(self._connections)
-
     def admit(self, transport: asyncio.Transport, connection: _Connection) -> bool:
         """Count a new connection in, or tell it is one too many."""
         if len(self._connections) >= self.max_connections:

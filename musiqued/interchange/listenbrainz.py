@@ -47,20 +47,14 @@ def read(file: BinaryIO, name: str) -> Iterator[Entry]:
     head = file.read(64)
     file.seek(0)
     if head.startswith(ZIP_MAGIC):
-        yield from read_zip(file, name)
+        # Every ``listens/…/*.jsonl`` member, in the archive's order.
+        for member, lines in zip_members(file, name, lambda m: bool(LISTENS_MEMBER.search(m))):
+            yield from read_lines(lines, where_prefix=f"{member}: ")
     elif head.removeprefix(BOM).lstrip().startswith(b"["):
         for number, item in json_items(file, "item", name):
             yield listen(item, f"entry {number}")
     else:
         yield from read_lines(file)
-
-
-def read_zip(file: BinaryIO, name: str) -> Iterator[Entry]:
-    """The listens of every ``listens/…/*.jsonl`` member, in the archive's order."""
-    for member, lines in zip_members(
-        file, name, lambda member: bool(LISTENS_MEMBER.search(member))
-    ):
-        yield from read_lines(lines, where_prefix=f"{member}: ")
 
 
 def read_lines(file: IO[bytes], *, where_prefix: str = "") -> Iterator[Entry]:

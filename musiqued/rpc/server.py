@@ -216,10 +216,6 @@ class RpcServer:
         self._dropped_stalled = 0
         self._limits_logged = float("-inf")
 
-    @property
-    def policy(self) -> AccessPolicy:
-        return self._policy
-
     def set_policy(self, policy: AccessPolicy) -> None:
         """A new access policy (reload): open connections it no longer allows are closed."""
         self._policy = policy
@@ -241,10 +237,6 @@ class RpcServer:
     @property
     def path(self) -> Path:
         return self._listener.served_path
-
-    @property
-    def connection_count(self) -> int:
-        return len(self._connections)
 
     async def open(self) -> None:
         """Serve on the listener's socket (claimed earlier, see ``rpc/listener.py``)."""
@@ -283,11 +275,8 @@ class RpcServer:
             self._server = None
 
     async def _sweep_idle(self) -> None:
-        """Close connections silent for ``idle_timeout``; event subscribers are exempt.
-
-        One sweep a second instead of a timer per line: re-arming a timer for every request
-        costs ~10 µs on the hot path.
-        """
+        """Close connections silent for ``idle_timeout``; event subscribers are exempt. One
+        sweep a second, rather than a timer re-armed on every request."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout / 4))
@@ -349,7 +338,7 @@ class RpcServer:
                 return
             too_many = self._too_many(peer)
             if too_many is not None:
-                await self._turn_away(reader, connection, peer, too_many)
+                await self._turn_away(reader, connection, too_many)
                 return
             connection.peer, connection.groups = peer, groups
             await self._converse(reader, connection, peer)
@@ -382,7 +371,7 @@ class RpcServer:
         return None
 
     async def _turn_away(
-        self, reader: asyncio.StreamReader, connection: _Connection, peer: Peer, why: str
+        self, reader: asyncio.StreamReader, connection: _Connection, why: str
     ) -> None:
         self._turned_away += 1
         error = protocol.RpcError(

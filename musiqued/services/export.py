@@ -81,7 +81,7 @@ class _Form(Protocol):
 
 class _Lines:
     """Where ``csv.writer`` writes: its lines, kept until taken. (A reused ``io.StringIO``
-    switches to a slower buffer once it has been emptied: ~25% of the CSV's cost.)"""
+    switches to a slower buffer once it has been emptied.)"""
 
     def __init__(self) -> None:
         self.lines: list[str] = []

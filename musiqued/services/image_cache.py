@@ -23,7 +23,7 @@ from pathlib import Path
 import structlog
 
 from musiqued.errors import UpstreamError
-from musiqued.upstream.images import ImageFetcher, image_type
+from musiqued.upstream.images import ImageFetcher
 
 log = structlog.get_logger("musiqued.images")
 
@@ -39,15 +39,6 @@ def image_name(url: str) -> str:
 def local_image_url(url: str | None) -> str | None:
     """Where the page finds the upstream image ``url`` (served by the daemon), or None."""
     return f"{LOCAL_PREFIX}{image_name(url)}" if url else None
-
-
-def file_type(path: Path) -> str | None:
-    """The image's media type from its first bytes (None if unreadable or not an image)."""
-    try:
-        with path.open("rb") as handle:
-            return image_type(handle.read(16))
-    except OSError:
-        return None
 
 
 class ImageCache:

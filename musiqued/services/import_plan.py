@@ -22,8 +22,7 @@ class PageSet:
 
     A page's transaction writes the whole checkpoint with it, so adding a page and listing
     the spans must cost the number of spans (a few: pages end roughly in order), not the
-    number of pages (15,000 for 3,000,000 scrobbles, which made the last pages of a long
-    import slower than the first).
+    number of pages: the last pages of a long import cost what the first do.
     """
 
     __slots__ = ("_firsts", "_lasts")

@@ -198,21 +198,14 @@ class JobRunner:
         return job_id
 
     async def get(self, job_id: int) -> dict[str, Any]:
-        row = await store.get(self._db, job_id)
-        if row is None:
-            raise NotFoundError(f"no job {job_id}")
-        return await self._render(row)
+        return await self._render(await self._row(job_id))
 
     async def recent(self, limit: int) -> list[dict[str, Any]]:
         """Jobs of every kind, newest first."""
-        rows = await store.list_jobs(self._db, limit)
-        enriched = await store.albums_enriched(self._db, [r["id"] for r in rows])
-        return [self._dict(row, enriched.get(row["id"], 0)) for row in rows]
+        return await self._render_all(await store.list_jobs(self._db, limit))
 
     async def active(self) -> list[dict[str, Any]]:
-        rows = await store.active(self._db)
-        enriched = await store.albums_enriched(self._db, [r["id"] for r in rows])
-        return [self._dict(row, enriched.get(row["id"], 0)) for row in rows]
+        return await self._render_all(await store.active(self._db))
 
     async def pause(self, job_id: int) -> dict[str, Any]:
         """Pause a queued or running job; a paused one is left as it is (idempotent)."""
@@ -425,8 +418,11 @@ class JobRunner:
         return job
 
     async def _render(self, row: Row) -> dict[str, Any]:
-        enriched = await store.albums_enriched(self._db, [row["id"]])
-        return self._dict(row, enriched.get(row["id"], 0))
+        return (await self._render_all([row]))[0]
+
+    async def _render_all(self, rows: list[Row]) -> list[dict[str, Any]]:
+        enriched = await store.albums_enriched(self._db, [row["id"] for row in rows])
+        return [self._dict(row, enriched.get(row["id"], 0)) for row in rows]
 
     def _dict(self, row: Row | Mapping[str, Any], albums_enriched: int | None) -> dict[str, Any]:
         job = store.job_dict(row, albums_enriched=albums_enriched)
@@ -511,6 +507,3 @@ def _leaf_text(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return f"{type(exc).__name__}: {exc}"
-
-
-__all__ = ["ACTIVE_STATES", "JobContext", "JobKind", "JobRunner", "find_error"]

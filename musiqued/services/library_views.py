@@ -29,10 +29,6 @@ def _image(row: Row) -> str | None:
     return local_image_url(row["image_spotify"] or row["image_lastfm"])
 
 
-def _date_text(day: dt.date) -> str:
-    return day.isoformat()
-
-
 class LibraryViews:
     """Each view in the zone its caller gives (``Library.zone_for``)."""
 
@@ -52,7 +48,7 @@ class LibraryViews:
             return []
         days = await totals.local_counts(self._db, low, high, zone, unit=zones.DAY)
         return [
-            {"day": _date_text(zones.day_of(day)), "listens": n} for day, n in sorted(days.items())
+            {"day": zones.day_of(day).isoformat(), "listens": n} for day, n in sorted(days.items())
         ]
 
     async def top(
@@ -255,7 +251,7 @@ class LibraryViews:
                 {key: a[key] for key in ("id", "artist", "listens", "image")} for a in new_artists
             ],
             "busiest_day": (
-                {"day": _date_text(zones.day_of(busiest[0])), "listens": busiest[1]}
+                {"day": zones.day_of(busiest[0]).isoformat(), "listens": busiest[1]}
                 if busiest
                 else None
             ),
@@ -287,9 +283,9 @@ class LibraryViews:
                         self._db, low, high, ON_THIS_DAY_LISTENS
                     )
                     years.append(
-                        {"year": year, "date": _date_text(then), "listens": count, "first": listens}
+                        {"year": year, "date": then.isoformat(), "listens": count, "first": listens}
                     )
-        return {"date": _date_text(day), "tz": zones.zone_name(zone), "years": years}
+        return {"date": day.isoformat(), "tz": zones.zone_name(zone), "years": years}
 
     async def _per_month(
         self, kind: Kind, item_id: int, first: Any, last: Any, zone: dt.tzinfo
@@ -349,7 +345,7 @@ def _buckets(
         found.append(
             {
                 "start": zones.midnight(start, zone),
-                "date": _date_text(start),
+                "date": start.isoformat(),
                 "listens": sums.get(start, 0),
             }
         )
@@ -373,6 +369,6 @@ def _longest_run(days: Counter[int]) -> dict[str, Any] | None:
         return None
     return {
         "days": best[0],
-        "first": _date_text(zones.day_of(best[1])),
-        "last": _date_text(zones.day_of(best[1] + best[0] - 1)),
+        "first": zones.day_of(best[1]).isoformat(),
+        "last": zones.day_of(best[1] + best[0] - 1).isoformat(),
     }

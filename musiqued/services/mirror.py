@@ -27,13 +27,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from musiqued.aio import cancel_and_wait
+from musiqued.clock import sleep_or_wake
 from musiqued.config import ListenbrainzConfig
 from musiqued.errors import FatalUpstreamError
 from musiqued.services.events import EventBus, Subscription
@@ -66,7 +67,7 @@ class MirrorClock:
 
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep
 
 
 class Restart(Exception):
@@ -101,25 +102,6 @@ class MirrorState:
     @property
     def active(self) -> bool:
         return self.config.configured and not self.paused and self.stopped is None
-
-
-async def wait_for(clock: MirrorClock, seconds: float | None, *events: asyncio.Event) -> None:
-    """Until ``seconds`` pass (never, if None) or one of ``events`` is set."""
-    waiters: list[asyncio.Task[Any]] = [asyncio.create_task(event.wait()) for event in events]
-    if seconds is not None:
-        waiters.append(asyncio.create_task(_sleep(clock, seconds)))
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        # All cancelled first: a cancellation of ours ends the waiting after the first.
-        for waiter in waiters:
-            waiter.cancel()
-        for waiter in waiters:
-            await cancel_and_wait(waiter)
-
-
-async def _sleep(clock: MirrorClock, seconds: float) -> None:
-    await clock.sleep(seconds)
 
 
 class Mirror:
@@ -284,7 +266,7 @@ class Mirror:
         while True:
             state.changed.clear()
             if not state.active:
-                await wait_for(self._clock, None, state.changed)
+                await sleep_or_wake(self._clock.sleep, None, state.changed)
                 continue
             try:
                 sending = await self._opened_sending()
@@ -297,7 +279,7 @@ class Mirror:
                 # The database, most likely (full, gone): say so, try again later.
                 log.exception("mirror failed; trying again", retry_s=RETRY_S)
                 state.last_error = f"mirror failed: {exc}"
-                await wait_for(self._clock, RETRY_S, state.changed)
+                await sleep_or_wake(self._clock.sleep, RETRY_S, state.changed)
 
     async def _opened_sending(self) -> Sending:
         """The sending, built the first time the mirror has a server to send to."""

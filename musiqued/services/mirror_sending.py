@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from musiqued.clock import sleep_or_wake
 from musiqued.config import ListenbrainzConfig
 from musiqued.errors import RateLimitedError, TransientUpstreamError
 from musiqued.services.events import EventBus
@@ -24,7 +25,6 @@ from musiqued.services.mirror import (
     MirrorClock,
     MirrorState,
     Restart,
-    wait_for,
 )
 from musiqued.services.mirror_refusals import Bisection, named_index
 from musiqued.storage import Database
@@ -109,7 +109,7 @@ class Sending:
         listens = await pending_listens(self._db, state.position, MAX_LISTENS_PER_REQUEST)
         if not listens:
             state.pending = 0
-            await wait_for(self._clock, RECHECK_S, state.wake, state.changed)
+            await sleep_or_wake(self._clock.sleep, RECHECK_S, state.wake, state.changed)
             return
         if state.pending is None or state.pending < len(listens):
             state.pending = await count_pending(self._db, state.position)
@@ -126,7 +126,7 @@ class Sending:
             delay = self._pacer.delay()
             if delay > 0:
                 state.waiting_until = self._clock.monotonic() + delay
-                await wait_for(self._clock, delay, state.changed)
+                await sleep_or_wake(self._clock.sleep, delay, state.changed)
                 state.waiting_until = None
             if generation != state.generation or not state.active:
                 raise Restart

@@ -353,7 +353,7 @@ class Tracker:
             if remaining <= 0:
                 return
             self._wake.clear()
-            if not await sleep_or_wake(self._clock, self._wake, remaining):
+            if not await sleep_or_wake(self._clock.sleep, remaining, self._wake):
                 return
             if not self._failures:
                 delay = self.interval_seconds

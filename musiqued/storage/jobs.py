@@ -21,15 +21,6 @@ from musiqued.models import iso_utc
 from musiqued.storage.db import Database, Row
 
 JobState = Literal["queued", "running", "paused", "done", "failed", "cancelled", "interrupted"]
-STATES: tuple[JobState, ...] = (
-    "queued",
-    "running",
-    "paused",
-    "done",
-    "failed",
-    "cancelled",
-    "interrupted",
-)
 ACTIVE_STATES: tuple[JobState, ...] = ("queued", "running", "paused", "interrupted")
 """A job in one of these states still has work to do (it blocks a second import)."""
 FINISHED_STATES: tuple[JobState, ...] = ("done", "failed", "cancelled")
@@ -191,8 +182,8 @@ async def albums_enriched(db: Database, job_ids: Sequence[int]) -> dict[int, int
     if not job_ids:
         return {}
     marks = ", ".join("?" for _ in job_ids)
-    # Kept by triggers (migrations.SCHEMA_V3): grouping the job's queue rows would cost a
-    # millisecond per few thousand albums.
+    # Kept by triggers (migrations.SCHEMA_V3): grouping the job's queue rows costs more
+    # the more albums it has.
     rows = await db.fetchall(
         f"SELECT job_id, n FROM job_albums_enriched WHERE job_id IN ({marks})", tuple(job_ids)
     )

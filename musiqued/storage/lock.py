@@ -20,6 +20,7 @@ import errno
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from musiqued.errors import AlreadyRunningError, StoreError
@@ -64,16 +65,7 @@ class ExclusiveLock:
             raise StoreError(
                 f"cannot lock {self.guarded}: cannot open {self.path}: {exc.strerror}{hint}"
             ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = _holder(fd) if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from None
-            raise AlreadyRunningError(
-                self._in_use.format(pid=holder or "unknown"), holder_pid=holder
-            ) from None
+        _flock(fd, self.path, self._in_use, _holder)
         if not _names(self.path, fd):
             # Deleted or replaced between the open and the lock: what is locked is not the
             # file another daemon would open. Lock the file the path names now.
@@ -111,17 +103,22 @@ def hold_file(path: Path, *, in_use: str) -> int:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise StoreError(f"cannot lock {path}: {exc.strerror}") from None
+    _flock(fd, path, in_use, _flock_holder)
+    return fd
+
+
+def _flock(fd: int, path: Path, in_use: str, holder_of: Callable[[int], int | None]) -> None:
+    """Lock ``fd`` (open on ``path``) exclusively, or close it and raise: taken by another
+    process, ``AlreadyRunningError`` with ``in_use`` naming ``holder_of(fd)``."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
-        holder = _flock_holder(fd) if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
+        taken = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+        holder = holder_of(fd) if taken else None
         os.close(fd)
-        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+        if not taken:
             raise StoreError(f"cannot lock {path}: {exc.strerror}") from None
-        raise AlreadyRunningError(
-            in_use.format(pid=holder or "unknown"), holder_pid=holder
-        ) from None
-    return fd
+        raise AlreadyRunningError(in_use.format(pid=holder or "unknown")) from None
 
 
 def _flock_holder(fd: int) -> int | None:

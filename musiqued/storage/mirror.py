@@ -107,13 +107,3 @@ async def acknowledge(
                 updated_at = (julianday('now') - 2440587.5) * 86400.0""",
             (server, up_to_id, submitted, len(refusals)),
         )
-
-
-async def refused_listens(db: Database, server: str, limit: int) -> list[dict[str, Any]]:
-    """The latest listens ``server`` refused: ``{listen_id, reason, refused_at}``."""
-    rows = await db.fetchall(
-        "SELECT listen_id, reason, refused_at FROM mirror_refusals WHERE server = ? "
-        "ORDER BY refused_at DESC, listen_id DESC LIMIT ?",
-        (server, limit),
-    )
-    return [dict(zip(row.keys(), tuple(row), strict=True)) for row in rows]

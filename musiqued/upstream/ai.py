@@ -19,7 +19,7 @@ from musiqued.config import AiConfig
 from musiqued.errors import FatalUpstreamError, TransientUpstreamError
 from musiqued.upstream.http_errors import (
     HttpStatusErrors,
-    connection_reason,
+    network_failures,
     read_at_most,
     retry_after_seconds,
 )
@@ -140,7 +140,11 @@ class AiClient:
             }
         )
         self.requests += 1
-        try:
+        with network_failures(
+            "ai",
+            timeout=f"the AI endpoint did not answer within {self._timeout:g} s",
+            unreachable="cannot reach the AI endpoint",
+        ):
             # Never follow a redirect: the key would go wherever it points.
             async with self._session.post(
                 self.config.api_url, data=payload, headers=headers, allow_redirects=False
@@ -148,18 +152,6 @@ class AiClient:
                 status = response.status
                 body = await read_at_most(response, MAX_BODY_BYTES + 1)
                 retry_after = response.headers.get("Retry-After")
-        except TimeoutError:
-            raise TransientUpstreamError(
-                f"the AI endpoint did not answer within {self._timeout:g} s",
-                kind="timeout",
-                service="ai",
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise TransientUpstreamError(
-                f"cannot reach the AI endpoint: {connection_reason(exc)}",
-                kind="connection",
-                service="ai",
-            ) from None
         if 300 <= status < 400:
             raise TransientUpstreamError(
                 f"the AI endpoint answered HTTP {status}, a redirect "

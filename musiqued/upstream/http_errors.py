@@ -8,8 +8,10 @@ included, and the Last.fm query holds the API key and the session key.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -110,6 +112,22 @@ def connection_reason(exc: aiohttp.ClientError) -> str:
     if isinstance(exc, aiohttp.ClientOSError) and exc.strerror:
         return f"the connection failed ({exc.strerror})"
     return f"the connection failed ({type(exc).__name__})"
+
+
+@contextlib.contextmanager
+def network_failures(service: str, *, timeout: str, unreachable: str) -> Iterator[None]:
+    """A timeout or an aiohttp failure inside as ``TransientUpstreamError``: ``timeout`` is
+    its message, ``unreachable`` the words before ``connection_reason``."""
+    import aiohttp  # the caller is about to use it: already loaded
+
+    try:
+        yield
+    except TimeoutError:
+        raise TransientUpstreamError(timeout, kind="timeout", service=service) from None
+    except aiohttp.ClientError as exc:
+        raise TransientUpstreamError(
+            f"{unreachable}: {connection_reason(exc)}", kind="connection", service=service
+        ) from None
 
 
 async def read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:

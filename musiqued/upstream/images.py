@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from musiqued.errors import FatalUpstreamError, TransientUpstreamError
-from musiqued.upstream.http_errors import connection_reason
+from musiqued.upstream.http_errors import network_failures
 
 if TYPE_CHECKING:
     import aiohttp
@@ -123,20 +123,12 @@ class ImageFetcher:
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 headers={"User-Agent": "musiqued"},
             )
-        try:
+        with network_failures(
+            "images",
+            timeout=f"the image host did not answer within {self._timeout:g} s",
+            unreachable="cannot download the image",
+        ):
             return await self._follow(self._session, parsed)
-        except TimeoutError:
-            raise TransientUpstreamError(
-                f"the image host did not answer within {self._timeout:g} s",
-                kind="timeout",
-                service="images",
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise TransientUpstreamError(
-                f"cannot download the image: {connection_reason(exc)}",
-                kind="connection",
-                service="images",
-            ) from None
 
     async def _follow(self, session: aiohttp.ClientSession, url: URL) -> FetchedImage:
         from yarl import URL  # loaded with aiohttp already

@@ -11,7 +11,7 @@ Structure::
 Web auth (``auth.getToken`` / ``auth.getSession``) is not here: it goes through pylast in a
 thread (``upstream/lastfm_auth.py``), behind the same governor and ``RetryPolicy.run``, with
 the same errors (``lastfm_error``). The hot path stays on this client: pylast reads XML
-(~65 ms a page) and blocks, which an import of thousands of pages cannot afford.
+slowly and blocks, which an import of thousands of pages cannot afford.
 
 Page size: ``page_size`` above 200 is tried first; if Last.fm refuses it (error 6 naming the
 limit) or serves fewer per page than asked, the client settles on what was served (200 at
@@ -41,7 +41,7 @@ from musiqued.errors import (
     UpstreamError,
 )
 from musiqued.models import NowPlaying, RecentTracksPage, Scrobble, web_url
-from musiqued.upstream.http_errors import connection_reason
+from musiqued.upstream.http_errors import network_failures
 from musiqued.upstream.ratelimit import Governor, Priority
 
 if TYPE_CHECKING:
@@ -589,7 +589,11 @@ class LastfmClient:
 
         async with self.governor.slot(priority):
             self.requests += 1
-            try:
+            with network_failures(
+                "lastfm",
+                timeout=f"Last.fm did not answer within {self.config.timeout_seconds:g} s",
+                unreachable="cannot reach Last.fm",
+            ):
                 # Never follow a redirect: the query carries the keys to wherever it points.
                 async with session.get(
                     self.config.api_url,
@@ -599,26 +603,4 @@ class LastfmClient:
                 ) as response:
                     status = response.status
                     body = await response.read()
-            except TimeoutError:
-                raise TransientUpstreamError(
-                    f"Last.fm did not answer within {self.config.timeout_seconds:g} s",
-                    kind="timeout",
-                ) from None
-            except aiohttp.ClientError as exc:
-                raise TransientUpstreamError(
-                    f"cannot reach Last.fm: {connection_reason(exc)}", kind="connection"
-                ) from None
         return classify(status, body, self.config.username)
-
-
-__all__ = [
-    "AlbumInfo",
-    "LastfmClient",
-    "RetryPolicy",
-    "UpstreamError",
-    "classify",
-    "lastfm_error",
-    "parse_album_info",
-    "parse_recent_tracks",
-    "sign",
-]

@@ -22,7 +22,7 @@ pylast speaks only HTTPS and takes the endpoint as a host and a path (``network.
 plus the site that shows the approval page (``network.homepage``); both come from
 ``[lastfm] api_url`` (``auth_endpoints``). It trusts the system's CA store, or the file named
 by ``SSL_CERT_FILE`` (read once, when pylast is imported). pylast is imported on the first
-login only: it costs ~90 ms and the daemon does not need it otherwise.
+login only: it is slow to import and the daemon does not need it otherwise.
 """
 
 from __future__ import annotations

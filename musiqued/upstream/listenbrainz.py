@@ -33,7 +33,7 @@ from musiqued.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from musiqued.upstream.http_errors import connection_reason, read_at_most, retry_after_seconds
+from musiqued.upstream.http_errors import network_failures, read_at_most, retry_after_seconds
 from musiqued.upstream.listenbrainz_listens import (
     LISTEN_TYPES,
     MAX_LISTEN_PAYLOAD_SIZE,
@@ -223,14 +223,17 @@ class ListenBrainzClient:
         self, method: str, path: str, body: bytes | None
     ) -> tuple[RateLimit | None, dict[str, Any]]:
         session = self._http()
-        import aiohttp  # loaded by _http()
 
         config = self.config
         headers = {"Authorization": f"Token {config.token.get_secret_value()}"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         self.requests += 1
-        try:
+        with network_failures(
+            SERVICE,
+            timeout=f"ListenBrainz did not answer within {self._timeout:g} s",
+            unreachable="cannot reach ListenBrainz",
+        ):
             # Never follow a redirect: the token would go wherever it points.
             async with session.request(
                 method, config.api_url + path, data=body, headers=headers, allow_redirects=False
@@ -238,18 +241,6 @@ class ListenBrainzClient:
                 status = response.status
                 answer_headers = response.headers
                 raw = await read_at_most(response, MAX_ANSWER_BYTES)
-        except TimeoutError:
-            raise TransientUpstreamError(
-                f"ListenBrainz did not answer within {self._timeout:g} s",
-                kind="timeout",
-                service=SERVICE,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise TransientUpstreamError(
-                f"cannot reach ListenBrainz: {connection_reason(exc)}",
-                kind="connection",
-                service=SERVICE,
-            ) from None
         self.rate = rate_limit(answer_headers)
         error = answer_error(status, answer_headers, raw)
         if error is not None:

@@ -47,11 +47,6 @@ class Pacer:
         """Seconds to wait before the next request (0: it may go now)."""
         return max(0.0, self._not_before - self._clock())
 
-    @property
-    def next_at(self) -> float:
-        """When, on the pacer's clock, the next request may go."""
-        return max(self._not_before, self._clock())
-
     def answered(self, rate: RateLimit | None) -> None:
         """The server answered (accepted or refused what was sent): its budget decides."""
         self.failures = 0

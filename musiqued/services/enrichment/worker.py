@@ -42,7 +42,6 @@ from musiqued.errors import (
     NotConfiguredError,
     RateLimitedError,
     StoreError,
-    TransientUpstreamError,
     UpstreamError,
 )
 from musiqued.services.enrichment.sources import (
@@ -294,9 +293,6 @@ class Enricher:
             )
             await store.retry_later(db, item, lane.paused_until, exc.message, attempted=False)
             return
-        except TransientUpstreamError as exc:
-            await self._transient(lane, item, exc)
-            return
         except FatalUpstreamError as exc:
             self._note_error(lane, exc.message)
             if _blocks_lane(exc):
@@ -311,7 +307,7 @@ class Enricher:
                 await store.finish(db, item, "failed", error=exc.message)
                 self._published(item, "failed")
             return
-        except UpstreamError as exc:
+        except UpstreamError as exc:  # transient, or one of no finer kind: retried later
             await self._transient(lane, item, exc)
             return
         except Exception as exc:
