@@ -1,5 +1,9 @@
 """Shared fixtures live in tests/fixtures/, one module per area."""
 
+import signal
+
+import pytest
+
 pytest_plugins = [
     "tests.fixtures.clock",
     "tests.fixtures.daemon",
@@ -12,3 +16,12 @@ pytest_plugins = [
     "tests.fixtures.rpc_socket",
     "tests.fixtures.threaded",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The Ctrl-C tests send SIGINT to musiquectl as a terminal does. A suite started in the
+    background by a script has SIGINT ignored, and every process it starts would inherit
+    that (Python then installs no KeyboardInterrupt handler): a handler here is reset to the
+    default in each child instead."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

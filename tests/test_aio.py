@@ -77,7 +77,7 @@ async def test_a_cancelled_sleep_or_wake_leaves_no_task_behind() -> None:
     """Cancelling a task in ``sleep_or_wake`` ends both of its waits (the sleep went on
     after the wait on the event was cancelled, and outlived the daemon's loop)."""
     before = asyncio.all_tasks()
-    sleeper = asyncio.create_task(sleep_or_wake(SYSTEM_CLOCK, asyncio.Event(), 3600))
+    sleeper = asyncio.create_task(sleep_or_wake(SYSTEM_CLOCK.sleep, 3600, asyncio.Event()))
     await asyncio.sleep(0)  # the sleeper starts its two waits
     await cancel_and_wait(sleeper)
     await asyncio.sleep(0)  # the waits it cancelled end
