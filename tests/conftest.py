@@ -25,3 +25,9 @@ def pytest_configure(config: pytest.Config) -> None:
     default in each child instead."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first: the workers start on them while the rest waits its turn, so
+    that none of them is left running alone at the end of the suite."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from musiquectl.client import Client
 from musiqued.rpc.server import MAX_CONNECTIONS_PER_UID
 from musiqued.services.answers import AnswerBudget
@@ -24,6 +26,7 @@ MAX_RSS_KB = 400 * 1024
 PROBE_S = 15.0
 
 
+@pytest.mark.slow
 def test_clients_that_never_read_hold_bounded_memory(
     start_daemon: StartDaemon, workdir: Path
 ) -> None:

@@ -194,6 +194,7 @@ def _covers_shown(origin: str, token: str) -> list[bytes] | None:
     return covers or None
 
 
+@pytest.mark.slow
 def test_a_whole_run_shows_covers_then_says_where_to_go_next(demo: _Demo) -> None:
     """A demo that runs to its end: after its import, the library's top albums have covers
     (real image bytes the daemon serves under /images/, each album its own); then it stops

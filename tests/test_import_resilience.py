@@ -109,6 +109,7 @@ def _job_state(database: Path, job_id: int) -> str:
     return state
 
 
+@pytest.mark.slow
 def test_stopped_at_many_points_then_resume(
     lastfm_sim: SimulatedLastfm, start_daemon: StartDaemon
 ) -> None:

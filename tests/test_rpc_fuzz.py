@@ -294,6 +294,7 @@ _messages = (
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+@pytest.mark.slow
 @given(messages=st.lists(_messages, min_size=1, max_size=4))
 def test_random_json_values(clients: _Clients, messages: list[Any]) -> None:
     """Random JSON texts, one per line: each gets the answer the spec prescribes."""

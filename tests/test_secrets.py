@@ -88,6 +88,7 @@ def _assert_no_secret(where: str, text: str) -> None:
         assert secret not in text, f"{secret!r} leaked into {where}: {text[:300]}"
 
 
+@pytest.mark.slow
 def test_upstream_failures_leave_no_secret_anywhere(untrusted_tls: ssl.SSLContext) -> None:
     """A Last.fm endpoint that redirects to itself, a host name that does not resolve and a
     TLS server that is not trusted, in turn (the config file changed and reloaded between

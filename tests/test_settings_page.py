@@ -285,6 +285,7 @@ def test_no_content_security_policy_violation(
     assert any("Content Security Policy" in message for message in refusals), refusals
 
 
+@pytest.mark.slow
 def test_page_polls_while_its_socket_is_down_and_reconnects(
     browser: WebDriver,
     screenshot: Screenshot,

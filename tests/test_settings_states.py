@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from selenium.webdriver.common.by import By
 
 from tests.page_support import (
@@ -99,6 +100,7 @@ window.fetch = async (...args) => {
 """
 
 
+@pytest.mark.slow
 def test_a_stopped_daemon_is_one_clear_state(
     browser: WebDriver,
     screenshot: Screenshot,

@@ -11,6 +11,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.import_helpers import assert_exact, wait_job, wait_pages
@@ -40,6 +42,7 @@ def _replaced(lock: Path) -> None:
     fresh.replace(lock)
 
 
+@pytest.mark.slow
 def test_one_daemon_per_database_whatever_becomes_of_its_lock_file(
     start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm, workdir: Path
 ) -> None:

@@ -62,6 +62,7 @@ def jumps_logged(daemon: DaemonProcess) -> list[float]:
     return [r["seconds"] for r in daemon.log_records() if r.get("event") == JUMP_LOGGED]
 
 
+@pytest.mark.slow
 def test_wall_clock_jumps_leave_the_tracker_polling_on_time(
     start_daemon: StartDaemon,
     lastfm_sim: SimulatedLastfm,
