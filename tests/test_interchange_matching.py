@@ -13,10 +13,8 @@ from musiqued.interchange.entries import Play
 from musiqued.interchange.matching import (
     FileDuplicates,
     exact_key,
-    identity,
     nearest,
     normalised,
-    same_listen,
 )
 
 
@@ -52,18 +50,6 @@ def test_other_differences_keep_names_apart(one: str, other: str) -> None:
     """Only case, accents and the spaces around a name are ignored: words, punctuation and
     inner spaces still tell names apart."""
     assert normalised(one) != normalised(other)
-
-
-def test_same_listen_within_the_window_only() -> None:
-    """Two plays of one identity are one listen up to the window apart, in either
-    direction, and not a second more; another title is never the same listen."""
-    one = identity("Beyoncé", "Halo")
-    assert same_listen(1000, one, 1180, identity("beyonce ", "HALO"), 180)
-    assert same_listen(1180, one, 1000, one, 180)
-    assert not same_listen(1000, one, 1181, one, 180)
-    assert not same_listen(1000, one, 1000, identity("Beyoncé", "Halo (Live)"), 180)
-    assert same_listen(1000, one, 1000, one, 0)
-    assert not same_listen(1000, one, 1001, one, 0)
 
 
 def test_a_play_takes_the_nearest_stored_start_within_the_window() -> None:

@@ -42,17 +42,6 @@ def identity(artist: str, title: str) -> tuple[str, str]:
     return normalised(artist), normalised(title)
 
 
-def same_listen(
-    start: int,
-    artist_title: tuple[str, str],
-    other_start: int,
-    other: tuple[str, str],
-    window_s: int,
-) -> bool:
-    """Whether two plays, given by their starts and ``identity``, are one listen."""
-    return artist_title == other and abs(start - other_start) <= window_s
-
-
 def nearest(start: int, candidates: Iterable[int], window_s: int) -> int | None:
     """Of the stored starts of a play's identity not yet taken by another play, the one the
     play takes: the nearest within the window, the earlier of two as near; None if none is

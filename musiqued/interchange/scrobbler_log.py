@@ -23,8 +23,6 @@ from typing import IO
 from musiqued.interchange.entries import Entry, Play, Skipped, Unreadable, checked, excerpt
 from musiqued.interchange.streams import TOO_LONG, text_lines
 
-HEADER = "#AUDIOSCROBBLER/"
-
 
 def read(file: IO[bytes], name: str, *, local_zone: dt.tzinfo) -> Iterator[Entry]:
     """Each track line; ``local_zone`` is the zone of a ``#TZ/UNKNOWN`` log's times."""

@@ -1,7 +1,7 @@
 """In-process publish/subscribe for live events (scrobbles, job progress, daemon changes).
 
 A slow subscriber never slows a publisher: each subscription has a bounded queue and,
-when it is full, the oldest event is dropped and the drop is counted.
+when it is full, the oldest event is dropped.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ class Subscription:
         self.internal = internal
         """A component of the daemon's own, not a client following events."""
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
-        self.dropped = 0
 
     def offer(self, event: Event) -> None:
         if event.topic not in self.topics:
@@ -40,7 +39,6 @@ class Subscription:
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
                 self.queue.get_nowait()
-            self.dropped += 1
         self.queue.put_nowait(event)
 
     async def get(self) -> Event:

@@ -55,15 +55,6 @@ class PageSet:
         self._firsts[low:high] = [first]
         self._lasts[low:high] = [last]
 
-    def update(self, pages: Iterable[int]) -> None:
-        for page in pages:
-            self.add(page)
-
-    def copy(self) -> PageSet:
-        pages = PageSet()
-        pages._firsts, pages._lasts = list(self._firsts), list(self._lasts)
-        return pages
-
     def spans(self) -> list[list[int]]:
         return [[first, last] for first, last in zip(self._firsts, self._lasts, strict=True)]
 
