@@ -16,6 +16,7 @@ import time
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -82,11 +83,23 @@ def _to_timestamp(value: Any, info: ValidationInfo) -> Any:
 Timestamp = Annotated[int, BeforeValidator(_to_timestamp)]
 
 
-def not_in_future(since: int | None) -> None:
-    """A job's window that starts after now cannot hold anything: refused, as ``musiquectl``
-    refuses ``--since`` in the future."""
+def check_job_window(since: int | None, until: int | None) -> None:
+    """A job's window must hold something: it starts before now (``musiquectl`` refuses
+    ``--since`` in the future too) and ends after it starts."""
     if since is not None and since > time.time():
         raise ValueError(f"since {since} is in the future")
+    if since is not None and until is not None and until <= since:
+        raise ValueError("until must be after since")
+
+
+def _valid_cursor(value: str | None) -> str | None:
+    if value is not None:
+        Cursor.decode(value)
+    return value
+
+
+CursorText = Annotated[str | None, AfterValidator(_valid_cursor)]
+"""An opaque paging cursor as a client sends it back."""
 
 
 def _to_seconds(value: Any) -> Any:
@@ -118,9 +131,7 @@ class ImportParams(Params):
     def _coherent(self) -> Self:
         if self.all and self.limit is not None:
             raise ValueError("give either limit or all, not both")
-        not_in_future(self.since)
-        if self.since is not None and self.until is not None and self.until <= self.since:
-            raise ValueError("until must be after since")
+        check_job_window(self.since, self.until)
         return self
 
 
@@ -225,20 +236,13 @@ class TimelineParams(_Zoned):
 class SearchParams(_Period):
     q: str | None = Field(default=None, max_length=500)
     limit: int = Field(default=50, ge=1, le=wire.MAX_LISTENS)
-    cursor: str | None = None
+    cursor: CursorText = None
 
     @field_validator("q")
     @classmethod
     def _searchable(cls, value: str | None) -> str | None:
         if value is not None and value.strip() and not any(c.isalnum() for c in value):
             raise ValueError(f"{value!r} holds no letter or digit to search for")
-        return value
-
-    @field_validator("cursor")
-    @classmethod
-    def _cursor(cls, value: str | None) -> str | None:
-        if value is not None:
-            Cursor.decode(value)
         return value
 
 

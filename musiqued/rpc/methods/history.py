@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from musiqued import wire
-from musiqued.contract.params import Params, RecentParams, Timestamp
+from musiqued.contract.params import CursorText, Params, RecentParams, Timestamp
 from musiqued.contract.shapes import listen_shape
 from musiqued.rpc.table import CallContext, Method
 from musiqued.services.export import Format
@@ -32,15 +32,8 @@ async def recent(ctx: CallContext, params: RecentParams) -> list[dict[str, Any]]
 
 
 class ListParams(_Period):
-    after: str | None = None
+    after: CursorText = None
     limit: int = Field(default=1000, ge=1, le=MAX_PAGE)
-
-    @field_validator("after")
-    @classmethod
-    def _cursor(cls, value: str | None) -> str | None:
-        if value is not None:
-            history.Cursor.decode(value)
-        return value
 
 
 async def list_listens(ctx: CallContext, params: ListParams) -> dict[str, Any]:

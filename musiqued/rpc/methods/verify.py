@@ -6,7 +6,7 @@ from typing import Any, Self
 
 from pydantic import model_validator
 
-from musiqued.contract.params import Params, Timestamp, not_in_future
+from musiqued.contract.params import Params, Timestamp, check_job_window
 from musiqued.rpc.table import CallContext, Method
 from musiqued.services.verifier import VerifyRequest
 
@@ -18,9 +18,7 @@ class VerifyParams(Params):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        not_in_future(self.since)
-        if self.since is not None and self.until is not None and self.until <= self.since:
-            raise ValueError("until must be after since")
+        check_job_window(self.since, self.until)
         return self
 
 
