@@ -84,23 +84,6 @@ def day_of(number: int) -> dt.date:
     return dt.date.fromordinal(_EPOCH_ORDINAL + number)
 
 
-def week_start(day: dt.date) -> dt.date:
-    """The Monday of ``day``'s week (ISO 8601)."""
-    return day - dt.timedelta(days=day.weekday())
-
-
-def month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def year_start(day: dt.date) -> dt.date:
-    return day.replace(month=1, day=1)
-
-
-def next_month(day: dt.date) -> dt.date:
-    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
 @dataclass(frozen=True, slots=True)
 class Segment:
     """``[low, high)`` in UTC seconds, all at UTC offset ``offset`` seconds."""

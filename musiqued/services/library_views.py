@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Literal
 
 from musiqued import zones
@@ -311,35 +312,35 @@ def _links(row: Row, what: Literal["album", "artist"]) -> dict[str, str | None]:
     }
 
 
-def _start_of(day: dt.date, bucket: Bucket) -> dt.date:
-    if bucket == "week":
-        return zones.week_start(day)
-    if bucket == "month":
-        return zones.month_start(day)
-    if bucket == "year":
-        return zones.year_start(day)
-    return day
-
-
-def _after(start: dt.date, bucket: Bucket) -> dt.date:
-    if bucket == "week":
-        return start + dt.timedelta(days=7)
-    if bucket == "month":
-        return zones.next_month(start)
-    if bucket == "year":
-        return start.replace(year=start.year + 1)
-    return start + dt.timedelta(days=1)
+DayStep = Callable[[dt.date], dt.date]
+_CALENDAR: dict[str, tuple[DayStep, DayStep]] = {
+    # bucket: (the first day of the bucket holding a day, the first day of the next bucket)
+    "day": (lambda day: day, lambda start: start + dt.timedelta(days=1)),
+    "week": (  # Monday to Sunday (ISO 8601)
+        lambda day: day - dt.timedelta(days=day.weekday()),
+        lambda start: start + dt.timedelta(days=7),
+    ),
+    "month": (
+        lambda day: day.replace(day=1),
+        lambda start: dt.date(start.year + start.month // 12, start.month % 12 + 1, 1),
+    ),
+    "year": (
+        lambda day: day.replace(month=1, day=1),
+        lambda start: start.replace(year=start.year + 1),
+    ),
+}
 
 
 def _buckets(
     days: Counter[int], since: int, until: int, bucket: Bucket, zone: dt.tzinfo
 ) -> list[dict[str, Any]]:
     """Every bucket from the one holding ``since`` to the one holding ``until - 1``."""
+    start_of, after = _CALENDAR[bucket]
     sums: Counter[dt.date] = Counter()
     for day, n in days.items():
-        sums[_start_of(zones.day_of(day), bucket)] += n
-    start = _start_of(zones.local_date(since, zone), bucket)
-    last = _start_of(zones.local_date(until - 1, zone), bucket)
+        sums[start_of(zones.day_of(day))] += n
+    start = start_of(zones.local_date(since, zone))
+    last = start_of(zones.local_date(until - 1, zone))
     found: list[dict[str, Any]] = []
     while start <= last:
         found.append(
@@ -349,7 +350,7 @@ def _buckets(
                 "listens": sums.get(start, 0),
             }
         )
-        start = _after(start, bucket)
+        start = after(start)
     return found
 
 
