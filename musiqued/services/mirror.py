@@ -166,21 +166,19 @@ class Mirror:
     # -- control -----------------------------------------------------------------------------
 
     async def pause(self) -> dict[str, Any]:
-        await set_state(self._db, PAUSED_KEY, True)
-        if not self._state.paused:
-            self._state.paused = True
-            self._restart()
-            log.info("mirror paused")
-            self._events.publish("mirror", event="paused")
-        return await self.status()
+        return await self._set_paused(True)
 
     async def resume(self) -> dict[str, Any]:
-        await set_state(self._db, PAUSED_KEY, False)
-        if self._state.paused:
-            self._state.paused = False
+        return await self._set_paused(False)
+
+    async def _set_paused(self, paused: bool) -> dict[str, Any]:
+        await set_state(self._db, PAUSED_KEY, paused)
+        if self._state.paused != paused:
+            self._state.paused = paused
             self._restart()
-            log.info("mirror resumed")
-            self._events.publish("mirror", event="resumed")
+            event = "paused" if paused else "resumed"
+            log.info(f"mirror {event}")
+            self._events.publish("mirror", event=event)
         return await self.status()
 
     async def status(self) -> dict[str, Any]:

@@ -482,15 +482,14 @@ class Tracker:
     async def _hand_off(self, from_ts: int | None, first: RecentTracksPage) -> bool:
         """A long gap goes to an import job; False if another job runs (retry next poll)."""
         until = first.scrobbles[0].timestamp + 1 if first.scrobbles else None
-        importer = self._imports
         try:
-            job_id = await importer.start_import(
+            job_id = await self._imports.start_import(
                 ImportRequest(all=True, since=from_ts, until=until)
             )
         except ConflictError:
             # Leave the running job alone; it may move the anchor forward itself (an import
             # stores its newest page first), after which the gap is small again.
-            running = await importer.active()
+            running = await self._imports.active()
             self._catching_up_job_id = int(running[0]["job_id"]) if running else None
             return False
         log.info(

@@ -120,7 +120,6 @@ class Verifier:
         self._jobs = jobs
         self._db = db
         self._pager = pager
-        self._lastfm = lastfm
         self._settings = settings
         self._on_new_albums = on_new_albums
         jobs.register(JobKind("verify", self._run, label="verifying", ready=lastfm.require))
@@ -129,7 +128,6 @@ class Verifier:
         self._settings = settings
 
     async def start_verify(self, request: VerifyRequest) -> int:
-        self._lastfm.require()
         now = int(time.time())
         until = now + 1 if request.until is None else min(request.until, now + 1)
         since = request.since
