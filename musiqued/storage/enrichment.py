@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from musiqued.storage.db import Database, Row
+from musiqued.storage.db import Database
 
 SOURCES = ("lastfm", "spotify", "ai")
 STATES = ("pending", "running", "done", "failed", "skipped")
@@ -106,17 +106,7 @@ async def next_item(
         """,
         tuple(params),
     )
-    if row is None:
-        return None
-    return QueueItem(
-        id=row["id"],
-        item_kind=row["item_kind"],
-        item_id=row["item_id"],
-        source=row["source"],
-        attempts=row["attempts"],
-        artist=row["artist"],
-        title=row["title"],
-    )
+    return None if row is None else QueueItem(*row)  # the columns in the fields' order
 
 
 async def next_due_at(db: Database, source: str) -> float | None:
@@ -297,26 +287,6 @@ def description_update(album_id: int, text: str, model: str) -> tuple[str, tuple
 # -- albums.list ---------------------------------------------------------------------------
 
 
-def album_dict(row: Row) -> dict[str, Any]:
-    return {
-        "artist": row["artist"],
-        "title": row["title"],
-        "mbid": row["mbid"] or None,
-        "listens": row["listens"],
-        "image_lastfm": row["image_lastfm"],
-        "image_spotify": row["image_spotify"],
-        "spotify_id": row["spotify_id"],
-        "description": row["description"],
-        "description_model": row["description_model"],
-        "description_at": row["description_at"],
-        "enriched_at": row["enriched_at"],
-        "url": row["url"],
-        "release_year": row["release_year"],
-        "wiki_summary": row["wiki_summary"],
-        "artist_image_spotify": row["artist_image"],
-    }
-
-
 def _like(text: str) -> str:
     escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -342,8 +312,11 @@ async def list_albums(
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = await db.fetch_large(
         f"""
-        SELECT al.*, ar.name AS artist, ar.image_spotify AS artist_image,
-               (SELECT COUNT(*) FROM listening_history l WHERE l.album_id = al.id) AS listens
+        SELECT ar.name AS artist, al.title, NULLIF(al.mbid, '') AS mbid,
+               (SELECT COUNT(*) FROM listening_history l WHERE l.album_id = al.id) AS listens,
+               al.image_lastfm, al.image_spotify, al.spotify_id, al.description,
+               al.description_model, al.description_at, al.enriched_at, al.url,
+               al.release_year, al.wiki_summary, ar.image_spotify AS artist_image_spotify
         FROM albums al JOIN artists ar ON ar.id = al.artist_id
         {clause}
         ORDER BY listens DESC, ar.name_key, al.title_key, al.id
@@ -351,4 +324,4 @@ async def list_albums(
         """,
         (*params, limit, offset),
     )
-    return [album_dict(row) for row in rows]
+    return [dict(row) for row in rows]
