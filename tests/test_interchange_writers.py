@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from musiqued.interchange import formats
 from musiqued.interchange.entries import Play
 from musiqued.interchange.matching import identity
-from musiqued.interchange.writers import ExportFormat, ListenBrainzLines, MalojaExport, write
+from musiqued.interchange.writers import ExportFormat, ListenBrainzLines, MalojaExport, form
 
 
 def stored(
@@ -67,10 +67,11 @@ LISTENS = [
 
 
 def export(fmt: ExportFormat, listens: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    count = write(fmt, listens, out, client_version="0.1.0", export_time=1_700_000_000, batch=2)
-    assert count == len(listens)
-    return out.getvalue()
+    """The export of ``listens`` as the export service writes it: two at a time."""
+    writer = form(fmt, client_version="0.1.0", export_time=1_700_000_000)
+    parts = [writer.head()]
+    parts.extend(writer.rows(listens[start : start + 2]) for start in range(0, len(listens), 2))
+    return "".join([*parts, writer.tail(len(listens))])
 
 
 def read_back(fmt: ExportFormat, text: str) -> list[Play]:

@@ -15,7 +15,7 @@ has the same identities (start, artist and title) as what was written.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import IO, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -126,33 +126,6 @@ def form(fmt: ExportFormat, *, client_version: str, export_time: int) -> ExportF
     if fmt == "listenbrainz":
         return ListenBrainzLines(client_version)
     return MalojaExport(export_time)
-
-
-def write(
-    fmt: ExportFormat,
-    listens: Iterable[Listen],
-    out: IO[str],
-    *,
-    client_version: str,
-    export_time: int,
-    batch: int = 1000,
-) -> int:
-    """Every listen of ``listens`` written to ``out`` in ``fmt``, ``batch`` at a time;
-    returns how many."""
-    writer = form(fmt, client_version=client_version, export_time=export_time)
-    out.write(writer.head())
-    count = 0
-    pending: list[Listen] = []
-    for listen in listens:
-        pending.append(listen)
-        if len(pending) == batch:
-            out.write(writer.rows(pending))
-            count += len(pending)
-            pending.clear()
-    out.write(writer.rows(pending))
-    count += len(pending)
-    out.write(writer.tail(count))
-    return count
 
 
 def _spotify_url(value: object) -> str:

@@ -19,7 +19,7 @@ import contextlib
 import csv
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -70,13 +70,18 @@ def _loved_as_bool(rows: Sequence[Row]) -> list[Row]:
     return [(*row[:-1], bool(row[-1])) for row in rows]
 
 
-class _Form(Protocol):
+class _Form:
     """A format: ``rows`` for each batch in turn, ``head`` before the first and ``tail``
-    after the last."""
+    after the last (nothing, unless the format says otherwise)."""
 
-    def head(self) -> str: ...
-    def rows(self, rows: Sequence[Row]) -> str: ...
-    def tail(self, count: int) -> str: ...
+    def head(self) -> str:
+        return ""
+
+    def rows(self, rows: Sequence[Row]) -> str:
+        raise NotImplementedError
+
+    def tail(self, count: int) -> str:
+        return ""
 
 
 class _Lines:
@@ -93,7 +98,7 @@ class _Lines:
         return text
 
 
-class _Csv:
+class _Csv(_Form):
     def __init__(self) -> None:
         self._lines = _Lines()
         self._writer = csv.writer(self._lines, lineterminator="\r\n")  # RFC 4180: CRLF
@@ -107,24 +112,15 @@ class _Csv:
         self._writer.writerows((*row[:-1], "true" if row[-1] else "false") for row in rows)
         return self._lines.take()
 
-    def tail(self, count: int) -> str:
-        return ""
 
-
-class _JsonLines:
+class _JsonLines(_Form):
     _template = _OBJECT + b"\n"
-
-    def head(self) -> str:
-        return ""
 
     def rows(self, rows: Sequence[Row]) -> str:
         return json_objects(_loved_as_bool(rows), self._template).decode()
 
-    def tail(self, count: int) -> str:
-        return ""
 
-
-class _JsonArray:
+class _JsonArray(_Form):
     """``[``, then each object on its own line after ``,`` (the first after nothing), ``]``."""
 
     _template = b",\n" + _OBJECT
@@ -146,7 +142,7 @@ class _JsonArray:
         return "\n]\n" if count else "]\n"
 
 
-class _Interchange:
+class _Interchange(_Form):
     """Another service's export (``writers.ExportForm``), fed each row as the mapping it
     reads."""
 
