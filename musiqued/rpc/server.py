@@ -179,14 +179,18 @@ def _receive_fds(fd: int, count: int) -> list[int]:
     return fds
 
 
-async def _discard_until_newline(reader: asyncio.StreamReader, limit_s: float = 1.0) -> None:
-    """Swallow what the peer is still sending (up to a newline, EOF or ``limit_s``).
+async def _last_word(
+    reader: asyncio.StreamReader, connection: _Connection, error: protocol.RpcError
+) -> None:
+    """Send ``error`` before closing, then swallow what the peer is still sending (up to a
+    newline, EOF or a second).
 
     Closing a Unix socket with unread input resets the peer, which may then lose the
     error we just sent; reading the rest of its line first lets the error arrive.
     """
+    await connection.send(protocol.encode(protocol.failure(None, error)))
     with contextlib.suppress(TimeoutError, ConnectionError, OSError):
-        async with asyncio.timeout(limit_s):
+        async with asyncio.timeout(1.0):
             while chunk := await reader.read(65536):
                 if b"\n" in chunk:
                     return
@@ -377,8 +381,7 @@ class RpcServer:
         error = protocol.RpcError(
             f"too many connections: {why}; close some and try again", kind="too_many_connections"
         )
-        await connection.send(protocol.encode(protocol.failure(None, error)))
-        await _discard_until_newline(reader)
+        await _last_word(reader, connection, error)
 
     async def _refuse(
         self, reader: asyncio.StreamReader, connection: _Connection, peer: Peer
@@ -397,8 +400,7 @@ class RpcServer:
             "to [daemon] allowed_uids or allowed_gids",
             kind="forbidden",
         )
-        await connection.send(protocol.encode(protocol.failure(None, refusal)))
-        await _discard_until_newline(reader)
+        await _last_word(reader, connection, refusal)
 
     async def _converse(
         self, reader: asyncio.StreamReader, connection: _Connection, peer: Peer
@@ -413,8 +415,7 @@ class RpcServer:
                     kind="line_too_long",
                 )
                 log.warning("rpc line too long; closing the connection", peer_pid=peer.pid)
-                await connection.send(protocol.encode(protocol.failure(None, error)))
-                await _discard_until_newline(reader)
+                await _last_word(reader, connection, error)
                 return
             if not line:
                 return

@@ -161,12 +161,8 @@ class Sending:
         if isinstance(listen, Unsendable):
             log.info("now playing not mirrored", reason=listen.reason)
             return
-
-        async def submit() -> None:
-            await self._client.submit("playing_now", [listen])
-
         try:
-            await self._call(generation, submit)
+            await self._call(generation, lambda: self._client.submit("playing_now", [listen]))
         except SubmissionRefused as refused:
             log.info("now playing refused by the mirror's server", reason=refused.reason)
 
@@ -234,11 +230,7 @@ class Sending:
 
     async def _submit(self, generation: int, group: list[_Item], listen_type: str) -> None:
         sendable = [item.sendable for item in group]
-
-        async def submit() -> None:
-            await self._client.submit(listen_type, sendable)
-
-        await self._call(generation, submit)
+        await self._call(generation, lambda: self._client.submit(listen_type, sendable))
 
     async def _acknowledge(
         self, up_to_id: int, submitted: int, refusals: list[tuple[int, str]]
