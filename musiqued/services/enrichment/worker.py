@@ -48,7 +48,6 @@ from musiqued.services.enrichment.sources import (
     AiDescriptions,
     LastfmAlbums,
     NothingToDo,
-    Outcome,
     Source,
     SpotifyAlbums,
     SpotifyArtists,
@@ -279,8 +278,9 @@ class Enricher:
     async def _process(self, lane: Lane, item: QueueItem) -> None:
         db = self._db
         config = self._sections.enrichment
+        source = self._sources.get((item.source, item.item_kind), NothingToDo())
         try:
-            outcome = await self._fetch(item)
+            outcome = await source.fetch(item)
         except NotConfiguredError:
             await store.finish(db, item, "skipped", error=store.NOT_CONFIGURED, attempted=False)
             return
@@ -371,12 +371,6 @@ class Enricher:
             artist=item.artist,
             title=item.title or None,
         )
-
-    # -- the sources ---------------------------------------------------------------------
-
-    async def _fetch(self, item: QueueItem) -> Outcome:
-        source = self._sources.get((item.source, item.item_kind), NothingToDo())
-        return await source.fetch(item)
 
     # -- what it reports -----------------------------------------------------------------
 
