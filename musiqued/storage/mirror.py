@@ -15,24 +15,11 @@ from typing import Any
 from musiqued.storage.db import Database
 from musiqued.storage.listens import LISTEN_FROM
 
-PENDING_COLUMNS = """
-    l.id, l.timestamp, ar.name AS artist, t.title AS title, COALESCE(al.title, '') AS album,
+PENDING_FIELDS = """
+    l.timestamp, ar.name AS artist, t.title AS title, COALESCE(al.title, '') AS album,
     ar.mbid AS artist_mbid, COALESCE(al.mbid, '') AS album_mbid, l.track_mbid, l.source,
     l.origin, l.spotify_uri AS spotify_id
 """
-
-PENDING_FIELDS = (
-    "timestamp",
-    "artist",
-    "title",
-    "album",
-    "artist_mbid",
-    "album_mbid",
-    "track_mbid",
-    "source",
-    "origin",
-    "spotify_id",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +35,7 @@ class PendingListen:
 
     id: int
     fields: dict[str, Any]
-    """The ``PENDING_FIELDS`` of the listen."""
+    """The listen's ``id`` and ``PENDING_FIELDS``, by name."""
 
 
 async def read_position(db: Database, server: str) -> MirrorPosition:
@@ -64,16 +51,10 @@ async def read_position(db: Database, server: str) -> MirrorPosition:
 async def pending_listens(db: Database, after_id: int, limit: int) -> list[PendingListen]:
     """The next ``limit`` listens stored after ``after_id``, in the order they were stored."""
     rows = await db.fetchall(
-        f"SELECT {PENDING_COLUMNS} FROM {LISTEN_FROM} WHERE l.id > ? ORDER BY l.id LIMIT ?",
+        f"SELECT l.id, {PENDING_FIELDS} FROM {LISTEN_FROM} WHERE l.id > ? ORDER BY l.id LIMIT ?",
         (after_id, limit),
     )
-    return [
-        PendingListen(
-            int(row["id"]),
-            {k: row[k] for k in PENDING_FIELDS},
-        )
-        for row in rows
-    ]
+    return [PendingListen(int(row["id"]), dict(row)) for row in rows]
 
 
 async def count_pending(db: Database, after_id: int) -> int:
