@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -99,12 +99,7 @@ class NowPlaying:
         return (self.artist, self.title, self.album) == (other.artist, other.title, other.album)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "artist": self.artist,
-            "title": self.title,
-            "album": self.album,
-            "since": self.since,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
 
 import structlog
 
@@ -94,13 +93,7 @@ def _watchdog_interval(env: os._Environ[str] | dict[str, str]) -> float | None:
     return value / 1_000_000 / 2 if value > 0 else None
 
 
-@dataclass(frozen=True, slots=True)
-class ListenedSocket:
-    sock: socket.socket
-    name: str
-
-
-def listen_sockets(environ: dict[str, str] | None = None) -> list[ListenedSocket]:
+def listen_sockets(environ: dict[str, str] | None = None) -> list[socket.socket]:
     """Sockets passed by systemd (``LISTEN_FDS``), when meant for this process."""
     env = os.environ if environ is None else environ
     if env.get("LISTEN_PID") != str(os.getpid()):
@@ -109,25 +102,21 @@ def listen_sockets(environ: dict[str, str] | None = None) -> list[ListenedSocket
         count = int(env.get("LISTEN_FDS", "0"))
     except ValueError:
         return []
-    names = env.get("LISTEN_FDNAMES", "").split(":") if env.get("LISTEN_FDNAMES") else []
     found = []
     for index in range(count):
         fd = SD_LISTEN_FDS_START + index
         try:
             os.set_inheritable(fd, False)
-            sock = socket.socket(fileno=fd)
+            found.append(socket.socket(fileno=fd))
         except OSError as exc:
             log.warning("ignoring a passed fd that is not a socket", fd=fd, error=str(exc))
-            continue
-        name = names[index] if index < len(names) else "unknown"
-        found.append(ListenedSocket(sock, name))
     for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
         os.environ.pop(key, None)
     return found
 
 
-def unix_stream_socket(sockets: list[ListenedSocket]) -> socket.socket | None:
-    for listened in sockets:
-        if listened.sock.family == socket.AF_UNIX and listened.sock.type == socket.SOCK_STREAM:
-            return listened.sock
+def unix_stream_socket(sockets: list[socket.socket]) -> socket.socket | None:
+    for sock in sockets:
+        if sock.family == socket.AF_UNIX and sock.type == socket.SOCK_STREAM:
+            return sock
     return None

@@ -68,9 +68,7 @@ class AccessPolicy:
         self.gids = frozenset(gids) | {os.getegid()}
 
     def allows(self, peer: Peer, groups: frozenset[int] | None = None) -> bool:
-        if peer.uid in self.uids:
-            return True
-        if peer.gid in self.gids:
+        if peer.uid in self.uids or peer.gid in self.gids:
             return True
         supplementary = _supplementary_gids(peer.pid) if groups is None else groups
         return bool(supplementary & self.gids)
