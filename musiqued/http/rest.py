@@ -143,21 +143,15 @@ class PageApi:
                 for album in found
             ]
 
-        return await bulk_json(
-            request,
-            self._services.answers,
-            albums,
-        )
+        return await bulk_json(request, self._services.answers, albums)
 
     async def recent(self, request: web.Request) -> web.StreamResponse:
         params = validated(RecentParams, request.query)
         library = self._services.library
-
         return await bulk_json(
             request, self._services.answers, lambda: library.recent(params.limit, listen_shape)
         )
 
 
 def _job_id(request: web.Request) -> int:
-    raw = request.match_info["job_id"]
-    return query_int(raw, "job_id", 1, MAX_JOB_ID)
+    return query_int(request.match_info["job_id"], "job_id", 1, MAX_JOB_ID)

@@ -42,7 +42,7 @@ def local_image_url(url: str | None) -> str | None:
 
 
 class ImageCache:
-    """``get(url)`` the cached file, ``fetch(url)`` download it once; ``open()`` first."""
+    """``path_of(name)`` a cached file, ``fetch(url)`` download it once; ``open()`` first."""
 
     def __init__(self, directory: Path, fetcher: ImageFetcher, max_bytes: int) -> None:
         self.directory = directory
@@ -54,10 +54,6 @@ class ImageCache:
     @property
     def total_bytes(self) -> int:
         return self._total
-
-    def names(self) -> list[str]:
-        """Cached names, least recently used first."""
-        return list(self._sizes)
 
     async def open(self) -> None:
         try:
@@ -104,9 +100,6 @@ class ImageCache:
             self._forget(name)
             return None
         return path
-
-    def get(self, url: str) -> Path | None:
-        return self.path_of(image_name(url))
 
     async def fetch(self, url: str) -> Path | None:
         """The image at ``url``, downloaded if it is not cached; None if it is refused or
