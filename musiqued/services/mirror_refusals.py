@@ -42,24 +42,17 @@ def named_index(
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal(Generic[T]):
-    item: T
-    reason: str
-
-
 @dataclass
 class Bisection(Generic[T]):
     """Which groups of a refused payload to send next, until every listen in it is either
     accepted or refused alone.
 
-    Drive it with ``next_group()``, then ``accepted()`` or ``refused(reason)`` for what the
-    server said of that group. Groups come in the listens' order.
+    Drive it with ``next_group()``, then ``accepted()`` or ``refused()`` for what the server
+    said of that group: a group of one refused is that listen refused. Groups come in the
+    listens' order.
     """
 
     items: Sequence[T]
-    accepted_items: list[T] = field(default_factory=list)
-    refusals: list[Refusal[T]] = field(default_factory=list)
     _pending: list[tuple[int, int]] = field(default_factory=list)
     """Ranges ``[start, end)`` still to settle, the next at the end of the list."""
     _sent: tuple[int, int] | None = None
@@ -73,10 +66,6 @@ class Bisection(Generic[T]):
         middle = (start + end) // 2
         return [(start, middle), (middle, end)]
 
-    @property
-    def done(self) -> bool:
-        return not self._pending and self._sent is None
-
     def next_group(self) -> list[T] | None:
         """The group to send now; None once every listen is settled."""
         if self._sent is not None:
@@ -89,14 +78,11 @@ class Bisection(Generic[T]):
         return None
 
     def accepted(self) -> None:
-        start, end = self._answered()
-        self.accepted_items.extend(self.items[start:end])
+        self._answered()
 
-    def refused(self, reason: str) -> None:
+    def refused(self) -> None:
         start, end = self._answered()
-        if end - start == 1:
-            self.refusals.append(Refusal(self.items[start], reason))
-        else:
+        if end - start > 1:
             self._pending.extend(self._halves(start, end)[::-1])
 
     def _answered(self) -> tuple[int, int]:

@@ -214,7 +214,7 @@ class Sending:
             try:
                 await self._submit(generation, part, listen_type)
             except SubmissionRefused as refused:
-                bisection.refused(refused.reason)
+                bisection.refused()
                 if len(part) == 1:
                     self._record_refusal(part[0], refused.reason, refusals)
                 continue
