@@ -23,7 +23,7 @@ from musiqued.config import EnrichmentConfig
 from musiqued.errors import FatalUpstreamError
 from musiqued.services.image_cache import ImageCache, image_name, local_image_url
 from musiqued.sim.images import cover_png
-from musiqued.upstream.images import MAX_IMAGE_BYTES, ImageFetcher, UrlAllowlist
+from musiqued.upstream.images import MAX_IMAGE_BYTES, ImageFetcher, UrlAllowlist, image_type
 from tests.fixtures.enrichment import SimulatedSpotify
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.threaded import ServeInThread
@@ -127,8 +127,7 @@ async def test_jpeg_png_webp_gif_are_kept_by_their_first_bytes(
         ("a.gif", "image/gif"),
         ("cover-1", "image/png"),
     ):
-        image = await fetcher.fetch(image_host.url(f"/img/{name}"))
-        assert image.content_type == kind
+        assert image_type(await fetcher.fetch(image_host.url(f"/img/{name}"))) == kind
     message = await refused(fetcher, image_host.url("/img/page.html"))
     assert "not a JPEG, PNG, WebP or GIF" in message
 
@@ -161,8 +160,7 @@ async def test_redirects_are_followed_only_inside_the_prefixes(
 ) -> None:
     """A redirect within the prefix is followed; one to another host, or to a path outside
     the prefix on the same host, is refused and not followed."""
-    image = await fetcher.fetch(image_host.url("/img/moved"))
-    assert image.body == JPEG
+    assert await fetcher.fetch(image_host.url("/img/moved")) == JPEG
     for name in ("away", "outside"):
         message = await refused(fetcher, image_host.url(f"/img/{name}"))
         assert "redirected outside" in message

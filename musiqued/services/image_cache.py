@@ -112,22 +112,22 @@ class ImageCache:
 
     async def _download(self, name: str, url: str) -> Path | None:
         try:
-            image = await self._fetcher.fetch(url)
+            body = await self._fetcher.fetch(url)
         except UpstreamError as exc:
             log.info("image not kept", error=exc.message)
             return None
-        if len(image.body) > self._max_bytes:
+        if len(body) > self._max_bytes:
             log.info("image not kept: larger than [enrichment] image_cache_mb")
             return None
         path = self.directory / name
         try:
-            await asyncio.to_thread(self._write, path, image.body)
+            await asyncio.to_thread(self._write, path, body)
         except OSError as exc:
             log.warning("image not kept: cannot write", error=exc.strerror or str(exc))
             return None
         self._forget(name)
-        self._sizes[name] = len(image.body)
-        self._total += len(image.body)
+        self._sizes[name] = len(body)
+        self._total += len(body)
         self._evict()
         return path if name in self._sizes else None
 

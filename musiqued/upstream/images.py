@@ -14,7 +14,6 @@ Refusals (a URL outside the prefixes, too big, not an image) are ``FatalUpstream
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from musiqued.errors import FatalUpstreamError, TransientUpstreamError
@@ -28,12 +27,6 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedImage:
-    body: bytes
-    content_type: str
 
 
 def image_type(head: bytes) -> str | None:
@@ -110,7 +103,7 @@ class ImageFetcher:
         if session is not None:
             await session.close()
 
-    async def fetch(self, url: str) -> FetchedImage:
+    async def fetch(self, url: str) -> bytes:
         parsed = _parsed(url)
         if parsed is None or not self.allowlist.allows(parsed):
             raise _refused("its URL is not under [enrichment] image_url_prefixes")
@@ -130,7 +123,7 @@ class ImageFetcher:
         ):
             return await self._follow(self._session, parsed)
 
-    async def _follow(self, session: aiohttp.ClientSession, url: URL) -> FetchedImage:
+    async def _follow(self, session: aiohttp.ClientSession, url: URL) -> bytes:
         from yarl import URL  # loaded with aiohttp already
 
         for _ in range(MAX_REDIRECTS + 1):
@@ -154,7 +147,7 @@ class ImageFetcher:
         raise _refused(f"more than {MAX_REDIRECTS} redirects")
 
 
-async def _read_image(response: aiohttp.ClientResponse) -> FetchedImage:
+async def _read_image(response: aiohttp.ClientResponse) -> bytes:
     too_big = _refused(f"larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
     if (response.content_length or 0) > MAX_IMAGE_BYTES:
         raise too_big
@@ -166,7 +159,6 @@ async def _read_image(response: aiohttp.ClientResponse) -> FetchedImage:
             raise too_big
         chunks.append(chunk)
     body = b"".join(chunks)
-    content_type = image_type(body[:16])
-    if content_type is None:
+    if image_type(body[:16]) is None:
         raise _refused("not a JPEG, PNG, WebP or GIF file")
-    return FetchedImage(body, content_type)
+    return body
