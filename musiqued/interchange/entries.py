@@ -36,10 +36,8 @@ than 30 s, and Spotify's history logs every start, even a skip after a second.""
 class Play:
     """A listen candidate read from a file.
 
-    ``timestamp`` is the start of the play in UTC Unix seconds. ``duration_ms`` is the
-    track's length where the file says it, None otherwise (Spotify tells how long it was
-    played, not how long the track is). ``spotify_track_uri`` is ``spotify:track:<id>``.
-    An empty string is an unknown value.
+    ``timestamp`` is the start of the play in UTC Unix seconds. ``spotify_track_uri`` is
+    ``spotify:track:<id>``. An empty string is an unknown value.
     """
 
     timestamp: int
@@ -47,8 +45,6 @@ class Play:
     title: str
     origin: Origin
     album: str = ""
-    album_artist: str = ""
-    duration_ms: int | None = None
     spotify_track_uri: str = ""
     artist_mbid: str = ""
     album_mbid: str = ""

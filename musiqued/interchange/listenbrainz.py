@@ -8,9 +8,8 @@ fraction (PostgreSQL's epoch), floored here to the second.
 The export zip (``listenbrainz_<user>_<time>.zip``) holds ``user.json`` and one
 ``listens/<year>/<month>.jsonl`` per month, besides feedback and pins, which are not
 listens. Identifiers come from ``additional_info`` (what the submitting client knew:
-``recording_mbid``, ``release_mbid``, ``artist_mbids``, ``duration_ms`` or ``duration`` in
-seconds, ``spotify_id`` as an open.spotify.com URL, ``release_artist_name``), else from
-``mbid_mapping`` (what ListenBrainz matched it to).
+``recording_mbid``, ``release_mbid``, ``artist_mbids``, ``spotify_id`` as an
+open.spotify.com URL), else from ``mbid_mapping`` (what ListenBrainz matched it to).
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from musiqued.interchange.streams import (
     byte_lines,
     json_items,
     text_field,
-    whole_number,
     zip_members,
 )
 
@@ -95,8 +93,6 @@ def listen(item: object, where: str) -> Entry:
             title=title,
             origin="listenbrainz",
             album=text_field(meta.get("release_name")) or "",
-            album_artist=text_field(info.get("release_artist_name")) or "",
-            duration_ms=_duration_ms(info),
             spotify_track_uri=_spotify_uri(info.get("spotify_id")),
             artist_mbid=_first_text(info.get("artist_mbids"))
             or _first_text(mapping.get("artist_mbids")),
@@ -123,14 +119,6 @@ def _first_text(value: object) -> str:
     if isinstance(value, list) and value and isinstance(value[0], str):
         return value[0]
     return ""
-
-
-def _duration_ms(info: dict[str, Any]) -> int | None:
-    duration_ms = whole_number(info.get("duration_ms"))
-    if duration_ms is not None and duration_ms > 0:
-        return duration_ms
-    seconds = whole_number(info.get("duration"))
-    return seconds * 1000 if seconds is not None and seconds > 0 else None
 
 
 def _spotify_uri(value: object) -> str:

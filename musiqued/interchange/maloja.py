@@ -39,8 +39,6 @@ def scrobble(item: object, where: str) -> Entry:
     album = track.get("album")
     if not isinstance(album, dict):
         album = {}
-    album_artists = _names(album.get("artists")) or ""
-    length = whole_number(track.get("length"))
     return checked(
         Play(
             timestamp=time,
@@ -48,8 +46,6 @@ def scrobble(item: object, where: str) -> Entry:
             title=title,
             origin="maloja",
             album=text_field(album.get("albumtitle")) or "",
-            album_artist=album_artists if album_artists != artists else "",
-            duration_ms=length * 1000 if length is not None and length > 0 else None,
         ),
         where,
     )

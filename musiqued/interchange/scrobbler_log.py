@@ -46,7 +46,7 @@ def _track(line: str, where: str, zone: dt.tzinfo | None) -> Entry:
     fields = line.split("\t")
     if len(fields) not in (7, 8):
         return Unreadable(where, f"{len(fields)} tab-separated fields, not 7 or 8")
-    artist, album, title, _position, seconds, rating, start = fields[:7]
+    artist, album, title, _position, _seconds, rating, start = fields[:7]
     mbid = fields[7] if len(fields) == 8 else ""
     if rating not in ("L", "S"):
         return Unreadable(where, f"rating {excerpt(rating)}, not L or S")
@@ -68,7 +68,6 @@ def _track(line: str, where: str, zone: dt.tzinfo | None) -> Entry:
             title=title,
             origin="scrobbler-log",
             album=album,
-            duration_ms=int(seconds) * 1000 if seconds.isdecimal() and int(seconds) > 0 else None,
             track_mbid=mbid.strip(),
         ),
         where,
