@@ -188,7 +188,7 @@ class Dispatcher:
         try:
             result = await self._call(
                 request,
-                CallContext(self._services, connection, peer, request_id, self.methods, request.id),
+                CallContext(self._services, connection, peer, self.methods, request.id),
             )
         except RpcError as exc:
             outcome = f"error {exc.code}"

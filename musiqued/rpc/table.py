@@ -59,8 +59,6 @@ class CallContext:
     services: Services
     connection: Connection
     peer: Peer
-    request_id: str
-    """Names the call in the log (the client's string id, or one made up)."""
     methods: Mapping[str, Method]
     reply_to: protocol.Id = None
     """The request's own id, which its answer and streamed parts carry."""
