@@ -104,7 +104,7 @@ async def test_a_job_runs_its_steps_to_done(database: Database, bus: EventBus) -
             first = await next_event(events, "job", job_id=job_id, event="progress")
             assert (first["pages_done"], first["tracks_imported"]) == (1, 1)
             assert jobs.status_line() == f"stepping job {job_id}: starting"
-            assert jobs.running == [job_id]
+            assert [job["job_id"] for job in await jobs.active()] == [job_id]
             steps.allow(2)
             done = await ended(events, job_id)
             assert done["event"] == "state"
@@ -192,7 +192,7 @@ async def test_cancel_is_final(database: Database, bus: EventBus) -> None:
             with pytest.raises(ConflictError):
                 await jobs.pause(job_id)
             assert (await jobs.cancel(job_id))["state"] == "cancelled"
-        assert jobs.running == []
+        assert await jobs.active() == []
 
 
 async def test_exclusive_kinds_never_run_two_at_a_time(database: Database, bus: EventBus) -> None:

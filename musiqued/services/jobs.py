@@ -465,10 +465,6 @@ class JobRunner:
         )
         return ", ".join(parts) or None
 
-    @property
-    def running(self) -> list[int]:
-        return sorted(self._tasks)
-
 
 def _blocked_by(job_id: int, job_kind: str, state: str, kind: str) -> str:
     """Why another job cannot start, and the commands that unblock it."""
