@@ -1,10 +1,7 @@
 """Asyncio idioms that must be exactly right, in one place.
 
-Python 3.11's ``asyncio.wait_for`` loses a cancellation when the awaited thing finishes at
-the same moment (the result is returned and the caller never learns it was cancelled); a
-lane of the enricher, woken just as the daemon stopped, then looped on and held the stop
-forever. ``asyncio.timeout`` does not have that flaw. Likewise ``suppress(CancelledError)``
-around ``await task`` swallows the caller's own cancellation along with the task's.
+``suppress(CancelledError)`` around ``await task`` swallows the caller's own cancellation
+along with the task's; ``cancel_and_wait`` lets it through.
 """
 
 from __future__ import annotations
@@ -23,13 +20,3 @@ async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
-
-
-async def wait_event(event: asyncio.Event, seconds: float) -> bool:
-    """Wait until ``event`` is set (True) or ``seconds`` pass (False)."""
-    try:
-        async with asyncio.timeout(seconds):
-            await event.wait()
-    except TimeoutError:
-        return False
-    return True

@@ -1,6 +1,6 @@
-"""The asyncio idioms in ``musiqued.aio``: a wait on an event that is set at the moment its
-task is cancelled still ends the task; cancelling a task never swallows the canceller's own
-cancellation."""
+"""The asyncio idioms in ``musiqued.aio`` and ``sleep_or_wake``: a wait on an event that is
+set at the moment its task is cancelled still ends the task; cancelling a task never swallows
+the canceller's own cancellation."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import asyncio
 
 import pytest
 
-from musiqued.aio import cancel_and_wait, wait_event
+from musiqued.aio import cancel_and_wait
 from musiqued.clock import SYSTEM_CLOCK, sleep_or_wake
 
 
 async def _loop_on(event: asyncio.Event) -> None:
     """What a lane of the enricher does: wait to be woken, do a step, wait again."""
     while True:
-        await wait_event(event, 300)
+        await sleep_or_wake(SYSTEM_CLOCK.sleep, 300, event)
         event.clear()
         await asyncio.sleep(0)
 
@@ -36,11 +36,12 @@ async def test_a_wait_woken_as_it_is_cancelled_still_ends() -> None:
                 await task
 
 
-async def test_wait_event_says_whether_it_was_set() -> None:
+async def test_sleep_or_wake_says_whether_it_was_woken() -> None:
+    """False when the time passed, True when the event was set."""
     event = asyncio.Event()
-    assert await wait_event(event, 0.01) is False
+    assert await sleep_or_wake(SYSTEM_CLOCK.sleep, 0.01, event) is False
     event.set()
-    assert await wait_event(event, 1) is True
+    assert await sleep_or_wake(SYSTEM_CLOCK.sleep, 1, event) is True
 
 
 async def test_cancel_and_wait_keeps_the_callers_own_cancellation() -> None:

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from musiqued.aio import cancel_and_wait, wait_event
+from musiqued.aio import cancel_and_wait
+from musiqued.clock import sleep_or_wake
 from musiqued.config import AiConfig, EnrichmentConfig, SpotifyConfig
 from musiqued.errors import (
     FatalUpstreamError,
@@ -237,7 +238,7 @@ class Enricher:
                 delay = HELD_BACK_S * 5
                 lane.paused_until = time.time() + delay
             if delay > 0:
-                await wait_event(lane.wake, delay)
+                await sleep_or_wake(asyncio.sleep, delay, lane.wake)
 
     async def _step(self, lane: Lane) -> float:
         """Process one row; returns how long to wait before the next step."""
