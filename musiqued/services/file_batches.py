@@ -33,13 +33,8 @@ class Tally:
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> Tally:
-        return cls(
-            entries=int(data.get("entries", 0)),
-            added=int(data.get("added", 0)),
-            already_stored=int(data.get("already_stored", 0)),
-            skipped={str(k): int(v) for k, v in (data.get("skipped") or {}).items()},
-            unreadable=int(data.get("unreadable", 0)),
-        )
+        """The tally ``as_dict`` wrote into a job's checkpoint."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     def count(self, batch: Batch) -> None:
         """Count what reading ``batch`` found (its plays are counted as they are stored)."""
