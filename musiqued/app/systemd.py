@@ -35,10 +35,6 @@ class Notifier:
             )
         self.watchdog_interval = _watchdog_interval(env)
 
-    @property
-    def enabled(self) -> bool:
-        return self._socket is not None
-
     def notify(self, *lines: str) -> None:
         if self._socket is None:
             return
