@@ -49,10 +49,6 @@ class ExclusiveLock:
         self._in_use = in_use
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def acquire(self) -> None:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
@@ -174,10 +170,6 @@ class DatabaseLock:
     def __init__(self, database: Path) -> None:
         self.database = database
         self._lock = ExclusiveLock(database, in_use=in_use_message(database))
-
-    @property
-    def path(self) -> Path:
-        return self._lock.path
 
     async def open(self) -> None:
         ensure_private_dir(self.database.parent)
