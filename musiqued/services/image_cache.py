@@ -51,10 +51,6 @@ class ImageCache:
         self._sizes: OrderedDict[str, int] = OrderedDict()  # least recently used first
         self._total = 0
 
-    @property
-    def total_bytes(self) -> int:
-        return self._total
-
     async def open(self) -> None:
         try:
             await asyncio.to_thread(self._scan)
