@@ -107,19 +107,13 @@ class Guard:
     ``token`` is the one in force: ``[http] token``, or the daemon's generated one."""
 
     def __init__(
-        self,
-        config: HttpConfig,
-        token: str,
-        logins: WebLogins,
-        *,
-        throttle: AuthThrottle | None = None,
-        sessions: SessionStore | None = None,
+        self, config: HttpConfig, token: str, logins: WebLogins, *, sessions: SessionStore
     ) -> None:
         self._config = config
         self._token = token
         self._logins = logins
-        self.throttle = throttle if throttle is not None else AuthThrottle()
-        self.sessions = sessions if sessions is not None else SessionStore()
+        self.throttle = AuthThrottle()
+        self.sessions = sessions
         self.sessions.use_token(token)
 
     def reconfigure(self, config: HttpConfig, token: str) -> None:

@@ -44,9 +44,6 @@ class SessionStore:
         self._token = ""
         self._expiry: dict[str, float] = self._load()
 
-    def __len__(self) -> int:
-        return len(self._expiry)
-
     def use_token(self, token: str) -> None:
         """The token in force; a different one than before ends every session."""
         if self._token and token != self._token:
