@@ -1,9 +1,10 @@
 """Listens and their artists, albums and tracks.
 
-``write_page`` is the import, tracker and verify write path: a page of scrobbles stored
-inside the caller's transaction (so a job's checkpoint commits with the rows it covers),
-one ``executemany`` per table, then the running totals of the listens it added. Every
-lookup goes through a unique index, so the cost of a page stays flat as the history grows.
+``write_page`` is the import, tracker, verify and file-import write path: a page of
+scrobbles stored inside the caller's transaction (so a job's checkpoint commits with the
+rows it covers), one statement per table, then the running totals of the listens it added.
+Every lookup goes through a unique index, so the cost of a page stays flat as the history
+grows.
 """
 
 from __future__ import annotations
@@ -26,8 +27,13 @@ from musiqued.storage.migrations import (
 Source = Literal["import", "tracker", "file"]
 T = TypeVar("T")
 
+# Each statement takes the page's rows as one ``VALUES`` list (``page``, filled in by
+# ``_insert_all``): SQLite runs it in one step, where ``executemany`` would take the
+# interpreter's lock back for every row and wait for it whenever the event loop is busy.
 _INSERT_ARTIST = """
-INSERT INTO artists (name, name_key, mbid, url) VALUES (?, ?, ?, ?)
+INSERT INTO artists (name, name_key, mbid, url)
+WITH page (name, name_key, mbid, url) AS (VALUES {rows})
+SELECT * FROM page WHERE true
 ON CONFLICT (name_key) DO UPDATE SET
     mbid = CASE WHEN artists.mbid = '' THEN excluded.mbid ELSE artists.mbid END,
     url = CASE WHEN artists.url = '' THEN excluded.url ELSE artists.url END
@@ -37,13 +43,17 @@ WHERE (artists.mbid = '' AND excluded.mbid != '') OR (artists.url = '' AND exclu
 # and counts it on the job.
 _INSERT_ALBUM = """
 INSERT INTO albums (artist_id, title, title_key, mbid, job_id)
-SELECT a.id, ?, ?, ?, ? FROM artists a WHERE a.name_key = ?
+WITH page (title, title_key, mbid, job_id, artist_key) AS (VALUES {rows})
+SELECT a.id, p.title, p.title_key, p.mbid, p.job_id
+FROM page p CROSS JOIN artists a WHERE a.name_key = p.artist_key
 ON CONFLICT (artist_id, title_key) DO UPDATE SET mbid = excluded.mbid
 WHERE albums.mbid = '' AND excluded.mbid != ''
 """
 _INSERT_TRACK = """
 INSERT INTO tracks (artist_id, title, title_key, mbid, url)
-SELECT a.id, ?, ?, ?, ? FROM artists a WHERE a.name_key = ?
+WITH page (title, title_key, mbid, url, artist_key) AS (VALUES {rows})
+SELECT a.id, p.title, p.title_key, p.mbid, p.url
+FROM page p CROSS JOIN artists a WHERE a.name_key = p.artist_key
 ON CONFLICT (artist_id, title_key) DO UPDATE SET
     mbid = CASE WHEN tracks.mbid = '' THEN excluded.mbid ELSE tracks.mbid END,
     url = CASE WHEN tracks.url = '' THEN excluded.url ELSE tracks.url END
@@ -53,11 +63,13 @@ _INSERT_LISTEN = """
 INSERT INTO listening_history
     (timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid,
      origin, spotify_uri)
-SELECT ?, ?, t.id, a.id,
-       (SELECT al.id FROM albums al WHERE al.artist_id = a.id AND al.title_key = ?),
-       ?, ?, ?, ?, ?, ?
-FROM artists a JOIN tracks t ON t.artist_id = a.id AND t.title_key = ?
-WHERE a.name_key = ?
+WITH page (timestamp, date, album_key, source, loved, job_id, track_mbid, origin, spotify_uri,
+           title_key, artist_key) AS (VALUES {rows})
+SELECT p.timestamp, p.date, t.id, a.id,
+       (SELECT al.id FROM albums al WHERE al.artist_id = a.id AND al.title_key = p.album_key),
+       p.source, p.loved, p.job_id, p.track_mbid, p.origin, p.spotify_uri
+FROM page p CROSS JOIN artists a CROSS JOIN tracks t
+WHERE a.name_key = p.artist_key AND t.artist_id = a.id AND t.title_key = p.title_key
 ON CONFLICT (timestamp, track_id) DO NOTHING
 """
 _REFRESH_LISTEN = """
@@ -197,13 +209,13 @@ async def write_page(
                 artist_key,
             )
         )
-    await conn.executemany(_INSERT_ARTIST, list(artists.values()))
-    new_albums = (await conn.executemany(_INSERT_ALBUM, list(albums.values()))).rowcount
-    await conn.executemany(_INSERT_TRACK, list(tracks.values()))
+    await _insert_all(conn, _INSERT_ARTIST, list(artists.values()))
+    new_albums = await _insert_all(conn, _INSERT_ALBUM, list(albums.values()))
+    await _insert_all(conn, _INSERT_TRACK, list(tracks.values()))
     async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM listening_history") as cursor:
         row = await cursor.fetchone()
     before = int(row[0]) if row is not None else 0
-    imported = max((await conn.executemany(_INSERT_LISTEN, listens)).rowcount, 0)
+    imported = await _insert_all(conn, _INSERT_LISTEN, listens)
     if imported:
         for rollup in _ROLLUPS:
             await conn.execute(rollup, (before,))
@@ -227,9 +239,29 @@ async def write_page(
         imported=imported,
         skipped=0 if refresh else existing,
         refreshed=refreshed,
-        new_albums=max(new_albums, 0),
+        new_albums=new_albums,
         new=new,
     )
+
+
+_ROWS_PER_STATEMENT = 500
+"""The rows of one ``VALUES`` list: 500 listens bind 5,500 values, under SQLite's limit of
+32,766 a statement."""
+
+
+async def _insert_all(
+    conn: aiosqlite.Connection, statement: str, rows: Sequence[tuple[Any, ...]]
+) -> int:
+    """``statement`` run over ``rows``, up to ``_ROWS_PER_STATEMENT`` at a time; the rows
+    it inserted or updated."""
+    changed = 0
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        row = "(" + ", ".join("?" * len(chunk[0])) + ")"
+        sql = statement.format(rows=", ".join([row] * len(chunk)))
+        cursor = await conn.execute(sql, [value for values in chunk for value in values])
+        changed += max(cursor.rowcount, 0)
+    return changed
 
 
 async def count_stored_by_job(
