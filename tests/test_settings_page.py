@@ -22,6 +22,7 @@ from tests.page_support import (
     click_job_button,
     job_row,
     open_page,
+    page_clock_sped_up,
     page_daemon,
     script_on_every_page,
     text_of,
@@ -128,7 +129,7 @@ def test_import_dialog_shows_progress_and_the_final_figures(
     notification at the end gives the original's figures, the same as the daemon's job."""
     lastfm_sim.reset(size=3000, seed=6)
     daemon, url = page_daemon(
-        serve_in_thread, lastfm_sim, lastfm={"requests_per_second": 3.0, "max_in_flight": 1}
+        serve_in_thread, lastfm_sim, lastfm={"requests_per_second": 5.0, "max_in_flight": 1}
     )
     open_page(browser, url)
     by_id(browser, "import-open").click()
@@ -294,7 +295,8 @@ def test_page_polls_while_its_socket_is_down_and_reconnects(
 ) -> None:
     """When the daemon restarts (its services, socket and listener closed and opened again)
     the page says it lost the live link and polls every 5 s (a new scrobble still shows
-    up); once the WebSocket can open again it is live again."""
+    up); once the WebSocket can open again it is live again. The page's clock runs ten
+    times faster here: its polls and its reconnection backoff pass in a tenth of the time."""
     lastfm_sim.reset(size=50, seed=9)
     daemon, url = page_daemon(serve_in_thread, lastfm_sim)
     daemon.call("tracker.start", {"interval_seconds": 1})
@@ -306,7 +308,7 @@ def test_page_polls_while_its_socket_is_down_and_reconnects(
         "window.WebSocket = class extends Real {"
         " constructor(u, p) { super(window.__cutSockets ? u + '-cut' : u, p); } };"
     )
-    with script_on_every_page(browser, cut_sockets):
+    with script_on_every_page(browser, cut_sockets), page_clock_sped_up(browser):
         open_page(browser, url)
         browser.execute_script("window.__cutSockets = true")
         daemon.stop()
