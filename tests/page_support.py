@@ -126,8 +126,10 @@ SPEED_UP_PAGE_TIMERS = f"""
 def page_clock_sped_up(driver: WebDriver) -> Iterator[None]:
     """Every page opened inside runs its timers (its polls, its reconnection backoff, its
     debounced refreshes) ``PAGE_CLOCK_SPEED`` times faster than real time: the page's
-    clock, moved on by the test, as the daemon's services take a clock. What the page does
-    on that clock is unchanged; a test waits on what it shows, never on the time."""
+    clock, moved on by the test, as the daemon's services take a clock (the page reads no
+    elapsed time, only its timers'). What the page does on that clock is unchanged; a test
+    waits on what it shows, never on the time. The ``browser`` fixture runs every test
+    inside."""
     with script_on_every_page(driver, SPEED_UP_PAGE_TIMERS):
         yield
 

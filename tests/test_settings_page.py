@@ -22,7 +22,6 @@ from tests.page_support import (
     click_job_button,
     job_row,
     open_page,
-    page_clock_sped_up,
     page_daemon,
     script_on_every_page,
     text_of,
@@ -295,8 +294,7 @@ def test_page_polls_while_its_socket_is_down_and_reconnects(
 ) -> None:
     """When the daemon restarts (its services, socket and listener closed and opened again)
     the page says it lost the live link and polls every 5 s (a new scrobble still shows
-    up); once the WebSocket can open again it is live again. The page's clock runs ten
-    times faster here: its polls and its reconnection backoff pass in a tenth of the time."""
+    up); once the WebSocket can open again it is live again."""
     lastfm_sim.reset(size=50, seed=9)
     daemon, url = page_daemon(serve_in_thread, lastfm_sim)
     daemon.call("tracker.start", {"interval_seconds": 1})
@@ -308,7 +306,7 @@ def test_page_polls_while_its_socket_is_down_and_reconnects(
         "window.WebSocket = class extends Real {"
         " constructor(u, p) { super(window.__cutSockets ? u + '-cut' : u, p); } };"
     )
-    with script_on_every_page(browser, cut_sockets), page_clock_sped_up(browser):
+    with script_on_every_page(browser, cut_sockets):
         open_page(browser, url)
         browser.execute_script("window.__cutSockets = true")
         daemon.stop()

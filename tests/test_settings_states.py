@@ -21,7 +21,6 @@ from tests.page_support import (
     console_problems,
     job_row,
     open_page,
-    page_clock_sped_up,
     page_daemon,
     phone_view,
     script_on_every_page,
@@ -111,11 +110,11 @@ def test_a_stopped_daemon_is_one_clear_state(
     """With the daemon stopped (its services, socket and listener closed) the page says so
     once, at the top, and the tracker card no longer says Running; however many of its
     polls fail, no "Failed to fetch" notice piles up. When the daemon is back the page is
-    live again by itself. The page's clock runs ten times faster here (its polls)."""
+    live again by itself."""
     lastfm_sim.reset(size=20, seed=22)
     daemon, url = page_daemon(serve_in_thread, lastfm_sim)
     daemon.call("tracker.start", {"interval_seconds": 5})
-    with script_on_every_page(browser, COUNT_FAILED_FETCHES), page_clock_sped_up(browser):
+    with script_on_every_page(browser, COUNT_FAILED_FETCHES):
         open_page(browser, url)
         assert "Running" in text_of(browser, "tracker-state")
         daemon.stop()
