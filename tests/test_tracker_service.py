@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pytest
 import structlog
 
 from musiqued.clock import SYSTEM_CLOCK, Clock
@@ -375,6 +376,7 @@ async def test_faults_while_polling_show_then_recover_with_nothing_lost(
     assert said.count("tracker recovered") == 1
 
 
+@pytest.mark.slow
 async def test_tracker_and_full_import_at_once_give_the_exact_history(
     lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus
 ) -> None:
