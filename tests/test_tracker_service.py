@@ -109,7 +109,7 @@ async def test_a_short_gap_is_stored_by_the_tracker_oldest_first(
 
 
 async def test_a_long_gap_goes_to_an_import_job_and_the_sweep_waits_for_it(
-    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
 ) -> None:
     """More than three pages after the newest stored listen: an import job gets the window
     (from the poll's overlap before that listen up to the newest scrobble), the tracker
@@ -122,17 +122,21 @@ async def test_a_long_gap_goes_to_an_import_job_and_the_sweep_waits_for_it(
     added = lastfm_sim.add_new_scrobbles(60)
     config = TrackerConfig(interval_seconds=1, late_sweep_interval_seconds=1)
     events = bus.subscribe(["tracker", "job"])
-    async with tracking(database, bus, lastfm_sim.config(page_size=10), config) as t:
+    async with tracking(database, bus, lastfm_sim.config(page_size=10), config, fake_clock) as t:
         await t.tracker.start()
         handed = await next_event(events, "tracker", event="catching_up")
         job_id = handed["job_id"]
         order: list[str] = []
-        while "swept" not in order:
-            event = await events.get()
-            if event.topic == "job" and event.data["state"] in FINISHED:
-                order.append(event.data["state"])
-            elif event.topic == "tracker":
-                order.append(event.data["event"])
+
+        async def until_swept() -> None:
+            while "swept" not in order:
+                event = await events.get()
+                if event.topic == "job" and event.data["state"] in FINISHED:
+                    order.append(event.data["state"])
+                elif event.topic == "tracker":
+                    order.append(event.data["event"])
+
+        await driving(fake_clock, asyncio.wait_for(until_swept(), 20))
         job = await t.jobs.get(job_id)
         status = await t.tracker.status()
     assert order == ["done", "swept"]
@@ -145,21 +149,21 @@ async def test_a_long_gap_goes_to_an_import_job_and_the_sweep_waits_for_it(
 
 
 async def test_a_back_dated_scrobble_is_found_by_the_sweep(
-    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
 ) -> None:
     """A scrobble back-dated three days, older than anything a poll asks for, is recorded
     by the next sweep of the last ``late_sweep_days``, which says how many it found."""
     lastfm_sim.reset(size=20, seed=8)
     config = TrackerConfig(interval_seconds=1, late_sweep_interval_seconds=1, late_sweep_days=14)
     events = bus.subscribe(["tracker"])
-    async with tracking(database, bus, lastfm_sim.config(), config) as t:
+    async with tracking(database, bus, lastfm_sim.config(), config, fake_clock) as t:
         await t.tracker.start()
-        await next_event(events, "tracker", event="swept", found=0)
+        await driving(fake_clock, next_event(events, "tracker", event="swept", found=0))
         late = lastfm_sim.add_scrobbles(n=1, back_days=3)
         anchor = lastfm_sim.newest()
         assert anchor is not None
         assert late[0].timestamp < anchor - POLL_OVERLAP_S
-        await next_event(events, "tracker", event="swept", found=1)
+        await driving(fake_clock, next_event(events, "tracker", event="swept", found=1))
         status = await t.tracker.status()
     assert status["last_sweep_found"] == 1
     assert (late[0].timestamp, "tracker") in {
