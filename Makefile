@@ -23,8 +23,11 @@ LOCK_FLAGS := --generate-hashes --python-version 3.11 --no-header --quiet
 # and daemon; a file's tests run on one worker (loadfile), so a daemon or browser a module
 # shares starts once and the session's journald is started by one worker.
 # Three workers a core, at most 8: most tests spend their time waiting on a daemon, a browser
-# or a pipe.
-PYTEST_WORKERS ?= -n $(shell n=$$(( 3 * $$(nproc) )); echo $$(( n > 8 ? 8 : n ))) --dist loadfile
+# or a pipe. Files are handed out in the order tests/conftest.py gives (the long tests'
+# files first): xdist would otherwise hand out the files with the most tests first, leaving
+# a long file of one or two tests to run alone at the end.
+PYTEST_WORKERS ?= -n $(shell n=$$(( 3 * $$(nproc) )); echo $$(( n > 8 ? 8 : n ))) --dist loadfile \
+	--no-loadscope-reorder
 # test-clock: the tests where the time of day could matter, with the clock five minutes past
 # midnight UTC (Debian's faketime: installed if missing, as root).
 CLOCK_TESTS ?= tests/test_tracker.py tests/test_import_jobs.py tests/test_tracker_service.py tests/test_importer_service.py

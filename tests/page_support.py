@@ -108,6 +108,32 @@ def script_on_every_page(driver: WebDriver, source: str) -> Iterator[None]:
         )
 
 
+PAGE_CLOCK_SPEED = 10
+"""How many times faster than real time the page's timers run under ``page_clock_sped_up``."""
+
+SPEED_UP_PAGE_TIMERS = f"""
+(() => {{
+  const speed = {PAGE_CLOCK_SPEED};
+  const realTimeout = window.setTimeout.bind(window);
+  const realInterval = window.setInterval.bind(window);
+  window.setTimeout = (handler, ms = 0, ...args) => realTimeout(handler, ms / speed, ...args);
+  window.setInterval = (handler, ms = 0, ...args) => realInterval(handler, ms / speed, ...args);
+}})();
+"""
+
+
+@contextmanager
+def page_clock_sped_up(driver: WebDriver) -> Iterator[None]:
+    """Every page opened inside runs its timers (its polls, its reconnection backoff, its
+    debounced refreshes) ``PAGE_CLOCK_SPEED`` times faster than real time: the page's
+    clock, moved on by the test, as the daemon's services take a clock (the page reads no
+    elapsed time, only its timers'). What the page does on that clock is unchanged; a test
+    waits on what it shows, never on the time. The ``browser`` fixture runs every test
+    inside."""
+    with script_on_every_page(driver, SPEED_UP_PAGE_TIMERS):
+        yield
+
+
 def body_attribute(driver: WebDriver, name: str) -> str | None:
     """The page's ``<body>`` attribute ``name``, read in one command: a body found by one
     command and read by the next may belong to a document a reload (the login's, say)

@@ -93,18 +93,22 @@ def error_code(answer: Any) -> int:
 NOBODY = 65534
 
 
-def run_as(child: Callable[[int], int], uid: int = NOBODY, gid: int = NOBODY) -> tuple[int, bytes]:
-    """Run ``child(out)`` in a forked process as ``uid``/``gid`` (the tests run as root);
-    ``out`` is a descriptor whose bytes are returned with the child's exit status."""
+def run_as(
+    child: Callable[[int], int], uid: int | None = NOBODY, gid: int = NOBODY
+) -> tuple[int, bytes]:
+    """Run ``child(out)`` in a forked process as ``uid``/``gid`` (the tests run as root; uid
+    None: as this process's user); ``out`` is a descriptor whose bytes are returned with the
+    child's exit status."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         status = 70
         try:
             os.close(read_end)
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
             status = child(write_end)
         except BaseException as exc:
             os.write(write_end, json.dumps({"child_error": repr(exc)}).encode())

@@ -1,5 +1,6 @@
 """Configuration: formats, secret sources, the documented example, and one-line errors with
-exit status 78 from the real ``musiqued``."""
+exit status 78 from ``musiqued``'s command (in the test's process, and as a real process
+where the exit itself is the point)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
 from musiqued.app.cli import command
@@ -22,7 +24,10 @@ from tests.support import ROOT, VENV_BIN
 EXAMPLE = ROOT / "etc" / "musiqued.toml"
 
 
-def musiqued(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def musiqued_process(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``musiqued ARGS`` in its own process."""
     return subprocess.run(
         [str(VENV_BIN / "musiqued"), *args],
         capture_output=True,
@@ -31,6 +36,17 @@ def musiqued(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def musiqued(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``musiqued ARGS``, its command run in this process with ``env`` added to the
+    environment: its exit status and what it printed on stdout and stderr, as the process
+    gives them (``musiqued_process`` shows the process does). An exception that is not an
+    exit, which the process would print as a traceback, is raised."""
+    result = CliRunner().invoke(command(), list(args), env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def test_example_file_documents_every_key_with_its_default(
@@ -222,8 +238,8 @@ def test_missing_explicit_file_exits_78(tmp_path: Path) -> None:
     """--config naming a missing file (or $MUSIQUED_CONFIG) is an error, not the defaults."""
     missing = tmp_path / "nope.toml"
     for done in (
-        musiqued("--config", str(missing), "--check-config"),
-        musiqued("--check-config", env={"MUSIQUED_CONFIG": str(missing)}),
+        musiqued_process("--config", str(missing), "--check-config"),
+        musiqued_process("--check-config", env={"MUSIQUED_CONFIG": str(missing)}),
     ):
         assert done.returncode == 78
         assert done.stderr.strip() == f"musiqued: config error: {missing}: file not found"
@@ -325,7 +341,7 @@ def test_daemon_refuses_bad_config_with_78(tmp_path: Path) -> None:
     """Starting the daemon (not only --check-config) with a bad file exits 78 at once."""
     path = tmp_path / "m.toml"
     path.write_text("[lastfm]\nrequests_per_second = 0\n")
-    done = musiqued("--config", str(path))
+    done = musiqued_process("--config", str(path))
     assert done.returncode == 78
     assert f"{path}: lastfm.requests_per_second: Input should be greater than 0" in done.stderr
 

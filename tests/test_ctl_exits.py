@@ -28,12 +28,14 @@ NOWHERE = Path("/nonexistent/musiqued.sock")
 
 
 def _usage_error(*args: str) -> str:
-    """Run against no daemon; the status must be 2 and the message one ``Error:`` line."""
-    done = run_ctl(*args, socket_path=NOWHERE)
-    assert done.returncode == 2, (args, done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, done.stderr
+    """Run against no daemon; the status must be 2 and the message one ``Error:`` line.
+    musiquectl's entry point runs in a forked child (``_forked_ctl``): a usage error is
+    found before any socket is opened."""
+    status, output = _forked_ctl("--socket", str(NOWHERE), *args)
+    assert status == 2, (args, output)
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, output
     return errors[0]
 
 
@@ -218,9 +220,10 @@ def test_a_regular_file_at_the_socket_path_is_named(workdir: Path) -> None:
     ]
 
 
-def _as_nobody(*args: str) -> tuple[int, str]:
-    """``musiquectl ARGS`` in a child process that runs as nobody (nobody cannot read the
-    interpreter under /root: the child reuses the modules this process has loaded)."""
+def _forked_ctl(*args: str, uid: int | None = None) -> tuple[int, str]:
+    """``musiquectl ARGS`` as the program runs it (its entry point, ``main``), in a child
+    process forked from this one (as ``uid``; None: as ourselves), without starting an
+    interpreter: its exit status and what it printed (stdout and stderr together)."""
 
     def child(out: int) -> int:
         # pytest's capture replaced sys.stdout/stderr: write straight to the pipe.
@@ -233,8 +236,14 @@ def _as_nobody(*args: str) -> tuple[int, str]:
             sys.stdout.flush()
         return 0
 
-    status, output = run_as(child)
+    status, output = run_as(child, uid)
     return status, output.decode()
+
+
+def _as_nobody(*args: str) -> tuple[int, str]:
+    """``musiquectl ARGS`` in a child process that runs as nobody (nobody cannot read the
+    interpreter under /root: the child reuses the modules this process has loaded)."""
+    return _forked_ctl(*args, uid=NOBODY)
 
 
 def test_a_user_kept_out_is_told_how_to_get_in(

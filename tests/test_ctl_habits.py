@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from musiquectl.cli import COMMAND_MODULES
 from musiqued import wire
+from musiqued.app.cli import command
 from musiqued.app.config import SYSTEM_CONFIG
 from musiqued.models import Scrobble
 from tests.fixtures.lastfm import SimulatedLastfm
@@ -166,18 +168,15 @@ def test_history_marks_loved_listens(workdir: Path, start_in_thread: StartWholeD
 def test_config_check_names_the_file_and_every_problem(tmp_path: Path) -> None:
     """``musiqued --check-config`` says which file it read (or that the default one is not
     there, and, run as root, which user file it leaves unread); a file with several problems
-    has each named on the one error line."""
-    env = {**os.environ, "MUSIQUED_CONFIG": "", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    has each named on the one error line. (musiqued's command runs in the test's process:
+    what it prints and its exit status are the program's.)"""
+    env = {"MUSIQUED_CONFIG": "", "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
 
-    def check(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(VENV_BIN / "musiqued"), *args, "--check-config"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=30,
-            check=False,
-        )
+    def check(*args: str) -> Result:
+        done = CliRunner().invoke(command(), [*args, "--check-config"], env=env)
+        if done.exception is not None and not isinstance(done.exception, SystemExit):
+            raise done.exception
+        return done
 
     good = tmp_path / "good.toml"
     good.write_text("[tracker]\ninterval_seconds = 30\n")
@@ -188,7 +187,7 @@ def test_config_check_names_the_file_and_every_problem(tmp_path: Path) -> None:
     if system_default:
         assert default.stderr == f"musiqued: read {SYSTEM_CONFIG}\n"
     else:
-        assert default.returncode == 0
+        assert default.exit_code == 0
         assert default.stderr.startswith("musiqued: no configuration file at ")
         assert "(the default path); the defaults are used" in default.stderr
     user_file = tmp_path / "xdg" / "musique" / "musiqued.toml"
@@ -203,7 +202,7 @@ def test_config_check_names_the_file_and_every_problem(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[daemon]\nsokcet = 1\n[lastfm]\npage_size = 5000\n[tracker]\nx = 1\n")
     done = check("--config", str(bad))
-    assert done.returncode == 78
+    assert done.exit_code == 78
     assert done.stderr.count("\n") == 1
     for problem in ("daemon.sokcet: unknown key", "lastfm.page_size: ", "tracker.x: unknown"):
         assert problem in done.stderr

@@ -1,15 +1,19 @@
 """Entries Last.fm serves that no client can use as they are: one never costs the rest of
 its page, nor a job that cannot end, nor a log line every poll (issue 26, items 9-11). The
-services run in the test's process."""
+services run in the test's process, the tracker's polls on a clock the test moves."""
 
 from __future__ import annotations
 
+import structlog
+
+from musiqued.services.events import EventBus
 from musiqued.storage.db import Database
+from tests.fixtures.clock import FakeClock
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import InProcess
-from tests.fixtures.threaded import ServeInThread, wait_tracker_polls
 from tests.import_helpers import assert_exact
 from tests.tracker_support import identities
+from tests.tracking import QUICK, polls, tracking
 
 LONE_SURROGATE = "Broken \ud800 Title"
 UNUSABLE = "unusable entries in a Last.fm page; not stored"
@@ -35,8 +39,8 @@ async def test_a_lone_surrogate_costs_only_its_entry_in_an_import(
     assert_exact(database.path, good)
 
 
-def test_a_lone_surrogate_costs_only_its_entry_in_the_tracker(
-    serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm
+async def test_a_lone_surrogate_costs_only_its_entry_in_the_tracker(
+    database: Database, bus: EventBus, lastfm_sim: SimulatedLastfm, fake_clock: FakeClock
 ) -> None:
     """The tracker stores every other scrobble of a page holding a lone surrogate, and keeps
     recording new ones after it (it failed every poll before)."""
@@ -44,23 +48,23 @@ def test_a_lone_surrogate_costs_only_its_entry_in_the_tracker(
     newest = lastfm_sim.newest()
     assert newest is not None
     lastfm_sim.add_rows([{"timestamp": newest - 5, "artist": "Someone", "title": LONE_SURROGATE}])
-    daemon = serve_in_thread(
-        **lastfm_sim.sections(), tracker={"interval_seconds": 1}, enrichment={"enabled": False}
-    )
-    daemon.call("tracker.start")
-    database = daemon.workdir / "musique.db"
     good = {i for i in lastfm_sim.expected() if "\ud800" not in i[2]}
-    daemon.wait_until(lambda: identities(database) == good)
-    added = {s.identity for s in lastfm_sim.add_new_scrobbles(3)}
-    daemon.wait_until(lambda: identities(database) == good | added)
-    status = daemon.call("tracker.status")
+    with structlog.testing.capture_logs() as logs:
+        async with tracking(database, bus, lastfm_sim.config(), QUICK, fake_clock) as t:
+            await t.tracker.start()
+            await polls(fake_clock, 0)
+            assert identities(database.path) == good
+            added = {s.identity for s in lastfm_sim.add_new_scrobbles(3)}
+            await polls(fake_clock, 1)
+            assert identities(database.path) == good | added
+            status = await t.tracker.status()
     assert status["consecutive_failures"] == 0, status
-    (said,) = daemon.logged(UNUSABLE)
+    (said,) = [entry for entry in logs if entry["event"] == UNUSABLE]
     assert "lone surrogate" in said["reasons"][0]
 
 
-def test_an_unusable_entry_in_the_trackers_window_warns_once(
-    serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm
+async def test_an_unusable_entry_in_the_trackers_window_warns_once(
+    database: Database, bus: EventBus, lastfm_sim: SimulatedLastfm, fake_clock: FakeClock
 ) -> None:
     """A blank-title scrobble inside the window every poll reads: one warning for it, not
     one per poll (it was 121 lines in 2 minutes at 1 s); a second unusable entry arriving
@@ -69,16 +73,15 @@ def test_an_unusable_entry_in_the_trackers_window_warns_once(
     newest = lastfm_sim.newest()
     assert newest is not None
     lastfm_sim.add_rows([{"timestamp": newest - 30, "artist": "Someone", "title": "   "}])
-    daemon = serve_in_thread(
-        **lastfm_sim.sections(), tracker={"interval_seconds": 1}, enrichment={"enabled": False}
-    )
-    daemon.call("tracker.start")
-    wait_tracker_polls(daemon, 2)
-    newer = lastfm_sim.newest()
-    assert newer is not None
-    lastfm_sim.add_rows([{"timestamp": newer + 1, "artist": "Other", "title": ""}])
-    wait_tracker_polls(daemon, 2)
-    warned = daemon.logged(UNUSABLE)
+    with structlog.testing.capture_logs() as logs:
+        async with tracking(database, bus, lastfm_sim.config(), QUICK, fake_clock) as t:
+            await t.tracker.start()
+            await polls(fake_clock, 2)
+            newer = lastfm_sim.newest()
+            assert newer is not None
+            lastfm_sim.add_rows([{"timestamp": newer + 1, "artist": "Other", "title": ""}])
+            await polls(fake_clock, 2)
+    warned = [entry for entry in logs if entry["event"] == UNUSABLE]
     assert [w["count"] for w in warned] == [1, 1], warned
     assert "artist 'Someone'" in warned[0]["reasons"][0]
     assert "artist 'Other'" in warned[1]["reasons"][0]

@@ -14,6 +14,7 @@ import os
 import select
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -149,57 +150,65 @@ def test_half_sent_request_flood_leaves_the_control_socket_working(
     assert "Traceback" not in daemon.logs()
 
 
+# The quick daemon's timeouts: short, the behaviour being the same at any scale.
+REQUEST_S = 1.0
+IDLE_S = 1.5
+
+QuickDaemon = Callable[..., tuple[int, ThreadedDaemon]]
+
+
 @pytest.fixture
-def quick_daemon(
-    serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm
-) -> tuple[int, ThreadedDaemon]:
-    """The HTTP listener with short timeouts (2 s per request, 3 s idle) and 2 WebSockets,
-    served in the test's process."""
-    port = free_port()
-    daemon = serve_in_thread(
-        **lastfm_sim.sections(),
-        http={
-            "listen": f"127.0.0.1:{port}",
-            "token": HTTP_TOKEN,
-            "request_timeout_seconds": 2,
-            "idle_timeout_seconds": 3,
-            "max_websockets": 2,
-        },
-    )
-    return port, daemon
+def quick_daemon(serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm) -> QuickDaemon:
+    """``quick_daemon(request_s=REQUEST_S)``: the HTTP listener with short timeouts
+    (``request_s`` per request, ``IDLE_S`` idle) and 2 WebSockets, served in the test's
+    process; its port and the daemon."""
+
+    def serve(request_s: float = REQUEST_S) -> tuple[int, ThreadedDaemon]:
+        port = free_port()
+        daemon = serve_in_thread(
+            **lastfm_sim.sections(),
+            http={
+                "listen": f"127.0.0.1:{port}",
+                "token": HTTP_TOKEN,
+                "request_timeout_seconds": request_s,
+                "idle_timeout_seconds": IDLE_S,
+                "max_websockets": 2,
+            },
+        )
+        return port, daemon
+
+    return serve
 
 
 def test_a_stalled_body_is_answered_408_and_closed(
-    quick_daemon: tuple[int, ThreadedDaemon], caplog: pytest.LogCaptureFixture
+    quick_daemon: QuickDaemon, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A POST whose body stops halfway gets a JSON 408 naming the timeout once the request
     timeout has passed since its first byte, and its connection is closed."""
-    port, daemon = quick_daemon
+    port, daemon = quick_daemon()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         started = time.monotonic()
         sock.sendall(
             b"POST /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n" + b'{"token": "ab'
         )
-        ending = wait_closed([sock], 2 + 2 * SLACK_S)[0]
-    assert _closed_between(ending, started + 1.5, started + 2 + SLACK_S), ending
+        ending = wait_closed([sock], REQUEST_S + 2 * SLACK_S)[0]
+    assert _closed_between(ending, started + REQUEST_S - 0.5, started + REQUEST_S + SLACK_S), ending
     assert ending is not None
     status, body = _json_answer(ending.answer)
     assert status == 408
     assert body == {
-        "detail": "the request did not arrive whole within 2 s",
+        "detail": f"the request did not arrive whole within {REQUEST_S:g} s",
         "kind": "request_timeout",
     }
     assert _get(port, "/api/v1/status")[0] == 200
     assert not _failures_logged(daemon, caplog)
 
 
-def test_headers_dripping_in_do_not_extend_the_deadline(
-    quick_daemon: tuple[int, ThreadedDaemon],
-) -> None:
+def test_headers_dripping_in_do_not_extend_the_deadline(quick_daemon: QuickDaemon) -> None:
     """A client sending its headers a byte every 0.2 s is dropped once the request timeout
-    has passed since its first byte, however long it keeps dripping."""
-    port, _ = quick_daemon
+    (2 s) has passed since its first byte, however long it keeps dripping."""
+    port, _ = quick_daemon(request_s=2)
     header = b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -222,21 +231,19 @@ def test_headers_dripping_in_do_not_extend_the_deadline(
     assert sent >= 7
 
 
-def test_a_connection_that_sends_nothing_is_closed_when_idle(
-    quick_daemon: tuple[int, ThreadedDaemon],
-) -> None:
+def test_a_connection_that_sends_nothing_is_closed_when_idle(quick_daemon: QuickDaemon) -> None:
     """A connection opened and left silent, and one kept alive after an answer, are both
-    closed after the idle timeout (3 s), with nothing sent."""
-    port, _ = quick_daemon
+    closed after the idle timeout, with nothing sent."""
+    port, _ = quick_daemon()
     started = time.monotonic()
     silent = open_slow(port, 1, b"")
     kept = open_idle_keepalives(port, 1)
     try:
-        endings = wait_closed(silent + kept, 3 + 2 * SLACK_S)
+        endings = wait_closed(silent + kept, IDLE_S + 2 * SLACK_S)
     finally:
         close_all(silent + kept)
     for ending in endings:
-        assert _closed_between(ending, started + 2.5, started + 3 + SLACK_S), ending
+        assert _closed_between(ending, started + IDLE_S - 0.5, started + IDLE_S + SLACK_S), ending
         assert ending is not None
         assert ending.answer == b""
 
@@ -264,8 +271,8 @@ async def _follow_events(port: int) -> list[str]:
         status, body = await asyncio.to_thread(_websocket_refused, port)
         assert (status, body["kind"]) == (503, "too_many_websockets")
         assert "the limit is 2" in body["detail"]
-        # Outlive both timeouts (request 2 s, idle 3 s): proving nothing cuts a page off.
-        await asyncio.sleep(4.5)
+        # Outlive both timeouts (request and idle): proving nothing cuts a page off.
+        await asyncio.sleep(max(REQUEST_S, IDLE_S) + 1.0)
         async with session.post(f"{own}/api/v1/tracker/start", json={}) as response:
             assert response.status == 200, await response.text()
         async with asyncio.timeout(20):
@@ -279,13 +286,11 @@ async def _follow_events(port: int) -> list[str]:
     return seen
 
 
-def test_websockets_are_capped_and_outlive_the_timeouts(
-    quick_daemon: tuple[int, ThreadedDaemon],
-) -> None:
+def test_websockets_are_capped_and_outlive_the_timeouts(quick_daemon: QuickDaemon) -> None:
     """With ``max_websockets = 2``, a third events WebSocket is refused 503; the two open
     ones still deliver events after the request and idle timeouts have passed; closing one
     lets another open."""
-    port, _ = quick_daemon
+    port, _ = quick_daemon()
     seen = asyncio.run(_follow_events(port))
     assert seen[0] == "hello"
     assert "tracker" in seen
@@ -315,10 +320,10 @@ def test_the_cap_is_at_most_half_the_descriptor_limit(start_daemon: StartDaemon)
     assert [(r["configured"], r["used"]) for r in lowered] == [(128, 60)]
 
 
-def test_a_body_over_64_kib_is_refused_413(quick_daemon: tuple[int, ThreadedDaemon]) -> None:
+def test_a_body_over_64_kib_is_refused_413(quick_daemon: QuickDaemon) -> None:
     """Every body the API takes is a small JSON object: 65 KiB gets a JSON 413, and the
     daemon still answers."""
-    port, daemon = quick_daemon
+    port, daemon = quick_daemon()
     body = json.dumps({"token": "x" * 65 * 1024}).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(

@@ -110,7 +110,7 @@ async def test_window_frozen_while_scrobbles_arrive(
     lastfm_sim.reset(size=4000, seed=17)
     before = lastfm_sim.scrobbles()
     async with in_process(
-        **lastfm_sim.sections(requests_per_second=15.0, max_in_flight=2)
+        **lastfm_sim.sections(requests_per_second=40.0, max_in_flight=2)
     ) as daemon:
         job_id = (await daemon.call("import.start", {"all": True}))["job_id"]
         await daemon.wait_pages(job_id, 3)
@@ -132,7 +132,7 @@ async def test_conflict_pause_resume_cancel(
     resume finishes exactly; cancel ends a job for good."""
     lastfm_sim.reset(size=4000, seed=21)
     async with in_process(
-        **lastfm_sim.sections(requests_per_second=20.0, max_in_flight=2)
+        **lastfm_sim.sections(requests_per_second=40.0, max_in_flight=2)
     ) as daemon:
         job_id = (await daemon.call("import.start", {"all": True}))["job_id"]
         error = await daemon.call_error("import.start", {"limit": 10})

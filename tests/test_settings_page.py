@@ -128,7 +128,7 @@ def test_import_dialog_shows_progress_and_the_final_figures(
     notification at the end gives the original's figures, the same as the daemon's job."""
     lastfm_sim.reset(size=3000, seed=6)
     daemon, url = page_daemon(
-        serve_in_thread, lastfm_sim, lastfm={"requests_per_second": 3.0, "max_in_flight": 1}
+        serve_in_thread, lastfm_sim, lastfm={"requests_per_second": 5.0, "max_in_flight": 1}
     )
     open_page(browser, url)
     by_id(browser, "import-open").click()

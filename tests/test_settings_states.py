@@ -104,14 +104,15 @@ window.fetch = async (...args) => {
 def test_a_stopped_daemon_is_one_clear_state(
     browser: WebDriver,
     screenshot: Screenshot,
-    start_daemon: StartDaemon,
+    serve_in_thread: ServeInThread,
     lastfm_sim: SimulatedLastfm,
 ) -> None:
-    """With the daemon stopped the page says so once, at the top, and the tracker card no
-    longer says Running; however many of its polls fail, no "Failed to fetch" notice
-    piles up. When the daemon is back the page is live again by itself."""
+    """With the daemon stopped (its services, socket and listener closed) the page says so
+    once, at the top, and the tracker card no longer says Running; however many of its
+    polls fail, no "Failed to fetch" notice piles up. When the daemon is back the page is
+    live again by itself."""
     lastfm_sim.reset(size=20, seed=22)
-    daemon, url = page_daemon(start_daemon, lastfm_sim)
+    daemon, url = page_daemon(serve_in_thread, lastfm_sim)
     daemon.call("tracker.start", {"interval_seconds": 5})
     with script_on_every_page(browser, COUNT_FAILED_FETCHES):
         open_page(browser, url)

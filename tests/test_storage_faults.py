@@ -110,6 +110,7 @@ def events(daemon: ThreadedWholeDaemon, name: str) -> list[dict[str, Any]]:
     return [r for r in daemon.log_records() if r.get("event") == name]
 
 
+@pytest.mark.slow
 def test_disk_full_pauses_the_import_then_it_resumes_by_itself(
     lastfm_sim: SimulatedLastfm, workdir: Path
 ) -> None:

@@ -12,6 +12,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from tests.fixtures.daemon import StartDaemon
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.whole_daemon import StartWholeDaemon
@@ -32,6 +34,7 @@ def _status(daemon: DaemonProcess) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 def test_the_tracker_across_restarts(
     start_daemon: StartDaemon, lastfm_sim: SimulatedLastfm
 ) -> None:

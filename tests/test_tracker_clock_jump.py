@@ -22,7 +22,7 @@ from tests.fixtures.lastfm import SimulatedLastfm
 from tests.support import DaemonProcess
 from tests.tracker_support import caught_up, wait_polls
 
-INTERVAL_S = 2
+INTERVAL_S = 1
 HOUR_S = 3600
 DAY_S = 86400
 JUMPS = (("+2d", 2 * DAY_S), ("-3h", -2 * DAY_S - 3 * HOUR_S), ("+0", 3 * HOUR_S))

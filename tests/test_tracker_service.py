@@ -9,76 +9,22 @@ What crosses processes (``musiquectl watch``, restarts, reloads) stays in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
+import pytest
 import structlog
 
-from musiqued.clock import SYSTEM_CLOCK, Clock
-from musiqued.config import LastfmConfig, TrackerConfig
+from musiqued.config import TrackerConfig
 from musiqued.services.events import EventBus, Subscription
-from musiqued.services.importer import Importer, ImportRequest
-from musiqued.services.jobs import JobRunner
-from musiqued.services.lastfm_session import LastfmConnection
-from musiqued.services.tracker import CATCHUP_MAX_PAGES, POLL_OVERLAP_S, Tracker
-from musiqued.services.window import WindowPager
+from musiqued.services.importer import ImportRequest
+from musiqued.services.tracker import CATCHUP_MAX_PAGES, POLL_OVERLAP_S
 from musiqued.storage.db import Database
 from tests.fixtures.clock import FakeClock
 from tests.fixtures.lastfm import SimulatedLastfm
 from tests.fixtures.services import next_event, store_scrobbles
 from tests.import_helpers import FINISHED, stored_listens
 from tests.tracker_support import identities, stored
-
-T = TypeVar("T")
-
-QUICK = TrackerConfig(interval_seconds=1, late_sweep_interval_seconds=3600)
-
-
-@dataclass
-class Tracking:
-    tracker: Tracker
-    jobs: JobRunner
-    importer: Importer
-    lastfm: LastfmConnection
-
-
-@asynccontextmanager
-async def tracking(
-    database: Database,
-    bus: EventBus,
-    settings: LastfmConfig,
-    config: TrackerConfig = QUICK,
-    clock: Clock = SYSTEM_CLOCK,
-) -> AsyncIterator[Tracking]:
-    """The tracker and what it uses, wired as ``build_services`` does (the connection tells
-    the tracker when the credentials change); opened in the daemon's order, closed in reverse.
-    ``clock``: the tracker's and the retries' (a ``FakeClock`` lets the test say when the next
-    poll or attempt is due)."""
-    tracker: Tracker | None = None
-
-    def lastfm_changed() -> None:
-        if tracker is not None:
-            tracker.lastfm_changed()
-
-    lastfm = LastfmConnection(settings, database, on_change=lastfm_changed, clock=clock)
-    jobs = JobRunner(database, bus)
-    importer = Importer(
-        jobs, database, WindowPager(lastfm), lastfm, settings, on_new_albums=lambda: None
-    )
-    tracker = Tracker(
-        database, lastfm, importer, bus, config, on_new_albums=lambda: None, clock=clock
-    )
-    await lastfm.open()
-    await jobs.open()
-    await tracker.open()
-    try:
-        yield Tracking(tracker, jobs, importer, lastfm)
-    finally:
-        await tracker.close()
-        await jobs.close()
-        await lastfm.close()
+from tests.tracking import QUICK, driving, tracking
 
 
 async def scrobbled(events: Subscription, count: int) -> list[dict[str, Any]]:
@@ -108,7 +54,7 @@ async def test_a_short_gap_is_stored_by_the_tracker_oldest_first(
 
 
 async def test_a_long_gap_goes_to_an_import_job_and_the_sweep_waits_for_it(
-    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
 ) -> None:
     """More than three pages after the newest stored listen: an import job gets the window
     (from the poll's overlap before that listen up to the newest scrobble), the tracker
@@ -121,17 +67,21 @@ async def test_a_long_gap_goes_to_an_import_job_and_the_sweep_waits_for_it(
     added = lastfm_sim.add_new_scrobbles(60)
     config = TrackerConfig(interval_seconds=1, late_sweep_interval_seconds=1)
     events = bus.subscribe(["tracker", "job"])
-    async with tracking(database, bus, lastfm_sim.config(page_size=10), config) as t:
+    async with tracking(database, bus, lastfm_sim.config(page_size=10), config, fake_clock) as t:
         await t.tracker.start()
         handed = await next_event(events, "tracker", event="catching_up")
         job_id = handed["job_id"]
         order: list[str] = []
-        while "swept" not in order:
-            event = await events.get()
-            if event.topic == "job" and event.data["state"] in FINISHED:
-                order.append(event.data["state"])
-            elif event.topic == "tracker":
-                order.append(event.data["event"])
+
+        async def until_swept() -> None:
+            while "swept" not in order:
+                event = await events.get()
+                if event.topic == "job" and event.data["state"] in FINISHED:
+                    order.append(event.data["state"])
+                elif event.topic == "tracker":
+                    order.append(event.data["event"])
+
+        await driving(fake_clock, asyncio.wait_for(until_swept(), 20))
         job = await t.jobs.get(job_id)
         status = await t.tracker.status()
     assert order == ["done", "swept"]
@@ -144,21 +94,21 @@ async def test_a_long_gap_goes_to_an_import_job_and_the_sweep_waits_for_it(
 
 
 async def test_a_back_dated_scrobble_is_found_by_the_sweep(
-    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus
+    lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
 ) -> None:
     """A scrobble back-dated three days, older than anything a poll asks for, is recorded
     by the next sweep of the last ``late_sweep_days``, which says how many it found."""
     lastfm_sim.reset(size=20, seed=8)
     config = TrackerConfig(interval_seconds=1, late_sweep_interval_seconds=1, late_sweep_days=14)
     events = bus.subscribe(["tracker"])
-    async with tracking(database, bus, lastfm_sim.config(), config) as t:
+    async with tracking(database, bus, lastfm_sim.config(), config, fake_clock) as t:
         await t.tracker.start()
-        await next_event(events, "tracker", event="swept", found=0)
+        await driving(fake_clock, next_event(events, "tracker", event="swept", found=0))
         late = lastfm_sim.add_scrobbles(n=1, back_days=3)
         anchor = lastfm_sim.newest()
         assert anchor is not None
         assert late[0].timestamp < anchor - POLL_OVERLAP_S
-        await next_event(events, "tracker", event="swept", found=1)
+        await driving(fake_clock, next_event(events, "tracker", event="swept", found=1))
         status = await t.tracker.status()
     assert status["last_sweep_found"] == 1
     assert (late[0].timestamp, "tracker") in {
@@ -323,20 +273,6 @@ async def test_a_wall_clock_jump_leaves_the_polls_on_time(
     assert jumps == [2 * 86400, -3 * 3600]
 
 
-async def driving(clock: FakeClock, awaited: Awaitable[T]) -> T:
-    """``awaited``'s result, the clock moved on whenever the services all wait on it (so
-    that backoffs and intervals pass at once)."""
-    goal = asyncio.ensure_future(awaited)
-    while not goal.done():
-        sleeping = asyncio.ensure_future(clock.sleeping())
-        await asyncio.wait({goal, sleeping}, return_when=asyncio.FIRST_COMPLETED)
-        if sleeping.done():
-            await clock.advance(1)
-        else:
-            sleeping.cancel()
-    return goal.result()
-
-
 async def test_faults_while_polling_show_then_recover_with_nothing_lost(
     lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus, fake_clock: FakeClock
 ) -> None:
@@ -375,6 +311,7 @@ async def test_faults_while_polling_show_then_recover_with_nothing_lost(
     assert said.count("tracker recovered") == 1
 
 
+@pytest.mark.slow
 async def test_tracker_and_full_import_at_once_give_the_exact_history(
     lastfm_sim: SimulatedLastfm, database: Database, bus: EventBus
 ) -> None:

@@ -374,6 +374,7 @@ def test_an_upload_limit_out_of_bounds_is_refused_in_one_line(
 # -- the Settings page ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_settings_page_uploads_files_and_shows_the_jobs_summary(
     browser: WebDriver,
     screenshot: Callable[[str], Path],

@@ -152,7 +152,7 @@ async def test_verify_pause_resume_continues_from_checkpoint(
     """A paused verify job resumes at the next unchecked day: every day is counted once."""
     removed, _, rows = _prepare(lastfm_sim)
     await store(database, rows)
-    sections = lastfm_sim.sections(requests_per_second=8.0, max_in_flight=1)
+    sections = lastfm_sim.sections(requests_per_second=25.0, max_in_flight=1)
     async with in_process(**sections) as daemon:
         job_id = (await daemon.call("verify.start", {}))["job_id"]
         await daemon.wait_pages(job_id, 2)

@@ -68,7 +68,7 @@ async def modules(_: CallContext, params: ModulesParams) -> dict[str, Any]:
 class RetryParams(Params):
     base_delay: float = Field(default=0.01, ge=0)
     max_delay: float = Field(default=0.05, ge=0)
-    page_pauses: tuple[float, ...] = (0.05, 0.05, 0.05, 0.05)
+    page_pauses: tuple[float, ...] = (0.01, 0.01, 0.01, 0.01)
 
 
 async def lastfm_retry(ctx: CallContext, params: RetryParams) -> dict[str, Any]:
