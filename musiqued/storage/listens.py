@@ -9,6 +9,7 @@ grows.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -217,8 +218,9 @@ async def write_page(
     before = int(row[0]) if row is not None else 0
     imported = await _insert_all(conn, _INSERT_LISTEN, listens)
     if imported:
-        for rollup in _ROLLUPS:
-            await conn.execute(rollup, (before,))
+        # Queued together, the connection's thread runs them back to back instead of
+        # waiting for the event loop (busy with the next page's parse) between them.
+        await asyncio.gather(*(conn.execute(rollup, (before,)) for rollup in _ROLLUPS))
     existing = len(scrobbles) - imported
     refreshed = 0
     if refresh and existing:
