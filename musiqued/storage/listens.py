@@ -28,13 +28,24 @@ from musiqued.storage.migrations import (
 Source = Literal["import", "tracker", "file"]
 T = TypeVar("T")
 
-# Each statement takes the page's rows as one ``VALUES`` list (``page``, filled in by
-# ``_insert_all``): SQLite runs it in one step, where ``executemany`` would take the
-# interpreter's lock back for every row and wait for it whenever the event loop is busy.
-_INSERT_ARTIST = """
+_PAGE_ROWS = 200
+"""The rows of every ``VALUES`` list below: a whole Last.fm page. A shorter list is padded
+with rows of NULLs, which match no artist and are left out: each statement then has one
+text, which SQLite prepares once and keeps (a text per length would fill the connection's
+statement cache with large statements)."""
+
+
+def _page_values(columns: int) -> str:
+    return ", ".join(["(" + ", ".join("?" * columns) + ")"] * _PAGE_ROWS)
+
+
+# Each statement takes the page's rows as one ``VALUES`` list (``page``): SQLite runs it in
+# one step, where ``executemany`` would take the interpreter's lock back for every row and
+# wait for it whenever the event loop is busy.
+_INSERT_ARTIST = f"""
 INSERT INTO artists (name, name_key, mbid, url)
-WITH page (name, name_key, mbid, url) AS (VALUES {rows})
-SELECT * FROM page WHERE true
+WITH page (name, name_key, mbid, url) AS (VALUES {_page_values(4)})
+SELECT * FROM page WHERE name IS NOT NULL
 ON CONFLICT (name_key) DO UPDATE SET
     mbid = CASE WHEN artists.mbid = '' THEN excluded.mbid ELSE artists.mbid END,
     url = CASE WHEN artists.url = '' THEN excluded.url ELSE artists.url END
@@ -42,17 +53,17 @@ WHERE (artists.mbid = '' AND excluded.mbid != '') OR (artists.url = '' AND exclu
 """
 # ``job_id``: the albums_enqueue trigger tags the new album's enrichment rows with the job
 # and counts it on the job.
-_INSERT_ALBUM = """
+_INSERT_ALBUM = f"""
 INSERT INTO albums (artist_id, title, title_key, mbid, job_id)
-WITH page (title, title_key, mbid, job_id, artist_key) AS (VALUES {rows})
+WITH page (title, title_key, mbid, job_id, artist_key) AS (VALUES {_page_values(5)})
 SELECT a.id, p.title, p.title_key, p.mbid, p.job_id
 FROM page p CROSS JOIN artists a WHERE a.name_key = p.artist_key
 ON CONFLICT (artist_id, title_key) DO UPDATE SET mbid = excluded.mbid
 WHERE albums.mbid = '' AND excluded.mbid != ''
 """
-_INSERT_TRACK = """
+_INSERT_TRACK = f"""
 INSERT INTO tracks (artist_id, title, title_key, mbid, url)
-WITH page (title, title_key, mbid, url, artist_key) AS (VALUES {rows})
+WITH page (title, title_key, mbid, url, artist_key) AS (VALUES {_page_values(5)})
 SELECT a.id, p.title, p.title_key, p.mbid, p.url
 FROM page p CROSS JOIN artists a WHERE a.name_key = p.artist_key
 ON CONFLICT (artist_id, title_key) DO UPDATE SET
@@ -60,12 +71,12 @@ ON CONFLICT (artist_id, title_key) DO UPDATE SET
     url = CASE WHEN tracks.url = '' THEN excluded.url ELSE tracks.url END
 WHERE (tracks.mbid = '' AND excluded.mbid != '') OR (tracks.url = '' AND excluded.url != '')
 """
-_INSERT_LISTEN = """
+_INSERT_LISTEN = f"""
 INSERT INTO listening_history
     (timestamp, date, track_id, artist_id, album_id, source, loved, job_id, track_mbid,
      origin, spotify_uri)
 WITH page (timestamp, date, album_key, source, loved, job_id, track_mbid, origin, spotify_uri,
-           title_key, artist_key) AS (VALUES {rows})
+           title_key, artist_key) AS (VALUES {_page_values(11)})
 SELECT p.timestamp, p.date, t.id, a.id,
        (SELECT al.id FROM albums al WHERE al.artist_id = a.id AND al.title_key = p.album_key),
        p.source, p.loved, p.job_id, p.track_mbid, p.origin, p.spotify_uri
@@ -246,22 +257,17 @@ async def write_page(
     )
 
 
-_ROWS_PER_STATEMENT = 500
-"""The rows of one ``VALUES`` list: 500 listens bind 5,500 values, under SQLite's limit of
-32,766 a statement."""
-
-
 async def _insert_all(
     conn: aiosqlite.Connection, statement: str, rows: Sequence[tuple[Any, ...]]
 ) -> int:
-    """``statement`` run over ``rows``, up to ``_ROWS_PER_STATEMENT`` at a time; the rows
-    it inserted or updated."""
+    """``statement`` run over ``rows``, ``_PAGE_ROWS`` at a time; the rows it inserted or
+    updated."""
     changed = 0
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[start : start + _ROWS_PER_STATEMENT]
-        row = "(" + ", ".join("?" * len(chunk[0])) + ")"
-        sql = statement.format(rows=", ".join([row] * len(chunk)))
-        cursor = await conn.execute(sql, [value for values in chunk for value in values])
+    for start in range(0, len(rows), _PAGE_ROWS):
+        chunk = rows[start : start + _PAGE_ROWS]
+        padding = [None] * (len(chunk[0]) * (_PAGE_ROWS - len(chunk)))
+        values = [value for row in chunk for value in row]
+        cursor = await conn.execute(statement, values + padding)
         changed += max(cursor.rowcount, 0)
     return changed
 
