@@ -244,7 +244,8 @@ def _holds_surrogate(*texts: str) -> bool:
     """True if a text holds a lone surrogate: not valid Unicode text, which SQLite, the
     terminal and the page could not take unchanged. Only the lenient parser lets one
     through, and only the texts kept from an entry matter."""
-    return any(not text.isascii() and _LONE_SURROGATE.search(text) for text in texts)
+    joined = "".join(texts)
+    return not joined.isascii() and _LONE_SURROGATE.search(joined) is not None
 
 
 FUTURE_SLACK_S = 86400
