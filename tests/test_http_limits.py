@@ -44,6 +44,18 @@ MAX_CONNECTIONS = 128  # the default
 SLACK_S = 3.0
 
 
+def _http_section(port: int, request_s: float, idle_s: float, **more: Any) -> dict[str, Any]:
+    """The ``[http]`` section: the listener on ``port`` with the test token and these
+    timeouts."""
+    return {
+        "listen": f"127.0.0.1:{port}",
+        "token": HTTP_TOKEN,
+        "request_timeout_seconds": request_s,
+        "idle_timeout_seconds": idle_s,
+        **more,
+    }
+
+
 def _json_answer(raw: bytes) -> tuple[int, dict[str, Any]]:
     head, _, body = raw.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
@@ -86,14 +98,7 @@ def test_half_sent_request_flood_leaves_the_control_socket_working(
     port = free_port()
     allow_descriptors(FLOOD + 100)
     with nofile_soft_limit(SYSTEMD_DEFAULT_NOFILE):
-        daemon = start_daemon(
-            http={
-                "listen": f"127.0.0.1:{port}",
-                "token": HTTP_TOKEN,
-                "request_timeout_seconds": request_timeout,
-                "idle_timeout_seconds": idle_timeout,
-            }
-        )
+        daemon = start_daemon(http=_http_section(port, request_timeout, idle_timeout))
     assert daemon.proc is not None
     pid = daemon.proc.pid
     quiet_fds = fd_count(pid)
@@ -167,13 +172,7 @@ def quick_daemon(serve_in_thread: ServeInThread, lastfm_sim: SimulatedLastfm) ->
         port = free_port()
         daemon = serve_in_thread(
             **lastfm_sim.sections(),
-            http={
-                "listen": f"127.0.0.1:{port}",
-                "token": HTTP_TOKEN,
-                "request_timeout_seconds": request_s,
-                "idle_timeout_seconds": IDLE_S,
-                "max_websockets": 2,
-            },
+            http=_http_section(port, request_s, IDLE_S, max_websockets=2),
         )
         return port, daemon
 
