@@ -11,6 +11,7 @@ import json
 import re
 import sqlite3
 import time
+from collections import Counter
 from typing import Any
 
 from musiqued.sim.spotify import SpotifySim
@@ -172,7 +173,11 @@ def test_restart_resumes_the_queue(
 ) -> None:
     """A daemon stopped mid-queue picks the queue up where it was after a restart: every
     album ends up described, and none whose description was stored before the stop is
-    asked for again (only a request the stop cut short is made once more)."""
+    asked for again (only a request the stop cut short is made once more).
+
+    The prompts are counted over the whole run: a request the stop cut short may reach the
+    AI simulator's log after the stop returns, so the log's length at the stop marks no
+    boundary."""
     lastfm_sim.reset(size=300, seed=9)
     daemon = serve_in_thread(
         socket=True,
@@ -184,16 +189,17 @@ def test_restart_resumes_the_queue(
     daemon.wait_until(lambda: daemon.call("enrich.status")["by_source"]["ai"]["done"] >= 3)
     daemon.stop()
     described = {(a["artist"], a["title"]) for a in _albums(daemon) if a["description"]}
-    first = len(ai_sim.sim.prompt_log())
     daemon.start()
     status = _settled(daemon)
     assert status["failed"] == 0
     albums = _albums(daemon)
     assert all(a["description"] for a in albums)
     assert len(described) < len(albums)
-    again = _prompted_albums(ai_sim.sim.prompt_log()[first:])
-    assert not described & set(again)
-    assert len(again) == len(set(again)) == len(albums) - len(described)
+    asked = Counter(_prompted_albums(ai_sim.sim.prompt_log()))
+    assert set(asked) == {(a["artist"], a["title"]) for a in albums}
+    assert all(asked[album] == 1 for album in described)
+    # The AI lane asks one album at a time: the stop cuts short one request at most.
+    assert sum(asked.values()) - len(asked) <= 1
 
 
 def _enriched_albums(daemon: ThreadedDaemon, job_id: int) -> int:
