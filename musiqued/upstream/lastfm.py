@@ -198,7 +198,7 @@ def classify(status: int, body: bytes, username: str) -> dict[str, Any]:
         message = str(data.get("message") or "")[:500]
         if not code:
             raise TransientUpstreamError(
-                f"Last.fm sent an error without a code ({_shown(data['error'])}: {message!r})",
+                f"Last.fm sent an error without a code ({_quoted(data['error'])}: {message!r})",
                 kind="malformed",
                 status=status,
             )
@@ -256,7 +256,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _shown(value: Any) -> str:
+def _quoted(value: Any) -> str:
     """A value as a reason quotes it: short, its type visible."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -274,10 +274,10 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | _Refus
     """One ``track`` entry: a scrobble, the now-playing track, or why it cannot be used."""
     where = f"entry {index + 1}"
     if not isinstance(entry, dict):
-        return _Refused(f"{where} is not an object ({_shown(entry)})")
+        return _Refused(f"{where} is not an object ({_quoted(entry)})")
     artist = entry.get("artist")
     if not isinstance(artist, dict):
-        return _Refused(f"{where}: artist is not an object ({_shown(artist)})")
+        return _Refused(f"{where}: artist is not an object ({_quoted(artist)})")
     # Extended answers name the artist in "name", the others in "#text".
     raw_artist = artist.get("name") if "name" in artist else artist.get("#text")
     artist_name = _text(raw_artist)
@@ -295,7 +295,7 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | _Refus
     if _holds_surrogate(artist_name or "", title or "", album_title, *mbids, *urls):
         # Last.fm holds the scrobble so: fetching it again never gives valid text.
         return _Refused(
-            f"{where}: text holding a lone surrogate ({_shown(entry.get('name'))})",
+            f"{where}: text holding a lone surrogate ({_quoted(entry.get('name'))})",
             unstorable=True,
         )
     date = entry.get("date")
@@ -303,19 +303,19 @@ def _entry(entry: Any, index: int, now: float) -> Scrobble | NowPlaying | _Refus
         playing = entry.get("@attr")
         if index == 0 and isinstance(playing, dict) and playing.get("nowplaying") == "true":
             return NowPlaying(artist_name or "", title or "", album_title, now)
-        return _Refused(f"{where}: no date ({_shown(artist_name)} – {_shown(title)})")
+        return _Refused(f"{where}: no date ({_quoted(artist_name)} – {_quoted(title)})")
     if not artist_name or not artist_name.strip():
         return _Refused(
-            f"{where}: no artist name ({_shown(raw_artist)})", unstorable=artist_name is not None
+            f"{where}: no artist name ({_quoted(raw_artist)})", unstorable=artist_name is not None
         )
     if not title or not title.strip():
         return _Refused(
-            f"{where}: no title ({_shown(entry.get('name'))}, artist {artist_name!r})",
+            f"{where}: no title ({_quoted(entry.get('name'))}, artist {artist_name!r})",
             unstorable=title is not None,
         )
     uts = date.get("uts") if isinstance(date, dict) else None
     if not isinstance(uts, str) or not uts.removeprefix("-").isdecimal():
-        return _Refused(f"{where}: date without Unix seconds ({_shown(date)})")
+        return _Refused(f"{where}: date without Unix seconds ({_quoted(date)})")
     timestamp = int(uts)
     if not 0 < timestamp <= now + FUTURE_SLACK_S:
         return _Refused(
@@ -334,7 +334,7 @@ def _count(attr: dict[str, Any], key: str, default: int) -> int:
     if isinstance(value, str) and value.isdecimal():
         return int(value)
     raise TransientUpstreamError(
-        f"Last.fm sent a page whose @attr.{key} is not a number ({_shown(value)})",
+        f"Last.fm sent a page whose @attr.{key} is not a number ({_quoted(value)})",
         kind="malformed",
     )
 
@@ -352,7 +352,7 @@ def parse_recent_tracks(data: dict[str, Any]) -> RecentTracksPage:
     attr = body.get("@attr") or {}
     if not isinstance(attr, dict):
         raise TransientUpstreamError(
-            f"Last.fm sent a page whose @attr is not an object ({_shown(attr)})", kind="malformed"
+            f"Last.fm sent a page whose @attr is not an object ({_quoted(attr)})", kind="malformed"
         )
     entries = body.get("track")
     if entries is None or entries == "":  # an empty page, as some answers spell it
@@ -361,7 +361,7 @@ def parse_recent_tracks(data: dict[str, Any]) -> RecentTracksPage:
         entries = [entries]
     elif not isinstance(entries, list):
         raise TransientUpstreamError(
-            f"Last.fm sent a page whose track is not a list ({_shown(entries)})",
+            f"Last.fm sent a page whose track is not a list ({_quoted(entries)})",
             kind="malformed",
         )
     scrobbles: list[Scrobble] = []
