@@ -4,13 +4,16 @@ Debian's libfaketime, preloaded into the daemon alone, moves its wall clock to t
 written in a file the test rewrites (``FAKETIME_TIMESTAMP_FILE``, read at every call with
 ``FAKETIME_NO_CACHE``); its monotonic clock stays the machine's
 (``FAKETIME_DONT_FAKE_MONOTONIC``), as when an administrator or NTP sets the time. The
-simulated Last.fm and its scrobbles live in the suite's real time.
+simulated Last.fm and its scrobbles live in the suite's time: if the suite itself runs with
+its clock shifted (``faketime -f +N``), the daemon's offsets start from that shift.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +28,9 @@ from tests.tracker_support import caught_up, wait_polls
 INTERVAL_S = 1
 HOUR_S = 3600
 DAY_S = 86400
-JUMPS = (("+2d", 2 * DAY_S), ("-3h", -2 * DAY_S - 3 * HOUR_S), ("+0", 3 * HOUR_S))
-"""The offset written for the daemon's wall clock, and the jump that makes from the one
-before (the daemon starts at ``+0``, the real time)."""
+JUMPS = ((2 * DAY_S, 2 * DAY_S), (-3 * HOUR_S, -2 * DAY_S - 3 * HOUR_S), (0, 3 * HOUR_S))
+"""The daemon's wall clock against the suite's, in seconds, and the jump that makes from the
+one before (the daemon starts at 0, the suite's time)."""
 JUMP_LOGGED = "the wall clock jumped; polls keep their pace"
 
 
@@ -38,11 +41,19 @@ def faketime_library() -> str | None:
     return found[0] if found else None
 
 
-def set_offset(clock_file: Path, offset: str) -> None:
-    """The daemon's wall clock is now ``offset`` from the real time (replaced whole: the
+def suite_shift() -> int:
+    """Seconds the suite's clock runs ahead of the machine's (0 unless the suite runs under
+    faketime): ``date`` without the preloaded library tells the machine's."""
+    machine = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+    real = int(subprocess.run(["date", "+%s"], env=machine, capture_output=True, check=True).stdout)
+    return round(time.time()) - real
+
+
+def set_offset(clock_file: Path, seconds: int) -> None:
+    """The daemon's wall clock is now ``seconds`` from the machine's (replaced whole: the
     daemon reads the file at any moment)."""
     staged = clock_file.with_suffix(".new")
-    staged.write_text(offset + "\n", encoding="utf-8")
+    staged.write_text(f"{seconds:+d}\n", encoding="utf-8")
     os.replace(staged, clock_file)
 
 
@@ -80,7 +91,8 @@ def test_wall_clock_jumps_leave_the_tracker_polling_on_time(
     # FAKETIME, if the suite itself runs under faketime, would take priority over the file.
     monkeypatch.delenv("FAKETIME", raising=False)
     clock_file = workdir / "faketime"
-    set_offset(clock_file, "+0")
+    shift = suite_shift()
+    set_offset(clock_file, shift)
     lastfm_sim.reset(size=5, seed=23)
     daemon = start_daemon(
         env={
@@ -98,7 +110,7 @@ def test_wall_clock_jumps_leave_the_tracker_polling_on_time(
 
     for number, (offset, jump) in enumerate(JUMPS, start=1):
         wait_between_polls(daemon)  # the jump comes while the tracker waits
-        set_offset(clock_file, offset)
+        set_offset(clock_file, shift + offset)
         logged = daemon.wait_until(lambda n=number: len(j := jumps_logged(daemon)) >= n and j)
         # Measured between two polls as the wall clock's change against the monotonic one.
         assert abs(logged[number - 1] - jump) < 60, (offset, logged)
