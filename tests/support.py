@@ -185,7 +185,7 @@ class DaemonProcess:
     def start(
         self,
         *,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         extra_args: tuple[str, ...] = (),
         wait: bool = True,
         timeout: float = READY_TIMEOUT_S,
@@ -224,13 +224,15 @@ class DaemonProcess:
         self,
         command: Sequence[str],
         *,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         stdout: IO[bytes] | int,
         stderr: IO[bytes] | int = subprocess.STDOUT,
     ) -> subprocess.Popen[bytes]:
         """Start ``command`` (a musiqued) as this daemon's process. Unless ``env`` names a NOTIFY_SOCKET of the test's own, the daemon's
-        NOTIFY_SOCKET is one this object owns, so that ``wait_ready`` hears READY=1."""
-        environ = {**os.environ, **(env or {})}
+        NOTIFY_SOCKET is one this object owns, so that ``wait_ready`` hears READY=1. A
+        variable ``env`` maps to None is left out of the daemon's environment."""
+        merged = {**os.environ, **(env or {})}
+        environ = {name: value for name, value in merged.items() if value is not None}
         self._ready = None
         if env is None or "NOTIFY_SOCKET" not in env:
             self._ready = ReadyWatch(self.workdir / f"ready-{next(_ready_serial)}.sock")
