@@ -30,8 +30,8 @@ MIN_PLAY_MS = 30_000
 than 30 s, and Spotify's history logs every start, even a skip after a second."""
 
 
-# Not frozen: a bench's million entries are each built once and never changed, and a frozen
-# dataclass sets each field through object.__setattr__.
+# Not frozen: a file import builds one per entry, millions of them, each never changed after
+# it is made, and a frozen dataclass sets each field through object.__setattr__.
 @dataclass(slots=True)
 class Play:
     """A listen candidate read from a file.
