@@ -3,8 +3,8 @@
 ``write_page`` is the import, tracker, verify and file-import write path: a page of
 scrobbles stored inside the caller's transaction (so a job's checkpoint commits with the
 rows it covers), one statement per table, then the running totals of the listens it added.
-Every lookup goes through a unique index, so the cost of a page stays flat as the history
-grows.
+Every lookup goes through a unique index and nothing scans the history: a page's cost grows
+with the depth of the indexes it changes, not in proportion to the history.
 """
 
 from __future__ import annotations
