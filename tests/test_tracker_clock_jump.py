@@ -11,6 +11,7 @@ its clock shifted (``faketime -f +N``), the daemon's offsets start from that shi
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import subprocess
 import time
@@ -28,9 +29,9 @@ from tests.tracker_support import caught_up, wait_polls
 INTERVAL_S = 1
 HOUR_S = 3600
 DAY_S = 86400
-JUMPS = ((2 * DAY_S, 2 * DAY_S), (-3 * HOUR_S, -2 * DAY_S - 3 * HOUR_S), (0, 3 * HOUR_S))
-"""The daemon's wall clock against the suite's, in seconds, and the jump that makes from the
-one before (the daemon starts at 0, the suite's time)."""
+OFFSETS = (2 * DAY_S, -3 * HOUR_S, 0)
+"""The daemon's wall clock against the suite's, in seconds, one after the other (the daemon
+starts at 0, the suite's time): each is a jump from the one before."""
 JUMP_LOGGED = "the wall clock jumped; polls keep their pace"
 
 
@@ -109,7 +110,8 @@ def test_wall_clock_jumps_leave_the_tracker_polling_on_time(
     daemon.call("tracker.start")
     daemon.wait_until(caught_up(daemon, lastfm_sim), timeout=20)
 
-    for number, (offset, jump) in enumerate(JUMPS, start=1):
+    for number, (before, offset) in enumerate(itertools.pairwise((0, *OFFSETS)), start=1):
+        jump = offset - before
         wait_between_polls(daemon)  # the jump comes while the tracker waits
         set_offset(clock_file, shift + offset)
         logged = daemon.wait_until(lambda n=number: len(j := jumps_logged(daemon)) >= n and j)
@@ -124,6 +126,6 @@ def test_wall_clock_jumps_leave_the_tracker_polling_on_time(
             offset,
             status,
         )
-    assert len(jumps_logged(daemon)) == len(JUMPS)
+    assert len(jumps_logged(daemon)) == len(OFFSETS)
     errors = [r for r in daemon.log_records() if r.get("level") == "error"]
     assert errors == []
